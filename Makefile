@@ -1,0 +1,46 @@
+# Everyday targets. `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.matchcore-installed
+SOURCES := $(wildcard src_ext/*.pyx src_ext/*.pxd src_ext/includes/*) setup.py pyproject.toml
+DEMO_DIR := build/demo
+
+.PHONY: install build demo test test-all bench lint format clean
+
+install: $(STAMP) build
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "setuptools>=68" wheel "cython>=3.0"
+	$(PIP) install --quiet --no-build-isolation -e ".[dev]"
+	touch $(STAMP)
+
+# Rebuild the compiled modules in place whenever a Cython source changes.
+build: $(STAMP) $(SOURCES)
+	$(PY) setup.py --quiet build_ext --inplace
+
+demo: install
+	$(VENV)/bin/matchcore generate --orders 10000 --seed 1 --out $(DEMO_DIR)/data
+	$(VENV)/bin/matchcore match --data $(DEMO_DIR)/data --out $(DEMO_DIR)/result
+
+test: install
+	$(PY) -m pytest -q
+
+test-all: install
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: install
+	$(PY) -m benchmarks.compare
+
+lint: install
+	$(VENV)/bin/ruff check matchcore tests benchmarks
+	$(VENV)/bin/mypy matchcore
+
+format: install
+	$(VENV)/bin/ruff format matchcore tests benchmarks
+
+clean:
+	rm -rf build dist *.egg-info matchcore/_native/*.so src_ext/*.c .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Compiled core (built from src_ext/ by setup.py)."""

@@ -1,0 +1,1 @@
+"""Engines: the reference engine (Polars) and the compiled kernel, behind one interface."""

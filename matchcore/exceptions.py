@@ -1,0 +1,30 @@
+"""The error hierarchy: everything matchcore raises on purpose is a MatchcoreError.
+
+Messages say what was wrong and where (table, column, file, row), never personal data.
+"""
+
+from __future__ import annotations
+
+
+class MatchcoreError(Exception):
+    """Base class of every error matchcore raises on purpose."""
+
+
+class SchemaError(MatchcoreError):
+    """A table is missing, or lacks a required column, or a column has an unusable type."""
+
+
+class InputError(MatchcoreError):
+    """An input cannot be read at all (missing file, unknown format, garbage bytes)."""
+
+
+class RuleConfigError(MatchcoreError):
+    """Rule settings are invalid (unknown rule code or key, bad severity or parameter)."""
+
+
+class StateError(MatchcoreError):
+    """Streaming state on disk is unusable (corrupt beyond the torn-tail repair, wrong version)."""
+
+
+class EngineError(MatchcoreError):
+    """An engine is unavailable (for example the compiled kernel was not built)."""
