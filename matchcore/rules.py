@@ -141,7 +141,7 @@ class Parameters(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return self.arrival_window * 1_000_000
 
 
-class _ParametersFile(msgspec.Struct, forbid_unknown_fields=True):
+class _ParametersFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Parameters as written by people: money in CNY, durations like "24h"."""
 
     amount_tolerance: str | int | float | None = None
