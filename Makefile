@@ -7,7 +7,7 @@ STAMP := $(VENV)/.matchcore-installed
 SOURCES := $(wildcard src_ext/*.pyx src_ext/*.pxd src_ext/includes/*) setup.py pyproject.toml
 DEMO_DIR := build/demo
 
-.PHONY: install build demo test test-all bench lint format clean
+.PHONY: install build browser demo test test-all bench lint format clean
 
 install: $(STAMP) build
 
@@ -26,7 +26,13 @@ demo: install
 	$(VENV)/bin/matchcore generate --orders 10000 --seed 1 --out $(DEMO_DIR)/data
 	$(VENV)/bin/matchcore match --data $(DEMO_DIR)/data --out $(DEMO_DIR)/result
 
-test: install
+# The HTML report test renders in headless Chromium (Debian package); install it when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "warning: could not install chromium; the report rendering test will say so"
+
+test: install browser
 	$(PY) -m pytest -q
 
 test-all: install

@@ -24,6 +24,11 @@ setup(
     ext_modules=cythonize(
         extensions,
         include_path=["src_ext"],
-        compiler_directives={"language_level": "3", "boundscheck": False, "wraparound": False},
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,  # C integer division in the kernel (no zero checks, no GIL)
+        },
     ),
 )

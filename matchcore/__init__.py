@@ -1,6 +1,9 @@
 """matchcore: three-document matching for cross-border e-commerce customs clearance."""
 
 from ._version import __version__
+from .api import match, match_directory, match_sources, match_tables
+from .engine import get_engine, kernel_available
+from .engine.base import CanonicalTables
 from .exceptions import (
     EngineError,
     InputError,
@@ -9,11 +12,14 @@ from .exceptions import (
     SchemaError,
     StateError,
 )
+from .result import MatchResult
 from .rules import Parameters, Rule, RuleSettings
 
 __all__ = [
+    "CanonicalTables",
     "EngineError",
     "InputError",
+    "MatchResult",
     "MatchcoreError",
     "Parameters",
     "Rule",
@@ -22,4 +28,10 @@ __all__ = [
     "SchemaError",
     "StateError",
     "__version__",
+    "get_engine",
+    "kernel_available",
+    "match",
+    "match_directory",
+    "match_sources",
+    "match_tables",
 ]

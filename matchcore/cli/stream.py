@@ -1,0 +1,295 @@
+"""`matchcore stream`: continuous clearance of a message stream (SPEC §5).
+
+Messages come from a file (optionally followed), stdin, customs XML, or a loopback TCP port;
+verdict events go to stdout, a file, or TCP clients. With `--state-dir` every accepted message
+is logged before it counts, and a restart resumes exactly where the previous run stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import InputError, MatchcoreError
+from ..schema import TABLES
+from .common import EXIT_OK
+
+ENGINES = ("auto", "kernel", "reference")
+INPUT_FORMATS = ("ndjson", "msgpack", "ceb")
+_REFERENCE_TABLES = ("products", "enterprises", "hs_lists", "quota_ledger")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def duration(text: str) -> float:
+    """Seconds from "90", "250ms", "30s", "15m", "24h" or "2d" (argparse type)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (like 30s, 15m, 24h)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `stream` and its options."""
+    parser = subparsers.add_parser(
+        "stream",
+        help="match documents continuously as they arrive",
+        description=(
+            "Read order, payment, waybill and inventory messages (NDJSON or length-prefixed "
+            "MessagePack), match each order once its documents are complete, and write "
+            "versioned verdict events."
+        ),
+    )
+    inputs = parser.add_argument_group("inputs")
+    inputs.add_argument(
+        "--references", metavar="DIR", type=Path,
+        help="directory with products, enterprises (and hs_lists, quota_ledger) files",
+    )
+    inputs.add_argument("--input", metavar="FILE", help="message file, or - for stdin")
+    inputs.add_argument("--input-format", choices=INPUT_FORMATS, default="ndjson")
+    inputs.add_argument("--follow", action="store_true", help="keep reading as the file grows")
+    inputs.add_argument(
+        "--listen", metavar="PORT", type=int, help="accept messages on 127.0.0.1:PORT (0: any)"
+    )
+    rules = parser.add_argument_group("rules")
+    rules.add_argument("--rules", metavar="FILE", type=Path, help="rule settings (TOML)")
+    rules.add_argument("--engine", choices=ENGINES, default="auto")
+    rules.add_argument(
+        "--inventory", action="store_true", help="inventory rules on: wait for the inventory too"
+    )
+    rules.add_argument(
+        "--completion-window", type=duration, default=24 * 3600.0, metavar="DURATION",
+        help="after this much processing time an incomplete order gets `incomplete` (24h)",
+    )
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument("--output", metavar="FILE", default="-", help="verdicts (default: -)")
+    outputs.add_argument("--output-format", choices=("ndjson", "msgpack"), default="ndjson")
+    outputs.add_argument(
+        "--output-listen", metavar="PORT", type=int, help="serve verdicts on 127.0.0.1:PORT"
+    )
+    outputs.add_argument("--dead-letters", metavar="FILE", type=Path, help="bad messages")
+    state = parser.add_argument_group("durability and batching")
+    state.add_argument("--state-dir", metavar="DIR", type=Path, help="log + snapshots here")
+    state.add_argument(
+        "--no-fsync", action="store_true", help="log without fsync (faster, not crash-safe)"
+    )
+    state.add_argument("--commit-interval", type=duration, default=0.005, metavar="DURATION")
+    state.add_argument("--commit-records", type=int, default=1000, metavar="N")
+    state.add_argument("--snapshot-interval", type=duration, default=30.0, metavar="DURATION")
+    state.add_argument("--batch-size", type=int, default=4096, metavar="N")
+    state.add_argument("--batch-interval", type=duration, default=0.005, metavar="DURATION")
+    observe = parser.add_argument_group("observability")
+    observe.add_argument(
+        "--stats", action="store_true",
+        help="print the counters as JSON at the end (with only --state-dir: of that state)",
+    )
+    observe.add_argument(
+        "--stats-interval", type=duration, metavar="DURATION", help="a counters line on stderr"
+    )
+
+
+def _reference_sources(directory: Path | None) -> dict[str, Path]:
+    """The reference tables' files in `directory`, by standard name."""
+    if directory is None:
+        raise InputError("--references DIR is required (products and enterprises files)")
+    from ..io import TABLE_EXTENSIONS
+
+    if not directory.is_dir():
+        raise InputError(f"references directory {directory} does not exist")
+    found: dict[str, Path] = {}
+    for name in _REFERENCE_TABLES:
+        files = [directory / f"{name}.{ext}" for ext in TABLE_EXTENSIONS]
+        files = [f for f in files if f.is_file()]
+        if len(files) > 1:
+            raise InputError(f"{directory}: table {name} has more than one file")
+        if files:
+            found[name] = files[0]
+        elif not TABLES[name].optional:
+            raise InputError(f"{directory}: reference table {name} is missing")
+    return found
+
+
+def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The processor, verdict sink and dead-letter file for these arguments."""
+    from ..api import resolve_settings
+    from ..stream.io import DeadLetters, VerdictSink
+    from ..stream.matcher import References, StreamMatcher
+    from ..stream.state import DurableMatcher
+
+    sources = _reference_sources(args.references)
+    references = References.from_frames(
+        sources["products"],
+        sources["enterprises"],
+        hs_lists=sources.get("hs_lists"),
+        quota_ledger=sources.get("quota_ledger"),
+    )
+    matcher = StreamMatcher(
+        references,
+        resolve_settings(args.rules),
+        inventory_rules=args.inventory,
+        completion_window=args.completion_window,
+        batch_size=args.batch_size,
+        batch_interval=args.batch_interval,
+        engine=args.engine,
+    )
+    sink = VerdictSink.to_path(args.output, args.output_format)
+    dead = DeadLetters(args.dead_letters)
+
+    def before_snapshot() -> None:
+        sink.sync()
+        dead.sync()
+
+    processor = DurableMatcher(
+        matcher,
+        args.state_dir,
+        sync=not args.no_fsync,
+        commit_interval=args.commit_interval,
+        commit_records=args.commit_records,
+        snapshot_interval=args.snapshot_interval,
+        deliver=sink.write,
+        before_snapshot=before_snapshot,
+        on_dead_letter=dead.write,
+    )
+    return processor, sink, dead
+
+
+class _Reporter:
+    """The periodic counters line on stderr."""
+
+    def __init__(self, processor: Any, interval: float | None) -> None:
+        self.processor = processor
+        self.interval = interval
+        self.started = time.monotonic()
+        self.last = self.started
+
+    def __call__(self) -> None:
+        if self.interval is None:
+            return
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.print_line()
+
+    def print_line(self) -> None:
+        from ..stream.stats import stats_line
+
+        line = stats_line(self.processor.stats(), elapsed=time.monotonic() - self.started)
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the stream until its input ends (or SIGTERM / Ctrl-C with --follow or --listen)."""
+    if args.input is None and args.listen is None and not (args.stats and args.state_dir):
+        raise InputError("give --input FILE (or -), or --listen PORT")
+    processor, sink, dead = _build(args)
+    report = processor.recover()
+    for note in report.notes:
+        sys.stderr.write(f"matchcore stream: {note}\n")
+    if args.input is None and args.listen is None:  # --stats on a state directory
+        processor.close(snapshot=False)
+        print(json.dumps(processor.stats(), indent=2))
+        return EXIT_OK
+    stopping = {"flag": False}
+
+    def request_stop(signum: int, frame: object) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    if args.follow or args.listen is not None:
+        signal.signal(signal.SIGINT, request_stop)
+    reporter = _Reporter(processor, args.stats_interval)
+    try:
+        if args.listen is not None:
+            _serve_tcp(args, processor, stopping)  # closes the processor when it stops
+        else:
+            _consume_input(args, processor, report.position, stopping, reporter)
+            processor.close()
+    finally:
+        sink.close()
+        dead.close()
+    if args.stats_interval is not None:
+        reporter.print_line()
+    if args.stats:
+        sys.stderr.write(json.dumps(processor.stats()) + "\n")
+    return EXIT_OK
+
+
+def _consume_input(
+    args: argparse.Namespace,
+    processor: Any,
+    position: int | None,
+    stopping: dict[str, bool],
+    reporter: _Reporter,
+) -> None:
+    from ..stream.io import open_input, run_file, run_messages
+
+    resume = position if (position is not None and args.input != "-") else 0
+    if args.input_format == "ceb":
+        run_messages(processor, _ceb_messages(args.input), start=resume)
+        return
+    handle = open_input(args.input, resume)
+    try:
+        run_file(
+            processor,
+            handle,
+            args.input_format,
+            start=resume,
+            follow=args.follow,
+            stop=lambda: stopping["flag"],
+            on_progress=reporter,
+        )
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+
+
+def _ceb_messages(path: str) -> Any:
+    """Messages from customs XML through `matchcore.io.ceb.iter_messages`."""
+    try:
+        from ..io.ceb import iter_messages  # type: ignore[attr-defined]
+    except ImportError:
+        raise MatchcoreError("customs XML input is not available in this build") from None
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    return iter_messages(data)
+
+
+def _serve_tcp(args: argparse.Namespace, processor: Any, stopping: dict[str, bool]) -> None:
+    from ..stream.io import TcpService
+
+    if args.input_format == "ceb":
+        raise InputError("--listen takes NDJSON or MessagePack frames, not customs XML")
+    # The file/stdout sink keeps receiving verdicts unless they go to TCP clients instead.
+    keep_sink = args.output != "-" or args.output_listen is None
+    service = TcpService(
+        processor,
+        args.input_format,
+        port=args.listen,
+        output_port=args.output_listen,
+        output_framing=args.output_format,
+        extra_sink=processor.deliver if keep_sink else None,
+    )
+
+    def ready(port: int, output_port: int | None) -> None:
+        where = f" verdicts on 127.0.0.1:{output_port}" if output_port is not None else ""
+        sys.stderr.write(f"matchcore stream: listening on 127.0.0.1:{port}{where}\n")
+        sys.stderr.flush()
+
+    async def main() -> None:
+        async def watch() -> None:
+            while not stopping["flag"]:
+                await asyncio.sleep(0.05)
+            service.stop()
+
+        watcher = asyncio.ensure_future(watch())
+        await service.serve(ready)
+        watcher.cancel()
+
+    asyncio.run(main())

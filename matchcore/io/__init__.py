@@ -1,0 +1,72 @@
+"""Readers: any supported source -> a raw Polars frame plus a label for messages.
+
+One module per format (`parquet`, `csv`, `ipc`, `ndjson`, `memory`); `read_source` picks the
+reader from the file extension or the object type. `matchcore.normalise` makes frames canonical.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from ..exceptions import InputError
+from ._common import RawSource
+from ._rejects import REJECTS_SCHEMA, empty_rejects
+from .csv import read_csv
+from .discover import TABLE_EXTENSIONS, discover
+from .ipc import read_ipc
+from .memory import is_in_memory, read_memory
+from .ndjson import read_ndjson
+from .parquet import read_parquet
+
+#: What `read_source` accepts: a path, a RawSource, or an in-memory Arrow/Polars object.
+Source: TypeAlias = str | os.PathLike[str] | RawSource | Any
+
+
+def _read_file(path: Path, table_name: str) -> RawSource:
+    ext = path.name.rsplit(".", 1)[-1].lower() if "." in path.name else ""
+    if ext == "parquet":
+        return read_parquet(path)
+    if ext == "csv":
+        return read_csv(path)
+    if ext in ("arrow", "ipc", "feather"):
+        return read_ipc(path)
+    if ext in ("ndjson", "jsonl"):
+        return read_ndjson(path, table=table_name)
+    known = ", ".join(f".{e}" for e in TABLE_EXTENSIONS)
+    raise InputError(f"{path}: unknown file extension for table {table_name} (expected {known})")
+
+
+def read_source(source: Source, table_name: str) -> RawSource:
+    """Read one source of table `table_name` as-is (no type conversion).
+
+    Files are told by extension; in-memory objects are Polars frames, pyarrow tables, batches
+    and readers, or anything with `__arrow_c_stream__`. Unreadable input raises InputError.
+    """
+    if isinstance(source, RawSource):
+        return source
+    if isinstance(source, str | os.PathLike):
+        return _read_file(Path(source), table_name)
+    if is_in_memory(source):
+        return read_memory(source, table_name)
+    raise InputError(
+        f"{table_name}: cannot read a source of type {type(source).__name__} "
+        "(give a file path, a Polars or pyarrow table, or an Arrow C stream)"
+    )
+
+
+__all__ = [
+    "REJECTS_SCHEMA",
+    "RawSource",
+    "Source",
+    "TABLE_EXTENSIONS",
+    "discover",
+    "empty_rejects",
+    "read_csv",
+    "read_ipc",
+    "read_memory",
+    "read_ndjson",
+    "read_parquet",
+    "read_source",
+]

@@ -1,0 +1,231 @@
+"""Parsing one CEB message into documents: head values and list values keyed by element tag.
+
+Small messages are parsed whole, large ones with lxml `iterparse` and element clearing, so memory
+stays bounded by one document. Faults of the whole message raise `MessageError`; faults of one
+document are yielded as `DocumentProblem` so the caller reports them and goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import BinaryIO
+
+from lxml import etree
+
+from .mapping import BY_MESSAGE, NAMESPACE, NS, DocumentSpec
+
+#: Messages up to this size are parsed in one call (measured faster than iterparse).
+WHOLE_PARSE_LIMIT = 32 * 1024 * 1024
+
+Values = dict[str, str | None]  # namespaced element tag -> text as written
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One document: a head with its lists, and where it sits in its message."""
+
+    spec: DocumentSpec
+    index: int  # 1-based position of the head in the message
+    head: Values
+    lines: list[Values]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentProblem:
+    """A document that cannot be read (for example lists without a head)."""
+
+    spec: DocumentSpec
+    index: int
+    element: str
+    text: str
+
+
+class MessageError(Exception):
+    """The whole message is unusable: malformed XML, wrong namespace or unknown root."""
+
+    def __init__(self, text: str, guid: str | None = None) -> None:
+        super().__init__(text)
+        self.guid = guid
+
+
+@dataclass
+class MessageInfo:
+    """What is known of the message being parsed (filled in while parsing)."""
+
+    guid: str | None = None
+    spec: DocumentSpec | None = None
+
+
+def _parser() -> etree.XMLParser:
+    # No entity resolution or network access: messages come from outside.
+    return etree.XMLParser(
+        collect_ids=False, resolve_entities=False, remove_comments=True, no_network=True
+    )
+
+
+_TAG = attrgetter("tag")
+_TEXT = attrgetter("text")
+
+
+def _values(element: etree._Element) -> Values:
+    # map + attrgetter keeps the per-element work in C (measured ~1/3 faster than a comprehension).
+    children = element[:]
+    return dict(zip(map(_TAG, children), map(_TEXT, children), strict=True))
+
+
+def check_root(root: etree._Element, info: MessageInfo) -> DocumentSpec:
+    """The document type a message root announces; MessageError when it is not CEB."""
+    info.guid = root.get("guid")
+    qname = etree.QName(root)
+    if qname.namespace != NAMESPACE:
+        found = qname.namespace or "no namespace"
+        raise MessageError(
+            f"root element {qname.localname} is in {found}, not {NAMESPACE}", info.guid
+        )
+    spec = BY_MESSAGE.get(qname.localname)
+    if spec is None:
+        raise MessageError(f"root element {qname.localname} is not a CEB message matchcore reads")
+    info.spec = spec
+    return spec
+
+
+Parsed = Document | DocumentProblem
+
+
+def split_document(element: etree._Element, spec: DocumentSpec, first_index: int) -> list[Parsed]:
+    """The documents inside one document element: each head starts one, lists follow it."""
+    head_tag, list_tag = NS + spec.head, NS + (spec.list_element or spec.head)
+    found: list[Parsed] = []
+    current: Document | None = None
+    for part in element:
+        tag = part.tag
+        if tag == head_tag:
+            current = Document(spec, first_index + len(found), _values(part), [])
+            found.append(current)
+        elif tag == list_tag and spec.list_element is not None:
+            if current is None:
+                problem = f"{spec.list_element} before any {spec.head}"
+                index = first_index + len(found)
+                found.append(DocumentProblem(spec, index, spec.list_element, problem))
+                continue
+            current.lines.append(_values(part))
+    if not found:
+        problem = f"{spec.document} has no {spec.head}"
+        found.append(DocumentProblem(spec, first_index, spec.head, problem))
+    return found
+
+
+def root_child(element: etree._Element, spec: DocumentSpec, index: int) -> list[Parsed]:
+    """The documents of one child of the message root (none for BaseTransfer, signatures)."""
+    if element.tag == NS + spec.document:
+        return split_document(element, spec, index)
+    if not isinstance(element.tag, str):
+        return []  # processing instructions
+    qname = etree.QName(element)
+    if qname.localname == spec.document:
+        where = qname.namespace or "no namespace"
+        return [DocumentProblem(spec, index, spec.document, f"{spec.document} is in {where}")]
+    return []
+
+
+def _empty_check(spec: DocumentSpec, count: int) -> list[Parsed]:
+    """A problem when a message holds no document at all (nothing would say it was read)."""
+    if count:
+        return []
+    return [DocumentProblem(spec, 0, spec.document, f"message holds no {spec.document}")]
+
+
+def _syntax_text(error: etree.XMLSyntaxError) -> str:
+    # libxml2 quotes undecodable bytes; they may be personal data, so they are left out.
+    return "malformed XML: " + re.sub(r"\s*Bytes:( 0x[0-9A-Fa-f]{2})+", "", str(error))
+
+
+def _documents_of(root: etree._Element, info: MessageInfo) -> Iterator[Parsed]:
+    spec = check_root(root, info)
+    index = 1
+    for element in root:
+        for item in root_child(element, spec, index):
+            index += 1
+            yield item
+    yield from _empty_check(spec, index - 1)
+
+
+_ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?(CEB\d{3}Message)\b([^>]*)>")
+_GUID_ATTRIBUTE = re.compile(rb"""\sguid\s*=\s*["']([^"'<>]{1,64})["']""")
+
+
+def sniff_root(data: bytes, info: MessageInfo) -> None:
+    """Message type and guid read from the raw start tag, to name a message that is malformed."""
+    match = _ROOT_TAG.search(data[:4096])
+    if match is None:
+        return
+    info.spec = BY_MESSAGE.get(match.group(1).decode("ascii"))
+    guid = _GUID_ATTRIBUTE.search(match.group(2))
+    if guid is not None:
+        info.guid = guid.group(1).decode("ascii", errors="replace")
+
+
+def _parse_whole(data: bytes, info: MessageInfo) -> Iterator[Parsed]:
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as error:
+        sniff_root(data, info)
+        raise MessageError(_syntax_text(error), info.guid) from None
+    yield from _documents_of(root, info)
+
+
+def _parse_streaming(stream: BinaryIO, info: MessageInfo) -> Iterator[Parsed]:
+    context = etree.iterparse(
+        stream, events=("start", "end"), remove_comments=True, resolve_entities=False
+    )
+    depth = 0
+    spec: DocumentSpec | None = None
+    index = 1
+    try:
+        for event, element in context:
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    spec = check_root(element, info)
+                continue
+            depth -= 1
+            if depth != 1:
+                continue
+            if spec is not None:
+                for item in root_child(element, spec, index):
+                    index += 1
+                    yield item
+            # Drop what was read so far: memory stays at one document.
+            element.clear()
+            parent = element.getparent()
+            while parent is not None and element.getprevious() is not None:
+                del parent[0]
+    except etree.XMLSyntaxError as error:
+        raise MessageError(_syntax_text(error), info.guid) from None
+    if spec is not None:
+        yield from _empty_check(spec, index - 1)
+
+
+def parse_message(
+    source: bytes | BinaryIO, info: MessageInfo, *, size: int | None = None
+) -> Iterator[Parsed]:
+    """Yield the documents (and unreadable documents) of one message, in order.
+
+    `source` is the message bytes or a binary file; `size` (bytes, when known) picks whole or
+    streaming parsing. Raises MessageError, possibly after some documents were yielded.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        if len(data) > WHOLE_PARSE_LIMIT:
+            yield from _parse_streaming(io.BytesIO(data), info)
+        else:
+            yield from _parse_whole(data, info)
+        return
+    if size is not None and size <= WHOLE_PARSE_LIMIT:
+        yield from _parse_whole(source.read(), info)
+    else:
+        yield from _parse_streaming(source, info)

@@ -1,0 +1,24 @@
+"""CSV reader: every column is read as text, so nothing is lost to type inference.
+
+Normalisation converts the text to canonical types exactly (money from decimal text, etc.).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from ._common import RawSource, read_with
+
+EXTENSIONS = ("csv",)
+
+
+def _read_text_columns(path: Path) -> pl.DataFrame:
+    # Empty fields stay empty strings; normalisation turns them into nulls like any blank text.
+    return pl.read_csv(path, infer_schema=False, empty_string_is_null=False, raise_if_empty=True)
+
+
+def read_csv(path: str | Path) -> RawSource:
+    """Read a UTF-8 CSV file with a header row, every column as String."""
+    return read_with(_read_text_columns, path, "CSV")

@@ -1,0 +1,688 @@
+"""Normalisation: a raw frame (any reader's output) -> a canonical table plus rejects (SPEC §1-2).
+
+Every column is converted by whole-column Polars expressions: one expression gives the
+canonical value, a second gives the reason the value is unusable (null when it is fine). Rows
+with any reason go to rejects, once per problem; the rest form the canonical table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .engine.base import CanonicalTables
+from .exceptions import SchemaError
+from .io import RawSource, Source, discover, read_source
+from .io._rejects import REJECTS_SCHEMA, concat_rejects, empty_rejects
+from .masking import mask_expr
+from .schema import (
+    APP_YEAR,
+    APP_YMD,
+    CHINA_TZ,
+    IDENTITY_COLUMNS,
+    MONEY_SCALE,
+    REQUIRED_TABLES,
+    ROLE_BITS,
+    ROW,
+    TABLES,
+    Column,
+    Kind,
+    Table,
+)
+
+__all__ = [
+    "REJECTS_SCHEMA",
+    "LoadedTables",
+    "load_tables",
+    "normalise_table",
+]
+
+#: Largest whole-CNY (or whole-unit) value whose ten-thousandths fit in int64.
+_MAX_WHOLE = (2**63 - 1) // MONEY_SCALE
+_SCALE_DIGITS = len(str(MONEY_SCALE)) - 1  # 4 decimal places
+
+_DECIMAL_TEXT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
+_INTEGER_TEXT = r"^[+-]?[0-9]+(?:\.0*)?$"
+#: Plain amounts that cannot overflow (at most 14 + 4 digits): Polars' decimal cast is exact.
+_PLAIN_DECIMAL_TEXT = r"^[0-9]{1,14}(?:\.[0-9]{0,4})?$"
+#: Scale factor to ten-thousandths by number of decimal places kept in the digits.
+_PLACE_FACTORS = {places: 10 ** (_SCALE_DIGITS - places) for places in range(_SCALE_DIGITS + 1)}
+_INT64_MAX = 2**63 - 1
+# ISO 8601 date or date-time ('T' or space), optional fraction and offset.
+_ISO_TIME = (
+    r"^(?<y>[0-9]{4})-(?<mo>[0-9]{2})-(?<d>[0-9]{2})"
+    r"(?:[T ](?<h>[0-9]{2}):(?<mi>[0-9]{2})(?::(?<s>[0-9]{2})(?:[.,](?<f>[0-9]{1,9}))?)?)?"
+    r" ?(?<tz>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
+)
+# The customs form yyyyMMddHHmmss (and its date-only prefix yyyyMMdd).
+_CUSTOMS_TIME = (
+    r"^(?<y>[0-9]{4})(?<mo>[0-9]{2})(?<d>[0-9]{2})(?:(?<h>[0-9]{2})(?<mi>[0-9]{2})(?<s>[0-9]{2}))?$"
+)
+#: Common plain time layouts: when every value of a column has one, a single strptime suffices.
+_PLAIN_TIMES = {
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$": "%Y-%m-%d %H:%M:%S",
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$": "%Y-%m-%dT%H:%M:%S",
+    r"^[0-9]{14}$": "%Y%m%d%H%M%S",
+}
+#: Text that NFKC and white-space collapsing could change: anything beyond ASCII and CJK
+#: unified ideographs (both NFKC-stable), white space other than a space, or two spaces.
+_NEEDS_CLEANING = r"[^\x00-\x7F\x{4E00}-\x{9FFF}]|[^\S ]|  "
+_OFFSET = r"^(?<sign>[+-])(?<hh>[0-9]{2}):?(?<mm>[0-9]{2})?$"
+
+_ASCII_UPPER = {chr(c): chr(c).upper() for c in range(ord("a"), ord("z") + 1)}
+
+_MISSING = "required value is missing"
+
+
+class _UnsupportedType(Exception):
+    """A raw column's dtype cannot be converted to its kind at all (becomes a SchemaError)."""
+
+
+@dataclass(frozen=True)
+class _Converted:
+    """A column's canonical value and the reason it is unusable (String, null when fine)."""
+
+    value: pl.Expr
+    error: pl.Expr
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """Whole-column facts, checked once, that let common data skip costly steps."""
+
+    plain_text: bool = False  # NFKC and collapsing white space would change nothing
+    plain_decimal: bool = False  # every amount is plain text that Polars parses exactly
+    time_format: str | None = None  # a strptime format that every value of the column has
+
+
+@dataclass
+class _Stager:
+    """Materialises intermediate results as hidden columns, one layer per step.
+
+    An expression used twice would be evaluated twice (and nested reuse multiplies that);
+    staging computes each step once, and steps of different columns run side by side.
+    """
+
+    layers: list[list[pl.Expr]]
+    prefix: str
+    profile: _Profile = _Profile()
+    depth: int = 0
+
+    def __call__(self, expr: pl.Expr) -> pl.Expr:
+        name = f"\x00{self.prefix}:{self.depth}"
+        if len(self.layers) <= self.depth:
+            self.layers.append([])
+        self.layers[self.depth].append(expr.alias(name))
+        self.depth += 1
+        return pl.col(name)
+
+
+def _first_error(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
+    """The message of the first condition that holds, else null."""
+    error = pl.lit(None, dtype=pl.String)
+    for condition, message in reversed(checks):
+        error = pl.when(condition).then(pl.lit(message)).otherwise(error)
+    return error
+
+
+def _null_if_empty(text: pl.Expr) -> pl.Expr:
+    return pl.when(text.str.len_bytes() == 0).then(None).otherwise(text)
+
+
+def _is_textual(dtype: object) -> bool:
+    return isinstance(dtype, pl.String | pl.Categorical | pl.Enum | pl.Null)
+
+
+# --- text kinds -------------------------------------------------------------------------------
+
+
+def _clean_text(text: pl.Expr, put: _Stager) -> pl.Expr:
+    """NFKC, trim Unicode white space, collapse inner runs to one space, empty -> null."""
+    if put.profile.plain_text:
+        cleaned = put(text.str.strip_chars(" "))
+    else:
+        cleaned = put(text.str.normalize("NFKC").str.strip_chars().str.replace_all(r"\s+", " "))
+    return put(_null_if_empty(cleaned))
+
+
+def _text_source(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A raw column as String for the text kinds (integers are accepted as their digits)."""
+    if _is_textual(dtype) or dtype.is_integer():
+        return expr.cast(pl.String)
+    raise _UnsupportedType
+
+
+def _convert_text(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
+    text = _clean_text(_text_source(expr, dtype), put)
+    checks: list[tuple[pl.Expr, str]] = []
+    if column.kind is Kind.ID_NUMBER:
+        text = text.str.replace_many(_ASCII_UPPER)  # ASCII letters only, unlike to_uppercase
+    elif column.kind is Kind.ENUM:
+        text = put(text.str.to_lowercase())
+        checks.append((~text.is_in(column.values), f"not one of {', '.join(column.values)}"))
+    elif column.kind is Kind.DIGITS:
+        low, high = column.digits or (1, 64)
+        length = f"{low}" if low == high else f"{low} to {high}"
+        pattern = f"^[0-9]{{{low},{high}}}$"
+        checks.append((~text.str.contains(pattern), f"not {length} ASCII digits"))
+    return _Converted(text, _first_error(checks))
+
+
+def _convert_roles(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
+    """A list of roles, or a comma-separated string of them -> UInt8 bit set of ROLE_BITS."""
+    if isinstance(dtype, pl.List) and _is_textual(dtype.inner):
+        items = expr.list.eval(pl.element().cast(pl.String))
+    elif _is_textual(dtype):
+        items = expr.cast(pl.String).str.split(",")
+    else:
+        raise _UnsupportedType
+    cleaned = pl.element().str.normalize("NFKC").str.strip_chars().str.to_lowercase()
+    present = pl.element().filter(pl.element().str.len_bytes() > 0)
+    items = put(items.list.eval(cleaned).list.eval(present))
+    unknown = items.list.eval(~pl.element().is_in(list(ROLE_BITS))).list.any()
+    bits = items.list.eval(
+        pl.element().replace_strict(ROLE_BITS, default=0, return_dtype=pl.UInt8)
+    ).list.unique()
+    value = pl.when(items.list.len() > 0).then(bits.list.sum().cast(pl.UInt8))
+    allowed = ", ".join(ROLE_BITS)
+    return _Converted(value, _first_error([(unknown, f"unknown role (allowed: {allowed})")]))
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+_OVERFLOW = "too large (overflows int64 ten-thousandths)"
+
+
+def _stripped(expr: pl.Expr, put: _Stager) -> pl.Expr:
+    """Text with surrounding white space removed; empty -> null."""
+    return put(_null_if_empty(put(expr.cast(pl.String).str.strip_chars())))
+
+
+def _units_from_text(text: pl.Expr, put: _Stager) -> _Converted:
+    """Decimal text -> int64 ten-thousandths, exactly: the digits are joined, never via float."""
+    well_formed = put(text.str.contains(_DECIMAL_TEXT))
+    body = text.str.strip_chars_start("+-")  # a well-formed value has at most one sign
+    has_point = body.str.contains(".", literal=True)
+    # Trailing zeros of the fraction are not significant ("1.23450" has 4 places).
+    body = put(pl.when(has_point).then(body.str.strip_chars_end("0")).otherwise(body))
+    places = put((body.str.len_bytes() - body.str.find(".", literal=True) - 1).fill_null(0))
+    digits = body.str.replace(".", "", literal=True).str.strip_chars_start("0")
+    number = put(digits.replace("", "0").cast(pl.Int64, strict=False))  # value × 10^places
+    factor = put(places.replace_strict(_PLACE_FACTORS, default=None, return_dtype=pl.Int64))
+    overflow = number.is_null() | (number > pl.lit(_INT64_MAX) // factor)
+    units = put(number * factor)
+    checks = [
+        (text.is_not_null() & ~well_formed, "not a decimal number"),
+        (places > _SCALE_DIGITS, f"more than {_SCALE_DIGITS} decimal places"),
+        (text.is_not_null() & overflow, _OVERFLOW),
+        (text.str.starts_with("-") & (units > 0), "negative amount"),
+    ]
+    return _Converted(units, _first_error(checks))
+
+
+def _units_from_integers(expr: pl.Expr, put: _Stager) -> _Converted:
+    """Integers are whole units (CNY): scaled by 10 000 after a range check."""
+    whole = put(expr.cast(pl.Int64, strict=False))
+    overflow = expr.is_not_null() & (whole.is_null() | (whole.abs() > _MAX_WHOLE))
+    checks = [(overflow, _OVERFLOW), (whole < 0, "negative amount")]
+    return _Converted(whole * MONEY_SCALE, _first_error(checks))
+
+
+def _units_from_floats(expr: pl.Expr, put: _Stager) -> _Converted:
+    """Floats: x * 10 000 in float64 (one rounding), then rounded to an integer half-to-even."""
+    scaled = put((expr.cast(pl.Float64) * MONEY_SCALE).round(0, mode="half_to_even"))
+    checks = [
+        (~expr.is_finite(), "not a finite number"),
+        (expr < 0, "negative amount"),
+        (scaled.abs() >= 2.0**63, _OVERFLOW),
+    ]
+    return _Converted(scaled.cast(pl.Int64, strict=False), _first_error(checks))
+
+
+def _units_from_decimals(expr: pl.Expr, dtype: pl.Decimal, put: _Stager) -> _Converted:
+    """Decimals up to 4 places scale exactly by integer arithmetic; finer ones go via text."""
+    if (dtype.scale or 0) > _SCALE_DIGITS:
+        return _units_from_text(put(expr.cast(pl.String)), put)
+    units = put((expr * MONEY_SCALE).cast(pl.Int64, strict=False))
+    checks = [(expr.is_not_null() & units.is_null(), _OVERFLOW), (units < 0, "negative amount")]
+    return _Converted(units, _first_error(checks))
+
+
+def _convert_units(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
+    """money / qty -> Int64 ten-thousandths (SPEC §1)."""
+    if _is_textual(dtype) and put.profile.plain_decimal:
+        return _units_from_decimals(
+            expr.cast(pl.Decimal(18, _SCALE_DIGITS)), pl.Decimal(18, 4), put
+        )
+    if _is_textual(dtype):
+        return _units_from_text(_stripped(expr, put), put)
+    if isinstance(dtype, pl.Decimal):
+        return _units_from_decimals(expr, dtype, put)
+    if dtype.is_integer():
+        return _units_from_integers(expr, put)
+    if dtype.is_float():
+        return _units_from_floats(expr, put)
+    raise _UnsupportedType
+
+
+def _convert_int(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
+    """Whole numbers (gnum, year): integers, integral decimals or floats, or integer text."""
+    if dtype.is_integer():
+        value = put(expr.cast(pl.Int64, strict=False))
+        return _Converted(
+            value, _first_error([(expr.is_not_null() & value.is_null(), "too large")])
+        )
+    if dtype.is_float():
+        integral = put(expr.is_finite() & (expr == expr.floor()) & (expr.abs() < 2.0**63))
+        return _Converted(
+            pl.when(integral).then(expr.cast(pl.Int64, strict=False)),
+            _first_error([(~integral, "not a whole number")]),
+        )
+    if not (_is_textual(dtype) or isinstance(dtype, pl.Decimal)):
+        raise _UnsupportedType
+    text = _stripped(expr, put)
+    value = put(text.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False))
+    checks = [
+        (~text.str.contains(_INTEGER_TEXT), "not a whole number"),
+        (value.is_null() & text.is_not_null(), "too large"),
+    ]
+    return _Converted(value, _first_error(checks))
+
+
+def _convert_rate(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
+    """Rates -> Float64 fractions; decimal text or numbers; not negative, finite."""
+    if _is_textual(dtype):
+        text = _stripped(expr, put)
+        value = put(text.cast(pl.Float64, strict=False))
+        syntax = [(~text.str.contains(_DECIMAL_TEXT), "not a decimal number")]
+    elif dtype.is_numeric():
+        value, syntax = put(expr.cast(pl.Float64)), []
+    else:
+        raise _UnsupportedType
+    checks = [*syntax, (~value.is_finite(), "not a finite number"), (value < 0, "negative rate")]
+    return _Converted(value, _first_error(checks))
+
+
+# --- times ------------------------------------------------------------------------------------
+
+
+def _local_to_utc(naive: pl.Expr) -> pl.Expr:
+    """Naive times are Asia/Shanghai (SPEC §1); times skipped by a clock change become null."""
+    local = naive.dt.replace_time_zone(CHINA_TZ, ambiguous="earliest", non_existent="null")
+    return local.dt.convert_time_zone("UTC")
+
+
+def _offset_minutes(tz: pl.Expr, put: _Stager) -> pl.Expr:
+    """'+08:00', '+0800', '+08', '-05:30' or 'Z' -> signed minutes east of UTC."""
+    parts = put(tz.str.extract_groups(_OFFSET))
+    hours = parts.struct.field("hh").cast(pl.Int64)
+    minutes = hours * 60 + parts.struct.field("mm").fill_null("0").cast(pl.Int64)
+    signed = pl.when(parts.struct.field("sign") == "-").then(-minutes).otherwise(minutes)
+    return signed.fill_null(0)  # "Z"
+
+
+def _time_from_text(text: pl.Expr, put: _Stager) -> pl.Expr:
+    """ISO 8601 (with or without offset) or yyyyMMddHHmmss -> UTC; null when not a valid time."""
+    iso = put(text.str.extract_groups(_ISO_TIME))
+    customs = put(text.str.extract_groups(_CUSTOMS_TIME))
+
+    def part(name: str, default: str | None = None) -> pl.Expr:
+        field = pl.coalesce(iso.struct.field(name), customs.struct.field(name))
+        return field.fill_null(default) if default is not None else field
+
+    pieces = [part("y"), "-", part("mo"), "-", part("d"), " "]
+    pieces += [part("h", "00"), ":", part("mi", "00"), ":", part("s", "00")]
+    stamp = pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in pieces])
+    # Fractions finer than a microsecond are truncated.
+    micros = iso.struct.field("f").str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64).fill_null(0)
+    parsed = stamp.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False)
+    naive = put(parsed + pl.duration(microseconds=micros))
+    tz = put(iso.struct.field("tz"))
+    with_offset = naive.dt.replace_time_zone("UTC") - pl.duration(minutes=_offset_minutes(tz, put))
+    return put(pl.when(tz.is_not_null()).then(with_offset).otherwise(_local_to_utc(naive)))
+
+
+def _convert_time(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
+    """Times -> Datetime(us, UTC): zoned timestamps convert, naive ones and dates are Shanghai."""
+    if isinstance(dtype, pl.Datetime):
+        microseconds = expr.dt.cast_time_unit("us")
+        if dtype.time_zone is None:
+            value = put(_local_to_utc(microseconds))
+        else:
+            value = put(microseconds.dt.convert_time_zone("UTC"))
+    elif isinstance(dtype, pl.Date):
+        value = put(_local_to_utc(expr.cast(pl.Datetime("us"))))
+    elif _is_textual(dtype):
+        text = _stripped(expr, put)
+        time_format = put.profile.time_format
+        if time_format is None:
+            value = _time_from_text(text, put)
+        else:
+            parsed = text.str.to_datetime(time_format, time_unit="us", strict=False, cache=False)
+            value = put(_local_to_utc(parsed))
+        message = "not a valid time (ISO 8601 or yyyyMMddHHmmss)"
+        return _Converted(value, _first_error([(text.is_not_null() & value.is_null(), message)]))
+    else:
+        raise _UnsupportedType
+    message = "time does not exist in Asia/Shanghai"
+    return _Converted(value, _first_error([(expr.is_not_null() & value.is_null(), message)]))
+
+
+_CONVERTERS = {
+    Kind.TEXT: _convert_text,
+    Kind.CODE: _convert_text,
+    Kind.ID_NUMBER: _convert_text,
+    Kind.ENUM: _convert_text,
+    Kind.DIGITS: _convert_text,
+    Kind.MONEY: _convert_units,
+    Kind.QTY: _convert_units,
+    Kind.INT: _convert_int,
+    Kind.RATE: _convert_rate,
+    Kind.TIME: _convert_time,
+    Kind.ROLES: _convert_roles,
+}
+
+
+# --- one table --------------------------------------------------------------------------------
+
+
+def _error_name(column: str) -> str:
+    return f"\x00error:{column}"
+
+
+def _with_default(value: pl.Expr, column: Column) -> pl.Expr:
+    if column.default is None:
+        return value
+    return value.fill_null(pl.lit(column.default).cast(column.dtype))
+
+
+def _convert_column(
+    raw: pl.DataFrame,
+    column: Column,
+    table: Table,
+    label: str,
+    layers: list[list[pl.Expr]],
+    profile: _Profile,
+) -> _Converted:
+    """The canonical value and error of one column, nulls for an absent optional column.
+
+    Intermediate steps are appended to `layers` (evaluated before value and error).
+    """
+    if column.name not in raw.columns:
+        value = _with_default(pl.lit(None, dtype=column.dtype), column)
+        return _Converted(value, pl.lit(None, dtype=pl.String))
+    dtype = raw.schema[column.name]
+    put = _Stager(layers, column.name, profile)
+    try:
+        converted = _CONVERTERS[column.kind](pl.col(column.name), dtype, column, put)
+    except _UnsupportedType:
+        raise SchemaError(
+            f"{table.name}: column '{column.name}' has type {dtype}, which cannot be read as "
+            f"{column.kind.value} (file {label})"
+        ) from None
+    value = put(_with_default(converted.value, column).cast(column.dtype))
+    error = converted.error
+    if column.required:
+        error = pl.coalesce(error, pl.when(value.is_null()).then(pl.lit(_MISSING)))
+    return _Converted(value, error)
+
+
+def _profile_facts(name: str, kind: Kind) -> dict[str, pl.Expr]:
+    """Boolean whole-column facts worth knowing for a String column of this kind."""
+    values = pl.col(name)
+    if kind is Kind.TIME:
+        return {
+            time_format: (values.is_null() | values.str.contains(pattern)).all()
+            for pattern, time_format in _PLAIN_TIMES.items()
+        }
+    if kind in (Kind.MONEY, Kind.QTY):
+        return {
+            "plain_decimal": (values.is_null() | values.str.contains(_PLAIN_DECIMAL_TEXT)).all()
+        }
+    if kind is Kind.ROLES:
+        return {}
+    return {"plain_text": ~values.str.contains(_NEEDS_CLEANING).any()}
+
+
+def _profiles(raw: pl.DataFrame, table: Table) -> dict[str, _Profile]:
+    """Facts about every present column, checked in one parallel pass over the raw frame."""
+    facts: dict[str, dict[str, pl.Expr]] = {}
+    for column in table.columns:
+        dtype = raw.schema.get(column.name)
+        if isinstance(dtype, pl.String):
+            facts[column.name] = _profile_facts(column.name, column.kind)
+    exprs = [e.alias(f"{name}\x00{fact}") for name, fs in facts.items() for fact, e in fs.items()]
+    found = raw.select(exprs).row(0, named=True) if exprs else {}
+    profiles: dict[str, _Profile] = {}
+    for column in table.columns:
+        dtype = raw.schema.get(column.name)
+        holds = {fact for fact in facts.get(column.name, {}) if found[f"{column.name}\x00{fact}"]}
+        time_format = next((f for f in _PLAIN_TIMES.values() if f in holds), None)
+        profiles[column.name] = _Profile(
+            plain_text="plain_text" in holds or (dtype is not None and dtype.is_integer()),
+            plain_decimal="plain_decimal" in holds,
+            time_format=time_format,
+        )
+    return profiles
+
+
+def _check_columns(raw: pl.DataFrame, table: Table, label: str) -> None:
+    for name in table.required_columns:
+        if name not in raw.columns:
+            raise SchemaError(f"{table.name}: required column '{name}' is missing (file {label})")
+
+
+def _raw_text(raw: pl.DataFrame, column: str) -> pl.Expr:
+    """The raw value as text for the rejects table; identity columns masked."""
+    dtype = raw.schema[column]
+    expr = pl.col(column)
+    if isinstance(dtype, pl.List):
+        text = expr.list.eval(pl.element().cast(pl.String)).list.join(",")
+    else:
+        text = expr.cast(pl.String)
+    return mask_expr(text, column) if column in IDENTITY_COLUMNS else text
+
+
+def _conversion_rejects(
+    raw: pl.DataFrame, converted: pl.DataFrame, bad: pl.Series, table: Table, label: str
+) -> pl.DataFrame:
+    """One rejects row per failed (row, column), in row order then column order."""
+    bad_raw = raw.filter(bad)
+    bad_converted = converted.filter(bad)
+    parts = []
+    for position, column in enumerate(table.columns):
+        errors = bad_converted[_error_name(column.name)]
+        if errors.null_count() == len(errors) or column.name not in raw.columns:
+            continue
+        part = pl.DataFrame(
+            {"row": bad_converted[ROW], "message": errors, "_position": position}
+        ).with_columns(value=bad_raw.select(_raw_text(raw, column.name)).to_series())
+        parts.append(
+            part.filter(pl.col("message").is_not_null()).with_columns(column=pl.lit(column.name))
+        )
+    if not parts:
+        return empty_rejects()
+    stacked = pl.concat(parts).sort(["row", "_position"])
+    return stacked.select(
+        table=pl.lit(table.name),
+        file=pl.lit(label),
+        row="row",
+        column="column",
+        value="value",
+        message="message",
+    )
+
+
+def _key_text(table: Table) -> pl.Expr:
+    """The key values joined by '|', identity values masked."""
+    parts = [
+        mask_expr(pl.col(name).cast(pl.String), name)
+        if table.column(name).identity
+        else pl.col(name).cast(pl.String)
+        for name in table.key
+    ]
+    return pl.concat_str(parts, separator="|")
+
+
+def _drop_duplicate_keys(
+    frame: pl.DataFrame, table: Table, label: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """First row per key is kept; later copies become rejects naming the kept row."""
+    if not table.unique or frame.is_empty():
+        return frame, empty_rejects()
+    keys = list(table.key)
+    marked = frame.with_columns(
+        pl.struct(keys).is_first_distinct().alias("\x00first"),
+        pl.col(ROW).first().over(keys).alias("\x00kept"),
+    )
+    first = marked["\x00first"]
+    if first.all():
+        return frame, empty_rejects()
+    key_list = ", ".join(keys)
+    rejects = marked.filter(~first).select(
+        table=pl.lit(table.name),
+        file=pl.lit(label),
+        row=pl.col(ROW),
+        column=pl.lit(",".join(keys)),
+        value=_key_text(table),
+        message=pl.format(
+            "duplicate key ({}); the copy at row {} is kept", pl.lit(key_list), pl.col("\x00kept")
+        ),
+    )
+    return frame.filter(first), rejects
+
+
+def _order_dates(app_time: pl.Expr) -> list[pl.Expr]:
+    """`_app_year` and `_app_ymd` of app_time in Asia/Shanghai (engines read these, not zones)."""
+    local = app_time.dt.convert_time_zone(CHINA_TZ)
+    year = local.dt.year().cast(pl.Int32)
+    ymd = year * 10_000 + local.dt.month().cast(pl.Int32) * 100 + local.dt.day().cast(pl.Int32)
+    return [year.alias(APP_YEAR), ymd.alias(APP_YMD)]
+
+
+def _as_table(table: Table | str) -> Table:
+    if isinstance(table, Table):
+        return table
+    if table not in TABLES:
+        raise SchemaError(f"unknown table '{table}' (tables: {', '.join(TABLES)})")
+    return TABLES[table]
+
+
+def _textual_categoricals(raw: pl.DataFrame) -> pl.DataFrame:
+    """Dictionary-encoded text (Categorical/Enum) is read as plain String."""
+    casts = [
+        pl.col(name).cast(pl.String)
+        for name, dtype in raw.schema.items()
+        if isinstance(dtype, pl.Categorical | pl.Enum)
+    ]
+    return raw.with_columns(casts) if casts else raw
+
+
+def normalise_table(
+    raw: pl.DataFrame | RawSource,
+    table: Table | str,
+    label: str | None = None,
+    *,
+    rows: pl.Series | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Convert one raw frame to its canonical table (SPEC §1-2) and the rows it rejects.
+
+    `label` names the source in messages (default: the RawSource's label, or "<table>");
+    `rows` gives the 1-based source row number of each raw row (default 1..height). Returns
+    (canonical frame with `_row`, rejects frame of `REJECTS_SCHEMA`). A missing required column
+    or an unconvertible column type raises SchemaError.
+    """
+    spec = _as_table(table)
+    reader_rejects = empty_rejects()
+    if isinstance(raw, RawSource):
+        label = label or raw.label
+        rows = raw.rows if rows is None else rows
+        reader_rejects = raw.rejects
+        raw = raw.frame
+    label = label or f"<{spec.name}>"
+    _check_columns(raw, spec, label)
+    raw = _textual_categoricals(raw)
+    if rows is None:
+        row_expr = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    else:
+        row_expr = pl.lit(rows.cast(pl.Int64))
+    layers: list[list[pl.Expr]] = []
+    profiles = _profiles(raw, spec)
+    plans = {
+        c.name: _convert_column(raw, c, spec, label, layers, profiles[c.name]) for c in spec.columns
+    }
+    staged = raw.lazy()
+    for layer in layers:
+        staged = staged.with_columns(layer)
+    derived = _order_dates(plans["app_time"].value) if spec.name == "orders" else []
+    converted = staged.select(
+        row_expr.alias(ROW),
+        *[plan.value.alias(name) for name, plan in plans.items()],
+        *derived,
+        *[plan.error.alias(_error_name(name)) for name, plan in plans.items()],
+    ).collect()
+    error_columns = [_error_name(name) for name in plans]
+    bad = converted.select(pl.any_horizontal(pl.col(error_columns).is_not_null())).to_series()
+    conversion_rejects = (
+        _conversion_rejects(raw, converted, bad, spec, label) if bad.any() else empty_rejects()
+    )
+    canonical = converted.filter(~bad) if bad.any() else converted
+    canonical = canonical.select(
+        [*spec.column_names, ROW, *(d.meta.output_name() for d in derived)]
+    )
+    canonical, duplicate_rejects = _drop_duplicate_keys(canonical, spec, label)
+    rejects = concat_rejects([reader_rejects, conversion_rejects, duplicate_rejects])
+    return canonical, rejects
+
+
+# --- all tables -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedTables:
+    """Every given table normalised, all rejects, and the row count read from each source."""
+
+    tables: CanonicalTables
+    rejects: pl.DataFrame
+    input_rows: dict[str, int]
+
+
+def _table_sources(sources: Mapping[str, Source] | str | os.PathLike[str]) -> dict[str, Source]:
+    if isinstance(sources, str | os.PathLike):
+        return dict(discover(Path(sources)))
+    given = {name: source for name, source in sources.items() if source is not None}
+    for name in given:
+        if name not in TABLES:
+            raise SchemaError(f"unknown table '{name}' (tables: {', '.join(TABLES)})")
+    for name in REQUIRED_TABLES:
+        if name not in given:
+            raise SchemaError(f"required table {name} is missing")
+    return given
+
+
+def load_tables(sources: Mapping[str, Source] | str | os.PathLike[str]) -> LoadedTables:
+    """Read and normalise every table: a mapping of table name -> source, or a data directory.
+
+    Required tables must be present (SchemaError names the missing one); optional ones may be
+    left out. Rejects of all tables are stacked in table order (SPEC §2).
+    """
+    given = _table_sources(sources)
+    frames: dict[str, pl.DataFrame] = {}
+    rejects: list[pl.DataFrame] = []
+    input_rows: dict[str, int] = {}
+    for name in TABLES:
+        if name not in given:
+            continue
+        source = read_source(given[name], name)
+        input_rows[name] = source.frame.height + source.rejects.height
+        frames[name], table_rejects = normalise_table(source, TABLES[name])
+        rejects.append(table_rejects)
+    return LoadedTables(
+        tables=CanonicalTables(**frames),
+        rejects=concat_rejects(rejects),
+        input_rows=input_rows,
+    )

@@ -1,0 +1,442 @@
+"""Streaming sources and sinks: framing, files (with follow), stdin, TCP on loopback.
+
+Framing is newline-delimited JSON or length-prefixed (4-byte big-endian) MessagePack, for
+messages in and verdicts out. Sources yield (frame bytes, input position after the frame);
+sinks write verdict events in one system call per batch so a crash never tears a line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import msgspec
+
+from ..exceptions import InputError
+from .messages import VerdictEvent
+from .state import DurableMatcher
+
+Framing = Literal["ndjson", "msgpack"]
+FRAMINGS: tuple[str, ...] = ("ndjson", "msgpack")
+
+_LENGTH = struct.Struct(">I")
+MAX_FRAME = 16 << 20
+_json_encode = msgspec.json.Encoder().encode
+_msgpack_encode = msgspec.msgpack.Encoder().encode
+
+
+# --- framing ----------------------------------------------------------------------------------
+
+
+def frame(payload: bytes, framing: Framing) -> bytes:
+    """One payload framed: a line for NDJSON, a 4-byte length prefix for MessagePack."""
+    if framing == "ndjson":
+        return payload + b"\n"
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def encode_events(events: list[VerdictEvent], framing: Framing) -> bytes:
+    """Verdict events as one framed byte string."""
+    encode = _json_encode if framing == "ndjson" else _msgpack_encode
+    return b"".join(frame(encode(event), framing) for event in events)
+
+
+def split_frames(buffer: bytes, framing: Framing, base: int) -> tuple[list[tuple[bytes, int]], int]:
+    """Complete frames at the start of `buffer` (each with its end position, `base` + offset)
+    and the number of bytes they use. Blank NDJSON lines are skipped."""
+    frames: list[tuple[bytes, int]] = []
+    offset = 0
+    if framing == "ndjson":
+        while True:
+            end = buffer.find(b"\n", offset)
+            if end < 0:
+                break
+            line = buffer[offset:end]
+            offset = end + 1
+            if line.strip():
+                frames.append((line, base + offset))
+        return frames, offset
+    size = len(buffer)
+    while offset + 4 <= size:
+        (length,) = _LENGTH.unpack_from(buffer, offset)
+        if length > MAX_FRAME:
+            raise InputError(
+                f"MessagePack frame at byte {base + offset} claims {length} bytes "
+                f"(limit {MAX_FRAME}); the input is not length-prefixed MessagePack"
+            )
+        if offset + 4 + length > size:
+            break
+        frames.append((buffer[offset + 4 : offset + 4 + length], base + offset + 4 + length))
+        offset += 4 + length
+    return frames, offset
+
+
+def read_frames(
+    handle: BinaryIO,
+    framing: Framing,
+    *,
+    start: int = 0,
+    follow: bool = False,
+    poll_interval: float = 0.02,
+    chunk_size: int = 1 << 20,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[list[tuple[bytes, int]] | None]:
+    """Batches of (frame, end position) from a binary stream, starting at byte `start`.
+
+    With `follow`, end of input yields None (idle: time passes) and reading goes on as the
+    file grows, until `stop()`; without it a last unterminated NDJSON line is a frame, and an
+    incomplete MessagePack frame is given as is (it then fails to decode: a dead letter).
+    """
+    position = start
+    pending = b""
+    while True:
+        chunk = handle.read(chunk_size)
+        if chunk:
+            pending += chunk
+            frames, used = split_frames(pending, framing, position)
+            position += used
+            pending = pending[used:]
+            if frames:
+                yield frames
+            continue
+        if follow and not stop():
+            yield None
+            time.sleep(poll_interval)
+            continue
+        if pending.strip():
+            yield [(pending, position + len(pending))]
+        return
+
+
+def open_input(path: str | Path, start: int = 0) -> BinaryIO:
+    """A message file opened for reading at byte `start` ("-" is stdin, read from its start)."""
+    if str(path) == "-":
+        return sys.stdin.buffer
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"input file {file} does not exist or is not a regular file")
+    handle = open(file, "rb")  # noqa: SIM115 - the caller closes it
+    size = file.stat().st_size
+    if start > size:
+        handle.close()
+        raise InputError(
+            f"{file}: the committed offset {start} is past the end of the file ({size} bytes); "
+            "was the input replaced?"
+        )
+    handle.seek(start)
+    return handle
+
+
+# --- sinks ------------------------------------------------------------------------------------
+
+
+class VerdictSink:
+    """Verdict events to a file descriptor (stdout or a file opened for appending)."""
+
+    def __init__(self, fd: int, framing: Framing, *, owns: bool = False) -> None:
+        self.fd = fd
+        self.framing = framing
+        self.owns = owns
+        self.written = 0
+
+    @classmethod
+    def to_path(cls, path: str | Path, framing: Framing) -> VerdictSink:
+        """A sink appending to `path` ("-" is stdout)."""
+        if str(path) == "-":
+            return cls(sys.stdout.fileno(), framing)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return cls(fd, framing, owns=True)
+
+    def write(self, events: list[VerdictEvent]) -> None:
+        """Write the events; one write call, so a crash leaves whole frames only."""
+        if not events:
+            return
+        data = memoryview(encode_events(events, self.framing))
+        while data:
+            done = os.write(self.fd, data)
+            data = data[done:]
+        self.written += len(events)
+
+    def sync(self) -> None:
+        """Make what was written durable (files; a pipe or terminal needs nothing)."""
+        try:
+            os.fsync(self.fd)
+        except OSError:
+            pass  # pipes and terminals cannot be synced
+
+    def close(self) -> None:
+        """Sync and close (stdout is left open)."""
+        self.sync()
+        if self.owns:
+            os.close(self.fd)
+
+
+class DeadLetters:
+    """Dead-letter file: one NDJSON line per bad message (reason, position, raw bytes)."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.fd = (
+            os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if self.path is not None
+            else None
+        )
+        self.count = 0
+
+    def write(self, reason: str, position: int | None, raw: bytes) -> None:
+        """Record one bad message; raw bytes as text when UTF-8, else base64."""
+        self.count += 1
+        if self.fd is None:
+            return
+        record: dict[str, Any] = {"reason": reason, "position": position}
+        try:
+            record["raw"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            record["raw_base64"] = base64.b64encode(raw).decode("ascii")
+        os.write(self.fd, _json_encode(record) + b"\n")
+
+    def sync(self) -> None:
+        """Make the dead letters durable."""
+        if self.fd is not None:
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        """Sync and close."""
+        if self.fd is not None:
+            self.sync()
+            os.close(self.fd)
+            self.fd = None
+
+
+# --- the loop over a file or stdin -------------------------------------------------------------
+
+
+def run_file(
+    processor: DurableMatcher,
+    handle: BinaryIO,
+    framing: Framing,
+    *,
+    start: int = 0,
+    follow: bool = False,
+    stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[], None] = lambda: None,
+    poll_every: int = 256,
+) -> None:
+    """Feed every frame of `handle` to `processor`, letting time pass between small batches."""
+    seen = 0
+    for frames in read_frames(handle, framing, start=start, follow=follow, stop=stop):
+        if frames is None:
+            processor.poll()
+            on_progress()
+            continue
+        for raw, position in frames:
+            processor.offer(raw, position)
+            seen += 1
+            if seen % poll_every == 0:
+                processor.poll()
+                on_progress()
+        processor.poll()
+        on_progress()
+        if stop():
+            break
+
+
+def run_messages(
+    processor: DurableMatcher,
+    messages: Iterator[dict[str, Any]],
+    *,
+    start: int = 0,
+    poll_every: int = 256,
+) -> None:
+    """Feed messages given as mappings (the CEB reader); position = messages consumed."""
+    from .messages import BadMessage, encode_message, from_mapping
+
+    for index, data in enumerate(messages, start=1):
+        if index <= start:
+            continue
+        try:
+            processor.offer(encode_message(from_mapping(data)), index)
+        except BadMessage as exc:
+            processor.reject(exc.reason, index, _json_encode(data, order="sorted"))
+        if index % poll_every == 0:
+            processor.poll()
+    processor.poll()
+
+
+# --- TCP on loopback ---------------------------------------------------------------------------
+
+
+async def _read_frame(reader: asyncio.StreamReader, framing: Framing) -> bytes | None:
+    """The next frame from a connection, or None at its end."""
+    try:
+        if framing == "ndjson":
+            while True:
+                line = await reader.readuntil(b"\n")
+                if line.strip():
+                    return line[:-1]
+        header = await reader.readexactly(4)
+        (length,) = _LENGTH.unpack(header)
+        if length > MAX_FRAME:
+            raise InputError(f"MessagePack frame of {length} bytes exceeds {MAX_FRAME}")
+        return await reader.readexactly(length)
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial.strip() or None if framing == "ndjson" else None
+
+
+class TcpService:
+    """Intake on a loopback port (ack frames after the covering fsync) and optional verdict
+    output to TCP clients on another port, with bounded queues for backpressure.
+
+    Ack frame: `{"ack": n}` in the connection's framing, n = frames of that connection that
+    are durable (accepted, duplicate or dead-lettered). Verdict clients receive every event
+    emitted while connected; a slow client slows intake once its queue is full.
+    """
+
+    def __init__(
+        self,
+        processor: DurableMatcher,
+        framing: Framing,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        output_port: int | None = None,
+        output_framing: Framing = "ndjson",
+        queue_size: int = 1024,
+        tick_interval: float = 0.005,
+        extra_sink: Callable[[list[VerdictEvent]], None] | None = None,
+    ) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise InputError(f"the TCP listener only binds to loopback, not {host!r}")
+        self.processor = processor
+        self.framing = framing
+        self.host = host
+        self.port = port
+        self.output_port = output_port
+        self.output_framing = output_framing
+        self.queue_size = queue_size
+        self.tick_interval = tick_interval
+        self.extra_sink = extra_sink
+        self._clients: set[asyncio.Queue[bytes | None]] = set()
+        self._acks: dict[asyncio.StreamWriter, int] = {}  # connection -> frames received
+        self._outbox: list[VerdictEvent] = []
+        self._stopping = asyncio.Event()
+        self.bound_port: int | None = None
+        self.bound_output_port: int | None = None
+        processor.deliver = self._outbox.extend
+
+    async def serve(self, ready: Callable[[int, int | None], None] = lambda p, o: None) -> None:
+        """Run until `stop()`: accept messages, tick, commit, ack, and publish verdicts."""
+        intake = await asyncio.start_server(self._handle_input, self.host, self.port)
+        self.bound_port = intake.sockets[0].getsockname()[1]
+        output = None
+        if self.output_port is not None:
+            output = await asyncio.start_server(self._handle_output, self.host, self.output_port)
+            self.bound_output_port = output.sockets[0].getsockname()[1]
+        ready(self.bound_port, self.bound_output_port)
+        try:
+            while not self._stopping.is_set():
+                await self._settle()
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), self.tick_interval)
+                except TimeoutError:
+                    pass
+        finally:
+            intake.close()
+            if output is not None:
+                output.close()
+            self.processor.close()
+            await self._publish()
+            for queue in list(self._clients):
+                await queue.put(None)
+
+    def stop(self) -> None:
+        """Ask `serve` to finish (state is flushed and snapshotted)."""
+        self._stopping.set()
+
+    async def _settle(self) -> None:
+        """Let time pass, commit when due, then ack and publish what the commit covered."""
+        before = self.processor.matcher.counters.get("commits")
+        self.processor.poll()
+        if self.processor.matcher.counters.get("commits") != before:
+            await self._ack()
+        await self._publish()
+
+    async def _ack(self) -> None:
+        for writer, count in list(self._acks.items()):
+            if writer.is_closing():
+                self._acks.pop(writer, None)
+                continue
+            payload = (_json_encode if self.framing == "ndjson" else _msgpack_encode)(
+                {"ack": count}
+            )
+            writer.write(frame(payload, self.framing))
+            await writer.drain()
+
+    async def _publish(self) -> None:
+        events, self._outbox[:] = list(self._outbox), []
+        if not events:
+            return
+        if self.extra_sink is not None:
+            self.extra_sink(events)
+        data = encode_events(events, self.output_framing)
+        for queue in list(self._clients):
+            await queue.put(data)  # blocks when a client lags: backpressure on intake
+
+    async def _handle_input(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._acks[writer] = 0
+        try:
+            while True:
+                raw = await _read_frame(reader, self.framing)
+                if raw is None:
+                    break
+                self.processor.offer(raw)
+                self._acks[writer] += 1
+                if self.processor.matcher.flush_due(self.processor.matcher.clock()):
+                    await self._settle()
+            self.processor.commit()
+            await self._ack()
+            await self._publish()
+        except (InputError, ConnectionError):
+            pass
+        finally:
+            self._acks.pop(writer, None)
+            writer.close()
+
+    async def _handle_output(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.queue_size)
+        self._clients.add(queue)
+        try:
+            while True:
+                data = await queue.get()
+                if data is None:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            self._clients.discard(queue)
+            writer.close()
+
+
+__all__ = [
+    "FRAMINGS",
+    "DeadLetters",
+    "Framing",
+    "TcpService",
+    "VerdictSink",
+    "encode_events",
+    "frame",
+    "open_input",
+    "read_frames",
+    "run_file",
+    "run_messages",
+    "split_frames",
+]

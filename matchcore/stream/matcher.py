@@ -1,0 +1,714 @@
+"""`StreamMatcher`: continuous clearance over a stream of documents (SPEC §5).
+
+Documents wait per order key until the set is complete, then go through the batch engine in
+micro-batches (one implementation of the rules). A buyer's orders are evaluated together so the
+annual-limit walk sees the same orders as batch. Verdicts are versioned per order; deadlines run
+on an injectable processing-time clock. All state is plain data, so it snapshots and replays.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import polars as pl
+
+from .. import schema
+from ..engine.base import CanonicalTables
+from ..exceptions import InputError, StateError
+from ..money import format_money
+from ..rules import RuleSettings
+from .messages import (
+    BadMessage,
+    Inventory,
+    Message,
+    Order,
+    OrderKey,
+    Payment,
+    VerdictEvent,
+    Waybill,
+    canonical_code,
+    canonical_id_number,
+    decode_json,
+    decode_msgpack,
+    message_type,
+    order_key_of,
+    verdict_id,
+)
+from .stats import Counters
+
+#: Default completion window (SPEC §5): 24 hours of processing time.
+DEFAULT_COMPLETION_WINDOW = 24 * 3600.0
+#: Micro-batch flush thresholds: this many orders waiting, or the oldest waiting this long.
+DEFAULT_BATCH_SIZE = 4096
+DEFAULT_BATCH_INTERVAL = 0.005
+
+_REFERENCE_TABLES = ("products", "enterprises", "hs_lists", "quota_ledger")
+
+
+@dataclass(frozen=True)
+class References:
+    """The filed records every evaluation reads, normalised once at start."""
+
+    products: pl.DataFrame
+    enterprises: pl.DataFrame
+    hs_lists: pl.DataFrame | None = None
+    quota_ledger: pl.DataFrame | None = None
+
+    @classmethod
+    def from_frames(
+        cls,
+        products: Any,
+        enterprises: Any,
+        *,
+        hs_lists: Any = None,
+        quota_ledger: Any = None,
+    ) -> References:
+        """Normalise raw reference tables (any source `matchcore.io.read_source` reads).
+
+        Rows the normaliser rejects are left out, as in batch; a missing required table is a
+        SchemaError.
+        """
+        from ..io import read_source
+        from ..normalise import normalise_table
+
+        given = {
+            "products": products,
+            "enterprises": enterprises,
+            "hs_lists": hs_lists,
+            "quota_ledger": quota_ledger,
+        }
+        frames: dict[str, pl.DataFrame | None] = {}
+        for name, source in given.items():
+            if source is None:
+                frames[name] = None
+                continue
+            frames[name], _ = normalise_table(read_source(source, name), schema.TABLES[name])
+        if frames["products"] is None or frames["enterprises"] is None:
+            raise InputError("streaming needs the products and enterprises reference tables")
+        return cls(**frames)  # type: ignore[arg-type]
+
+
+class _Entry:
+    """The newest version of one document; `doc` is None after a cancel (a tombstone)."""
+
+    __slots__ = ("revision", "doc")
+
+    def __init__(self, revision: int, doc: Message | None) -> None:
+        self.revision = revision
+        self.doc = doc
+
+
+class _Slot:
+    """What the matcher remembers per order key between documents."""
+
+    __slots__ = ("first_seen", "version", "last", "evaluated", "expired", "buyer")
+
+    def __init__(self, first_seen: float) -> None:
+        self.first_seen = first_seen
+        self.version = 0
+        self.last: VerdictEvent | None = None
+        self.evaluated = False  # went through the engine at least once (and not cancelled since)
+        self.expired = False  # completion window passed while incomplete
+        self.buyer: str | None = None
+
+
+class FeedResult(msgspec.Struct, frozen=True):
+    """What `feed` did with one message: accepted, duplicate, stale or dead (with a reason)."""
+
+    status: str
+    reason: str | None = None
+
+
+ACCEPTED = FeedResult("accepted")
+DUPLICATE = FeedResult("duplicate")
+STALE = FeedResult("stale")
+
+Evaluator = Callable[[CanonicalTables, RuleSettings], pl.DataFrame]
+
+
+def engine_evaluator(engine: str = "auto") -> Evaluator:
+    """The batch engine and the batch verdict renderer (exceptions are not rendered: a
+    verdict event does not carry them, and rendering them would dominate a micro-batch)."""
+    from ..engine import get_engine
+    from ..render import order_context, render_verdicts
+
+    chosen = get_engine(engine)  # resolved once: the kernel is loaded a single time
+
+    def evaluate(tables: CanonicalTables, settings: RuleSettings) -> pl.DataFrame:
+        output = chosen.run(tables, settings)
+        return render_verdicts(order_context(tables, output), settings)
+
+    return evaluate
+
+
+class StreamMatcher:
+    """Matches documents as they arrive; verdicts come out of `drain()` as VerdictEvents.
+
+    `feed(message)` takes a Message or its JSON/MessagePack bytes; `tick(now)` lets processing
+    time pass (flushes due micro-batches, expires the completion window); `close()` flushes.
+    `clock` gives processing time in seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        references: References,
+        settings: RuleSettings | None = None,
+        *,
+        inventory_rules: bool = False,
+        completion_window: float = DEFAULT_COMPLETION_WINDOW,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_interval: float = DEFAULT_BATCH_INTERVAL,
+        engine: str = "auto",
+        evaluator: Evaluator | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.references = references
+        self.settings = settings if settings is not None else RuleSettings()
+        self.inventory_rules = inventory_rules
+        self.completion_window = completion_window
+        self.batch_size = batch_size
+        self.batch_interval = batch_interval
+        self.clock = clock
+        self.counters = Counters()
+        self.auto_flush = True
+        #: Called with `now` just before every flush (the durable log records flush points).
+        self.flush_listener: Callable[[float], None] | None = None
+        self._evaluate = evaluator if evaluator is not None else engine_evaluator(engine)
+        self._docs: dict[str, dict[tuple[str, str], _Entry]] = {
+            "order": {},
+            "payment": {},
+            "waybill": {},
+            "inventory": {},
+        }
+        self._slots: dict[OrderKey, _Slot] = {}
+        self._payments_of: dict[OrderKey, set[tuple[str, str]]] = {}
+        self._waybills_of: dict[OrderKey, set[tuple[str, str]]] = {}
+        self._inventory_orders: dict[tuple[str, str], set[OrderKey]] = {}  # (lc, ln) -> orders
+        self._buyer_orders: dict[str, set[OrderKey]] = {}
+        self._deadlines: list[tuple[float, OrderKey]] = []
+        self._dirty: set[OrderKey] = set()
+        self._dirty_buyers: set[str] = set()
+        self._dirty_since: float | None = None
+        self._events: list[VerdictEvent] = []
+        self._flush_cost = 0.0  # seconds the last flush took (wall clock)
+
+    # --- intake -------------------------------------------------------------------------------
+
+    def feed(self, message: Message | bytes, *, now: float | None = None) -> FeedResult:
+        """Take one message (a Message, JSON bytes, or MessagePack bytes).
+
+        Bytes are decoded strictly; a bad message returns status "dead" with the reason (the
+        caller dead-letters it) and changes nothing. Redeliveries and older revisions change
+        nothing either.
+        """
+        if isinstance(message, bytes | bytearray | memoryview):
+            try:
+                message = decode_bytes(bytes(message))
+            except BadMessage as exc:
+                self.counters.add("dead_lettered")
+                return FeedResult("dead", exc.reason)
+        now = self.clock() if now is None else now
+        result = self._apply(message, now)
+        if self.auto_flush and len(self._dirty) >= self.batch_size:
+            self.flush(now)
+        return result
+
+    def _apply(self, message: Message, now: float) -> FeedResult:
+        kind = message_type(message)
+        store = self._docs[kind]
+        key = message.key()
+        entry = store.get(key)
+        if entry is not None and message.revision <= entry.revision:
+            same = message.revision == entry.revision
+            self.counters.add("duplicates" if same else "stale")
+            return DUPLICATE if same else STALE
+        old = entry.doc if entry is not None else None
+        new = None if message.op == "cancel" else message
+        store[key] = _Entry(message.revision, new)
+        self.counters.add("accepted")
+        touched = self._relink(kind, key, old, new)
+        for order_key in touched:
+            self._touch(order_key, now)
+        return ACCEPTED
+
+    def _relink(
+        self, kind: str, key: tuple[str, str], old: Message | None, new: Message | None
+    ) -> set[OrderKey]:
+        """Update the link indexes for one document change; returns the orders it affects."""
+        if kind == "order":
+            self._relink_buyer(key, old, new)  # type: ignore[arg-type]
+            return {key}
+        if kind == "inventory":
+            for doc, index_op in ((old, _discard), (new, _add)):
+                if doc is not None:
+                    logistics = _logistics_of(doc)  # type: ignore[arg-type]
+                    index_op(self._inventory_orders, logistics, key)
+            return {key}
+        index = self._payments_of if kind == "payment" else self._waybills_of
+        touched: set[OrderKey] = set()
+        for doc, index_op in ((old, _discard), (new, _add)):
+            if doc is None:
+                continue
+            link = order_key_of(doc)
+            if link is None:  # a waybill without an order key: linked through inventories
+                touched |= self._inventory_orders.get(key, set())
+            elif link != ("", ""):
+                index_op(index, link, key)
+                touched.add(link)
+        return touched
+
+    def _relink_buyer(self, key: OrderKey, old: Order | None, new: Order | None) -> None:
+        old_buyer = canonical_id_number(old.buyer_id_number) if old is not None else None
+        new_buyer = canonical_id_number(new.buyer_id_number) if new is not None else None
+        if old_buyer is not None:
+            _discard(self._buyer_orders, old_buyer, key)
+            self._dirty_buyers.add(old_buyer)  # its remaining orders walk without this one
+        if new_buyer is not None:
+            _add(self._buyer_orders, new_buyer, key)
+
+    def _touch(self, key: OrderKey, now: float) -> None:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot(now)
+            heapq.heappush(self._deadlines, (now + self.completion_window, key))
+        if not self._dirty:
+            self._dirty_since = now
+        self._dirty.add(key)
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> bool:
+        """Let processing time pass: flush when a micro-batch or a deadline is due.
+
+        Returns True when it flushed.
+        """
+        now = self.clock() if now is None else now
+        if self.flush_due(now):
+            self.flush(now)
+            return True
+        return False
+
+    def flush_due(self, now: float) -> bool:
+        """True when waiting orders are old enough or many enough, or a deadline passed."""
+        if self._dirty or self._dirty_buyers:
+            since = self._dirty_since if self._dirty_since is not None else now
+            # Under load a flush costs more than the interval; waiting at least as long as the
+            # last one took keeps the engine's fixed cost per call below half the time.
+            interval = max(self.batch_interval, self._flush_cost)
+            if len(self._dirty) >= self.batch_size or now - since >= interval:
+                return True
+        return bool(self._deadlines) and self._deadlines[0][0] <= now
+
+    def flush(self, now: float | None = None) -> None:
+        """Evaluate every waiting order now and expire the deadlines up to `now`."""
+        now = self.clock() if now is None else now
+        if self.flush_listener is not None:
+            self.flush_listener(now)
+        direct, self._dirty = self._dirty, set()
+        buyers, self._dirty_buyers = self._dirty_buyers, set()
+        self._dirty_since = None
+        self.counters.add("flushes")
+        self._expire(now, direct)
+        to_evaluate: set[OrderKey] = set()
+        for key in sorted(direct):
+            if self._decide_without_engine(key):
+                to_evaluate.add(key)
+                buyer = self._slots[key].buyer
+                if buyer is not None:
+                    buyers.add(buyer)
+        for buyer in buyers:
+            to_evaluate |= self._buyer_orders.get(buyer, set())
+        if to_evaluate:
+            started = time.perf_counter()
+            self._evaluate_orders(sorted(to_evaluate), direct)
+            self._flush_cost = time.perf_counter() - started
+
+    def close(self) -> None:
+        """Flush what is waiting (pending orders stay pending)."""
+        if self._dirty or self._dirty_buyers:
+            self.flush()
+
+    def drain(self) -> list[VerdictEvent]:
+        """The verdict events produced since the last drain, in emission order."""
+        events, self._events = self._events, []
+        return events
+
+    def _expire(self, now: float, direct: set[OrderKey]) -> None:
+        """Emit `incomplete` for orders whose completion window passed (SPEC §5)."""
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, key = heapq.heappop(self._deadlines)
+            slot = self._slots.get(key)
+            if slot is None or slot.evaluated or slot.expired:
+                continue
+            if key in direct:
+                slot.expired = True  # decided below, with the documents that just came
+                continue
+            missing = self._missing(key)
+            if not missing:
+                continue  # complete: evaluated when it was touched
+            slot.expired = True
+            self._emit(key, self._incomplete(key, missing), always=True)
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def _missing(self, key: OrderKey) -> list[str]:
+        """The documents the order still lacks, in SPEC order."""
+        missing = []
+        if self._live("order", key) is None:
+            missing.append("order")
+        if not self._payments_of.get(key):
+            missing.append("payment")
+        if not self._linked_waybills(key):
+            missing.append("waybill")
+        if self.inventory_rules and self._live("inventory", key) is None:
+            missing.append("inventory")
+        return missing
+
+    def _decide_without_engine(self, key: OrderKey) -> bool:
+        """Handle a touched order that needs no engine; True when it goes to the engine."""
+        slot = self._slots[key]
+        order = self._live("order", key)
+        slot.buyer = (
+            canonical_id_number(order.buyer_id_number) if order is not None else None  # type: ignore[union-attr]
+        )
+        if order is not None and (slot.evaluated or not self._missing(key)):
+            return True
+        if order is None and slot.evaluated:
+            slot.evaluated = False
+            self._emit(key, self._bare_event(key, "cancelled"), always=True)
+        elif slot.expired:
+            self._emit(key, self._incomplete(key, self._missing(key)), always=False)
+        return False
+
+    def _eligible(self, key: OrderKey) -> bool:
+        slot = self._slots[key]
+        return self._live("order", key) is not None and (slot.evaluated or not self._missing(key))
+
+    def _evaluate_orders(self, keys: list[OrderKey], direct: set[OrderKey]) -> None:
+        """Run the batch engine on these orders with their documents; emit changed verdicts."""
+        tables, raw_keys = self._tables_for(keys)
+        self.counters.add("evaluated_orders", len(keys))
+        verdicts = self._evaluate(tables, self.settings)
+        events = _events_by_key(verdicts, tables.orders, raw_keys)
+        for key in keys:
+            if not self._eligible(key):
+                continue
+            event = events.get(key)
+            if event is None:  # the order row itself was rejected by the normaliser
+                event = self._bare_event(key, "invalid")
+            self._slots[key].evaluated = True
+            self._emit(key, event, always=key in direct)
+
+    def _emit(self, key: OrderKey, event: VerdictEvent, *, always: bool) -> None:
+        slot = self._slots[key]
+        if not always and slot.last is not None and slot.last.content() == event.content():
+            return
+        slot.version += 1
+        event.version = slot.version
+        event.verdict_id = verdict_id(key, slot.version)
+        slot.last = event
+        self._events.append(event)
+        self.counters.add(f"emitted_{event.verdict}")
+
+    def _bare_event(self, key: OrderKey, verdict: str) -> VerdictEvent:
+        return VerdictEvent("", key[0], key[1], 0, verdict)
+
+    def _incomplete(self, key: OrderKey, missing: list[str]) -> VerdictEvent:
+        event = self._bare_event(key, "incomplete")
+        event.missing = missing
+        return event
+
+    # --- documents -> canonical tables ----------------------------------------------------------
+
+    def _live(self, kind: str, key: tuple[str, str]) -> Message | None:
+        entry = self._docs[kind].get(key)
+        return entry.doc if entry is not None else None
+
+    def _linked_waybills(self, key: OrderKey) -> list[Waybill]:
+        """Waybills naming this order, plus (inventory rules on) the one its inventory names."""
+        found = [self._live("waybill", k) for k in sorted(self._waybills_of.get(key, ()))]
+        if self.inventory_rules:
+            inventory = self._live("inventory", key)
+            if inventory is not None:
+                loose = self._live("waybill", _logistics_of(inventory))  # type: ignore[arg-type]
+                if loose is not None and order_key_of(loose) is None:
+                    found.append(loose)
+        return [w for w in found if w is not None]  # type: ignore[misc]
+
+    def _tables_for(self, keys: list[OrderKey]) -> tuple[CanonicalTables, list[OrderKey]]:
+        """Canonical tables holding these orders and every document linked to them."""
+        from ..normalise import normalise_table
+
+        orders: list[Order] = []
+        raw_keys: list[OrderKey] = []
+        payments: dict[tuple[str, str], Payment] = {}
+        waybills: dict[tuple[str, str], Waybill] = {}
+        inventories: list[Inventory] = []
+        for key in keys:
+            order = self._live("order", key)
+            if order is not None:
+                orders.append(order)  # type: ignore[arg-type]
+                raw_keys.append(key)
+            for pay_key in sorted(self._payments_of.get(key, ())):
+                payments[pay_key] = self._live("payment", pay_key)  # type: ignore[assignment]
+            for waybill in self._linked_waybills(key):
+                waybills[waybill.key()] = waybill
+            inventory = self._live("inventory", key)
+            if inventory is not None and self.inventory_rules:
+                inventories.append(inventory)  # type: ignore[arg-type]
+        frames = {
+            "orders": _frame(orders, schema.ORDERS),
+            "order_items": _items_frame(orders),
+            "payments": _frame(list(payments.values()), schema.PAYMENTS),
+            "waybills": _frame(list(waybills.values()), schema.WAYBILLS),
+        }
+        if self.inventory_rules:
+            frames["inventories"] = _frame(inventories, schema.INVENTORIES)
+        canonical: dict[str, pl.DataFrame] = {}
+        for name, frame in frames.items():
+            canonical[name], rejects = normalise_table(frame, schema.TABLES[name], f"stream {name}")
+            if rejects.height:
+                self.counters.add("rejected_at_evaluation", rejects.height)
+        refs = self.references
+        tables = CanonicalTables(
+            products=refs.products,
+            enterprises=refs.enterprises,
+            hs_lists=refs.hs_lists,
+            quota_ledger=refs.quota_ledger,
+            **canonical,
+        )
+        return tables, raw_keys
+
+    # --- observability and state ------------------------------------------------------------
+
+    def pending(self) -> int:
+        """Orders waiting for documents (not yet evaluated nor expired)."""
+        return sum(1 for s in self._slots.values() if not s.evaluated and not s.expired)
+
+    def stats(self) -> dict[str, int]:
+        """Counters plus the current number of pending orders."""
+        values = self.counters.as_dict()
+        values["pending"] = self.pending()
+        return values
+
+    def snapshot(self) -> bytes:
+        """The whole state as MessagePack (see `restore`)."""
+        state = _State(
+            docs={
+                kind: [_SavedDoc(k[0], k[1], e.revision, e.doc) for k, e in store.items()]
+                for kind, store in self._docs.items()
+            },
+            slots=[
+                _SavedSlot(
+                    k[0], k[1], s.first_seen, s.version, s.last, s.evaluated, s.expired, s.buyer
+                )
+                for k, s in self._slots.items()
+            ],
+            dirty=sorted(self._dirty),
+            dirty_buyers=sorted(self._dirty_buyers),
+            dirty_since=self._dirty_since,
+            counters=self.counters.as_dict(),
+        )
+        return msgspec.msgpack.encode(state)
+
+    def restore(self, data: bytes) -> None:
+        """Replace the state with a `snapshot()`; indexes are rebuilt from the documents."""
+        try:
+            state = msgspec.msgpack.decode(data, type=_State)
+        except msgspec.MsgspecError as exc:
+            raise StateError(f"snapshot cannot be decoded ({exc})") from None
+        self.__init__(  # type: ignore[misc]
+            self.references,
+            self.settings,
+            inventory_rules=self.inventory_rules,
+            completion_window=self.completion_window,
+            batch_size=self.batch_size,
+            batch_interval=self.batch_interval,
+            evaluator=self._evaluate,
+            clock=self.clock,
+        )
+        for kind, saved in state.docs.items():
+            for doc in saved:
+                self._docs[kind][(doc.k1, doc.k2)] = _Entry(doc.revision, doc.doc)
+                if doc.doc is not None:
+                    self._relink(kind, (doc.k1, doc.k2), None, doc.doc)
+        self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
+        for saved_slot in state.slots:
+            key = (saved_slot.k1, saved_slot.k2)
+            slot = self._slots[key] = _Slot(saved_slot.first_seen)
+            slot.version, slot.last = saved_slot.version, saved_slot.last
+            slot.evaluated, slot.expired = saved_slot.evaluated, saved_slot.expired
+            slot.buyer = saved_slot.buyer
+            if not slot.evaluated and not slot.expired:
+                self._deadlines.append((slot.first_seen + self.completion_window, key))
+        heapq.heapify(self._deadlines)
+        self._dirty = {tuple(k) for k in state.dirty}  # type: ignore[misc]
+        self._dirty_since = state.dirty_since
+        self.counters = Counters.from_dict(state.counters)
+
+
+class _SavedDoc(msgspec.Struct, array_like=True, gc=False):
+    k1: str
+    k2: str
+    revision: int
+    doc: Message | None
+
+
+class _SavedSlot(msgspec.Struct, array_like=True, gc=False):
+    k1: str
+    k2: str
+    first_seen: float
+    version: int
+    last: VerdictEvent | None
+    evaluated: bool
+    expired: bool
+    buyer: str | None
+
+
+class _State(msgspec.Struct):
+    docs: dict[str, list[_SavedDoc]]
+    slots: list[_SavedSlot]
+    dirty: list[tuple[str, str]]
+    dirty_buyers: list[str]
+    dirty_since: float | None
+    counters: dict[str, int]
+
+
+def decode_bytes(raw: bytes) -> Message:
+    """JSON or MessagePack bytes -> a checked Message, told apart by the first byte."""
+    stripped = raw.lstrip()
+    first = stripped[:1]
+    if first == b"{":
+        return decode_json(raw)
+    if first and (0x80 <= first[0] <= 0x8F or first[0] in (0xDE, 0xDF)):  # MessagePack map
+        return decode_msgpack(raw)
+    raise BadMessage("undecodable: neither a JSON object nor a MessagePack map")
+
+
+def _add(index: dict[Any, set[Any]], key: Any, value: Any) -> None:
+    index.setdefault(key, set()).add(value)
+
+
+def _discard(index: dict[Any, set[Any]], key: Any, value: Any) -> None:
+    members = index.get(key)
+    if members is not None:
+        members.discard(value)
+        if not members:
+            del index[key]
+
+
+def _logistics_of(inventory: Inventory) -> tuple[str, str]:
+    return (
+        canonical_code(inventory.logistics_code) or "",
+        canonical_code(inventory.logistics_no) or "",
+    )
+
+
+def _frame(docs: Iterable[Message], table: schema.Table) -> pl.DataFrame:
+    """Documents -> a raw frame with the table's columns (text; `gnum` Int64)."""
+    docs = list(docs)
+    data = {
+        name: [getattr(doc, name, None) for doc in docs]
+        for name in table.column_names
+    }
+    return pl.DataFrame(data, schema=_raw_schema(table))
+
+
+def _items_frame(orders: list[Order]) -> pl.DataFrame:
+    """The order lines of these orders, each carrying its order's key columns."""
+    table = schema.ORDER_ITEMS
+    columns: dict[str, list[Any]] = {name: [] for name in table.column_names}
+    item_fields = [n for n in table.column_names if n not in ("order_no", "ebp_code")]
+    for order in orders:
+        count = len(order.items)
+        columns["order_no"].extend([order.order_no] * count)
+        columns["ebp_code"].extend([order.ebp_code] * count)
+        for name in item_fields:
+            columns[name].extend(getattr(item, name) for item in order.items)
+    return pl.DataFrame(columns, schema=_raw_schema(table))
+
+
+def _raw_schema(table: schema.Table) -> dict[str, pl.DataType]:
+    return {
+        name: (pl.Int64() if table.column(name).kind == schema.Kind.INT else pl.String())
+        for name in table.column_names
+    }
+
+
+def _money_texts(series: pl.Series) -> list[str | None]:
+    """Money output (Int64 ten-thousandths or Decimal) -> plain decimal text per row."""
+    if isinstance(series.dtype, pl.Decimal):
+        series = (series * schema.MONEY_SCALE).cast(pl.Int64)
+    return [format_money(v) for v in series.to_list()]
+
+
+def _events_by_key(
+    verdicts: pl.DataFrame, canonical_orders: pl.DataFrame, raw_keys: list[OrderKey]
+) -> dict[OrderKey, VerdictEvent]:
+    """Verdict rows -> events keyed by the matcher's order keys (via the canonical `_row`)."""
+    by_canonical = {
+        (ebp, order_no): raw_keys[row - 1]
+        for ebp, order_no, row in zip(
+            canonical_orders["ebp_code"].to_list(),
+            canonical_orders["order_no"].to_list(),
+            canonical_orders[schema.ROW].to_list(),
+            strict=True,
+        )
+    }
+    height = verdicts.height
+
+    def column(name: str) -> list[Any]:
+        return verdicts[name].to_list() if name in verdicts.columns else [None] * height
+
+    money = {
+        name: (_money_texts(verdicts[name]) if name in verdicts.columns else [None] * height)
+        for name in ("computed_tax", "limit_value")
+    }
+    events: dict[OrderKey, VerdictEvent] = {}
+    rows = zip(
+        column("ebp_code"),
+        column("order_no"),
+        column("verdict"),
+        column("reasons"),
+        column("reason_mask"),
+        column("pay_transaction_id"),
+        column("logistics_no"),
+        money["computed_tax"],
+        money["limit_value"],
+        strict=True,
+    )
+    for ebp, order_no, verdict, reasons, mask, pay_tx, logistics_no, tax, limit in rows:
+        key = by_canonical.get((ebp, order_no))
+        if key is None:
+            continue
+        events[key] = VerdictEvent(
+            "",
+            key[0],
+            key[1],
+            0,
+            verdict,
+            reasons=list(reasons or []),
+            reason_mask=int(mask or 0),
+            pay_transaction_id=pay_tx,
+            logistics_no=logistics_no,
+            computed_tax=tax,
+            limit_value=limit,
+        )
+    return events
+
+
+__all__ = [
+    "DEFAULT_BATCH_INTERVAL",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_COMPLETION_WINDOW",
+    "FeedResult",
+    "References",
+    "StreamMatcher",
+    "decode_bytes",
+    "engine_evaluator",
+]

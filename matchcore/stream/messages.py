@@ -1,0 +1,418 @@
+"""Streaming messages (SPEC §5): msgspec Structs tagged on `doc_type`, decoded strictly.
+
+One struct per document (order with its item lines, payment, waybill, inventory), each with an
+`op` (upsert | cancel) and a `revision`. Decoding checks types, amounts and keys; whatever fails
+is a `BadMessage` with a reason (it never holds field values, so no identity data leaks).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+
+import msgspec
+
+from ..money import format_money
+from ..schema import MONEY_SCALE
+
+# Amount text as the batch normaliser accepts it, limited to 14 whole digits so the
+# ten-thousandths always fit int64; "-0" is allowed (not negative), any other sign is not.
+_MONEY_TEXT = r"^\s*(\+?0*(\d{1,14}(\.\d{0,4}0*)?|\.\d{1,4}0*)|-0*(0(\.0*)?|\.0+))\s*$"
+_MAX_WHOLE = 10**14
+
+Amount: TypeAlias = (
+    Annotated[str, msgspec.Meta(pattern=_MONEY_TEXT)]
+    | Annotated[int, msgspec.Meta(ge=0, lt=_MAX_WHOLE)]
+    | Annotated[float, msgspec.Meta(ge=0, lt=float(_MAX_WHOLE))]
+)
+Key: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Text: TypeAlias = str | None
+Op: TypeAlias = Literal["upsert", "cancel"]
+OrderKey: TypeAlias = tuple[str, str]  # (ebp_code, order_no), canonical text
+
+_CUSTOMS_TIME = re.compile(r"^\s*\d{8}(\d{6})?\s*$")
+
+
+class Item(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):
+    """One order line (CEB311 list), carried inside its order."""
+
+    gnum: int
+    item_no: Text = None
+    item_name: Text = None
+    qty: Amount | None = None
+    unit: Text = None
+    price: Amount | None = None
+    total_price: Amount | None = None
+    country: Text = None
+    bar_code: Text = None
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("item_no", "qty", "price", "total_price")
+    AMOUNTS: ClassVar[tuple[str, ...]] = ("qty", "price", "total_price")
+
+
+class Document(msgspec.Struct, tag_field="doc_type", gc=False, omit_defaults=True, kw_only=True):
+    """Fields every message has; subclasses add SPEC §2 columns (all optional when cancelling)."""
+
+    op: Op = "upsert"
+    revision: int = 0
+
+    KEY: ClassVar[tuple[str, str]]
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+    AMOUNTS: ClassVar[tuple[str, ...]] = ()
+    TIMES: ClassVar[tuple[str, ...]] = ("app_time",)
+
+    def key(self) -> tuple[str, str]:
+        """The document's own key, canonical (see `canonical_code`)."""
+        a, b = self.KEY
+        return (canonical_code(getattr(self, a)) or "", canonical_code(getattr(self, b)) or "")
+
+
+class Order(Document, tag="order"):
+    """CEB311 order head with its lines. Key (ebp_code, order_no)."""
+
+    order_no: Key
+    ebp_code: Key
+    ebc_code: Text = None
+    goods_value: Amount | None = None
+    freight: Amount | None = None
+    discount: Amount | None = None
+    tax_total: Amount | None = None
+    actual_paid: Amount | None = None
+    currency: Text = None
+    buyer_id_type: Text = None
+    buyer_id_number: Text = None
+    buyer_name: Text = None
+    buyer_telephone: Text = None
+    pay_code: Text = None
+    pay_transaction_id: Text = None
+    consignee: Text = None
+    consignee_telephone: Text = None
+    consignee_address: Text = None
+    app_time: Text = None
+    ebp_name: Text = None
+    ebc_name: Text = None
+    note: Text = None
+    items: list[Item] = []
+
+    KEY = ("ebp_code", "order_no")
+    REQUIRED = (
+        "ebc_code",
+        "goods_value",
+        "freight",
+        "tax_total",
+        "actual_paid",
+        "buyer_id_number",
+        "buyer_name",
+        "consignee",
+        "app_time",
+    )
+    AMOUNTS = ("goods_value", "freight", "discount", "tax_total", "actual_paid")
+
+
+class Payment(Document, tag="payment"):
+    """CEB411 payment. Key (pay_code, pay_transaction_id); links by (ebp_code, order_no)."""
+
+    pay_code: Key
+    pay_transaction_id: Key
+    order_no: Text = None
+    ebp_code: Text = None
+    payer_id_type: Text = None
+    payer_id_number: Text = None
+    payer_name: Text = None
+    amount_paid: Amount | None = None
+    currency: Text = None
+    pay_time: Text = None
+
+    KEY = ("pay_code", "pay_transaction_id")
+    REQUIRED = ("order_no", "ebp_code", "payer_id_number", "payer_name", "amount_paid", "pay_time")
+    AMOUNTS = ("amount_paid",)
+    TIMES = ("pay_time",)
+
+
+class Waybill(Document, tag="waybill"):
+    """CEB511 waybill. Key (logistics_code, logistics_no); links by its order key or inventory."""
+
+    logistics_code: Key
+    logistics_no: Key
+    order_no: Text = None
+    ebp_code: Text = None
+    freight: Amount | None = None
+    insured_fee: Amount | None = None
+    weight: Amount | None = None
+    consignee: Text = None
+    consignee_telephone: Text = None
+    consignee_address: Text = None
+    app_time: Text = None
+
+    KEY = ("logistics_code", "logistics_no")
+    REQUIRED = ("consignee", "app_time")
+    AMOUNTS = ("freight", "insured_fee", "weight")
+
+
+class Inventory(Document, tag="inventory"):
+    """CEB621 inventory. Key (ebp_code, order_no)."""
+
+    order_no: Key
+    ebp_code: Key
+    ebc_code: Text = None
+    logistics_code: Text = None
+    logistics_no: Text = None
+    agent_code: Text = None
+    trade_mode: Text = None
+    buyer_id_number: Text = None
+    app_time: Text = None
+
+    KEY = ("ebp_code", "order_no")
+    REQUIRED = (
+        "ebc_code",
+        "logistics_code",
+        "logistics_no",
+        "agent_code",
+        "trade_mode",
+        "buyer_id_number",
+        "app_time",
+    )
+
+
+Message: TypeAlias = Order | Payment | Waybill | Inventory
+DOC_TYPES: tuple[str, ...] = ("order", "payment", "waybill", "inventory")
+
+
+class VerdictEvent(msgspec.Struct, gc=False, omit_defaults=False):
+    """One verdict version of one order; `verdict_id` = order key + version (deterministic).
+
+    `verdict` is pass | review | reject (batch rules), incomplete (documents still `missing`
+    after the completion window) or cancelled (the order was cancelled after a verdict).
+    """
+
+    verdict_id: str
+    ebp_code: str
+    order_no: str
+    version: int
+    verdict: str
+    reasons: list[str] = []
+    reason_mask: int = 0
+    missing: list[str] = []
+    pay_transaction_id: str | None = None
+    logistics_no: str | None = None
+    computed_tax: str | None = None
+    limit_value: str | None = None
+
+    def content(self) -> tuple[Any, ...]:
+        """Everything but the id and version: what decides whether a verdict changed."""
+        return (
+            self.verdict,
+            tuple(self.reasons),
+            self.reason_mask,
+            tuple(self.missing),
+            self.pay_transaction_id,
+            self.logistics_no,
+            self.computed_tax,
+            self.limit_value,
+        )
+
+
+def verdict_id(key: OrderKey, version: int) -> str:
+    """The deterministic id of version `version` of the verdict of order `key`."""
+    return f"{key[0]}/{key[1]}/{version}"
+
+
+class BadMessage(Exception):
+    """A message that cannot be accepted; `reason` is safe to log (no field values)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# Decoders are built once and reused (msgspec caches the type plan inside them).
+JSON_DECODER = msgspec.json.Decoder(Message)
+MSGPACK_DECODER = msgspec.msgpack.Decoder(Message)
+JSON_EVENT_ENCODER = msgspec.json.Encoder()
+MSGPACK_ENCODER = msgspec.msgpack.Encoder()
+
+
+def canonical_code(value: str | None) -> str | None:
+    """Text as SPEC §1 compares it: NFKC, trimmed, inner white space collapsed; empty -> None.
+
+    Used for keys that join documents, so they link exactly as the batch normaliser links them.
+    """
+    if value is None:
+        return None
+    if value.isascii() and value.isprintable() and "  " not in value and value == value.strip():
+        return value or None  # the common case needs no Unicode work
+    collapsed = " ".join(unicodedata.normalize("NFKC", value).split())
+    return collapsed or None
+
+
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def canonical_id_number(value: str | None) -> str | None:
+    """An ID number as compared: canonical text with ASCII letters upper-cased."""
+    text = canonical_code(value)
+    return text.translate(_ASCII_UPPER) if text is not None else None
+
+
+def _amount_text(value: object) -> object:
+    """Numbers -> decimal text with the batch's meaning (ints whole CNY; floats rounded x 10^4
+    half-to-even), so one column holds one type; text is kept as sent."""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format_money(round(value * MONEY_SCALE))
+    return value
+
+
+def _canonical_amounts(obj: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and not isinstance(value, str):
+            setattr(obj, name, _amount_text(value))
+
+
+def _valid_time(text: str) -> bool:
+    """ISO 8601 (with 'T' or space, optional offset) or the customs form yyyyMMdd[HHmmss]."""
+    if _CUSTOMS_TIME.match(text):
+        stripped = text.strip()
+        fmt = "%Y%m%d%H%M%S" if len(stripped) == 14 else "%Y%m%d"
+        try:
+            datetime.strptime(stripped, fmt)
+        except ValueError:
+            return False
+        return True
+    try:
+        datetime.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _missing_required(obj: Any, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is None or (isinstance(value, str) and canonical_code(value) is None):
+            return name
+    return None
+
+
+def check_message(message: Message) -> Message:
+    """Complete the checks msgspec cannot express; returns the message ready to store.
+
+    Raises BadMessage for an empty key, a missing required field of an upsert, or a time that
+    is not a valid time. Numeric amounts are turned into decimal text (see `_amount_text`).
+    """
+    if not all(message.key()):
+        raise BadMessage(f"{message_type(message)}: missing key ({', '.join(message.KEY)})")
+    if message.op == "cancel":
+        return message
+    kind = message_type(message)
+    missing = _missing_required(message, message.REQUIRED)
+    if missing is not None:
+        raise BadMessage(f"{kind}: required field {missing} is missing")
+    for name in message.TIMES:
+        value = getattr(message, name)
+        if value is not None and not _valid_time(value):
+            raise BadMessage(f"{kind}: field {name} is not a valid time")
+    _canonical_amounts(message, message.AMOUNTS)
+    if isinstance(message, Order):
+        for position, item in enumerate(message.items):
+            missing = _missing_required(item, Item.REQUIRED)
+            if missing is not None:
+                raise BadMessage(f"order: items[{position}]: required field {missing} is missing")
+            _canonical_amounts(item, Item.AMOUNTS)
+    return message
+
+
+def message_type(message: Message) -> str:
+    """The message's `doc_type` tag."""
+    return message.__struct_config__.tag  # type: ignore[return-value]
+
+
+def _validation_reason(exc: msgspec.MsgspecError, kind: str) -> str:
+    # msgspec messages name the type and the path ("at `$.amount_paid`"), never the value.
+    text = str(exc)
+    where = text.rsplit(" - at ", 1)[1] if " - at " in text else ""
+    if "Expected `int` >= 0" in text or "Expected `float` >= 0" in text or "matching regex" in text:
+        return f"invalid amount (negative, malformed or more than 4 decimals) at {where}"
+    if "missing required field" in text:
+        return f"missing key: {text}"
+    if isinstance(exc, msgspec.ValidationError):
+        return f"schema: {text}"
+    return f"undecodable {kind}: {text}"
+
+
+def decode_json(raw: bytes | str) -> Message:
+    """One JSON message -> a checked Message, or BadMessage."""
+    try:
+        message = JSON_DECODER.decode(raw)
+    except msgspec.MsgspecError as exc:
+        raise BadMessage(_validation_reason(exc, "JSON")) from None
+    return check_message(message)
+
+
+def decode_msgpack(raw: bytes) -> Message:
+    """One MessagePack message -> a checked Message, or BadMessage."""
+    try:
+        message = MSGPACK_DECODER.decode(raw)
+    except msgspec.MsgspecError as exc:
+        raise BadMessage(_validation_reason(exc, "MessagePack")) from None
+    return check_message(message)
+
+
+def from_mapping(data: dict[str, Any]) -> Message:
+    """A message given as a Python mapping (CEB reader, tests) -> a checked Message."""
+    try:
+        message = msgspec.convert(data, Message)
+    except msgspec.MsgspecError as exc:
+        raise BadMessage(_validation_reason(exc, "mapping")) from None
+    return check_message(message)
+
+
+def encode_message(message: Message) -> bytes:
+    """A message as MessagePack (what the state log stores)."""
+    return MSGPACK_ENCODER.encode(message)
+
+
+def order_key_of(message: Message) -> OrderKey | None:
+    """The order a document links to by its own fields (None: a waybill without an order key).
+
+    A waybill that names only one of ebp_code / order_no links to nothing (internals: a null
+    part matches nothing); it is reported as ("", "") so callers can tell it from "no key".
+    """
+    if isinstance(message, Order | Inventory):
+        return message.key()
+    ebp = canonical_code(message.ebp_code)
+    order_no = canonical_code(message.order_no)
+    if ebp is None and order_no is None:
+        return None
+    if ebp is None or order_no is None:
+        return ("", "")
+    return (ebp, order_no)
+
+
+__all__ = [
+    "BadMessage",
+    "DOC_TYPES",
+    "Document",
+    "Inventory",
+    "Item",
+    "Message",
+    "Order",
+    "OrderKey",
+    "Payment",
+    "VerdictEvent",
+    "Waybill",
+    "canonical_code",
+    "canonical_id_number",
+    "check_message",
+    "decode_json",
+    "decode_msgpack",
+    "encode_message",
+    "from_mapping",
+    "message_type",
+    "order_key_of",
+    "verdict_id",
+]

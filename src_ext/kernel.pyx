@@ -1,0 +1,605 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The compiled matching kernel: Arrow columns in (zero-copy, through the PyCapsule interface),
+per-order results out. One pass links every document to its order and decides every rule;
+a second pass walks the annual limit. The GIL is released for both.
+"""
+
+import numpy as np
+
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset
+from cython.parallel cimport prange
+
+from annual cimport ANNUAL_RULE, Walk, annual_walk
+from arrow_access cimport *
+from checks cimport evaluate_order, write_subjects
+from context cimport *
+from hashing cimport hash_bytes
+from hashtable cimport (HashTable, KeySpec, KeyVal, build_rows, hash_rows, key_at, key_hash,
+                        table_build, table_find, table_free, table_init)
+from join cimport (group_rows, link_inventories, link_lines, link_orders, link_payments,
+                   link_waybills)
+
+#: (table, column) of every ColumnIndex, in its order (context.pxd).
+COLUMNS = (
+    ("orders", "order_no"), ("orders", "ebp_code"), ("orders", "ebc_code"),
+    ("orders", "goods_value"), ("orders", "freight"), ("orders", "discount"),
+    ("orders", "tax_total"), ("orders", "actual_paid"), ("orders", "currency"),
+    ("orders", "buyer_id_type"), ("orders", "buyer_id_number"), ("orders", "buyer_name"),
+    ("orders", "pay_code"), ("orders", "pay_transaction_id"), ("orders", "consignee"),
+    ("orders", "consignee_telephone"), ("orders", "app_time"), ("orders", "_app_year"),
+    ("orders", "_app_ymd"),
+    ("payments", "pay_code"), ("payments", "pay_transaction_id"), ("payments", "order_no"),
+    ("payments", "ebp_code"), ("payments", "payer_id_number"), ("payments", "payer_name"),
+    ("payments", "amount_paid"), ("payments", "currency"), ("payments", "pay_time"),
+    ("waybills", "logistics_code"), ("waybills", "logistics_no"), ("waybills", "order_no"),
+    ("waybills", "ebp_code"), ("waybills", "consignee"), ("waybills", "consignee_telephone"),
+    ("waybills", "app_time"),
+    ("order_items", "order_no"), ("order_items", "ebp_code"), ("order_items", "item_no"),
+    ("order_items", "qty"), ("order_items", "price"), ("order_items", "total_price"),
+    ("inventories", "order_no"), ("inventories", "ebp_code"), ("inventories", "ebc_code"),
+    ("inventories", "logistics_code"), ("inventories", "logistics_no"),
+    ("inventories", "agent_code"), ("inventories", "buyer_id_number"),
+    ("products", "ebc_code"), ("products", "item_no"), ("products", "hs_code"),
+    ("products", "vat_rate"), ("products", "consumption_tax_rate"), ("products", "status"),
+    ("products", "valid_from"), ("products", "valid_to"),
+    ("hs_lists", "hs_prefix"), ("hs_lists", "list"),
+    ("enterprises", "code"), ("enterprises", "roles"), ("enterprises", "credit_class"),
+    ("enterprises", "status"), ("enterprises", "valid_from"), ("enterprises", "valid_to"),
+    ("quota_ledger", "buyer_id_number"), ("quota_ledger", "year"), ("quota_ledger", "used"),
+)
+assert len(COLUMNS) == N_COLUMNS
+
+
+class ArrowLayoutError(TypeError):
+    """An Arrow column whose physical type the kernel does not read."""
+
+
+cdef inline void* ptr(object array):
+    """The data pointer of a NumPy array this module allocated (contiguous, owned)."""
+    return <void*><size_t>array.ctypes.data
+
+
+cdef int layout_of(bytes fmt) except -1:
+    if fmt == b"u":
+        return LAYOUT_UTF8
+    if fmt == b"U":
+        return LAYOUT_LARGE_UTF8
+    if fmt == b"vu":
+        return LAYOUT_VIEW
+    if fmt == b"l" or fmt.startswith(b"ts"):
+        return LAYOUT_I64
+    if fmt == b"i":
+        return LAYOUT_I32
+    if fmt == b"C":
+        return LAYOUT_U8
+    if fmt == b"g":
+        return LAYOUT_F64
+    if fmt == b"n":
+        return LAYOUT_NULL
+    raise ArrowLayoutError(f"Arrow format {fmt.decode(errors='replace')!r} is not supported")
+
+
+cdef class ArrowColumn:
+    """One column imported through `__arrow_c_stream__` or `__arrow_c_array__`, held zero-copy.
+
+    `None` gives an absent column (every value null).
+    """
+
+    cdef Col col
+    cdef ArrowArray* arrays
+    cdef int64_t n_arrays
+    cdef readonly str format
+
+    def __cinit__(self, source=None):
+        self.arrays = NULL
+        self.n_arrays = 0
+        self.col.layout = LAYOUT_ABSENT
+        self.col.length = 0
+        self.col.nchunks = 0
+        self.col.chunks = NULL
+        self.format = ""
+        if source is None:
+            return
+        if hasattr(source, "__arrow_c_stream__"):
+            self._import_stream(source.__arrow_c_stream__())
+        elif hasattr(source, "__arrow_c_array__"):
+            schema_capsule, array_capsule = source.__arrow_c_array__()
+            self._import_array(schema_capsule, array_capsule)
+        else:
+            raise ArrowLayoutError(
+                f"{type(source).__name__} does not export Arrow data (__arrow_c_stream__)"
+            )
+        self._index_chunks()
+
+    cdef void _append(self, ArrowArray* array) except *:
+        cdef ArrowArray* grown = <ArrowArray*>realloc(
+            self.arrays, <size_t>(self.n_arrays + 1) * sizeof(ArrowArray))
+        if grown == NULL:
+            mc_release_array(array)
+            raise MemoryError()
+        self.arrays = grown
+        memcpy(&self.arrays[self.n_arrays], array, sizeof(ArrowArray))
+        self.n_arrays += 1
+
+    cdef void _import_stream(self, object capsule) except *:
+        cdef ArrowArrayStream* stream = <ArrowArrayStream*>PyCapsule_GetPointer(
+            capsule, "arrow_array_stream")
+        cdef ArrowSchema schema
+        cdef ArrowArray array
+        if mc_stream_schema(stream, &schema) != 0:
+            raise ArrowLayoutError("the Arrow stream gave no schema")
+        try:
+            self.format = (<bytes>schema.format).decode()
+            self.col.layout = layout_of(<bytes>schema.format)
+        finally:
+            mc_release_schema(&schema)
+        while True:
+            if mc_stream_next(stream, &array) != 0:
+                raise ArrowLayoutError("the Arrow stream failed while reading a chunk")
+            if array.release == NULL:
+                break
+            self._append(&array)
+        mc_release_stream(stream)
+
+    cdef void _import_array(self, object schema_capsule, object array_capsule) except *:
+        cdef ArrowSchema* schema = <ArrowSchema*>PyCapsule_GetPointer(schema_capsule, "arrow_schema")
+        cdef ArrowArray* array = <ArrowArray*>PyCapsule_GetPointer(array_capsule, "arrow_array")
+        self.format = (<bytes>schema.format).decode()
+        self.col.layout = layout_of(<bytes>schema.format)
+        self._append(array)
+        array.release = NULL  # moved: the capsule must not release it again
+
+    cdef void _index_chunks(self) except *:
+        cdef int64_t i, start = 0, n = 0
+        cdef ArrowArray* a
+        cdef Chunk* ch
+        self.col.chunks = <Chunk*>malloc(<size_t>(self.n_arrays + 1) * sizeof(Chunk))
+        if self.col.chunks == NULL:
+            raise MemoryError()
+        for i in range(self.n_arrays):
+            a = &self.arrays[i]
+            if a.length == 0:
+                continue  # empty chunks would confuse the row -> chunk search
+            ch = &self.col.chunks[n]
+            ch.start = start
+            ch.length = a.length
+            ch.offset = a.offset
+            ch.validity = NULL
+            ch.values = NULL
+            ch.data = NULL
+            ch.buffers = NULL
+            if self.col.layout != LAYOUT_NULL:
+                if a.null_count != 0 and a.n_buffers > 0:
+                    ch.validity = <const uint8_t*>a.buffers[0]
+                ch.values = a.buffers[1]
+                if self.col.layout == LAYOUT_UTF8 or self.col.layout == LAYOUT_LARGE_UTF8:
+                    ch.data = <const char*>a.buffers[2]
+                elif self.col.layout == LAYOUT_VIEW:
+                    ch.buffers = <const char**>(a.buffers + 2)
+            start += a.length
+            n += 1
+        self.col.nchunks = n
+        self.col.length = start
+
+    def __dealloc__(self):
+        cdef int64_t i
+        for i in range(self.n_arrays):
+            mc_release_array(&self.arrays[i])
+        free(self.arrays)
+        free(self.col.chunks)
+
+    def __len__(self):
+        return self.col.length
+
+    @property
+    def n_chunks(self) -> int:
+        return self.col.nchunks
+
+    def to_pylist(self) -> list:
+        """Every value as Python (str, int, float or None): the access layer, for tests."""
+        cdef int64_t row
+        cdef StrRef s
+        out = []
+        for row in range(self.col.length):
+            if self.col.layout in (LAYOUT_UTF8, LAYOUT_LARGE_UTF8, LAYOUT_VIEW):
+                s = col_str(&self.col, row)
+                out.append(None if s.len < 0 else s.ptr[:s.len].decode("utf-8"))
+            elif col_is_null(&self.col, row):
+                out.append(None)
+            elif self.col.layout == LAYOUT_F64:
+                out.append(col_f64(&self.col, row, 0.0))
+            else:
+                out.append(col_i64(&self.col, row, 0))
+        return out
+
+
+def hash_bytes_test(bytes data, uint64_t seed=0) -> int:
+    """The kernel's byte hash, for tests."""
+    return hash_bytes(data, len(data), seed)
+
+
+def hash_table_test(ArrowColumn build, ArrowColumn probe, uint64_t hash_mask=~0ULL,
+                    int part_bits=0, int threads=1):
+    """Build a table over `build` strings, probe it with `probe`: (first rows, found rows).
+
+    `hash_mask` is AND-ed into every hash, so a test can force tag and slot collisions.
+    """
+    cdef KeySpec bk, pk
+    cdef HashTable t
+    cdef int64_t n = build.col.length, m = probe.col.length, row
+    hashes_arr = np.zeros(n + 1, dtype=np.uint64)
+    first_arr = np.zeros(n + 1, dtype=np.int32)
+    found_arr = np.zeros(m + 1, dtype=np.int32)
+    cdef uint64_t* hashes = <uint64_t*>ptr(hashes_arr)
+    cdef int32_t* first = <int32_t*>ptr(first_arr)
+    cdef int32_t* found = <int32_t*>ptr(found_arr)
+    cdef KeyVal v
+    bk.s0 = &build.col
+    bk.s1 = NULL
+    bk.i0 = NULL
+    pk.s0 = &probe.col
+    pk.s1 = NULL
+    pk.i0 = NULL
+    if table_init(&t, n, part_bits) != 0:
+        raise MemoryError()
+    with nogil:
+        hash_rows(&bk, n, hashes, first, threads)
+        for row in range(n):
+            hashes[row] &= hash_mask
+        build_rows(&t, &bk, n, hashes, first, threads)
+        for row in range(m):
+            v = key_at(&pk, row)
+            found[row] = table_find(&t, &bk, &v, key_hash(&v) & hash_mask)
+    table_free(&t)
+    return first_arr[:n].copy(), found_arr[:m].copy()
+
+
+cdef bint str_is(StrRef s, const char* text, int64_t n) noexcept nogil:
+    cdef int64_t i
+    if s.len != n:
+        return False
+    for i in range(n):
+        if s.ptr[i] != text[i]:
+            return False
+    return True
+
+
+cdef int prepare_enterprises(Ctx* x) noexcept nogil:
+    """Enterprise table by code, and its active/dishonest flags."""
+    cdef uint64_t* hashes = <uint64_t*>malloc(<size_t>(x.n_enterprises + 1) * sizeof(uint64_t))
+    cdef int32_t* first = <int32_t*>malloc(<size_t>(x.n_enterprises + 1) * sizeof(int32_t))
+    cdef int64_t e
+    cdef int rc
+    x.ent_key.s0 = x.cols + E_CODE
+    x.ent_key.s1 = NULL
+    x.ent_key.i0 = NULL
+    if hashes == NULL or first == NULL:
+        free(hashes)
+        free(first)
+        return -1
+    rc = table_build(&x.ent_table, &x.ent_key, x.n_enterprises, hashes, first, 0, 1)
+    for e in range(x.n_enterprises):
+        x.ent_flags[e] = 0
+        if str_is(col_str(x.cols + E_STATUS, e), b"active", 6):
+            x.ent_flags[e] |= ENT_ACTIVE
+        if str_is(col_str(x.cols + E_CREDIT_CLASS, e), b"dishonest", 9):
+            x.ent_flags[e] |= ENT_DISHONEST
+    free(hashes)
+    free(first)
+    return rc
+
+
+cdef int prepare_products(Ctx* x) noexcept nogil:
+    """Product table by (ebc_code, item_no), and each product's status and HS-list flags."""
+    cdef int64_t n = x.n_products if x.n_products > x.n_hs else x.n_hs
+    cdef uint64_t* hashes = <uint64_t*>malloc(<size_t>(n + 1) * sizeof(uint64_t))
+    cdef int32_t* first = <int32_t*>malloc(<size_t>(n + 1) * sizeof(int32_t))
+    cdef uint8_t* hs_flags = <uint8_t*>malloc(<size_t>(x.n_hs + 1))
+    cdef HashTable hs_table
+    cdef KeySpec hs_key
+    cdef KeyVal v
+    cdef StrRef code, name
+    cdef int64_t r, length
+    cdef int32_t q
+    cdef int rc = 0
+    x.prod_key.s0 = x.cols + R_EBC_CODE
+    x.prod_key.s1 = x.cols + R_ITEM_NO
+    x.prod_key.i0 = NULL
+    hs_key.s0 = x.cols + H_HS_PREFIX
+    hs_key.s1 = NULL
+    hs_key.i0 = NULL
+    if hashes == NULL or first == NULL or hs_flags == NULL:
+        rc = -1
+    if rc == 0:
+        rc = table_build(&x.prod_table, &x.prod_key, x.n_products, hashes, first, 0, 1)
+    if rc == 0:
+        rc = table_build(&hs_table, &hs_key, x.n_hs, hashes, first, 0, 1)
+    if rc == 0:
+        for r in range(x.n_hs):
+            hs_flags[r] = 0
+        for r in range(x.n_hs):  # a prefix on both lists carries both flags
+            if first[r] >= 0:
+                name = col_str(x.cols + H_LIST, r)
+                if str_is(name, b"positive", 8):
+                    hs_flags[first[r]] |= HS_POSITIVE
+                elif str_is(name, b"prohibited", 10):
+                    hs_flags[first[r]] |= HS_PROHIBITED
+        for r in range(x.n_products):
+            x.prod_flags[r] = 0 if str_is(col_str(x.cols + R_STATUS, r), b"active", 6) \
+                else PROD_REVOKED
+            if not x.p.positive_list:
+                x.prod_flags[r] |= PROD_POSITIVE  # no hs_lists: every code counts as listed
+            code = col_str(x.cols + R_HS_CODE, r)
+            v.s1.ptr = NULL
+            v.s1.len = 0
+            v.i0 = 0
+            v.has_null = False
+            for length in range(1, code.len + 1):
+                v.s0.ptr = code.ptr
+                v.s0.len = length
+                q = table_find(&hs_table, &hs_key, &v, key_hash(&v))
+                if q >= 0:
+                    if hs_flags[q] & HS_POSITIVE:
+                        x.prod_flags[r] |= PROD_POSITIVE
+                    if hs_flags[q] & HS_PROHIBITED:
+                        x.prod_flags[r] |= PROD_PROHIBITED
+        table_free(&hs_table)
+    free(hashes)
+    free(first)
+    free(hs_flags)
+    return rc
+
+
+cdef int link_all(Ctx* x) noexcept nogil:
+    """Every document to its order (join.pxd)."""
+    cdef HashTable orders
+    cdef KeySpec okey
+    cdef int rc
+    orders.slots = NULL
+    rc = link_orders(x, &orders, &okey)
+    if rc == 0:
+        link_payments(x, &orders, &okey)
+        if x.p.inventory_rules:
+            link_inventories(x, &orders, &okey)
+        rc = link_lines(x, &orders, &okey)
+    if rc == 0:
+        rc = link_waybills(x, &orders, &okey)
+    table_free(&orders)
+    return rc
+
+
+cdef void evaluate_all(Ctx* x) noexcept nogil:
+    """Pass 1: every rule but the annual limit; subject_start[i] = order i's subject rows."""
+    cdef int64_t i, count
+    for i in prange(x.n_orders, schedule="static", chunksize=2048, num_threads=x.threads):
+        evaluate_order(x, i, &count)
+        x.subject_start[i] = count
+
+
+cdef void write_all_subjects(Ctx* x) noexcept nogil:
+    cdef int64_t i
+    for i in prange(x.n_orders, schedule="static", chunksize=2048, num_threads=x.threads):
+        if x.subject_start[i + 1] > x.subject_start[i]:
+            write_subjects(x, i)
+
+
+cdef int64_t offsets_from_counts(int64_t* counts, int64_t n) noexcept nogil:
+    """counts[0..n) -> exclusive prefix sums in place, counts[n] = total."""
+    cdef int64_t i, total = 0, c
+    for i in range(n):
+        c = counts[i]
+        counts[i] = total
+        total += c
+    counts[n] = total
+    return total
+
+
+cdef int walk_annual(Ctx* x, Walk* w, object buyer_first_arr, object group_start_arr,
+                     object group_rows_arr) except -1:
+    """Pass 2 (SPEC §3.1): buyers through a hash table, then the walk."""
+    cdef KeySpec bkey, lkey
+    cdef HashTable buyers, ledger
+    cdef uint64_t* hashes = <uint64_t*>malloc(<size_t>(x.n_orders + x.n_ledger + 1) * sizeof(uint64_t))
+    cdef int32_t* ledger_first = <int32_t*>malloc(<size_t>(x.n_ledger + 1) * sizeof(int32_t))
+    cdef int rc = 0
+    cdef int64_t i
+    if hashes == NULL or ledger_first == NULL:
+        free(hashes)
+        free(ledger_first)
+        raise MemoryError()
+    bkey.s0 = x.cols + O_BUYER_ID_NUMBER
+    bkey.s1 = NULL
+    bkey.i0 = NULL
+    lkey.s0 = x.cols + Q_BUYER_ID_NUMBER
+    lkey.s1 = NULL
+    lkey.i0 = x.cols + Q_YEAR
+    cdef int32_t* buyer_first = <int32_t*>ptr(buyer_first_arr)
+    cdef int64_t* group_start = <int64_t*>ptr(group_start_arr)
+    cdef int32_t* rows = <int32_t*>ptr(group_rows_arr)
+    w.buyer_first = buyer_first
+    w.group_start = group_start
+    w.group_rows = rows
+    w.ledger_key = &lkey
+    w.ledger = &ledger if x.n_ledger > 0 else NULL
+    with nogil:
+        rc = table_build(&buyers, &bkey, x.n_orders, hashes, buyer_first, x.part_bits, x.threads)
+        table_free(&buyers)
+        if rc == 0:
+            rc = group_rows(buyer_first, x.n_orders, x.n_orders, group_start, rows, x.threads)
+        if rc == 0 and x.n_ledger > 0:
+            rc = table_build(&ledger, &lkey, x.n_ledger, hashes, ledger_first, 0, 1)
+        if rc == 0:
+            rc = annual_walk(x, w)
+        if x.n_ledger > 0:
+            table_free(&ledger)
+        if rc == 0 and (x.p.enabled_mask >> ANNUAL_RULE) & 1:
+            for i in range(x.n_orders):
+                if w.annual_fails[i]:
+                    x.mask[i] |= (<uint64_t>1) << ANNUAL_RULE
+    free(hashes)
+    free(ledger_first)
+    if rc != 0:
+        raise MemoryError()
+    return 0
+
+
+def run(list columns, dict sizes, dict params, int threads=2):
+    """Run the kernel over imported columns (ArrowColumn per COLUMNS entry).
+
+    `sizes` has the row counts ("orders", ...), `params` the rule parameters and masks. Returns
+    a dict of NumPy arrays; INT64_MIN marks null in the nullable int64 outputs.
+    """
+    cdef Ctx x
+    cdef Walk w
+    cdef int64_t i, n_subjects
+    cdef int rc
+    cdef ArrowColumn column
+    if len(columns) != N_COLUMNS:
+        raise ValueError(f"expected {N_COLUMNS} columns, got {len(columns)}")
+    memset(&x, 0, sizeof(Ctx))
+    memset(&w, 0, sizeof(Walk))
+    x.cols = <Col*>malloc(N_COLUMNS * sizeof(Col))
+    if x.cols == NULL:
+        raise MemoryError()
+    for i in range(N_COLUMNS):
+        column = columns[i]
+        x.cols[i] = column.col
+    x.n_orders = sizes["orders"]
+    x.n_payments = sizes["payments"]
+    x.n_waybills = sizes["waybills"]
+    x.n_items = sizes["order_items"]
+    x.n_inventories = sizes["inventories"]
+    x.n_products = sizes["products"]
+    x.n_hs = sizes["hs_lists"]
+    x.n_enterprises = sizes["enterprises"]
+    x.n_ledger = sizes["quota_ledger"]
+    x.p.amount_tolerance = params["amount_tolerance"]
+    x.p.tax_tolerance = params["tax_tolerance"]
+    x.p.single_limit = params["single_limit"]
+    x.p.annual_limit = params["annual_limit"]
+    x.p.arrival_window_us = params["arrival_window_us"]
+    x.p.tax_discount = params["tax_discount"]
+    x.p.enabled_mask = params["enabled_mask"]
+    x.p.reject_mask = params["reject_mask"]
+    x.p.inventory_rules = params["inventory_rules"]
+    x.p.positive_list = params["positive_list"]
+    x.threads = max(threads, 1)
+    x.part_bits = 0
+    while (1 << x.part_bits) < x.threads:
+        x.part_bits += 1
+
+    n = x.n_orders
+    i32 = lambda size, fill: np.full(size, fill, dtype=np.int32)
+    arrays = {
+        "order_first": i32(n + 1, 0), "copies": i32(n + 1, 0),
+        "pay_count": i32(n + 1, 0), "pay_last": i32(n + 1, -1),
+        "wb_count": i32(n + 1, 0), "wb_last": i32(n + 1, -1), "inv_of": i32(n + 1, -1),
+        "line_start": np.zeros(n + 2, dtype=np.int64),
+        "line_rows": i32(x.n_items + 1, 0),
+        "pay_order": i32(x.n_payments + 1, -1), "item_order": i32(x.n_items + 1, -1),
+        "inv_order": i32(x.n_inventories + 1, -1),
+        "wb_linked": np.zeros(x.n_waybills + 1, dtype=np.uint8),
+        "ent_flags": np.zeros(x.n_enterprises + 1, dtype=np.uint8),
+        "prod_flags": np.zeros(x.n_products + 1, dtype=np.uint8),
+        "reason_mask": np.zeros(n + 1, dtype=np.uint64),
+        "payment_row": np.zeros(n + 1, dtype=np.int64),
+        "waybill_row": np.zeros(n + 1, dtype=np.int64),
+        "inventory_row": np.zeros(n + 1, dtype=np.int64),
+        "items_total": np.zeros(n + 1, dtype=np.int64),
+        "computed_tax": np.zeros(n + 1, dtype=np.int64),
+        "limit_value": np.zeros(n + 1, dtype=np.int64),
+        "annual_spent": np.full(n + 1, INT64_MIN, dtype=np.int64),
+        "subject_start": np.zeros(n + 2, dtype=np.int64),
+    }
+    x.order_first = <int32_t*>ptr(arrays["order_first"])
+    x.copies = <int32_t*>ptr(arrays["copies"])
+    x.pay_count = <int32_t*>ptr(arrays["pay_count"])
+    x.pay_last = <int32_t*>ptr(arrays["pay_last"])
+    x.wb_count = <int32_t*>ptr(arrays["wb_count"])
+    x.wb_last = <int32_t*>ptr(arrays["wb_last"])
+    x.inv_of = <int32_t*>ptr(arrays["inv_of"])
+    x.line_start = <int64_t*>ptr(arrays["line_start"])
+    x.line_rows = <int32_t*>ptr(arrays["line_rows"])
+    x.pay_order = <int32_t*>ptr(arrays["pay_order"])
+    x.item_order = <int32_t*>ptr(arrays["item_order"])
+    x.inv_order = <int32_t*>ptr(arrays["inv_order"])
+    x.wb_linked = <uint8_t*>ptr(arrays["wb_linked"])
+    x.ent_flags = <uint8_t*>ptr(arrays["ent_flags"])
+    x.prod_flags = <uint8_t*>ptr(arrays["prod_flags"])
+    x.mask = <uint64_t*>ptr(arrays["reason_mask"])
+    x.payment_row = <int64_t*>ptr(arrays["payment_row"])
+    x.waybill_row = <int64_t*>ptr(arrays["waybill_row"])
+    x.inventory_row = <int64_t*>ptr(arrays["inventory_row"])
+    x.items_total = <int64_t*>ptr(arrays["items_total"])
+    x.computed_tax = <int64_t*>ptr(arrays["computed_tax"])
+    x.limit_value = <int64_t*>ptr(arrays["limit_value"])
+    x.annual_spent = <int64_t*>ptr(arrays["annual_spent"])
+    x.subject_start = <int64_t*>ptr(arrays["subject_start"])
+    try:
+        with nogil:
+            rc = prepare_enterprises(&x)
+            if rc == 0:
+                rc = prepare_products(&x)
+            if rc == 0:
+                rc = link_all(&x)
+            if rc == 0:
+                evaluate_all(&x)
+                n_subjects = offsets_from_counts(x.subject_start, x.n_orders)
+        if rc != 0:
+            raise MemoryError()
+        subjects = {
+            "order_row": np.empty(n_subjects, dtype=np.int64),
+            "rule": np.empty(n_subjects, dtype=np.uint8),
+            "party": np.empty(n_subjects, dtype=np.int8),
+            "line_row": np.empty(n_subjects, dtype=np.int64),
+            "variant": np.empty(n_subjects, dtype=np.uint8),
+        }
+        x.s_order_row = <int64_t*>ptr(subjects["order_row"])
+        x.s_rule = <uint8_t*>ptr(subjects["rule"])
+        x.s_party = <int8_t*>ptr(subjects["party"])
+        x.s_line_row = <int64_t*>ptr(subjects["line_row"])
+        x.s_variant = <uint8_t*>ptr(subjects["variant"])
+        with nogil:
+            write_all_subjects(&x)
+
+        walk = {
+            "buyer_first": i32(n + 1, 0), "group_start": np.zeros(n + 2, dtype=np.int64),
+            "group_rows": i32(n + 1, 0), "annual_fails": np.zeros(n + 1, dtype=np.uint8),
+            "ledger_buyer_row": i32(n + 1, -1), "ledger_year": np.zeros(n + 1, dtype=np.int64),
+            "ledger_used": np.zeros(n + 1, dtype=np.int64),
+            "ledger_matched": np.zeros(x.n_ledger + 1, dtype=np.uint8),
+        }
+        w.annual_limit = x.p.annual_limit
+        w.skip_mask = x.p.reject_mask & ~((<uint64_t>1) << ANNUAL_RULE)
+        w.annual_fails = <uint8_t*>ptr(walk["annual_fails"])
+        w.ledger_buyer_row = <int32_t*>ptr(walk["ledger_buyer_row"])
+        w.ledger_year = <int64_t*>ptr(walk["ledger_year"])
+        w.ledger_used = <int64_t*>ptr(walk["ledger_used"])
+        w.ledger_matched = <uint8_t*>ptr(walk["ledger_matched"])
+        walk_annual(&x, &w, walk["buyer_first"], walk["group_start"], walk["group_rows"])
+    finally:
+        table_free(&x.ent_table)
+        table_free(&x.prod_table)
+        free(x.cols)
+
+    out = {name: arrays[name][:n] for name in (
+        "reason_mask", "payment_row", "waybill_row", "inventory_row", "items_total",
+        "computed_tax", "limit_value", "annual_spent")}
+    out["order_copies"] = arrays["copies"][arrays["order_first"][:n]]
+    first = arrays["order_first"][:n]
+    out["payment_count"] = arrays["pay_count"][first]
+    out["waybill_count"] = arrays["wb_count"][first]
+    out["item_count"] = np.diff(arrays["line_start"][: n + 1])[first].astype(np.int32)
+    out["subjects"] = subjects
+    out["pay_order"] = arrays["pay_order"][: x.n_payments]
+    out["item_order"] = arrays["item_order"][: x.n_items]
+    out["inv_order"] = arrays["inv_order"][: x.n_inventories]
+    out["wb_linked"] = arrays["wb_linked"][: x.n_waybills]
+    out["ledger_buyer_row"] = walk["ledger_buyer_row"][:n]
+    out["ledger_year"] = walk["ledger_year"][:n]
+    out["ledger_used"] = walk["ledger_used"][:n]
+    out["ledger_matched"] = walk["ledger_matched"][: x.n_ledger]
+    return out

@@ -1,0 +1,178 @@
+"""StreamMatcher behaviour: completion, versions, revisions, cancels, deadlines, quota groups."""
+
+from __future__ import annotations
+
+from matchcore.rules import RuleSettings
+
+
+def test_complete_order_is_matched_once_flushed(kit, make_matcher, clock):
+    matcher = make_matcher()
+    kit.feed_all(matcher, kit.complete_set("O1"))
+    assert matcher.drain() == []  # nothing before the micro-batch is flushed
+    clock.advance(0.01)
+    assert matcher.tick()
+    [event] = matcher.drain()
+    assert (event.verdict, event.reasons, event.version) == ("pass", [], 1)
+    assert event.verdict_id == "EBP001/O1/1"
+    assert event.computed_tax == "10.01" and event.limit_value == "110.00"
+
+
+def test_order_waits_for_every_document(kit, make_matcher, clock):
+    matcher = make_matcher()
+    kit.feed_all(matcher, [kit.order_msg("O1"), kit.payment_msg("O1")])
+    matcher.flush()
+    assert matcher.drain() == []
+    assert matcher.stats()["pending"] == 1
+    kit.feed_all(matcher, [kit.waybill_msg("O1")])
+    matcher.flush()
+    assert [e.verdict for e in matcher.drain()] == ["pass"]
+    assert matcher.stats()["pending"] == 0
+
+
+def test_batch_size_flushes_without_tick(kit, make_matcher):
+    matcher = make_matcher(batch_size=2)
+    kit.feed_all(matcher, kit.complete_set("O1"))
+    assert matcher.drain() == []
+    kit.feed_all(matcher, [kit.order_msg("O2")])  # the second waiting order fills the batch
+    assert [e.order_no for e in matcher.drain()] == ["O1"]
+
+
+def test_newer_revision_emits_a_new_version(kit, make_matcher):
+    matcher = make_matcher()
+    kit.feed_all(matcher, kit.complete_set("O1"))
+    matcher.flush()
+    kit.feed_all(matcher, [kit.payment_msg("O1", amount="99", revision=2)])
+    matcher.flush()
+    [first, second] = matcher.drain()
+    assert (first.version, first.verdict) == (1, "pass")
+    assert (second.version, second.verdict_id) == (2, "EBP001/O1/2")
+    assert second.verdict == "reject" and second.reasons == ["PAY_AMOUNT_MISMATCH"]
+
+
+def test_redelivery_and_older_revision_change_nothing(kit, make_matcher):
+    matcher = make_matcher()
+    kit.feed_all(matcher, [kit.order_msg("O1"), kit.payment_msg("O1", revision=5), kit.waybill_msg("O1")])
+    matcher.flush()
+    assert len(matcher.drain()) == 1
+    results = kit.feed_all(
+        matcher,
+        [kit.payment_msg("O1", revision=5), kit.payment_msg("O1", amount="1", revision=4)],
+    )
+    matcher.flush()
+    assert [r.status for r in results] == ["duplicate", "stale"]
+    assert matcher.drain() == []
+    stats = matcher.stats()
+    assert (stats["duplicates"], stats["stale"], stats["accepted"]) == (1, 1, 3)
+
+
+def test_cancel_of_the_order_emits_cancelled(kit, make_matcher):
+    matcher = make_matcher()
+    kit.feed_all(matcher, kit.complete_set("O1"))
+    matcher.flush()
+    kit.feed_all(matcher, [{"doc_type": "order", "op": "cancel", "revision": 1,
+                        "ebp_code": "EBP001", "order_no": "O1"}])
+    matcher.flush()
+    events = matcher.drain()
+    assert [(e.version, e.verdict) for e in events] == [(1, "pass"), (2, "cancelled")]
+    # An older upsert cannot bring the cancelled order back.
+    assert kit.feed_all(matcher, [kit.order_msg("O1", revision=1)])[0].status == "duplicate"
+
+
+def test_cancel_of_a_payment_reevaluates(kit, make_matcher):
+    matcher = make_matcher()
+    kit.feed_all(matcher, kit.complete_set("O1"))
+    matcher.flush()
+    cancel = {"doc_type": "payment", "op": "cancel", "revision": 1,
+              "pay_code": "PAY001", "pay_transaction_id": "T-O1"}
+    kit.feed_all(matcher, [cancel])
+    matcher.flush()
+    last = matcher.drain()[-1]
+    assert last.version == 2 and last.verdict == "reject"
+    assert last.reasons == ["PAYMENT_MISSING"]
+
+
+def test_two_payments_fail_as_duplicate(kit, make_matcher):
+    matcher = make_matcher()
+    kit.feed_all(matcher, kit.complete_set("O1") + [kit.payment_msg("O1", tx="T-second")])
+    matcher.flush()
+    [event] = matcher.drain()
+    assert "PAYMENT_DUPLICATE" in event.reasons and event.verdict == "reject"
+
+
+def test_completion_window_gives_incomplete_when_idle(kit, make_matcher, clock):
+    matcher = make_matcher(completion_window=3600)
+    kit.feed_all(matcher, [kit.order_msg("O1"), kit.waybill_msg("O1")])
+    matcher.flush()
+    clock.advance(3599)
+    matcher.tick()
+    assert matcher.drain() == []
+    clock.advance(2)
+    assert matcher.tick()  # no input at all: the deadline alone triggers
+    [event] = matcher.drain()
+    assert (event.verdict, event.missing, event.version) == ("incomplete", ["payment"], 1)
+    assert matcher.stats()["pending"] == 0
+
+
+def test_late_document_after_incomplete_gives_a_verdict(kit, make_matcher, clock):
+    matcher = make_matcher(completion_window=60)
+    kit.feed_all(matcher, [kit.payment_msg("O1")])
+    clock.advance(61)
+    matcher.tick()
+    [incomplete] = matcher.drain()
+    assert incomplete.missing == ["order", "waybill"]
+    kit.feed_all(matcher, [kit.order_msg("O1"), kit.waybill_msg("O1")])
+    matcher.flush()
+    [late] = matcher.drain()
+    assert (late.version, late.verdict) == (2, "pass")
+
+
+def test_inventory_rules_wait_for_the_inventory(kit, make_matcher, clock):
+    matcher = make_matcher(inventory_rules=True, completion_window=10)
+    kit.feed_all(matcher, kit.complete_set("O1"))
+    matcher.flush()
+    assert matcher.drain() == []
+    clock.advance(11)
+    matcher.tick()
+    [event] = matcher.drain()
+    assert event.missing == ["inventory"]
+
+
+def test_quota_peer_gets_a_new_version_when_an_earlier_order_arrives(kit, make_matcher):
+    # Annual limit 150 CNY: of two 110 CNY orders only the earlier one (by app_time) fits.
+    settings = RuleSettings.from_overrides(annual_limit="150")
+    matcher = make_matcher(settings=settings)
+    kit.feed_all(matcher, kit.complete_set("LATE", app_time="2024-03-02 10:00:00"))
+    matcher.flush()
+    [late_v1] = matcher.drain()
+    assert late_v1.verdict == "pass"
+    kit.feed_all(matcher, kit.complete_set("EARLY", app_time="2024-03-01 09:00:00"))
+    matcher.flush()
+    events = {e.order_no: e for e in matcher.drain()}
+    assert events["EARLY"].verdict == "pass"
+    assert events["LATE"].version == 2
+    assert events["LATE"].reasons == ["ANNUAL_LIMIT_EXCEEDED"]
+
+
+def test_other_buyers_are_not_reemitted(kit, make_matcher):
+    matcher = make_matcher()
+    kit.feed_all(matcher, kit.complete_set("A", buyer=kit.BUYER_IDS[0]))
+    matcher.flush()
+    matcher.drain()
+    kit.feed_all(matcher, kit.complete_set("B", buyer=kit.BUYER_IDS[1]))
+    matcher.flush()
+    assert [e.order_no for e in matcher.drain()] == ["B"]
+
+
+def test_snapshot_restore_keeps_versions_and_documents(kit, make_matcher):
+    matcher = make_matcher()
+    kit.feed_all(matcher, kit.complete_set("O1") + [kit.order_msg("O2")])
+    matcher.flush()
+    matcher.drain()
+    restored = make_matcher()
+    restored.restore(matcher.snapshot())
+    assert restored.stats() == matcher.stats()
+    kit.feed_all(restored, [kit.payment_msg("O2"), kit.waybill_msg("O2"), kit.payment_msg("O1", amount="1", revision=1)])
+    restored.flush()
+    events = {e.order_no: e for e in restored.drain()}
+    assert events["O1"].verdict_id == "EBP001/O1/2"
+    assert events["O2"].verdict_id == "EBP001/O2/1" and events["O2"].verdict == "pass"
