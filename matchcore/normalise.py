@@ -47,8 +47,9 @@ _SCALE_DIGITS = len(str(MONEY_SCALE)) - 1  # 4 decimal places
 
 _DECIMAL_TEXT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
 _INTEGER_TEXT = r"^[+-]?[0-9]+(?:\.0*)?$"
-#: Plain amounts that cannot overflow (at most 14 + 4 digits): Polars' decimal cast is exact.
-_PLAIN_DECIMAL_TEXT = r"^[0-9]{1,14}(?:\.[0-9]{0,4})?$"
+#: Plain amounts that cannot overflow (at most 14 + 4 digits), or empty: Polars' decimal cast
+#: is exact on these.
+_PLAIN_DECIMAL_TEXT = r"^(?:[0-9]{1,14}(?:\.[0-9]{0,4})?)?$"
 #: Scale factor to ten-thousandths by number of decimal places kept in the digits.
 _PLACE_FACTORS = {places: 10 ** (_SCALE_DIGITS - places) for places in range(_SCALE_DIGITS + 1)}
 _INT64_MAX = 2**63 - 1
@@ -62,11 +63,12 @@ _ISO_TIME = (
 _CUSTOMS_TIME = (
     r"^(?<y>[0-9]{4})(?<mo>[0-9]{2})(?<d>[0-9]{2})(?:(?<h>[0-9]{2})(?<mi>[0-9]{2})(?<s>[0-9]{2}))?$"
 )
-#: Common plain time layouts: when every value of a column has one, a single strptime suffices.
+#: Common plain time layouts: when every value of a column has one (or is empty), a single
+#: strptime suffices.
 _PLAIN_TIMES = {
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$": "%Y-%m-%d %H:%M:%S",
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$": "%Y-%m-%dT%H:%M:%S",
-    r"^[0-9]{14}$": "%Y%m%d%H%M%S",
+    r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})?$": "%Y-%m-%d %H:%M:%S",
+    r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})?$": "%Y-%m-%dT%H:%M:%S",
+    r"^(?:[0-9]{14})?$": "%Y%m%d%H%M%S",
 }
 #: Text that NFKC and white-space collapsing could change: anything beyond ASCII and CJK
 #: unified ideographs (both NFKC-stable), white space other than a space, or two spaces.
@@ -255,9 +257,8 @@ def _units_from_decimals(expr: pl.Expr, dtype: pl.Decimal, put: _Stager) -> _Con
 def _convert_units(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
     """money / qty -> Int64 ten-thousandths (SPEC §1)."""
     if _is_textual(dtype) and put.profile.plain_decimal:
-        return _units_from_decimals(
-            expr.cast(pl.Decimal(18, _SCALE_DIGITS)), pl.Decimal(18, 4), put
-        )
+        plain = pl.Decimal(18, _SCALE_DIGITS)
+        return _units_from_decimals(expr.cast(plain, strict=False), plain, put)
     if _is_textual(dtype):
         return _units_from_text(_stripped(expr, put), put)
     if isinstance(dtype, pl.Decimal):
@@ -535,15 +536,13 @@ def _drop_duplicate_keys(
     if not table.unique or frame.is_empty():
         return frame, empty_rejects()
     keys = list(table.key)
-    marked = frame.with_columns(
-        pl.struct(keys).is_first_distinct().alias("\x00first"),
-        pl.col(ROW).first().over(keys).alias("\x00kept"),
-    )
-    first = marked["\x00first"]
+    first = frame.select(pl.struct(keys).is_first_distinct()).to_series()
     if first.all():
         return frame, empty_rejects()
+    kept = frame.filter(first).select(*keys, pl.col(ROW).alias("\x00kept"))
+    copies = frame.filter(~first).join(kept, on=keys, how="left", maintain_order="left")
     key_list = ", ".join(keys)
-    rejects = marked.filter(~first).select(
+    rejects = copies.select(
         table=pl.lit(table.name),
         file=pl.lit(label),
         row=pl.col(ROW),

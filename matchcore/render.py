@@ -530,11 +530,11 @@ ORPHAN_DOCUMENTS: dict[str, tuple[str, str | None, str | None]] = {
 
 
 def render_orphans(tables: CanonicalTables, orphans: pl.DataFrame) -> pl.DataFrame:
-    """Orphan rows with their source row number and identifying columns, in engine order."""
+    """Orphan rows with their source row number and identifying columns, by document then row."""
     frames = []
     for document, (table_name, code, number) in ORPHAN_DOCUMENTS.items():
         table = getattr(tables, table_name)
-        rows = orphans.with_row_index("_order").filter(pl.col("document") == document)
+        rows = orphans.filter(pl.col("document") == document)
         if table is None or rows.height == 0:
             continue
         source = with_position(table, "doc_row").select(
@@ -548,9 +548,10 @@ def render_orphans(tables: CanonicalTables, orphans: pl.DataFrame) -> pl.DataFra
         frames.append(rows.join(source, on="doc_row", how="left"))
     if not frames:
         return pl.DataFrame(schema=ORPHAN_OUTPUT_SCHEMA)
+    document_order = {name: i for i, name in enumerate(ORPHAN_DOCUMENTS)}
     return (
         pl.concat(frames)
-        .sort("_order")
+        .sort(pl.col("document").replace_strict(document_order, return_dtype=pl.Int8), "doc_row")
         .with_columns(text("NO_ORDER").alias("reason"))
         .select(list(ORPHAN_OUTPUT_SCHEMA))
         .cast(ORPHAN_OUTPUT_SCHEMA)  # type: ignore[arg-type]

@@ -350,9 +350,7 @@ class _Plan:
         exact = self.variant(Variant.WINDOW_EXACTLY_24H)
         self.waybill_time[exact] = self.app[exact] + DEFAULT.arrival_window_us
         self.inventory_time = self.waybill_time + rng.integers(600, 7200, n) * US
-        day = (self.app // US + 8 * 3600) // 86400  # calendar day in Asia/Shanghai
         self.app_ymd = _times(self.app).dt.strftime("%Y%m%d")
-        self.app_day = day
 
     def _buyers(self, per_buyer: float, passport_rate: float) -> None:
         rng, n = self.rng, self.n
@@ -552,13 +550,11 @@ class _Plan:
         )
         self.start_used = np.zeros(self.n, dtype=np.int64)
         self.start_used[orders] = full
-        small_of = dict(zip(buyers[some].tolist(), small.tolist(), strict=True))
-        if small_of:  # few buyers: map each order's buyer to its prior use
-            keys = np.array(list(small_of), dtype=np.int64)
-            vals = np.array(list(small_of.values()), dtype=np.int64)
-            pos = np.searchsorted(keys, self.buyer)
-            hit = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == self.buyer)
-            self.start_used[hit] = vals[pos[hit]]
+        keys = buyers[some]  # sorted, as np.unique returns them
+        if len(keys):
+            pos = np.minimum(np.searchsorted(keys, self.buyer), len(keys) - 1)
+            hit = keys[pos] == self.buyer
+            self.start_used[hit] = small[pos[hit]]
 
     def _numbers(self) -> None:
         """Order numbers, payment transaction IDs and waybill numbers (all unique)."""
@@ -596,8 +592,6 @@ class _Plan:
         shift = (self.pay_index[by_code] + rng.integers(1, len(others), len(by_code))) % len(others)
         pay_code = _replaced(pay_code, by_code, others.gather(shift))
         transaction = _replaced(transaction, by_id, transaction.gather(by_id) + "A")
-        names = pl.Series(list(cat.names.keys())), pl.Series(list(cat.names.values()))
-        lookup = dict(zip(names[0].to_list(), names[1].to_list(), strict=True))
         return pl.DataFrame(
             {
                 "order_no": self.order_no,
@@ -619,8 +613,8 @@ class _Plan:
                 "consignee_telephone": self.consignee_phone,
                 "consignee_address": self.consignee_address,
                 "app_time": _times(self.app),
-                "ebp_name": self.ebp.replace_strict(lookup, default=None),
-                "ebc_name": self.ebc.replace_strict(lookup, default=None),
+                "ebp_name": self.ebp.replace_strict(cat.names, default=None),
+                "ebc_name": self.ebc.replace_strict(cat.names, default=None),
                 "note": pl.Series([None] * n, dtype=pl.String),
             }
         )
@@ -846,8 +840,7 @@ class _Plan:
     def tax_skipped(self) -> np.ndarray:
         """Orders whose computed tax SPEC skips: no lines, or a line that is not filed."""
         skipped = np.zeros(self.n, dtype=bool)
-        skipped[self._split(Rule.ITEMS_MISSING)[0]] = True
-        skipped[self._split(Rule.ITEMS_MISSING)[1]] = True
+        skipped[self.of(Rule.ITEMS_MISSING)] = True  # lines dropped or re-keyed away
         skipped[self.of(Rule.PRODUCT_NOT_FILED)] = True
         return skipped
 

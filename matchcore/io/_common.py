@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+from polars.exceptions import PanicException
 
 from ..exceptions import InputError
 from ._rejects import empty_rejects
+
+#: Longest part of a third-party error message repeated in ours (it may quote file content).
+_REASON_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,9 @@ def reading(path: Path, what: str) -> Iterator[None]:
         yield
     except InputError:
         raise
-    except Exception as error:  # polars/pyarrow raise many unrelated types for bad bytes
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    except (Exception, PanicException) as error:  # readers raise many types (even panics)
+        text = str(error).strip()
+        reason = text.splitlines()[0][:_REASON_LIMIT] if text else type(error).__name__
         raise InputError(f"{path}: cannot read as {what}: {reason}") from error
 
 

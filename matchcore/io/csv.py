@@ -15,8 +15,7 @@ EXTENSIONS = ("csv",)
 
 
 def _read_text_columns(path: Path) -> pl.DataFrame:
-    # Empty fields stay empty strings; normalisation turns them into nulls like any blank text.
-    return pl.read_csv(path, infer_schema=False, empty_string_is_null=False, raise_if_empty=True)
+    return pl.read_csv(path, infer_schema=False, raise_if_empty=True)
 
 
 def read_csv(path: str | Path) -> RawSource:

@@ -181,3 +181,20 @@ def test_corrupt_zip_raises_input_error(tmp_path: Path) -> None:
 def test_unsupported_source_type_raises_input_error() -> None:
     with pytest.raises(InputError, match="path or bytes"):
         read_ceb(42)  # type: ignore[arg-type]
+
+
+def test_rejects_of_unknown_messages_reach_the_sources(ceb: SimpleNamespace) -> None:
+    data = read_ceb(ceb.message("", root="CEB999Message"))
+    sources = data.sources()
+    assert sources["orders"].rejects.height == 1
+    assert sum(source.rejects.height for source in sources.values()) == 1
+
+
+def test_rejected_inventory_message_still_turns_inventory_rules_on(
+    ceb: SimpleNamespace, write_message: Writer
+) -> None:
+    write_message("o.xml", ceb.message(ceb.order_document()))
+    broken = write_message("i.xml", ceb.message("<ceb:Inventory>", root="CEB621Message"))
+    data = read_ceb(broken.parent)
+    assert data.tables["inventories"].height == 0
+    assert data.sources()["inventories"].rejects["file"].to_list() == [str(broken)]

@@ -27,7 +27,7 @@ def test_order_message_yields_orders_with_items(samples: Path) -> None:
     assert first["items"][1] == {
         "ebp_code": "3105961682",
         "order_no": "SO20250315000001",
-        "gnum": "2",
+        "gnum": 2,
         "item_no": "SKU-0002",
         "item_name": "维生素片",
         "bar_code": "9300000000011",
@@ -85,3 +85,22 @@ def test_unusable_message_raises_before_yielding(ceb: SimpleNamespace, mutate) -
     documents = iter_messages(data)
     with pytest.raises(InputError, match="CEB"):
         next(documents)
+
+
+def test_every_sample_document_is_accepted_by_the_streaming_layer(samples: Path) -> None:
+    from matchcore.stream.messages import from_mapping
+
+    kinds = []
+    for path in sorted(samples.glob("*.xml")):
+        for document in iter_messages(path.read_bytes()):
+            message = from_mapping(document)
+            kinds.append(type(message).__name__)
+            assert message.revision == document["revision"]
+    assert kinds.count("Order") == 8 and kinds.count("Payment") == 2
+    assert kinds.count("Waybill") == 2 and kinds.count("Inventory") == 1
+
+
+def test_line_number_that_is_not_an_integer_stays_text(ceb: SimpleNamespace) -> None:
+    doc = ceb.order_document().replace("<ceb:gnum>1</ceb:gnum>", "<ceb:gnum>1a</ceb:gnum>")
+    (order,) = iter_messages(ceb.message(doc))
+    assert order["items"][0]["gnum"] == "1a"

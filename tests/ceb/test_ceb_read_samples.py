@@ -145,3 +145,23 @@ def test_parquet_reference_tables_beside_the_xml_are_read(samples: Path, tmp_pat
     sources = data.sources()
     assert sources["orders"].frame.equals(data.tables["orders"])
     assert "orders" in sources["orders"].label
+
+
+def test_gb18030_message(samples: Path, tmp_path: Path) -> None:
+    text = (samples / "order_311_gbk.xml").read_bytes().decode("gbk")
+    text = text.replace('encoding="GBK"', 'encoding="GB18030"').replace("陈静", "陈静𠀀")
+    path = tmp_path / "gb18030.xml"
+    path.write_bytes(text.encode("gb18030"))
+    assert read_ceb(path).tables["orders"]["buyer_name"].to_list() == ["陈静𠀀"]
+
+
+def test_zip_inside_a_directory_is_read(samples: Path, tmp_path: Path) -> None:
+    root = tmp_path / "ceb"
+    root.mkdir()
+    with zipfile.ZipFile(root / "batch.zip", "w") as zipped:
+        zipped.write(samples / "payment_411.xml", "payment_411.xml")
+    shutil.copy(samples / "order_311.xml", root / "order_311.xml")
+    data = read_ceb(root)
+    assert data.tables["payments"].height == 2
+    assert data.tables["orders"].height == 2
+    assert data.tables["payments"]["_file"][0] == f"{root / 'batch.zip'}!payment_411.xml"

@@ -198,3 +198,10 @@ def test_write_every_format(tmp_path: Path, fmt: str, data_small: GeneratedData)
 def test_bad_knobs_raise_input_error(kwargs: dict[str, object]) -> None:
     with pytest.raises(InputError):
         generate(**kwargs)  # type: ignore[arg-type]
+
+
+def test_sample_data_set_is_current() -> None:
+    sample = Path(__file__).resolve().parents[2] / "datasets" / "sample"
+    data = generate(10_000, seed=1)
+    assert pl.read_parquet(sample / "truth.parquet").equals(data.truth)
+    assert pl.read_parquet(sample / "orders.parquet").equals(data.tables["orders"])

@@ -88,3 +88,11 @@ def test_empty_or_garbage_bytes(tmp_path: Path, content: bytes) -> None:
     path = _write(tmp_path, content)
     with pytest.raises(InputError, match=f"{path}: cannot read as CSV"):
         read_csv(path)
+
+
+def test_byte_order_mark_and_crlf(tmp_path: Path) -> None:
+    text = "\ufeff" + (HEADER + GOOD + GOOD.replace("O1", "O2")).replace("\n", "\r\n")
+    canonical, rejects = normalise_table(read_csv(_write(tmp_path, text)), "orders")
+    assert rejects.is_empty()
+    assert canonical["order_no"].to_list() == ["O1", "O2"]
+    assert canonical["note"].to_list() == [None, None]

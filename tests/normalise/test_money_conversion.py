@@ -7,6 +7,8 @@ from decimal import Decimal
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matchcore.normalise import normalise_table
 
@@ -54,6 +56,8 @@ def test_decimal_text_converts_exactly(column_frame, text: str, units: int) -> N
         ("１２", "not a decimal number"),
         ("abc", "not a decimal number"),
         ("922337203685477.5808", "too large"),
+        ("922337203685478", "too large"),
+        ("-922337203685478", "too large"),
         ("123456789012345678901234", "too large"),
     ],
 )
@@ -146,3 +150,39 @@ def test_qty_uses_the_same_units(make_raw) -> None:
     canonical, rejects = normalise_table(frame, "order_items", "items.csv")
     assert rejects.is_empty()
     assert canonical.select("qty", "price", "total_price").row(0) == (25_000, 1, 30_000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    units=st.lists(st.integers(min_value=0, max_value=2**63 - 1), min_size=1, max_size=20),
+    zeros=st.integers(min_value=0, max_value=3),
+    plus=st.booleans(),
+)
+def test_any_in_range_decimal_text_round_trips(units: list[int], zeros: int, plus: bool) -> None:
+    # Text made by Python's Decimal from known units must convert back to exactly those units.
+    texts = [
+        ("+" if plus else "") + f"{Decimal(u).scaleb(-4):f}" + ("0" * zeros if u % 10 else "")
+        for u in units
+    ]
+    frame = pl.DataFrame({"buyer_id_number": ["1"] * len(texts), "year": ["2024"] * len(texts)})
+    frame = frame.with_columns(
+        pl.Series("buyer_id_number", [str(i) for i in range(len(texts))]), used=pl.Series(texts)
+    )
+    canonical, rejects = normalise_table(frame, "quota_ledger", "ledger.csv")
+    assert rejects.is_empty()
+    assert canonical["used"].to_list() == units
+
+
+def test_blank_amounts_are_null_in_plain_and_messy_columns(column_frame) -> None:
+    for values in (["", "1.5", None], ["", " 1.5 ", None]):
+        frame = column_frame("orders", "discount", values)
+        canonical, rejects = normalise_table(frame, "orders", "orders.csv")
+        assert rejects.is_empty()
+        assert canonical["discount"].to_list() == [0, 15_000, 0]
+        frame = column_frame("orders", "goods_value", values)
+        canonical, rejects = normalise_table(frame, "orders", "orders.csv")
+        assert canonical["goods_value"].to_list() == [15_000]
+        assert rejects.select("row", "message").rows() == [
+            (1, "required value is missing"),
+            (3, "required value is missing"),
+        ]

@@ -117,3 +117,11 @@ def test_optional_times_may_be_null(column_frame) -> None:
     canonical, rejects = normalise_table(frame, "products", "products.csv")
     assert rejects.is_empty()
     assert canonical["valid_from"].to_list() == [None, dt.datetime(2023, 12, 31, 16, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("fill", ["2024-03-01 10:00:00", "2024-03-01T10:00:00Z"])
+def test_blank_optional_times_are_null(column_frame, fill: str) -> None:
+    frame = column_frame("products", "valid_to", ["", fill, None])
+    canonical, rejects = normalise_table(frame, "products", "products.csv")
+    assert rejects.is_empty()
+    assert canonical["valid_to"].null_count() == 2

@@ -87,19 +87,28 @@ def test_report_has_no_network_loads(report_file: Path) -> None:
     assert text.count("<script") == text.count("</script>")
 
 
-def test_charts_draw_without_errors(generated_result, report_file: Path, tmp_path: Path) -> None:  # noqa: ANN001
+@pytest.fixture(scope="module")
+def opened(generated_result, report_file: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+    """One headless Chromium run over the report with the checker injected: (DOM, screenshot)."""
+    query = generated_result.exceptions["order_no"][0]
+    page = tmp_path_factory.mktemp("opened") / "checked.html"
+    text = report_file.read_text(encoding="utf-8")
+    page.write_text(text.replace("<head>", "<head>" + CHECKER.replace("__QUERY__", query), 1),
+                    encoding="utf-8")  # fmt: skip
+    shot = page.with_suffix(".png")
+    done = _chromium("--window-size=1300,2400", "--virtual-time-budget=10000",
+                     f"--screenshot={shot}", "--dump-dom", page.as_uri())  # fmt: skip
+    return done, shot, query
+
+
+def test_charts_draw_without_errors(generated_result, opened) -> None:  # noqa: ANN001
+    done, _, query = opened
     exceptions = generated_result.exceptions
     assert 0 < exceptions.height <= 20_000  # every row is embedded
-    query = exceptions["order_no"][0]
     # Rows the table's search keeps: any cell containing the text.
     expected_rows = exceptions.filter(
         pl.any_horizontal(pl.col(pl.String).str.contains(query, literal=True))
     ).height
-    page = tmp_path / "checked.html"
-    text = report_file.read_text(encoding="utf-8")
-    checker = CHECKER.replace("__QUERY__", query)
-    page.write_text(text.replace("<head>", "<head>" + checker, 1), encoding="utf-8")
-    done = _chromium("--virtual-time-budget=10000", "--dump-dom", page.as_uri())
     found = re.search(r'<pre id="mc-check">(.*?)</pre>', done.stdout, re.S)
     assert found, f"checker did not report; stderr: {done.stderr[-2000:]}"
     check = json.loads(html.unescape(found.group(1)))
@@ -110,13 +119,12 @@ def test_charts_draw_without_errors(generated_result, report_file: Path, tmp_pat
     assert check["filtered"] == min(expected_rows, 50)  # one page of the matching rows
 
 
-def test_screenshot_is_not_blank(report_file: Path, tmp_path: Path) -> None:
-    shot = tmp_path / "report.png"
-    _chromium("--window-size=1300,2400", "--virtual-time-budget=10000",
-              f"--screenshot={shot}", report_file.as_uri())  # fmt: skip
+def test_screenshot_is_not_blank(opened) -> None:  # noqa: ANN001
+    _, shot, _ = opened
     assert shot.is_file()
     pixels = image.imread(shot)
     assert pixels.shape[0] == 2400 and pixels.shape[1] == 1300
     # Many distinct colours: header, bars of several colours, text.
-    colours = np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    rgb = (pixels[..., :3] * 255).astype(np.uint32)
+    colours = np.unique((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2])
     assert len(colours) > 50

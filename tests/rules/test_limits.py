@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from matchcore.engine.reference.limits import annual_walk
 from matchcore.rules import RuleSettings
 
 
@@ -182,3 +186,82 @@ def test_walk_is_per_buyer(kit):
     result = case.run(limits("220"))
     assert verdict_reasons(result)["O3"] == []
     assert result.ledger.filter(pl.col("year") == 2025).height == 2
+
+
+def plain_walk(orders: list[dict], start: dict, limit: int) -> tuple[dict, dict]:
+    """SPEC §3.1 written as the obvious loop: (order_row -> (spent before, fails)), ledger."""
+    spent = dict(start)
+    outcome = {}
+    walk_order = sorted(
+        (o for o in orders if not o["skipped"]),
+        key=lambda o: (o["app_time"], o["ebp_code"], o["order_no"], o["order_row"]),
+    )
+    for o in walk_order:
+        key = (o["buyer_id_number"], o["_app_year"])
+        before = spent.get(key, 0)
+        fails = before + o["limit_value"] > limit
+        outcome[o["order_row"]] = (before, fails)
+        spent[key] = before if fails else before + o["limit_value"]
+    for o in orders:
+        spent.setdefault((o["buyer_id_number"], o["_app_year"]), 0)
+    return outcome, spent
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B"]),  # buyer
+            st.sampled_from([2024, 2025]),  # year
+            st.integers(0, 3),  # app_time (coarse, to make ties)
+            st.sampled_from(["E1", "E2"]),  # ebp_code
+            st.sampled_from(["O1", "O2"]),  # order_no
+            st.integers(-20, 120),  # limit_value
+            st.booleans(),  # skipped
+        ),
+        max_size=25,
+    ),
+    st.dictionaries(
+        st.tuples(st.sampled_from(["A", "C"]), st.sampled_from([2024, 2025])),
+        st.integers(0, 150),
+        max_size=3,
+    ),
+)
+def test_annual_walk_equals_the_plain_loop(rows, start):
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    orders = [
+        {
+            "order_row": i,
+            "buyer_id_number": b,
+            "_app_year": y,
+            "app_time": base + timedelta(hours=t),
+            "ebp_code": e,
+            "order_no": n,
+            "limit_value": v,
+            "skipped": s,
+        }
+        for i, (b, y, t, e, n, v, s) in enumerate(rows)
+    ]
+    frame = pl.DataFrame(
+        orders,
+        schema={
+            "order_row": pl.Int64,
+            "buyer_id_number": pl.String,
+            "_app_year": pl.Int32,
+            "app_time": pl.Datetime("us", "UTC"),
+            "ebp_code": pl.String,
+            "order_no": pl.String,
+            "limit_value": pl.Int64,
+            "skipped": pl.Boolean,
+        },
+    )
+    ledger = pl.DataFrame(
+        [{"buyer_id_number": b, "year": y, "used": u} for (b, y), u in start.items()],
+        schema={"buyer_id_number": pl.String, "year": pl.Int64, "used": pl.Int64},
+    )
+    walked, updated = annual_walk(frame, ledger, 100)
+    outcome, spent = plain_walk(orders, start, 100)
+    got = {r: (s, f) for r, s, f in walked.rows()}
+    assert got == outcome
+    assert {(b, y): u for b, y, u in updated.rows()} == spent
+    assert updated.select("buyer_id_number", "year").rows() == sorted(spent)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from matchcore.rules import RuleSettings
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matchcore.engine.reference.lines import computed_tax
+from matchcore.rules import Parameters, RuleSettings
 
 
 def computed(result) -> list[Decimal | None]:
@@ -86,3 +91,48 @@ def test_tax_with_lines_summing_to_zero_has_no_freight_share(kit):
     result = case.run(kit.severities(GOODS_VALUE_MISMATCH="off"))
     assert computed(result) == [Decimal("0")]
     assert "TAX_MISMATCH" in kit.reasons(result)
+
+
+def plain_tax(lines: list[tuple[int, float, float]], freight: int, discount: int) -> int:
+    """SPEC §3.2 as written, in Python floats (IEEE double, like every engine)."""
+    total = sum(p for p, _, _ in lines)
+    shipping = float(freight - discount)
+    taxes = 0
+    for price, c, v in lines:
+        share = 0.0 if total == 0 else shipping * float(price) / float(total)
+        dutiable = float(price) + share
+        consumption = dutiable * c / (1.0 - c)
+        vat = (dutiable + consumption) * v
+        taxes += round(0.7 * (consumption + vat))
+    return (taxes + 50) // 100 * 100
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 10**9),
+            st.sampled_from([0.0, 0.05, 0.1, 0.15, 0.3, 0.56]),
+            st.sampled_from([0.0, 0.06, 0.09, 0.13, 0.17]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(0, 10**7),
+    st.integers(0, 10**7),
+)
+def test_computed_tax_equals_the_plain_formula(lines, freight, discount):
+    frame = pl.DataFrame(
+        {
+            "order_row": [0] * len(lines),
+            "total_price": [p for p, _, _ in lines],
+            "items_total": [sum(p for p, _, _ in lines)] * len(lines),
+            "freight": [freight] * len(lines),
+            "discount": [discount] * len(lines),
+            "consumption_tax_rate": [c for _, c, _ in lines],
+            "vat_rate": [v for _, _, v in lines],
+            "not_filed_variant": pl.Series([None] * len(lines), dtype=pl.UInt8),
+        }
+    )
+    result = computed_tax(frame, Parameters())
+    assert result["computed_tax"].to_list() == [plain_tax(lines, freight, discount)]

@@ -13,7 +13,8 @@ from typing import Any
 
 import msgspec
 import polars as pl
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import event as count_case
 from hypothesis import strategies as st
 
 import matchcore.api
@@ -23,7 +24,7 @@ from matchcore.stream.matcher import StreamMatcher
 
 # A low annual limit so two or three orders of one buyer already collide in the quota walk.
 SETTINGS = RuleSettings.from_overrides(annual_limit="7000")
-BUYERS = ("11010519491231002X", "110105194912310029")
+BUYERS = ("11010519491231002X", "440524188001010014")
 ORDERS = ("O1", "O2", "O3", "O4")
 
 
@@ -32,18 +33,22 @@ def _tax(goods: int) -> str:
     return str((Decimal(goods + 10) * Decimal("0.091")).quantize(Decimal("0.01")))
 
 
+def _rarely(draw: Any) -> bool:
+    """True one time in eight: faults are rare so that clean orders meet in the quota walk."""
+    return draw(st.integers(0, 7)) == 0
+
+
 @st.composite
 def order_versions(draw: Any, order_no: str, kit: Any) -> list[dict[str, Any]]:
     versions = []
-    for revision in range(1, draw(st.integers(1, 2)) + 1):
-        goods = draw(st.sampled_from((3000, 4000, 100)))
-        tax = _tax(goods) if draw(st.integers(0, 4)) else "1.00"
+    for revision in range(1, 3 if _rarely(draw) else 2):
+        goods = draw(st.sampled_from((4000, 3000, 100)))
         message = kit.order_msg(
             order_no,
-            buyer=draw(st.sampled_from(BUYERS)),
+            buyer=BUYERS[1] if _rarely(draw) else BUYERS[0],
             goods=str(goods),
-            tax=tax,
-            app_time=f"2024-03-0{draw(st.integers(1, 4))} 10:00:00",
+            tax="1.00" if _rarely(draw) else _tax(goods),
+            app_time=f"2024-03-01 {draw(st.integers(10, 23))}:00:00",
             revision=revision,
         )
         versions.append(message)
@@ -53,33 +58,34 @@ def order_versions(draw: Any, order_no: str, kit: Any) -> list[dict[str, Any]]:
 @st.composite
 def scenario(draw: Any, kit: Any) -> tuple[list[dict[str, Any]], set[int]]:
     history: list[dict[str, Any]] = []
-    for order_no in ORDERS[: draw(st.integers(1, 4))]:
+    for order_no in ORDERS[: draw(st.integers(2, 4))]:
         history += draw(order_versions(order_no, kit))
-        if draw(st.integers(0, 5)) == 0:  # sometimes the whole order is withdrawn
+        if _rarely(draw):  # the whole order is withdrawn
             history.append(_cancel(history[-1]))
-        for n in range(draw(st.sampled_from((1, 1, 1, 0, 2)))):
-            target = order_no if draw(st.integers(0, 4)) else draw(st.sampled_from(ORDERS))
+        for n in range(2 if _rarely(draw) else 0 if _rarely(draw) else 1):
+            target = draw(st.sampled_from(ORDERS)) if _rarely(draw) else order_no
             payment = kit.payment_msg(target, tx=f"T-{order_no}-{n}")
             history.append(dict(payment, revision=1))
-            if draw(st.integers(0, 3)) == 0:  # a newer revision, possibly for another order
+            if _rarely(draw):  # a newer revision, possibly for another order
                 history.append(dict(payment, revision=2, order_no=draw(st.sampled_from(ORDERS))))
-            if draw(st.integers(0, 4)) == 0:
+            if _rarely(draw):
                 history.append(_cancel(history[-1]))
-        if draw(st.integers(0, 5)):
-            consignee = "Li Lei" if draw(st.integers(0, 4)) else "Han Meimei"
+        if not _rarely(draw):
+            consignee = "Han Meimei" if _rarely(draw) else "Li Lei"
             history.append(kit.waybill_msg(order_no, consignee=consignee, revision=1))
-    # A payment pays what the newest version of the order it names asks for.
-    paid = {
-        m["order_no"]: m["actual_paid"]
-        for m in history
-        if m["doc_type"] == "order" and m.get("op") != "cancel"
+    # A payment pays what the newest version of the order it names asks for, by its buyer.
+    orders = {
+        m["order_no"]: m for m in history if m["doc_type"] == "order" and m.get("op") != "cancel"
     }
     for message in history:
         if message["doc_type"] == "payment" and message.get("op") != "cancel":
-            message["amount_paid"] = paid.get(message["order_no"], "120.01")
+            order = orders.get(message["order_no"])
+            if order is not None:
+                message["amount_paid"] = order["actual_paid"]
+                message["payer_id_number"] = order["buyer_id_number"]
     redelivered = draw(st.lists(st.sampled_from(history), max_size=4))
     feed = draw(st.permutations(history + redelivered))
-    flushes = draw(st.sets(st.integers(0, len(feed)), max_size=4))
+    flushes = {i for i in range(len(feed)) if draw(st.integers(0, 3)) == 0}
     return feed, flushes
 
 
@@ -180,7 +186,7 @@ def test_streaming_final_verdicts_equal_batch(data, kit, references, clock):
         if streamed is not None and streamed.verdict in ("pass", "review", "reject"):
             expected = batch[order_no]
             assert (streamed.verdict, streamed.reasons, streamed.reason_mask) == expected
-            event(f"verdict {streamed.verdict} {'ANNUAL' if 'ANNUAL_LIMIT_EXCEEDED' in streamed.reasons else ''}")
+            count_case(f"{streamed.verdict} {streamed.reasons}")
     for order_no, (_, event) in last.items():
         if order_no not in {o["order_no"] for o in final["order"]}:
             assert event.verdict in ("cancelled", "incomplete")

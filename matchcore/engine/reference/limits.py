@@ -6,7 +6,6 @@ only those that overflow are walked order by order (inherently sequential, in a 
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 from ..base import LEDGER_SCHEMA
@@ -22,29 +21,58 @@ def starting_ledger(ledger: pl.DataFrame | None) -> pl.DataFrame:
     return ledger.select(BUYER_YEAR + ["used"]).cast(LEDGER_SCHEMA)  # type: ignore[arg-type]
 
 
-def walk_overflowing(frame: pl.DataFrame, annual_limit: int) -> pl.DataFrame:
-    """Walk buyer-years (sorted in walk order) one order at a time: `annual_spent`, `fails`."""
-    first_of_group = (
-        (pl.col("buyer_id_number") != pl.col("buyer_id_number").shift())
-        | (pl.col("year") != pl.col("year").shift())
-    ).fill_null(True)
-    starts = frame.select(first_of_group)[:, 0].to_list()
-    values = frame["limit_value"].to_list()
-    used = frame["used"].to_list()
-    spent_before = np.empty(len(values), dtype=np.int64)
-    fails = np.zeros(len(values), dtype=bool)
+def walk_from(frame: pl.DataFrame, annual_limit: int) -> pl.DataFrame:
+    """Walk the rows (in walk order) one at a time: `annual_spent`, `annual_fails`.
+
+    A row with `_walk_start` begins its buyer-year's walk with `spent` = `_spent_before`.
+    """
+    spent_before: list[int] = []
+    fails: list[bool] = []
     spent = 0
-    for i, value in enumerate(values):
-        if starts[i]:
-            spent = used[i]
-        spent_before[i] = spent
-        if spent + value > annual_limit:
-            fails[i] = True
-        else:
+    rows = zip(
+        frame["_walk_start"].to_list(),
+        frame["_spent_before"].to_list(),
+        frame["limit_value"].to_list(),
+        strict=True,
+    )
+    for starts, start_spent, value in rows:
+        if starts:
+            spent = start_spent
+        spent_before.append(spent)
+        refused = spent + value > annual_limit
+        fails.append(refused)
+        if not refused:
             spent += value
     return frame.with_columns(
-        pl.Series("annual_spent", spent_before), pl.Series("annual_fails", fails)
+        pl.Series("annual_spent", spent_before, dtype=pl.Int64),
+        pl.Series("annual_fails", fails, dtype=pl.Boolean),
     )
+
+
+def settle(walked: pl.DataFrame, annual_limit: int) -> pl.DataFrame:
+    """`annual_spent` / `annual_fails` of every walked order.
+
+    Up to a buyer-year's first order that would exceed the limit, the running total is a plain
+    cumulative sum; only from that order on is the walk sequential.
+    """
+    over = pl.col("used") + pl.col("_reached") > annual_limit
+    position = pl.int_range(pl.len()).over(BUYER_YEAR)
+    first_over = pl.when(over.any()).then(over.arg_max()).otherwise(pl.len()).over(BUYER_YEAR)
+    walked = walked.with_columns(
+        (pl.col("used") + pl.col("_reached") - pl.col("limit_value")).alias("_spent_before"),
+        (position - first_over).alias("_since_first_over"),
+    )
+    calm = walked.filter(pl.col("_since_first_over") < 0).with_columns(
+        pl.col("_spent_before").alias("annual_spent"), pl.lit(False).alias("annual_fails")
+    )
+    rough = walk_from(
+        walked.filter(pl.col("_since_first_over") >= 0).with_columns(
+            (pl.col("_since_first_over") == 0).alias("_walk_start")
+        ),
+        annual_limit,
+    )
+    columns = ["order_row", *BUYER_YEAR, "limit_value", "annual_spent", "annual_fails"]
+    return pl.concat([calm.select(columns), rough.select(columns)])
 
 
 def annual_walk(
@@ -64,20 +92,8 @@ def annual_walk(
         .with_columns(pl.col("used").fill_null(0))
         .sort(WALK_ORDER)
         .with_columns(pl.col("limit_value").cum_sum().over(BUYER_YEAR).alias("_reached"))
-        .with_columns(
-            (pl.col("used") + pl.col("_reached") > annual_limit)
-            .any()
-            .over(BUYER_YEAR)
-            .alias("_overflows")
-        )
     )
-    calm = walked.filter(~pl.col("_overflows")).with_columns(
-        (pl.col("used") + pl.col("_reached") - pl.col("limit_value")).alias("annual_spent"),
-        pl.lit(False).alias("annual_fails"),
-    )
-    rough = walk_overflowing(walked.filter(pl.col("_overflows")), annual_limit)
-    columns = ["order_row", *BUYER_YEAR, "limit_value", "annual_spent", "annual_fails"]
-    results = pl.concat([calm.select(columns), rough.select(columns)])
+    results = settle(walked, annual_limit)
     added = (
         results.filter(~pl.col("annual_fails"))
         .group_by(BUYER_YEAR)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import BinaryIO
+from typing import IO
 
 from lxml import etree
 
@@ -178,7 +178,7 @@ def _parse_whole(data: bytes, info: MessageInfo) -> Iterator[Parsed]:
     yield from _documents_of(root, info)
 
 
-def _parse_streaming(stream: BinaryIO, info: MessageInfo) -> Iterator[Parsed]:
+def _parse_streaming(stream: IO[bytes], info: MessageInfo) -> Iterator[Parsed]:
     context = etree.iterparse(
         stream, events=("start", "end"), remove_comments=True, resolve_entities=False
     )
@@ -211,7 +211,7 @@ def _parse_streaming(stream: BinaryIO, info: MessageInfo) -> Iterator[Parsed]:
 
 
 def parse_message(
-    source: bytes | BinaryIO, info: MessageInfo, *, size: int | None = None
+    source: bytes | IO[bytes], info: MessageInfo, *, size: int | None = None
 ) -> Iterator[Parsed]:
     """Yield the documents (and unreadable documents) of one message, in order.
 

@@ -2,7 +2,8 @@
 
 Values stay the strings written in the XML (normalisation converts them), except times, which
 become ISO text `YYYY-MM-DD HH:MM:SS` in China time. Bad content becomes rejects rows naming the
-file, message guid and element; appType 2 replaces earlier versions of a document, 3 deletes it.
+file, message guid and element. appType: once a document key has a modify (2) or delete (3),
+its latest version by appTime wins and a delete drops it (see `resolve_versions`).
 """
 
 from __future__ import annotations
@@ -34,12 +35,11 @@ from .mapping import (
     time_elements,
 )
 from .parser import Document, DocumentProblem, MessageError, MessageInfo, parse_message
-from .sources import CebSource, SideTable, iter_sources, locate, read_side_parquet
+from .sources import CebSource, SideTable, iter_sources, locate
 
 _SEQ = "_seq"  # global position of a document in input order
 _LINE = "_line"  # 1-based position of a list element in its document
 _FILE_ID = "_file_id"
-_ZERO_FRACTION = "000000"
 
 _DECIMAL_PATTERN = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
 _INTEGER_PATTERN = r"^\s*[+-]?\d+\s*$"
@@ -51,7 +51,9 @@ class CebData:
     """What `read_ceb` found: raw tables (SPEC §2 names, string values), rejects and notes.
 
     Document tables carry `_file`, `_message`, `_document` and `_index` so any row can be traced
-    to its XML. `notes` counts messages, documents, deleted and superseded versions.
+    to its XML. `notes` counts files, messages (and `messages_rejected`), and per table
+    `<table>.documents` read, `<table>.deleted` (keys removed by a delete) and
+    `<table>.superseded` (older versions dropped).
     """
 
     tables: dict[str, pl.DataFrame]
@@ -61,9 +63,15 @@ class CebData:
 
     def sources(self) -> dict[str, RawSource]:
         """One RawSource per table (CEB rejects attached), for `matchcore.api.match_sources`."""
+        # Rejects of no table present (unknown message types) ride with the orders, so they
+        # are counted and reported rather than lost.
+        home = "orders" if "orders" in self.tables else next(iter(self.tables), None)
+        table = pl.col("table")
+        unplaced = table.is_null() | ~table.is_in(list(self.tables))
         out: dict[str, RawSource] = {}
         for name, frame in self.tables.items():
-            rejects = self.rejects.filter(pl.col("table") == name)
+            mine = (table == name) | (unplaced & pl.lit(name == home))
+            rejects = self.rejects.filter(mine.fill_null(False))
             out[name] = RawSource(frame=frame, label=f"{self.label} ({name})", rejects=rejects)
         return out
 
@@ -92,6 +100,7 @@ class _Collector:
         self.lines: dict[str, list[tuple[object, ...]]] = {s.doc_type: [] for s in DOCUMENTS}
         self.problems: list[tuple[object, ...]] = []
         self.notes: Counter[str] = Counter()
+        self.seen_types: set[str] = set()  # message types met, even if rejected
         self._seq = 0
         self._head_tags = {s.doc_type: _head_tags(s) for s in DOCUMENTS}
         self._list_tags = {s.doc_type: tuple(NS + e for e, _ in s.list_columns) for s in DOCUMENTS}
@@ -113,9 +122,11 @@ class _Collector:
                 seq += 1
                 self._add_document(item, file_id, info.guid, seq, heads, lines)
         except MessageError as error:
+            self._note_type(info)
             self.notes["messages_rejected"] += 1
             self.problems.append(_message_problem(info, label, str(error)))
             return
+        self._note_type(info)
         self._seq = seq
         self.notes["messages"] += 1
         for doc_type, row in heads:
@@ -123,6 +134,10 @@ class _Collector:
         for doc_type, row in lines:
             self.lines[doc_type].append(row)
         self.problems.extend(problems)
+
+    def _note_type(self, info: MessageInfo) -> None:
+        if info.spec is not None:
+            self.seen_types.add(info.spec.doc_type)
 
     def _add_document(
         self,
@@ -394,7 +409,8 @@ def _document_tables(collector: _Collector) -> tuple[dict[str, pl.DataFrame], li
                 maintain_order="left",
             )
             tables[spec.list_table] = _canonical(lines, spec, line=True)
-        if collector.heads[spec.doc_type] or not TABLES[spec.table].optional:
+        # An optional table exists once its messages were given, so its rules run.
+        if spec.doc_type in collector.seen_types or not TABLES[spec.table].optional:
             tables[spec.table] = _canonical(heads, spec, line=False)
     return tables, rejects
 
@@ -441,4 +457,4 @@ def read_ceb(source: CebSource) -> CebData:
     )
 
 
-__all__ = ["CebData", "iso_time", "iso_time_expr", "read_ceb", "read_side_parquet"]
+__all__ = ["CebData", "iso_time", "iso_time_expr", "read_ceb", "resolve_versions"]

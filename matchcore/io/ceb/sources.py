@@ -10,8 +10,9 @@ import io
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import polars as pl
 
@@ -29,7 +30,7 @@ class MessageSource:
     """One message to parse: a label for rejects, how to open it, and its size when known."""
 
     label: str
-    open: Callable[[], BinaryIO]
+    open: Callable[[], IO[bytes]]
     size: int | None
 
 
@@ -70,13 +71,8 @@ def _zip_members(
                 SideTable(side, member_label, _zip_reader(archive, member.filename, member_label))
             )
         elif name.lower().endswith(".xml"):
-            messages.append(
-                MessageSource(
-                    member_label,
-                    lambda m=member.filename: archive.open(m),  # type: ignore[misc]
-                    member.file_size,
-                )
-            )
+            opener = partial(archive.open, member.filename)
+            messages.append(MessageSource(member_label, opener, member.file_size))
     return messages, sides
 
 
@@ -87,7 +83,7 @@ def _zip_reader(archive: zipfile.ZipFile, member: str, label: str) -> Callable[[
     return read
 
 
-def read_side_parquet(source: str | Path | BinaryIO, label: str) -> pl.DataFrame:
+def read_side_parquet(source: str | Path | IO[bytes], label: str) -> pl.DataFrame:
     """Read a Parquet side table; InputError names it when it cannot be read."""
     try:
         return pl.read_parquet(source)
@@ -110,7 +106,7 @@ def _directory(root: Path) -> tuple[list[MessageSource], list[SideTable]]:
             continue
         side = _side_name(path.name) if path.parent == root else None
         if side is not None:
-            sides.append(SideTable(side, str(path), lambda p=path: read_side_parquet(p, str(p))))
+            sides.append(SideTable(side, str(path), partial(read_side_parquet, path, str(path))))
         elif path.suffix.lower() == ".xml":
             messages.append(_file_message(path))
         elif path.suffix.lower() == ".zip":
@@ -120,10 +116,10 @@ def _directory(root: Path) -> tuple[list[MessageSource], list[SideTable]]:
 
 
 def _file_message(path: Path) -> MessageSource:
-    return MessageSource(str(path), lambda: _open_file(path), path.stat().st_size)
+    return MessageSource(str(path), partial(_open_file, path), path.stat().st_size)
 
 
-def _open_file(path: Path) -> BinaryIO:
+def _open_file(path: Path) -> IO[bytes]:
     try:
         return path.open("rb")
     except OSError as error:
@@ -154,7 +150,7 @@ def locate(source: CebSource) -> tuple[str, list[MessageSource], list[SideTable]
     return str(path), [_file_message(path)], []
 
 
-def iter_sources(messages: list[MessageSource]) -> Iterator[tuple[MessageSource, BinaryIO]]:
+def iter_sources(messages: list[MessageSource]) -> Iterator[tuple[MessageSource, IO[bytes]]]:
     """Open each message in turn and close it after the caller is done with it."""
     for message in messages:
         with message.open() as handle:

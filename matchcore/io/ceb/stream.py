@@ -1,7 +1,8 @@
 """`iter_messages`: one CEB message -> documents in the streaming message shape (SPEC §5).
 
 Each document becomes a dict with `doc_type`, `op`, `revision` and the SPEC §2 column names
-with string values (times as ISO text in China time); an order carries its lines as `items`.
+with string values (times as ISO text in China time, line `gnum` as int); an order carries its
+lines as `items`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,17 @@ from .mapping import (
     DocumentSpec,
     column_kind,
 )
-from .parser import Document, DocumentProblem, MessageError, MessageInfo, parse_message
+from .parser import Document, DocumentProblem, MessageError, MessageInfo, Values, parse_message
 from .reader import iso_time
+
+
+def integer_or_text(text: str | None) -> int | str | None:
+    """An integer element (gnum) as int when it is one; otherwise left for the checks to reject."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    digits = stripped[1:] if stripped[:1] in "+-" else stripped
+    return int(stripped) if digits.isascii() and digits.isdigit() else text
 
 
 def revision_of(app_time: str | None) -> int:
@@ -43,6 +53,7 @@ class _Shape:
     head_times: tuple[str, ...]
     list_tags: tuple[str, ...]
     list_columns: tuple[str, ...]
+    list_integers: tuple[str, ...]
     with_app_time: bool
 
 
@@ -58,12 +69,23 @@ def _shape(spec: DocumentSpec) -> _Shape:
         head_times=times(spec.table, spec.head_columns),
         list_tags=tuple(NS + e for e, _ in spec.list_columns),
         list_columns=tuple(c for _, c in spec.list_columns),
+        list_integers=tuple(
+            c for _, c in spec.list_columns if column_kind(spec.list_table or "", c) is Kind.INT
+        ),
         with_app_time=APP_TIME_COLUMN in TABLES[spec.table].column_names,
     )
 
 
 _SHAPES = {spec.doc_type: _shape(spec) for spec in DOCUMENTS}
 _GUID, _APP_TYPE, _APP_TIME = NS + "guid", NS + "appType", NS + "appTime"
+
+
+def _item(inherited: list[tuple[str, Any]], line: Values, shape: _Shape) -> dict[str, Any]:
+    item = dict(inherited)
+    item.update(zip(shape.list_columns, map(line.get, shape.list_tags), strict=True))
+    for column in shape.list_integers:
+        item[column] = integer_or_text(item[column])
+    return item
 
 
 def _as_dict(document: Document) -> dict[str, Any]:
@@ -85,10 +107,7 @@ def _as_dict(document: Document) -> dict[str, Any]:
         shaped[APP_TIME_COLUMN] = iso_time(app_time)
     if spec.list_table is not None:
         inherited = [(line_col, shaped[head_col]) for head_col, line_col in spec.inherited]
-        shaped["items"] = [
-            dict(inherited, **dict(zip(shape.list_columns, map(line.get, shape.list_tags))))
-            for line in document.lines
-        ]
+        shaped["items"] = [_item(inherited, line, shape) for line in document.lines]
     return shaped
 
 

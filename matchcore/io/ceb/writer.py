@@ -208,8 +208,22 @@ def _write_messages(messages: pl.DataFrame, folder: Path, spec: DocumentSpec) ->
     return messages.height
 
 
+def _given_tables(tables: Mapping[str, pl.DataFrame | None]) -> dict[str, pl.DataFrame]:
+    """The tables that were given (None means absent); anything but a Polars frame is an error."""
+    given: dict[str, pl.DataFrame] = {}
+    for name, frame in tables.items():
+        if frame is None:
+            continue
+        if not isinstance(frame, pl.DataFrame):
+            raise SchemaError(
+                f"table {name}: write_ceb needs a Polars DataFrame, not {type(frame).__name__}"
+            )
+        given[name] = frame
+    return given
+
+
 def write_ceb(
-    tables: Mapping[str, pl.DataFrame],
+    tables: Mapping[str, pl.DataFrame | None],
     out_dir: str | Path,
     *,
     documents_per_message: int = 100,
@@ -223,6 +237,7 @@ def write_ceb(
     """
     if documents_per_message < 1:
         raise InputError("documents_per_message must be at least 1")
+    tables = _given_tables(tables)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Runnable benchmarks of matchcore (see benchmarks/README.md); `python -m benchmarks.<name>`."""
