@@ -319,7 +319,11 @@ def checked_orders_sql(plan: Plan) -> str:
         for rule, expr in sorted(checks.items())
         if plan.settings.enabled(rule)
     )
+    # One statement: DuckDB keeps the CTEs in memory instead of writing temp tables.
     return f"""
+        WITH wide AS MATERIALIZED ({wide_orders_sql(plan)}),
+        product_flags AS ({product_flags_sql(plan)}),
+        line_checks AS ({line_checks_sql(plan)})
         SELECT o._row, o.buyer_id_number, o._app_year, o.app_time, o.ebp_code, o.order_no,
                o.limit_value, l.computed_tax, ({bits or '0'})::BIGINT AS reason_mask
         FROM wide o
@@ -406,9 +410,6 @@ class DuckDBEngine:
                 frame = getattr(tables, name)
                 if frame is not None:
                     con.register(name, frame.select(columns).to_arrow())
-            con.execute(f"CREATE TEMP TABLE wide AS {wide_orders_sql(plan)}")
-            con.execute(f"CREATE TEMP VIEW product_flags AS {product_flags_sql(plan)}")
-            con.execute(f"CREATE TEMP TABLE line_checks AS {line_checks_sql(plan)}")
             con.execute(f"CREATE TEMP TABLE checked AS {checked_orders_sql(plan)}")
             for statement in walk_sql(plan):
                 con.execute(statement)

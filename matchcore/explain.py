@@ -640,9 +640,12 @@ VERDICT_STYLES = {"pass": "bold green", "review": "bold yellow", "reject": "bold
 
 
 def _cell(doc: Document | None, column: str | None) -> str:
+    """A document value for a rich table, with markup characters escaped (input text)."""
+    from rich.markup import escape
+
     if doc is None or column is None:
         return ""
-    return doc.get(column) or ""
+    return escape(doc.get(column) or "")
 
 
 def _documents_table(ex: Explanation) -> Any:
@@ -675,15 +678,23 @@ def _rows_table(title: str, docs: list[Document], columns: list[str]) -> Any:
     for column in columns:
         table.add_column(column)
     for doc in docs:
-        table.add_row(*[doc.get(c) or "" for c in columns])
+        table.add_row(*[_cell(doc, c) for c in columns])
     return table
+
+
+def _lines(text: str) -> str:
+    """Per-line or per-party values ("a; b") one per terminal line, with markup escaped."""
+    from rich.markup import escape
+
+    return escape(text).replace("; ", "\n")
 
 
 def _rules_table(ex: Explanation) -> Any:
     from rich.table import Table as RichTable
 
     table = RichTable(title="Rules", title_justify="left")
-    for column in ("rule", "severity", "outcome", "field", "expected", "actual", "note"):
+    table.add_column("rule", no_wrap=True)
+    for column in ("severity", "outcome", "field", "expected", "actual", "note"):
         table.add_column(column, overflow="fold")
     for r in ex.rules:
         style = OUTCOME_STYLES[r.outcome]
@@ -692,9 +703,9 @@ def _rules_table(ex: Explanation) -> Any:
             r.severity,
             f"[{style}]{r.outcome}[/]",
             r.field,
-            r.expected,
-            r.actual,
-            r.note,
+            _lines(r.expected),
+            _lines(r.actual),
+            _lines(r.note),
             style="dim" if r.outcome == "off" else None,
         )
     return table

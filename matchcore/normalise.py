@@ -235,7 +235,12 @@ def _units_from_integers(expr: pl.Expr, put: _Stager) -> _Converted:
 
 
 def _units_from_floats(expr: pl.Expr, put: _Stager) -> _Converted:
-    """Floats: x * 10 000 in float64 (one rounding), then rounded to an integer half-to-even."""
+    """Floats: x * 10 000 in float64 (one IEEE rounding), then to the nearest integer, ties to even.
+
+    The tie is judged on the float product, not on the decimal text the float came from:
+    0.00125 -> 12.5 -> 12 units, but 0.00015 -> 1.4999999999999998 -> 1 unit. NaN and
+    infinities are rejected, as are products outside int64.
+    """
     scaled = put((expr.cast(pl.Float64) * MONEY_SCALE).round(0, mode="half_to_even"))
     checks = [
         (~expr.is_finite(), "not a finite number"),
@@ -396,6 +401,7 @@ def _error_name(column: str) -> str:
 
 
 def _with_default(value: pl.Expr, column: Column) -> pl.Expr:
+    """Nulls take the column's default (discount 0, currency "142", ...) when it has one."""
     if column.default is None:
         return value
     return value.fill_null(pl.lit(column.default).cast(column.dtype))
@@ -472,6 +478,7 @@ def _profiles(raw: pl.DataFrame, table: Table) -> dict[str, _Profile]:
 
 
 def _check_columns(raw: pl.DataFrame, table: Table, label: str) -> None:
+    """Every required column must be present (SPEC §2); extra columns are ignored."""
     for name in table.required_columns:
         if name not in raw.columns:
             raise SchemaError(f"{table.name}: required column '{name}' is missing (file {label})")
@@ -651,6 +658,7 @@ class LoadedTables:
 
 
 def _table_sources(sources: Mapping[str, Source] | str | os.PathLike[str]) -> dict[str, Source]:
+    """The given (non-None) sources by table name, checked against the schema's tables."""
     if isinstance(sources, str | os.PathLike):
         return dict(discover(Path(sources)))
     given = {name: source for name, source in sources.items() if source is not None}

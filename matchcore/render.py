@@ -327,13 +327,11 @@ def order_rule_exceptions(
 
 
 def choose(selector: pl.Expr, options: dict[int, pl.Expr]) -> pl.Expr:
-    """The option whose key equals `selector` (a small when/then chain)."""
-    chain = None
-    for key, expr in options.items():
-        chain = (pl.when(selector == key) if chain is None else chain.when(selector == key)).then(
-            expr
-        )
-    return chain.otherwise(None)  # type: ignore[union-attr]
+    """The option whose key equals `selector`, else null."""
+    chosen: pl.Expr = pl.lit(None)
+    for key, expr in reversed(options.items()):
+        chosen = pl.when(selector == key).then(expr).otherwise(chosen)
+    return chosen
 
 
 def roles_text() -> pl.Expr:

@@ -11,6 +11,7 @@ from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 from cython.parallel cimport prange
+cimport openmp
 
 from annual cimport ANNUAL_RULE, Walk, annual_walk
 from arrow_access cimport *
@@ -457,6 +458,7 @@ def run(list columns, dict sizes, dict params, int threads=2):
     cdef int64_t i, n_subjects
     cdef int rc
     cdef ArrowColumn column
+    cdef double clock[8]
     if len(columns) != N_COLUMNS:
         raise ValueError(f"expected {N_COLUMNS} columns, got {len(columns)}")
     memset(&x, 0, sizeof(Ctx))
@@ -540,14 +542,18 @@ def run(list columns, dict sizes, dict params, int threads=2):
     x.subject_start = <int64_t*>ptr(arrays["subject_start"])
     try:
         with nogil:
+            clock[0] = openmp.omp_get_wtime()
             rc = prepare_enterprises(&x)
             if rc == 0:
                 rc = prepare_products(&x)
+            clock[1] = openmp.omp_get_wtime()
             if rc == 0:
                 rc = link_all(&x)
+            clock[2] = openmp.omp_get_wtime()
             if rc == 0:
                 evaluate_all(&x)
                 n_subjects = offsets_from_counts(x.subject_start, x.n_orders)
+            clock[3] = openmp.omp_get_wtime()
         if rc != 0:
             raise MemoryError()
         subjects = {
@@ -564,6 +570,7 @@ def run(list columns, dict sizes, dict params, int threads=2):
         x.s_variant = <uint8_t*>ptr(subjects["variant"])
         with nogil:
             write_all_subjects(&x)
+        clock[4] = openmp.omp_get_wtime()
 
         walk = {
             "buyer_first": i32(n + 1, 0), "group_start": np.zeros(n + 2, dtype=np.int64),
@@ -580,6 +587,7 @@ def run(list columns, dict sizes, dict params, int threads=2):
         w.ledger_used = <int64_t*>ptr(walk["ledger_used"])
         w.ledger_matched = <uint8_t*>ptr(walk["ledger_matched"])
         walk_annual(&x, &w, walk["buyer_first"], walk["group_start"], walk["group_rows"])
+        clock[5] = openmp.omp_get_wtime()
     finally:
         table_free(&x.ent_table)
         table_free(&x.prod_table)
@@ -602,4 +610,25 @@ def run(list columns, dict sizes, dict params, int threads=2):
     out["ledger_year"] = walk["ledger_year"][:n]
     out["ledger_used"] = walk["ledger_used"][:n]
     out["ledger_matched"] = walk["ledger_matched"][: x.n_ledger]
+    out["timings"] = {
+        "reference_tables": clock[1] - clock[0], "link": clock[2] - clock[1],
+        "evaluate": clock[3] - clock[2], "subjects": clock[4] - clock[3],
+        "annual": clock[5] - clock[4],
+    }
+    return out
+
+
+def key_hashes_test(ArrowColumn first, ArrowColumn second=None):
+    """The kernel's key hash of every row of one or two string columns, for tests."""
+    cdef KeySpec k
+    cdef KeyVal v
+    cdef int64_t row, n = first.col.length
+    out = np.zeros(n, dtype=np.uint64)
+    cdef uint64_t* hashes = <uint64_t*>ptr(out)
+    k.s0 = &first.col
+    k.s1 = &second.col if second is not None else NULL
+    k.i0 = NULL
+    for row in range(n):
+        v = key_at(&k, row)
+        hashes[row] = key_hash(&v)
     return out

@@ -31,6 +31,10 @@ def add_parser(subparsers: Any) -> None:
         help="the HTML file to write (default: report.html)",
     )  # fmt: skip
     parser.add_argument("--title", help="title shown at the top of the report")
+    parser.add_argument(
+        "--rules", metavar="FILE", type=Path,
+        help="the rule settings (TOML) of the run, for severities and limits (default: SPEC's)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
@@ -38,8 +42,11 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `matchcore report`."""
     from ..report import load_result_dir, write_report
+    from ..rules import RuleSettings
 
     data = load_result_dir(args.result_dir)
+    if args.rules is not None:
+        data.settings = RuleSettings.from_toml(args.rules)
     path = write_report(data, args.output, title=args.title)
     size = path.stat().st_size
     if args.json:

@@ -38,6 +38,10 @@ class Variant(IntEnum):
     INVENTORY_ID_LOWER = 12  # inventory buyer_id_number padded, lower-case x
     PAY_CODE_PADDED = 13  # payment pay_code with a trailing space
     BUYER_ID_LOWER = 14  # order buyer_id_number padded, lower-case letters
+    LIMIT_EXACTLY_SINGLE = 15  # goods + freight - discount exactly 5 000 CNY (not over)
+    LEDGER_EXACTLY_FULL = 16  # the ledger leaves exactly this order's value (not over)
+    DISCOUNT_NULL = 17  # discount left null (read as 0)
+    BUYER_ID_TYPE_NULL = 18  # buyer_id_type left null (read as "1", resident ID)
 
 
 def default_shares() -> dict[Rule, float]:

@@ -110,10 +110,12 @@ class _Codes:
     """Unique 10-character customs enterprise codes: 4-digit customs area + 6 characters."""
 
     def __init__(self, rng: np.random.Generator) -> None:
+        """Codes drawn from `rng`."""
         self.rng = rng
         self.seen: set[str] = set()
 
     def new(self) -> str:
+        """A code not handed out before."""
         while True:
             area = CUSTOMS_AREAS[int(self.rng.integers(0, len(CUSTOMS_AREAS)))]
             kind = "9W6"[int(self.rng.integers(0, 3))]
@@ -125,6 +127,7 @@ class _Codes:
 
 
 def _ts(year: int, month: int = 1, day: int = 1) -> datetime:
+    """Midnight of that day in Asia/Shanghai."""
     return datetime(year, month, day, tzinfo=CHINA)
 
 
@@ -161,6 +164,7 @@ def build_catalog(
         valid_to: datetime | None,
         filed: bool = True,
     ) -> str:
+        """A new enterprise code; filed (a row in the table) unless `filed` is False."""
         code = codes.new()
         name = f"{code[:4]}{label[roles[0]]}有限公司{len(rows) + 1}"
         names[code] = name
@@ -225,6 +229,7 @@ def build_catalog(
     )
     # The rows went in role by role; shuffle so the file does not reveal the purpose.
     enterprises = enterprises.sample(fraction=1.0, shuffle=True, seed=int(rng.integers(2**31)))
+    enterprises = _mixed_case(enterprises, ("roles", "credit_class", "status"))
     products, item_no, vat, ct, product_name = _products(rng, year, good["ebc"], products_per_ebc)
     return Catalog(
         year,
@@ -244,6 +249,7 @@ def build_catalog(
 
 
 def _hs_code(rng: np.random.Generator, prefix: str) -> str:
+    """A 10-digit HS code under `prefix`."""
     tail = "".join(str(d) for d in rng.integers(0, 10, 10 - len(prefix) - 2))
     return prefix + tail + ("00", "90", "99")[int(rng.integers(0, 3))]
 
@@ -322,7 +328,7 @@ def _products(
             "valid_to": pl.Datetime("us", "Asia/Shanghai"),
         },
     )
-    return frame, item_no, vat, ct, product_name
+    return _mixed_case(frame, ("status",)), item_no, vat, ct, product_name
 
 
 def _hs_lists() -> pl.DataFrame:
@@ -336,4 +342,13 @@ def _hs_lists() -> pl.DataFrame:
             "hs_prefix": positive + prohibited,
             "list": ["positive"] * len(positive) + ["prohibited"] * len(prohibited),
         }
+    ).pipe(_mixed_case, ("list",))
+
+
+def _mixed_case(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """Every fifth row's enumerated values upper-cased: SPEC reads enums case-insensitively."""
+    upper = (pl.int_range(pl.len()) % 5) == 4
+    return frame.with_columns(
+        pl.when(upper).then(pl.col(c).str.to_uppercase()).otherwise(pl.col(c)).alias(c)
+        for c in columns
     )

@@ -278,11 +278,13 @@ def _signed(rng: np.random.Generator, base: np.ndarray, delta: np.ndarray) -> np
 
 
 def _china_micros(year: int, month: int, day: int) -> int:
+    """Microseconds since the epoch of midnight on that day in Asia/Shanghai."""
     moment = datetime(year, month, day, tzinfo=timezone(timedelta(hours=8)))
     return int(moment.timestamp()) * US
 
 
 def _times(micros: np.ndarray) -> pl.Series:
+    """Epoch microseconds -> timestamps with time zone Asia/Shanghai."""
     return (
         pl.Series(micros.astype(np.int64)).cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(TZ)
     )
@@ -302,6 +304,7 @@ class _Plan:
         hs_lists: bool,
         start: _Offsets,
     ) -> None:
+        """Remember the block's plan: kinds and variants per base order, the catalogue."""
         self.rng = rng
         self.start = start
         self.catalog = catalog
@@ -317,9 +320,11 @@ class _Plan:
         return _Offsets(self.start.orders + self.n, self.start.buyers + self.buyer_count)
 
     def of(self, rule: Rule) -> np.ndarray:
+        """Positions of the orders injected with `rule`."""
         return _where(self.kinds, rule)
 
     def variant(self, v: Variant) -> np.ndarray:
+        """Positions of the orders given variant `v`."""
         return np.flatnonzero(self.variants == v.value)
 
     # -- building ---------------------------------------------------------------------------
@@ -327,6 +332,7 @@ class _Plan:
     def build(
         self, per_buyer: float, ledger_rate: float, passport_rate: float, via_rate: float
     ) -> None:
+        """Every per-order array, clean first, then changed by the injected kinds."""
         self._times()
         self._buyers(per_buyer, passport_rate)
         self._parties()
@@ -338,6 +344,7 @@ class _Plan:
         self.via_inventory = clean & (self.rng.random(self.n) < via_rate) & self.with_inventories
 
     def _times(self) -> None:
+        """Order, payment, waybill and inventory times (the waybill late for ARRIVAL)."""
         rng, n = self.rng, self.n
         first, last = _china_micros(self.year, 1, 3), _china_micros(self.year, 12, 28)
         self.app = rng.integers(first // US, last // US, n) * US
@@ -353,11 +360,15 @@ class _Plan:
         self.app_ymd = _times(self.app).dt.strftime("%Y%m%d")
 
     def _buyers(self, per_buyer: float, passport_rate: float) -> None:
+        """Buyers (annual-limit kinds get their own), identities, consignees."""
         rng, n = self.rng, self.n
         pool = max(1, int(round(self.n / per_buyer)))
         buyer = rng.integers(0, pool, n)
         annual = self.of(Rule.ANNUAL_LIMIT_EXCEEDED)
-        self.ledger_orders = annual[::2]  # one order, ledger almost full
+        # one order each, the ledger almost full (anomaly) or exactly full after it (variant)
+        self.ledger_orders = np.concatenate(
+            [annual[::2], self.variant(Variant.LEDGER_EXACTLY_FULL)]
+        )
         grouped = annual[1::2]  # eight big orders of one buyer
         buyer[self.ledger_orders] = pool + np.arange(len(self.ledger_orders))
         buyer[grouped] = pool + len(self.ledger_orders) + np.arange(len(grouped)) // ANNUAL_GROUP
@@ -397,6 +408,7 @@ class _Plan:
         ).to_series()
 
     def _parties(self) -> None:
+        """Platform, enterprise, payment company, carrier and agent of each order."""
         rng, n, good = self.rng, self.n, self.catalog.good
         self.ebc_index = rng.integers(0, len(good["ebc"]), n)
         self.ebc = pl.Series(good["ebc"]).gather(self.ebc_index)
@@ -425,6 +437,7 @@ class _Plan:
         self.logistics, self.agent = party["logistics"], party["agent"]
 
     def _lines(self) -> None:
+        """1-5 lines per order from the ebc's clean products; product kinds swap line 1."""
         rng, n, cat = self.rng, self.n, self.catalog
         count = rng.choice(np.arange(1, 6), size=n, p=[0.45, 0.25, 0.15, 0.1, 0.05])
         self.line_order = np.repeat(np.arange(n), count)
@@ -449,6 +462,7 @@ class _Plan:
         self.consumption = cat.product_ct.ravel()[flat]
 
     def _money(self) -> None:
+        """Prices, totals, freight, discount, SPEC §3.2 tax, and the money anomalies."""
         rng, n = self.rng, self.n
         lines = len(self.line_order)
         budget = np.clip(np.exp(rng.normal(np.log(250.0), 0.9, n)), 20.0, 3800.0)
@@ -476,6 +490,8 @@ class _Plan:
         freight = np.where(rng.random(n) < 0.4, 0, rng.integers(5, 31, n) * UNITS)
         discount = np.where(rng.random(n) < 0.7, 0, rng.integers(1, 21, n) * UNITS)
         discount = np.minimum(discount, goods // 2 // CENT * CENT)  # keeps every d_i > 0
+        at_limit = self.variant(Variant.LIMIT_EXACTLY_SINGLE)
+        freight[at_limit] = DEFAULT.single_limit - goods[at_limit] + discount[at_limit]
         tax = order_tax(
             self.line_order,
             total,
@@ -513,10 +529,9 @@ class _Plan:
         rng = self.rng
         orders = self.ledger_orders
         lv = self.limit_value[orders]
-        full = (
-            DEFAULT.annual_limit
-            - (lv * rng.uniform(0.1, 0.9, len(orders))).astype(np.int64) // CENT * CENT
-        )
+        room = (lv * rng.uniform(0.1, 0.9, len(orders))).astype(np.int64) // CENT * CENT
+        exact = self.variants[orders] == Variant.LEDGER_EXACTLY_FULL.value
+        full = DEFAULT.annual_limit - np.where(exact, lv, room)
         buyers, first = np.unique(self.buyer, return_index=True)
         some = rng.random(len(buyers)) < ledger_rate
         some[np.isin(buyers, self.buyer[orders])] = False
@@ -575,6 +590,7 @@ class _Plan:
         return orders[::2], orders[1::2]
 
     def orders_frame(self) -> pl.DataFrame:
+        """The orders table of the base orders (duplicated copies are added later)."""
         rng, n, cat = self.rng, self.n, self.catalog
         currency = pl.Series(["142"] * n, dtype=pl.String)
         currency = _replaced(currency, self.variant(Variant.CURRENCY_DEFAULTED), None)
@@ -582,6 +598,14 @@ class _Plan:
         absent = self.variant(Variant.PAY_REFERENCE_ABSENT)
         pay_code = _replaced(pay_code, absent, None)
         transaction = _replaced(transaction, absent, None)
+        no_discount = self.variant(Variant.DISCOUNT_NULL)
+        discount = _replaced(
+            pl.Series(self.discount), no_discount[self.discount[no_discount] == 0], None
+        )
+        no_type = self.variant(Variant.BUYER_ID_TYPE_NULL)
+        buyer_type = _replaced(
+            self.buyer_type, no_type[(self.buyer_type.gather(no_type) == "1").to_numpy()], None
+        )
         lower = self.variant(Variant.BUYER_ID_LOWER)
         buyer_id = _replaced(
             self.buyer_id, lower, " " + self.buyer_id.gather(lower).str.to_lowercase() + "  "
@@ -599,11 +623,11 @@ class _Plan:
                 "ebc_code": self.ebc,
                 "goods_value": self.goods_value,
                 "freight": self.freight,
-                "discount": self.discount,
+                "discount": discount,
                 "tax_total": self.tax_total,
                 "actual_paid": self.actual_paid,
                 "currency": currency,
-                "buyer_id_type": self.buyer_type,
+                "buyer_id_type": buyer_type,
                 "buyer_id_number": buyer_id,
                 "buyer_name": self.buyer_name,
                 "buyer_telephone": self.buyer_phone,
@@ -721,6 +745,7 @@ class _Plan:
         )
 
     def waybills_frame(self) -> tuple[pl.DataFrame, np.ndarray]:
+        """Waybills and each one's order (-1 for orphans)."""
         rng, n = self.rng, self.n
         consignee, phone = self.consignee, self.consignee_phone
         other = self.of(Rule.CONSIGNEE_MISMATCH)
@@ -783,6 +808,7 @@ class _Plan:
         )
 
     def inventories_frame(self) -> tuple[pl.DataFrame, np.ndarray]:
+        """Inventories and each one's order (-1 for orphans)."""
         rng, n, cat = self.rng, self.n, self.catalog
         ebc, buyer_id = self.ebc, self.buyer_id
         logistics, logistics_no = self.logistics, self.logistics_no
@@ -845,11 +871,19 @@ class _Plan:
         return skipped
 
     def assemble(self, shuffle: np.random.Generator) -> GeneratedData:
+        """All tables in file order (documents shuffled), the truth and the orphans."""
         orders = self.orders_frame()
         copies = self.of(Rule.ORDER_DUPLICATE)
+        spelling = pl.Series(np.arange(len(copies)) % 3)
+        full_width = pl.col("order_no").str.replace_many(
+            list("0123456789"), [chr(0xFF10 + d) for d in range(10)]
+        )
         copy_frame = _take(orders, copies).with_columns(
-            pl.when(pl.Series(np.arange(len(copies)) % 2 == 1))
-            .then(pl.col("order_no") + " ")  # the same key once normalised
+            # the same key once normalised: as is, with a trailing space, in full-width digits
+            pl.when(spelling == 1)
+            .then(pl.col("order_no") + " ")
+            .when(spelling == 2)
+            .then(full_width)
             .otherwise(pl.col("order_no")),
             note=pl.lit("重复申报"),
         )

@@ -7,10 +7,12 @@ reader from the file extension or the object type. `matchcore.normalise` makes f
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from ..exceptions import InputError
+from . import csv, ipc, ndjson, parquet
 from ._common import RawSource
 from ._rejects import REJECTS_SCHEMA, empty_rejects
 from .csv import read_csv
@@ -24,18 +26,26 @@ from .parquet import read_parquet
 Source: TypeAlias = str | os.PathLike[str] | RawSource | Any
 
 
+def _reader_for(ext: str) -> Callable[[Path, str], RawSource] | None:
+    """The reader of a file extension (lower case, no dot), or None when unknown."""
+    readers: list[tuple[tuple[str, ...], Callable[[Path, str], RawSource]]] = [
+        (parquet.EXTENSIONS, lambda path, table: read_parquet(path)),
+        (csv.EXTENSIONS, lambda path, table: read_csv(path)),
+        (ipc.EXTENSIONS, lambda path, table: read_ipc(path)),
+        (ndjson.EXTENSIONS, lambda path, table: read_ndjson(path, table=table)),
+    ]
+    return next((reader for exts, reader in readers if ext in exts), None)
+
+
 def _read_file(path: Path, table_name: str) -> RawSource:
-    ext = path.name.rsplit(".", 1)[-1].lower() if "." in path.name else ""
-    if ext == "parquet":
-        return read_parquet(path)
-    if ext == "csv":
-        return read_csv(path)
-    if ext in ("arrow", "ipc", "feather"):
-        return read_ipc(path)
-    if ext in ("ndjson", "jsonl"):
-        return read_ndjson(path, table=table_name)
-    known = ", ".join(f".{e}" for e in TABLE_EXTENSIONS)
-    raise InputError(f"{path}: unknown file extension for table {table_name} (expected {known})")
+    ext = path.suffix[1:].lower()
+    reader = _reader_for(ext)
+    if reader is None:
+        known = ", ".join(f".{e}" for e in TABLE_EXTENSIONS)
+        raise InputError(
+            f"{path}: unknown file extension for table {table_name} (expected {known})"
+        )
+    return reader(path, table_name)
 
 
 def read_source(source: Source, table_name: str) -> RawSource:

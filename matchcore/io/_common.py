@@ -6,6 +6,7 @@ plus a label for messages; `matchcore.normalise` turns that into a canonical tab
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,8 +18,10 @@ from polars.exceptions import PanicException
 from ..exceptions import InputError
 from ._rejects import empty_rejects
 
-#: Longest part of a third-party error message repeated in ours (it may quote file content).
+#: Longest part of a third-party error message repeated in ours.
 _REASON_LIMIT = 200
+#: Readers quote offending content in backticks or quotes; it may be personal data.
+_QUOTED = re.compile(r"`[^`]*`?|'[^']*'|\"[^\"]*\"")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,13 @@ def existing_file(path: str | Path) -> Path:
     return path
 
 
+def error_reason(error: BaseException) -> str:
+    """The first line of a third-party error, with quoted content elided (it may be personal)."""
+    text = str(error).strip()
+    reason = _QUOTED.sub("…", text.splitlines()[0])[:_REASON_LIMIT] if text else ""
+    return reason or type(error).__name__
+
+
 @contextmanager
 def reading(path: Path, what: str) -> Iterator[None]:
     """Turn any failure of a third-party reader into an InputError naming the file."""
@@ -53,9 +63,7 @@ def reading(path: Path, what: str) -> Iterator[None]:
     except InputError:
         raise
     except (Exception, PanicException) as error:  # readers raise many types (even panics)
-        text = str(error).strip()
-        reason = text.splitlines()[0][:_REASON_LIMIT] if text else type(error).__name__
-        raise InputError(f"{path}: cannot read as {what}: {reason}") from error
+        raise InputError(f"{path}: cannot read as {what}: {error_reason(error)}") from error
 
 
 def read_with(reader: Callable[[Path], pl.DataFrame], path: str | Path, what: str) -> RawSource:

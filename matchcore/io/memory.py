@@ -10,9 +10,10 @@ from typing import Any, cast
 
 import polars as pl
 import pyarrow as pa
+from polars.exceptions import PanicException
 
 from ..exceptions import InputError
-from ._common import RawSource
+from ._common import RawSource, error_reason
 
 
 def is_in_memory(source: object) -> bool:
@@ -54,6 +55,8 @@ def read_memory(source: object, table: str) -> RawSource:
     label = f"<{table}: {_describe(source)}>"
     try:
         frame = _to_polars(source)
-    except Exception as error:  # a foreign producer may raise anything
-        raise InputError(f"{label}: cannot read as an Arrow table: {error}") from error
+    except (Exception, PanicException) as error:  # a foreign producer may raise anything
+        raise InputError(
+            f"{label}: cannot read as an Arrow table: {error_reason(error)}"
+        ) from error
     return RawSource(frame=frame, label=label)

@@ -7,6 +7,7 @@ embedded as JSON, and nothing is fetched when the page opens, so it works offlin
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import importlib.metadata
 import json
@@ -17,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from ..exceptions import InputError, MatchcoreError
+from ..exceptions import MatchcoreError
 from ..money import format_money
 from . import charts
 from .aggregate import (
@@ -53,13 +54,15 @@ def vega_bundle() -> str:
     import vl_convert
 
     version = importlib.metadata.version("vl-convert-python")
-    name = f"vega-bundle-{version}-{vl_convert.get_vega_version()}.js"
+    snippet = hashlib.sha256(GLOBALS_SNIPPET.encode()).hexdigest()[:8]
+    name = f"vega-bundle-{version}-{vl_convert.get_vega_version()}-{snippet}.js"
     cached = _cache_dir() / name
     try:
         return cached.read_text(encoding="utf-8")
     except OSError:
         pass
-    bundle = vl_convert.javascript_bundle(GLOBALS_SNIPPET)
+    # Inside an inline <script>, "</script" would end the element early.
+    bundle = vl_convert.javascript_bundle(GLOBALS_SNIPPET).replace("</script", "<\\/script")
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -337,4 +340,4 @@ def write_report(result: Any, path: str | Path, *, title: str | None = None) -> 
     return target
 
 
-__all__ = ["MAX_EXCEPTION_ROWS", "InputError", "render_html", "vega_bundle", "write_report"]
+__all__ = ["MAX_EXCEPTION_ROWS", "render_html", "vega_bundle", "write_report"]

@@ -322,7 +322,7 @@ class StreamMatcher:
                 if buyer is not None:
                     buyers.add(buyer)
         for buyer in buyers:
-            pass
+            to_evaluate |= self._buyer_orders.get(buyer, set())
         if to_evaluate:
             started = time.perf_counter()
             self._evaluate_orders(sorted(to_evaluate), direct)

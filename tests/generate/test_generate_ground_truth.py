@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import matchcore.generate.core as generate_core
 from matchcore.api import match, match_directory
@@ -54,17 +56,24 @@ def test_ground_truth_without_optional_tables() -> None:
 
 def test_ground_truth_at_a_high_anomaly_rate() -> None:
     assert_engine_agrees(
-        generate(8_000, seed=14, anomaly_rate=0.6, variant_rate=0.5, via_inventory_rate=0.3)
+        generate(
+            8_000, seed=14, anomaly_rate=0.6, variant_rate=0.5, via_inventory_rate=0.3, year=2024
+        )
     )
 
 
 def test_ground_truth_across_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(generate_core, "BLOCK_ORDERS", 2_500)
     data = generate(9_000, seed=15, anomaly_rate=0.2)
-    keys = data.tables["orders"]["order_no"].str.strip_chars().n_unique()
+    keys = data.tables["orders"]["order_no"].str.normalize("NFKC").str.strip_chars().n_unique()
     copies = data.truth["reasons"].list.contains("ORDER_DUPLICATE").sum()
     assert keys + copies // 2 == 9_000  # order numbers are unique across blocks
     assert_engine_agrees(data)
+
+
+@pytest.mark.parametrize("orders", [1, 3, 40])
+def test_ground_truth_of_tiny_sets_full_of_anomalies(orders: int) -> None:
+    assert_engine_agrees(generate(orders, seed=orders, anomaly_rate=1.0))
 
 
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
@@ -74,3 +83,33 @@ def test_ground_truth_through_files(tmp_path: Path, fmt: str) -> None:
     truth = pl.read_parquet(tmp_path / "truth.parquet")
     assert truth.equals(data.truth)
     assert result.verdicts["reasons"].to_list() == truth["reasons"].to_list()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    orders=st.integers(1, 400),
+    seed=st.integers(0, 2**32 - 1),
+    anomaly_rate=st.floats(0.0, 1.0),
+    variant_rate=st.floats(0.0, 1.0),
+    inventories=st.booleans(),
+    hs_lists=st.booleans(),
+)
+def test_ground_truth_for_any_knobs(
+    orders: int,
+    seed: int,
+    anomaly_rate: float,
+    variant_rate: float,
+    inventories: bool,
+    hs_lists: bool,
+) -> None:
+    data = generate(
+        orders,
+        seed=seed,
+        anomaly_rate=anomaly_rate,
+        variant_rate=variant_rate,
+        inventories=inventories,
+        hs_lists=hs_lists,
+        orders_per_buyer=1.5,
+    )
+    assert data.truth.height == orders
+    assert_engine_agrees(data)

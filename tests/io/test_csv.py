@@ -96,3 +96,12 @@ def test_byte_order_mark_and_crlf(tmp_path: Path) -> None:
     assert rejects.is_empty()
     assert canonical["order_no"].to_list() == ["O1", "O2"]
     assert canonical["note"].to_list() == [None, None]
+
+
+def test_unreadable_csv_message_does_not_quote_content(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'order_no,buyer_name\nO1,"张三 110105194912310025\n')
+    with pytest.raises(InputError) as error:
+        read_csv(path)
+    assert str(path) in str(error.value)
+    assert "110105194912310025" not in str(error.value)
+    assert "张三" not in str(error.value)

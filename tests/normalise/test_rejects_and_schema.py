@@ -8,7 +8,7 @@ import pytest
 from matchcore.exceptions import SchemaError
 from matchcore.io import REJECTS_SCHEMA, RawSource
 from matchcore.normalise import normalise_table
-from matchcore.schema import ORDERS
+from matchcore.schema import ORDERS, TABLES
 
 
 def test_missing_required_column_names_table_column_and_file(make_raw) -> None:
@@ -114,3 +114,12 @@ def test_empty_frame_gives_empty_canonical_table(make_raw) -> None:
     assert canonical.height == 0
     assert rejects.is_empty()
     assert canonical.schema["goods_value"] == pl.Int64
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_every_table_gets_its_canonical_dtypes(make_raw, table: str) -> None:
+    canonical, rejects = normalise_table(make_raw(table), table, f"{table}.csv")
+    assert rejects.is_empty()
+    assert canonical.height == 1
+    extra = {"_app_year": pl.Int32(), "_app_ymd": pl.Int32()} if table == "orders" else {}
+    assert dict(canonical.schema) == {**TABLES[table].polars_schema(), **extra}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from matchcore.normalise import normalise_table
 
@@ -124,3 +128,25 @@ def test_rates_are_floats(column_frame) -> None:
     values, rejects = _column(frame, "products", "vat_rate")
     assert values == [0.13, 0.09, 1.0]
     assert rejects["message"].to_list() == ["negative rate", "not a decimal number"]
+
+
+def _reference_clean(value: str) -> str | None:
+    # Python's own NFKC and white-space split; the alphabet below avoids the few characters
+    # (\x1c-\x1f) that Python treats as white space but Unicode does not.
+    collapsed = " ".join(unicodedata.normalize("NFKC", value).split())
+    return collapsed or None
+
+
+_ALPHABET = "aZ09 -\t\n\u3000\u00a0\u2003ＡＢ１２张三ｶﾀ①ﬁ"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.text(alphabet=_ALPHABET, max_size=12), min_size=1, max_size=8))
+def test_text_cleaning_matches_python_reference(column_frame, values: list[str]) -> None:
+    expected = [_reference_clean(v) for v in values]
+    for column in (values, values[:1]):  # mixed column, and a single value (plain path)
+        frame = column_frame("orders", "note", column)
+        canonical, _ = normalise_table(frame, "orders", "orders.csv")
+        assert canonical["note"].to_list() == expected[: len(column)]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from matchcore.normalise import normalise_table
 
@@ -125,3 +128,37 @@ def test_blank_optional_times_are_null(column_frame, fill: str) -> None:
     canonical, rejects = normalise_table(frame, "products", "products.csv")
     assert rejects.is_empty()
     assert canonical["valid_to"].null_count() == 2
+
+
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+_LAYOUTS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(min_value=dt.datetime(1995, 1, 1), max_value=dt.datetime(2090, 1, 1)),
+            st.sampled_from(_LAYOUTS),
+            st.integers(min_value=-12 * 4, max_value=14 * 4),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_times_match_python_reference(column_frame, stamps: list[tuple]) -> None:
+    texts, expected = [], []
+    for moment, layout, quarter_hours in stamps:
+        moment = moment.replace(microsecond=0)
+        zone = (
+            dt.timezone(dt.timedelta(minutes=15 * quarter_hours)) if "%z" in layout else _SHANGHAI
+        )
+        local = moment.replace(tzinfo=zone)
+        texts.append(local.strftime(layout))
+        expected.append(local.astimezone(UTC))
+    for column in (texts, texts[:1]):  # mixed layouts, and one plain layout
+        canonical, rejects = _app_times(column_frame("orders", "app_time", column))
+        assert rejects.is_empty()
+        assert canonical["app_time"].to_list() == expected[: len(column)]

@@ -187,3 +187,28 @@ def test_report_masks_identity_of_an_unmasked_result(tmp_path: Path) -> None:
     for value in clear["expected"].to_list() + clear["actual"].to_list():
         assert value not in text
     assert clear["order_no"][0] in text  # the rows are there, masked
+
+
+def test_report_of_a_clean_run_says_nothing_failed(scenario_tables, tmp_path: Path) -> None:  # noqa: ANN001
+    import matchcore.api
+    from matchcore.report import write_report
+
+    tables = dict(scenario_tables)
+    tables["orders"] = tables["orders"].filter(pl.col("order_no") == "ORD-OK")
+    result = matchcore.api.match(**tables, engine="reference")
+    assert result.verdict_counts()["pass"] == 1
+    text = write_report(result, tmp_path / "clean.html").read_text(encoding="utf-8")
+    assert "No rule failed." in text
+    assert "0 of 0 exception rows are listed" in text
+
+
+def test_cli_report_reads_the_run_settings(scenario_result_dir: Path, tmp_path: Path) -> None:
+    from matchcore.cli import main
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[parameters]\nannual_limit = "30000"\n', encoding="utf-8")
+    out = tmp_path / "report.html"
+    assert main(["report", str(scenario_result_dir), "-o", str(out), "--rules", str(rules)]) == 0
+    assert "annual limit 30000.00 CNY" in out.read_text(encoding="utf-8")
+    rules.write_text("[parameters]\nbogus = 1\n", encoding="utf-8")
+    assert main(["report", str(scenario_result_dir), "-o", str(out), "--rules", str(rules)]) == 2

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
+import matchcore
 from matchcore.api import match_tables
 from matchcore.engine.base import CanonicalTables
 from matchcore.result import MatchResult
@@ -195,6 +196,46 @@ def orders_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     )
 
 
+#: Input table name -> attribute of Case.
+TABLE_ROWS = {
+    "orders": "orders",
+    "order_items": "items",
+    "payments": "payments",
+    "waybills": "waybills",
+    "products": "products",
+    "enterprises": "enterprises",
+    "inventories": "inventories",
+    "hs_lists": "hs_lists",
+    "quota_ledger": "quota_ledger",
+}
+MONEY_COLUMNS = {
+    "goods_value",
+    "freight",
+    "discount",
+    "tax_total",
+    "actual_paid",
+    "price",
+    "total_price",
+    "amount_paid",
+    "insured_fee",
+    "used",
+    "qty",
+}
+
+
+def as_raw(column: str, value: Any) -> Any:
+    """One canonical value as input text: money/qty in CNY, times naive in China time."""
+    if value is None:
+        return None
+    if column in MONEY_COLUMNS:
+        return str(Decimal(value) / 10_000)
+    if isinstance(value, datetime):
+        return value.astimezone(CHINA).replace(tzinfo=None).isoformat(sep=" ")
+    if column == "roles":
+        return ",".join(role for role, bit in ROLE_BITS.items() if value & bit)
+    return value
+
+
 @dataclass
 class Case:
     """Rows of every table; `run()` matches them with the reference engine."""
@@ -224,6 +265,20 @@ class Case:
             hs_lists=optional(HS_LISTS, self.hs_lists),
             quota_ledger=optional(QUOTA_LEDGER, self.quota_ledger),
         )
+
+    def raw_tables(self) -> dict[str, pl.DataFrame]:
+        """The rows as a user would give them: money as CNY text, naive China times, roles as
+        comma-separated text (for runs through `matchcore.match`, normalisation included)."""
+        raw: dict[str, pl.DataFrame] = {}
+        for name, attribute in TABLE_ROWS.items():
+            rows = getattr(self, attribute)
+            if rows is not None:
+                raw[name] = pl.DataFrame([{k: as_raw(k, v) for k, v in r.items()} for r in rows])
+        return raw
+
+    def match(self, **options: Any) -> MatchResult:
+        """`matchcore.match` on `raw_tables()` with the reference engine."""
+        return matchcore.match(**self.raw_tables(), engine="reference", **options)
 
     def run(
         self, settings: RuleSettings | None = None, *, mask_identity: bool = True

@@ -18,6 +18,21 @@ BUYER_IDS = ("11010519491231002X", "110105194912310029", "440524188001010014")
 EBP, EBC, PAY, LOGISTICS, AGENT = "EBP001", "EBC001", "PAY001", "LOG001", "AGT001"
 
 
+def resident_id(serial: int) -> str:
+    """A valid GB 11643 resident ID number (born 1990-01-01) for buyer `serial` (< 1000)."""
+    body = f"11010519900101{serial:03d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights)) % 11]
+
+
+def write_references(directory: Any) -> None:
+    """The reference tables as CSV files with their standard names."""
+    directory.mkdir(parents=True, exist_ok=True)
+    products_frame().write_csv(directory / "products.csv")
+    enterprises_frame().write_csv(directory / "enterprises.csv")
+    hs_lists_frame().write_csv(directory / "hs_lists.csv")
+
+
 def products_frame() -> pl.DataFrame:
     return pl.DataFrame(
         {
@@ -189,6 +204,8 @@ def make_matcher(references: References, clock: FakeClock) -> Any:
 def kit() -> SimpleNamespace:
     return SimpleNamespace(
         BUYER_IDS=BUYER_IDS,
+        resident_id=resident_id,
+        write_references=write_references,
         EBP=EBP,
         order_msg=order_msg,
         payment_msg=payment_msg,

@@ -152,7 +152,7 @@ def _batch_verdicts(final: dict[str, list[dict[str, Any]]], kit: Any) -> dict[st
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -55,10 +55,46 @@ def failed_subjects(
         ),
     ]
     enabled = [rule.value for rule in Rule if settings.enabled(rule)]
-    subjects = pl.concat([p.select(list(SUBJECT_SCHEMA)).cast(SUBJECT_SCHEMA) for p in parts])  # type: ignore[arg-type]
+    schema: dict = SUBJECT_SCHEMA
+    subjects = pl.concat([part.select(list(schema)).cast(schema) for part in parts])
     return subjects.filter(pl.col("rule").is_in(enabled)).sort(
         "order_row", "rule", "party", "line_row", nulls_last=False
     )
+
+
+def walk_skips(settings: RuleSettings) -> int:
+    """Bits of the rules whose failure takes an order out of the annual walk (SPEC §3.1)."""
+    return settings.mask_of("reject") & ~Rule.ANNUAL_LIMIT_EXCEEDED.bit
+
+
+def with_annual_limit(
+    wide: pl.DataFrame, tables: CanonicalTables, settings: RuleSettings
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The orders with `annual_spent` and the annual bit added to `reason_mask`, and the
+    updated ledger. The walk runs whatever the rule's severity; only the bit depends on it."""
+    skipped = (pl.col("reason_mask") & pl.lit(walk_skips(settings), pl.UInt64)) != 0
+    walk_input = wide.select(
+        "order_row",
+        "buyer_id_number",
+        "_app_year",
+        "app_time",
+        "ebp_code",
+        "order_no",
+        "limit_value",
+        skipped.alias("skipped"),
+    )
+    walked, ledger = annual_walk(walk_input, tables.quota_ledger, settings.parameters.annual_limit)
+    enabled = settings.enabled(Rule.ANNUAL_LIMIT_EXCEEDED)
+    annual_bit = pl.lit(Rule.ANNUAL_LIMIT_EXCEEDED.bit if enabled else 0, pl.UInt64)
+    fails = pl.col("annual_fails").fill_null(False)
+    orders = (
+        wide.join(walked, on="order_row", how="left")
+        .sort("order_row")
+        .with_columns(
+            pl.col("reason_mask") + pl.when(fails).then(annual_bit).otherwise(pl.lit(0, pl.UInt64))
+        )
+    )
+    return orders, ledger
 
 
 class ReferenceEngine:
@@ -76,45 +112,16 @@ class ReferenceEngine:
         orders = orders.join(computed_tax(lines, p), on="order_row", how="left").sort("order_row")
         wide = attach_documents(orders, tables)
         subjects = failed_subjects(wide, lines, tables, settings)
+        order_mask = rule_bits(order_checks(p, inventory_rules), settings)
         wide = (
             wide.join(subject_bits(subjects), on="order_row", how="left")
             .sort("order_row")
-            .with_columns(
-                (
-                    rule_bits(order_checks(p, inventory_rules), settings)
-                    + pl.col("subject_mask").fill_null(0)
-                ).alias("reason_mask")
-            )
+            .with_columns((order_mask + pl.col("subject_mask").fill_null(0)).alias("reason_mask"))
         )
-        other_rejects = settings.mask_of("reject") & ~Rule.ANNUAL_LIMIT_EXCEEDED.bit
-        walk_input = wide.select(
-            "order_row",
-            "buyer_id_number",
-            "_app_year",
-            "app_time",
-            "ebp_code",
-            "order_no",
-            "limit_value",
-            ((pl.col("reason_mask") & pl.lit(other_rejects, pl.UInt64)) != 0).alias("skipped"),
-        )
-        walked, ledger = annual_walk(walk_input, tables.quota_ledger, p.annual_limit)
-        annual_bit = (
-            Rule.ANNUAL_LIMIT_EXCEEDED.bit if settings.enabled(Rule.ANNUAL_LIMIT_EXCEEDED) else 0
-        )
-        result = (
-            wide.join(walked, on="order_row", how="left")
-            .sort("order_row")
-            .with_columns(
-                pl.col("reason_mask")
-                + pl.when(pl.col("annual_fails").fill_null(False))
-                .then(pl.lit(annual_bit, pl.UInt64))
-                .otherwise(pl.lit(0, pl.UInt64))
-            )
-            .select(list(ORDER_RESULT_SCHEMA))
-            .cast(ORDER_RESULT_SCHEMA)  # type: ignore[arg-type]
-        )
+        wide, ledger = with_annual_limit(wide, tables, settings)
+        schema: dict = ORDER_RESULT_SCHEMA
         return EngineOutput(
-            orders=result,
+            orders=wide.select(list(schema)).cast(schema),
             subjects=subjects,
             orphans=links.orphans,
             ledger=ledger,

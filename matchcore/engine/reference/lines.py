@@ -27,7 +27,8 @@ def prefix_match(hs_code: pl.Expr, prefixes: pl.Series) -> pl.Expr:
 
 
 def product_flags(tables: CanonicalTables) -> pl.DataFrame:
-    """Products with `_on_positive` and `_prohibited` (both false without hs_lists)."""
+    """Products with `_found`, `_on_positive` and `_prohibited` (without hs_lists every product
+    counts as on the positive list and none as prohibited)."""
     products = tables.products.with_columns(pl.lit(True).alias("_found"))
     if tables.hs_lists is None:
         return products.with_columns(

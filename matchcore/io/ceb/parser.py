@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import IO
@@ -24,7 +24,7 @@ WHOLE_PARSE_LIMIT = 32 * 1024 * 1024
 Values = dict[str, str | None]  # namespaced element tag -> text as written
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs measurably per document
 class Document:
     """One document: a head with its lists, and where it sits in its message."""
 
@@ -144,14 +144,12 @@ def _syntax_text(error: etree.XMLSyntaxError) -> str:
     return "malformed XML: " + re.sub(r"\s*Bytes:( 0x[0-9A-Fa-f]{2})+", "", str(error))
 
 
-def _documents_of(root: etree._Element, info: MessageInfo) -> Iterator[Parsed]:
+def _documents_of(root: etree._Element, info: MessageInfo) -> list[Parsed]:
     spec = check_root(root, info)
-    index = 1
+    found: list[Parsed] = []
     for element in root:
-        for item in root_child(element, spec, index):
-            index += 1
-            yield item
-    yield from _empty_check(spec, index - 1)
+        found += root_child(element, spec, len(found) + 1)
+    return found + _empty_check(spec, len(found))
 
 
 _ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?(CEB\d{3}Message)\b([^>]*)>")
@@ -169,13 +167,13 @@ def sniff_root(data: bytes, info: MessageInfo) -> None:
         info.guid = guid.group(1).decode("ascii", errors="replace")
 
 
-def _parse_whole(data: bytes, info: MessageInfo) -> Iterator[Parsed]:
+def _parse_whole(data: bytes, info: MessageInfo) -> list[Parsed]:
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as error:
         sniff_root(data, info)
         raise MessageError(_syntax_text(error), info.guid) from None
-    yield from _documents_of(root, info)
+    return _documents_of(root, info)
 
 
 def _parse_streaming(stream: IO[bytes], info: MessageInfo) -> Iterator[Parsed]:
@@ -212,20 +210,18 @@ def _parse_streaming(stream: IO[bytes], info: MessageInfo) -> Iterator[Parsed]:
 
 def parse_message(
     source: bytes | IO[bytes], info: MessageInfo, *, size: int | None = None
-) -> Iterator[Parsed]:
-    """Yield the documents (and unreadable documents) of one message, in order.
+) -> Iterable[Parsed]:
+    """The documents (and unreadable documents) of one message, in order.
 
-    `source` is the message bytes or a binary file; `size` (bytes, when known) picks whole or
-    streaming parsing. Raises MessageError, possibly after some documents were yielded.
+    `source` is the message bytes or a binary file; `size` (bytes, when known) picks whole
+    parsing (a list, MessageError raised here) or streaming (an iterator that may raise
+    MessageError after some documents were yielded).
     """
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         if len(data) > WHOLE_PARSE_LIMIT:
-            yield from _parse_streaming(io.BytesIO(data), info)
-        else:
-            yield from _parse_whole(data, info)
-        return
+            return _parse_streaming(io.BytesIO(data), info)
+        return _parse_whole(data, info)
     if size is not None and size <= WHOLE_PARSE_LIMIT:
-        yield from _parse_whole(source.read(), info)
-    else:
-        yield from _parse_streaming(source, info)
+        return _parse_whole(source.read(), info)
+    return _parse_streaming(source, info)

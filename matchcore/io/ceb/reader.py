@@ -34,7 +34,7 @@ from .mapping import (
     required_elements,
     time_elements,
 )
-from .parser import Document, DocumentProblem, MessageError, MessageInfo, parse_message
+from .parser import DocumentProblem, MessageError, MessageInfo, parse_message
 from .sources import CebSource, SideTable, iter_sources, locate
 
 _SEQ = "_seq"  # global position of a document in input order
@@ -110,8 +110,8 @@ class _Collector:
         file_id = len(self.labels)
         self.labels.append(label)
         info = MessageInfo()
-        heads: list[tuple[str, tuple[object, ...]]] = []
-        lines: list[tuple[str, tuple[object, ...]]] = []
+        heads: dict[str, list[tuple[object, ...]]] = {s.doc_type: [] for s in DOCUMENTS}
+        lines: dict[str, list[tuple[object, ...]]] = {s.doc_type: [] for s in DOCUMENTS}
         problems: list[tuple[object, ...]] = []
         seq = self._seq
         try:
@@ -120,7 +120,21 @@ class _Collector:
                     problems.append(_structure_problem(item, label, info.guid))
                     continue
                 seq += 1
-                self._add_document(item, file_id, info.guid, seq, heads, lines)
+                doc_type = item.spec.doc_type
+                row = (
+                    file_id,
+                    info.guid,
+                    item.index,
+                    seq,
+                    *map(item.head.get, self._head_tags[doc_type]),
+                )
+                heads[doc_type].append(row)
+                if item.lines and item.spec.list_table is not None:
+                    tags = self._list_tags[doc_type]
+                    lines[doc_type] += [
+                        (seq, number, *map(line.get, tags))
+                        for number, line in enumerate(item.lines, start=1)
+                    ]
         except MessageError as error:
             self._note_type(info)
             self.notes["messages_rejected"] += 1
@@ -129,43 +143,15 @@ class _Collector:
         self._note_type(info)
         self._seq = seq
         self.notes["messages"] += 1
-        for doc_type, row in heads:
-            self.heads[doc_type].append(row)
-        for doc_type, row in lines:
-            self.lines[doc_type].append(row)
+        for doc_type, rows in heads.items():
+            self.heads[doc_type] += rows
+        for doc_type, rows in lines.items():
+            self.lines[doc_type] += rows
         self.problems.extend(problems)
 
     def _note_type(self, info: MessageInfo) -> None:
         if info.spec is not None:
             self.seen_types.add(info.spec.doc_type)
-
-    def _add_document(
-        self,
-        document: Document,
-        file_id: int,
-        guid: str | None,
-        seq: int,
-        heads: list[tuple[str, tuple[object, ...]]],
-        lines: list[tuple[str, tuple[object, ...]]],
-    ) -> None:
-        doc_type = document.spec.doc_type
-        heads.append(
-            (
-                doc_type,
-                (
-                    file_id,
-                    guid,
-                    document.index,
-                    seq,
-                    *map(document.head.get, self._head_tags[doc_type]),
-                ),
-            )
-        )
-        if document.spec.list_table is None:
-            return
-        tags = self._list_tags[doc_type]
-        for number, line in enumerate(document.lines, start=1):
-            lines.append((doc_type, (seq, number, *map(line.get, tags))))
 
 
 def _structure_problem(item: DocumentProblem, label: str, guid: str | None) -> tuple[object, ...]:

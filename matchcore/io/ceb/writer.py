@@ -147,8 +147,13 @@ def _order_lines(orders: pl.DataFrame, items: pl.DataFrame) -> tuple[pl.DataFram
     return fragments, orphans
 
 
-def _documents(tables: Mapping[str, pl.DataFrame], spec: DocumentSpec) -> pl.DataFrame:
-    """One row per document: its XML and the sender code of its message."""
+def _documents(
+    tables: Mapping[str, pl.DataFrame], spec: DocumentSpec, fragments: pl.DataFrame | None
+) -> pl.DataFrame:
+    """One row per document: its XML and the sender code of its message.
+
+    `fragments` are the OrderList elements per order key (orders only).
+    """
     frame = tables[spec.table]
     sender = _SENDER[spec.doc_type]
     sender_text = pl.col(sender) if sender in frame.columns else pl.lit(None)
@@ -158,9 +163,8 @@ def _documents(tables: Mapping[str, pl.DataFrame], spec: DocumentSpec) -> pl.Dat
         *[pl.col(c) for c in TABLES["orders"].key if spec is ORDER],
     )
     lines = pl.lit("")
-    if spec is ORDER and "order_items" in tables:
+    if spec is ORDER and fragments is not None:
         key = list(TABLES["orders"].key)
-        fragments, _ = _order_lines(frame, tables["order_items"])
         # Lines go under the first copy of a duplicated order only, as in the tables.
         first = pl.struct(key).is_first_distinct()
         head = head.with_columns(first.alias("_first")).join(
@@ -244,17 +248,18 @@ def write_ceb(
     except OSError as error:
         raise InputError(f"cannot create output directory {out} ({error.strerror})") from None
     written: dict[str, int] = {}
-    for spec in DOCUMENTS:
-        if spec.table not in tables:
-            continue
-        documents = _documents(tables, spec)
-        messages = _messages(documents, spec, documents_per_message)
-        written[spec.folder] = _write_messages(messages, out / spec.folder, spec)
+    fragments = None
     if "orders" in tables and "order_items" in tables:
-        _, orphans = _order_lines(tables["orders"], tables["order_items"])
+        fragments, orphans = _order_lines(tables["orders"], tables["order_items"])
         if orphans.height:
             orphans.write_parquet(out / ORPHAN_LINES_FILE)
             written[ORPHAN_LINES_FILE] = 1
+    for spec in DOCUMENTS:
+        if spec.table not in tables:
+            continue
+        documents = _documents(tables, spec, fragments)
+        messages = _messages(documents, spec, documents_per_message)
+        written[spec.folder] = _write_messages(messages, out / spec.folder, spec)
     for name in REFERENCE_TABLES:
         if name in tables and tables[name] is not None:
             tables[name].write_parquet(out / f"{name}.parquet")

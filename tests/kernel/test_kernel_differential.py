@@ -1,0 +1,68 @@
+"""The kernel equals the reference engine exactly, on random small inputs and every layout."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matchcore.engine.kernel import KernelEngine
+from matchcore.engine.reference import ReferenceEngine
+from matchcore.rules import RuleSettings
+
+FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+LAYOUTS = ["string", "large_string", "string_view+chunked", "string+sliced",
+           "large_string+chunked+sliced"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_kernel_equals_reference(data, random_tables, random_settings, outputs_equal):
+    tables = data.draw(random_tables)
+    rules = data.draw(random_settings)
+    outputs_equal(KernelEngine(threads=2).run(tables, rules), ReferenceEngine().run(tables, rules))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_single_thread_equals_two_threads(data, random_tables, outputs_equal):
+    tables = data.draw(random_tables)
+    rules = RuleSettings()
+    outputs_equal(KernelEngine(threads=1).run(tables, rules),
+                  KernelEngine(threads=2).run(tables, rules))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_arrow_layouts_give_identical_output(layout, data, random_tables, arrow_tables,
+                                             outputs_equal):
+    tables = data.draw(random_tables)
+    rules = RuleSettings()
+    expected = KernelEngine().run(tables, rules)
+    outputs_equal(KernelEngine().run(arrow_tables(tables, layout), rules), expected)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=FIXTURES)
+@given(data=st.data())
+def test_duckdb_tables_give_identical_output(data, random_tables, outputs_equal):
+    tables = data.draw(random_tables)
+    rules = RuleSettings()
+    con = duckdb.connect()
+
+    def through_duckdb(frame):
+        if frame is None:
+            return None
+        con.register("t", frame.to_arrow())
+        table = con.sql("SELECT * FROM t").arrow()
+        con.unregister("t")
+        return table
+
+    from dataclasses import fields
+
+    from matchcore.engine.base import CanonicalTables
+
+    converted = CanonicalTables(**{f.name: through_duckdb(getattr(tables, f.name))
+                                   for f in fields(tables)})
+    outputs_equal(KernelEngine().run(converted, rules), KernelEngine().run(tables, rules))
