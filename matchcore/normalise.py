@@ -588,6 +588,33 @@ def _textual_categoricals(raw: pl.DataFrame) -> pl.DataFrame:
     return raw.with_columns(casts) if casts else raw
 
 
+def _convert_frame(
+    raw: pl.DataFrame, spec: Table, label: str, rows: pl.Series | None
+) -> pl.DataFrame:
+    """Every canonical column, its error column, `_row` (and the order dates), in one pass."""
+    if rows is None:
+        row_expr = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    elif len(rows) != raw.height:
+        raise ValueError(f"{label}: {len(rows)} row numbers given for {raw.height} rows")
+    else:
+        row_expr = pl.lit(rows.cast(pl.Int64))
+    layers: list[list[pl.Expr]] = []
+    profiles = _profiles(raw, spec)
+    plans = {
+        c.name: _convert_column(raw, c, spec, label, layers, profiles[c.name]) for c in spec.columns
+    }
+    staged = raw.lazy()
+    for layer in layers:
+        staged = staged.with_columns(layer)
+    derived = _order_dates(plans["app_time"].value) if spec.name == "orders" else []
+    return staged.select(
+        row_expr.alias(ROW),
+        *[plan.value.alias(name) for name, plan in plans.items()],
+        *derived,
+        *[plan.error.alias(_error_name(name)) for name, plan in plans.items()],
+    ).collect()
+
+
 def normalise_table(
     raw: pl.DataFrame | RawSource,
     table: Table | str,
@@ -612,34 +639,17 @@ def normalise_table(
     label = label or f"<{spec.name}>"
     _check_columns(raw, spec, label)
     raw = _textual_categoricals(raw)
-    if rows is None:
-        row_expr = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
-    else:
-        row_expr = pl.lit(rows.cast(pl.Int64))
-    layers: list[list[pl.Expr]] = []
-    profiles = _profiles(raw, spec)
-    plans = {
-        c.name: _convert_column(raw, c, spec, label, layers, profiles[c.name]) for c in spec.columns
-    }
-    staged = raw.lazy()
-    for layer in layers:
-        staged = staged.with_columns(layer)
-    derived = _order_dates(plans["app_time"].value) if spec.name == "orders" else []
-    converted = staged.select(
-        row_expr.alias(ROW),
-        *[plan.value.alias(name) for name, plan in plans.items()],
-        *derived,
-        *[plan.error.alias(_error_name(name)) for name, plan in plans.items()],
-    ).collect()
-    error_columns = [_error_name(name) for name in plans]
-    bad = converted.select(pl.any_horizontal(pl.col(error_columns).is_not_null())).to_series()
+    converted = _convert_frame(raw, spec, label, rows)
+    bad = converted.select(
+        pl.any_horizontal(pl.col([_error_name(c) for c in spec.column_names]).is_not_null())
+    ).to_series()
+    has_bad = bool(bad.any())
     conversion_rejects = (
-        _conversion_rejects(raw, converted, bad, spec, label) if bad.any() else empty_rejects()
+        _conversion_rejects(raw, converted, bad, spec, label) if has_bad else empty_rejects()
     )
-    canonical = converted.filter(~bad) if bad.any() else converted
-    canonical = canonical.select(
-        [*spec.column_names, ROW, *(d.meta.output_name() for d in derived)]
-    )
+    canonical = converted.filter(~bad) if has_bad else converted
+    derived = [APP_YEAR, APP_YMD] if spec.name == "orders" else []
+    canonical = canonical.select([*spec.column_names, ROW, *derived])
     canonical, duplicate_rejects = _drop_duplicate_keys(canonical, spec, label)
     rejects = concat_rejects([reader_rejects, conversion_rejects, duplicate_rejects])
     return canonical, rejects
