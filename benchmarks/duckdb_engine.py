@@ -417,7 +417,9 @@ class DuckDBEngine:
             for name, columns in USED_COLUMNS.items():
                 frame = getattr(tables, name)
                 if frame is not None:
-                    con.register(name, frame.select(columns).to_arrow())
+                    # string_view keeps Polars' buffers as they are (no copy to large_string).
+                    arrow = frame.select(columns).to_arrow(compat_level=pl.CompatLevel.newest())
+                    con.register(name, arrow)
             con.execute(f"CREATE TEMP TABLE checked AS {checked_orders_sql(plan)}")
             for statement in walk_sql(plan):
                 con.execute(statement)

@@ -49,7 +49,9 @@ def add_parser(subparsers: Any) -> None:
     )
     inputs = parser.add_argument_group("inputs")
     inputs.add_argument(
-        "--references", metavar="DIR", type=Path,
+        "--references",
+        metavar="DIR",
+        type=Path,
         help="directory with products, enterprises (and hs_lists, quota_ledger) files",
     )
     inputs.add_argument("--input", metavar="FILE", help="message file, or - for stdin")
@@ -65,7 +67,10 @@ def add_parser(subparsers: Any) -> None:
         "--inventory", action="store_true", help="inventory rules on: wait for the inventory too"
     )
     rules.add_argument(
-        "--completion-window", type=duration, default=24 * 3600.0, metavar="DURATION",
+        "--completion-window",
+        type=duration,
+        default=24 * 3600.0,
+        metavar="DURATION",
         help="after this much processing time an incomplete order gets `incomplete` (24h)",
     )
     outputs = parser.add_argument_group("outputs")
@@ -87,7 +92,8 @@ def add_parser(subparsers: Any) -> None:
     state.add_argument("--batch-interval", type=duration, default=0.005, metavar="DURATION")
     observe = parser.add_argument_group("observability")
     observe.add_argument(
-        "--stats", action="store_true",
+        "--stats",
+        action="store_true",
         help="print the counters as JSON at the end (with only --state-dir: of that state)",
     )
     observe.add_argument(

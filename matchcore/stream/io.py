@@ -389,7 +389,9 @@ class TcpService:
         for queue in list(self._clients):
             await queue.put(data)  # blocks when a client lags: backpressure on intake
 
-    async def _handle_input(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle_input(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self._acks[writer] = 0
         try:
             while True:
@@ -409,7 +411,9 @@ class TcpService:
             self._acks.pop(writer, None)
             writer.close()
 
-    async def _handle_output(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle_output(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.queue_size)
         self._clients.add(queue)
         try:

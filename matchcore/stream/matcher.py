@@ -612,10 +612,7 @@ def _logistics_of(inventory: Inventory) -> tuple[str, str]:
 def _frame(docs: Iterable[Message], table: schema.Table) -> pl.DataFrame:
     """Documents -> a raw frame with the table's columns (text; `gnum` Int64)."""
     docs = list(docs)
-    data = {
-        name: [getattr(doc, name, None) for doc in docs]
-        for name in table.column_names
-    }
+    data = {name: [getattr(doc, name, None) for doc in docs] for name in table.column_names}
     return pl.DataFrame(data, schema=_raw_schema(table))
 
 

@@ -232,8 +232,13 @@ class DurableMatcher:
             self._log = _NullLog()
             return report
         segment = self._load_snapshot(report)
-        segments = [(n, p) for n, p in _numbered(self.directory, _LOG_PREFIX, _LOG_SUFFIX)]
+        segments = _numbered(self.directory, _LOG_PREFIX, _LOG_SUFFIX)
         to_replay = [(n, p) for n, p in segments if n >= segment]
+        if to_replay and to_replay[0][0] != segment:
+            raise StateError(
+                f"{self.directory}: log segment {segment} is missing (the snapshot that "
+                "covered the older log is damaged or gone); the state cannot be recovered"
+            )
         self.matcher.auto_flush = False
         self.matcher.flush_listener = None
         try:
@@ -266,7 +271,9 @@ class DurableMatcher:
             return snapshot.segment
         return 0
 
-    def _replay_segment(self, number: int, path: Path, *, last: bool, report: RecoveryReport) -> None:
+    def _replay_segment(
+        self, number: int, path: Path, *, last: bool, report: RecoveryReport
+    ) -> None:
         data = path.read_bytes()
         records, valid = read_records(data)
         if valid < len(data):
@@ -351,6 +358,7 @@ class DurableMatcher:
 
     def commit(self) -> None:
         """Group commit: write and fsync the log, then deliver the verdicts it covers."""
+        self._collect()
         log = self._require_log()
         log.commit()
         self._last_commit = time.monotonic()

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from matchcore.io.ceb import read_ceb
+from matchcore.io.ceb.reader import resolve_versions
 
 
 def _orders(ceb: SimpleNamespace, *versions: dict[str, str]) -> bytes:
@@ -108,3 +113,49 @@ def test_payment_versions_use_the_payment_key(ceb: SimpleNamespace) -> None:
     )
     data = read_ceb(ceb.message(docs, root="CEB411Message"))
     assert data.tables["payments"]["amount_paid"].to_list() == ["12.00"]
+
+
+def _expected_versions(versions: list[tuple[str, str, int]]) -> tuple[list[int], int]:
+    """Positions kept and keys deleted, by the rule stated plainly: per key, only-new keys keep
+    all copies; otherwise the latest (appTime, position) wins unless it is a delete."""
+    kept: list[int] = []
+    deleted = 0
+    for key in {k for k, _, _ in versions}:
+        mine = [(t, i, a) for i, (k, a, t) in enumerate(versions) if k == key]
+        if all(a == "1" for _, _, a in mine):
+            kept += [i for _, i, _ in mine]
+            continue
+        _, last, app_type = max(mine)
+        if app_type == "3":
+            deleted += 1
+        else:
+            kept.append(last)
+    return sorted(kept), deleted
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["K1", "K2", "K3"]), st.sampled_from(["1", "2", "3"]), st.integers(0, 3)
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_resolve_versions_matches_the_rule(versions: list[tuple[str, str, int]]) -> None:
+    frame = pl.DataFrame(
+        {
+            "k": [k for k, _, _ in versions],
+            "appType": [a for _, a, _ in versions],
+            "appTime": [f"2025040110000{t}" for _, _, t in versions],
+            "_seq": list(range(len(versions))),
+        }
+    )
+    kept, deleted, superseded = resolve_versions(frame, ("k",))
+    expected_kept, expected_deleted = _expected_versions(versions)
+    assert kept["_seq"].to_list() == expected_kept
+    assert (deleted, superseded) == (
+        expected_deleted,
+        len(versions) - len(expected_kept) - expected_deleted,
+    )

@@ -22,7 +22,7 @@ def resident_id(serial: int) -> str:
     """A valid GB 11643 resident ID number (born 1990-01-01) for buyer `serial` (< 1000)."""
     body = f"11010519900101{serial:03d}"
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights)) % 11]
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
 
 
 def write_references(directory: Any) -> None:

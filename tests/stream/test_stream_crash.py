@@ -22,7 +22,7 @@ import msgspec
 
 REPO = Path(__file__).resolve().parents[2]
 KILLS = 20
-ORDERS = 800
+ORDERS = 600
 
 
 def _messages(kit: Any, rng: random.Random) -> list[bytes]:
@@ -41,8 +41,15 @@ def _messages(kit: Any, rng: random.Random) -> list[bytes]:
         if rng.random() < 0.1:
             messages.append(kit.payment_msg(order_no, amount="1", buyer=buyer, revision=1))
         if rng.random() < 0.03:
-            messages.append({"doc_type": "order", "op": "cancel", "revision": 1,
-                             "ebp_code": kit.EBP, "order_no": order_no})
+            messages.append(
+                {
+                    "doc_type": "order",
+                    "op": "cancel",
+                    "revision": 1,
+                    "ebp_code": kit.EBP,
+                    "order_no": order_no,
+                }
+            )
         if rng.random() < 0.05:
             messages.append(messages[-1])  # a redelivery
     lines = [msgspec.json.encode(m) for m in messages]
@@ -57,17 +64,30 @@ def _messages(kit: Any, rng: random.Random) -> list[bytes]:
 
 def _command(tmp: Path, state: str, output: str) -> list[str]:
     return [
-        sys.executable, "-m", "matchcore", "stream",
-        "--references", str(tmp / "refs"),
-        "--input", str(tmp / "input.ndjson"),
-        "--state-dir", str(tmp / state),
-        "--output", str(tmp / output),
-        "--dead-letters", str(tmp / f"{state}.dead.ndjson"),
-        "--engine", "reference",
-        "--batch-size", "128",
-        "--commit-interval", "2ms",
-        "--snapshot-interval", "700ms",
-        "--stats-interval", "20ms",
+        sys.executable,
+        "-m",
+        "matchcore",
+        "stream",
+        "--references",
+        str(tmp / "refs"),
+        "--input",
+        str(tmp / "input.ndjson"),
+        "--state-dir",
+        str(tmp / state),
+        "--output",
+        str(tmp / output),
+        "--dead-letters",
+        str(tmp / f"{state}.dead.ndjson"),
+        "--engine",
+        "reference",
+        "--batch-size",
+        "128",
+        "--commit-interval",
+        "2ms",
+        "--snapshot-interval",
+        "700ms",
+        "--stats-interval",
+        "20ms",
     ]
 
 

@@ -51,7 +51,9 @@ def test_newer_revision_emits_a_new_version(kit, make_matcher):
 
 def test_redelivery_and_older_revision_change_nothing(kit, make_matcher):
     matcher = make_matcher()
-    kit.feed_all(matcher, [kit.order_msg("O1"), kit.payment_msg("O1", revision=5), kit.waybill_msg("O1")])
+    kit.feed_all(
+        matcher, [kit.order_msg("O1"), kit.payment_msg("O1", revision=5), kit.waybill_msg("O1")]
+    )
     matcher.flush()
     assert len(matcher.drain()) == 1
     results = kit.feed_all(
@@ -69,8 +71,18 @@ def test_cancel_of_the_order_emits_cancelled(kit, make_matcher):
     matcher = make_matcher()
     kit.feed_all(matcher, kit.complete_set("O1"))
     matcher.flush()
-    kit.feed_all(matcher, [{"doc_type": "order", "op": "cancel", "revision": 1,
-                        "ebp_code": "EBP001", "order_no": "O1"}])
+    kit.feed_all(
+        matcher,
+        [
+            {
+                "doc_type": "order",
+                "op": "cancel",
+                "revision": 1,
+                "ebp_code": "EBP001",
+                "order_no": "O1",
+            }
+        ],
+    )
     matcher.flush()
     events = matcher.drain()
     assert [(e.version, e.verdict) for e in events] == [(1, "pass"), (2, "cancelled")]
@@ -82,8 +94,13 @@ def test_cancel_of_a_payment_reevaluates(kit, make_matcher):
     matcher = make_matcher()
     kit.feed_all(matcher, kit.complete_set("O1"))
     matcher.flush()
-    cancel = {"doc_type": "payment", "op": "cancel", "revision": 1,
-              "pay_code": "PAY001", "pay_transaction_id": "T-O1"}
+    cancel = {
+        "doc_type": "payment",
+        "op": "cancel",
+        "revision": 1,
+        "pay_code": "PAY001",
+        "pay_transaction_id": "T-O1",
+    }
     kit.feed_all(matcher, [cancel])
     matcher.flush()
     last = matcher.drain()[-1]
@@ -171,7 +188,14 @@ def test_snapshot_restore_keeps_versions_and_documents(kit, make_matcher):
     restored = make_matcher()
     restored.restore(matcher.snapshot())
     assert restored.stats() == matcher.stats()
-    kit.feed_all(restored, [kit.payment_msg("O2"), kit.waybill_msg("O2"), kit.payment_msg("O1", amount="1", revision=1)])
+    kit.feed_all(
+        restored,
+        [
+            kit.payment_msg("O2"),
+            kit.waybill_msg("O2"),
+            kit.payment_msg("O1", amount="1", revision=1),
+        ],
+    )
     restored.flush()
     events = {e.order_no: e for e in restored.drain()}
     assert events["O1"].verdict_id == "EBP001/O1/2"

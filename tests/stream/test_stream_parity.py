@@ -123,9 +123,7 @@ def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pl.DataFrame:
     types = {
         c.name: (pl.Int64() if c.kind == schema.Kind.INT else pl.String()) for c in table.columns
     }
-    return pl.DataFrame(
-        {name: [row.get(name) for row in rows] for name in types}, schema=types
-    )
+    return pl.DataFrame({name: [row.get(name) for row in rows] for name in types}, schema=types)
 
 
 def _batch_verdicts(final: dict[str, list[dict[str, Any]]], kit: Any) -> dict[str, tuple]:

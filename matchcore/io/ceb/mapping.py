@@ -14,8 +14,8 @@ from ...schema import TABLES, Kind
 NAMESPACE = "http://www.chinaport.gov.cn/ceb"
 NS = "{" + NAMESPACE + "}"
 
-#: appType values: 1 new, 2 modify, 3 delete.
-APP_TYPE_NEW, APP_TYPE_MODIFY, APP_TYPE_DELETE = "1", "2", "3"
+#: appType of a delete (1 is new, 2 modify).
+APP_TYPE_DELETE = "3"
 
 #: Head elements every document carries besides its mapped columns.
 COMMON_HEAD = ("guid", "appType", "appTime", "appStatus")
@@ -48,10 +48,6 @@ class DocumentSpec:
     def code(self) -> str:
         """The message code, e.g. CEB311."""
         return self.message.removesuffix("Message")
-
-    def tag(self, local: str) -> str:
-        """The namespaced tag lxml reports for a CEB element."""
-        return NS + local
 
 
 ORDER = DocumentSpec(
@@ -167,18 +163,14 @@ INVENTORY = DocumentSpec(
 #: Every document type, in SPEC §2 table order.
 DOCUMENTS: tuple[DocumentSpec, ...] = (ORDER, PAYMENT, WAYBILL, INVENTORY)
 BY_MESSAGE: dict[str, DocumentSpec] = {spec.message: spec for spec in DOCUMENTS}
-BY_DOCUMENT_TAG: dict[str, DocumentSpec] = {NS + spec.document: spec for spec in DOCUMENTS}
-BY_DOC_TYPE: dict[str, DocumentSpec] = {spec.doc_type: spec for spec in DOCUMENTS}
 
 #: Tables that have no CEB message: write_ceb puts them beside the XML as Parquet.
 REFERENCE_TABLES = ("products", "enterprises", "hs_lists", "quota_ledger")
 #: Order lines whose order is absent cannot sit in a CEB311 message; kept beside it as Parquet.
 ORPHAN_LINES_FILE = "orphan_order_items.parquet"
 
-#: Canonical columns that CEB writes as appTime (the head's time) for each table.
+#: The canonical column a head's appTime maps to (payments have none: theirs is pay_time).
 APP_TIME_COLUMN = "app_time"
-#: Number of digits of appTime (yyyyMMddHHmmss); up to 6 more digits are a fraction of a second.
-APP_TIME_DIGITS = 14
 
 
 def column_kind(table: str, column: str) -> Kind | None:

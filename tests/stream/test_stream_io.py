@@ -1,0 +1,112 @@
+"""Sources and sinks: framing, resuming at an offset, follow mode, loopback TCP with acks."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+import time
+
+import msgspec
+import pytest
+
+from matchcore.exceptions import InputError
+from matchcore.stream.io import TcpService, VerdictSink, frame, read_frames, split_frames
+from matchcore.stream.messages import VerdictEvent
+from matchcore.stream.state import DurableMatcher
+
+
+def test_ndjson_frames_carry_their_end_positions():
+    data = b'{"a":1}\n\n{"b":2}\n{"c"'
+    frames, used = split_frames(data, "ndjson", 100)
+    assert frames == [(b'{"a":1}', 108), (b'{"b":2}', 117)] and used == 17
+
+
+def test_msgpack_frames_are_length_prefixed():
+    data = frame(b"abc", "msgpack") + frame(b"", "msgpack") + frame(b"defg", "msgpack")[:5]
+    frames, used = split_frames(data, "msgpack", 0)
+    assert frames == [(b"abc", 7), (b"", 11)] and used == 11
+    with pytest.raises(InputError, match="claims"):
+        split_frames(b"\xff\xff\xff\xff", "msgpack", 0)
+
+
+def test_reading_resumes_at_an_offset_and_keeps_a_last_unterminated_line():
+    handle = io.BytesIO(b"one\ntwo\nthree")
+    handle.seek(4)
+    batches = list(read_frames(handle, "ndjson", start=4, chunk_size=3))
+    assert [f for batch in batches for f in batch] == [(b"two", 8), (b"three", 13)]
+
+
+def test_follow_mode_sees_appended_lines(tmp_path):
+    path = tmp_path / "in.ndjson"
+    path.write_bytes(b"first\n")
+    stop = threading.Event()
+
+    def append_later() -> None:
+        time.sleep(0.1)
+        with open(path, "ab") as handle:
+            handle.write(b"second\n")
+        time.sleep(0.1)
+        stop.set()
+
+    threading.Thread(target=append_later).start()
+    seen, idle = [], 0
+    with open(path, "rb") as handle:
+        for batch in read_frames(handle, "ndjson", follow=True, stop=stop.is_set):
+            if batch is None:
+                idle += 1
+            else:
+                seen += [raw for raw, _ in batch]
+    assert seen == [b"first", b"second"] and idle > 0
+
+
+def test_sink_writes_whole_frames(tmp_path):
+    path = tmp_path / "out.ndjson"
+    sink = VerdictSink.to_path(path, "ndjson")
+    sink.write(
+        [VerdictEvent("E/O/1", "E", "O", 1, "pass"), VerdictEvent("E/P/1", "E", "P", 1, "review")]
+    )
+    sink.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(x["verdict_id"], x["verdict"]) for x in lines] == [
+        ("E/O/1", "pass"),
+        ("E/P/1", "review"),
+    ]
+
+
+def test_tcp_intake_acks_after_commit_and_serves_verdicts(kit, make_matcher, tmp_path):
+    processor = DurableMatcher(make_matcher(), tmp_path / "state", commit_interval=0.001)
+    processor.recover()
+    service = TcpService(processor, "ndjson", port=0, output_port=0, tick_interval=0.002)
+
+    async def scenario() -> tuple[list[dict], list[dict]]:
+        ports: dict[str, int] = {}
+        server = asyncio.ensure_future(service.serve(lambda p, o: ports.update(intake=p, output=o)))
+        while "intake" not in ports:
+            await asyncio.sleep(0.01)
+        out_reader, _ = await asyncio.open_connection("127.0.0.1", ports["output"])
+        reader, writer = await asyncio.open_connection("127.0.0.1", ports["intake"])
+        for message in kit.complete_set("T1"):
+            writer.write(msgspec.json.encode(message) + b"\n")
+        writer.write(b"not json\n")
+        await writer.drain()
+        acks = []
+        while not acks or acks[-1]["ack"] < 4:
+            acks.append(json.loads(await asyncio.wait_for(reader.readline(), 30)))
+        verdict = json.loads(await asyncio.wait_for(out_reader.readline(), 30))
+        writer.close()
+        service.stop()
+        await server
+        return acks, [verdict]
+
+    acks, verdicts = asyncio.run(scenario())
+    assert acks[-1] == {"ack": 4}
+    assert verdicts[0]["verdict_id"] == "EBP001/T1/1" and verdicts[0]["verdict"] == "pass"
+    assert list((tmp_path / "state").glob("snapshot-*.bin"))  # stopped cleanly
+
+
+def test_tcp_refuses_other_hosts(make_matcher):
+    processor = DurableMatcher(make_matcher(), None)
+    with pytest.raises(InputError, match="loopback"):
+        TcpService(processor, "ndjson", host="0.0.0.0")
