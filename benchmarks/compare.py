@@ -37,8 +37,15 @@ CACHE = REPO / "build" / "bench"
 ENGINES = ("kernel", "reference", "duckdb")
 COMPARED_COLUMNS = ("reason_mask", "computed_tax", "limit_value")
 TABLE_FIELDS = (
-    "orders", "order_items", "payments", "waybills", "products", "enterprises",
-    "inventories", "hs_lists", "quota_ledger",
+    "orders",
+    "order_items",
+    "payments",
+    "waybills",
+    "products",
+    "enterprises",
+    "inventories",
+    "hs_lists",
+    "quota_ledger",
 )
 #: Product-owner targets at the largest size (see RESULTS.md verdict lines).
 TARGET_VS_REFERENCE = 5.0
@@ -72,11 +79,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="1M,2M,5M,10M", help="order counts, e.g. 1M,2M")
     parser.add_argument("--repeat", type=int, default=3, help="timed repetitions per size")
     parser.add_argument(
-        "--repeat-at", action="append", default=[], metavar="SIZE=N",
+        "--repeat-at",
+        action="append",
+        default=[],
+        metavar="SIZE=N",
         help="a different repetition count for one size (e.g. 10M=1)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 20k and 50k, 2 reps")
-    parser.add_argument("--engines", default=",".join(ENGINES), help="subset of " + ",".join(ENGINES))
+    parser.add_argument(
+        "--engines", default=",".join(ENGINES), help="subset of " + ",".join(ENGINES)
+    )
     parser.add_argument("--seed", type=int, default=1, help="generator seed")
     parser.add_argument("--e2e-repeat", type=int, default=1, help="end-to-end runs per size")
     parser.add_argument("--no-e2e", action="store_true", help="skip Parquet -> Parquet timing")
@@ -154,14 +166,17 @@ def ensure_canonical(directory: Path) -> dict[str, Any]:
 
 
 def read_canonical(canonical: Path) -> CanonicalTables:
-    """The cached canonical tables, read fully into memory (not memory-mapped, so no page
-    faults land inside the timed run)."""
-    frames = {
-        name: pl.read_ipc((canonical / f"{name}.arrow").read_bytes())
-        for name in TABLE_FIELDS
-        if (canonical / f"{name}.arrow").exists()
-    }
-    return CanonicalTables(**frames)
+    """The cached canonical tables, read fully into memory: not memory-mapped (no page faults
+    inside the timed run) and copied once (pyarrow reads into its own buffers)."""
+    import pyarrow as pa
+
+    frames = {}
+    for name in TABLE_FIELDS:
+        path = canonical / f"{name}.arrow"
+        if path.exists():
+            with pa.OSFile(str(path)) as source:
+                frames[name] = pl.from_arrow(pa.ipc.open_file(source).read_all())
+    return CanonicalTables(**frames)  # type: ignore[arg-type]
 
 
 # --- worker: one engine, one run, in its own process -------------------------------------------
@@ -209,6 +224,11 @@ def run_worker(engine_name: str, canonical: Path, output: Path) -> dict[str, Any
     """Time one `engine.run()` on the cached tables; write its per-order results to `output`."""
     engine = make_engine(engine_name)
     tables = read_canonical(canonical)
+    input_bytes = sum(
+        frame.estimated_size()
+        for frame in (getattr(tables, name) for name in TABLE_FIELDS)
+        if frame is not None
+    )
     settings = RuleSettings()
     gc.collect()
     rss_before = proc_status_kib("VmRSS")
@@ -223,6 +243,7 @@ def run_worker(engine_name: str, canonical: Path, output: Path) -> dict[str, Any
         "rss_before_kib": rss_before,
         "peak_rss_kib": peak,
         "peak_reset": peak_reset,
+        "input_bytes": input_bytes,
     }
 
 
@@ -252,8 +273,15 @@ class SizeResult:
 def measure(engine: str, canonical: Path, output: Path, timeout: float) -> dict[str, Any]:
     """Run one worker subprocess; its JSON line, or {"error": ...}."""
     command = [
-        sys.executable, "-m", "benchmarks.compare", "--worker", engine,
-        "--canonical", str(canonical), "--output", str(output),
+        sys.executable,
+        "-m",
+        "benchmarks.compare",
+        "--worker",
+        engine,
+        "--canonical",
+        str(canonical),
+        "--output",
+        str(output),
     ]
     try:
         done = subprocess.run(
@@ -284,8 +312,17 @@ def run_end_to_end(directory: Path, out: Path, timeout: float) -> dict[str, Any]
     RSS of the child, and the CLI's own phase timings (summary.json)."""
     shutil.rmtree(out, ignore_errors=True)
     command = [
-        sys.executable, "-m", "matchcore", "match", "--data", str(directory),
-        "--out", str(out), "--engine", "kernel", "--quiet",
+        sys.executable,
+        "-m",
+        "matchcore",
+        "match",
+        "--data",
+        str(directory),
+        "--out",
+        str(out),
+        "--engine",
+        "kernel",
+        "--quiet",
     ]
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -315,7 +352,7 @@ def run_size(orders: int, repeat: int, args: argparse.Namespace, engines: list[s
     oracle = "reference" if "reference" in engines else engines[0]
     for rep in range(repeat):
         # Rotate the start so no engine always runs first (machine noise drifts over time).
-        order = engines[rep % len(engines):] + engines[: rep % len(engines)]
+        order = engines[rep % len(engines) :] + engines[: rep % len(engines)]
         for engine in order:
             if engine in result.failures:
                 continue
@@ -326,8 +363,10 @@ def run_size(orders: int, repeat: int, args: argparse.Namespace, engines: list[s
                 log(f"{size_label(orders)} {engine}: {sample['error']}")
                 continue
             result.samples.setdefault(engine, []).append(sample)
-            log(f"{size_label(orders)} rep {rep + 1} {engine}: {sample['seconds']:.2f} s, "
-                f"peak {sample['peak_rss_kib'] / 2**20:.2f} GiB")
+            log(
+                f"{size_label(orders)} rep {rep + 1} {engine}: {sample['seconds']:.2f} s, "
+                f"peak {sample['peak_rss_kib'] / 2**20:.2f} GiB"
+            )
         check_agreement(result, outputs, oracle, engines)
     if not args.no_e2e and "kernel" not in result.failures and "kernel" in engines:
         for _ in range(args.e2e_repeat):
@@ -356,8 +395,11 @@ def check_agreement(result: SizeResult, outputs: Path, oracle: str, engines: lis
 def machine() -> dict[str, str]:
     """CPU model, cores, RAM and OS of this machine."""
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor() or "unknown",
     )
     mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
@@ -368,7 +410,9 @@ def machine() -> dict[str, str]:
             if line.startswith("PRETTY_NAME="):
                 os_name = f"{line.split('=', 1)[1].strip(chr(34))} ({platform.release()})"
     return {
-        "cpu": cpu, "cores": str(os.cpu_count()), "ram": f"{mem_kib / 2**20:.1f} GiB",
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "ram": f"{mem_kib / 2**20:.1f} GiB",
         "os": os_name,
     }
 
@@ -381,9 +425,12 @@ def versions() -> dict[str, str]:
     import matchcore
 
     return {
-        "python": platform.python_version(), "polars": pl.__version__,
-        "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__,
-        "numpy": numpy.__version__, "matchcore": matchcore.__version__,
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "duckdb": duckdb.__version__,
+        "pyarrow": pyarrow.__version__,
+        "numpy": numpy.__version__,
+        "matchcore": matchcore.__version__,
     }
 
 
@@ -419,8 +466,10 @@ def timing_table(results: list[SizeResult]) -> list[str]:
         med = {e: stats(result.samples[e])["median"] for e in valid_engines(result)}
         for engine in ENGINES:
             if engine in result.failures:
-                lines.append(f"| {size_label(result.orders)} | {engine} | failed: "
-                             f"{result.failures[engine]} | | | | | | |")
+                lines.append(
+                    f"| {size_label(result.orders)} | {engine} | failed: "
+                    f"{result.failures[engine]} | | | | | | |"
+                )
                 continue
             if engine not in result.samples:
                 continue
@@ -432,8 +481,11 @@ def timing_table(results: list[SizeResult]) -> list[str]:
                     ratio_ref = f"{med['reference'] / med['kernel']:.2f}x"
                 if "duckdb" in med:
                     ratio_duck = f"{med['duckdb'] / med['kernel']:.2f}x"
-            shown = (f"{s['median']:.3f} | {s['min']:.3f} | {s['max']:.3f}" if ok
-                     else "not reported (outputs differ) | | ")
+            shown = (
+                f"{s['median']:.3f} | {s['min']:.3f} | {s['max']:.3f}"
+                if ok
+                else "not reported (outputs differ) | | "
+            )
             agree_text = "yes" if ok else f"NO ({result.differing_rows.get(engine, '?')} rows)"
             lines.append(
                 f"| {size_label(result.orders)} | {engine} | {shown} | "
@@ -476,8 +528,10 @@ def e2e_table(results: list[SizeResult]) -> list[str]:
         phases = ", ".join(f"{k} {v:.2f}" for k, v in done[-1]["phases"].items())
         ratio = f"{e2e / kernel:.2f}x" if kernel else ""
         kernel_text = f"{kernel:.3f}" if kernel else ""
-        lines.append(f"| {size_label(result.orders)} | {e2e:.2f} ({len(done)}) | {kernel_text} | "
-                     f"{ratio} | {phases} |")
+        lines.append(
+            f"| {size_label(result.orders)} | {e2e:.2f} ({len(done)}) | {kernel_text} | "
+            f"{ratio} | {phases} |"
+        )
     return lines
 
 
@@ -496,29 +550,46 @@ def verdict_lines(results: list[SizeResult]) -> list[str]:
             return
         met = value >= goal if higher_is_better else value <= goal
         if met:
-            lines.append(f"- {name}: **met** ({value:.2f}x; target "
-                         f"{'>=' if higher_is_better else '<='} {goal:g}x).")
+            lines.append(
+                f"- {name}: **met** ({value:.2f}x; target "
+                f"{'>=' if higher_is_better else '<='} {goal:g}x)."
+            )
         else:
             gap = goal / value if higher_is_better else value / goal
-            lines.append(f"- {name}: **missed** ({value:.2f}x against "
-                         f"{'>=' if higher_is_better else '<='} {goal:g}x; off by a factor "
-                         f"of {gap:.2f}).")
+            lines.append(
+                f"- {name}: **missed** ({value:.2f}x against "
+                f"{'>=' if higher_is_better else '<='} {goal:g}x; off by a factor "
+                f"of {gap:.2f})."
+            )
 
     kernel = med.get("kernel")
-    target(f"kernel vs Polars reference at {label}",
-           med["reference"] / kernel if kernel and "reference" in med else None,
-           TARGET_VS_REFERENCE, True)
-    target(f"kernel vs DuckDB at {label}",
-           med["duckdb"] / kernel if kernel and "duckdb" in med else None,
-           TARGET_VS_DUCKDB, True)
+    target(
+        f"kernel vs Polars reference at {label}",
+        med["reference"] / kernel if kernel and "reference" in med else None,
+        TARGET_VS_REFERENCE,
+        True,
+    )
+    target(
+        f"kernel vs DuckDB at {label}",
+        med["duckdb"] / kernel if kernel and "duckdb" in med else None,
+        TARGET_VS_DUCKDB,
+        True,
+    )
     done = [s["seconds"] for s in largest.e2e if "seconds" in s]
-    target(f"Parquet -> Parquet end to end / in-memory kernel at {label}",
-           statistics.median(done) / kernel if done and kernel else None,
-           TARGET_E2E_OVER_KERNEL, False)
+    target(
+        f"Parquet -> Parquet end to end / in-memory kernel at {label}",
+        statistics.median(done) / kernel if done and kernel else None,
+        TARGET_E2E_OVER_KERNEL,
+        False,
+    )
     if "kernel" in largest.samples:
         peak = max(s["peak_rss_kib"] for s in largest.samples["kernel"]) * 1024
-        target(f"kernel peak RSS / Arrow input size at {label}", peak / largest.arrow_bytes,
-               TARGET_PEAK_OVER_ARROW, False)
+        target(
+            f"kernel peak RSS / Arrow input size at {label}",
+            peak / largest.arrow_bytes,
+            TARGET_PEAK_OVER_ARROW,
+            False,
+        )
     if largest.orders != smallest.orders:
         factor = largest.orders / smallest.orders
         for engine, by_size in medians(results).items():
@@ -541,8 +612,9 @@ def write_chart(results: list[SizeResult], path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for engine in ENGINES:
-        points = [(r.orders, stats(r.samples[engine])) for r in results
-                  if engine in valid_engines(r)]
+        points = [
+            (r.orders, stats(r.samples[engine])) for r in results if engine in valid_engines(r)
+        ]
         if not points:
             continue
         xs = [p[0] / 1e6 for p in points]

@@ -19,27 +19,66 @@ from matchcore.schema import MONEY_SCALE, ROLE_BITS, ROW
 #: Columns each canonical table contributes to the SQL (only these are handed to DuckDB).
 USED_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (
-        ROW, "ebp_code", "order_no", "ebc_code", "goods_value", "freight", "discount",
-        "tax_total", "actual_paid", "currency", "buyer_id_type", "buyer_id_number",
-        "buyer_name", "pay_code", "pay_transaction_id", "consignee", "consignee_telephone",
-        "app_time", "_app_year", "_app_ymd",
+        ROW,
+        "ebp_code",
+        "order_no",
+        "ebc_code",
+        "goods_value",
+        "freight",
+        "discount",
+        "tax_total",
+        "actual_paid",
+        "currency",
+        "buyer_id_type",
+        "buyer_id_number",
+        "buyer_name",
+        "pay_code",
+        "pay_transaction_id",
+        "consignee",
+        "consignee_telephone",
+        "app_time",
+        "_app_year",
+        "_app_ymd",
     ),
     "order_items": ("ebp_code", "order_no", "item_no", "qty", "price", "total_price"),
     "payments": (
-        "ebp_code", "order_no", "pay_code", "pay_transaction_id", "payer_id_number",
-        "payer_name", "amount_paid", "currency", "pay_time",
+        "ebp_code",
+        "order_no",
+        "pay_code",
+        "pay_transaction_id",
+        "payer_id_number",
+        "payer_name",
+        "amount_paid",
+        "currency",
+        "pay_time",
     ),
     "waybills": (
-        "ebp_code", "order_no", "logistics_code", "logistics_no", "consignee",
-        "consignee_telephone", "app_time",
+        "ebp_code",
+        "order_no",
+        "logistics_code",
+        "logistics_no",
+        "consignee",
+        "consignee_telephone",
+        "app_time",
     ),
     "inventories": (
-        "ebp_code", "order_no", "ebc_code", "buyer_id_number", "logistics_code",
-        "logistics_no", "agent_code",
+        "ebp_code",
+        "order_no",
+        "ebc_code",
+        "buyer_id_number",
+        "logistics_code",
+        "logistics_no",
+        "agent_code",
     ),
     "products": (
-        "ebc_code", "item_no", "hs_code", "vat_rate", "consumption_tax_rate", "status",
-        "valid_from", "valid_to",
+        "ebc_code",
+        "item_no",
+        "hs_code",
+        "vat_rate",
+        "consumption_tax_rate",
+        "status",
+        "valid_from",
+        "valid_to",
     ),
     "enterprises": ("code", "roles", "credit_class", "status", "valid_from", "valid_to"),
     "hs_lists": ("hs_prefix", "list"),
@@ -74,13 +113,16 @@ def waybill_edges_sql(plan: Plan) -> str:
         FROM waybills WHERE order_no IS NOT NULL OR ebp_code IS NOT NULL"""
     if not plan.inventory_rules:
         return direct
-    return direct + """
+    return (
+        direct
+        + """
         UNION ALL
         SELECT i.ebp_code, i.order_no, w.logistics_code, w.logistics_no, w.consignee,
                w.consignee_telephone, w.app_time
         FROM waybills w JOIN inventories i
           ON w.logistics_code = i.logistics_code AND w.logistics_no = i.logistics_no
         WHERE w.order_no IS NULL AND w.ebp_code IS NULL"""
+    )
 
 
 def single_document_sql(source: str, prefix: str, columns: tuple[str, ...]) -> str:
@@ -95,12 +137,21 @@ def wide_orders_sql(plan: Plan) -> str:
     """Every order row with its key's copy count and its linked payment, waybill, inventory
     and line totals: the frame the order-level and party checks read."""
     payment = single_document_sql(
-        "payments", "pay",
-        ("pay_code", "pay_transaction_id", "payer_id_number", "payer_name", "amount_paid",
-         "currency", "pay_time"),
+        "payments",
+        "pay",
+        (
+            "pay_code",
+            "pay_transaction_id",
+            "payer_id_number",
+            "payer_name",
+            "amount_paid",
+            "currency",
+            "pay_time",
+        ),
     )
     waybill = single_document_sql(
-        "waybill_edges", "wb",
+        "waybill_edges",
+        "wb",
         ("logistics_code", "logistics_no", "consignee", "consignee_telephone", "app_time"),
     )
     inventory_join = inventory_cols = ""
@@ -220,7 +271,9 @@ def party_checks_sql(plan: Plan) -> tuple[str, dict[Rule, str]]:
         e = f"e_{party.role}"
         joins.append(f"LEFT JOIN enterprises {e} ON {e}.code = {code} AND {checked}")
         found = f"({checked} AND {e}.code IS NOT NULL)"
-        not_filed.append(f"({checked} AND ({e}.code IS NULL OR ({e}.roles & {ROLE_BITS[party.role]}) = 0))")
+        not_filed.append(
+            f"({checked} AND ({e}.code IS NULL OR ({e}.roles & {ROLE_BITS[party.role]}) = 0))"
+        )
         inactive.append(
             f"({found} AND ({e}.status <> 'active'"
             f" OR ({e}.valid_from IS NOT NULL AND o.app_time < {e}.valid_from)"
@@ -280,9 +333,12 @@ def order_checks_sql(plan: Plan) -> dict[Rule, str]:
         Rule.WAYBILL_MISSING: "o.wb_count = 0",
         Rule.WAYBILL_DUPLICATE: "o.wb_count > 1",
         Rule.ITEMS_MISSING: "o.item_count = 0",
-        Rule.PAY_AMOUNT_MISMATCH: f"{has_pay} AND abs(o.pay_amount_paid - o.actual_paid) > {p.amount_tolerance}",
-        Rule.PAYER_ID_MISMATCH: f"{has_pay} AND o.pay_payer_id_number IS DISTINCT FROM o.buyer_id_number",
-        Rule.PAYER_NAME_MISMATCH: f"{has_pay} AND o.pay_payer_name IS DISTINCT FROM o.buyer_name",
+        Rule.PAY_AMOUNT_MISMATCH: f"""{has_pay}
+            AND abs(o.pay_amount_paid - o.actual_paid) > {p.amount_tolerance}""",
+        Rule.PAYER_ID_MISMATCH: f"""{has_pay}
+            AND o.pay_payer_id_number IS DISTINCT FROM o.buyer_id_number""",
+        Rule.PAYER_NAME_MISMATCH: f"""{has_pay}
+            AND o.pay_payer_name IS DISTINCT FROM o.buyer_name""",
         Rule.PAY_REFERENCE_MISMATCH: f"""{has_pay} AND (
             (o.pay_code IS NOT NULL AND o.pay_code IS DISTINCT FROM o.pay_pay_code)
             OR (o.pay_transaction_id IS NOT NULL
@@ -292,19 +348,22 @@ def order_checks_sql(plan: Plan) -> dict[Rule, str]:
             "abs(o.goods_value + o.freight - o.discount + o.tax_total - o.actual_paid)"
             f" > {p.amount_tolerance}"
         ),
-        Rule.GOODS_VALUE_MISMATCH: f"o.item_count > 0 AND abs(o.goods_value - o.items_total) > {p.amount_tolerance}",
+        Rule.GOODS_VALUE_MISMATCH: f"""o.item_count > 0
+            AND abs(o.goods_value - o.items_total) > {p.amount_tolerance}""",
         Rule.LINE_TOTAL_MISMATCH: "l.line_total_bad",
         Rule.CONSIGNEE_MISMATCH: f"{has_wb} AND o.wb_consignee IS DISTINCT FROM o.consignee",
         Rule.CONSIGNEE_PHONE_MISMATCH: f"""{has_wb} AND o.consignee_telephone IS NOT NULL
             AND o.wb_consignee_telephone IS NOT NULL
-            AND {digits.format('o.consignee_telephone')} <> {digits.format('o.wb_consignee_telephone')}""",
+            AND {digits.format("o.consignee_telephone")}
+                <> {digits.format("o.wb_consignee_telephone")}""",
         Rule.ARRIVAL_WINDOW_EXCEEDED: f"""{has_pay} AND {has_wb}
             AND epoch_us(greatest({times})) - epoch_us(least({times})) > {p.arrival_window_us}""",
         Rule.BUYER_ID_INVALID: buyer_id_invalid_sql(),
         Rule.SINGLE_LIMIT_EXCEEDED: f"o.limit_value > {p.single_limit}",
         Rule.PRODUCT_NOT_FILED: "l.not_filed",
         Rule.PRODUCT_PROHIBITED: "l.prohibited",
-        Rule.TAX_MISMATCH: f"l.computed_tax IS NOT NULL AND abs(o.tax_total - l.computed_tax) > {p.tax_tolerance}",
+        Rule.TAX_MISMATCH: f"""l.computed_tax IS NOT NULL
+            AND abs(o.tax_total - l.computed_tax) > {p.tax_tolerance}""",
     }
     if plan.hs_lists:
         checks[Rule.PRODUCT_NOT_ON_POSITIVE_LIST] = "l.not_positive"
@@ -333,7 +392,7 @@ def checked_orders_sql(plan: Plan) -> str:
         product_flags AS ({product_flags_sql(plan)}),
         line_checks AS ({line_checks_sql(plan)})
         SELECT o._row, o.buyer_id_number, o._app_year, o.app_time, o.ebp_code, o.order_no,
-               o.limit_value, l.computed_tax, ({bits or '0'})::BIGINT AS reason_mask
+               o.limit_value, l.computed_tax, ({bits or "0"})::BIGINT AS reason_mask
         FROM wide o
         LEFT JOIN line_checks l USING (_row)
         {party_joins}"""

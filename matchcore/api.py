@@ -152,9 +152,10 @@ def match_directory(directory: str | Path, **options: Any) -> MatchResult:
     given as a keyword overrides the file found for it.
     """
     discover = require("matchcore.io", "discover", "reading a data directory")
-    found: dict[str, Any] = dict(discover(Path(directory)))
     table_overrides = {name: options.pop(name) for name in list(options) if name in TABLES}
-    found.update({name: src for name, src in table_overrides.items() if src is not None})
+    given = {name: src for name, src in table_overrides.items() if src is not None}
+    found: dict[str, Any] = dict(discover(Path(directory), supplied=given))
+    found.update(given)
     return match_sources(found, **options)
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from .engine.base import CanonicalTables, EngineOutput
 from .exceptions import MatchcoreError
-from .io._rejects import empty_rejects
+from .io import empty_rejects
 from .money import to_decimal_series
 from .rules import Rule, RuleSettings
 

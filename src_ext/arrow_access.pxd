@@ -147,7 +147,7 @@ cdef inline void prefetch_str(const Col* c, int64_t row) noexcept nogil:
     """Ask for the cache line that holds a string's view or offsets (no-op when absent)."""
     cdef const Chunk* ch
     cdef int64_t j
-    if c.layout == LAYOUT_ABSENT or c.layout == LAYOUT_NULL:
+    if c.layout < LAYOUT_UTF8 or c.layout > LAYOUT_VIEW or row < 0:
         return
     ch = chunk_of(c, &row)
     j = row + ch.offset
@@ -213,3 +213,17 @@ cdef inline double col_f64(const Col* c, int64_t row, double if_null) noexcept n
         return if_null
     j = row + ch.offset
     return (<const double*>ch.values)[j]
+
+
+cdef inline void prefetch_value(const Col* c, int64_t row) noexcept nogil:
+    """Ask for the cache line of a fixed-width value (no-op for strings or absent columns)."""
+    cdef const Chunk* ch
+    if c.layout < LAYOUT_I64 or c.layout > LAYOUT_F64 or row < 0:
+        return
+    ch = chunk_of(c, &row)
+    if c.layout == LAYOUT_I32:
+        mc_prefetch((<const int32_t*>ch.values) + row + ch.offset)
+    elif c.layout == LAYOUT_U8:
+        mc_prefetch((<const uint8_t*>ch.values) + row + ch.offset)
+    else:
+        mc_prefetch((<const int64_t*>ch.values) + row + ch.offset)

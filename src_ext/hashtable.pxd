@@ -10,7 +10,7 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from arrow_access cimport Col, StrRef, col_i64, col_is_null, col_str, str_eq, LAYOUT_ABSENT
+from arrow_access cimport Col, StrRef, col_i64, col_is_null, col_str, prefetch_str, str_eq
 from hashing cimport hash_int, hash_str
 
 cdef extern from "mc_int128.h":
@@ -188,6 +188,16 @@ cdef inline int table_build(HashTable* t, const KeySpec* k, int64_t n, uint64_t*
     return 0
 
 
+cdef inline void prefetch_candidate(const HashTable* t, const KeySpec* build,
+                                    uint64_t h) noexcept nogil:
+    """Prefetch the key strings of the row in h's home slot, if its tag matches."""
+    cdef Slot* home = slot_of(t, h)
+    if home.row >= 0 and home.tag == <uint32_t>(h >> 32):
+        prefetch_str(build.s0, home.row)
+        if build.s1 != NULL:
+            prefetch_str(build.s1, home.row)
+
+
 cdef inline void probe_rows(const HashTable* t, const KeySpec* build, const KeySpec* probe,
                             int64_t n, int32_t* found, int threads) noexcept nogil:
     """found[row] = first build row whose key equals probe row's key, else -1 (in parallel).
@@ -210,6 +220,8 @@ cdef inline void probe_rows(const HashTable* t, const KeySpec* build, const KeyS
                 v = key_at(probe, row)
                 hs[row - start] = key_hash(&v)
                 mc_prefetch(slot_of(t, hs[row - start]))
+            for row in range(start, end):  # the slot is near: ask for the candidate's key too
+                prefetch_candidate(t, build, hs[row - start])
             for row in range(start, end):
                 v = key_at(probe, row)
                 found[row] = table_find(t, build, &v, hs[row - start])

@@ -15,7 +15,7 @@ cimport openmp
 
 from annual cimport ANNUAL_RULE, Walk, annual_walk
 from arrow_access cimport *
-from checks cimport evaluate_order, write_subjects
+from checks cimport evaluate_order, prefetch_documents, write_subjects
 from context cimport *
 from hashing cimport hash_bytes
 from hashtable cimport (HashTable, KeySpec, KeyVal, build_rows, hash_rows, key_at, key_hash,
@@ -372,12 +372,24 @@ cdef int link_all(Ctx* x) noexcept nogil:
     return rc
 
 
+cdef enum:
+    EVALUATE_BATCH = 16   # orders whose documents are prefetched together
+
+
 cdef void evaluate_all(Ctx* x) noexcept nogil:
     """Pass 1: every rule but the annual limit; subject_start[i] = order i's subject rows."""
-    cdef int64_t i, count
-    for i in prange(x.n_orders, schedule="static", chunksize=2048, num_threads=x.threads):
-        evaluate_order(x, i, &count)
-        x.subject_start[i] = count
+    cdef int64_t b, i, start, end, count
+    cdef int64_t nbatches = (x.n_orders + EVALUATE_BATCH - 1) // EVALUATE_BATCH
+    for b in prange(nbatches, schedule="static", chunksize=128, num_threads=x.threads):
+        start = b * EVALUATE_BATCH
+        end = start + EVALUATE_BATCH
+        if end > x.n_orders:
+            end = x.n_orders
+        for i in range(start, end):
+            prefetch_documents(x, i)
+        for i in range(start, end):
+            evaluate_order(x, i, &count)
+            x.subject_start[i] = count
 
 
 cdef void write_all_subjects(Ctx* x) noexcept nogil:

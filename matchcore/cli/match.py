@@ -7,6 +7,7 @@ per table; later ones override earlier ones. Exit code 3 when `--fail-on` is rea
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,12 @@ def add_parser(subparsers: Any) -> None:
 def gather_sources(args: argparse.Namespace) -> dict[str, Any]:
     """Table name -> source from --data, then --ceb, then the per-table options."""
     sources: dict[str, Any] = {}
+    given = {t: getattr(args, t) for t in TABLES if getattr(args, t) is not None}
     if args.data is not None:
-        sources.update(_discover(args.data))
+        sources.update(_discover(args.data, supplied=given))
     if args.ceb is not None:
         sources.update(_read_ceb(args.ceb))
-    sources.update({t: getattr(args, t) for t in TABLES if getattr(args, t) is not None})
+    sources.update(given)
     missing = [t for t in REQUIRED_TABLES if t not in sources]
     if missing:
         options = ", ".join(_table_option(t) for t in missing)
@@ -85,9 +87,9 @@ def gather_sources(args: argparse.Namespace) -> dict[str, Any]:
     return sources
 
 
-def _discover(directory: Path) -> dict[str, Any]:
+def _discover(directory: Path, *, supplied: Collection[str]) -> dict[str, Any]:
     discover = require("matchcore.io", "discover", "--data")
-    return dict(discover(directory))
+    return dict(discover(directory, supplied=supplied))
 
 
 def _read_ceb(source: Path) -> dict[str, Any]:

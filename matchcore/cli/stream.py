@@ -122,6 +122,24 @@ def _reference_sources(directory: Path | None) -> dict[str, Path]:
     return found
 
 
+class _Discard:
+    """The sink of a run that only inspects a state directory."""
+
+    def write(self, events: object) -> None:
+        """Nothing is delivered."""
+
+    def sync(self) -> None:
+        """Nothing to sync."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _inspecting(args: argparse.Namespace) -> bool:
+    """True for `--stats --state-dir DIR` without an input: report that state, change nothing."""
+    return args.input is None and args.listen is None and bool(args.stats and args.state_dir)
+
+
 def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The processor, verdict sink and dead-letter file for these arguments."""
     from ..api import resolve_settings
@@ -145,8 +163,9 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         batch_interval=args.batch_interval,
         engine=args.engine,
     )
-    sink = VerdictSink.to_path(args.output, args.output_format)
-    dead = DeadLetters(args.dead_letters)
+    inspecting = _inspecting(args)
+    sink = _Discard() if inspecting else VerdictSink.to_path(args.output, args.output_format)
+    dead = DeadLetters(None if inspecting else args.dead_letters)
 
     def before_snapshot() -> None:
         sink.sync()
@@ -193,14 +212,13 @@ class _Reporter:
 
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its input ends (or SIGTERM / Ctrl-C with --follow or --listen)."""
-    if args.input is None and args.listen is None and not (args.stats and args.state_dir):
+    if args.input is None and args.listen is None and not _inspecting(args):
         raise InputError("give --input FILE (or -), or --listen PORT")
     processor, sink, dead = _build(args)
     report = processor.recover()
     for note in report.notes:
         sys.stderr.write(f"matchcore stream: {note}\n")
-    if args.input is None and args.listen is None:  # --stats on a state directory
-        processor.close(snapshot=False)
+    if _inspecting(args):
         print(json.dumps(processor.stats(), indent=2))
         return EXIT_OK
     stopping = {"flag": False}

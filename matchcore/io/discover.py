@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from ..exceptions import InputError, SchemaError
@@ -22,10 +23,11 @@ def _candidates(directory: Path, table: str) -> list[Path]:
     ]
 
 
-def discover(directory: str | Path) -> dict[str, Path]:
+def discover(directory: str | Path, *, supplied: Collection[str] = ()) -> dict[str, Path]:
     """Map each table with a file in `directory` to that file.
 
-    A missing required table is a SchemaError; two files for one table is an InputError.
+    A missing required table is a SchemaError unless it is `supplied` from elsewhere (a
+    per-table option); two files for one table is an InputError.
     """
     root = Path(directory)
     if not root.is_dir():
@@ -38,7 +40,7 @@ def discover(directory: str | Path) -> dict[str, Path]:
             raise InputError(f"{root}: table {name} has more than one file ({listed})")
         if files:
             found[name] = files[0]
-        elif not table.optional:
+        elif not table.optional and name not in supplied:
             exts = "|".join(TABLE_EXTENSIONS)
             raise SchemaError(
                 f"{root}: required table {name} is missing (expected {name}.{{{exts}}})"

@@ -264,7 +264,7 @@ def run_messages(
         try:
             processor.offer(encode_message(from_mapping(data)), index)
         except BadMessage as exc:
-            processor.reject(exc.reason, index, _json_encode(data, order="sorted"))
+            processor.reject(exc.reason, index, msgspec.json.encode(data, order="sorted"))
         if index % poll_every == 0:
             processor.poll()
     processor.poll()

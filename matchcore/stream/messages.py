@@ -293,7 +293,8 @@ def _valid_time(text: str) -> bool:
 def _missing_required(obj: Any, names: tuple[str, ...]) -> str | None:
     for name in names:
         value = getattr(obj, name)
-        if value is None or (isinstance(value, str) and canonical_code(value) is None):
+        # White space only is missing too (normalised text that is empty is null, SPEC §1).
+        if value is None or (value.__class__ is str and not value.strip()):
             return name
     return None
 

@@ -231,7 +231,7 @@ class DurableMatcher:
         if self.directory is None:
             self._log = _NullLog()
             return report
-        segment = self._load_snapshot(report)
+        segment = self._load_snapshot(self.directory, report)
         segments = _numbered(self.directory, _LOG_PREFIX, _LOG_SUFFIX)
         to_replay = [(n, p) for n, p in segments if n >= segment]
         if to_replay and to_replay[0][0] != segment:
@@ -259,8 +259,8 @@ class DurableMatcher:
         self.deliver(replayed)
         return report
 
-    def _load_snapshot(self, report: RecoveryReport) -> int:
-        for number, path in reversed(_numbered(self.directory, _SNAP_PREFIX, _SNAP_SUFFIX)):
+    def _load_snapshot(self, directory: Path, report: RecoveryReport) -> int:
+        for number, path in reversed(_numbered(directory, _SNAP_PREFIX, _SNAP_SUFFIX)):
             snapshot = _read_snapshot(path)
             if snapshot is None:
                 report.notes.append(f"snapshot {path.name} is damaged; trying an older one")

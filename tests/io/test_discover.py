@@ -33,6 +33,13 @@ def test_missing_required_table(tmp_path: Path) -> None:
         discover(tmp_path)
 
 
+def test_required_table_supplied_elsewhere_need_not_be_in_the_directory(tmp_path: Path) -> None:
+    _touch(tmp_path, *(f"{t}.csv" for t in REQUIRED_TABLES if t != "products"))
+    found = discover(tmp_path, supplied={"products"})
+    assert "products" not in found
+    assert set(found) == set(REQUIRED_TABLES) - {"products"}
+
+
 def test_two_files_for_one_table(tmp_path: Path) -> None:
     _touch(tmp_path, *(f"{t}.csv" for t in REQUIRED_TABLES), "payments.parquet")
     with pytest.raises(

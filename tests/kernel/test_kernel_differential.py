@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matchcore.engine.base import CanonicalTables
 from matchcore.engine.kernel import KernelEngine
 from matchcore.engine.reference import ReferenceEngine
 from matchcore.rules import RuleSettings
@@ -16,7 +19,7 @@ LAYOUTS = ["string", "large_string", "string_view+chunked", "string+sliced",
            "large_string+chunked+sliced"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURES)
+@settings(max_examples=60, deadline=None, suppress_health_check=FIXTURES)
 @given(data=st.data())
 def test_kernel_equals_reference(data, random_tables, random_settings, outputs_equal):
     tables = data.draw(random_tables)
@@ -24,7 +27,7 @@ def test_kernel_equals_reference(data, random_tables, random_settings, outputs_e
     outputs_equal(KernelEngine(threads=2).run(tables, rules), ReferenceEngine().run(tables, rules))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURES)
+@settings(max_examples=15, deadline=None, suppress_health_check=FIXTURES)
 @given(data=st.data())
 def test_single_thread_equals_two_threads(data, random_tables, outputs_equal):
     tables = data.draw(random_tables)
@@ -34,7 +37,7 @@ def test_single_thread_equals_two_threads(data, random_tables, outputs_equal):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURES)
+@settings(max_examples=8, deadline=None, suppress_health_check=FIXTURES)
 @given(data=st.data())
 def test_arrow_layouts_give_identical_output(layout, data, random_tables, arrow_tables,
                                              outputs_equal):
@@ -55,13 +58,9 @@ def test_duckdb_tables_give_identical_output(data, random_tables, outputs_equal)
         if frame is None:
             return None
         con.register("t", frame.to_arrow())
-        table = con.sql("SELECT * FROM t").arrow()
+        table = con.sql("SELECT * FROM t").arrow().read_all()
         con.unregister("t")
         return table
-
-    from dataclasses import fields
-
-    from matchcore.engine.base import CanonicalTables
 
     converted = CanonicalTables(**{f.name: through_duckdb(getattr(tables, f.name))
                                    for f in fields(tables)})

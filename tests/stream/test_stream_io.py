@@ -76,7 +76,8 @@ def test_sink_writes_whole_frames(tmp_path):
 
 
 def test_tcp_intake_acks_after_commit_and_serves_verdicts(kit, make_matcher, tmp_path):
-    processor = DurableMatcher(make_matcher(), tmp_path / "state", commit_interval=0.001)
+    matcher = make_matcher(clock=time.time)  # the service lets real time pass
+    processor = DurableMatcher(matcher, tmp_path / "state", commit_interval=0.001)
     processor.recover()
     service = TcpService(processor, "ndjson", port=0, output_port=0, tick_interval=0.002)
 

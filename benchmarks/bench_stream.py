@@ -1,0 +1,197 @@
+"""Streaming benchmark: documents/s sustained, verdict latency, state bytes per pending order.
+
+Documents come from `matchcore.generate` (orders, payments, waybills as JSON messages, the
+documents of an order arriving close together), fed through `DurableMatcher` the way the CLI
+feeds a file, with durability on (fsync'd log in a temporary state directory) and off.
+Run: `.venv/bin/python -m benchmarks.bench_stream --orders 20000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import polars as pl
+
+from matchcore.generate import generate
+from matchcore.stream.matcher import References, StreamMatcher
+from matchcore.stream.messages import VerdictEvent
+from matchcore.stream.state import DurableMatcher
+
+_DOC_TABLES = {"orders": "order", "payments": "payment", "waybills": "waybill"}
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as message text: times ISO 8601 with offset, numbers as decimal text."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        if name == "gnum":
+            columns.append(pl.col(name).cast(pl.Int64))
+        elif isinstance(dtype, pl.Datetime):
+            fmt = "%Y-%m-%dT%H:%M:%S%z" if dtype.time_zone else "%Y-%m-%dT%H:%M:%S"
+            columns.append(pl.col(name).dt.strftime(fmt))
+        else:
+            columns.append(pl.col(name).cast(pl.String))
+    return frame.select(columns)
+
+
+def make_documents(
+    orders: int, seed: int = 1
+) -> tuple[list[bytes], list[tuple[str, str] | None], Any]:
+    """JSON messages for `orders` generated orders, the order key each message completes (None
+    for messages that complete nothing), and the generated data (for its references)."""
+    data = generate(orders, seed=seed, inventories=False, anomaly_rate=0.05)
+    tables = {name: _as_text(frame) for name, frame in data.tables.items()}
+    items: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in tables["order_items"].to_dicts():
+        key = (item.pop("ebp_code"), item.pop("order_no"))
+        items.setdefault(key, []).append(item)
+    by_order: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    loose: list[dict[str, Any]] = []
+    for table, doc_type in _DOC_TABLES.items():
+        for row in tables[table].to_dicts():
+            message = {k: v for k, v in row.items() if v is not None}
+            message["doc_type"] = doc_type
+            if doc_type == "order":
+                message["items"] = items.get((row["ebp_code"], row["order_no"]), [])
+            key = (row.get("ebp_code"), row.get("order_no"))
+            (by_order.setdefault(key, []) if None not in key else loose).append(message)
+    rng = random.Random(seed)
+    groups = list(by_order.items())
+    rng.shuffle(groups)
+    feed: list[tuple[dict[str, Any], tuple[str, str] | None]] = []
+    window: list[tuple[dict[str, Any], tuple[str, str]]] = []
+    for key, messages in groups:  # documents of ~300 orders interleave
+        window += [(m, key) for m in messages]
+        if len(window) >= 1000:
+            feed += _interleaved(window, rng)
+            window = []
+    feed += _interleaved(window, rng) + [(m, None) for m in loose]
+    encode = msgspec.json.Encoder().encode
+    return [encode(m) for m, _ in feed], [k for _, k in feed], data
+
+
+def _interleaved(window: list[tuple[dict[str, Any], Any]], rng: random.Random) -> list[Any]:
+    """Shuffle a window and mark the last message of each order's set with its key."""
+    rng.shuffle(window)
+    seen_last: dict[Any, int] = {key: index for index, (_, key) in enumerate(window)}
+    return [(m, key if seen_last[key] == i else None) for i, (m, key) in enumerate(window)]
+
+
+def references_of(data: Any) -> References:
+    """The normalised reference tables of generated data."""
+    return References.from_frames(
+        data.tables["products"],
+        data.tables["enterprises"],
+        hs_lists=data.tables.get("hs_lists"),
+        quota_ledger=data.tables.get("quota_ledger"),
+    )
+
+
+@dataclass
+class RunResult:
+    """One measured run."""
+
+    label: str
+    documents: int
+    seconds: float
+    verdicts: int
+    latencies: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.documents / self.seconds
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+def run_stream(
+    references: References,
+    messages: list[bytes],
+    completes: list[tuple[str, str] | None],
+    *,
+    durable: bool,
+    engine: str = "auto",
+    poll_every: int = 256,
+) -> RunResult:
+    """Feed every message as the CLI does; latency = last document of a set -> its verdict."""
+    offered_at: dict[tuple[str, str], float] = {}
+    latencies: list[float] = []
+    verdicts = 0
+
+    def deliver(events: list[VerdictEvent]) -> None:
+        nonlocal verdicts
+        now = time.perf_counter()
+        verdicts += len(events)
+        for event in events:
+            started = offered_at.pop((event.ebp_code, event.order_no), None)
+            if started is not None:
+                latencies.append(now - started)
+
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as state_dir:
+        matcher = StreamMatcher(references, engine=engine, clock=time.time)
+        processor = DurableMatcher(matcher, state_dir if durable else None, deliver=deliver)
+        processor.recover()
+        started = time.perf_counter()
+        for position, (raw, key) in enumerate(zip(messages, completes, strict=True), start=1):
+            processor.offer(raw, position)
+            if key is not None:
+                offered_at[key] = time.perf_counter()
+            if position % poll_every == 0:
+                processor.poll()
+        processor.close()
+        seconds = time.perf_counter() - started
+    label = "durable (fsync)" if durable else "in memory"
+    return RunResult(label, len(messages), seconds, verdicts, latencies)
+
+
+def pending_state_bytes(
+    references: References, messages: list[bytes], orders: int
+) -> tuple[float, float]:
+    """(Python heap bytes, snapshot bytes) per pending order: orders and payments only."""
+    pending = [raw for raw in messages if b'"doc_type":"waybill"' not in raw][: orders * 2]
+    matcher = StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    matcher.auto_flush = False
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for raw in pending:
+        matcher.feed(raw)
+    heap = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    count = len(matcher._slots) or 1  # orders touched by those documents
+    return heap / count, len(matcher.snapshot()) / count
+
+
+def main() -> None:
+    """Generate, run in memory and durable, print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--engine", default="auto", choices=("auto", "kernel", "reference"))
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    messages, completes, data = make_documents(args.orders, args.seed)
+    references = references_of(data)
+    print(f"generated {len(messages):,} messages in {time.perf_counter() - started:.1f} s")
+    print(f"{'run':<18}{'docs/s':>12}{'seconds':>10}{'verdicts':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    for durable in (False, True):
+        result = run_stream(references, messages, completes, durable=durable, engine=args.engine)
+        print(
+            f"{result.label:<18}{result.per_second:>12,.0f}{result.seconds:>10.2f}"
+            f"{result.verdicts:>10,}{1000 * result.percentile(0.5):>10.1f}"
+            f"{1000 * result.percentile(0.99):>10.1f}"
+        )
+    heap, snapshot = pending_state_bytes(references, messages, min(args.orders, 20_000))
+    print(f"state per pending order: {heap:,.0f} B Python heap, {snapshot:,.0f} B in a snapshot")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The benchmark runner's pure parts: sizes, repetitions, output comparison, peak-RSS reading
+and the target verdict lines of RESULTS.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks import compare
+from benchmarks.compare import SizeResult
+
+
+def test_sizes_parse_and_print() -> None:
+    assert compare.parse_size("10M") == 10_000_000
+    assert compare.parse_size("50k") == 50_000
+    assert compare.parse_size("1_200") == 1_200
+    assert compare.size_label(2_000_000) == "2M"
+    assert compare.size_label(20_000) == "20k"
+    assert compare.size_label(1_234) == "1234"
+
+
+def test_repeat_at_overrides_one_size() -> None:
+    args = compare.parse_args(["--sizes", "1M,10M", "--repeat", "3", "--repeat-at", "10M=1"])
+    assert compare.repetitions(args) == {1_000_000: 3, 10_000_000: 1}
+
+
+def test_quick_run_writes_outside_the_repository_results() -> None:
+    args = compare.parse_args(["--quick"])
+    assert args.sizes == "20k,50k" and args.repeat == 2
+    assert Path(args.results) == compare.CACHE / "quick"
+
+
+def write_results(path: Path, masks: list[int], taxes: list[int | None]) -> Path:
+    pl.DataFrame(
+        {
+            "reason_mask": pl.Series(masks, dtype=pl.UInt64),
+            "computed_tax": pl.Series(taxes, dtype=pl.Int64),
+            "limit_value": pl.Series([100] * len(masks), dtype=pl.Int64),
+        }
+    ).write_ipc(path)
+    return path
+
+
+def test_differing_counts_rows_including_nulls(tmp_path: Path) -> None:
+    expected = write_results(tmp_path / "a.arrow", [0, 1, 2], [100, None, 300])
+    same = write_results(tmp_path / "b.arrow", [0, 1, 2], [100, None, 300])
+    other = write_results(tmp_path / "c.arrow", [0, 3, 2], [100, 200, 300])
+    assert compare.differing(expected, same) == 0
+    assert compare.differing(expected, other) == 1  # row 1 differs in mask and in tax
+
+
+def test_peak_rss_is_read_and_reset() -> None:
+    peak = compare.proc_status_kib("VmHWM")
+    assert peak >= compare.proc_status_kib("VmRSS") > 0
+    if compare.reset_peak_rss():
+        assert compare.proc_status_kib("VmHWM") <= peak
+
+
+def sample(seconds: float, peak_gib: float = 1.0) -> dict[str, float]:
+    kib = peak_gib * 2**20
+    return {"seconds": seconds, "peak_rss_kib": kib, "rss_before_kib": kib / 2}
+
+
+def size_result(orders: int, kernel: float, reference: float, duckdb: float) -> SizeResult:
+    result = SizeResult(orders, 2**30, {"orders": orders}, 1.0, 3)
+    result.samples = {
+        "kernel": [sample(kernel), sample(kernel * 1.1), sample(kernel * 0.9)],
+        "reference": [sample(reference)],
+        "duckdb": [sample(duckdb)],
+    }
+    result.agree = {"kernel": True, "reference": True, "duckdb": True}
+    result.e2e = [{"seconds": kernel * 3, "phases": {"read": 1.0}}]
+    return result
+
+
+def test_verdict_lines_say_met_missed_and_by_how_much() -> None:
+    results = [size_result(1_000_000, 1.0, 6.0, 2.0), size_result(10_000_000, 10.0, 60.0, 20.0)]
+    lines = "\n".join(compare.verdict_lines(results))
+    assert "kernel vs Polars reference at 10M: **met** (6.00x" in lines
+    assert (
+        "kernel vs DuckDB at 10M: **missed** (2.00x against >= 3x; off by a factor of 1.50)"
+        in lines
+    )
+    assert "end to end / in-memory kernel at 10M: **missed** (3.00x" in lines
+    assert "growth 1M -> 10M, kernel: time x10.00 for x10 orders" in lines
+
+
+def test_disagreeing_engine_times_are_not_reported() -> None:
+    result = size_result(1_000_000, 1.0, 6.0, 2.0)
+    result.agree["duckdb"] = False
+    result.differing_rows["duckdb"] = 7
+    table = "\n".join(compare.timing_table([result]))
+    assert "| 1M | duckdb | not reported (outputs differ)" in table
+    assert "NO (7 rows)" in table
+    kernel_row = next(line for line in table.splitlines() if "| kernel |" in line)
+    assert "6.00x" in kernel_row and "| 1.000 |" in kernel_row

@@ -1,0 +1,53 @@
+"""The kernel's hashing and hash table: first-row-wins builds, exact key comparison under forced
+collisions, nulls matching nothing, and partitioned parallel builds equal to serial ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from matchcore._native.kernel import ArrowColumn, hash_bytes_test, hash_table_test, key_hashes_test
+
+KEYS = ["A", "B", "A", None, "ORDER-000000000000001", "ORDER-000000000000002", "B", "", ""]
+FIRST = [0, 1, 0, -1, 4, 5, 1, 7, 7]
+
+
+def test_hash_depends_on_every_byte_and_the_seed():
+    base = b"CB20250103000016466"
+    hashes = {hash_bytes_test(base[:i] + b"X" + base[i + 1:]) for i in range(len(base))}
+    assert len(hashes) == len(base)
+    assert hash_bytes_test(base, 1) != hash_bytes_test(base, 2)
+    assert hash_bytes_test(b"") != hash_bytes_test(b"\0")
+
+
+def test_pair_keys_are_not_concatenations():
+    left = ArrowColumn(pl.Series(["AB", "A"]))
+    right = ArrowColumn(pl.Series(["C", "BC"]))
+    first, second = key_hashes_test(left, right)
+    assert first != second
+
+
+def test_null_differs_from_empty_string():
+    nulls, empties = key_hashes_test(ArrowColumn(pl.Series([None, ""], dtype=pl.String)))
+    assert nulls != empties
+
+
+@pytest.mark.parametrize("hash_mask", [~0 & (2**64 - 1), 0, 0xFFFFFFFF00000000, 0x3])
+@pytest.mark.parametrize(("part_bits", "threads"), [(0, 1), (1, 2), (2, 2)])
+def test_build_keeps_first_row_and_probes_exactly(hash_mask, part_bits, threads):
+    column = ArrowColumn(pl.Series(KEYS, dtype=pl.String))
+    probe = ArrowColumn(pl.Series(["A", "ORDER-000000000000002", "C", None, "", "B"], dtype=pl.String))
+    first, found = hash_table_test(column, probe, hash_mask=hash_mask, part_bits=part_bits,
+                                   threads=threads)
+    assert first.tolist() == FIRST
+    assert found.tolist() == [0, 5, -1, -1, 7, 1]
+
+
+def test_many_keys_with_colliding_tags():
+    keys = [f"K{i:05d}" for i in range(3000)] * 2
+    column = ArrowColumn(pl.Series(keys))
+    first, found = hash_table_test(column, column, hash_mask=0xFF, part_bits=1, threads=2)
+    expected = np.array([i % 3000 for i in range(6000)], dtype=np.int32)
+    assert np.array_equal(first, expected)
+    assert np.array_equal(found, expected)
