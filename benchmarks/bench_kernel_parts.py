@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-
 from matchcore._native.kernel import ArrowColumn, hash_table_test, key_hashes_test
 
 ROWS = 1_000_000

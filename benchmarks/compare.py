@@ -250,6 +250,18 @@ def run_worker(engine_name: str, canonical: Path, output: Path) -> dict[str, Any
 # --- the driver --------------------------------------------------------------------------------
 
 
+def snapshot_code() -> Path:
+    """A private copy of `matchcore/` (with the built kernel) and `benchmarks/`; every
+    subprocess runs from it, so edits or rebuilds in the working tree during a long run do not
+    mix two versions of the code into one set of results."""
+    target = CACHE / "code"
+    shutil.rmtree(target, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.c", "results", "*.md")
+    for package in ("matchcore", "benchmarks"):
+        shutil.copytree(REPO / package, target / package, ignore=ignore)
+    return target
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -270,7 +282,9 @@ class SizeResult:
     e2e: list[dict[str, Any]] = field(default_factory=list)
 
 
-def measure(engine: str, canonical: Path, output: Path, timeout: float) -> dict[str, Any]:
+def measure(
+    engine: str, canonical: Path, output: Path, timeout: float, code: Path
+) -> dict[str, Any]:
     """Run one worker subprocess; its JSON line, or {"error": ...}."""
     command = [
         sys.executable,
@@ -285,7 +299,7 @@ def measure(engine: str, canonical: Path, output: Path, timeout: float) -> dict[
     ]
     try:
         done = subprocess.run(
-            command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+            command, cwd=code, capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -307,7 +321,7 @@ def differing(expected: Path, actual: Path) -> int:
     return int(joined.select((~same).sum()).item())
 
 
-def run_end_to_end(directory: Path, out: Path, timeout: float) -> dict[str, Any]:
+def run_end_to_end(directory: Path, out: Path, timeout: float, code: Path) -> dict[str, Any]:
     """`matchcore match --data DIR --out OUT --engine kernel` as a subprocess: wall time, peak
     RSS of the child, and the CLI's own phase timings (summary.json)."""
     shutil.rmtree(out, ignore_errors=True)
@@ -325,7 +339,7 @@ def run_end_to_end(directory: Path, out: Path, timeout: float) -> dict[str, Any]
         "--quiet",
     ]
     start = time.perf_counter()
-    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, cwd=code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -357,7 +371,7 @@ def run_size(orders: int, repeat: int, args: argparse.Namespace, engines: list[s
             if engine in result.failures:
                 continue
             output = outputs / f"{orders}-{engine}.arrow"
-            sample = measure(engine, canonical, output, args.timeout)
+            sample = measure(engine, canonical, output, args.timeout, args.code)
             if "error" in sample:
                 result.failures[engine] = sample["error"]
                 log(f"{size_label(orders)} {engine}: {sample['error']}")
@@ -370,7 +384,7 @@ def run_size(orders: int, repeat: int, args: argparse.Namespace, engines: list[s
         check_agreement(result, outputs, oracle, engines)
     if not args.no_e2e and "kernel" not in result.failures and "kernel" in engines:
         for _ in range(args.e2e_repeat):
-            sample = run_end_to_end(directory, CACHE / "e2e-out", args.timeout)
+            sample = run_end_to_end(directory, CACHE / "e2e-out", args.timeout, args.code)
             result.e2e.append(sample)
             log(f"{size_label(orders)} end to end: {sample.get('seconds', sample.get('error'))}")
     return result
@@ -434,6 +448,15 @@ def versions() -> dict[str, str]:
     }
 
 
+def kernel_build() -> str:
+    """The compiled kernel's file and modification time (to notice a rebuild mid-run)."""
+    built = sorted((REPO / "matchcore" / "_native").glob("kernel*.so"))
+    if not built:
+        return "not built"
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(built[0].stat().st_mtime))
+    return f"{built[0].name} modified {stamp} UTC"
+
+
 def stats(samples: list[dict[str, Any]]) -> dict[str, float]:
     times = [s["seconds"] for s in samples]
     return {"median": statistics.median(times), "min": min(times), "max": max(times)}
@@ -494,19 +517,29 @@ def timing_table(results: list[SizeResult]) -> list[str]:
     return lines
 
 
+def input_bytes(result: SizeResult, engine: str) -> int:
+    """Arrow size of the tables the engine received (as measured in its worker)."""
+    measured = [s.get("input_bytes", 0) for s in result.samples.get(engine, [])]
+    return max(measured, default=0) or result.arrow_bytes
+
+
+def peak_bytes(result: SizeResult, engine: str) -> int:
+    return max(s["peak_rss_kib"] for s in result.samples[engine]) * 1024
+
+
 def memory_table(results: list[SizeResult]) -> list[str]:
     lines = [
-        "| orders | Arrow input GiB | engine | RSS before run GiB | peak RSS GiB | "
-        "peak / Arrow input |",
-        "|---|---|---|---|---|---|",
+        "| orders | engine | Arrow input GiB | RSS before run GiB | peak RSS GiB | "
+        "peak - RSS before GiB | peak / Arrow input |",
+        "|---|---|---|---|---|---|---|",
     ]
     for result in results:
         for engine, samples in result.samples.items():
-            peak = max(s["peak_rss_kib"] for s in samples) * 1024
+            arrow, peak = input_bytes(result, engine), peak_bytes(result, engine)
             before = max(s["rss_before_kib"] for s in samples) * 1024
             lines.append(
-                f"| {size_label(result.orders)} | {gib(result.arrow_bytes)} | {engine} | "
-                f"{gib(before)} | {gib(peak)} | {peak / result.arrow_bytes:.2f}x |"
+                f"| {size_label(result.orders)} | {engine} | {gib(arrow)} | {gib(before)} | "
+                f"{gib(peak)} | {gib(peak - before)} | {peak / arrow:.2f}x |"
             )
     return lines
 
@@ -583,10 +616,9 @@ def verdict_lines(results: list[SizeResult]) -> list[str]:
         False,
     )
     if "kernel" in largest.samples:
-        peak = max(s["peak_rss_kib"] for s in largest.samples["kernel"]) * 1024
         target(
             f"kernel peak RSS / Arrow input size at {label}",
-            peak / largest.arrow_bytes,
+            peak_bytes(largest, "kernel") / input_bytes(largest, "kernel"),
             TARGET_PEAK_OVER_ARROW,
             False,
         )
@@ -656,6 +688,18 @@ def write_report(
         "here (raw samples in `results/compare.json`).",
         "",
         f"- Command: `{context['command']}`",
+        "- Sizes planned (repetitions): "
+        + ", ".join(f"{k} ({v})" for k, v in context["planned"].items())
+        + "; completed: "
+        + (", ".join(f"{size_label(r.orders)} ({r.repeat})" for r in results) or "none")
+        + ".",
+        f"- Kernel build: {context['kernel_build']}"
+        + (
+            ""
+            if context["kernel_build"] == kernel_build()
+            else f" at the start; {kernel_build()} at the end (rebuilt during the run)"
+        )
+        + ".",
         f"- Started {context['started']}, finished {context['finished']} (UTC); load average "
         f"at start {context['load_start']}, at end {context['load_end']} (the machine was "
         "shared with other jobs, so times are noisy; engines were interleaved per repetition).",
@@ -729,7 +773,10 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": load_average(),
         "machine": machine(),
         "versions": versions(),
+        "kernel_build": kernel_build(),
+        "planned": {size_label(n): r for n, r in repetitions(args).items()},
     }
+    args.code = snapshot_code()
     results = []
     for orders, repeat in repetitions(args).items():
         results.append(run_size(orders, repeat, args, engines))

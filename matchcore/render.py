@@ -138,22 +138,34 @@ def verdict_table(context: pl.DataFrame, settings: RuleSettings) -> pl.DataFrame
     )
 
 
-def render_verdicts(context: pl.DataFrame, settings: RuleSettings) -> pl.DataFrame:
+def linked_value(table: pl.DataFrame, column: str, position: pl.Series) -> pl.Series:
+    """`column` of the row at `position` in `table` (null where the position is null)."""
+    return table[column].gather(position).alias(column)
+
+
+def render_verdicts(
+    context: pl.DataFrame, tables: CanonicalTables, settings: RuleSettings
+) -> pl.DataFrame:
     frame = context.join(
         verdict_table(context, settings), on="reason_mask", how="left", maintain_order="left"
+    ).select(
+        "ebp_code", "order_no", "verdict", "reasons", "reason_mask", "computed_tax", "limit_value"
+    )
+    return frame.with_columns(
+        linked_value(tables.payments, "pay_transaction_id", context["payment_row"]),
+        linked_value(tables.waybills, "logistics_no", context["waybill_row"]),
+        to_decimal_series(frame["computed_tax"]),
+        to_decimal_series(frame["limit_value"]),
     ).select(
         "ebp_code",
         "order_no",
         "verdict",
         "reasons",
         "reason_mask",
-        pl.col(PAY + "pay_transaction_id").alias("pay_transaction_id"),
-        pl.col(WAYBILL + "logistics_no").alias("logistics_no"),
+        "pay_transaction_id",
+        "logistics_no",
         "computed_tax",
         "limit_value",
-    )
-    return frame.with_columns(
-        to_decimal_series(frame["computed_tax"]), to_decimal_series(frame["limit_value"])
     )
 
 
@@ -489,7 +501,9 @@ def render_exceptions(
     m: Masker,
 ) -> pl.DataFrame:
     """One row per failed (order, rule, subject), sorted by order row, rule, party, gnum."""
-    lazy = context.lazy()
+    # Only orders that failed something need the fields of their linked documents.
+    failed = context.filter(pl.col("reason_mask") != 0)
+    lazy = attach_documents(failed, tables).lazy()
     parts = order_rule_exceptions(lazy, settings, m) + subject_exceptions(
         lazy, tables, output.subjects
     )
@@ -565,10 +579,9 @@ def render_ledger(ledger: pl.DataFrame, m: Masker) -> pl.DataFrame:
 
 
 def order_context(tables: CanonicalTables, output: EngineOutput) -> pl.DataFrame:
-    """Order rows with the engine's results and the fields of their single linked documents."""
+    """Order rows (with `order_row`) side by side with the engine's results for them."""
     orders = with_position(tables.orders, "order_row")
-    combined = pl.concat([orders, output.orders], how="horizontal")
-    return attach_documents(combined, tables)
+    return pl.concat([orders, output.orders], how="horizontal")
 
 
 def render(
@@ -582,7 +595,7 @@ def render(
     masker = Masker(mask_identity)
     context = order_context(tables, output)
     return Rendered(
-        verdicts=render_verdicts(context, settings),
+        verdicts=render_verdicts(context, tables, settings),
         exceptions=render_exceptions(context, tables, output, settings, masker),
         orphans=render_orphans(tables, output.orphans),
         ledger=render_ledger(output.ledger, masker),

@@ -16,6 +16,9 @@ from hashing cimport hash_int, hash_str
 cdef extern from "mc_int128.h":
     void mc_prefetch "MC_PREFETCH"(const void* p) noexcept nogil
 
+cdef extern from "mc_memory.h":
+    void mc_advise_huge(const void* p, size_t n, int collapse) noexcept nogil
+
 ctypedef struct Slot:
     uint32_t tag
     int32_t row         # -1: empty
@@ -90,6 +93,7 @@ cdef inline int table_init(HashTable* t, int64_t rows, int part_bits) noexcept n
     t.slots = <Slot*>malloc(<size_t>(cap * parts) * sizeof(Slot))
     if t.slots == NULL:
         return -1
+    mc_advise_huge(t.slots, <size_t>(cap * parts) * sizeof(Slot), 0)  # before first touch
     memset(t.slots, 0xFF, <size_t>(cap * parts) * sizeof(Slot))  # row = -1 everywhere
     return 0
 

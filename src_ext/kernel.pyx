@@ -19,7 +19,7 @@ from checks cimport evaluate_order, prefetch_documents, write_subjects
 from context cimport *
 from hashing cimport hash_bytes
 from hashtable cimport (HashTable, KeySpec, KeyVal, build_rows, hash_rows, key_at, key_hash,
-                        table_build, table_find, table_free, table_init)
+                        probe_rows, table_build, table_find, table_free, table_init)
 from join cimport (group_rows, link_inventories, link_lines, link_orders, link_payments,
                    link_waybills)
 
@@ -81,6 +81,35 @@ cdef int layout_of(bytes fmt) except -1:
     if fmt == b"n":
         return LAYOUT_NULL
     raise ArrowLayoutError(f"Arrow format {fmt.decode(errors='replace')!r} is not supported")
+
+
+cdef extern from "mc_memory.h":
+    void mc_advise_huge(const void* p, size_t n, int collapse) noexcept nogil
+
+
+cdef void advise_chunk(const ArrowArray* a, int layout) noexcept nogil:
+    """Huge pages for the buffers of one chunk that random probes will touch."""
+    cdef int64_t rows = a.offset + a.length, i, data_size
+    cdef const int64_t* sizes
+    if a.buffers[0] != NULL:
+        mc_advise_huge(a.buffers[0], <size_t>((rows + 7) // 8), 1)
+    if layout == LAYOUT_VIEW:
+        mc_advise_huge(a.buffers[1], <size_t>(16 * rows), 1)
+        sizes = <const int64_t*>a.buffers[a.n_buffers - 1]
+        for i in range(2, a.n_buffers - 1):
+            mc_advise_huge(a.buffers[i], <size_t>sizes[i - 2], 1)
+    elif layout == LAYOUT_UTF8:
+        mc_advise_huge(a.buffers[1], <size_t>(4 * (rows + 1)), 1)
+        data_size = (<const int32_t*>a.buffers[1])[rows]
+        mc_advise_huge(a.buffers[2], <size_t>data_size, 1)
+    elif layout == LAYOUT_LARGE_UTF8:
+        mc_advise_huge(a.buffers[1], <size_t>(8 * (rows + 1)), 1)
+        data_size = (<const int64_t*>a.buffers[1])[rows]
+        mc_advise_huge(a.buffers[2], <size_t>data_size, 1)
+    elif layout == LAYOUT_I64 or layout == LAYOUT_F64:
+        mc_advise_huge(a.buffers[1], <size_t>(8 * rows), 1)
+    elif layout == LAYOUT_I32:
+        mc_advise_huge(a.buffers[1], <size_t>(4 * rows), 1)
 
 
 cdef class ArrowColumn:
@@ -173,6 +202,7 @@ cdef class ArrowColumn:
             ch.data = NULL
             ch.buffers = NULL
             if self.col.layout != LAYOUT_NULL:
+                advise_chunk(a, self.col.layout)
                 if a.null_count != 0 and a.n_buffers > 0:
                     ch.validity = <const uint8_t*>a.buffers[0]
                 ch.values = a.buffers[1]
@@ -251,9 +281,12 @@ def hash_table_test(ArrowColumn build, ArrowColumn probe, uint64_t hash_mask=~0U
         for row in range(n):
             hashes[row] &= hash_mask
         build_rows(&t, &bk, n, hashes, first, threads)
-        for row in range(m):
-            v = key_at(&pk, row)
-            found[row] = table_find(&t, &bk, &v, key_hash(&v) & hash_mask)
+        if hash_mask == ~(<uint64_t>0):
+            probe_rows(&t, &bk, &pk, m, found, threads)  # the product path: batched, prefetched
+        else:
+            for row in range(m):
+                v = key_at(&pk, row)
+                found[row] = table_find(&t, &bk, &v, key_hash(&v) & hash_mask)
     table_free(&t)
     return first_arr[:n].copy(), found_arr[:m].copy()
 

@@ -14,6 +14,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,13 @@ def add_parser(subparsers: Any) -> None:
         help="directory with products, enterprises (and hs_lists, quota_ledger) files",
     )
     inputs.add_argument("--input", metavar="FILE", help="message file, or - for stdin")
-    inputs.add_argument("--input-format", choices=INPUT_FORMATS, default="ndjson")
+    inputs.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default="ndjson",
+        help="ndjson (default), msgpack (4-byte big-endian length prefix), ceb (customs XML "
+        "file or directory)",
+    )
     inputs.add_argument("--follow", action="store_true", help="keep reading as the file grows")
     inputs.add_argument(
         "--listen", metavar="PORT", type=int, help="accept messages on 127.0.0.1:PORT (0: any)"
@@ -85,11 +92,41 @@ def add_parser(subparsers: Any) -> None:
     state.add_argument(
         "--no-fsync", action="store_true", help="log without fsync (faster, not crash-safe)"
     )
-    state.add_argument("--commit-interval", type=duration, default=0.005, metavar="DURATION")
-    state.add_argument("--commit-records", type=int, default=1000, metavar="N")
-    state.add_argument("--snapshot-interval", type=duration, default=30.0, metavar="DURATION")
-    state.add_argument("--batch-size", type=int, default=4096, metavar="N")
-    state.add_argument("--batch-interval", type=duration, default=0.005, metavar="DURATION")
+    state.add_argument(
+        "--commit-interval",
+        type=duration,
+        default=0.005,
+        metavar="DURATION",
+        help="group commit (fsync) at least this often (5ms)",
+    )
+    state.add_argument(
+        "--commit-records",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="... or after this many log records (1000)",
+    )
+    state.add_argument(
+        "--snapshot-interval",
+        type=duration,
+        default=30.0,
+        metavar="DURATION",
+        help="write a snapshot and start a new log segment this often (30s)",
+    )
+    state.add_argument(
+        "--batch-size",
+        type=int,
+        default=4096,
+        metavar="N",
+        help="evaluate when this many orders wait (4096)",
+    )
+    state.add_argument(
+        "--batch-interval",
+        type=duration,
+        default=0.005,
+        metavar="DURATION",
+        help="... or when the oldest waited this long (5ms; longer while the engine is busy)",
+    )
     observe = parser.add_argument_group("observability")
     observe.add_argument(
         "--stats",
@@ -154,6 +191,11 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         hs_lists=sources.get("hs_lists"),
         quota_ledger=sources.get("quota_ledger"),
     )
+    if references.rejects is not None and references.rejects.height:
+        sys.stderr.write(
+            f"matchcore stream: warning: {references.rejects.height} reference rows rejected "
+            "(run `matchcore match` on the references to see them)\n"
+        )
     matcher = StreamMatcher(
         references,
         resolve_settings(args.rules),
@@ -214,6 +256,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the stream until its input ends (or SIGTERM / Ctrl-C with --follow or --listen)."""
     if args.input is None and args.listen is None and not _inspecting(args):
         raise InputError("give --input FILE (or -), or --listen PORT")
+    if args.state_dir is not None and not _inspecting(args):
+        _bind_state_to_input(args)
     processor, sink, dead = _build(args)
     report = processor.recover()
     for note in report.notes:
@@ -226,9 +270,9 @@ def run(args: argparse.Namespace) -> int:
     def request_stop(signum: int, frame: object) -> None:
         stopping["flag"] = True
 
-    signal.signal(signal.SIGTERM, request_stop)
-    if args.follow or args.listen is not None:
-        signal.signal(signal.SIGINT, request_stop)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, request_stop)}
+    if args.follow or args.listen is not None:  # Ctrl-C ends an endless run cleanly
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, request_stop)
     reporter = _Reporter(processor, args.stats_interval)
     try:
         if args.listen is not None:
@@ -237,6 +281,8 @@ def run(args: argparse.Namespace) -> int:
             _consume_input(args, processor, report.position, stopping, reporter)
             processor.close()
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         sink.close()
         dead.close()
     if args.stats_interval is not None:
@@ -244,6 +290,29 @@ def run(args: argparse.Namespace) -> int:
     if args.stats:
         sys.stderr.write(json.dumps(processor.stats()) + "\n")
     return EXIT_OK
+
+
+def _bind_state_to_input(args: argparse.Namespace) -> None:
+    """Remember which input a state directory follows; refuse another one (its committed
+    offset would be meaningless there)."""
+    where = args.state_dir / "input.json"
+    source = "-" if args.input in (None, "-") else str(Path(args.input).resolve())
+    current = {"input": source if args.listen is None else "tcp", "format": args.input_format}
+    if where.is_file():
+        try:
+            recorded = json.loads(where.read_text())
+        except (OSError, ValueError):
+            raise InputError(f"{where}: unreadable; remove it to bind the state anew") from None
+        if recorded != current:
+            raise InputError(
+                f"state directory {args.state_dir} belongs to input {recorded.get('input')} "
+                f"({recorded.get('format')}); use another --state-dir"
+            )
+        return
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    temp = where.with_suffix(".tmp")
+    temp.write_text(json.dumps(current) + "\n")
+    temp.replace(where)
 
 
 def _consume_input(
@@ -275,14 +344,22 @@ def _consume_input(
             handle.close()
 
 
-def _ceb_messages(path: str) -> Any:
-    """Messages from customs XML through `matchcore.io.ceb.iter_messages`."""
+def _ceb_messages(path: str) -> Iterator[dict[str, Any]]:
+    """Messages from customs XML (a file, or every *.xml under a directory in name order)
+    through `matchcore.io.ceb.iter_messages`."""
     try:
-        from ..io.ceb import iter_messages  # type: ignore[attr-defined]
+        from ..io.ceb import iter_messages
     except ImportError:
         raise MatchcoreError("customs XML input is not available in this build") from None
-    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    return iter_messages(data)
+    if path == "-":
+        yield from iter_messages(sys.stdin.buffer.read())
+        return
+    root = Path(path)
+    files = sorted(root.rglob("*.xml")) if root.is_dir() else [root]
+    if not files or not files[0].is_file():
+        raise InputError(f"{root}: no customs XML messages found")
+    for file in files:
+        yield from iter_messages(file.read_bytes())
 
 
 def _serve_tcp(args: argparse.Namespace, processor: Any, stopping: dict[str, bool]) -> None:

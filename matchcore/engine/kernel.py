@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .._native import kernel as _kernel  # ImportError here means "not built"
 from ..exceptions import SchemaError
 from ..rules import RuleSettings
 from .base import (
@@ -22,8 +23,6 @@ from .base import (
     CanonicalTables,
     EngineOutput,
 )
-
-from .._native import kernel as _kernel  # noqa: I001  (ImportError here means "not built")
 
 NULL_INT64 = np.iinfo(np.int64).min  # the kernel's marker for null in int64 outputs
 NULLABLE_ORDER_COLUMNS = (

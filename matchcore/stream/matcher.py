@@ -47,8 +47,6 @@ DEFAULT_COMPLETION_WINDOW = 24 * 3600.0
 DEFAULT_BATCH_SIZE = 4096
 DEFAULT_BATCH_INTERVAL = 0.005
 
-_REFERENCE_TABLES = ("products", "enterprises", "hs_lists", "quota_ledger")
-
 
 @dataclass(frozen=True)
 class References:
@@ -58,6 +56,7 @@ class References:
     enterprises: pl.DataFrame
     hs_lists: pl.DataFrame | None = None
     quota_ledger: pl.DataFrame | None = None
+    rejects: pl.DataFrame | None = None  # reference rows the normaliser refused
 
     @classmethod
     def from_frames(
@@ -70,8 +69,7 @@ class References:
     ) -> References:
         """Normalise raw reference tables (any source `matchcore.io.read_source` reads).
 
-        Rows the normaliser rejects are left out, as in batch; a missing required table is a
-        SchemaError.
+        Rows the normaliser rejects are left out, as in batch, and kept in `rejects`.
         """
         from ..io import read_source
         from ..normalise import normalise_table
@@ -83,14 +81,16 @@ class References:
             "quota_ledger": quota_ledger,
         }
         frames: dict[str, pl.DataFrame | None] = {}
+        rejects: list[pl.DataFrame] = []
         for name, source in given.items():
             if source is None:
                 frames[name] = None
                 continue
-            frames[name], _ = normalise_table(read_source(source, name), schema.TABLES[name])
+            frames[name], refused = normalise_table(read_source(source, name), schema.TABLES[name])
+            rejects.append(refused)
         if frames["products"] is None or frames["enterprises"] is None:
             raise InputError("streaming needs the products and enterprises reference tables")
-        return cls(**frames)  # type: ignore[arg-type]
+        return cls(**frames, rejects=pl.concat(rejects, how="diagonal_relaxed"))  # type: ignore[arg-type]
 
 
 class _Entry:
@@ -345,6 +345,8 @@ class StreamMatcher:
             slot = self._slots.get(key)
             if slot is None or slot.evaluated or slot.expired:
                 continue
+            if slot.last is not None and slot.last.verdict == "cancelled":
+                continue  # a withdrawn order is not waiting for anything
             if key in direct:
                 slot.expired = True  # decided below, with the documents that just came
                 continue

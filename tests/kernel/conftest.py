@@ -5,7 +5,7 @@ duplicated keys, nulls, orphans) and rule boundaries, and exact comparison of en
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
@@ -17,7 +17,7 @@ from matchcore.engine.base import CanonicalTables, EngineOutput
 from matchcore.rules import SEVERITIES, Rule, RuleSettings
 from matchcore.schema import APP_YEAR, APP_YMD, TABLES
 
-UTC = timezone.utc
+UTC = UTC
 EBP = ["E1", "E2"]
 ORDER_NO = ["A", "B", "C", "ORDER-000000000000001"]  # one longer than a 12-byte inline view
 ITEMS = ["I1", "I2", "SKU-0000000000042"]
@@ -160,7 +160,9 @@ def tables_strategy(draw: st.DrawFn) -> CanonicalTables:
             }
             for _ in range(draw(st.integers(0, 5)))
         ]
-        frames["inventories"] = _unique(canonical("inventories", inventories), ["ebp_code", "order_no"])
+        frames["inventories"] = _unique(
+            canonical("inventories", inventories), ["ebp_code", "order_no"]
+        )
     if draw(st.booleans()):
         prefixes = [
             {"hs_prefix": draw(pick(HS_CODES))[: draw(st.integers(4, 10))],
@@ -174,7 +176,9 @@ def tables_strategy(draw: st.DrawFn) -> CanonicalTables:
              "used": draw(pick([0, 1_000, 259_000_000]))}
             for _ in range(draw(st.integers(0, 4)))
         ]
-        frames["quota_ledger"] = _unique(canonical("quota_ledger", ledger), ["buyer_id_number", "year"])
+        frames["quota_ledger"] = _unique(
+            canonical("quota_ledger", ledger), ["buyer_id_number", "year"]
+        )
     return CanonicalTables(**frames)
 
 

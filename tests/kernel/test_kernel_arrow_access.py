@@ -3,18 +3,21 @@ and chunks, and refuses the rest with a clear error."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pyarrow as pa
 import pytest
-
-from matchcore.engine.kernel import _import_columns
-from matchcore.engine.base import CanonicalTables
-from matchcore.exceptions import SchemaError
 from matchcore._native.kernel import ArrowColumn, ArrowLayoutError
 
-TEXTS = ["a", None, "", "exactly12byt", "thirteen byte", "张三的很长的名字", None, "ORDER-000000000000001"]
+from matchcore.engine.base import CanonicalTables
+from matchcore.engine.kernel import _import_columns
+from matchcore.exceptions import SchemaError
+
+TEXTS = [
+    "a", None, "", "exactly12byt", "thirteen byte", "张三的很长的名字", None,
+    "ORDER-000000000000001",
+]
 
 
 @pytest.mark.parametrize(
@@ -40,7 +43,9 @@ def test_sliced_strings_honour_the_offset(kind):
 
 
 def test_sliced_chunks_of_a_chunked_array():
-    column = pa.chunked_array([pa.array(["x", "a", "b"]).slice(1), pa.array(["c", None, "y"]).slice(0, 2)])
+    column = pa.chunked_array(
+        [pa.array(["x", "a", "b"]).slice(1), pa.array(["c", None, "y"]).slice(0, 2)]
+    )
     reader = ArrowColumn(column)
     assert reader.to_pylist() == ["a", "b", "c", None]
     assert reader.n_chunks == 2
@@ -63,7 +68,7 @@ def test_fixed_width_values_and_nulls(source, expected):
 
 
 def test_timestamps_read_as_microseconds():
-    moment = datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    moment = datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     series = pl.Series([moment, None]).cast(pl.Datetime("us", "UTC"))
     micros = int(moment.timestamp()) * 1_000_000 + 6
     assert ArrowColumn(series).to_pylist() == [micros, None]

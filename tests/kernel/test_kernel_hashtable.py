@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-
 from matchcore._native.kernel import ArrowColumn, hash_bytes_test, hash_table_test, key_hashes_test
 
 KEYS = ["A", "B", "A", None, "ORDER-000000000000001", "ORDER-000000000000002", "B", "", ""]
@@ -37,7 +36,8 @@ def test_null_differs_from_empty_string():
 @pytest.mark.parametrize(("part_bits", "threads"), [(0, 1), (1, 2), (2, 2)])
 def test_build_keeps_first_row_and_probes_exactly(hash_mask, part_bits, threads):
     column = ArrowColumn(pl.Series(KEYS, dtype=pl.String))
-    probe = ArrowColumn(pl.Series(["A", "ORDER-000000000000002", "C", None, "", "B"], dtype=pl.String))
+    probes = ["A", "ORDER-000000000000002", "C", None, "", "B"]
+    probe = ArrowColumn(pl.Series(probes, dtype=pl.String))
     first, found = hash_table_test(column, probe, hash_mask=hash_mask, part_bits=part_bits,
                                    threads=threads)
     assert first.tolist() == FIRST

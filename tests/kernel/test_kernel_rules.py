@@ -3,14 +3,14 @@ and single defects set exactly their rule's bit."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from matchcore.engine.kernel import KernelEngine
 from matchcore.rules import Rule, RuleSettings
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CLEAN_ID = "11010519491231002X"  # GB 11643 check character X for these 17 digits
 
 

@@ -22,7 +22,7 @@ import msgspec
 
 REPO = Path(__file__).resolve().parents[2]
 KILLS = 20
-ORDERS = 600
+ORDERS = 400
 
 
 def _messages(kit: Any, rng: random.Random) -> list[bytes]:

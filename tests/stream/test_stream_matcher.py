@@ -200,3 +200,30 @@ def test_snapshot_restore_keeps_versions_and_documents(kit, make_matcher):
     events = {e.order_no: e for e in restored.drain()}
     assert events["O1"].verdict_id == "EBP001/O1/2"
     assert events["O2"].verdict_id == "EBP001/O2/1" and events["O2"].verdict == "pass"
+
+
+def test_a_cancelled_order_does_not_time_out(kit, make_matcher, clock):
+    matcher = make_matcher(completion_window=60)
+    kit.feed_all(matcher, kit.complete_set("O1"))
+    matcher.flush()
+    cancel = {
+        "doc_type": "order",
+        "op": "cancel",
+        "revision": 1,
+        "ebp_code": "EBP001",
+        "order_no": "O1",
+    }
+    kit.feed_all(matcher, [cancel])
+    clock.advance(120)
+    matcher.tick()
+    assert [e.verdict for e in matcher.drain()] == ["pass", "cancelled"]
+
+
+def test_reference_rows_the_normaliser_refuses_are_kept_as_rejects(kit):
+    from matchcore.stream.matcher import References
+
+    products = kit.products_frame()
+    products = products.with_columns(status=products["status"].scatter(0, "archived"))
+    references = References.from_frames(products, kit.enterprises_frame())
+    assert references.products.height == 2
+    assert references.rejects is not None and references.rejects.height == 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ...schema import INVENTORIES
+from ...schema import INVENTORIES, PAYMENTS, WAYBILLS
 from ..base import ORPHAN_SCHEMA, CanonicalTables
 
 ORDER_KEY = ["ebp_code", "order_no"]
@@ -50,8 +50,20 @@ def document_edges(frame: pl.DataFrame, *extra: str) -> pl.DataFrame:
 
 
 def with_key_id(edges: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
-    """`edges` with the `key_id` of the order key they name (null: no such order)."""
-    return edges.join(keys, on=ORDER_KEY, how="left").drop(ORDER_KEY)
+    """`edges` with the `key_id` of the order key they name (null: no such order).
+
+    Matched on a 64-bit hash of the key (one integer join instead of two string columns, about
+    twice as fast), then confirmed on the key itself, so a hash collision cannot link wrongly.
+    """
+    digest = pl.struct(ORDER_KEY).hash().alias("_digest")
+    candidates = edges.select("doc_row", *ORDER_KEY, digest).join(
+        keys.select(*ORDER_KEY, "key_id", digest), on="_digest", suffix="_key"
+    )
+    same_key = (pl.col("ebp_code") == pl.col("ebp_code_key")) & (
+        pl.col("order_no") == pl.col("order_no_key")
+    )
+    confirmed = candidates.filter(same_key).select("doc_row", "key_id")
+    return edges.drop(ORDER_KEY).join(confirmed, on="doc_row", how="left", maintain_order="left")
 
 
 def link_counts(edges: pl.DataFrame, prefix: str) -> pl.DataFrame:
@@ -99,17 +111,15 @@ def link_documents(tables: CanonicalTables, inventory_rules: bool) -> Links:
     `waybill_count`/`waybill_row`, `item_count`, `items_total` and `inventory_row`.
     """
     orders = with_position(tables.orders, "order_row")
-    grouped = orders.group_by(ORDER_KEY).agg(
-        pl.col("order_row"), pl.len().cast(pl.Int32).alias("order_copies")
+    grouped = orders.select("order_row", *ORDER_KEY).group_by(ORDER_KEY)
+    keys = with_position(
+        grouped.agg(pl.col("order_row"), pl.len().cast(pl.Int32).alias("order_copies")), "key_id"
     )
-    keys = with_position(grouped, "key_id")
-    row_keys = keys.select("order_row", "key_id", "order_copies").explode("order_row")
-    orders = orders.join(row_keys, on="order_row", how="left")
-    keys = keys.select(*ORDER_KEY, "key_id")
-    payments = with_key_id(document_edges(tables.payments), keys)
-    waybills = with_key_id(waybill_edges(tables), keys)
+    key_ids = keys.select(*ORDER_KEY, "key_id")
+    payments = with_key_id(document_edges(tables.payments), key_ids)
+    waybills = with_key_id(waybill_edges(tables), key_ids)
     line_columns = ("gnum", "item_no", "qty", "price", "total_price")
-    items = with_key_id(document_edges(tables.order_items, *line_columns), keys)
+    items = with_key_id(document_edges(tables.order_items, *line_columns), key_ids)
     item_totals = (
         items.filter(pl.col("key_id").is_not_null())
         .group_by("key_id")
@@ -118,8 +128,10 @@ def link_documents(tables: CanonicalTables, inventory_rules: bool) -> Links:
             pl.col("total_price").sum().alias("items_total"),
         )
     )
-    orders = (
-        orders.join(link_counts(payments, "payment"), on="key_id", how="left")
+    # Link columns are worked out per key on a narrow frame, then spread to the order rows.
+    per_key = (
+        keys.select("key_id", "order_row", "order_copies")
+        .join(link_counts(payments, "payment"), on="key_id", how="left")
         .join(link_counts(waybills, "waybill"), on="key_id", how="left")
         .join(item_totals, on="key_id", how="left")
     )
@@ -129,41 +141,72 @@ def link_documents(tables: CanonicalTables, inventory_rules: bool) -> Links:
         unlinked(items, tables.order_items.height, "order_item"),
     ]
     if tables.inventories is not None:
-        inventories = with_key_id(document_edges(tables.inventories), keys)
+        inventories = with_key_id(document_edges(tables.inventories), key_ids)
         orphan_parts.append(unlinked(inventories, tables.inventories.height, "inventory"))
     if inventory_rules and tables.inventories is not None:
         found = inventories.filter(pl.col("key_id").is_not_null()).rename(
             {"doc_row": "inventory_row"}
         )
-        orders = orders.join(found, on="key_id", how="left")
+        per_key = per_key.join(found, on="key_id", how="left")
     else:
-        orders = orders.with_columns(pl.lit(None, pl.Int64).alias("inventory_row"))
-    orders = orders.sort("order_row").with_columns(
-        pl.col("payment_count", "waybill_count", "item_count").fill_null(0),
-        single_row("payment_count", "payment_first").alias("payment_row"),
-        single_row("waybill_count", "waybill_first").alias("waybill_row"),
+        per_key = per_key.with_columns(pl.lit(None, pl.Int64).alias("inventory_row"))
+    per_row = (
+        per_key.explode("order_row")
+        .sort("order_row")
+        .with_columns(
+            pl.col("payment_count", "waybill_count", "item_count").fill_null(0),
+            single_row("payment_count", "payment_first").alias("payment_row"),
+            single_row("waybill_count", "waybill_first").alias("waybill_row"),
+        )
+        .drop("order_row", "payment_first", "waybill_first")
     )
+    orders = pl.concat([orders, per_row], how="horizontal")
     return Links(
-        orders=orders.drop("payment_first", "waybill_first"),
+        orders=orders,
         lines=items.filter(pl.col("key_id").is_not_null()).rename({"doc_row": "line_row"}),
         orphans=pl.concat(orphan_parts).cast(ORPHAN_SCHEMA),  # type: ignore[arg-type]
     )
 
 
+#: Columns of the single linked documents that rules and outputs read.
+ATTACHED_COLUMNS: dict[str, tuple[str, ...]] = {
+    PAY: (
+        "pay_code",
+        "pay_transaction_id",
+        "payer_id_number",
+        "payer_name",
+        "amount_paid",
+        "currency",
+        "pay_time",
+    ),
+    WAYBILL: (
+        "logistics_code",
+        "logistics_no",
+        "consignee",
+        "consignee_telephone",
+        "app_time",
+    ),
+    INVENTORY: ("ebc_code", "buyer_id_number", "logistics_code", "logistics_no", "agent_code"),
+}
+
+
 def attach_documents(orders: pl.DataFrame, tables: CanonicalTables) -> pl.DataFrame:
     """The orders with the columns of their single payment, waybill and inventory, prefixed
-    `pay.`, `wb.`, `inv.` (null when there is no single such document)."""
-    wide = orders
+    `pay.`, `wb.`, `inv.` (null when there is no single such document, or no such table)."""
     attached = (
-        (tables.payments, "payment_row", PAY),
-        (tables.waybills, "waybill_row", WAYBILL),
-        (tables.inventories, "inventory_row", INVENTORY),
+        (tables.payments, "payment_row", PAY, PAYMENTS),
+        (tables.waybills, "waybill_row", WAYBILL, WAYBILLS),
+        (tables.inventories, "inventory_row", INVENTORY, INVENTORIES),
     )
-    for frame, position, prefix in attached:
-        if frame is None:  # an absent optional table: its columns are null
-            absent = INVENTORIES.polars_schema()
-            wide = wide.with_columns(pl.lit(None, t).alias(prefix + c) for c, t in absent.items())
+    parts = [orders]
+    for frame, position, prefix, table in attached:
+        columns = ATTACHED_COLUMNS[prefix]
+        if frame is None:
+            schema = table.polars_schema()
+            nulls = [pl.lit(None, schema[c]).alias(prefix + c) for c in columns]
+            parts.append(orders.select("order_row").with_columns(nulls).drop("order_row"))
             continue
-        prefixed = with_position(frame, position).rename({c: prefix + c for c in frame.columns})
-        wide = wide.join(prefixed, on=position, how="left")
-    return wide.sort("order_row")
+        # a null position gathers a null row
+        rows = frame.select([pl.col(c).gather(orders[position]).alias(prefix + c) for c in columns])
+        parts.append(rows)
+    return pl.concat(parts, how="horizontal")

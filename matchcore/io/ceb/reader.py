@@ -20,13 +20,11 @@ from .._rejects import REJECTS_SCHEMA, concat_rejects, empty_rejects
 from .mapping import (
     APP_TIME_COLUMN,
     APP_TYPE_DELETE,
-    COMMON_HEAD,
     DOCUMENT_COLUMN,
     DOCUMENTS,
     FILE_COLUMN,
     INDEX_COLUMN,
     MESSAGE_COLUMN,
-    NS,
     TRACE_COLUMNS,
     DocumentSpec,
     column_kind,
@@ -34,7 +32,14 @@ from .mapping import (
     required_elements,
     time_elements,
 )
-from .parser import DocumentProblem, MessageError, MessageInfo, parse_message
+from .parser import (
+    DocumentProblem,
+    MessageError,
+    MessageInfo,
+    head_elements,
+    list_elements,
+    parse_message,
+)
 from .sources import CebSource, SideTable, iter_sources, locate
 
 _SEQ = "_seq"  # global position of a document in input order
@@ -79,16 +84,54 @@ class CebData:
 # --------------------------------------------------------------------------- collecting rows
 
 
-def _head_tags(spec: DocumentSpec) -> tuple[str, ...]:
-    return tuple(NS + el for el in (*COMMON_HEAD, *(e for e, _ in spec.head_columns)))
-
-
 def _head_names(spec: DocumentSpec) -> list[str]:
-    return [*COMMON_HEAD, *(e for e, _ in spec.head_columns)]
+    return list(head_elements(spec))
 
 
 def _list_names(spec: DocumentSpec) -> list[str]:
-    return [e for e, _ in spec.list_columns]
+    return list(list_elements(spec))
+
+
+class _Rows:
+    """Rows of one document type, kept column-wise: Polars builds each table from lists once.
+
+    Head values sit in one flat list (`width` per head, in `head_elements` order), line values
+    likewise; `_columns` slices them into columns.
+    """
+
+    __slots__ = (
+        "file_ids",
+        "messages",
+        "indexes",
+        "seqs",
+        "values",
+        "line_seqs",
+        "line_numbers",
+        "line_values",
+    )
+
+    def __init__(self) -> None:
+        self.file_ids: list[int] = []
+        self.messages: list[str | None] = []
+        self.indexes: list[int] = []
+        self.seqs: list[int] = []
+        self.values: list[str | None] = []
+        self.line_seqs: list[int] = []
+        self.line_numbers: list[int] = []
+        self.line_values: list[str | None] = []
+
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(len(getattr(self, name)) for name in self.__slots__)
+
+    def truncate(self, sizes: tuple[int, ...]) -> None:
+        """Drop what was added after `sizes` (a message that turned out unusable)."""
+        for name, size in zip(self.__slots__, sizes, strict=True):
+            del getattr(self, name)[size:]
+
+
+def _columns(values: list[str | None], names: list[str]) -> dict[str, list[str | None]]:
+    width = len(names)
+    return {name: values[i::width] for i, name in enumerate(names)}
 
 
 class _Collector:
@@ -96,46 +139,44 @@ class _Collector:
 
     def __init__(self) -> None:
         self.labels: list[str] = []
-        self.heads: dict[str, list[tuple[object, ...]]] = {s.doc_type: [] for s in DOCUMENTS}
-        self.lines: dict[str, list[tuple[object, ...]]] = {s.doc_type: [] for s in DOCUMENTS}
+        self.rows: dict[str, _Rows] = {s.doc_type: _Rows() for s in DOCUMENTS}
         self.problems: list[tuple[object, ...]] = []
         self.notes: Counter[str] = Counter()
         self.seen_types: set[str] = set()  # message types met, even if rejected
         self._seq = 0
-        self._head_tags = {s.doc_type: _head_tags(s) for s in DOCUMENTS}
-        self._list_tags = {s.doc_type: tuple(NS + e for e, _ in s.list_columns) for s in DOCUMENTS}
 
     def add_message(self, label: str, source: object, size: int | None) -> None:
         """Parse one message; its rows are kept only if the whole message is well formed."""
         file_id = len(self.labels)
         self.labels.append(label)
         info = MessageInfo()
-        heads: dict[str, list[tuple[object, ...]]] = {s.doc_type: [] for s in DOCUMENTS}
-        lines: dict[str, list[tuple[object, ...]]] = {s.doc_type: [] for s in DOCUMENTS}
+        sizes = {doc_type: rows.sizes() for doc_type, rows in self.rows.items()}
         problems: list[tuple[object, ...]] = []
         seq = self._seq
+        all_rows = self.rows
         try:
             for item in parse_message(source, info, size=size):  # type: ignore[arg-type]
                 if isinstance(item, DocumentProblem):
                     problems.append(_structure_problem(item, label, info.guid))
                     continue
                 seq += 1
-                doc_type = item.spec.doc_type
-                row = (
-                    file_id,
-                    info.guid,
-                    item.index,
-                    seq,
-                    *map(item.head.get, self._head_tags[doc_type]),
-                )
-                heads[doc_type].append(row)
-                if item.lines and item.spec.list_table is not None:
-                    tags = self._list_tags[doc_type]
-                    lines[doc_type] += [
-                        (seq, number, *map(line.get, tags))
-                        for number, line in enumerate(item.lines, start=1)
-                    ]
+                spec = item.spec
+                rows = all_rows[spec.doc_type]
+                rows.file_ids.append(file_id)
+                rows.messages.append(info.guid)
+                rows.indexes.append(item.index)
+                rows.seqs.append(seq)
+                rows.values += item.head
+                lines = item.lines
+                if lines and spec.list_table is not None:
+                    count = len(lines)
+                    rows.line_seqs += [seq] * count
+                    rows.line_numbers += range(1, count + 1)
+                    for line in lines:
+                        rows.line_values += line
         except MessageError as error:
+            for doc_type, rows in self.rows.items():
+                rows.truncate(sizes[doc_type])
             self._note_type(info)
             self.notes["messages_rejected"] += 1
             self.problems.append(_message_problem(info, label, str(error)))
@@ -143,10 +184,6 @@ class _Collector:
         self._note_type(info)
         self._seq = seq
         self.notes["messages"] += 1
-        for doc_type, rows in heads.items():
-            self.heads[doc_type] += rows
-        for doc_type, rows in lines.items():
-            self.lines[doc_type] += rows
         self.problems.extend(problems)
 
     def _note_type(self, info: MessageInfo) -> None:
@@ -320,28 +357,38 @@ def iso_time(text: str | None) -> str | None:
     return f"{whole}.{text[14:].ljust(6, '0')}" if len(text) > 14 else whole
 
 
-def _head_frame(
-    rows: list[tuple[object, ...]], spec: DocumentSpec, labels: pl.Series
-) -> pl.DataFrame:
+def _head_frame(rows: _Rows, spec: DocumentSpec, labels: pl.Series) -> pl.DataFrame:
+    names = _head_names(spec)
     schema: dict[str, pl.DataType] = {
         _FILE_ID: pl.Int64(),
         MESSAGE_COLUMN: pl.String(),
         INDEX_COLUMN: pl.Int64(),
         _SEQ: pl.Int64(),
     }
-    schema.update({name: pl.String() for name in _head_names(spec)})
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    schema.update({name: pl.String() for name in names})
+    data: dict[str, list[object]] = {
+        _FILE_ID: rows.file_ids,  # type: ignore[dict-item]
+        MESSAGE_COLUMN: rows.messages,  # type: ignore[dict-item]
+        INDEX_COLUMN: rows.indexes,  # type: ignore[dict-item]
+        _SEQ: rows.seqs,  # type: ignore[dict-item]
+        **_columns(rows.values, names),
+    }
+    frame = pl.DataFrame(data, schema=schema)
     return frame.with_columns(
         labels.gather(frame[_FILE_ID]).alias(FILE_COLUMN), pl.col("guid").alias(DOCUMENT_COLUMN)
     ).drop(_FILE_ID)
 
 
-def _line_frame(
-    rows: list[tuple[object, ...]], spec: DocumentSpec, heads: pl.DataFrame
-) -> pl.DataFrame:
+def _line_frame(rows: _Rows, spec: DocumentSpec, heads: pl.DataFrame) -> pl.DataFrame:
+    names = _list_names(spec)
     schema: dict[str, pl.DataType] = {_SEQ: pl.Int64(), _LINE: pl.Int64()}
-    schema.update({name: pl.String() for name in _list_names(spec)})
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    schema.update({name: pl.String() for name in names})
+    data: dict[str, list[object]] = {
+        _SEQ: rows.line_seqs,  # type: ignore[dict-item]
+        _LINE: rows.line_numbers,  # type: ignore[dict-item]
+        **_columns(rows.line_values, names),
+    }
+    frame = pl.DataFrame(data, schema=schema)
     inherited = [el for el, col in spec.head_columns if col in dict(spec.inherited)]
     context = heads.select(_SEQ, *TRACE_COLUMNS, "guid", *inherited)
     return frame.join(context, on=_SEQ, how="left", maintain_order="left")
@@ -373,7 +420,8 @@ def _document_tables(collector: _Collector) -> tuple[dict[str, pl.DataFrame], li
     tables: dict[str, pl.DataFrame] = {}
     rejects: list[pl.DataFrame] = []
     for spec in DOCUMENTS:
-        heads = _head_frame(collector.heads[spec.doc_type], spec, labels)
+        rows = collector.rows[spec.doc_type]
+        heads = _head_frame(rows, spec, labels)
         problems = _problems(heads, spec, spec.table, line=False)
         rejects.append(problems.drop(_SEQ))
         heads = heads.join(
@@ -384,7 +432,7 @@ def _document_tables(collector: _Collector) -> tuple[dict[str, pl.DataFrame], li
         collector.notes[f"{spec.table}.deleted"] = deleted
         collector.notes[f"{spec.table}.superseded"] = superseded
         if spec.list_table is not None:
-            lines = _line_frame(collector.lines[spec.doc_type], spec, heads)
+            lines = _line_frame(rows, spec, heads)
             lines = lines.filter(pl.col(FILE_COLUMN).is_not_null())  # head rejected or replaced
             line_problems = _problems(lines, spec, spec.list_table, line=True)
             rejects.append(line_problems.drop(_SEQ, _LINE))
