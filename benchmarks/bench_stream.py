@@ -176,7 +176,7 @@ def pending_state_bytes(
         matcher.feed(raw)
     heap = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    count = len(matcher._slots) or 1  # orders touched by those documents
+    count = matcher.pending() or 1  # orders waiting for their waybill
     return heap / count, len(matcher.snapshot()) / count
 
 

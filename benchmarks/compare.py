@@ -448,9 +448,9 @@ def versions() -> dict[str, str]:
     }
 
 
-def kernel_build() -> str:
-    """The compiled kernel's file and modification time (to notice a rebuild mid-run)."""
-    built = sorted((REPO / "matchcore" / "_native").glob("kernel*.so"))
+def kernel_build(root: Path = REPO) -> str:
+    """The compiled kernel's file and modification time under `root`."""
+    built = sorted((root / "matchcore" / "_native").glob("kernel*.so"))
     if not built:
         return "not built"
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(built[0].stat().st_mtime))
@@ -693,13 +693,13 @@ def write_report(
         + "; completed: "
         + (", ".join(f"{size_label(r.orders)} ({r.repeat})" for r in results) or "none")
         + ".",
-        f"- Kernel build: {context['kernel_build']}"
+        f"- Code measured: a copy of `matchcore/` and `benchmarks/` taken at the start (kernel "
+        f"{context['kernel_build']}); every subprocess ran that copy"
         + (
-            ""
+            "."
             if context["kernel_build"] == kernel_build()
-            else f" at the start; {kernel_build()} at the end (rebuilt during the run)"
-        )
-        + ".",
+            else f" (the working tree's kernel was rebuilt during the run: {kernel_build()})."
+        ),
         f"- Started {context['started']}, finished {context['finished']} (UTC); load average "
         f"at start {context['load_start']}, at end {context['load_end']} (the machine was "
         "shared with other jobs, so times are noisy; engines were interleaved per repetition).",
@@ -767,16 +767,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(engines) - set(ENGINES)
     if unknown:
         raise SystemExit(f"unknown engines: {', '.join(sorted(unknown))}")
+    args.code = snapshot_code()
     context: dict[str, Any] = {
         "command": " ".join(["python -m benchmarks.compare", *(argv or sys.argv[1:])]),
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "load_start": load_average(),
         "machine": machine(),
         "versions": versions(),
-        "kernel_build": kernel_build(),
+        "kernel_build": kernel_build(args.code),
         "planned": {size_label(n): r for n, r in repetitions(args).items()},
     }
-    args.code = snapshot_code()
     results = []
     for orders, repeat in repetitions(args).items():
         results.append(run_size(orders, repeat, args, engines))

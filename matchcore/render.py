@@ -14,10 +14,11 @@ import polars as pl
 
 from .engine.base import CanonicalTables, EngineOutput
 from .engine.reference.links import INVENTORY, PAY, WAYBILL, attach_documents, with_position
+from .engine.reference.orders import arrival_gap_us, order_total
 from .masking import mask_expr
 from .money import format_money_expr, to_decimal_series
 from .rules import LINE_RULES, PARTY_RULES, Party, Rule, RuleSettings
-from .schema import CHINA_TZ, MONEY_SCALE, ROLE_BITS, ROW
+from .schema import CHINA_TZ, IDENTITY_COLUMNS, MONEY_SCALE, ROLE_BITS, ROW
 
 __all__ = ["Rendered", "render"]
 
@@ -173,6 +174,7 @@ def render_verdicts(
 
 
 def counted(document: str, column: str, expected: str = "1") -> Callable[..., Texts]:
+    """A document count: field = the document, expected a fixed text, actual the count."""
     return lambda m, p: (text(document), text(expected), count(column))
 
 
@@ -194,18 +196,18 @@ def first_difference(
 ) -> Texts:
     """Texts of the first (field, expected column, actual column) whose values differ; with
     `named_only`, a null expected value does not count as a difference."""
-    field = expected = actual = None
+    field = expected = actual = pl.lit(None, pl.String)
     for name, left, right in reversed(pairs):
         differs = pl.col(left).ne_missing(pl.col(right))
         if named_only:
             differs = differs & pl.col(left).is_not_null()
         left_text, right_text = pl.col(left), pl.col(right)
-        if name in ("buyer_id_number",):
+        if name in IDENTITY_COLUMNS:
             left_text, right_text = m(left_text, name), m(right_text, name)
         field = pl.when(differs).then(text(name)).otherwise(field)
         expected = pl.when(differs).then(left_text).otherwise(expected)
         actual = pl.when(differs).then(right_text).otherwise(actual)
-    return field, expected, actual  # type: ignore[return-value]
+    return field, expected, actual
 
 
 def pay_reference_texts(m: Masker, p: object) -> Texts:
@@ -232,15 +234,12 @@ def inventory_mismatch_texts(m: Masker, p: object) -> Texts:
 
 
 def order_total_texts(m: Masker, p: object) -> Texts:
-    total = pl.col("goods_value") + pl.col("freight") - pl.col("discount") + pl.col("tax_total")
-    return text("actual_paid"), format_money_expr(total), money("actual_paid")
+    return text("actual_paid"), format_money_expr(order_total()), money("actual_paid")
 
 
 def arrival_texts(m: Masker, p: RuleSettings) -> Texts:
-    times = [pl.col("app_time"), pl.col(PAY + "pay_time"), pl.col(WAYBILL + "app_time")]
-    gap = (pl.max_horizontal(times) - pl.min_horizontal(times)).dt.total_microseconds()
     window = pl.lit(p.parameters.arrival_window_us, pl.Int64)
-    return text("arrival_window"), seconds_text(window), seconds_text(gap)
+    return text("arrival_window"), seconds_text(window), seconds_text(arrival_gap_us())
 
 
 def buyer_id_texts(m: Masker, p: object) -> Texts:

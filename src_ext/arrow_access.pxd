@@ -61,6 +61,7 @@ ctypedef struct Col:
     int64_t length
     int64_t nchunks
     Chunk* chunks
+    int64_t chunk_rows  # every chunk but the last has this many rows (0: they differ)
 
 ctypedef struct StrRef:
     const char* ptr
@@ -72,6 +73,12 @@ cdef inline const Chunk* chunk_of(const Col* c, int64_t* row) noexcept nogil:
     cdef int64_t lo = 0, hi = c.nchunks - 1, mid
     if hi == 0:
         return c.chunks
+    if c.chunk_rows > 0:  # equal batches (IPC, Parquet row groups): no search
+        lo = row[0] // c.chunk_rows
+        if lo > hi:
+            lo = hi
+        row[0] -= c.chunks[lo].start
+        return c.chunks + lo
     while lo < hi:  # last chunk whose start <= row
         mid = (lo + hi + 1) >> 1
         if c.chunks[mid].start <= row[0]:
@@ -227,3 +234,13 @@ cdef inline void prefetch_value(const Col* c, int64_t row) noexcept nogil:
         mc_prefetch((<const uint8_t*>ch.values) + row + ch.offset)
     else:
         mc_prefetch((<const int64_t*>ch.values) + row + ch.offset)
+
+
+cdef inline void prefetch_str_data(const Col* c, int64_t row) noexcept nogil:
+    """Ask for the bytes of a string stored out of line (call once its view is cached)."""
+    cdef StrRef s
+    if c.layout < LAYOUT_UTF8 or c.layout > LAYOUT_VIEW or row < 0:
+        return
+    s = col_str(c, row)
+    if s.len > 12 or (s.len > 0 and c.layout != LAYOUT_VIEW):
+        mc_prefetch(s.ptr)

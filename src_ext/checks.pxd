@@ -9,7 +9,7 @@ from libc.math cimport isfinite, rint
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
 from arrow_access cimport (Col, StrRef, col_f64, col_i64, col_is_null, col_str, prefetch_str,
-                           prefetch_value, str_eq, str_eq_nullsafe)
+                           prefetch_str_data, prefetch_value, str_eq, str_eq_nullsafe)
 from context cimport *
 from hashtable cimport KeyVal, key_hash, table_find
 
@@ -373,6 +373,20 @@ cdef inline void prefetch_documents(Ctx* x, int64_t i) noexcept nogil:
     prefetch_value(x.cols + L_QTY, line)
     prefetch_value(x.cols + L_PRICE, line)
     prefetch_value(x.cols + L_TOTAL_PRICE, line)
+
+
+cdef inline void prefetch_document_strings(Ctx* x, int64_t i) noexcept nogil:
+    """Second stage of prefetch_documents: the out-of-line bytes its views point at."""
+    cdef int32_t f = x.order_first[i]
+    cdef int64_t pay = x.pay_last[f], wb = x.wb_last[f]
+    cdef int64_t inv = x.inv_of[f] if x.p.inventory_rules else -1
+    prefetch_str_data(x.cols + P_PAY_TRANSACTION_ID, pay)
+    prefetch_str_data(x.cols + P_PAYER_ID_NUMBER, pay)
+    prefetch_str_data(x.cols + P_PAYER_NAME, pay)
+    prefetch_str_data(x.cols + W_CONSIGNEE, wb)
+    prefetch_str_data(x.cols + W_LOGISTICS_NO, wb)
+    prefetch_str_data(x.cols + I_BUYER_ID_NUMBER, inv)
+    prefetch_str_data(x.cols + I_LOGISTICS_NO, inv)
 
 
 cdef inline uint64_t evaluate_order(Ctx* x, int64_t i, int64_t* n_subjects) noexcept nogil:

@@ -215,7 +215,7 @@ cdef inline void probe_rows(const HashTable* t, const KeySpec* build, const KeyS
     cdef KeyVal v
     with parallel(num_threads=threads):
         hs = <uint64_t*>malloc(PROBE_BATCH * sizeof(uint64_t))
-        for b in prange(nbatches, schedule="static"):
+        for b in prange(nbatches, schedule="dynamic", chunksize=16):
             start = b * PROBE_BATCH
             end = start + PROBE_BATCH
             if end > n:

@@ -15,7 +15,8 @@ cimport openmp
 
 from annual cimport ANNUAL_RULE, Walk, annual_walk
 from arrow_access cimport *
-from checks cimport evaluate_order, prefetch_documents, write_subjects
+from checks cimport (evaluate_order, prefetch_document_strings, prefetch_documents,
+                    write_subjects)
 from context cimport *
 from hashing cimport hash_bytes
 from hashtable cimport (HashTable, KeySpec, KeyVal, build_rows, hash_rows, key_at, key_hash,
@@ -130,6 +131,7 @@ cdef class ArrowColumn:
         self.col.length = 0
         self.col.nchunks = 0
         self.col.chunks = NULL
+        self.col.chunk_rows = 0
         self.format = ""
         if source is None:
             return
@@ -214,6 +216,10 @@ cdef class ArrowColumn:
             n += 1
         self.col.nchunks = n
         self.col.length = start
+        self.col.chunk_rows = self.col.chunks[0].length if n > 1 else 0
+        for i in range(n - 1):
+            if self.col.chunks[i].length != self.col.chunk_rows:
+                self.col.chunk_rows = 0
 
     def __dealloc__(self):
         cdef int64_t i
@@ -413,7 +419,8 @@ cdef void evaluate_all(Ctx* x) noexcept nogil:
     """Pass 1: every rule but the annual limit; subject_start[i] = order i's subject rows."""
     cdef int64_t b, i, start, end, count
     cdef int64_t nbatches = (x.n_orders + EVALUATE_BATCH - 1) // EVALUATE_BATCH
-    for b in prange(nbatches, schedule="static", chunksize=128, num_threads=x.threads):
+    # Dynamic: a thread that loses its core (busy machine) does not hold the pass back.
+    for b in prange(nbatches, schedule="dynamic", chunksize=64, num_threads=x.threads):
         start = b * EVALUATE_BATCH
         end = start + EVALUATE_BATCH
         if end > x.n_orders:
@@ -421,13 +428,15 @@ cdef void evaluate_all(Ctx* x) noexcept nogil:
         for i in range(start, end):
             prefetch_documents(x, i)
         for i in range(start, end):
+            prefetch_document_strings(x, i)
+        for i in range(start, end):
             evaluate_order(x, i, &count)
             x.subject_start[i] = count
 
 
 cdef void write_all_subjects(Ctx* x) noexcept nogil:
     cdef int64_t i
-    for i in prange(x.n_orders, schedule="static", chunksize=2048, num_threads=x.threads):
+    for i in prange(x.n_orders, schedule="dynamic", chunksize=2048, num_threads=x.threads):
         if x.subject_start[i + 1] > x.subject_start[i]:
             write_subjects(x, i)
 

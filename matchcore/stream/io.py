@@ -273,6 +273,12 @@ def run_messages(
 # --- TCP on loopback ---------------------------------------------------------------------------
 
 
+async def _cancel_all(tasks: set[asyncio.Task[None]]) -> None:
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _read_frame(reader: asyncio.StreamReader, framing: Framing) -> bytes | None:
     """The next frame from a connection, or None at its end."""
     try:
@@ -327,6 +333,8 @@ class TcpService:
         self._acks: dict[asyncio.StreamWriter, int] = {}  # connection -> frames received
         self._outbox: list[VerdictEvent] = []
         self._stopping = asyncio.Event()
+        self._input_handlers: set[asyncio.Task[None]] = set()
+        self._output_handlers: set[asyncio.Task[None]] = set()
         self.bound_port: int | None = None
         self.bound_output_port: int | None = None
         processor.deliver = self._outbox.extend
@@ -351,14 +359,23 @@ class TcpService:
             intake.close()
             if output is not None:
                 output.close()
+            await _cancel_all(self._input_handlers)  # unacked frames are resent by clients
             self.processor.close()
-            await self._publish()
+            await self._publish()  # the last verdicts still reach connected clients
             for queue in list(self._clients):
                 await queue.put(None)
+            await asyncio.gather(*self._output_handlers, return_exceptions=True)
 
     def stop(self) -> None:
         """Ask `serve` to finish (state is flushed and snapshotted)."""
         self._stopping.set()
+
+    @staticmethod
+    def _track(handlers: set[asyncio.Task[None]]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            handlers.add(task)  # type: ignore[arg-type]
+            task.add_done_callback(handlers.discard)  # type: ignore[arg-type]
 
     async def _settle(self) -> None:
         """Let time pass, commit when due, then ack and publish what the commit covered."""
@@ -392,6 +409,7 @@ class TcpService:
     async def _handle_input(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        self._track(self._input_handlers)
         self._acks[writer] = 0
         try:
             while True:
@@ -405,8 +423,8 @@ class TcpService:
             self.processor.commit()
             await self._ack()
             await self._publish()
-        except (InputError, ConnectionError):
-            pass
+        except (InputError, ConnectionError, asyncio.CancelledError):
+            pass  # the client resends whatever was not acknowledged
         finally:
             self._acks.pop(writer, None)
             writer.close()
@@ -414,6 +432,7 @@ class TcpService:
     async def _handle_output(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        self._track(self._output_handlers)
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.queue_size)
         self._clients.add(queue)
         try:
@@ -423,7 +442,7 @@ class TcpService:
                     break
                 writer.write(data)
                 await writer.drain()
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self._clients.discard(queue)

@@ -141,7 +141,7 @@ def engine_evaluator(engine: str = "auto") -> Evaluator:
 
     def evaluate(tables: CanonicalTables, settings: RuleSettings) -> pl.DataFrame:
         output = chosen.run(tables, settings)
-        return render_verdicts(order_context(tables, output), settings)
+        return render_verdicts(order_context(tables, output), tables, settings)
 
     return evaluate
 

@@ -8,6 +8,7 @@ is a `BadMessage` with a reason (it never holds field values, so no identity dat
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
@@ -50,6 +51,7 @@ class Item(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("item_no", "qty", "price", "total_price")
     AMOUNTS: ClassVar[tuple[str, ...]] = ("qty", "price", "total_price")
+    SHARED: ClassVar[tuple[str, ...]] = ("item_no", "unit", "country", "qty", "price")
 
 
 class Document(msgspec.Struct, tag_field="doc_type", gc=False, omit_defaults=True, kw_only=True):
@@ -62,6 +64,8 @@ class Document(msgspec.Struct, tag_field="doc_type", gc=False, omit_defaults=Tru
     REQUIRED: ClassVar[tuple[str, ...]] = ()
     AMOUNTS: ClassVar[tuple[str, ...]] = ()
     TIMES: ClassVar[tuple[str, ...]] = ("app_time",)
+    #: Fields whose values repeat across documents (codes, enumerations): one copy is kept.
+    SHARED: ClassVar[tuple[str, ...]] = ()
 
     def key(self) -> tuple[str, str]:
         """The document's own key, canonical (see `canonical_code`)."""
@@ -109,6 +113,17 @@ class Order(Document, tag="order"):
         "app_time",
     )
     AMOUNTS = ("goods_value", "freight", "discount", "tax_total", "actual_paid")
+    SHARED = (
+        "ebp_code",
+        "ebc_code",
+        "currency",
+        "buyer_id_type",
+        "pay_code",
+        "ebp_name",
+        "ebc_name",
+        "freight",
+        "discount",
+    )
 
 
 class Payment(Document, tag="payment"):
@@ -129,6 +144,7 @@ class Payment(Document, tag="payment"):
     REQUIRED = ("order_no", "ebp_code", "payer_id_number", "payer_name", "amount_paid", "pay_time")
     AMOUNTS = ("amount_paid",)
     TIMES = ("pay_time",)
+    SHARED = ("pay_code", "ebp_code", "payer_id_type", "currency")
 
 
 class Waybill(Document, tag="waybill"):
@@ -149,6 +165,7 @@ class Waybill(Document, tag="waybill"):
     KEY = ("logistics_code", "logistics_no")
     REQUIRED = ("consignee", "app_time")
     AMOUNTS = ("freight", "insured_fee", "weight")
+    SHARED = ("logistics_code", "ebp_code", "freight", "insured_fee")
 
 
 class Inventory(Document, tag="inventory"):
@@ -174,6 +191,7 @@ class Inventory(Document, tag="inventory"):
         "buyer_id_number",
         "app_time",
     )
+    SHARED = ("ebp_code", "ebc_code", "logistics_code", "agent_code", "trade_mode")
 
 
 Message: TypeAlias = Order | Payment | Waybill | Inventory
@@ -273,6 +291,14 @@ def _canonical_amounts(obj: Any, names: tuple[str, ...]) -> None:
             setattr(obj, name, _amount_text(value))
 
 
+def _share_values(obj: Any, names: tuple[str, ...]) -> None:
+    # Pending documents are the state's bulk; codes repeat across them, so keep one copy.
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and value.__class__ is str:
+            setattr(obj, name, sys.intern(value))
+
+
 def _valid_time(text: str) -> bool:
     """ISO 8601 (with 'T' or space, optional offset) or the customs form yyyyMMdd[HHmmss]."""
     if _CUSTOMS_TIME.match(text):
@@ -318,12 +344,14 @@ def check_message(message: Message) -> Message:
         if value is not None and not _valid_time(value):
             raise BadMessage(f"{kind}: field {name} is not a valid time")
     _canonical_amounts(message, message.AMOUNTS)
+    _share_values(message, message.SHARED)
     if isinstance(message, Order):
         for position, item in enumerate(message.items):
             missing = _missing_required(item, Item.REQUIRED)
             if missing is not None:
                 raise BadMessage(f"order: items[{position}]: required field {missing} is missing")
             _canonical_amounts(item, Item.AMOUNTS)
+            _share_values(item, Item.SHARED)
     return message
 
 

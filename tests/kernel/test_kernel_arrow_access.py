@@ -29,8 +29,11 @@ TEXTS = [
         pa.array(TEXTS, pa.string_view()),
         pa.chunked_array([TEXTS[:3], TEXTS[3:]], pa.string()),
         pa.chunked_array([[], TEXTS[:5], [], TEXTS[5:]], pa.large_string()),
+        pa.chunked_array([TEXTS[:1], TEXTS[1:5], TEXTS[5:]], pa.string_view()),
+        pl.concat([pl.Series(TEXTS[:4]), pl.Series(TEXTS[4:])], rechunk=False),
     ],
-    ids=["polars", "string", "large_string", "string_view", "chunked", "chunked-empty"],
+    ids=["polars", "string", "large_string", "string_view", "chunked", "chunked-empty",
+         "chunked-unequal", "polars-chunked"],
 )
 def test_strings_read_in_every_layout(source):
     assert ArrowColumn(source).to_pylist() == TEXTS

@@ -146,3 +146,12 @@ def test_copies_of_a_duplicated_order_all_see_the_same_documents(kit):
     assert result.verdicts["pay_transaction_id"].to_list() == ["T1", "T1"]
     assert result.verdicts["logistics_no"].to_list() == ["W1", "W1"]
     assert result.verdicts.filter(pl.col("verdict") == "reject").height == 2
+
+
+def test_waybill_named_by_two_inventories_links_to_both_orders(kit):
+    case = kit.complete_orders({"order_no": "O1"}, {"order_no": "O2"})
+    case.waybills = [kit.waybill(order_no=None, ebp_code=None)]
+    case.inventories = [kit.inventory(), kit.inventory(order_no="O2")]
+    result = case.run()
+    assert result.verdicts["logistics_no"].to_list() == ["W1", "W1"]
+    assert result.orphans.height == 0

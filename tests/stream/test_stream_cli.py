@@ -186,3 +186,44 @@ def test_a_state_directory_refuses_another_input(kit, workspace, capsys):
     assert main(_args(workspace, "--input", str(first), *state)) == 0
     assert main(_args(workspace, "--input", str(second), *state)) == 2
     assert "belongs to input" in capsys.readouterr().err
+
+
+def test_listen_acks_and_serves_verdicts_to_tcp_clients(kit, workspace):
+    import os
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [
+        sys.executable,
+        "-m",
+        "matchcore",
+        *_args(
+            workspace, "--listen", "0", "--output-listen", "0", "--state-dir", str(workspace / "s")
+        ),
+    ]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    try:
+        assert process.stderr is not None
+        intake_port, output_port = map(
+            int, re.findall(r":(\d+)", process.stderr.readline().decode())
+        )
+        with (
+            socket.create_connection(("127.0.0.1", output_port), timeout=60) as output,
+            socket.create_connection(("127.0.0.1", intake_port), timeout=60) as intake,
+        ):
+            intake.sendall(b"".join(msgspec.json.encode(m) + b"\n" for m in kit.complete_set("N1")))
+            acks = intake.makefile("rb")
+            while (ack := json.loads(acks.readline())["ack"]) < 3:  # acks grow with commits
+                assert ack > 0
+            verdict = json.loads(output.makefile("rb").readline())
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert (verdict["verdict_id"], verdict["verdict"]) == ("EBP001/N1/1", "pass")

@@ -227,3 +227,17 @@ def test_reference_rows_the_normaliser_refuses_are_kept_as_rejects(kit):
     references = References.from_frames(products, kit.enterprises_frame())
     assert references.products.height == 2
     assert references.rejects is not None and references.rejects.height == 1
+
+
+def test_inventory_completes_the_set_and_links_a_waybill_without_order_key(kit, make_matcher):
+    matcher = make_matcher(inventory_rules=True)
+    loose = kit.waybill_msg("O2")
+    del loose["order_no"], loose["ebp_code"]  # linked through the inventory's logistics_no
+    kit.feed_all(matcher, kit.complete_set("O1") + [kit.inventory_msg("O1")])
+    kit.feed_all(matcher, [kit.order_msg("O2"), kit.payment_msg("O2"), loose])
+    matcher.flush()
+    assert [e.order_no for e in matcher.drain()] == ["O1"]  # O2 waits for its inventory
+    kit.feed_all(matcher, [kit.inventory_msg("O2")])
+    matcher.flush()
+    [event] = matcher.drain()
+    assert (event.order_no, event.verdict, event.logistics_no) == ("O2", "pass", "L-O2")

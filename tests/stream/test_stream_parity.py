@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as count_case
 from hypothesis import strategies as st
 
-import matchcore.api
+import matchcore
 from matchcore import schema
 from matchcore.rules import RuleSettings
 from matchcore.stream.matcher import StreamMatcher
@@ -132,7 +132,7 @@ def _batch_verdicts(final: dict[str, list[dict[str, Any]]], kit: Any) -> dict[st
         for order in final["order"]
         for item in order["items"]
     ]
-    result = matchcore.api.match(
+    result = matchcore.match(
         orders=_frame(final["order"], schema.ORDERS),
         order_items=_frame(items, schema.ORDER_ITEMS),
         payments=_frame(final["payment"], schema.PAYMENTS),

@@ -56,14 +56,19 @@ def with_key_id(edges: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
     twice as fast), then confirmed on the key itself, so a hash collision cannot link wrongly.
     """
     digest = pl.struct(ORDER_KEY).hash().alias("_digest")
-    candidates = edges.select("doc_row", *ORDER_KEY, digest).join(
+    edges = edges.with_row_index("_edge")  # a waybill may have several edges: match each one
+    candidates = edges.select("_edge", *ORDER_KEY, digest).join(
         keys.select(*ORDER_KEY, "key_id", digest), on="_digest", suffix="_key"
     )
     same_key = (pl.col("ebp_code") == pl.col("ebp_code_key")) & (
         pl.col("order_no") == pl.col("order_no_key")
     )
-    confirmed = candidates.filter(same_key).select("doc_row", "key_id")
-    return edges.drop(ORDER_KEY).join(confirmed, on="doc_row", how="left", maintain_order="left")
+    confirmed = candidates.filter(same_key).select("_edge", "key_id")
+    return (
+        edges.drop(ORDER_KEY)
+        .join(confirmed, on="_edge", how="left", maintain_order="left")
+        .drop("_edge")
+    )
 
 
 def link_counts(edges: pl.DataFrame, prefix: str) -> pl.DataFrame:
