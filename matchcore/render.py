@@ -14,7 +14,7 @@ import polars as pl
 
 from .engine.base import CanonicalTables, EngineOutput
 from .engine.reference.links import INVENTORY, PAY, WAYBILL, attach_documents, with_position
-from .engine.reference.orders import arrival_gap_us, order_total
+from .engine.reference.orders import DEFAULT_CURRENCY, arrival_gap_us, order_total
 from .masking import mask_expr
 from .money import format_money_expr, to_decimal_series
 from .rules import LINE_RULES, PARTY_RULES, Party, Rule, RuleSettings
@@ -233,6 +233,11 @@ def inventory_mismatch_texts(m: Masker, p: object) -> Texts:
     )
 
 
+def currency_texts(m: Masker, p: object) -> Texts:
+    order, paid = (pl.col(c).fill_null(DEFAULT_CURRENCY) for c in ("currency", PAY + "currency"))
+    return text("currency"), order, paid
+
+
 def order_total_texts(m: Masker, p: object) -> Texts:
     return text("actual_paid"), format_money_expr(order_total()), money("actual_paid")
 
@@ -276,7 +281,7 @@ ORDER_RULE_TEXTS: dict[Rule, Callable[[Masker, RuleSettings], Texts]] = {
         "payer_name", "buyer_name", PAY + "payer_name", "payer_name"
     ),
     Rule.PAY_REFERENCE_MISMATCH: pay_reference_texts,
-    Rule.CURRENCY_MISMATCH: compared("currency", "currency", PAY + "currency"),
+    Rule.CURRENCY_MISMATCH: currency_texts,
     Rule.ORDER_TOTAL_MISMATCH: order_total_texts,
     Rule.GOODS_VALUE_MISMATCH: compared("goods_value", "items_total", "goods_value", "money"),
     Rule.CONSIGNEE_MISMATCH: compared("consignee", "consignee", WAYBILL + "consignee", "consignee"),

@@ -159,6 +159,9 @@ class KernelEngine:
 
     def __init__(self, *, threads: int | None = None) -> None:
         self.threads = threads or os.cpu_count() or 1
+        #: Seconds spent in each kernel phase by the last run (reference_tables, link,
+        #: evaluate, subjects, annual), for benchmarks and diagnostics.
+        self.last_timings: dict[str, float] = {}
 
     def run(self, tables: CanonicalTables, settings: RuleSettings) -> EngineOutput:
         """Link, evaluate every enabled rule and walk the annual limit for every order row."""
@@ -166,6 +169,7 @@ class KernelEngine:
         raw = _kernel.run(
             _import_columns(tables), sizes, _parameters(tables, settings), self.threads
         )
+        self.last_timings = dict(raw["timings"])
         return EngineOutput(
             orders=_orders_frame(raw),
             subjects=_subjects_frame(raw["subjects"]),

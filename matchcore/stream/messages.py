@@ -20,7 +20,7 @@ from ..schema import MONEY_SCALE
 
 # Amount text as the batch normaliser accepts it, limited to 14 whole digits so the
 # ten-thousandths always fit int64; "-0" is allowed (not negative), any other sign is not.
-_MONEY_TEXT = r"^\s*(\+?0*(\d{1,14}(\.\d{0,4}0*)?|\.\d{1,4}0*)|-0*(0(\.0*)?|\.0+))\s*$"
+_MONEY_TEXT = r"^\s*(\+?0*([0-9]{1,14}(\.[0-9]{0,4}0*)?|\.[0-9]{1,4}0*)|-0*(0(\.0*)?|\.0+))\s*$"
 _MAX_WHOLE = 10**14
 
 Amount: TypeAlias = (
@@ -33,7 +33,7 @@ Text: TypeAlias = str | None
 Op: TypeAlias = Literal["upsert", "cancel"]
 OrderKey: TypeAlias = tuple[str, str]  # (ebp_code, order_no), canonical text
 
-_CUSTOMS_TIME = re.compile(r"^\s*\d{8}(\d{6})?\s*$")
+_CUSTOMS_TIME = re.compile(r"^\s*[0-9]{8}([0-9]{6})?\s*$")
 
 
 class Item(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):

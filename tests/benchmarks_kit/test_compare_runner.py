@@ -99,3 +99,17 @@ def test_disagreeing_engine_times_are_not_reported() -> None:
     assert "NO (7 rows)" in table
     kernel_row = next(line for line in table.splitlines() if "| kernel |" in line)
     assert "6.00x" in kernel_row and "| 1.000 |" in kernel_row
+
+
+def test_outputs_are_checked_against_duckdb_when_the_reference_failed(tmp_path: Path) -> None:
+    result = size_result(1_000, 1.0, 6.0, 2.0)
+    result.agree = {}
+    del result.samples["reference"]
+    result.failures["reference"] = "exit code -9"
+    write_results(tmp_path / "1000-duckdb.arrow", [0, 1], [100, 200])
+    write_results(tmp_path / "1000-kernel.arrow", [0, 5], [100, 200])
+    compare.check_agreement(result, tmp_path, list(compare.ENGINES))
+    assert result.oracle == "duckdb"
+    assert result.agree == {"duckdb": True, "kernel": False}
+    assert result.differing_rows["kernel"] == 1
+    assert "compared with duckdb" in "\n".join(compare.timing_table([result]))

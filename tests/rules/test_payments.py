@@ -75,3 +75,11 @@ def test_currency_differs_fails(kit):
     assert kit.reasons(result) == ["CURRENCY_MISMATCH"]
     row = kit.exception_rows(result, "CURRENCY_MISMATCH")[0]
     assert (row["field"], row["expected"], row["actual"]) == ("currency", "142", "840")
+
+
+def test_null_currency_reads_as_cny(kit):
+    unnamed = kit.Case(orders=[kit.order(currency=None)], payments=[kit.payment(currency=None)])
+    assert kit.reasons(unnamed.run()) == []
+    dollars = kit.Case(orders=[kit.order(currency=None)], payments=[kit.payment(currency="840")])
+    row = kit.exception_rows(dollars.run(), "CURRENCY_MISMATCH")[0]
+    assert (row["expected"], row["actual"]) == ("142", "840")

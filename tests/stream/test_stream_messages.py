@@ -77,6 +77,7 @@ def _payments_frame(amounts: pl.Series) -> pl.DataFrame:
         ({"amount_paid": -0.5}, "invalid amount"),
         ({"amount_paid": "1.23456"}, "invalid amount"),
         ({"amount_paid": "1e3"}, "invalid amount"),
+        ({"amount_paid": "\u0661\u0662"}, "invalid amount"),  # digits other than ASCII
         ({"amount_paid": True}, "schema"),
         ({"pay_code": None}, "missing key"),
         ({"pay_code": "   "}, "missing key"),

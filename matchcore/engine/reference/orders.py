@@ -15,6 +15,7 @@ from .links import INVENTORY, PAY, WAYBILL
 #: GB 11643 weights of the first 17 digits of a resident ID number.
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARACTERS = "10X98765432"
+DEFAULT_CURRENCY = "142"  # CNY, what a null currency means (SPEC §2)
 
 
 def has_payment() -> pl.Expr:
@@ -88,7 +89,9 @@ def pay_reference_mismatch() -> pl.Expr:
 
 
 def currency_mismatch() -> pl.Expr:
-    return has_payment() & differs("currency", PAY + "currency")
+    """Currencies differ, a null read as "142" (CNY) on either side."""
+    order, paid = (pl.col(c).fill_null(DEFAULT_CURRENCY) for c in ("currency", PAY + "currency"))
+    return has_payment() & (order != paid)
 
 
 def order_total() -> pl.Expr:
