@@ -1,7 +1,9 @@
 """CEB XML throughput: write_ceb, read_ceb and iter_messages on generated data, one core.
 
 A "message" here is one CEB document (a head with its lists). Times are process CPU seconds
-(the best of `--repeat` runs), so other load on the machine distorts them less than wall time.
+(the best of `--repeat` runs), so other load on the machine distorts them less than wall time;
+wall seconds (also the best of the runs) are shown beside them. The last lines (`RESULT ...`)
+state messages/s of read_ceb and iter_messages with the data size and the command, for recording.
 
     python -m benchmarks.bench_ceb --orders 20000
 """
@@ -9,6 +11,8 @@ A "message" here is one CEB document (a head with its lists). Times are process 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,15 +23,18 @@ from lxml import etree
 from matchcore.generate import generate
 from matchcore.io.ceb import iter_messages, read_ceb, write_ceb
 
+Timing = tuple[float, float]  # (CPU seconds, wall seconds)
 
-def best_cpu_seconds(run: Callable[[], object], repeat: int) -> float:
-    """The smallest process CPU time of `repeat` runs."""
-    best = float("inf")
+
+def best_seconds(run: Callable[[], object], repeat: int) -> Timing:
+    """The smallest process CPU time and the smallest wall time of `repeat` runs."""
+    best_cpu = best_wall = float("inf")
     for _ in range(repeat):
-        start = time.process_time()
+        wall, cpu = time.perf_counter(), time.process_time()
         run()
-        best = min(best, time.process_time() - start)
-    return best
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+    return best_cpu, best_wall
 
 
 def streaming(payloads: list[bytes]) -> Callable[[], int]:
@@ -52,34 +59,39 @@ def main() -> None:
     tables = generate(args.orders, seed=args.seed).tables
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ceb"
-        write_s = best_cpu_seconds(
+        write_t = best_seconds(
             lambda: write_ceb(tables, out, documents_per_message=args.per_message), args.repeat
         )
         files = sorted(out.rglob("*.xml"))
         megabytes = sum(p.stat().st_size for p in files) / 1e6
         data = read_ceb(out)
         documents = sum(v for k, v in data.notes.items() if k.endswith(".documents"))
-        read_s = best_cpu_seconds(lambda: read_ceb(out), args.repeat)
+        read_t = best_seconds(lambda: read_ceb(out), args.repeat)
         payloads = [path.read_bytes() for path in files]
-        stream_s = best_cpu_seconds(streaming(payloads), args.repeat)
-        parse_s = best_cpu_seconds(parsing_only(payloads), args.repeat)
+        stream_t = best_seconds(streaming(payloads), args.repeat)
+        parse_t = best_seconds(parsing_only(payloads), args.repeat)
         order_payloads = [p.read_bytes() for p in sorted((out / "orders").glob("*.xml"))]
         order_docs = data.notes["orders.documents"]
-        orders_s = best_cpu_seconds(streaming(order_payloads), args.repeat)
+        orders_t = best_seconds(streaming(order_payloads), args.repeat)
 
-    print(
-        f"{args.orders} orders -> {documents} documents in {len(files)} files, {megabytes:.1f} MB"
-    )
-    print(f"{'step':<34}{'CPU s':>9}{'documents/s':>14}")
+    size = f"{documents} messages in {len(files)} files, {megabytes:.1f} MB"
+    print(f"{args.orders} orders -> {size}")
+    print(f"{'step':<36}{'CPU s':>8}{'msg/s CPU':>12}{'wall s':>8}{'msg/s wall':>12}")
     rows = [
-        ("write_ceb (all tables)", write_s, documents),
-        ("read_ceb (all documents)", read_s, documents),
-        ("iter_messages (all documents)", stream_s, documents),
-        ("lxml parse only (all documents)", parse_s, documents),
-        ("iter_messages (CEB311 orders only)", orders_s, order_docs),
+        ("write_ceb (all tables)", write_t, documents),
+        ("read_ceb (all documents)", read_t, documents),
+        ("iter_messages (all documents)", stream_t, documents),
+        ("lxml parse only (all documents)", parse_t, documents),
+        ("iter_messages (CEB311 orders only)", orders_t, order_docs),
     ]
-    for name, seconds, count in rows:
-        print(f"{name:<34}{seconds:>9.3f}{count / seconds:>14,.0f}")
+    for name, (cpu, wall), count in rows:
+        print(f"{name:<36}{cpu:>8.3f}{count / cpu:>12,.0f}{wall:>8.3f}{count / wall:>12,.0f}")
+    command = shlex.join(["python", "-m", "benchmarks.bench_ceb", *sys.argv[1:]])
+    for name, (cpu, wall) in (("read_ceb", read_t), ("iter_messages", stream_t)):
+        print(
+            f"RESULT {name}: {documents / cpu:,.0f} messages/s CPU, {documents / wall:,.0f} "
+            f"messages/s wall (best of {args.repeat}; {size}; one core; command: {command})"
+        )
 
 
 if __name__ == "__main__":

@@ -96,18 +96,12 @@ class _Extractor:
     no per-child Python code and no dict per head.
     """
 
-    __slots__ = ("_absent", "_layouts", "_raw_layouts", "_tags")
+    __slots__ = ("_absent", "_layouts", "_tags")
 
     def __init__(self, elements: tuple[str, ...]) -> None:
         self._tags = tuple(NS + element for element in elements)
         self._absent: Values = (None,) * len(elements)
         self._layouts: dict[tuple[object, ...], Getter] = {}
-        self._raw_layouts: dict[tuple[str, tuple[str, ...]], Getter] = {}
-
-    @property
-    def wanted(self) -> bool:
-        """Whether any child element is read at all."""
-        return bool(self._tags)
 
     def _getter(self, layout: tuple[object, ...]) -> Getter:
         last = {tag: position for position, tag in enumerate(layout)}  # last one wins
@@ -122,16 +116,6 @@ class _Extractor:
             cache[key] = getter
         return getter
 
-    def from_tokens(self, prefix: str, names: tuple[str, ...], texts: list[str | None]) -> Values:
-        """Values of a head or list read by `_Tokens`: child names as written, their texts."""
-        key = (prefix, names)
-        getter = self._raw_layouts.get(key)
-        if getter is None:
-            layout = tuple(_lxml_tag(name, prefix) for name in names)
-            getter = self._remember(self._raw_layouts, key, self._getter(layout))
-        texts.append(None)
-        return getter(texts)  # type: ignore[arg-type]
-
     def __call__(self, element: etree._Element) -> Values:
         if not self._tags:
             return ()  # lists no table keeps (InventoryList)
@@ -143,104 +127,6 @@ class _Extractor:
         if getter is None:
             getter = self._remember(self._layouts, layout, self._getter(layout))
         return getter(texts + (None,))
-
-
-def _lxml_tag(name: str, prefix: str) -> str:
-    """The lxml tag of an element written as `name` in a message whose CEB prefix is `prefix`.
-
-    `prefix` is "" when the CEB namespace is the default one; otherwise an unprefixed name
-    is in no namespace (`_Tokens` only reads messages declaring the CEB namespace alone).
-    """
-    if not prefix:
-        return NS + name
-    return NS + name[len(prefix) :] if name.startswith(prefix) else name
-
-
-_WHITESPACE = re.compile(r"\s")
-_SLASH = "/"
-
-
-class _Tokens:
-    """The tags and texts of a message in the plain form, split as strings (no element objects).
-
-    Reading every field through lxml element objects costs most of the reading time. A message
-    in the plain form (UTF-8; no entity or character references, comments, CDATA, DOCTYPE,
-    processing instructions or carriage returns; one namespace declaration, the CEB one, on the
-    root; no attribute below the root; no `>` in text) splits at `<` and `>` into exactly its
-    tags and the texts between them. lxml still parses the message (well-formedness) and still
-    finds its documents, heads and lists; only the children's texts come from the split. A head
-    or list whose children are not all plain text elements is read through lxml as before, and
-    a message whose split does not line up with the heads lxml found is read wholly through
-    lxml (`consistent`).
-    """
-
-    __slots__ = ("_after", "_failed", "_next", "_prefix", "_tags", "_used")
-
-    def __init__(self, prefix: str, tags: list[str], after: list[str]) -> None:
-        self._prefix = prefix
-        self._tags = tags  # each tag as written between < and >
-        self._after = after  # the text after each tag
-        self._next: dict[str, int] = {}  # open tag -> where to look for the next one
-        self._used: dict[str, int] = {}  # open tag -> heads or lists read
-        self._failed = False
-
-    @classmethod
-    def of(cls, data: bytes, root: etree._Element) -> _Tokens | None:
-        """The split of a message, or None when it is not in the plain form."""
-        if b"&" in data or b"<!" in data or b"\r" in data or data.count(b"xmlns") != 1:
-            return None
-        declarations = data.count(b"<?")
-        if declarations > 1 or (declarations == 1 and not data.startswith(b"<?xml")):
-            return None
-        if data.count(b"<") != data.count(b">"):
-            return None  # a > in text or in an attribute value
-        nsmap = root.nsmap
-        if len(nsmap) != 1 or NAMESPACE not in nsmap.values():
-            return None
-        encoding = (root.getroottree().docinfo.encoding or "").upper()
-        if encoding not in ("UTF-8", "UTF8") or data.startswith(b"\xef\xbb\xbf"):
-            return None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        pieces = text.replace(">", "<").split("<")
-        tags, after = pieces[1::2], pieces[2::2]
-        first = 1 if tags and tags[0].startswith("?") else 0  # XML declaration
-        if _WHITESPACE.search("".join(tags[first + 1 :])):
-            return None  # attributes below the root
-        (prefix,) = nsmap
-        return cls(f"{prefix}:" if prefix else "", tags, after)
-
-    def values(self, part: etree._Element, name: str, extract: _Extractor) -> Values:
-        """The values of head or list `part` (written `name`), the next of its name."""
-        if self._failed or not extract.wanted:
-            return extract(part)
-        tags, open_tag = self._tags, self._prefix + name
-        try:
-            start = tags.index(open_tag, self._next.get(open_tag, 0))
-            end = tags.index(_SLASH + open_tag, start)
-        except ValueError:
-            self._failed = True
-            return extract(part)
-        self._next[open_tag] = start + 1
-        self._used[open_tag] = self._used.get(open_tag, 0) + 1
-        inner = tags[start + 1 : end]
-        names = inner[0::2]
-        if list(map(_SLASH.__add__, names)) != inner[1::2]:
-            return extract(part)  # not only plain text children: lxml reads it
-        texts = [text or None for text in self._after[start + 1 : end : 2]]
-        return extract.from_tokens(self._prefix, tuple(names), texts)
-
-    def consistent(self) -> bool:
-        """Whether the n-th head (list) read was the n-th one written, for every name read."""
-        if self._failed:
-            return False
-        tags = self._tags
-        return all(
-            tags.count(open_tag) == used and (open_tag + _SLASH) not in tags
-            for open_tag, used in self._used.items()
-        )
 
 
 _HEAD_VALUES = {spec.doc_type: _Extractor(head_elements(spec)) for spec in DOCUMENTS}
@@ -266,29 +152,16 @@ def check_root(root: etree._Element, info: MessageInfo) -> DocumentSpec:
 Parsed = Document | DocumentProblem
 
 
-def split_document(
-    element: etree._Element,
-    spec: DocumentSpec,
-    first_index: int,
-    tokens: _Tokens | None = None,
-) -> list[Parsed]:
-    """The documents inside one document element: each head starts one, lists follow it.
-
-    `tokens`, when given, supplies the children's texts (see `_Tokens`).
-    """
+def split_document(element: etree._Element, spec: DocumentSpec, first_index: int) -> list[Parsed]:
+    """The documents inside one document element: each head starts one, lists follow it."""
     head_tag, list_tag = NS + spec.head, NS + (spec.list_element or spec.head)
     head_values, list_values = _HEAD_VALUES[spec.doc_type], _LIST_VALUES[spec.doc_type]
-    list_name = spec.list_element or spec.head
     found: list[Parsed] = []
     current: Document | None = None
     for part in element:
         tag = part.tag
         if tag == head_tag:
-            if tokens is None:
-                values = head_values(part)
-            else:
-                values = tokens.values(part, spec.head, head_values)
-            current = Document(spec, first_index + len(found), values, [])
+            current = Document(spec, first_index + len(found), head_values(part), [])
             found.append(current)
         elif tag == list_tag and spec.list_element is not None:
             if current is None:
@@ -296,22 +169,17 @@ def split_document(
                 index = first_index + len(found)
                 found.append(DocumentProblem(spec, index, spec.list_element, problem))
                 continue
-            if tokens is None:
-                current.lines.append(list_values(part))
-            else:
-                current.lines.append(tokens.values(part, list_name, list_values))
+            current.lines.append(list_values(part))
     if not found:
         problem = f"{spec.document} has no {spec.head}"
         found.append(DocumentProblem(spec, first_index, spec.head, problem))
     return found
 
 
-def root_child(
-    element: etree._Element, spec: DocumentSpec, index: int, tokens: _Tokens | None = None
-) -> list[Parsed]:
+def root_child(element: etree._Element, spec: DocumentSpec, index: int) -> list[Parsed]:
     """The documents of one child of the message root (none for BaseTransfer, signatures)."""
     if element.tag == NS + spec.document:
-        return split_document(element, spec, index, tokens)
+        return split_document(element, spec, index)
     if not isinstance(element.tag, str):
         return []  # processing instructions
     qname = etree.QName(element)
@@ -333,16 +201,11 @@ def _syntax_text(error: etree.XMLSyntaxError) -> str:
     return "malformed XML: " + re.sub(r"\s*Bytes:( 0x[0-9A-Fa-f]{2})+", "", str(error))
 
 
-def _documents_of(
-    root: etree._Element, info: MessageInfo, data: bytes | None = None
-) -> list[Parsed]:
+def _documents_of(root: etree._Element, info: MessageInfo) -> list[Parsed]:
     spec = check_root(root, info)
-    tokens = _Tokens.of(data, root) if data is not None else None
     found: list[Parsed] = []
     for element in root:
-        found += root_child(element, spec, len(found) + 1, tokens)
-    if tokens is not None and not tokens.consistent():
-        return _documents_of(root, info)  # the split did not line up: read through lxml
+        found += root_child(element, spec, len(found) + 1)
     return found + _empty_check(spec, len(found))
 
 
@@ -367,7 +230,7 @@ def _parse_whole(data: bytes, info: MessageInfo) -> list[Parsed]:
     except etree.XMLSyntaxError as error:
         sniff_root(data, info)
         raise MessageError(_syntax_text(error), info.guid) from None
-    return _documents_of(root, info, data)
+    return _documents_of(root, info)
 
 
 def _parse_streaming(stream: IO[bytes], info: MessageInfo) -> Iterator[Parsed]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -129,7 +130,7 @@ class _Rows:
             del getattr(self, name)[size:]
 
 
-def _columns(values: list[str | None], names: list[str]) -> dict[str, list[str | None]]:
+def _columns(values: list[str | None], names: list[str]) -> dict[str, list[Any]]:
     width = len(names)
     return {name: values[i::width] for i, name in enumerate(names)}
 
@@ -366,11 +367,11 @@ def _head_frame(rows: _Rows, spec: DocumentSpec, labels: pl.Series) -> pl.DataFr
         _SEQ: pl.Int64(),
     }
     schema.update({name: pl.String() for name in names})
-    data: dict[str, list[object]] = {
-        _FILE_ID: rows.file_ids,  # type: ignore[dict-item]
-        MESSAGE_COLUMN: rows.messages,  # type: ignore[dict-item]
-        INDEX_COLUMN: rows.indexes,  # type: ignore[dict-item]
-        _SEQ: rows.seqs,  # type: ignore[dict-item]
+    data: dict[str, list[Any]] = {
+        _FILE_ID: rows.file_ids,
+        MESSAGE_COLUMN: rows.messages,
+        INDEX_COLUMN: rows.indexes,
+        _SEQ: rows.seqs,
         **_columns(rows.values, names),
     }
     frame = pl.DataFrame(data, schema=schema)
@@ -383,9 +384,9 @@ def _line_frame(rows: _Rows, spec: DocumentSpec, heads: pl.DataFrame) -> pl.Data
     names = _list_names(spec)
     schema: dict[str, pl.DataType] = {_SEQ: pl.Int64(), _LINE: pl.Int64()}
     schema.update({name: pl.String() for name in names})
-    data: dict[str, list[object]] = {
-        _SEQ: rows.line_seqs,  # type: ignore[dict-item]
-        _LINE: rows.line_numbers,  # type: ignore[dict-item]
+    data: dict[str, list[Any]] = {
+        _SEQ: rows.line_seqs,
+        _LINE: rows.line_numbers,
         **_columns(rows.line_values, names),
     }
     frame = pl.DataFrame(data, schema=schema)

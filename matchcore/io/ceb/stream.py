@@ -16,8 +16,8 @@ from ...schema import TABLES, Kind
 from .mapping import (
     APP_TIME_COLUMN,
     APP_TYPE_DELETE,
+    COMMON_HEAD,
     DOCUMENTS,
-    NS,
     DocumentSpec,
     column_kind,
 )
@@ -46,15 +46,18 @@ def revision_of(app_time: str | None) -> int:
 
 @dataclass(frozen=True)
 class _Shape:
-    """Precomputed element tags and column names of one document type."""
+    """Precomputed column names and positions of one document type (see parser.Values)."""
 
-    head_tags: tuple[str, ...]
-    head_columns: tuple[str, ...]
+    head_columns: tuple[str, ...]  # canonical columns of the mapped head elements, in order
     head_times: tuple[str, ...]
-    list_tags: tuple[str, ...]
     list_columns: tuple[str, ...]
     list_integers: tuple[str, ...]
     with_app_time: bool
+
+
+#: Positions of the common head elements in a head's Values (parser.head_elements).
+_GUID, _APP_TYPE, _APP_TIME = (COMMON_HEAD.index(e) for e in ("guid", "appType", "appTime"))
+_MAPPED = len(COMMON_HEAD)  # the mapped head elements follow the common ones
 
 
 def _shape(spec: DocumentSpec) -> _Shape:
@@ -64,10 +67,8 @@ def _shape(spec: DocumentSpec) -> _Shape:
         return tuple(c for _, c in columns if column_kind(table, c) is Kind.TIME)
 
     return _Shape(
-        head_tags=tuple(NS + e for e, _ in spec.head_columns),
         head_columns=tuple(c for _, c in spec.head_columns),
         head_times=times(spec.table, spec.head_columns),
-        list_tags=tuple(NS + e for e, _ in spec.list_columns),
         list_columns=tuple(c for _, c in spec.list_columns),
         list_integers=tuple(
             c for _, c in spec.list_columns if column_kind(spec.list_table or "", c) is Kind.INT
@@ -77,12 +78,11 @@ def _shape(spec: DocumentSpec) -> _Shape:
 
 
 _SHAPES = {spec.doc_type: _shape(spec) for spec in DOCUMENTS}
-_GUID, _APP_TYPE, _APP_TIME = NS + "guid", NS + "appType", NS + "appTime"
 
 
 def _item(inherited: list[tuple[str, Any]], line: Values, shape: _Shape) -> dict[str, Any]:
     item = dict(inherited)
-    item.update(zip(shape.list_columns, map(line.get, shape.list_tags), strict=True))
+    item.update(zip(shape.list_columns, line, strict=True))
     for column in shape.list_integers:
         item[column] = integer_or_text(item[column])
     return item
@@ -92,15 +92,15 @@ def _as_dict(document: Document) -> dict[str, Any]:
     spec = document.spec
     shape = _SHAPES[spec.doc_type]
     head = document.head
-    app_type = (head.get(_APP_TYPE) or "").strip()
-    app_time = head.get(_APP_TIME)
+    app_type = (head[_APP_TYPE] or "").strip()
+    app_time = head[_APP_TIME]
     shaped: dict[str, Any] = {
         "doc_type": spec.doc_type,
         "op": "cancel" if app_type == APP_TYPE_DELETE else "upsert",
         "revision": revision_of(app_time),
-        "guid": head.get(_GUID),
+        "guid": head[_GUID],
     }
-    shaped.update(zip(shape.head_columns, map(head.get, shape.head_tags), strict=True))
+    shaped.update(zip(shape.head_columns, head[_MAPPED:], strict=True))
     for column in shape.head_times:
         shaped[column] = iso_time(shaped[column])
     if shape.with_app_time:
