@@ -94,6 +94,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-e2e", action="store_true", help="skip Parquet -> Parquet timing")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
     parser.add_argument("--results", type=Path, help="where RESULTS.md and results/ go")
+    parser.add_argument(
+        "--rewrite-report",
+        action="store_true",
+        help="rewrite RESULTS.md and the chart from results/compare.json (no measuring)",
+    )
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--canonical", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
@@ -647,6 +652,7 @@ def verdict_lines(results: list[SizeResult]) -> list[str]:
 def write_chart(results: list[SizeResult], path: Path) -> None:
     """Time against size for each engine (median, min-max bars), log-log."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -665,6 +671,10 @@ def write_chart(results: list[SizeResult], path: Path) -> None:
         axes.errorbar(xs, mid, yerr=[low, high], marker="o", capsize=3, label=engine)
     axes.set_xscale("log")
     axes.set_yscale("log")
+    for axis in (axes.xaxis, axes.yaxis):  # plain numbers, not powers of ten
+        axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes.set_xticks(sorted({r.orders / 1e6 for r in results}))
     axes.set_xlabel("orders (millions)")
     axes.set_ylabel("engine.run() seconds (median; bars min-max)")
     axes.set_title("matchcore engines on the same in-memory data")
@@ -706,8 +716,9 @@ def write_report(
         f"{context['kernel_build']}); every subprocess ran that copy"
         + (
             "."
-            if context["kernel_build"] == kernel_build()
-            else f" (the working tree's kernel was rebuilt during the run: {kernel_build()})."
+            if context["kernel_build"] == context.get("kernel_build_end", context["kernel_build"])
+            else " (the working tree's kernel was rebuilt during the run: "
+            f"{context['kernel_build_end']})."
         ),
         f"- Started {context['started']}, finished {context['finished']} (UTC); load average "
         f"at start {context['load_start']}, at end {context['load_end']} (the machine was "
@@ -715,7 +726,8 @@ def write_report(
         f"- Machine: {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, {info['os']}.",
         f"- Versions: Python {v['python']}, polars {v['polars']}, duckdb {v['duckdb']}, "
         f"pyarrow {v['pyarrow']}, numpy {v['numpy']}, matchcore {v['matchcore']}.",
-        f"- Data: `matchcore.generate.generate(N, seed={args.seed})` (default knobs: 5% anomalies, "
+        f"- Data: `matchcore.generate.generate(N, seed={context.get('seed', args.seed)})` "
+        "(default knobs: 5% anomalies, "
         "inventories, HS lists, quota ledger), normalised once per size and cached as "
         "uncompressed Arrow IPC; each measurement is a fresh subprocess that reads that cache "
         "into memory and times `engine.run(tables, RuleSettings())` only.",
@@ -772,6 +784,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(run_worker(args.worker, args.canonical, args.output)))
         return 0
+    if args.rewrite_report:
+        saved = json.loads((Path(args.results) / "results" / "compare.json").read_text())
+        sizes = [SizeResult(**size) for size in saved.pop("sizes")]
+        log(f"rewrote {write_report(sizes, args, saved)}")
+        return 0
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = set(engines) - set(ENGINES)
     if unknown:
@@ -785,12 +802,15 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions(),
         "kernel_build": kernel_build(args.code),
         "planned": {size_label(n): r for n, r in repetitions(args).items()},
+        "seed": args.seed,
     }
     results = []
     for orders, repeat in repetitions(args).items():
         results.append(run_size(orders, repeat, args, engines))
         context.update(
-            finished=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), load_end=load_average()
+            finished=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+            load_end=load_average(),
+            kernel_build_end=kernel_build(),
         )
         path = write_report(results, args, context)  # after each size: a partial run still reports
         log(f"{size_label(orders)} done; wrote {path}")
