@@ -14,7 +14,7 @@ install: $(STAMP) build
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "setuptools>=68" wheel "cython>=3.0"
+	$(PIP) install --quiet "setuptools>=77" wheel "cython>=3.0"
 	$(PIP) install --quiet --no-build-isolation -e ".[dev]"
 	touch $(STAMP)
 
