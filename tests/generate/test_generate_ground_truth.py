@@ -20,8 +20,10 @@ from matchcore.generate import GeneratedData, generate
 from matchcore.money import POLARS_MONEY
 
 
-def assert_engine_agrees(data: GeneratedData, **match_options: object) -> None:
-    result = match(**data.tables, engine="reference", **match_options)  # type: ignore[arg-type]
+def assert_engine_agrees(
+    data: GeneratedData, engine: str = "reference", **match_options: object
+) -> None:
+    result = match(**data.tables, engine=engine, **match_options)  # type: ignore[arg-type]
     verdicts, truth = result.verdicts, data.truth
     assert verdicts.height == truth.height
     differ = np.flatnonzero(verdicts["reason_mask"].to_numpy() != truth["reason_mask"].to_numpy())
@@ -42,6 +44,10 @@ def assert_engine_agrees(data: GeneratedData, **match_options: object) -> None:
 
 def test_ground_truth_20k(data_20k: GeneratedData) -> None:
     assert_engine_agrees(data_20k)
+
+
+def test_ground_truth_20k_compiled_kernel(data_20k: GeneratedData) -> None:
+    assert_engine_agrees(data_20k, engine="kernel")
 
 
 def test_ground_truth_100k() -> None:
