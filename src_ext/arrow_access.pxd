@@ -34,6 +34,9 @@ cdef extern from "arrow_c_abi.h":
 cdef extern from "mc_int128.h":
     void mc_prefetch "MC_PREFETCH"(const void* p) noexcept nogil
 
+cdef extern from "mc_bytes.h":
+    bint mc_bytes_eq(const char* a, const char* b, int64_t n) noexcept nogil
+
 
 # Physical layouts the kernel reads (the logical type is the canonical schema's business).
 cpdef enum Layout:
@@ -69,7 +72,18 @@ ctypedef struct StrRef:
 
 
 cdef inline const Chunk* chunk_of(const Col* c, int64_t* row) noexcept nogil:
-    """The chunk holding global `row`; `row` becomes the position inside that chunk."""
+    """The chunk holding global `row`; `row` becomes the position inside that chunk.
+
+    Kept tiny so it inlines into every accessor: the kernel engine hands over single-chunk
+    columns, and only several chunks pay for the search.
+    """
+    if c.nchunks == 1:
+        return c.chunks
+    return chunk_search(c, row)
+
+
+cdef inline const Chunk* chunk_search(const Col* c, int64_t* row) noexcept nogil:
+    """chunk_of for a column of several chunks."""
     cdef int64_t lo = 0, hi = c.nchunks - 1, mid
     if hi == 0:
         return c.chunks
@@ -168,7 +182,7 @@ cdef inline void prefetch_str(const Col* c, int64_t row) noexcept nogil:
 
 cdef inline bint str_eq(StrRef a, StrRef b) noexcept nogil:
     """Byte equality of two non-null strings."""
-    return a.len == b.len and (a.len == 0 or memcmp(a.ptr, b.ptr, <size_t>a.len) == 0)
+    return a.len == b.len and mc_bytes_eq(a.ptr, b.ptr, a.len)
 
 
 cdef inline bint str_eq_nullsafe(StrRef a, StrRef b) noexcept nogil:

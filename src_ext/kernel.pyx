@@ -4,6 +4,8 @@ per-order results out. One pass links every document to its order and decides ev
 a second pass walks the annual limit. The GIL is released for both.
 """
 
+import os
+
 import numpy as np
 
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
@@ -88,10 +90,18 @@ cdef extern from "mc_memory.h":
     void mc_advise_huge(const void* p, size_t n, int collapse) noexcept nogil
 
 
+# MADV_COLLAPSE moves a buffer's pages to huge pages synchronously. At 1M orders it measured
+# a little faster than no hint (run to run noise is large on a busy machine), so it stays on;
+# MATCHCORE_HUGE_COLLAPSE=0 turns it off to compare where the kernel call stalls.
+cdef int _huge_collapse = os.environ.get("MATCHCORE_HUGE_COLLAPSE", "1") != "0"
+
+
 cdef void advise_chunk(const ArrowArray* a, int layout) noexcept nogil:
     """Huge pages for the buffers of one chunk that random probes will touch."""
     cdef int64_t rows = a.offset + a.length, i, data_size
     cdef const int64_t* sizes
+    if not _huge_collapse:
+        return
     if a.buffers[0] != NULL:
         mc_advise_huge(a.buffers[0], <size_t>((rows + 7) // 8), 1)
     if layout == LAYOUT_VIEW:

@@ -48,7 +48,12 @@ def _column_source(table: Any, name: str) -> Any:
     if table is None:
         return None
     if isinstance(table, pl.DataFrame):
-        return table.get_column(name) if name in table.columns else None
+        if name not in table.columns:
+            return None
+        column = table.get_column(name)
+        # One chunk per column lets every kernel accessor skip the row -> chunk search; the
+        # copy is a sequential pass, far cheaper than a chunk lookup on every random access.
+        return column.rechunk() if column.n_chunks() > 1 else column
     names = table.column_names if hasattr(table, "column_names") else list(table.columns)
     return table.column(name) if name in names else None
 
