@@ -7,12 +7,12 @@ how it is converted and normalised; the kind decides the canonical Polars dtype.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import polars as pl
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a column is read and normalised (SPEC §1)."""
 
     TEXT = "text"  # NFKC, trimmed, inner white space collapsed, empty -> null
@@ -111,7 +111,7 @@ def _c(name: str, kind: Kind, required: bool = False, **kw: object) -> Column:
 
 
 T, CODE, ID, E, D = Kind.TEXT, Kind.CODE, Kind.ID_NUMBER, Kind.ENUM, Kind.DIGITS
-M, Q, I, TM, RT = Kind.MONEY, Kind.QTY, Kind.INT, Kind.TIME, Kind.RATE
+M, Q, INT, TM, RT = Kind.MONEY, Kind.QTY, Kind.INT, Kind.TIME, Kind.RATE
 R = True
 
 ORDERS = Table(
@@ -149,7 +149,7 @@ ORDER_ITEMS = Table(
     (
         _c("order_no", CODE, R),
         _c("ebp_code", CODE, R),
-        _c("gnum", I, R),
+        _c("gnum", INT, R),
         _c("item_no", CODE, R),
         _c("item_name", T),
         _c("qty", Q, R),
@@ -267,7 +267,7 @@ QUOTA_LEDGER = Table(
     "quota_ledger",
     (
         _c("buyer_id_number", ID, R, identity=True),
-        _c("year", I, R),
+        _c("year", INT, R),
         _c("used", M, R),
     ),
     key=("buyer_id_number", "year"),

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import polars as pl
 import pyarrow as pa
 import pytest
-from matchcore._native.kernel import ArrowColumn, ArrowLayoutError
 
+from matchcore._native.kernel import ArrowColumn, ArrowLayoutError
 from matchcore.engine.base import CanonicalTables
 from matchcore.engine.kernel import _import_columns
 from matchcore.exceptions import SchemaError
