@@ -6,6 +6,7 @@ inlined; the HTML page embeds them and draws them with the bundled Vega scripts,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import altair as alt
@@ -113,28 +114,34 @@ def party_chart(frame: pl.DataFrame, role: str) -> Spec:
 
 def usage_chart(frame: pl.DataFrame) -> Spec:
     """Buyer-years per band of annual-limit usage."""
-    chart = (
-        alt.Chart(alt.Data(values=frame.to_dicts()))
-        .mark_bar(color="#ef6c00")
-        .encode(
-            x=alt.X("band:N", sort=list(USAGE_LABELS), title="ledger used / annual limit"),
-            y=alt.Y("buyers:Q", title="buyer-years", axis=COUNT_AXIS),
-            tooltip=["band:N", "buyers:Q"],
-        )
-        .properties(width=WIDTH, height=220)
+    return _band_chart(
+        frame, USAGE_LABELS, "buyers", "ledger used / annual limit", "buyer-years", "#ef6c00"
     )
-    return _spec(chart)
 
 
 def gaps_chart(frame: pl.DataFrame) -> Spec:
     """Orders per band of the gap between order, payment and waybill times."""
+    return _band_chart(
+        frame, GAP_LABELS, "orders", "latest minus earliest document time", "orders", "#1565c0"
+    )
+
+
+def _band_chart(
+    frame: pl.DataFrame,
+    bands: Sequence[str],
+    count: str,
+    x_title: str,
+    y_title: str,
+    color: str,
+) -> Spec:
+    """A bar per band (in the given order) with its count."""
     chart = (
         alt.Chart(alt.Data(values=frame.to_dicts()))
-        .mark_bar(color="#1565c0")
+        .mark_bar(color=color)
         .encode(
-            x=alt.X("band:N", sort=list(GAP_LABELS), title="latest minus earliest document time"),
-            y=alt.Y("orders:Q", title="orders", axis=COUNT_AXIS),
-            tooltip=["band:N", "orders:Q"],
+            x=alt.X("band:N", sort=list(bands), title=x_title),
+            y=alt.Y(f"{count}:Q", title=y_title, axis=COUNT_AXIS),
+            tooltip=["band:N", f"{count}:Q"],
         )
         .properties(width=WIDTH, height=220)
     )
