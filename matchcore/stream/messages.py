@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 import msgspec
 
 from ..money import format_money
-from ..schema import MONEY_SCALE
+from ..schema import MONEY_SCALE, TABLES
 
 # Amount text as the batch normaliser accepts it, limited to 14 whole digits so the
 # ten-thousandths always fit int64; "-0" is allowed (not negative), any other sign is not.
@@ -36,6 +36,11 @@ OrderKey: TypeAlias = tuple[str, str]  # (ebp_code, order_no), canonical text
 _CUSTOMS_TIME = re.compile(r"^\s*[0-9]{8}([0-9]{6})?\s*$")
 
 
+def _required(table: str, *exclude: str) -> tuple[str, ...]:
+    """Required columns of a canonical table (schema.py), less the ones a message keys on."""
+    return tuple(c for c in TABLES[table].required_columns if c not in exclude)
+
+
 class Item(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):
     """One order line (CEB311 list), carried inside its order."""
 
@@ -49,7 +54,7 @@ class Item(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):
     country: Text = None
     bar_code: Text = None
 
-    REQUIRED: ClassVar[tuple[str, ...]] = ("item_no", "qty", "price", "total_price")
+    REQUIRED: ClassVar[tuple[str, ...]] = _required("order_items", "order_no", "ebp_code", "gnum")
     AMOUNTS: ClassVar[tuple[str, ...]] = ("qty", "price", "total_price")
     SHARED: ClassVar[tuple[str, ...]] = ("item_no", "unit", "country", "qty", "price")
 
@@ -101,17 +106,7 @@ class Order(Document, tag="order"):
     items: list[Item] = []
 
     KEY = ("ebp_code", "order_no")
-    REQUIRED = (
-        "ebc_code",
-        "goods_value",
-        "freight",
-        "tax_total",
-        "actual_paid",
-        "buyer_id_number",
-        "buyer_name",
-        "consignee",
-        "app_time",
-    )
+    REQUIRED = _required("orders", *KEY)
     AMOUNTS = ("goods_value", "freight", "discount", "tax_total", "actual_paid")
     SHARED = (
         "ebp_code",
@@ -141,7 +136,7 @@ class Payment(Document, tag="payment"):
     pay_time: Text = None
 
     KEY = ("pay_code", "pay_transaction_id")
-    REQUIRED = ("order_no", "ebp_code", "payer_id_number", "payer_name", "amount_paid", "pay_time")
+    REQUIRED = _required("payments", *KEY)
     AMOUNTS = ("amount_paid",)
     TIMES = ("pay_time",)
     SHARED = ("pay_code", "ebp_code", "payer_id_type", "currency")
@@ -163,7 +158,7 @@ class Waybill(Document, tag="waybill"):
     app_time: Text = None
 
     KEY = ("logistics_code", "logistics_no")
-    REQUIRED = ("consignee", "app_time")
+    REQUIRED = _required("waybills", *KEY)
     AMOUNTS = ("freight", "insured_fee", "weight")
     SHARED = ("logistics_code", "ebp_code", "freight", "insured_fee")
 
@@ -182,15 +177,7 @@ class Inventory(Document, tag="inventory"):
     app_time: Text = None
 
     KEY = ("ebp_code", "order_no")
-    REQUIRED = (
-        "ebc_code",
-        "logistics_code",
-        "logistics_no",
-        "agent_code",
-        "trade_mode",
-        "buyer_id_number",
-        "app_time",
-    )
+    REQUIRED = _required("inventories", *KEY)
     SHARED = ("ebp_code", "ebc_code", "logistics_code", "agent_code", "trade_mode")
 
 
