@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,15 +22,14 @@ from ..engine.base import CanonicalTables
 from ..exceptions import InputError, StateError
 from ..money import format_money
 from ..rules import RuleSettings
+from .canonical import Invalid, RowMaker
 from .messages import (
     BadMessage,
     Inventory,
     Message,
     Order,
     OrderKey,
-    Payment,
     VerdictEvent,
-    Waybill,
     canonical_code,
     canonical_id_number,
     decode_json,
@@ -93,14 +92,18 @@ class References:
         return cls(**frames, rejects=pl.concat(rejects, how="diagonal_relaxed"))  # type: ignore[arg-type]
 
 
+_UNCONVERTED = object()
+
+
 class _Entry:
     """The newest version of one document; `doc` is None after a cancel (a tombstone)."""
 
-    __slots__ = ("revision", "doc")
+    __slots__ = ("revision", "doc", "rows")
 
     def __init__(self, revision: int, doc: Message | None) -> None:
         self.revision = revision
         self.doc = doc
+        self.rows: Any = _UNCONVERTED  # canonical row(s), made at the first evaluation
 
 
 class _Slot:
@@ -138,6 +141,10 @@ def engine_evaluator(engine: str = "auto") -> Evaluator:
     from ..render import order_context, render_verdicts
 
     chosen = get_engine(engine)  # resolved once: the kernel is loaded a single time
+    if hasattr(chosen, "threads"):
+        # Micro-batches are small: a second OpenMP thread costs more in start-up and spinning
+        # (much more when the machine is loaded) than it saves.
+        chosen.threads = 1
 
     def evaluate(tables: CanonicalTables, settings: RuleSettings) -> pl.DataFrame:
         output = chosen.run(tables, settings)
@@ -365,7 +372,7 @@ class StreamMatcher:
             missing.append("order")
         if not self._payments_of.get(key):
             missing.append("payment")
-        if not self._linked_waybills(key):
+        if not self._linked_waybill_keys(key):
             missing.append("waybill")
         if self.inventory_rules and self._live("inventory", key) is None:
             missing.append("inventory")
@@ -431,60 +438,78 @@ class StreamMatcher:
         entry = self._docs[kind].get(key)
         return entry.doc if entry is not None else None
 
-    def _linked_waybills(self, key: OrderKey) -> list[Waybill]:
-        """Waybills naming this order, plus (inventory rules on) the one its inventory names."""
-        found = [self._live("waybill", k) for k in sorted(self._waybills_of.get(key, ()))]
+    def _linked_waybill_keys(self, key: OrderKey) -> list[tuple[str, str]]:
+        """Live waybills naming this order, plus (inventory rules on) the one its inventory
+        names when that waybill names no order itself."""
+        found = [k for k in sorted(self._waybills_of.get(key, ())) if self._live("waybill", k)]
         if self.inventory_rules:
             inventory = self._live("inventory", key)
             if inventory is not None:
-                loose = self._live("waybill", _logistics_of(inventory))  # type: ignore[arg-type]
+                loose_key = _logistics_of(inventory)  # type: ignore[arg-type]
+                loose = self._live("waybill", loose_key)
                 if loose is not None and order_key_of(loose) is None:
-                    found.append(loose)
-        return [w for w in found if w is not None]  # type: ignore[misc]
+                    found.append(loose_key)
+        return found
 
     def _tables_for(self, keys: list[OrderKey]) -> tuple[CanonicalTables, list[OrderKey]]:
-        """Canonical tables holding these orders and every document linked to them."""
-        from ..normalise import normalise_table
+        """Canonical tables holding these orders and every document linked to them.
 
-        orders: list[Order] = []
+        Each document is converted once (`canonical.RowMaker`) and its row kept with it; a
+        document the batch normaliser would reject is left out, as batch leaves it out.
+        """
+        orders: list[tuple[Any, ...]] = []
+        items: list[tuple[Any, ...]] = []
         raw_keys: list[OrderKey] = []
-        payments: dict[tuple[str, str], Payment] = {}
-        waybills: dict[tuple[str, str], Waybill] = {}
-        inventories: list[Inventory] = []
+        payments: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+        waybills: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+        inventories: list[tuple[Any, ...]] = []
         for key in keys:
-            order = self._live("order", key)
-            if order is not None:
-                orders.append(order)  # type: ignore[arg-type]
+            entry = self._docs["order"].get(key)
+            rows = self._rows(entry, _order_rows)
+            if rows is not None:
+                orders.append(rows[0])
+                items += rows[1]
                 raw_keys.append(key)
             for pay_key in sorted(self._payments_of.get(key, ())):
-                payments[pay_key] = self._live("payment", pay_key)  # type: ignore[assignment]
-            for waybill in self._linked_waybills(key):
-                waybills[waybill.key()] = waybill
-            inventory = self._live("inventory", key)
-            if inventory is not None and self.inventory_rules:
-                inventories.append(inventory)  # type: ignore[arg-type]
-        frames = {
-            "orders": _frame(orders, schema.ORDERS),
-            "order_items": _items_frame(orders),
-            "payments": _frame(list(payments.values()), schema.PAYMENTS),
-            "waybills": _frame(list(waybills.values()), schema.WAYBILLS),
+                entry = self._docs["payment"][pay_key]
+                payments[pay_key] = self._rows(entry, _ROWS["payments"].row)
+            for waybill_key in self._linked_waybill_keys(key):
+                entry = self._docs["waybill"][waybill_key]
+                waybills[waybill_key] = self._rows(entry, _ROWS["waybills"].row)
+            if self.inventory_rules:
+                row = self._rows(self._docs["inventory"].get(key), _ROWS["inventories"].row)
+                if row is not None:
+                    inventories.append(row)
+        rows_by_table = {
+            "orders": orders,
+            "order_items": items,
+            "payments": [row for row in payments.values() if row is not None],
+            "waybills": [row for row in waybills.values() if row is not None],
         }
         if self.inventory_rules:
-            frames["inventories"] = _frame(inventories, schema.INVENTORIES)
-        canonical: dict[str, pl.DataFrame] = {}
-        for name, frame in frames.items():
-            canonical[name], rejects = normalise_table(frame, schema.TABLES[name], f"stream {name}")
-            if rejects.height:
-                self.counters.add("rejected_at_evaluation", rejects.height)
+            rows_by_table["inventories"] = inventories
         refs = self.references
         tables = CanonicalTables(
             products=refs.products,
             enterprises=refs.enterprises,
             hs_lists=refs.hs_lists,
             quota_ledger=refs.quota_ledger,
-            **canonical,
+            **{name: _ROWS[name].frame(rows) for name, rows in rows_by_table.items()},
         )
         return tables, raw_keys
+
+    def _rows(self, entry: _Entry | None, make: Callable[[Any], Any]) -> Any:
+        """The entry's canonical row(s), converted on first use; None when absent or invalid
+        (counted once per document version)."""
+        if entry is None or entry.doc is None:
+            return None
+        if entry.rows is _UNCONVERTED:
+            try:
+                entry.rows = make(entry.doc)
+            except Invalid:
+                entry.rows = None
+                self.counters.add("rejected_at_evaluation")
+        return entry.rows
 
     # --- observability and state ------------------------------------------------------------
 
@@ -611,32 +636,26 @@ def _logistics_of(inventory: Inventory) -> tuple[str, str]:
     )
 
 
-def _frame(docs: Iterable[Message], table: schema.Table) -> pl.DataFrame:
-    """Documents -> a raw frame with the table's columns (text; `gnum` Int64)."""
-    docs = list(docs)
-    data = {name: [getattr(doc, name, None) for doc in docs] for name in table.column_names}
-    return pl.DataFrame(data, schema=_raw_schema(table))
+_ROWS = {
+    table.name: RowMaker(table)
+    for table in (schema.ORDERS, schema.ORDER_ITEMS, schema.PAYMENTS, schema.WAYBILLS,
+                  schema.INVENTORIES)
+}
 
 
-def _items_frame(orders: list[Order]) -> pl.DataFrame:
-    """The order lines of these orders, each carrying its order's key columns."""
-    table = schema.ORDER_ITEMS
-    columns: dict[str, list[Any]] = {name: [] for name in table.column_names}
-    item_fields = [n for n in table.column_names if n not in ("order_no", "ebp_code")]
-    for order in orders:
-        count = len(order.items)
-        columns["order_no"].extend([order.order_no] * count)
-        columns["ebp_code"].extend([order.ebp_code] * count)
-        for name in item_fields:
-            columns[name].extend(getattr(item, name) for item in order.items)
-    return pl.DataFrame(columns, schema=_raw_schema(table))
-
-
-def _raw_schema(table: schema.Table) -> dict[str, pl.DataType]:
-    return {
-        name: (pl.Int64() if table.column(name).kind == schema.Kind.INT else pl.String())
-        for name in table.column_names
-    }
+def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """An order's canonical row and its lines' rows (a repeated `gnum` keeps the first line,
+    as batch keeps the first copy of a duplicated key)."""
+    row = _ROWS["orders"].row(order)
+    given = row[:2]  # order_no, ebp_code: both tables start with them
+    lines: dict[int, tuple[Any, ...]] = {}
+    for item in order.items:
+        try:
+            line = _ROWS["order_items"].row(item, given)
+        except Invalid:
+            continue
+        lines.setdefault(line[2], line)
+    return row, list(lines.values())
 
 
 def _money_texts(series: pl.Series) -> list[str | None]:

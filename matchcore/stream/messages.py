@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import sys
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
@@ -17,6 +16,7 @@ import msgspec
 
 from ..money import format_money
 from ..schema import MONEY_SCALE, TABLES
+from .canonical import clean_text
 
 # Amount text as the batch normaliser accepts it, limited to 14 whole digits so the
 # ten-thousandths always fit int64; "-0" is allowed (not negative), any other sign is not.
@@ -240,16 +240,9 @@ MSGPACK_ENCODER = msgspec.msgpack.Encoder()
 
 
 def canonical_code(value: str | None) -> str | None:
-    """Text as SPEC §1 compares it: NFKC, trimmed, inner white space collapsed; empty -> None.
-
-    Used for keys that join documents, so they link exactly as the batch normaliser links them.
-    """
-    if value is None:
-        return None
-    if value.isascii() and value.isprintable() and "  " not in value and value == value.strip():
-        return value or None  # the common case needs no Unicode work
-    collapsed = " ".join(unicodedata.normalize("NFKC", value).split())
-    return collapsed or None
+    """Text as SPEC §1 compares it (see `canonical.clean_text`); used for the keys that join
+    documents, so they link exactly as the batch normaliser links them."""
+    return clean_text(value)
 
 
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")

@@ -1,0 +1,248 @@
+"""One message at a time -> canonical rows, with the batch normaliser's exact semantics (SPEC §1).
+
+The batch normaliser (`matchcore.normalise`) converts whole columns with Polars; its fixed
+cost per call (tens of milliseconds) would dominate a streaming micro-batch of a few orders.
+Streaming converts each document once, in plain Python, when it is first evaluated, and keeps
+the row. Every rule here restates one in normalise.py (white space is Unicode White_Space, as in
+Polars, not Python's `str.isspace`); `tests/stream/test_stream_canonical.py` checks the two
+agree on random values.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from ..schema import APP_YEAR, APP_YMD, CHINA_TZ, MONEY_SCALE, ROW, Column, Kind, Table
+
+#: Unicode White_Space: what Polars trims and what the Rust regex `\s` matches.
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_WHITE_RUN = re.compile(f"[{WHITE_SPACE}]+")
+#: Text the normaliser leaves as it is apart from trimming spaces (its `_NEEDS_CLEANING`).
+_NEEDS_CLEANING = re.compile(f"[^\\x00-\\x7F\\u4E00-\\u9FFF]|[{WHITE_SPACE.replace(' ', '')}]|  ")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+_INT64_MAX = 2**63 - 1
+_SCALE_DIGITS = len(str(MONEY_SCALE)) - 1
+_ISO_TIME = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
+    r"(?:[T ](?P<h>[0-9]{2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2})(?:[.,](?P<f>[0-9]{1,9}))?)?)?"
+    r" ?(?P<tz>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+)
+_CUSTOMS_TIME = re.compile(
+    r"(?P<y>[0-9]{4})(?P<mo>[0-9]{2})(?P<d>[0-9]{2})(?:(?P<h>[0-9]{2})(?P<mi>[0-9]{2})(?P<s>[0-9]{2}))?"
+)
+_OFFSET = re.compile(r"(?P<sign>[+-])(?P<hh>[0-9]{2}):?(?P<mm>[0-9]{2})?")
+_CHINA = ZoneInfo(CHINA_TZ)
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+#: Asia/Shanghai has kept UTC+8 without daylight saving since 1992: no zone lookup needed.
+_FIXED_SINCE = datetime(1992, 1, 1)
+_FIXED_OFFSET = timedelta(hours=8)
+_FIXED_SINCE_US = (_FIXED_SINCE - _FIXED_OFFSET - _EPOCH) // _MICROSECOND
+
+
+class Invalid(Exception):
+    """A value the batch normaliser would reject (its row goes to rejects)."""
+
+
+def clean_text(value: str | None) -> str | None:
+    """NFKC, trimmed, inner white space collapsed to one space; empty -> None (SPEC §1)."""
+    if value is None:
+        return None
+    if _NEEDS_CLEANING.search(value) is None:
+        return value.strip(" ") or None
+    cleaned = _WHITE_RUN.sub(" ", unicodedata.normalize("NFKC", value).strip(WHITE_SPACE))
+    return cleaned or None
+
+
+def _stripped(value: object) -> str | None:
+    text = str(value).strip(WHITE_SPACE)
+    return text or None
+
+
+def units(value: object) -> int | None:
+    """Decimal text -> int ten-thousandths, exactly, as the normaliser does."""
+    if value is None:
+        return None
+    text = _stripped(value)
+    if text is None:
+        return None
+    if _DECIMAL_TEXT.fullmatch(text) is None:
+        raise Invalid("not a decimal number")
+    body = text.lstrip("+-")
+    point = body.find(".")
+    if point >= 0:
+        body = body.rstrip("0")
+    places = len(body) - point - 1 if point >= 0 else 0
+    if places > _SCALE_DIGITS:
+        raise Invalid("more than 4 decimal places")
+    number = int(body.replace(".", "", 1).lstrip("0") or "0")
+    factor = 10 ** (_SCALE_DIGITS - places)
+    if number > _INT64_MAX // factor:
+        raise Invalid("too large")
+    if text.startswith("-") and number > 0:
+        raise Invalid("negative amount")
+    return number * factor
+
+
+def whole_number(value: object) -> int | None:
+    """An int64 (gnum)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and -_INT64_MAX - 1 <= value <= _INT64_MAX:
+        return value
+    raise Invalid("not a whole number in int64")
+
+
+def _local_to_utc(naive: datetime) -> datetime:
+    """Asia/Shanghai wall time -> UTC: the earlier instant when ambiguous, Invalid when skipped."""
+    if naive >= _FIXED_SINCE:
+        return naive - _FIXED_OFFSET
+    utc = naive.replace(tzinfo=_CHINA, fold=0).astimezone(UTC)
+    if utc.astimezone(_CHINA).replace(tzinfo=None) != naive:  # skipped by daylight saving
+        raise Invalid("time does not exist in Asia/Shanghai")
+    return utc.replace(tzinfo=None)
+
+
+def _offset_minutes(tz: str) -> int:
+    if tz in ("Z", "z"):
+        return 0
+    match = _OFFSET.fullmatch(tz)
+    assert match is not None  # the time pattern only admits offsets of this form
+    minutes = int(match["hh"]) * 60 + int(match["mm"] or 0)
+    return -minutes if match["sign"] == "-" else minutes
+
+
+def utc_micros(value: object) -> int | None:
+    """ISO 8601 (offset optional) or yyyyMMdd[HHmmss] -> microseconds since the epoch, UTC."""
+    if value is None:
+        return None
+    text = _stripped(value)
+    if text is None:
+        return None
+    match = _ISO_TIME.fullmatch(text) or _CUSTOMS_TIME.fullmatch(text)
+    if match is None:
+        raise Invalid("not a valid time")
+    parts = match.groupdict()
+    try:
+        naive = datetime(
+            int(parts["y"]),
+            int(parts["mo"]),
+            int(parts["d"]),
+            int(parts["h"] or 0),
+            int(parts["mi"] or 0),
+            int(parts["s"] or 0),
+            int((parts.get("f") or "0").ljust(6, "0")[:6]),
+        )
+    except ValueError:
+        raise Invalid("not a valid time") from None
+    tz = parts.get("tz")
+    utc = naive - timedelta(minutes=_offset_minutes(tz)) if tz else _local_to_utc(naive)
+    return (utc - _EPOCH) // _MICROSECOND
+
+
+def china_dates(micros: int) -> tuple[int, int]:
+    """(year, YYYYMMDD) of a UTC instant in Asia/Shanghai: the order's `_app_year`, `_app_ymd`."""
+    if micros >= _FIXED_SINCE_US:
+        local = _EPOCH + timedelta(microseconds=micros) + _FIXED_OFFSET
+    else:
+        instant = (_EPOCH + timedelta(microseconds=micros)).replace(tzinfo=UTC)
+        local = instant.astimezone(_CHINA)
+    return local.year, local.year * 10_000 + local.month * 100 + local.day
+
+
+def _text_kind(kind: Kind, column: Column) -> Callable[[object], Any]:
+    if kind in (Kind.TEXT, Kind.CODE):
+        return clean_text  # type: ignore[return-value]
+    if kind is Kind.ID_NUMBER:
+
+        def id_number(value: object) -> str | None:
+            text = clean_text(value)  # type: ignore[arg-type]
+            return text.translate(_ASCII_UPPER) if text is not None else None
+
+        return id_number
+
+    def enum(value: object) -> str | None:
+        text = clean_text(value)  # type: ignore[arg-type]
+        if text is None:
+            return None
+        text = text.lower()
+        if text not in column.values:
+            raise Invalid(f"not one of {', '.join(column.values)}")
+        return text
+
+    return enum
+
+
+def converter(column: Column) -> Callable[[object], Any]:
+    """The per-value conversion of one document column (the kinds documents use)."""
+    kind = column.kind
+    if kind in (Kind.TEXT, Kind.CODE, Kind.ID_NUMBER, Kind.ENUM):
+        return _text_kind(kind, column)
+    if kind in (Kind.MONEY, Kind.QTY):
+        return units
+    if kind is Kind.INT:
+        return whole_number
+    if kind is Kind.TIME:
+        return utc_micros
+    raise ValueError(f"documents have no {kind.value} columns")
+
+
+class RowMaker:
+    """Canonical rows of one document table: a tuple per document, or Invalid."""
+
+    def __init__(self, table: Table, fields: dict[str, str] | None = None) -> None:
+        self.table = table
+        fields = fields or {}
+        #: (message attribute, conversion, required, default) per canonical column.
+        self._plan = [
+            (fields.get(c.name, c.name), converter(c), c.required, c.default) for c in table.columns
+        ]
+        self.dates = table.name == "orders"
+        self._app_time = table.column_names.index("app_time") if self.dates else -1
+
+    def row(self, source: object, given: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        """The canonical values of `source`'s attributes; Invalid when the batch would reject it.
+
+        `given` holds the canonical values of the first columns when they come from elsewhere
+        (an order line's order key comes from its order).
+        """
+        values = list(given)
+        for attribute, convert, required, default in self._plan[len(given) :]:
+            value = convert(getattr(source, attribute, None))
+            if value is None:
+                if default is not None:
+                    value = default
+                elif required:
+                    raise Invalid("required value is missing")
+            values.append(value)
+        if self.dates:
+            values.extend(china_dates(values[self._app_time]))
+        return tuple(values)
+
+    def frame(self, rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+        """Rows -> the canonical frame (with `_row` 1..n), as `normalise_table` returns it."""
+        names = list(self.table.column_names)
+        raw_schema: dict[str, pl.DataType] = {
+            c.name: pl.Int64() if c.kind is Kind.TIME else c.dtype for c in self.table.columns
+        }
+        if self.dates:
+            names += [APP_YEAR, APP_YMD]
+            raw_schema[APP_YEAR] = raw_schema[APP_YMD] = pl.Int32()
+        frame = pl.DataFrame(rows, schema=raw_schema, orient="row")
+        times = [c.name for c in self.table.columns if c.kind is Kind.TIME]
+        return frame.with_columns(
+            pl.col(times).cast(pl.Datetime("us", "UTC")),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW),
+        ).select(*self.table.column_names, ROW, *names[len(self.table.column_names) :])
