@@ -178,6 +178,18 @@ class RuleSettings(msgspec.Struct, frozen=True):
         """Bits of the rules that have this severity."""
         return sum(rule.bit for rule in Rule if self.severity[rule] == severity)
 
+    def verdict_of(self, mask: int) -> str:
+        """An order's verdict from its failed rules (SPEC §3): reject, review or pass.
+
+        The per-value form of `render.verdict_expr`, for callers that hold one order."""
+        if mask & self.mask_of("reject"):
+            return "reject"
+        return "review" if mask & self.mask_of("review") else "pass"
+
+    def reasons_of(self, mask: int) -> list[str]:
+        """The codes of the failed, enabled rules in rule order (as `render.reasons_expr`)."""
+        return [rule.name for rule in Rule if mask & rule.bit and self.enabled(rule)]
+
     @classmethod
     def from_overrides(
         cls,

@@ -168,13 +168,19 @@ class KernelEngine:
         #: evaluate, subjects, annual), for benchmarks and diagnostics.
         self.last_timings: dict[str, float] = {}
 
-    def run(self, tables: CanonicalTables, settings: RuleSettings) -> EngineOutput:
-        """Link, evaluate every enabled rule and walk the annual limit for every order row."""
+    def run_raw(self, tables: CanonicalTables, settings: RuleSettings) -> dict[str, Any]:
+        """The kernel's own arrays: per order row (`reason_mask`, `payment_row`, ... as in
+        ORDER_RESULT_SCHEMA, nulls as NULL_INT64), subjects, orphans and the walked ledger."""
         sizes = {name: _height(getattr(tables, name)) for name in TABLE_NAMES}
-        raw = _kernel.run(
+        raw: dict[str, Any] = _kernel.run(
             _import_columns(tables), sizes, _parameters(tables, settings), self.threads
         )
         self.last_timings = dict(raw["timings"])
+        return raw
+
+    def run(self, tables: CanonicalTables, settings: RuleSettings) -> EngineOutput:
+        """Link, evaluate every enabled rule and walk the annual limit for every order row."""
+        raw = self.run_raw(tables, settings)
         return EngineOutput(
             orders=_orders_frame(raw),
             subjects=_subjects_frame(raw["subjects"]),

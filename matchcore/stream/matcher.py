@@ -8,6 +8,7 @@ on an injectable processing-time clock. All state is plain data, so it snapshots
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import time
 from collections.abc import Callable
@@ -100,10 +101,11 @@ class _Entry:
 
     __slots__ = ("revision", "doc", "rows")
 
-    def __init__(self, revision: int, doc: Message | None) -> None:
+    def __init__(self, revision: int, doc: Message | None, rows: Any = None) -> None:
         self.revision = revision
         self.doc = doc
-        self.rows: Any = _UNCONVERTED  # canonical row(s), made at the first evaluation
+        #: The document's canonical row(s); restored entries convert at first evaluation.
+        self.rows: Any = rows if rows is not None or doc is None else _UNCONVERTED
 
 
 class _Slot:
@@ -131,26 +133,60 @@ ACCEPTED = FeedResult("accepted")
 DUPLICATE = FeedResult("duplicate")
 STALE = FeedResult("stale")
 
-Evaluator = Callable[[CanonicalTables, RuleSettings], pl.DataFrame]
+#: What a micro-batch needs of the engine, per canonical order row: the failed rules, the
+#: linked payment and waybill (0-based rows, None when not linked) and two money values.
+RESULT_COLUMNS = ("reason_mask", "payment_row", "waybill_row", "computed_tax", "limit_value")
+OrderResults = dict[str, list[Any]]
+Evaluator = Callable[[CanonicalTables, RuleSettings], OrderResults]
 
 
 def engine_evaluator(engine: str = "auto") -> Evaluator:
-    """The batch engine and the batch verdict renderer (exceptions are not rendered: a
-    verdict event does not carry them, and rendering them would dominate a micro-batch)."""
+    """The batch engine, reduced to the order results a verdict event carries (exceptions
+    and rendered tables would dominate a micro-batch of a few orders)."""
     from ..engine import get_engine
-    from ..render import order_context, render_verdicts
 
     chosen = get_engine(engine)  # resolved once: the kernel is loaded a single time
-    if hasattr(chosen, "threads"):
+    run_raw = getattr(chosen, "run_raw", None)
+    if run_raw is not None:
+        from ..engine.kernel import NULL_INT64
+
         # Micro-batches are small: a second OpenMP thread costs more in start-up and spinning
         # (much more when the machine is loaded) than it saves.
-        chosen.threads = 1
+        chosen.threads = 1  # type: ignore[attr-defined]
 
-    def evaluate(tables: CanonicalTables, settings: RuleSettings) -> pl.DataFrame:
-        output = chosen.run(tables, settings)
-        return render_verdicts(order_context(tables, output), tables, settings)
+        def evaluate_raw(tables: CanonicalTables, settings: RuleSettings) -> OrderResults:
+            raw = run_raw(tables, settings)
+            return {
+                name: [None if v == NULL_INT64 else v for v in raw[name].tolist()]
+                for name in RESULT_COLUMNS
+            }
+
+        return evaluate_raw
+
+    def evaluate(tables: CanonicalTables, settings: RuleSettings) -> OrderResults:
+        documents: dict[str, Any] = {
+            name: pl.from_arrow(getattr(tables, name))
+            for name in _ROWS
+            if getattr(tables, name) is not None
+        }  # the reference engine reads Polars frames
+        output = chosen.run(dataclasses.replace(tables, **documents), settings)
+        return {name: output.orders[name].to_list() for name in RESULT_COLUMNS}
 
     return evaluate
+
+
+@dataclass
+class _Batch:
+    """The canonical tables of one evaluation, with the rows behind them."""
+
+    tables: CanonicalTables
+    keys: list[OrderKey]  # the matcher's key of each canonical order row
+    payments: list[tuple[Any, ...]]
+    waybills: list[tuple[Any, ...]]
+
+
+_PAY_TRANSACTION = schema.PAYMENTS.column_names.index("pay_transaction_id")
+_LOGISTICS_NO = schema.WAYBILLS.column_names.index("logistics_no")
 
 
 class StreamMatcher:
@@ -203,6 +239,7 @@ class StreamMatcher:
         self._dirty_since: float | None = None
         self._events: list[VerdictEvent] = []
         self._flush_cost = 0.0  # seconds the last flush took (wall clock)
+        self._verdicts: dict[int, tuple[str, list[str]]] = {}  # reason mask -> verdict, codes
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -236,7 +273,14 @@ class StreamMatcher:
             return DUPLICATE if same else STALE
         old = entry.doc if entry is not None else None
         new = None if message.op == "cancel" else message
-        store[key] = _Entry(message.revision, new)
+        rows = None
+        if new is not None:
+            try:  # converted once, here: a value batch would reject is the sender's to fix
+                rows = _CONVERT[kind](new)
+            except Invalid as exc:
+                self.counters.add("dead_lettered")
+                return FeedResult("dead", f"{kind}: {exc}")
+        store[key] = _Entry(message.revision, new, rows)
         self.counters.add("accepted")
         touched = self._relink(kind, key, old, new)
         for order_key in touched:
@@ -400,18 +444,47 @@ class StreamMatcher:
 
     def _evaluate_orders(self, keys: list[OrderKey], direct: set[OrderKey]) -> None:
         """Run the batch engine on these orders with their documents; emit changed verdicts."""
-        tables, raw_keys = self._tables_for(keys)
+        batch = self._batch_for(keys)
         self.counters.add("evaluated_orders", len(keys))
-        verdicts = self._evaluate(tables, self.settings)
-        events = _events_by_key(verdicts, tables.orders, raw_keys)
+        events = self._events_of(batch, self._evaluate(batch.tables, self.settings))
         for key in keys:
             if not self._eligible(key):
                 continue
             event = events.get(key)
-            if event is None:  # the order row itself was rejected by the normaliser
+            if event is None:  # the order itself is invalid (batch would reject its row)
                 event = self._bare_event(key, "invalid")
             self._slots[key].evaluated = True
             self._emit(key, event, always=key in direct)
+
+    def _events_of(self, batch: _Batch, results: OrderResults) -> dict[OrderKey, VerdictEvent]:
+        """One verdict event per evaluated order, as the batch renderer would state it."""
+        events: dict[OrderKey, VerdictEvent] = {}
+        rows = zip(batch.keys, *(results[name] for name in RESULT_COLUMNS), strict=True)
+        for key, mask, payment, waybill, tax, limit in rows:
+            verdict = self._verdicts.get(mask)
+            if verdict is None:
+                verdict = self._verdicts[mask] = (
+                    self.settings.verdict_of(mask),
+                    self.settings.reasons_of(mask),
+                )
+            events[key] = VerdictEvent(
+                "",
+                key[0],
+                key[1],
+                0,
+                verdict[0],
+                reasons=list(verdict[1]),
+                reason_mask=mask,
+                pay_transaction_id=(
+                    batch.payments[payment][_PAY_TRANSACTION] if payment is not None else None
+                ),
+                logistics_no=batch.waybills[waybill][_LOGISTICS_NO]
+                if waybill is not None
+                else None,
+                computed_tax=format_money(tax) if tax is not None else None,
+                limit_value=format_money(limit) if limit is not None else None,
+            )
+        return events
 
     def _emit(self, key: OrderKey, event: VerdictEvent, *, always: bool) -> None:
         slot = self._slots[key]
@@ -451,7 +524,7 @@ class StreamMatcher:
                     found.append(loose_key)
         return found
 
-    def _tables_for(self, keys: list[OrderKey]) -> tuple[CanonicalTables, list[OrderKey]]:
+    def _batch_for(self, keys: list[OrderKey]) -> _Batch:
         """Canonical tables holding these orders and every document linked to them.
 
         Each document is converted once (`canonical.RowMaker`) and its row kept with it; a
@@ -465,19 +538,19 @@ class StreamMatcher:
         inventories: list[tuple[Any, ...]] = []
         for key in keys:
             entry = self._docs["order"].get(key)
-            rows = self._rows(entry, _order_rows)
+            rows = self._rows("order", entry)
             if rows is not None:
                 orders.append(rows[0])
                 items += rows[1]
                 raw_keys.append(key)
             for pay_key in sorted(self._payments_of.get(key, ())):
                 entry = self._docs["payment"][pay_key]
-                payments[pay_key] = self._rows(entry, _ROWS["payments"].row)
+                payments[pay_key] = self._rows("payment", entry)
             for waybill_key in self._linked_waybill_keys(key):
                 entry = self._docs["waybill"][waybill_key]
-                waybills[waybill_key] = self._rows(entry, _ROWS["waybills"].row)
+                waybills[waybill_key] = self._rows("waybill", entry)
             if self.inventory_rules:
-                row = self._rows(self._docs["inventory"].get(key), _ROWS["inventories"].row)
+                row = self._rows("inventory", self._docs["inventory"].get(key))
                 if row is not None:
                     inventories.append(row)
         rows_by_table = {
@@ -496,16 +569,16 @@ class StreamMatcher:
             quota_ledger=refs.quota_ledger,
             **{name: _ROWS[name].frame(rows) for name, rows in rows_by_table.items()},
         )
-        return tables, raw_keys
+        return _Batch(tables, raw_keys, rows_by_table["payments"], rows_by_table["waybills"])
 
-    def _rows(self, entry: _Entry | None, make: Callable[[Any], Any]) -> Any:
-        """The entry's canonical row(s), converted on first use; None when absent or invalid
-        (counted once per document version)."""
+    def _rows(self, kind: str, entry: _Entry | None) -> Any:
+        """The entry's canonical row(s); None when absent, cancelled or invalid (an entry
+        restored from a snapshot is converted here, once)."""
         if entry is None or entry.doc is None:
             return None
         if entry.rows is _UNCONVERTED:
             try:
-                entry.rows = make(entry.doc)
+                entry.rows = _CONVERT[kind](entry.doc)
             except Invalid:
                 entry.rows = None
                 self.counters.add("rejected_at_evaluation")
@@ -638,8 +711,13 @@ def _logistics_of(inventory: Inventory) -> tuple[str, str]:
 
 _ROWS = {
     table.name: RowMaker(table)
-    for table in (schema.ORDERS, schema.ORDER_ITEMS, schema.PAYMENTS, schema.WAYBILLS,
-                  schema.INVENTORIES)
+    for table in (
+        schema.ORDERS,
+        schema.ORDER_ITEMS,
+        schema.PAYMENTS,
+        schema.WAYBILLS,
+        schema.INVENTORIES,
+    )
 }
 
 
@@ -649,75 +727,22 @@ def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
     row = _ROWS["orders"].row(order)
     given = row[:2]  # order_no, ebp_code: both tables start with them
     lines: dict[int, tuple[Any, ...]] = {}
-    for item in order.items:
+    for position, item in enumerate(order.items):
         try:
             line = _ROWS["order_items"].row(item, given)
-        except Invalid:
-            continue
+        except Invalid as exc:
+            raise Invalid(f"items[{position}]: {exc}") from None
         lines.setdefault(line[2], line)
     return row, list(lines.values())
 
 
-def _money_texts(series: pl.Series) -> list[str | None]:
-    """Money output (Int64 ten-thousandths or Decimal) -> plain decimal text per row."""
-    if isinstance(series.dtype, pl.Decimal):
-        series = (series * schema.MONEY_SCALE).cast(pl.Int64)
-    return [format_money(v) for v in series.to_list()]
-
-
-def _events_by_key(
-    verdicts: pl.DataFrame, canonical_orders: pl.DataFrame, raw_keys: list[OrderKey]
-) -> dict[OrderKey, VerdictEvent]:
-    """Verdict rows -> events keyed by the matcher's order keys (via the canonical `_row`)."""
-    by_canonical = {
-        (ebp, order_no): raw_keys[row - 1]
-        for ebp, order_no, row in zip(
-            canonical_orders["ebp_code"].to_list(),
-            canonical_orders["order_no"].to_list(),
-            canonical_orders[schema.ROW].to_list(),
-            strict=True,
-        )
-    }
-    height = verdicts.height
-
-    def column(name: str) -> list[Any]:
-        return verdicts[name].to_list() if name in verdicts.columns else [None] * height
-
-    money = {
-        name: (_money_texts(verdicts[name]) if name in verdicts.columns else [None] * height)
-        for name in ("computed_tax", "limit_value")
-    }
-    events: dict[OrderKey, VerdictEvent] = {}
-    rows = zip(
-        column("ebp_code"),
-        column("order_no"),
-        column("verdict"),
-        column("reasons"),
-        column("reason_mask"),
-        column("pay_transaction_id"),
-        column("logistics_no"),
-        money["computed_tax"],
-        money["limit_value"],
-        strict=True,
-    )
-    for ebp, order_no, verdict, reasons, mask, pay_tx, logistics_no, tax, limit in rows:
-        key = by_canonical.get((ebp, order_no))
-        if key is None:
-            continue
-        events[key] = VerdictEvent(
-            "",
-            key[0],
-            key[1],
-            0,
-            verdict,
-            reasons=list(reasons or []),
-            reason_mask=int(mask or 0),
-            pay_transaction_id=pay_tx,
-            logistics_no=logistics_no,
-            computed_tax=tax,
-            limit_value=limit,
-        )
-    return events
+#: Each kind of document -> its canonical row(s); raises Invalid naming the field.
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "order": _order_rows,
+    "payment": _ROWS["payments"].row,
+    "waybill": _ROWS["waybills"].row,
+    "inventory": _ROWS["inventories"].row,
+}
 
 
 __all__ = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from matchcore.rules import RuleSettings
 
 
@@ -241,3 +243,15 @@ def test_inventory_completes_the_set_and_links_a_waybill_without_order_key(kit, 
     matcher.flush()
     [event] = matcher.drain()
     assert (event.order_no, event.verdict, event.logistics_no) == ("O2", "pass", "L-O2")
+
+
+def test_value_batch_would_reject_is_dead_lettered_naming_the_field(kit, make_matcher):
+    matcher = make_matcher()
+    skipped_hour = kit.order_msg("O1", app_time="1988-04-17 02:30:00")  # DST gap in Shanghai
+    bad_line = kit.order_msg("O2")
+    bad_line["items"][0]["gnum"] = 2**63  # outside int64
+    results = [matcher.feed(msgspec.json.encode(m)) for m in (skipped_hour, bad_line)]
+    assert [r.status for r in results] == ["dead", "dead"]
+    assert results[0].reason == "order: field app_time: time does not exist in Asia/Shanghai"
+    assert results[1].reason.startswith("order: items[0]: field gnum")
+    assert matcher.stats()["dead_lettered"] == 2 and matcher.stats()["pending"] == 0
