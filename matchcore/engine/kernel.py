@@ -43,26 +43,33 @@ def _height(table: Any) -> int:
     return int(table.num_rows)
 
 
-def _column_source(table: Any, name: str) -> Any:
-    """The column `name` of a frame/table as an Arrow exporter, or None when it is absent."""
+def _columns_of(table: Any) -> dict[str, Any]:
+    """A frame's or table's columns by name, each one Arrow exporter (absent table: none)."""
     if table is None:
-        return None
+        return {}
     if isinstance(table, pl.DataFrame):
-        if name not in table.columns:
-            return None
-        column = table.get_column(name)
         # One chunk per column lets every kernel accessor skip the row -> chunk search; the
         # copy is a sequential pass, far cheaper than a chunk lookup on every random access.
-        return column.rechunk() if column.n_chunks() > 1 else column
-    names = table.column_names if hasattr(table, "column_names") else list(table.columns)
-    return table.column(name) if name in names else None
+        return {
+            column.name: column.rechunk() if column.n_chunks() > 1 else column
+            for column in table.get_columns()
+        }
+    return dict(zip(table.column_names, table.columns, strict=True))
+
+
+def _column_source(table: Any, name: str) -> Any:
+    """The column `name` of a frame/table as an Arrow exporter, or None when it is absent."""
+    return _columns_of(table).get(name)
 
 
 def _import_columns(tables: CanonicalTables) -> list[Any]:
     """One kernel ArrowColumn per (table, column) the kernel reads, in its fixed order."""
     columns = []
+    by_table: dict[str, dict[str, Any]] = {}
     for table_name, column_name in _kernel.COLUMNS:
-        source = _column_source(getattr(tables, table_name), column_name)
+        if table_name not in by_table:
+            by_table[table_name] = _columns_of(getattr(tables, table_name))
+        source = by_table[table_name].get(column_name)
         try:
             columns.append(_kernel.ArrowColumn(source))
         except _kernel.ArrowLayoutError as exc:

@@ -323,6 +323,8 @@ class DurableMatcher:
             return self.reject(exc.reason, position, raw)
         log.append(INPUT, _encode((now, position, raw)))
         result = self.matcher.feed(decoded, now=now)
+        if result.status == "dead":  # a value batch would reject (replay finds it dead again)
+            self.on_dead_letter(result.reason or "", position, raw)
         if position is not None:
             self._position = position
         self._records_since_snapshot += 1

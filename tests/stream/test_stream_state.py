@@ -136,3 +136,18 @@ def test_dead_letters_are_logged_by_position(kit, make_matcher, tmp_path):
     records, _ = read_records(log.read_bytes())
     assert [kind for kind, _ in records] == [DEAD]
     assert DurableMatcher(make_matcher(), tmp_path).recover().position == 7
+
+
+def test_value_the_batch_would_reject_reaches_the_dead_letters(kit, make_matcher, tmp_path):
+    dead = []
+    processor = DurableMatcher(
+        make_matcher(), tmp_path, on_dead_letter=lambda *args: dead.append(args)
+    )
+    processor.recover()
+    raw = msgspec.json.encode(kit.order_msg("O1", app_time="1988-04-17 02:30:00"))
+    result = processor.offer(raw, 3)
+    processor.close()
+    assert result.status == "dead" and dead == [(result.reason, 3, raw)]
+    again = DurableMatcher(make_matcher(), tmp_path)
+    assert again.recover().position == 3
+    assert again.matcher.stats()["dead_lettered"] == 1 and again.matcher.stats()["pending"] == 0
