@@ -4,6 +4,8 @@ A "message" here is one CEB document (a head with its lists). Times are process 
 (the best of `--repeat` runs), so other load on the machine distorts them less than wall time;
 wall seconds (also the best of the runs) are shown beside them. The last lines (`RESULT ...`)
 state messages/s of read_ceb and iter_messages with the data size and the command, for recording.
+read_ceb reads messages with the compiled scan (io/ceb/fast.py); the rows "read_ceb, lxml path
+only", "compiled scan only" and "lxml parse only" show the reference path and the two floors.
 
     python -m benchmarks.bench_ceb --orders 20000
 """
@@ -21,7 +23,8 @@ from pathlib import Path
 from lxml import etree
 
 from matchcore.generate import generate
-from matchcore.io.ceb import iter_messages, read_ceb, write_ceb
+from matchcore.io.ceb import fast, iter_messages, read_ceb, write_ceb
+from matchcore.io.ceb.documents import MessageInfo
 
 Timing = tuple[float, float]  # (CPU seconds, wall seconds)
 
@@ -48,6 +51,21 @@ def parsing_only(payloads: list[bytes]) -> Callable[[], int]:
     return lambda: sum(len(etree.fromstring(data, parser)) for data in payloads)
 
 
+def scanning_only(payloads: list[bytes]) -> Callable[[], int]:
+    """The compiled scan alone (documents built, no tables): the fast path's floor."""
+    return lambda: sum(len(fast.scan_message(data, MessageInfo()) or ()) for data in payloads)
+
+
+def read_lxml_only(out: Path) -> Callable[[], object]:
+    """read_ceb with every message parsed by lxml (the reference path)."""
+
+    def run() -> object:
+        with fast.lxml_only():
+            return read_ceb(out)
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=20_000)
@@ -67,8 +85,10 @@ def main() -> None:
         data = read_ceb(out)
         documents = sum(v for k, v in data.notes.items() if k.endswith(".documents"))
         read_t = best_seconds(lambda: read_ceb(out), args.repeat)
+        read_lxml_t = best_seconds(read_lxml_only(out), args.repeat)
         payloads = [path.read_bytes() for path in files]
         stream_t = best_seconds(streaming(payloads), args.repeat)
+        scan_t = best_seconds(scanning_only(payloads), args.repeat)
         parse_t = best_seconds(parsing_only(payloads), args.repeat)
         order_payloads = [p.read_bytes() for p in sorted((out / "orders").glob("*.xml"))]
         order_docs = data.notes["orders.documents"]
@@ -80,7 +100,9 @@ def main() -> None:
     rows = [
         ("write_ceb (all tables)", write_t, documents),
         ("read_ceb (all documents)", read_t, documents),
+        ("read_ceb, lxml path only", read_lxml_t, documents),
         ("iter_messages (all documents)", stream_t, documents),
+        ("compiled scan only (all documents)", scan_t, documents),
         ("lxml parse only (all documents)", parse_t, documents),
         ("iter_messages (CEB311 orders only)", orders_t, order_docs),
     ]

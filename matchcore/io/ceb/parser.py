@@ -1,8 +1,9 @@
 """Parsing one CEB message into documents: head values and list values keyed by element tag.
 
-Small messages are parsed whole, large ones with lxml `iterparse` and element clearing, so memory
-stays bounded by one document. Faults of the whole message raise `MessageError`; faults of one
-document are yielded as `DocumentProblem` so the caller reports them and goes on.
+Small messages are read by the compiled scan (`fast`) when it understands them, otherwise parsed
+whole by lxml; large ones with lxml `iterparse` and element clearing, so memory stays bounded by
+one document. Faults of the whole message raise `MessageError`; faults of one document are
+yielded as `DocumentProblem` so the caller reports them and goes on.
 """
 
 from __future__ import annotations
@@ -10,67 +11,32 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import IO, Any
 
 from lxml import etree
 
-from .mapping import BY_MESSAGE, COMMON_HEAD, DOCUMENTS, NAMESPACE, NS, DocumentSpec
+from . import fast
+from .documents import (
+    Document,
+    DocumentProblem,
+    MessageError,
+    MessageInfo,
+    Parsed,
+    Part,
+    Values,
+    empty_check,
+    foreign_document,
+    head_elements,
+    list_elements,
+    split_parts,
+)
+from .mapping import BY_MESSAGE, DOCUMENTS, NAMESPACE, NS, DocumentSpec
 
 #: Messages up to this size are parsed in one call (measured faster than iterparse).
 WHOLE_PARSE_LIMIT = 32 * 1024 * 1024
 
-#: Texts of one head or list element, in the order of `head_elements` / `list_elements`
-#: (None where the element is absent or empty; the last one wins when an element repeats).
-Values = tuple[str | None, ...]
 Getter = Callable[[Any], Values]  # texts of a head's children (None appended) -> its Values
-
-
-def head_elements(spec: DocumentSpec) -> tuple[str, ...]:
-    """The head elements read, in the order of a head's `Values`: common ones, then mapped."""
-    return (*COMMON_HEAD, *(element for element, _ in spec.head_columns))
-
-
-def list_elements(spec: DocumentSpec) -> tuple[str, ...]:
-    """The list elements read, in the order of a list's `Values`."""
-    return tuple(element for element, _ in spec.list_columns)
-
-
-@dataclass(slots=True)  # not frozen: a frozen __init__ costs measurably per document
-class Document:
-    """One document: a head with its lists, and where it sits in its message."""
-
-    spec: DocumentSpec
-    index: int  # 1-based position of the head in the message
-    head: Values  # in the order of head_elements(spec)
-    lines: list[Values]  # each in the order of list_elements(spec)
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentProblem:
-    """A document that cannot be read (for example lists without a head)."""
-
-    spec: DocumentSpec
-    index: int
-    element: str
-    text: str
-
-
-class MessageError(Exception):
-    """The whole message is unusable: malformed XML, wrong namespace or unknown root."""
-
-    def __init__(self, text: str, guid: str | None = None) -> None:
-        super().__init__(text)
-        self.guid = guid
-
-
-@dataclass
-class MessageInfo:
-    """What is known of the message being parsed (filled in while parsing)."""
-
-    guid: str | None = None
-    spec: DocumentSpec | None = None
 
 
 def _parser() -> etree.XMLParser:
@@ -149,31 +115,19 @@ def check_root(root: etree._Element, info: MessageInfo) -> DocumentSpec:
     return spec
 
 
-Parsed = Document | DocumentProblem
-
-
 def split_document(element: etree._Element, spec: DocumentSpec, first_index: int) -> list[Parsed]:
     """The documents inside one document element: each head starts one, lists follow it."""
-    head_tag, list_tag = NS + spec.head, NS + (spec.list_element or spec.head)
+    head_tag = NS + spec.head
+    list_tag = NS + spec.list_element if spec.list_element is not None else None
     head_values, list_values = _HEAD_VALUES[spec.doc_type], _LIST_VALUES[spec.doc_type]
-    found: list[Parsed] = []
-    current: Document | None = None
+    parts: list[Part] = []
     for part in element:
         tag = part.tag
         if tag == head_tag:
-            current = Document(spec, first_index + len(found), head_values(part), [])
-            found.append(current)
-        elif tag == list_tag and spec.list_element is not None:
-            if current is None:
-                problem = f"{spec.list_element} before any {spec.head}"
-                index = first_index + len(found)
-                found.append(DocumentProblem(spec, index, spec.list_element, problem))
-                continue
-            current.lines.append(list_values(part))
-    if not found:
-        problem = f"{spec.document} has no {spec.head}"
-        found.append(DocumentProblem(spec, first_index, spec.head, problem))
-    return found
+            parts.append((True, head_values(part)))
+        elif tag == list_tag:
+            parts.append((False, list_values(part)))
+    return split_parts(parts, spec, first_index)
 
 
 def root_child(element: etree._Element, spec: DocumentSpec, index: int) -> list[Parsed]:
@@ -184,16 +138,8 @@ def root_child(element: etree._Element, spec: DocumentSpec, index: int) -> list[
         return []  # processing instructions
     qname = etree.QName(element)
     if qname.localname == spec.document:
-        where = qname.namespace or "no namespace"
-        return [DocumentProblem(spec, index, spec.document, f"{spec.document} is in {where}")]
+        return [foreign_document(spec, index, qname.namespace)]
     return []
-
-
-def _empty_check(spec: DocumentSpec, count: int) -> list[Parsed]:
-    """A problem when a message holds no document at all (nothing would say it was read)."""
-    if count:
-        return []
-    return [DocumentProblem(spec, 0, spec.document, f"message holds no {spec.document}")]
 
 
 def _syntax_text(error: etree.XMLSyntaxError) -> str:
@@ -206,7 +152,7 @@ def _documents_of(root: etree._Element, info: MessageInfo) -> list[Parsed]:
     found: list[Parsed] = []
     for element in root:
         found += root_child(element, spec, len(found) + 1)
-    return found + _empty_check(spec, len(found))
+    return found + empty_check(spec, len(found))
 
 
 _ROOT_TAG = re.compile(rb"<(?:[\w.-]+:)?(CEB\d{3}Message)\b([^>]*)>")
@@ -225,6 +171,14 @@ def sniff_root(data: bytes, info: MessageInfo) -> None:
 
 
 def _parse_whole(data: bytes, info: MessageInfo) -> list[Parsed]:
+    found = fast.scan_message(data, info)
+    if found is not None:
+        return found
+    return parse_lxml(data, info)
+
+
+def parse_lxml(data: bytes, info: MessageInfo) -> list[Parsed]:
+    """One whole message parsed by lxml: the reference the compiled scan must agree with."""
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as error:
@@ -262,7 +216,7 @@ def _parse_streaming(stream: IO[bytes], info: MessageInfo) -> Iterator[Parsed]:
     except etree.XMLSyntaxError as error:
         raise MessageError(_syntax_text(error), info.guid) from None
     if spec is not None:
-        yield from _empty_check(spec, index - 1)
+        yield from empty_check(spec, index - 1)
 
 
 def parse_message(
@@ -282,3 +236,17 @@ def parse_message(
     if size is not None and size <= WHOLE_PARSE_LIMIT:
         return _parse_whole(source.read(), info)
     return _parse_streaming(source, info)
+
+
+__all__ = [
+    "Document",
+    "DocumentProblem",
+    "MessageError",
+    "MessageInfo",
+    "Parsed",
+    "Values",
+    "head_elements",
+    "list_elements",
+    "parse_lxml",
+    "parse_message",
+]
