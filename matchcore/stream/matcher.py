@@ -104,7 +104,8 @@ class _Entry:
     def __init__(self, revision: int, doc: Message | None, rows: Any = None) -> None:
         self.revision = revision
         self.doc = doc
-        #: The document's canonical row(s); restored entries convert at first evaluation.
+        #: The document's canonical row(s), packed (MessagePack takes a fraction of the memory
+        #: of Python objects); restored entries convert at their first evaluation.
         self.rows: Any = rows if rows is not None or doc is None else _UNCONVERTED
 
 
@@ -276,7 +277,7 @@ class StreamMatcher:
         rows = None
         if new is not None:
             try:  # converted once, here: a value batch would reject is the sender's to fix
-                rows = _CONVERT[kind](new)
+                rows = _PACK(_CONVERT[kind](new))
             except Invalid as exc:
                 self.counters.add("dead_lettered")
                 return FeedResult("dead", f"{kind}: {exc}")
@@ -578,11 +579,11 @@ class StreamMatcher:
             return None
         if entry.rows is _UNCONVERTED:
             try:
-                entry.rows = _CONVERT[kind](entry.doc)
+                entry.rows = _PACK(_CONVERT[kind](entry.doc))
             except Invalid:
                 entry.rows = None
                 self.counters.add("rejected_at_evaluation")
-        return entry.rows
+        return _UNPACK(entry.rows) if entry.rows is not None else None
 
     # --- observability and state ------------------------------------------------------------
 
@@ -735,6 +736,9 @@ def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
         lines.setdefault(line[2], line)
     return row, list(lines.values())
 
+
+_PACK = msgspec.msgpack.Encoder().encode
+_UNPACK = msgspec.msgpack.Decoder().decode
 
 #: Each kind of document -> its canonical row(s); raises Invalid naming the field.
 _CONVERT: dict[str, Callable[[Any], Any]] = {

@@ -112,16 +112,17 @@ def _final_contents(events: list[dict[str, Any]]) -> dict[tuple[str, str], dict[
 
 
 def _sleep_until_a_random_moment(process: subprocess.Popen[bytes], rng: random.Random) -> None:
-    """Mostly a moment while messages are being processed (after the first stats line),
-    sometimes any moment of start-up or recovery."""
+    """Mostly a moment while messages are being processed (after one to three stats lines,
+    which come every 20 ms of work), sometimes any moment of start-up or recovery."""
     if rng.random() < 0.25:
         time.sleep(rng.uniform(0.05, 1.0))
         return
     assert process.stderr is not None
-    ready, _, _ = select.select([process.stderr], [], [], 20)
-    if ready:
-        process.stderr.readline()
-    time.sleep(rng.uniform(0.0, 0.3))
+    for _ in range(rng.randint(1, 3)):
+        ready, _, _ = select.select([process.stderr], [], [], 20)
+        if not ready or not process.stderr.readline():
+            return  # silent or ended
+    time.sleep(rng.uniform(0.0, 0.05))
 
 
 def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
