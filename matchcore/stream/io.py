@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import struct
 import sys
 import time
@@ -302,7 +303,9 @@ class TcpService:
 
     Ack frame: `{"ack": n}` in the connection's framing, n = frames of that connection that
     are durable (accepted, duplicate or dead-lettered). Verdict clients receive every event
-    emitted while connected; a slow client slows intake once its queue is full.
+    emitted while connected; a slow client slows intake once its queue is full. What waits
+    for one client is bounded: `queue_size` micro-batches of events plus `client_buffer`
+    bytes in the socket's kernel send buffer and as much again in the transport.
     """
 
     def __init__(
@@ -315,6 +318,7 @@ class TcpService:
         output_port: int | None = None,
         output_framing: Framing = "ndjson",
         queue_size: int = 1024,
+        client_buffer: int = 256 * 1024,
         tick_interval: float = 0.005,
         extra_sink: Callable[[list[VerdictEvent]], None] | None = None,
     ) -> None:
@@ -327,6 +331,7 @@ class TcpService:
         self.output_port = output_port
         self.output_framing = output_framing
         self.queue_size = queue_size
+        self.client_buffer = client_buffer
         self.tick_interval = tick_interval
         self.extra_sink = extra_sink
         self._clients: set[asyncio.Queue[bytes | None]] = set()
@@ -418,8 +423,9 @@ class TcpService:
                     break
                 self.processor.offer(raw)
                 self._acks[writer] += 1
-                if self.processor.matcher.flush_due(self.processor.matcher.clock()):
-                    await self._settle()
+                # Every frame: the matcher may have flushed on its own (batch size), and the
+                # verdicts that produced must wait for slow clients before more is taken.
+                await self._settle()
             self.processor.commit()
             await self._ack()
             await self._publish()
@@ -433,6 +439,11 @@ class TcpService:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._track(self._output_handlers)
+        # A fixed send buffer: Linux would otherwise grow it to megabytes for a loopback peer.
+        writer.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, self.client_buffer
+        )
+        writer.transport.set_write_buffer_limits(high=self.client_buffer)
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.queue_size)
         self._clients.add(queue)
         try:

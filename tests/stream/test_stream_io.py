@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import socket
 import threading
 import time
 
@@ -111,3 +112,70 @@ def test_tcp_refuses_other_hosts(make_matcher):
     processor = DurableMatcher(make_matcher(), None)
     with pytest.raises(InputError, match="loopback"):
         TcpService(processor, "ndjson", host="0.0.0.0")
+
+
+def test_a_slow_verdict_client_slows_intake(kit, make_matcher, tmp_path):
+    """A verdict client that stops reading fills its bounded queue; intake then stops being
+    acknowledged instead of buffering without end, and resumes when the client reads."""
+    matcher = make_matcher(clock=time.time, engine="auto", batch_size=16)
+    processor = DurableMatcher(matcher, tmp_path / "state", commit_interval=0.001)
+    processor.recover()
+    service = TcpService(
+        processor,
+        "ndjson",
+        port=0,
+        output_port=0,
+        queue_size=2,
+        client_buffer=16 * 1024,
+        tick_interval=0.002,
+    )
+    messages = [
+        msgspec.json.encode(m) + b"\n"
+        for n in range(1500)
+        for m in kit.complete_set(f"S{n:05d}")
+    ]
+
+    async def acks_until_quiet(reader: asyncio.StreamReader, quiet: float) -> int:
+        last = 0
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readline(), quiet)
+            except TimeoutError:
+                return last
+            last = json.loads(line)["ack"]
+            if last == len(messages):
+                return last
+
+    async def scenario() -> tuple[int, int, int]:
+        ports: dict[str, int] = {}
+        server = asyncio.ensure_future(service.serve(lambda p, o: ports.update(intake=p, output=o)))
+        while "intake" not in ports:
+            await asyncio.sleep(0.01)
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow reader
+        client.connect(("127.0.0.1", ports["output"]))
+        client.setblocking(False)
+        out_reader, _ = await asyncio.open_connection(sock=client)
+        reader, writer = await asyncio.open_connection("127.0.0.1", ports["intake"])
+
+        async def send() -> None:
+            for data in messages:
+                writer.write(data)
+                await writer.drain()  # blocks too once the service stops reading
+
+        sender = asyncio.ensure_future(send())
+        stalled_at = await acks_until_quiet(reader, quiet=2.0)
+        verdicts = 0
+        while verdicts < 1500:
+            await asyncio.wait_for(out_reader.readline(), 60)
+            verdicts += 1
+        final = await acks_until_quiet(reader, quiet=30.0)
+        await sender
+        writer.close()
+        service.stop()
+        await server
+        return stalled_at, final, verdicts
+
+    stalled_at, final, verdicts = asyncio.run(scenario())
+    assert 0 < stalled_at < len(messages)  # intake waited for the verdict client
+    assert final == len(messages) and verdicts == 1500  # and then everything went through
