@@ -114,6 +114,12 @@ def add_parser(subparsers: Any) -> None:
         help="write a snapshot and start a new log segment this often (30s)",
     )
     state.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="the rules changed since the state was built: evaluate every order again "
+        "(changed verdicts get new versions); without it such a restart is refused",
+    )
+    state.add_argument(
         "--batch-size",
         type=int,
         default=4096,
@@ -223,6 +229,7 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         deliver=sink.write,
         before_snapshot=before_snapshot,
         on_dead_letter=dead.write,
+        reevaluate=args.reevaluate,
     )
     return processor, sink, dead
 

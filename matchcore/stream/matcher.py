@@ -123,6 +123,13 @@ class _Slot:
         self.buyer: str | None = None
 
 
+class Configuration(msgspec.Struct, frozen=True):
+    """The rules a matcher evaluates with: settings and whether inventory rules are on."""
+
+    settings: RuleSettings
+    inventory_rules: bool
+
+
 class FeedResult(msgspec.Struct, frozen=True):
     """What `feed` did with one message: accepted, duplicate, stale or dead (with a reason)."""
 
@@ -585,6 +592,26 @@ class StreamMatcher:
                 self.counters.add("rejected_at_evaluation")
         return _UNPACK(entry.rows) if entry.rows is not None else None
 
+    # --- rules ----------------------------------------------------------------------------------
+
+    def configuration(self) -> Configuration:
+        """What decides verdicts besides the documents (kept with durable state)."""
+        return Configuration(self.settings, self.inventory_rules)
+
+    def reconfigure(self, configuration: Configuration) -> None:
+        """Evaluate with these rules from now on (see `reevaluate`)."""
+        self.settings = configuration.settings
+        self.inventory_rules = configuration.inventory_rules
+        self._verdicts.clear()
+
+    def reevaluate(self, now: float | None = None) -> None:
+        """Evaluate every order that has a verdict again (after the rules changed); only a
+        verdict that changes gets a new version."""
+        self._dirty_buyers |= {
+            slot.buyer for slot in self._slots.values() if slot.evaluated and slot.buyer
+        }
+        self.flush(now)
+
     # --- observability and state ------------------------------------------------------------
 
     def pending(self) -> int:
@@ -750,6 +777,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
 
 
 __all__ = [
+    "Configuration",
     "DEFAULT_BATCH_INTERVAL",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_COMPLETION_WINDOW",

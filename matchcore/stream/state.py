@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from ..exceptions import StateError
-from .matcher import FeedResult, StreamMatcher, decode_bytes
+from .matcher import Configuration, FeedResult, StreamMatcher, decode_bytes
 from .messages import BadMessage, Message, VerdictEvent, encode_message
 
 # Record kinds.
@@ -35,6 +35,7 @@ _SNAPSHOT_MAGIC = b"MCSNAP1\n"
 _SNAPSHOT_HEADER = struct.Struct(">IQ")  # CRC32, length
 _LOG_PREFIX, _LOG_SUFFIX = "log-", ".bin"
 _SNAP_PREFIX, _SNAP_SUFFIX = "snapshot-", ".bin"
+_RULES_FILE = "rules.json"  # the Configuration the state was built with
 
 _encode = msgspec.msgpack.Encoder().encode
 _event_decoder = msgspec.msgpack.Decoder(VerdictEvent)
@@ -197,8 +198,12 @@ class DurableMatcher:
         deliver: Callable[[list[VerdictEvent]], None] | None = None,
         before_snapshot: Callable[[], None] | None = None,
         on_dead_letter: Callable[[str, int | None, bytes], None] | None = None,
+        reevaluate: bool = False,
     ) -> None:
         self.matcher = matcher
+        #: On recovery with other rules than the state was built with: evaluate every order
+        #: again under the new rules (else recovery refuses).
+        self.reevaluate = reevaluate
         self.directory = Path(state_dir) if state_dir is not None else None
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -231,6 +236,9 @@ class DurableMatcher:
         if self.directory is None:
             self._log = _NullLog()
             return report
+        wanted = self.matcher.configuration()
+        built_with = self._built_with(wanted)
+        self.matcher.reconfigure(built_with)  # the log replays as it first ran
         segment = self._load_snapshot(self.directory, report)
         segments = _numbered(self.directory, _LOG_PREFIX, _LOG_SUFFIX)
         to_replay = [(n, p) for n, p in segments if n >= segment]
@@ -257,7 +265,32 @@ class DurableMatcher:
         report.position = self._position
         self.committed_position = self._position
         self.deliver(replayed)
+        if built_with != wanted:
+            self.matcher.reconfigure(wanted)
+            self.matcher.reevaluate()
+            self.snapshot()  # a new segment: no later replay mixes the two sets of rules
+            report.notes.append("rules changed: every order with a verdict was evaluated again")
+        _write_atomically(self.directory / _RULES_FILE, msgspec.json.encode(wanted))
         return report
+
+    def _built_with(self, wanted: Configuration) -> Configuration:
+        """The rules the state was built with (`wanted` for a new state); StateError when they
+        differ from `wanted` and re-evaluation was not asked for."""
+        assert self.directory is not None
+        path = self.directory / _RULES_FILE
+        if not path.exists():
+            return wanted
+        try:
+            built_with = msgspec.json.decode(path.read_bytes(), type=Configuration)
+        except msgspec.MsgspecError as exc:
+            raise StateError(f"{path}: unreadable ({exc})") from None
+        if built_with != wanted and not self.reevaluate:
+            raise StateError(
+                f"{self.directory}: the state was built with other rules (rule settings or "
+                "inventory rules differ); run with the same ones, or re-evaluate every order "
+                "under the new ones (changed verdicts get new versions)"
+            )
+        return built_with
 
     def _load_snapshot(self, directory: Path, report: RecoveryReport) -> int:
         for number, path in reversed(_numbered(directory, _SNAP_PREFIX, _SNAP_SUFFIX)):
@@ -429,10 +462,17 @@ class DurableMatcher:
 
 
 def _write_snapshot(path: Path, body: bytes) -> None:
+    """A snapshot file: magic, CRC32 and length, then the body; written atomically."""
+    _write_atomically(
+        path, _SNAPSHOT_MAGIC + _SNAPSHOT_HEADER.pack(zlib.crc32(body), len(body)) + body
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
     """Write temp, fsync, rename over, fsync the directory: all or nothing."""
     temp = path.with_suffix(path.suffix + ".tmp")
     with open(temp, "wb") as handle:
-        handle.write(_SNAPSHOT_MAGIC + _SNAPSHOT_HEADER.pack(zlib.crc32(body), len(body)) + body)
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, path)

@@ -7,6 +7,7 @@ import msgspec
 import pytest
 
 from matchcore.exceptions import StateError
+from matchcore.rules import RuleSettings
 from matchcore.stream.state import (
     DEAD,
     FLUSH,
@@ -17,9 +18,9 @@ from matchcore.stream.state import (
 )
 
 
-def _durable(make_matcher, state_dir, delivered, **options):
+def _durable(make_matcher, state_dir, delivered, settings=None, **options):
     processor = DurableMatcher(
-        make_matcher(), state_dir, sync=True, deliver=delivered.extend, **options
+        make_matcher(settings=settings), state_dir, sync=True, deliver=delivered.extend, **options
     )
     processor.recover()
     return processor
@@ -151,3 +152,39 @@ def test_value_the_batch_would_reject_reaches_the_dead_letters(kit, make_matcher
     again = DurableMatcher(make_matcher(), tmp_path)
     assert again.recover().position == 3
     assert again.matcher.stats()["dead_lettered"] == 1 and again.matcher.stats()["pending"] == 0
+
+
+def test_restart_with_other_rules_is_refused_or_reevaluates(kit, make_matcher, tmp_path):
+    delivered = []
+    processor = _durable(make_matcher, tmp_path, delivered)
+    wrong_tax = [
+        kit.order_msg("O2", tax="1.00"),
+        kit.payment_msg("O2", amount="111.00"),
+        kit.waybill_msg("O2"),
+    ]
+    messages = kit.complete_set("O1") + wrong_tax
+    for position, raw in enumerate(_encoded(kit, messages), start=1):
+        processor.offer(raw, position)
+    processor.matcher.flush()
+    processor.commit()  # then the process dies
+    assert [(e.order_no, e.verdict, e.reasons) for e in delivered] == [
+        ("O1", "pass", []),
+        ("O2", "reject", ["TAX_MISMATCH"]),
+    ]
+
+    lenient = RuleSettings.from_overrides({"TAX_MISMATCH": "warn"})
+    with pytest.raises(StateError, match="other rules"):
+        _durable(make_matcher, tmp_path, [], settings=lenient)
+
+    redelivered = []
+    changed = _durable(make_matcher, tmp_path, redelivered, settings=lenient, reevaluate=True)
+    # The log replays under the rules it was written with, then only O2's verdict changes.
+    assert [(e.verdict_id, e.verdict) for e in redelivered] == [
+        ("EBP001/O1/1", "pass"),
+        ("EBP001/O2/1", "reject"),
+        ("EBP001/O2/2", "pass"),
+    ]
+    changed.close()
+    again: list = []
+    _durable(make_matcher, tmp_path, again, settings=lenient)  # the new rules are the state's
+    assert again == []
