@@ -60,7 +60,10 @@ def clean_text(value: str | None) -> str | None:
     """NFKC, trimmed, inner white space collapsed to one space; empty -> None (SPEC §1)."""
     if value is None:
         return None
-    if _NEEDS_CLEANING.search(value) is None:
+    # Printable ASCII without double spaces is the common case, told in C without a regex.
+    if (value.isascii() and value.isprintable() and "  " not in value) or (
+        _NEEDS_CLEANING.search(value) is None
+    ):
         return value.strip(" ") or None
     cleaned = _WHITE_RUN.sub(" ", unicodedata.normalize("NFKC", value).strip(WHITE_SPACE))
     return cleaned or None
