@@ -154,18 +154,23 @@ class StateLog:
 
 
 class _NullLog:
-    """The log of a run without a state directory: nothing is kept, commits are free."""
+    """The log of a run without a state directory: nothing is kept, commits are free (but
+    still counted, so verdicts are delivered at the same moments as with a log)."""
 
     segment = 0
-    records_pending = 0
     bytes_written = 0
     fsyncs = 0
 
+    def __init__(self) -> None:
+        self.records_pending = 0
+
     def append(self, kind: bytes, payload: bytes) -> None:
         """Nothing to keep."""
+        self.records_pending += 1
 
     def commit(self) -> None:
         """Nothing to write."""
+        self.records_pending = 0
 
     def roll(self, segment: int) -> None:
         """No segments."""

@@ -188,3 +188,14 @@ def test_restart_with_other_rules_is_refused_or_reevaluates(kit, make_matcher, t
     again: list = []
     _durable(make_matcher, tmp_path, again, settings=lenient)  # the new rules are the state's
     assert again == []
+
+
+def test_without_a_state_dir_verdicts_are_delivered_as_they_come(kit, make_matcher):
+    delivered = []
+    processor = DurableMatcher(make_matcher(), None, deliver=delivered.extend, commit_interval=0)
+    processor.recover()
+    for position, raw in enumerate(_encoded(kit, kit.complete_set("O1")), start=1):
+        processor.offer(raw, position)
+    processor.matcher.flush()
+    processor.poll()
+    assert [e.verdict_id for e in delivered] == ["EBP001/O1/1"]  # not only at close
