@@ -51,20 +51,24 @@ def _column_source(table: Any, name: str) -> Any:
         if name not in table.columns:
             return None
         column = table.get_column(name)
-        # One chunk per column lets every kernel accessor skip the row -> chunk search; the
-        # copy is a sequential pass, far cheaper than a chunk lookup on every random access.
+        # One chunk per column lets every kernel accessor skip the row -> chunk lookup; the
+        # copy is a sequential pass, cheaper than a lookup on every access (measured at 1M).
         return column.rechunk() if column.n_chunks() > 1 else column
     names = table.column_names if hasattr(table, "column_names") else list(table.columns)
     return table.column(name) if name in names else None
 
 
 def _import_columns(tables: CanonicalTables) -> list[Any]:
-    """One kernel ArrowColumn per (table, column) the kernel reads, in its fixed order."""
+    """One kernel ArrowColumn per (table, column) the kernel reads, in its fixed order.
+
+    Huge pages only for the columns read in random row order: moving the others costs a copy.
+    """
     columns = []
-    for table_name, column_name in _kernel.COLUMNS:
+    for key in _kernel.COLUMNS:
+        table_name, column_name = key
         source = _column_source(getattr(tables, table_name), column_name)
         try:
-            columns.append(_kernel.ArrowColumn(source))
+            columns.append(_kernel.ArrowColumn(source, huge=key not in _kernel.SEQUENTIAL))
         except _kernel.ArrowLayoutError as exc:
             raise SchemaError(f"table {table_name}, column {column_name}: {exc}") from None
     return columns
