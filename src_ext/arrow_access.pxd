@@ -2,7 +2,8 @@
 """Read Arrow C-data columns in place: string, large_string, string_view, fixed-width values.
 
 A `Col` is a list of chunks (an Arrow chunked array) with global row starts; getters take a
-global row, find its chunk (directly when there is one) and honour offsets and validity bitmaps.
+global row, find its chunk (directly when there is one, else through a block table) and honour
+offsets and validity bitmaps.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
@@ -64,7 +65,10 @@ ctypedef struct Col:
     int64_t length
     int64_t nchunks
     Chunk* chunks
-    int64_t chunk_rows  # every chunk but the last has this many rows (0: they differ)
+    # Several chunks: chunk_at[row >> block_bits] is the chunk of the block's first row. A block
+    # is no longer than the shortest chunk, so it spans at most two chunks.
+    const int32_t* chunk_at
+    int block_bits
 
 ctypedef struct StrRef:
     const char* ptr
@@ -74,33 +78,17 @@ ctypedef struct StrRef:
 cdef inline const Chunk* chunk_of(const Col* c, int64_t* row) noexcept nogil:
     """The chunk holding global `row`; `row` becomes the position inside that chunk.
 
-    Kept tiny so it inlines into every accessor: the kernel engine hands over single-chunk
-    columns, and only several chunks pay for the search.
+    Several chunks (pyarrow chunked arrays, which the engine passes as they are) cost a table
+    lookup and one compare instead of a search; Polars columns arrive rechunked.
     """
+    cdef int64_t k
     if c.nchunks == 1:
         return c.chunks
-    return chunk_search(c, row)
-
-
-cdef inline const Chunk* chunk_search(const Col* c, int64_t* row) noexcept nogil:
-    """chunk_of for a column of several chunks."""
-    cdef int64_t lo = 0, hi = c.nchunks - 1, mid
-    if hi == 0:
-        return c.chunks
-    if c.chunk_rows > 0:  # equal batches (IPC, Parquet row groups): no search
-        lo = row[0] // c.chunk_rows
-        if lo > hi:
-            lo = hi
-        row[0] -= c.chunks[lo].start
-        return c.chunks + lo
-    while lo < hi:  # last chunk whose start <= row
-        mid = (lo + hi + 1) >> 1
-        if c.chunks[mid].start <= row[0]:
-            lo = mid
-        else:
-            hi = mid - 1
-    row[0] -= c.chunks[lo].start
-    return c.chunks + lo
+    k = c.chunk_at[row[0] >> c.block_bits]
+    if k + 1 < c.nchunks and row[0] >= c.chunks[k + 1].start:
+        k += 1
+    row[0] -= c.chunks[k].start
+    return c.chunks + k
 
 
 cdef inline bint chunk_valid(const Chunk* ch, int64_t i) noexcept nogil:

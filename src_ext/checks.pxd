@@ -347,7 +347,7 @@ cdef inline uint64_t check_buyer_id(Ctx* x, int64_t i) noexcept nogil:
 
 cdef inline void prefetch_documents(Ctx* x, int64_t i) noexcept nogil:
     """Ask for what evaluate_order(i) will read of the order's payment, waybill, inventory and
-    first line, so a batch of orders waits for its cache misses together (DESIGN.md)."""
+    first line, some orders before it is evaluated (kernel.pyx evaluate_block)."""
     cdef int32_t f = x.order_first[i]
     cdef int64_t pay = x.pay_last[f], wb = x.wb_last[f]
     cdef int64_t inv = x.inv_of[f] if x.p.inventory_rules else -1

@@ -43,7 +43,8 @@ ctypedef struct HashTable:
 # Rows prefetched ahead of the row being inserted or probed.
 cdef enum:
     PREFETCH_AHEAD = 16
-    PROBE_BATCH = 64
+    PROBE_DISTANCE = 16   # rows between the slot prefetch, the key prefetch and the lookup
+    PROBE_BLOCK = 1024    # rows a thread takes at a time
 
 
 cdef inline KeyVal key_at(const KeySpec* k, int64_t row) noexcept nogil:
@@ -202,31 +203,43 @@ cdef inline void prefetch_candidate(const HashTable* t, const KeySpec* build,
             prefetch_str(build.s1, home.row)
 
 
+cdef inline void hash_and_prefetch(const HashTable* t, const KeySpec* probe, int64_t row,
+                                   uint64_t* h) noexcept nogil:
+    cdef KeyVal v = key_at(probe, row)
+    h[0] = key_hash(&v)
+    mc_prefetch(slot_of(t, h[0]))
+
+
+cdef inline void probe_block(const HashTable* t, const KeySpec* build, const KeySpec* probe,
+                             int64_t start, int64_t end, int32_t* found, uint64_t* hs) noexcept nogil:
+    """found[] for rows start..end-1, software-pipelined: a row's slot is asked for
+    2 * PROBE_DISTANCE rows before its lookup, the candidate's key PROBE_DISTANCE rows before,
+    so those misses overlap with the lookups in between. hs holds the block's hashes."""
+    cdef int64_t row
+    cdef KeyVal v
+    for row in range(start, min(start + 2 * PROBE_DISTANCE, end)):
+        hash_and_prefetch(t, probe, row, hs + (row - start))
+    for row in range(start, min(start + PROBE_DISTANCE, end)):
+        prefetch_candidate(t, build, hs[row - start])
+    for row in range(start, end):
+        if row + 2 * PROBE_DISTANCE < end:
+            hash_and_prefetch(t, probe, row + 2 * PROBE_DISTANCE,
+                              hs + (row + 2 * PROBE_DISTANCE - start))
+        if row + PROBE_DISTANCE < end:
+            prefetch_candidate(t, build, hs[row + PROBE_DISTANCE - start])
+        v = key_at(probe, row)
+        found[row] = table_find(t, build, &v, hs[row - start])
+
+
 cdef inline void probe_rows(const HashTable* t, const KeySpec* build, const KeySpec* probe,
                             int64_t n, int32_t* found, int threads) noexcept nogil:
-    """found[row] = first build row whose key equals probe row's key, else -1 (in parallel).
-
-    Hashes of a batch are computed first and their slots prefetched, so the slot misses of a
-    batch overlap instead of following one another.
-    """
-    cdef int64_t nbatches = (n + PROBE_BATCH - 1) // PROBE_BATCH
-    cdef int64_t b, row, start, end
+    """found[row] = first build row whose key equals probe row's key, else -1 (in parallel)."""
+    cdef int64_t nblocks = (n + PROBE_BLOCK - 1) // PROBE_BLOCK
+    cdef int64_t b
     cdef uint64_t* hs
-    cdef KeyVal v
     with parallel(num_threads=threads):
-        hs = <uint64_t*>malloc(PROBE_BATCH * sizeof(uint64_t))
-        for b in prange(nbatches, schedule="dynamic", chunksize=16):
-            start = b * PROBE_BATCH
-            end = start + PROBE_BATCH
-            if end > n:
-                end = n
-            for row in range(start, end):
-                v = key_at(probe, row)
-                hs[row - start] = key_hash(&v)
-                mc_prefetch(slot_of(t, hs[row - start]))
-            for row in range(start, end):  # the slot is near: ask for the candidate's key too
-                prefetch_candidate(t, build, hs[row - start])
-            for row in range(start, end):
-                v = key_at(probe, row)
-                found[row] = table_find(t, build, &v, hs[row - start])
+        hs = <uint64_t*>malloc(PROBE_BLOCK * sizeof(uint64_t))
+        for b in prange(nblocks, schedule="dynamic"):
+            probe_block(t, build, probe, b * PROBE_BLOCK, min((b + 1) * PROBE_BLOCK, n), found,
+                        hs)
         free(hs)

@@ -56,6 +56,22 @@ COLUMNS = (
 )
 assert len(COLUMNS) == N_COLUMNS
 
+#: Columns the kernel reads only in row order (each order's own fields, the probe keys of the
+#: documents). Their pages are left as they are: moving them to huge pages costs a copy and
+#: saves little, since sequential reads spread one TLB miss over a whole 4 KiB page.
+SEQUENTIAL = frozenset({
+    ("orders", "ebc_code"), ("orders", "goods_value"), ("orders", "freight"),
+    ("orders", "discount"), ("orders", "tax_total"), ("orders", "actual_paid"),
+    ("orders", "currency"), ("orders", "buyer_id_type"), ("orders", "buyer_name"),
+    ("orders", "pay_code"), ("orders", "pay_transaction_id"), ("orders", "consignee"),
+    ("orders", "consignee_telephone"), ("orders", "_app_ymd"),
+    ("payments", "order_no"), ("payments", "ebp_code"),
+    ("waybills", "order_no"), ("waybills", "ebp_code"),
+    ("order_items", "order_no"), ("order_items", "ebp_code"),
+    ("inventories", "order_no"), ("inventories", "ebp_code"),
+})
+assert SEQUENTIAL <= set(COLUMNS)
+
 
 class ArrowLayoutError(TypeError):
     """An Arrow column whose physical type the kernel does not read."""
@@ -126,22 +142,26 @@ cdef void advise_chunk(const ArrowArray* a, int layout) noexcept nogil:
 cdef class ArrowColumn:
     """One column imported through `__arrow_c_stream__` or `__arrow_c_array__`, held zero-copy.
 
-    `None` gives an absent column (every value null).
+    `None` gives an absent column (every value null). `huge` moves its buffers to huge pages
+    (for columns the kernel reads in random row order).
     """
 
     cdef Col col
     cdef ArrowArray* arrays
     cdef int64_t n_arrays
+    cdef int32_t* chunk_at
     cdef readonly str format
 
-    def __cinit__(self, source=None):
+    def __cinit__(self, source=None, bint huge=True):
         self.arrays = NULL
         self.n_arrays = 0
+        self.chunk_at = NULL
         self.col.layout = LAYOUT_ABSENT
         self.col.length = 0
         self.col.nchunks = 0
         self.col.chunks = NULL
-        self.col.chunk_rows = 0
+        self.col.chunk_at = NULL
+        self.col.block_bits = 0
         self.format = ""
         if source is None:
             return
@@ -154,7 +174,7 @@ cdef class ArrowColumn:
             raise ArrowLayoutError(
                 f"{type(source).__name__} does not export Arrow data (__arrow_c_stream__)"
             )
-        self._index_chunks()
+        self._index_chunks(huge)
 
     cdef void _append(self, ArrowArray* array) except *:
         cdef ArrowArray* grown = <ArrowArray*>realloc(
@@ -194,7 +214,7 @@ cdef class ArrowColumn:
         self._append(array)
         array.release = NULL  # moved: the capsule must not release it again
 
-    cdef void _index_chunks(self) except *:
+    cdef void _index_chunks(self, bint huge) except *:
         cdef int64_t i, start = 0, n = 0
         cdef ArrowArray* a
         cdef Chunk* ch
@@ -214,7 +234,8 @@ cdef class ArrowColumn:
             ch.data = NULL
             ch.buffers = NULL
             if self.col.layout != LAYOUT_NULL:
-                advise_chunk(a, self.col.layout)
+                if huge:
+                    advise_chunk(a, self.col.layout)
                 if a.null_count != 0 and a.n_buffers > 0:
                     ch.validity = <const uint8_t*>a.buffers[0]
                 ch.values = a.buffers[1]
@@ -226,10 +247,28 @@ cdef class ArrowColumn:
             n += 1
         self.col.nchunks = n
         self.col.length = start
-        self.col.chunk_rows = self.col.chunks[0].length if n > 1 else 0
-        for i in range(n - 1):
-            if self.col.chunks[i].length != self.col.chunk_rows:
-                self.col.chunk_rows = 0
+        if n > 1:
+            self._index_blocks()
+
+    cdef void _index_blocks(self) except *:
+        """chunk_at: the chunk of every block's first row, blocks of 2**bits <= shortest chunk."""
+        cdef Col* c = &self.col
+        cdef int64_t shortest = c.length, k = 0, b, nblocks
+        cdef int bits = 0
+        for b in range(c.nchunks):
+            shortest = min(shortest, c.chunks[b].length)
+        while (<int64_t>2 << bits) <= shortest:
+            bits += 1
+        nblocks = ((c.length - 1) >> bits) + 1
+        self.chunk_at = <int32_t*>malloc(<size_t>nblocks * sizeof(int32_t))
+        if self.chunk_at == NULL:
+            raise MemoryError()
+        for b in range(nblocks):
+            while k + 1 < c.nchunks and c.chunks[k + 1].start <= (b << bits):
+                k += 1
+            self.chunk_at[b] = <int32_t>k
+        c.chunk_at = self.chunk_at
+        c.block_bits = bits
 
     def __dealloc__(self):
         cdef int64_t i
@@ -237,6 +276,7 @@ cdef class ArrowColumn:
             mc_release_array(&self.arrays[i])
         free(self.arrays)
         free(self.col.chunks)
+        free(self.chunk_at)
 
     def __len__(self):
         return self.col.length
@@ -422,26 +462,34 @@ cdef int link_all(Ctx* x) noexcept nogil:
 
 
 cdef enum:
-    EVALUATE_BATCH = 16   # orders whose documents are prefetched together
+    EVALUATE_BLOCK = 1024  # orders a thread takes at a time
+    PREFETCH_DISTANCE = 8  # orders between the two prefetch stages, and between the 2nd and use
+
+
+cdef void evaluate_block(Ctx* x, int64_t start, int64_t end) noexcept nogil:
+    """evaluate_order over rows start..end-1, software-pipelined: an order's documents (views,
+    values) are asked for 2 * PREFETCH_DISTANCE orders ahead and the out-of-line bytes those
+    views point at PREFETCH_DISTANCE orders ahead, so each miss has time to arrive."""
+    cdef int64_t i, count
+    for i in range(start, min(start + 2 * PREFETCH_DISTANCE, end)):
+        prefetch_documents(x, i)
+    for i in range(start, min(start + PREFETCH_DISTANCE, end)):
+        prefetch_document_strings(x, i)
+    for i in range(start, end):
+        if i + 2 * PREFETCH_DISTANCE < end:
+            prefetch_documents(x, i + 2 * PREFETCH_DISTANCE)
+        if i + PREFETCH_DISTANCE < end:
+            prefetch_document_strings(x, i + PREFETCH_DISTANCE)
+        evaluate_order(x, i, &count)
+        x.subject_start[i] = count
 
 
 cdef void evaluate_all(Ctx* x) noexcept nogil:
     """Pass 1: every rule but the annual limit; subject_start[i] = order i's subject rows."""
-    cdef int64_t b, i, start, end, count
-    cdef int64_t nbatches = (x.n_orders + EVALUATE_BATCH - 1) // EVALUATE_BATCH
+    cdef int64_t b, nblocks = (x.n_orders + EVALUATE_BLOCK - 1) // EVALUATE_BLOCK
     # Dynamic: a thread that loses its core (busy machine) does not hold the pass back.
-    for b in prange(nbatches, schedule="dynamic", chunksize=64, num_threads=x.threads):
-        start = b * EVALUATE_BATCH
-        end = start + EVALUATE_BATCH
-        if end > x.n_orders:
-            end = x.n_orders
-        for i in range(start, end):
-            prefetch_documents(x, i)
-        for i in range(start, end):
-            prefetch_document_strings(x, i)
-        for i in range(start, end):
-            evaluate_order(x, i, &count)
-            x.subject_start[i] = count
+    for b in prange(nblocks, schedule="dynamic", num_threads=x.threads):
+        evaluate_block(x, b * EVALUATE_BLOCK, min((b + 1) * EVALUATE_BLOCK, x.n_orders))
 
 
 cdef void write_all_subjects(Ctx* x) noexcept nogil:

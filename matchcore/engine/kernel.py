@@ -48,30 +48,37 @@ def _columns_of(table: Any) -> dict[str, Any]:
     if table is None:
         return {}
     if isinstance(table, pl.DataFrame):
-        # One chunk per column lets every kernel accessor skip the row -> chunk search; the
-        # copy is a sequential pass, far cheaper than a chunk lookup on every random access.
-        return {
-            column.name: column.rechunk() if column.n_chunks() > 1 else column
-            for column in table.get_columns()
-        }
+        return {column.name: column for column in table.get_columns()}
     return dict(zip(table.column_names, table.columns, strict=True))
+
+
+def _single_chunk(column: Any) -> Any:
+    """Polars columns as one chunk: every kernel accessor then skips the row -> chunk lookup;
+    the copy is a sequential pass, cheaper than a lookup on every access (measured at 1M)."""
+    if isinstance(column, pl.Series) and column.n_chunks() > 1:
+        return column.rechunk()
+    return column
 
 
 def _column_source(table: Any, name: str) -> Any:
     """The column `name` of a frame/table as an Arrow exporter, or None when it is absent."""
-    return _columns_of(table).get(name)
+    return _single_chunk(_columns_of(table).get(name))
 
 
 def _import_columns(tables: CanonicalTables) -> list[Any]:
-    """One kernel ArrowColumn per (table, column) the kernel reads, in its fixed order."""
+    """One kernel ArrowColumn per (table, column) the kernel reads, in its fixed order.
+
+    Huge pages only for the columns read in random row order: moving the others costs a copy.
+    """
     columns = []
     by_table: dict[str, dict[str, Any]] = {}
-    for table_name, column_name in _kernel.COLUMNS:
+    for key in _kernel.COLUMNS:
+        table_name, column_name = key
         if table_name not in by_table:
             by_table[table_name] = _columns_of(getattr(tables, table_name))
-        source = by_table[table_name].get(column_name)
+        source = _single_chunk(by_table[table_name].get(column_name))
         try:
-            columns.append(_kernel.ArrowColumn(source))
+            columns.append(_kernel.ArrowColumn(source, huge=key not in _kernel.SEQUENTIAL))
         except _kernel.ArrowLayoutError as exc:
             raise SchemaError(f"table {table_name}, column {column_name}: {exc}") from None
     return columns

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -111,17 +110,20 @@ def _final_contents(events: list[dict[str, Any]]) -> dict[tuple[str, str], dict[
     }
 
 
-def _sleep_until_a_random_moment(process: subprocess.Popen[bytes], rng: random.Random) -> None:
-    """Mostly a moment while messages are being processed (after one to three stats lines,
-    which come every 20 ms of work), sometimes any moment of start-up or recovery."""
+def _sleep_until_a_random_moment(
+    process: subprocess.Popen[bytes], output: Path, rng: random.Random
+) -> None:
+    """Mostly a moment just after this run wrote verdicts (so the kill lands mid-stream),
+    sometimes any moment of start-up or recovery."""
     if rng.random() < 0.25:
         time.sleep(rng.uniform(0.05, 1.0))
         return
-    assert process.stderr is not None
-    for _ in range(rng.randint(1, 3)):
-        ready, _, _ = select.select([process.stderr], [], [], 20)
-        if not ready or not process.stderr.readline():
-            return  # silent or ended
+    size_at_start = output.stat().st_size if output.exists() else 0
+    deadline = time.monotonic() + 20
+    while process.poll() is None and time.monotonic() < deadline:
+        if output.exists() and output.stat().st_size > size_at_start:
+            break
+        time.sleep(0.002)
     time.sleep(rng.uniform(0.0, 0.05))
 
 
@@ -137,6 +139,7 @@ def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
 
     kills, finished, deadline = 0, False, time.monotonic() + 100
     sizes_after_kills: list[int] = []
+    output = tmp_path / "crashy.ndjson"
     while kills < KILLS or not finished:
         assert time.monotonic() < deadline, f"gave up after {kills} kills"
         process = subprocess.Popen(
@@ -147,12 +150,11 @@ def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
             assert process.returncode == 0, stderr.decode()
             finished = True
             continue
-        _sleep_until_a_random_moment(process, rng)
+        _sleep_until_a_random_moment(process, output, rng)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.communicate(timeout=30)
-        output = tmp_path / "crashy.ndjson"
         sizes_after_kills.append(output.stat().st_size if output.exists() else 0)
         finished = finished or process.returncode == 0
 
