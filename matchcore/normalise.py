@@ -1,14 +1,16 @@
 """Normalisation: a raw frame (any reader's output) -> a canonical table plus rejects (SPEC §1-2).
 
 Every column is converted by whole-column Polars expressions: one expression gives the
-canonical value, a second gives the reason the value is unusable (null when it is fine). Rows
-with any reason go to rejects, once per problem; the rest form the canonical table.
+canonical value, a list of (condition, message) checks says why a value is unusable. The pass
+over all rows computes the values and one flag per row (any check failed); the messages are
+worked out only for the flagged rows, which go to rejects once per problem. The rest form the
+canonical table.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,10 +88,22 @@ class _UnsupportedType(Exception):
 
 @dataclass(frozen=True)
 class _Converted:
-    """A column's canonical value and the reason it is unusable (String, null when fine)."""
+    """A column's canonical value and its checks: (condition, message), first true one wins."""
 
     value: pl.Expr
-    error: pl.Expr
+    checks: tuple[tuple[pl.Expr, str], ...] = ()
+
+    @property
+    def error(self) -> pl.Expr:
+        """The message of the first failed check, else null (String)."""
+        return _first_error(self.checks)
+
+    @property
+    def failed(self) -> pl.Expr:
+        """Whether any check failed (Boolean, never null): cheaper than `error` on every row."""
+        if not self.checks:
+            return pl.lit(False)
+        return pl.any_horizontal([condition for condition, _ in self.checks]).fill_null(False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,7 @@ class _Profile:
     """Whole-column facts, checked once, that let common data skip costly steps."""
 
     plain_text: bool = False  # NFKC and collapsing white space would change nothing
+    trimmed: bool = False  # no value is empty or has a space at either end
     plain_decimal: bool = False  # every amount is plain text that Polars parses exactly
     time_format: str | None = None  # a strptime format that every value of the column has
 
@@ -123,8 +138,8 @@ class _Stager:
         return pl.col(name)
 
 
-def _first_error(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
-    """The message of the first condition that holds, else null."""
+def _first_error(checks: Sequence[tuple[pl.Expr, str]]) -> pl.Expr:
+    """The message of the first condition that holds (a null condition does not), else null."""
     error = pl.lit(None, dtype=pl.String)
     for condition, message in reversed(checks):
         error = pl.when(condition).then(pl.lit(message)).otherwise(error)
@@ -143,12 +158,21 @@ def _is_textual(dtype: object) -> bool:
 
 
 def _clean_text(text: pl.Expr, put: _Stager) -> pl.Expr:
-    """NFKC, trim Unicode white space, collapse inner runs to one space, empty -> null."""
-    if put.profile.plain_text:
-        cleaned = put(text.str.strip_chars(" "))
-    else:
-        cleaned = put(text.str.normalize("NFKC").str.strip_chars().str.replace_all(r"\s+", " "))
-    return put(_null_if_empty(cleaned))
+    """NFKC, trim Unicode white space, collapse inner runs to one space, empty -> null.
+
+    On plain text (see `_NEEDS_CLEANING`) that is just trimming spaces. In a column with some
+    other text, only those rows go through NFKC and the regex: the others are null there,
+    which the string kernels skip.
+    """
+    if put.profile.plain_text and put.profile.trimmed:
+        return text  # already canonical: no copy
+    trimmed = text.str.strip_chars(" ")
+    if not put.profile.plain_text:
+        needs = put(text.str.contains(_NEEDS_CLEANING))
+        rough = pl.when(needs).then(text)
+        cleaned = rough.str.normalize("NFKC").str.strip_chars().str.replace_all(r"\s+", " ")
+        trimmed = pl.when(needs).then(cleaned).otherwise(trimmed)
+    return put(_null_if_empty(put(trimmed)))
 
 
 def _text_source(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -171,7 +195,7 @@ def _convert_text(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stage
         length = f"{low}" if low == high else f"{low} to {high}"
         pattern = f"^[0-9]{{{low},{high}}}$"
         checks.append((~text.str.contains(pattern), f"not {length} ASCII digits"))
-    return _Converted(text, _first_error(checks))
+    return _Converted(text, tuple(checks))
 
 
 def _convert_roles(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
@@ -191,7 +215,7 @@ def _convert_roles(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stag
     ).list.unique()
     value = pl.when(items.list.len() > 0).then(bits.list.sum().cast(pl.UInt8))
     allowed = ", ".join(ROLE_BITS)
-    return _Converted(value, _first_error([(unknown, f"unknown role (allowed: {allowed})")]))
+    return _Converted(value, ((unknown, f"unknown role (allowed: {allowed})"),))
 
 
 # --- numbers ----------------------------------------------------------------------------------
@@ -223,7 +247,7 @@ def _units_from_text(text: pl.Expr, put: _Stager) -> _Converted:
         (text.is_not_null() & overflow, _OVERFLOW),
         (text.str.starts_with("-") & (units > 0), "negative amount"),
     ]
-    return _Converted(units, _first_error(checks))
+    return _Converted(units, tuple(checks))
 
 
 def _units_from_integers(expr: pl.Expr, put: _Stager) -> _Converted:
@@ -231,7 +255,7 @@ def _units_from_integers(expr: pl.Expr, put: _Stager) -> _Converted:
     whole = put(expr.cast(pl.Int64, strict=False))
     overflow = expr.is_not_null() & (whole.is_null() | (whole.abs() > _MAX_WHOLE))
     checks = [(overflow, _OVERFLOW), (whole < 0, "negative amount")]
-    return _Converted(whole * MONEY_SCALE, _first_error(checks))
+    return _Converted(whole * MONEY_SCALE, tuple(checks))
 
 
 def _units_from_floats(expr: pl.Expr, put: _Stager) -> _Converted:
@@ -247,7 +271,7 @@ def _units_from_floats(expr: pl.Expr, put: _Stager) -> _Converted:
         (expr < 0, "negative amount"),
         (scaled.abs() >= 2.0**63, _OVERFLOW),
     ]
-    return _Converted(scaled.cast(pl.Int64, strict=False), _first_error(checks))
+    return _Converted(scaled.cast(pl.Int64, strict=False), tuple(checks))
 
 
 def _units_from_decimals(expr: pl.Expr, dtype: pl.Decimal, put: _Stager) -> _Converted:
@@ -256,7 +280,7 @@ def _units_from_decimals(expr: pl.Expr, dtype: pl.Decimal, put: _Stager) -> _Con
         return _units_from_text(put(expr.cast(pl.String)), put)
     units = put((expr * MONEY_SCALE).cast(pl.Int64, strict=False))
     checks = [(expr.is_not_null() & units.is_null(), _OVERFLOW), (units < 0, "negative amount")]
-    return _Converted(units, _first_error(checks))
+    return _Converted(units, tuple(checks))
 
 
 def _convert_units(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
@@ -279,14 +303,12 @@ def _convert_int(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager
     """Whole numbers (gnum, year): integers, integral decimals or floats, or integer text."""
     if dtype.is_integer():
         value = put(expr.cast(pl.Int64, strict=False))
-        return _Converted(
-            value, _first_error([(expr.is_not_null() & value.is_null(), "too large")])
-        )
+        return _Converted(value, ((expr.is_not_null() & value.is_null(), "too large"),))
     if dtype.is_float():
         integral = put(expr.is_finite() & (expr == expr.floor()) & (expr.abs() < 2.0**63))
         return _Converted(
             pl.when(integral).then(expr.cast(pl.Int64, strict=False)),
-            _first_error([(~integral, "not a whole number")]),
+            ((~integral, "not a whole number"),),
         )
     if not (_is_textual(dtype) or isinstance(dtype, pl.Decimal)):
         raise _UnsupportedType
@@ -296,7 +318,7 @@ def _convert_int(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager
         (~text.str.contains(_INTEGER_TEXT), "not a whole number"),
         (value.is_null() & text.is_not_null(), "too large"),
     ]
-    return _Converted(value, _first_error(checks))
+    return _Converted(value, tuple(checks))
 
 
 def _convert_rate(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
@@ -310,7 +332,7 @@ def _convert_rate(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stage
     else:
         raise _UnsupportedType
     checks = [*syntax, (~value.is_finite(), "not a finite number"), (value < 0, "negative rate")]
-    return _Converted(value, _first_error(checks))
+    return _Converted(value, tuple(checks))
 
 
 # --- times ------------------------------------------------------------------------------------
@@ -371,11 +393,11 @@ def _convert_time(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stage
             parsed = text.str.to_datetime(time_format, time_unit="us", strict=False, cache=False)
             value = put(_local_to_utc(parsed))
         message = "not a valid time (ISO 8601 or yyyyMMddHHmmss)"
-        return _Converted(value, _first_error([(text.is_not_null() & value.is_null(), message)]))
+        return _Converted(value, ((text.is_not_null() & value.is_null(), message),))
     else:
         raise _UnsupportedType
     message = "time does not exist in Asia/Shanghai"
-    return _Converted(value, _first_error([(expr.is_not_null() & value.is_null(), message)]))
+    return _Converted(value, ((expr.is_not_null() & value.is_null(), message),))
 
 
 _CONVERTERS = {
@@ -396,8 +418,8 @@ _CONVERTERS = {
 # --- one table --------------------------------------------------------------------------------
 
 
-def _error_name(column: str) -> str:
-    return f"\x00error:{column}"
+#: The per-row flag of the conversion pass: some check of some column failed.
+_BAD = "\x00bad"
 
 
 def _with_default(value: pl.Expr, column: Column) -> pl.Expr:
@@ -415,13 +437,12 @@ def _convert_column(
     layers: list[list[pl.Expr]],
     profile: _Profile,
 ) -> _Converted:
-    """The canonical value and error of one column, nulls for an absent optional column.
+    """The canonical value and checks of one column, nulls for an absent optional column.
 
-    Intermediate steps are appended to `layers` (evaluated before value and error).
+    Intermediate steps are appended to `layers` (evaluated before value and checks).
     """
     if column.name not in raw.columns:
-        value = _with_default(pl.lit(None, dtype=column.dtype), column)
-        return _Converted(value, pl.lit(None, dtype=pl.String))
+        return _Converted(_with_default(pl.lit(None, dtype=column.dtype), column))
     dtype = raw.schema[column.name]
     put = _Stager(layers, column.name, profile)
     try:
@@ -432,10 +453,8 @@ def _convert_column(
             f"{column.kind.value} (file {label})"
         ) from None
     value = put(_with_default(converted.value, column).cast(column.dtype))
-    error = converted.error
-    if column.required:
-        error = pl.coalesce(error, pl.when(value.is_null()).then(pl.lit(_MISSING)))
-    return _Converted(value, error)
+    missing = ((value.is_null(), _MISSING),) if column.required else ()
+    return _Converted(value, converted.checks + missing)
 
 
 def _profile_facts(name: str, kind: Kind) -> dict[str, pl.Expr]:
@@ -452,7 +471,8 @@ def _profile_facts(name: str, kind: Kind) -> dict[str, pl.Expr]:
         }
     if kind is Kind.ROLES:
         return {}
-    return {"plain_text": ~values.str.contains(_NEEDS_CLEANING).any()}
+    edges = (values.str.len_bytes() == 0) | values.str.starts_with(" ") | values.str.ends_with(" ")
+    return {"plain_text": ~values.str.contains(_NEEDS_CLEANING).any(), "trimmed": ~edges.any()}
 
 
 def _profiles(raw: pl.DataFrame, table: Table) -> dict[str, _Profile]:
@@ -468,9 +488,11 @@ def _profiles(raw: pl.DataFrame, table: Table) -> dict[str, _Profile]:
     for column in table.columns:
         dtype = raw.schema.get(column.name)
         holds = {fact for fact in facts.get(column.name, {}) if found[f"{column.name}\x00{fact}"]}
+        integers = dtype is not None and dtype.is_integer()  # their digits are canonical text
         time_format = next((f for f in _PLAIN_TIMES.values() if f in holds), None)
         profiles[column.name] = _Profile(
-            plain_text="plain_text" in holds or (dtype is not None and dtype.is_integer()),
+            plain_text="plain_text" in holds or integers,
+            trimmed="trimmed" in holds or integers,
             plain_decimal="plain_decimal" in holds,
             time_format=time_format,
         )
@@ -496,19 +518,32 @@ def _raw_text(raw: pl.DataFrame, column: str) -> pl.Expr:
 
 
 def _conversion_rejects(
-    raw: pl.DataFrame, converted: pl.DataFrame, bad: pl.Series, table: Table, label: str
+    bad_raw: pl.DataFrame, bad_rows: pl.Series, plan: _Plan, table: Table, label: str
 ) -> pl.DataFrame:
-    """One rejects row per failed (row, column), in row order then column order."""
-    bad_raw = raw.filter(bad)
-    bad_converted = converted.filter(bad)
+    """One rejects row per failed (row, column) of the flagged rows, in row then column order.
+
+    The messages are evaluated on the flagged rows only: every step is row by row, and the
+    whole-column facts behind `plan` hold for any subset of the rows.
+    """
+    present = [c.name for c in table.columns if c.name in bad_raw.columns]
+    errors = (
+        plan.staged(bad_raw)
+        .select([plan.columns[name].error.alias(name) for name in present])
+        .collect()
+    )
+    values = bad_raw.select([_raw_text(bad_raw, name) for name in present])
     parts = []
     for position, column in enumerate(table.columns):
-        errors = bad_converted[_error_name(column.name)]
-        if errors.null_count() == len(errors) or column.name not in raw.columns:
+        if column.name not in present or errors[column.name].null_count() == bad_raw.height:
             continue
         part = pl.DataFrame(
-            {"row": bad_converted[ROW], "message": errors, "_position": position}
-        ).with_columns(value=bad_raw.select(_raw_text(raw, column.name)).to_series())
+            {
+                "row": bad_rows,
+                "message": errors[column.name],
+                "_position": position,
+                "value": values[column.name],
+            }
+        )
         parts.append(
             part.filter(pl.col("message").is_not_null()).with_columns(column=pl.lit(column.name))
         )
@@ -543,6 +578,9 @@ def _drop_duplicate_keys(
     if not table.unique or frame.is_empty():
         return frame, empty_rejects()
     keys = list(table.key)
+    # Distinct hashes prove distinct keys, for a third of the cost of finding the first copies.
+    if frame.select(pl.struct(keys).hash().n_unique()).item() == frame.height:
+        return frame, empty_rejects()
     first = frame.select(pl.struct(keys).is_first_distinct()).to_series()
     if first.all():
         return frame, empty_rejects()
@@ -588,31 +626,57 @@ def _textual_categoricals(raw: pl.DataFrame) -> pl.DataFrame:
     return raw.with_columns(casts) if casts else raw
 
 
-def _convert_frame(
-    raw: pl.DataFrame, spec: Table, label: str, rows: pl.Series | None
-) -> pl.DataFrame:
-    """Every canonical column, its error column, `_row` (and the order dates), in one pass."""
-    if rows is None:
-        row_expr = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
-    elif len(rows) != raw.height:
-        raise ValueError(f"{label}: {len(rows)} row numbers given for {raw.height} rows")
-    else:
-        row_expr = pl.lit(rows.cast(pl.Int64))
+@dataclass(frozen=True)
+class _Plan:
+    """How a raw frame converts: staged intermediate steps, then each column's value and checks.
+
+    Built from the raw frame's types and whole-column facts; every step is row by row, so the
+    plan also applies to any subset of the rows.
+    """
+
+    layers: list[list[pl.Expr]]
+    columns: dict[str, _Converted]
+
+    def staged(self, raw: pl.DataFrame) -> pl.LazyFrame:
+        """`raw` with the intermediate steps as hidden columns."""
+        staged = raw.lazy()
+        for layer in self.layers:
+            staged = staged.with_columns(layer)
+        return staged
+
+
+def _plan(raw: pl.DataFrame, spec: Table, label: str) -> _Plan:
     layers: list[list[pl.Expr]] = []
     profiles = _profiles(raw, spec)
-    plans = {
+    columns = {
         c.name: _convert_column(raw, c, spec, label, layers, profiles[c.name]) for c in spec.columns
     }
-    staged = raw.lazy()
-    for layer in layers:
-        staged = staged.with_columns(layer)
-    derived = _order_dates(plans["app_time"].value) if spec.name == "orders" else []
-    return staged.select(
-        row_expr.alias(ROW),
-        *[plan.value.alias(name) for name, plan in plans.items()],
-        *derived,
-        *[plan.error.alias(_error_name(name)) for name, plan in plans.items()],
-    ).collect()
+    return _Plan(layers, columns)
+
+
+def _row_numbers(raw: pl.DataFrame, rows: pl.Series | None, label: str) -> pl.Expr:
+    """The 1-based source row of each raw row: `rows` when given, else 1..height."""
+    if rows is None:
+        return pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    if len(rows) != raw.height:
+        raise ValueError(f"{label}: {len(rows)} row numbers given for {raw.height} rows")
+    return pl.lit(rows.cast(pl.Int64))
+
+
+def _convert_frame(raw: pl.DataFrame, spec: Table, plan: _Plan, rows: pl.Expr) -> pl.DataFrame:
+    """Every canonical column, `_row`, the order dates and the flag `_BAD`, in one pass."""
+    derived = _order_dates(plan.columns["app_time"].value) if spec.name == "orders" else []
+    failed = [c.failed for c in plan.columns.values() if c.checks]
+    return (
+        plan.staged(raw)
+        .select(
+            rows.alias(ROW),
+            *[c.value.alias(name) for name, c in plan.columns.items()],
+            *derived,
+            pl.any_horizontal(failed).alias(_BAD) if failed else pl.lit(False).alias(_BAD),
+        )
+        .collect()
+    )
 
 
 def normalise_table(
@@ -639,20 +703,24 @@ def normalise_table(
     label = label or f"<{spec.name}>"
     _check_columns(raw, spec, label)
     raw = _textual_categoricals(raw)
-    converted = _convert_frame(raw, spec, label, rows)
-    bad = converted.select(
-        pl.any_horizontal(pl.col([_error_name(c) for c in spec.column_names]).is_not_null())
-    ).to_series()
+    plan = _plan(raw, spec, label)
+    converted = _convert_frame(raw, spec, plan, _row_numbers(raw, rows, label))
+    bad = converted[_BAD]
     has_bad = bool(bad.any())
     conversion_rejects = (
-        _conversion_rejects(raw, converted, bad, spec, label) if has_bad else empty_rejects()
+        _conversion_rejects(raw.filter(bad), converted[ROW].filter(bad), plan, spec, label)
+        if has_bad
+        else empty_rejects()
     )
-    canonical = converted.filter(~bad) if has_bad else converted
     derived = [APP_YEAR, APP_YMD] if spec.name == "orders" else []
-    canonical = canonical.select([*spec.column_names, ROW, *derived])
+    canonical = converted[[*spec.column_names, ROW, *derived]]  # picks columns, no copy
+    if has_bad:
+        canonical = canonical.filter(~bad)
     canonical, duplicate_rejects = _drop_duplicate_keys(canonical, spec, label)
     rejects = concat_rejects([reader_rejects, conversion_rejects, duplicate_rejects])
-    return canonical, rejects
+    # One chunk per column: engines and render pick rows by position, which is several times
+    # slower across chunks (one per Parquet row group and more); the copy is a cheap pass.
+    return canonical.rechunk(), rejects
 
 
 # --- all tables -------------------------------------------------------------------------------

@@ -553,15 +553,15 @@ def render_orphans(tables: CanonicalTables, orphans: pl.DataFrame) -> pl.DataFra
         rows = orphans.filter(pl.col("document") == document)
         if table is None or rows.height == 0:
             continue
-        source = with_position(table, "doc_row").select(
-            "doc_row",
+        # Orphans are few: pick their rows by position before deriving any text.
+        source = table[rows["doc_row"]].select(
             pl.col(ROW).alias("row"),
             "ebp_code",
             "order_no",
             (pl.col(code) if code else pl.lit(None, pl.String)).alias("doc_code"),
             (pl.col(number).cast(pl.String) if number else pl.lit(None, pl.String)).alias("doc_no"),
         )
-        frames.append(rows.join(source, on="doc_row", how="left"))
+        frames.append(pl.concat([rows, source], how="horizontal"))
     if not frames:
         return pl.DataFrame(schema=ORPHAN_OUTPUT_SCHEMA)
     document_order = {name: i for i, name in enumerate(ORPHAN_DOCUMENTS)}
