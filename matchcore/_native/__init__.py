@@ -2,3 +2,10 @@
 (Arrow access, hashing, hash tables, linking, rules, annual walk), see src_ext/kernel.pyx;
 `ceb_scan` reads CEB customs XML messages without lxml, see src_ext/ceb_scan.pyx.
 """
+
+import os
+
+# OpenMP threads that wait by spinning take the core from the other thread when the machine
+# is busy (a 5,000-order run took 256 ms instead of 14 ms); sleeping costs nothing measurable
+# at 1M orders. libgomp reads this when it loads, so it is set before any module here loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
