@@ -269,6 +269,15 @@ cdef inline Py_ssize_t skip_space(const unsigned char* p, Py_ssize_t i,
     return i
 
 
+cdef inline bint end_container(Role role, list parts, list values):
+    """The end of a head or line element makes it one part; True at the end of the root."""
+    if role == HEAD:
+        parts.append((True, tuple(values)))
+    elif role == LINE:
+        parts.append((False, tuple(values)))
+    return role == ROOT
+
+
 cdef inline int field_slot(const unsigned char* p, Py_ssize_t start, Py_ssize_t size,
                            tuple fields) noexcept:
     cdef int slot
@@ -451,12 +460,8 @@ cdef class Scanner:
                     )
                     capturing = 0
                     captured = 0
-                elif role == HEAD:
-                    parts.append((True, tuple(values)))
-                elif role == LINE:
-                    parts.append((False, tuple(values)))
-                elif role == ROOT:
-                    root_done = 1
+                else:
+                    root_done = root_done or end_container(role, parts, values)
                 continue
             # start tag
             if depth >= MAX_DEPTH or root_done:
@@ -600,12 +605,8 @@ cdef class Scanner:
                 if role == FIELD:
                     values[slot] = None
                     capturing = 0
-                elif role == HEAD:
-                    parts.append((True, tuple(values)))
-                elif role == LINE:
-                    parts.append((False, tuple(values)))
-                elif role == ROOT:
-                    root_done = 1
+                else:
+                    root_done = root_done or end_container(role, parts, values)
         if depth or not root_done or i - last_tag > MAX_RUN:
             return None
         return message, guid, children
