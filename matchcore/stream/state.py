@@ -292,8 +292,8 @@ class DurableMatcher:
         if built_with != wanted and not self.reevaluate:
             raise StateError(
                 f"{self.directory}: the state was built with other rules (rule settings or "
-                "inventory rules differ); run with the same ones, or re-evaluate every order "
-                "under the new ones (changed verdicts get new versions)"
+                "inventory rules differ); run with the same ones, or pass --reevaluate "
+                "(reevaluate=True) to evaluate every order under the new ones"
             )
         return built_with
 
