@@ -16,6 +16,18 @@ from matchcore.engine.base import CanonicalTables
 from matchcore.rules import Party, Rule, RuleSettings
 from matchcore.schema import MONEY_SCALE, ROLE_BITS, ROW
 
+#: Fields of an order's single linked payment / waybill that the checks read.
+PAYMENT_FIELDS = (
+    "pay_code",
+    "pay_transaction_id",
+    "payer_id_number",
+    "payer_name",
+    "amount_paid",
+    "currency",
+    "pay_time",
+)
+WAYBILL_FIELDS = ("logistics_code", "logistics_no", "consignee", "consignee_telephone", "app_time")
+
 #: Columns each canonical table contributes to the SQL (only these are handed to DuckDB).
 USED_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (
@@ -41,26 +53,8 @@ USED_COLUMNS: dict[str, tuple[str, ...]] = {
         "_app_ymd",
     ),
     "order_items": ("ebp_code", "order_no", "item_no", "qty", "price", "total_price"),
-    "payments": (
-        "ebp_code",
-        "order_no",
-        "pay_code",
-        "pay_transaction_id",
-        "payer_id_number",
-        "payer_name",
-        "amount_paid",
-        "currency",
-        "pay_time",
-    ),
-    "waybills": (
-        "ebp_code",
-        "order_no",
-        "logistics_code",
-        "logistics_no",
-        "consignee",
-        "consignee_telephone",
-        "app_time",
-    ),
+    "payments": ("ebp_code", "order_no", *PAYMENT_FIELDS),
+    "waybills": ("ebp_code", "order_no", *WAYBILL_FIELDS),
     "inventories": (
         "ebp_code",
         "order_no",
@@ -136,24 +130,8 @@ def single_document_sql(source: str, prefix: str, columns: tuple[str, ...]) -> s
 def wide_orders_sql(plan: Plan) -> str:
     """Every order row with its key's copy count and its linked payment, waybill, inventory
     and line totals: the frame the order-level and party checks read."""
-    payment = single_document_sql(
-        "payments",
-        "pay",
-        (
-            "pay_code",
-            "pay_transaction_id",
-            "payer_id_number",
-            "payer_name",
-            "amount_paid",
-            "currency",
-            "pay_time",
-        ),
-    )
-    waybill = single_document_sql(
-        "waybill_edges",
-        "wb",
-        ("logistics_code", "logistics_no", "consignee", "consignee_telephone", "app_time"),
-    )
+    payment = single_document_sql("payments", "pay", PAYMENT_FIELDS)
+    waybill = single_document_sql("waybill_edges", "wb", WAYBILL_FIELDS)
     inventory_join = inventory_cols = ""
     if plan.inventory_rules:
         inventory_cols = """, i.ebc_code AS inv_ebc_code, i.buyer_id_number AS inv_buyer_id_number,
