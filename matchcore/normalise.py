@@ -47,7 +47,8 @@ __all__ = [
 _MAX_WHOLE = (2**63 - 1) // MONEY_SCALE
 _SCALE_DIGITS = len(str(MONEY_SCALE)) - 1  # 4 decimal places
 
-_DECIMAL_TEXT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
+#: Text syntax of decimals, times and offsets (Rust regex); stream/canonical.py reads them too.
+DECIMAL_TEXT = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
 _INTEGER_TEXT = r"^[+-]?[0-9]+(?:\.0*)?$"
 #: Plain amounts that cannot overflow (at most 14 + 4 digits), or empty: Polars' decimal cast
 #: is exact on these.
@@ -56,13 +57,13 @@ _PLAIN_DECIMAL_TEXT = r"^(?:[0-9]{1,14}(?:\.[0-9]{0,4})?)?$"
 _PLACE_FACTORS = {places: 10 ** (_SCALE_DIGITS - places) for places in range(_SCALE_DIGITS + 1)}
 _INT64_MAX = 2**63 - 1
 # ISO 8601 date or date-time ('T' or space), optional fraction and offset.
-_ISO_TIME = (
+ISO_TIME = (
     r"^(?<y>[0-9]{4})-(?<mo>[0-9]{2})-(?<d>[0-9]{2})"
     r"(?:[T ](?<h>[0-9]{2}):(?<mi>[0-9]{2})(?::(?<s>[0-9]{2})(?:[.,](?<f>[0-9]{1,9}))?)?)?"
     r" ?(?<tz>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
 )
 # The customs form yyyyMMddHHmmss (and its date-only prefix yyyyMMdd).
-_CUSTOMS_TIME = (
+CUSTOMS_TIME = (
     r"^(?<y>[0-9]{4})(?<mo>[0-9]{2})(?<d>[0-9]{2})(?:(?<h>[0-9]{2})(?<mi>[0-9]{2})(?<s>[0-9]{2}))?$"
 )
 #: Common plain time layouts: when every value of a column has one (or is empty), a single
@@ -75,7 +76,7 @@ _PLAIN_TIMES = {
 #: Text that NFKC and white-space collapsing could change: anything beyond ASCII and CJK
 #: unified ideographs (both NFKC-stable), white space other than a space, or two spaces.
 _NEEDS_CLEANING = r"[^\x00-\x7F\x{4E00}-\x{9FFF}]|[^\S ]|  "
-_OFFSET = r"^(?<sign>[+-])(?<hh>[0-9]{2}):?(?<mm>[0-9]{2})?$"
+TIME_OFFSET = r"^(?<sign>[+-])(?<hh>[0-9]{2}):?(?<mm>[0-9]{2})?$"
 
 _ASCII_UPPER = {chr(c): chr(c).upper() for c in range(ord("a"), ord("z") + 1)}
 
@@ -230,7 +231,7 @@ def _stripped(expr: pl.Expr, put: _Stager) -> pl.Expr:
 
 def _units_from_text(text: pl.Expr, put: _Stager) -> _Converted:
     """Decimal text -> int64 ten-thousandths, exactly: the digits are joined, never via float."""
-    well_formed = put(text.str.contains(_DECIMAL_TEXT))
+    well_formed = put(text.str.contains(DECIMAL_TEXT))
     body = text.str.strip_chars_start("+-")  # a well-formed value has at most one sign
     has_point = body.str.contains(".", literal=True)
     # Trailing zeros of the fraction are not significant ("1.23450" has 4 places).
@@ -326,7 +327,7 @@ def _convert_rate(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stage
     if _is_textual(dtype):
         text = _stripped(expr, put)
         value = put(text.cast(pl.Float64, strict=False))
-        syntax = [(~text.str.contains(_DECIMAL_TEXT), "not a decimal number")]
+        syntax = [(~text.str.contains(DECIMAL_TEXT), "not a decimal number")]
     elif dtype.is_numeric():
         value, syntax = put(expr.cast(pl.Float64)), []
     else:
@@ -346,7 +347,7 @@ def _local_to_utc(naive: pl.Expr) -> pl.Expr:
 
 def _offset_minutes(tz: pl.Expr, put: _Stager) -> pl.Expr:
     """'+08:00', '+0800', '+08', '-05:30' or 'Z' -> signed minutes east of UTC."""
-    parts = put(tz.str.extract_groups(_OFFSET))
+    parts = put(tz.str.extract_groups(TIME_OFFSET))
     hours = parts.struct.field("hh").cast(pl.Int64)
     minutes = hours * 60 + parts.struct.field("mm").fill_null("0").cast(pl.Int64)
     signed = pl.when(parts.struct.field("sign") == "-").then(-minutes).otherwise(minutes)
@@ -355,8 +356,8 @@ def _offset_minutes(tz: pl.Expr, put: _Stager) -> pl.Expr:
 
 def _time_from_text(text: pl.Expr, put: _Stager) -> pl.Expr:
     """ISO 8601 (with or without offset) or yyyyMMddHHmmss -> UTC; null when not a valid time."""
-    iso = put(text.str.extract_groups(_ISO_TIME))
-    customs = put(text.str.extract_groups(_CUSTOMS_TIME))
+    iso = put(text.str.extract_groups(ISO_TIME))
+    customs = put(text.str.extract_groups(CUSTOMS_TIME))
 
     def part(name: str, default: str | None = None) -> pl.Expr:
         field = pl.coalesce(iso.struct.field(name), customs.struct.field(name))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
+from ..normalise import CUSTOMS_TIME, DECIMAL_TEXT, ISO_TIME, TIME_OFFSET
 from ..schema import APP_YEAR, APP_YMD, CHINA_TZ, MONEY_SCALE, ROW, Column, Kind, Table
 
 #: Unicode White_Space: what Polars trims and what the Rust regex `\s` matches.
@@ -31,18 +32,19 @@ _WHITE_RUN = re.compile(f"[{WHITE_SPACE}]+")
 _NEEDS_CLEANING = re.compile(f"[^\\x00-\\x7F\\u4E00-\\u9FFF]|[{WHITE_SPACE.replace(' ', '')}]|  ")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
 _INT64_MAX = 2**63 - 1
 _SCALE_DIGITS = len(str(MONEY_SCALE)) - 1
-_ISO_TIME = re.compile(
-    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
-    r"(?:[T ](?P<h>[0-9]{2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2})(?:[.,](?P<f>[0-9]{1,9}))?)?)?"
-    r" ?(?P<tz>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
-)
-_CUSTOMS_TIME = re.compile(
-    r"(?P<y>[0-9]{4})(?P<mo>[0-9]{2})(?P<d>[0-9]{2})(?:(?P<h>[0-9]{2})(?P<mi>[0-9]{2})(?P<s>[0-9]{2}))?"
-)
-_OFFSET = re.compile(r"(?P<sign>[+-])(?P<hh>[0-9]{2}):?(?P<mm>[0-9]{2})?")
+
+
+def _python_regex(pattern: str) -> re.Pattern[str]:
+    """A normaliser pattern for Python's `re` (named groups are spelled `(?P<name>`)."""
+    return re.compile(pattern.replace("(?<", "(?P<"))
+
+
+_DECIMAL_TEXT = _python_regex(DECIMAL_TEXT)
+_ISO_TIME = _python_regex(ISO_TIME)
+_CUSTOMS_TIME = _python_regex(CUSTOMS_TIME)
+_OFFSET = _python_regex(TIME_OFFSET)
 _CHINA = ZoneInfo(CHINA_TZ)
 _EPOCH = datetime(1970, 1, 1)
 _MICROSECOND = timedelta(microseconds=1)
@@ -70,14 +72,14 @@ def clean_text(value: str | None) -> str | None:
 
 
 def _stripped(value: object) -> str | None:
-    text = str(value).strip(WHITE_SPACE)
-    return text or None
+    """Text with surrounding white space removed; None and empty text -> None."""
+    if value is None:
+        return None
+    return str(value).strip(WHITE_SPACE) or None
 
 
 def units(value: object) -> int | None:
     """Decimal text -> int ten-thousandths, exactly, as the normaliser does."""
-    if value is None:
-        return None
     text = _stripped(value)
     if text is None:
         return None
@@ -129,8 +131,6 @@ def _offset_minutes(tz: str) -> int:
 
 def utc_micros(value: object) -> int | None:
     """ISO 8601 (offset optional) or yyyyMMdd[HHmmss] -> microseconds since the epoch, UTC."""
-    if value is None:
-        return None
     text = _stripped(value)
     if text is None:
         return None
