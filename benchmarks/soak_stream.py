@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -62,21 +61,55 @@ def _command(directory: Path, name: str) -> list[str]:
     ]
 
 
-def _final(path: Path) -> tuple[dict[Any, dict[str, Any]], int]:
-    """Final contents per order, and the number of events, checking ids on the way."""
-    by_id: dict[str, dict[str, Any]] = {}
-    final: dict[Any, dict[str, Any]] = {}
-    events = [json.loads(line) for line in path.read_bytes().splitlines()]
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The verdict events of an NDJSON output file (a torn line fails to parse)."""
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def final_contents(events: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each order's newest verdict, without its id and version."""
+    final: dict[tuple[str, str], dict[str, Any]] = {}
     for event in events:
-        if by_id.setdefault(event["verdict_id"], event) != event:
-            raise SystemExit(f"verdict {event['verdict_id']} emitted with two contents")
         key = (event["ebp_code"], event["order_no"])
         if key not in final or event["version"] > final[key]["version"]:
             final[key] = event
-    strip = ("verdict_id", "version")
-    return {k: {f: v for f, v in e.items() if f not in strip} for k, e in final.items()}, len(
-        events
-    )
+    return {
+        key: {k: v for k, v in event.items() if k not in ("verdict_id", "version")}
+        for key, event in final.items()
+    }
+
+
+def kill_moment(
+    process: subprocess.Popen[bytes],
+    output: Path,
+    rng: random.Random,
+    *,
+    idle: float = 1.0,
+    delay: float = 0.05,
+) -> None:
+    """Wait for a moment to kill `process`: mostly up to `delay` s after this run wrote
+    verdicts to `output` (so the kill lands mid-stream), sometimes any moment of start-up or
+    recovery (up to `idle` s)."""
+    if rng.random() < 0.25:
+        time.sleep(rng.uniform(0.05, idle))
+        return
+    size_at_start = output.stat().st_size if output.exists() else 0
+    deadline = time.monotonic() + 20
+    while process.poll() is None and time.monotonic() < deadline:
+        if output.exists() and output.stat().st_size > size_at_start:
+            break
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0.0, delay))
+
+
+def _final(path: Path) -> tuple[dict[Any, dict[str, Any]], int]:
+    """Final contents per order, and the number of events, checking ids on the way."""
+    events = read_events(path)
+    by_id: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if by_id.setdefault(event["verdict_id"], event) != event:
+            raise SystemExit(f"verdict {event['verdict_id']} emitted with two contents")
+    return final_contents(events), len(events)
 
 
 def main() -> None:
@@ -96,20 +129,14 @@ def main() -> None:
         kills, started = 0, time.monotonic()
         while True:
             process = subprocess.Popen(
-                _command(directory, "crashy"), env=env, stderr=subprocess.PIPE
+                _command(directory, "crashy"), env=env, stderr=subprocess.DEVNULL
             )
             if kills >= args.kills:
                 process.communicate()
                 if process.returncode != 0:
                     raise SystemExit(f"final run failed with code {process.returncode}")
                 break
-            if rng.random() < 0.25:
-                time.sleep(rng.uniform(0.05, 1.5))
-            else:
-                assert process.stderr is not None
-                if select.select([process.stderr], [], [], 30)[0]:
-                    process.stderr.readline()
-                time.sleep(rng.uniform(0.0, 0.5))
+            kill_moment(process, directory / "crashy.ndjson", rng, idle=1.5, delay=0.5)
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1

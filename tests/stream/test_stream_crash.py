@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from benchmarks.soak_stream import final_contents, kill_moment, read_events
+
 REPO = Path(__file__).resolve().parents[2]
 KILLS = 20
 ORDERS = 300
@@ -94,39 +96,6 @@ def _environment() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(REPO))
 
 
-def _read_events(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_bytes().splitlines()]
-
-
-def _final_contents(events: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    final: dict[tuple[str, str], dict[str, Any]] = {}
-    for event in events:
-        key = (event["ebp_code"], event["order_no"])
-        if key not in final or event["version"] > final[key]["version"]:
-            final[key] = event
-    return {
-        key: {k: v for k, v in event.items() if k not in ("verdict_id", "version")}
-        for key, event in final.items()
-    }
-
-
-def _sleep_until_a_random_moment(
-    process: subprocess.Popen[bytes], output: Path, rng: random.Random
-) -> None:
-    """Mostly a moment just after this run wrote verdicts (so the kill lands mid-stream),
-    sometimes any moment of start-up or recovery."""
-    if rng.random() < 0.25:
-        time.sleep(rng.uniform(0.05, 1.0))
-        return
-    size_at_start = output.stat().st_size if output.exists() else 0
-    deadline = time.monotonic() + 20
-    while process.poll() is None and time.monotonic() < deadline:
-        if output.exists() and output.stat().st_size > size_at_start:
-            break
-        time.sleep(0.002)
-    time.sleep(rng.uniform(0.0, 0.05))
-
-
 def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
     rng = random.Random(20261127)
     kit.write_references(tmp_path / "refs")
@@ -134,7 +103,7 @@ def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
     env = _environment()
 
     subprocess.run(_command(tmp_path, "calm", "calm.ndjson"), env=env, check=True, timeout=120)
-    expected = _final_contents(_read_events(tmp_path / "calm.ndjson"))
+    expected = final_contents(read_events(tmp_path / "calm.ndjson"))
     assert len(expected) > ORDERS * 0.9  # orders cancelled before any verdict have none
 
     kills, finished, deadline = 0, False, time.monotonic() + 100
@@ -150,7 +119,7 @@ def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
             assert process.returncode == 0, stderr.decode()
             finished = True
             continue
-        _sleep_until_a_random_moment(process, output, rng)
+        kill_moment(process, output, rng)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
@@ -160,11 +129,11 @@ def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
 
     final_size = (tmp_path / "crashy.ndjson").stat().st_size
     assert any(0 < size < final_size for size in sizes_after_kills)  # killed mid-stream
-    events = _read_events(tmp_path / "crashy.ndjson")  # every line whole: no torn output
+    events = read_events(tmp_path / "crashy.ndjson")  # every line whole: no torn output
     by_id: dict[str, dict[str, Any]] = {}
     for event in events:
         assert by_id.setdefault(event["verdict_id"], event) == event, event["verdict_id"]
-    assert _final_contents(events) == expected
+    assert final_contents(events) == expected
     dead = (tmp_path / "crashy.dead.ndjson").read_text().splitlines()
     assert {json.loads(line)["raw"] for line in dead} == {
         '{"doc_type": "payment", "amount_paid": -1}',
