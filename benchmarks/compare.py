@@ -144,55 +144,63 @@ def ensure_generated(orders: int, seed: int) -> Path:
 def ensure_canonical(directory: Path) -> dict[str, Any]:
     """Normalise the generated tables once and cache them as uncompressed Arrow IPC files.
 
-    Returns the cache's facts: Arrow size of the inputs, rows per table, normalise seconds.
+    Tables are normalised and written one at a time, so only one is in memory (at 10M orders
+    all of them together do not fit with a raw table beside them). Returns the cache's facts:
+    Arrow size of the inputs, rows per table, normalise seconds.
     """
-    from matchcore.normalise import load_tables
+    from matchcore.io import discover, read_source
+    from matchcore.normalise import normalise_table
 
     canonical = directory / "canonical"
     meta_path = canonical / "meta.json"
     if meta_path.exists():
         return json.loads(meta_path.read_text())
-    start = time.perf_counter()
-    tables = load_tables(directory).tables
-    seconds = time.perf_counter() - start
     canonical.mkdir(exist_ok=True)
-    rows, arrow_bytes = {}, 0
+    sources = dict(discover(directory))
+    rows, arrow_bytes, seconds = {}, 0, 0.0
     for name in TABLE_FIELDS:
-        frame = getattr(tables, name)
-        if frame is None:
+        if name not in sources:
             continue
-        write_one_batch(frame, canonical / f"{name}.arrow")
+        start = time.perf_counter()
+        frame, _ = normalise_table(read_source(sources[name], name), name)
+        seconds += time.perf_counter() - start
+        arrow_bytes += write_one_batch(frame, canonical / f"{name}.arrow")
         rows[name] = frame.height
-        arrow_bytes += frame.estimated_size()
+        del frame
     meta = {"rows": rows, "arrow_bytes": arrow_bytes, "normalise_seconds": seconds}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     log(f"{directory.name}: normalised in {seconds:.1f} s, inputs {arrow_bytes / 2**30:.2f} GiB")
     return meta
 
 
-def write_one_batch(frame: pl.DataFrame, path: Path) -> None:
-    """An uncompressed Arrow IPC file holding the frame as one record batch, so it reads back
-    as one chunk per column, as `normalise_table` hands tables to the engines (Polars would
-    split it, and the kernel would then copy every column into one chunk inside the timed run)."""
+def write_one_batch(frame: pl.DataFrame, path: Path) -> int:
+    """Write the frame as an uncompressed Arrow IPC file holding one record batch, so it reads
+    back as one chunk per column, as `normalise_table` hands tables to the engines (Polars would
+    split it, and the kernel would then copy every column into one chunk inside the timed run).
+    Returns the table's Arrow size in bytes."""
     import pyarrow as pa
 
     table = frame.rechunk().to_arrow()
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=max(table.num_rows, 1))
+    return table.get_total_buffer_size()
 
 
-def read_canonical(canonical: Path) -> CanonicalTables:
-    """The cached canonical tables, read fully into memory: not memory-mapped (no page faults
-    inside the timed run) and copied once (pyarrow reads into its own buffers)."""
+def read_canonical(canonical: Path) -> tuple[CanonicalTables, int]:
+    """The cached canonical tables, read fully into memory (not memory-mapped: no page faults
+    inside the timed run), and their Arrow size in bytes: every buffer, as pyarrow counts it
+    (Polars' `estimated_size` leaves out most of a string view column)."""
     import pyarrow as pa
 
-    frames = {}
+    frames, arrow_bytes = {}, 0
     for name in TABLE_FIELDS:
         path = canonical / f"{name}.arrow"
         if path.exists():
             with pa.OSFile(str(path)) as source:
-                frames[name] = pl.from_arrow(pa.ipc.open_file(source).read_all())
-    return CanonicalTables(**frames)  # type: ignore[arg-type]
+                table = pa.ipc.open_file(source).read_all()
+            arrow_bytes += table.get_total_buffer_size()
+            frames[name] = pl.from_arrow(table)
+    return CanonicalTables(**frames), arrow_bytes  # type: ignore[arg-type]
 
 
 # --- worker: one engine, one run, in its own process -------------------------------------------
@@ -239,12 +247,7 @@ def order_results(name: str, output: Any) -> pl.DataFrame:
 def run_worker(engine_name: str, canonical: Path, output: Path) -> dict[str, Any]:
     """Time one `engine.run()` on the cached tables; write its per-order results to `output`."""
     engine = make_engine(engine_name)
-    tables = read_canonical(canonical)
-    input_bytes = sum(
-        frame.estimated_size()
-        for frame in (getattr(tables, name) for name in TABLE_FIELDS)
-        if frame is not None
-    )
+    tables, input_bytes = read_canonical(canonical)
     settings = RuleSettings()
     gc.collect()
     rss_before = proc_status_kib("VmRSS")
@@ -294,6 +297,7 @@ class SizeResult:
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     agree: dict[str, bool] = field(default_factory=dict)
     differing_rows: dict[str, int] = field(default_factory=dict)
+    truth_rows: dict[str, int] = field(default_factory=dict)  # rows differing from the truth
     failures: dict[str, str] = field(default_factory=dict)
     e2e: list[dict[str, Any]] = field(default_factory=list)
     oracle: str = "reference"  # the engine every other engine's outputs were compared with
@@ -398,6 +402,7 @@ def run_size(orders: int, repeat: int, args: argparse.Namespace, engines: list[s
                 f"peak {sample['peak_rss_kib'] / 2**20:.2f} GiB"
             )
         check_agreement(result, outputs, engines)
+        check_truth(result, directory, outputs)
     if not args.no_e2e and "kernel" not in result.failures and "kernel" in engines:
         for _ in range(args.e2e_repeat):
             sample = run_end_to_end(directory, CACHE / "e2e-out", args.timeout, args.code)
@@ -424,6 +429,31 @@ def check_agreement(result: SizeResult, outputs: Path, engines: list[str]) -> No
         rows = differing(expected, outputs / f"{result.orders}-{engine}.arrow")
         result.agree[engine] = result.agree.get(engine, True) and rows == 0
         result.differing_rows[engine] = max(rows, result.differing_rows.get(engine, 0))
+
+
+def truth_results(directory: Path, outputs: Path) -> Path:
+    """The generator's ground truth (`truth.parquet`) as a results file like the workers',
+    money in ten-thousandths."""
+    from matchcore.report.source import money_units_expr
+
+    path = outputs / f"{directory.name}-truth.arrow"
+    if not path.exists():
+        truth = pl.read_parquet(directory / "truth.parquet", columns=list(COMPARED_COLUMNS))
+        money = [money_units_expr("computed_tax"), money_units_expr("limit_value")]
+        truth.with_columns(money).write_ipc(path)
+    return path
+
+
+def check_truth(result: SizeResult, directory: Path, outputs: Path) -> None:
+    """Compare this repetition's outputs with the generator's ground truth too: an oracle that
+    is there even when the reference engine and DuckDB cannot run (out of memory at 10M)."""
+    expected = truth_results(directory, outputs)
+    for engine, samples in result.samples.items():
+        if engine in result.failures or not samples:
+            continue
+        rows = differing(expected, outputs / f"{result.orders}-{engine}.arrow")
+        result.truth_rows[engine] = max(rows, result.truth_rows.get(engine, 0))
+        result.agree[engine] = result.agree.get(engine, True) and rows == 0
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -532,9 +562,14 @@ def timing_table(results: list[SizeResult]) -> list[str]:
                 if ok
                 else "not reported (outputs differ) | | "
             )
-            agree_text = "yes" if ok else f"NO ({result.differing_rows.get(engine, '?')} rows)"
+            agree_text = "yes" if ok else (
+                f"NO ({result.differing_rows.get(engine, '?')} rows differ from "
+                f"{result.oracle}, {result.truth_rows.get(engine, '?')} from the truth)"
+            )
             if result.oracle != "reference":
-                agree_text += f" (compared with {result.oracle}: the reference engine failed)"
+                others = "the ground truth"
+                others = others if result.oracle == engine else f"{result.oracle} and {others}"
+                agree_text += f" (compared with {others}: the reference engine failed)"
             lines.append(
                 f"| {size_label(result.orders)} | {engine} | {shown} | "
                 f"{len(result.samples[engine])} | {ratio_ref} | {ratio_duck} | {agree_text} |"
@@ -749,7 +784,8 @@ def write_report(
         "walks the others order by order). Nothing runs outside SQL except handing the "
         "tables to DuckDB as Arrow.",
         "- Outputs compared before reporting: `reason_mask`, `computed_tax` and `limit_value` "
-        "of every order row, every repetition, against the Polars reference engine.",
+        "of every order row, every repetition, against the Polars reference engine and against "
+        "the generator's ground truth (`truth.parquet`, what it injected).",
         "",
         "## Verdict against the targets",
         "",

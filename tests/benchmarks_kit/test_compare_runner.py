@@ -94,9 +94,10 @@ def test_disagreeing_engine_times_are_not_reported() -> None:
     result = size_result(1_000_000, 1.0, 6.0, 2.0)
     result.agree["duckdb"] = False
     result.differing_rows["duckdb"] = 7
+    result.truth_rows["duckdb"] = 5
     table = "\n".join(compare.timing_table([result]))
     assert "| 1M | duckdb | not reported (outputs differ)" in table
-    assert "NO (7 rows)" in table
+    assert "NO (7 rows differ from reference, 5 from the truth)" in table
     kernel_row = next(line for line in table.splitlines() if "| kernel |" in line)
     assert "6.00x" in kernel_row and "| 1.000 |" in kernel_row
 
@@ -113,3 +114,51 @@ def test_outputs_are_checked_against_duckdb_when_the_reference_failed(tmp_path: 
     assert result.agree == {"duckdb": True, "kernel": False}
     assert result.differing_rows["kernel"] == 1
     assert "compared with duckdb" in "\n".join(compare.timing_table([result]))
+
+
+def test_canonical_cache_round_trips_one_chunk_per_column(tmp_path: Path) -> None:
+    from matchcore.generate import generate
+    from matchcore.normalise import load_tables
+
+    data = tmp_path / "data"
+    generate(300, seed=3, out=data)
+    meta = compare.ensure_canonical(data)
+    tables, arrow_bytes = compare.read_canonical(data / "canonical")
+    expected = load_tables(data).tables
+    for name in compare.TABLE_FIELDS:
+        frame, want = getattr(tables, name), getattr(expected, name)
+        assert (frame is None) == (want is None), name
+        if frame is not None:
+            assert frame.equals(want), name
+            assert frame.n_chunks() == 1, name
+            assert meta["rows"][name] == want.height
+    assert arrow_bytes == meta["arrow_bytes"]
+    # Every buffer counts, string views included: Polars' estimate leaves most of them out.
+    assert arrow_bytes > sum(
+        getattr(tables, name).estimated_size() for name in meta["rows"]
+    )
+
+
+def test_outputs_are_checked_against_the_ground_truth(tmp_path: Path) -> None:
+    from matchcore.generate import generate
+    from matchcore.normalise import load_tables
+    from matchcore.rules import RuleSettings
+
+    data = tmp_path / "data-500"
+    generate(500, seed=5, out=data)
+    output = compare.make_engine("kernel").run(load_tables(data).tables, RuleSettings())
+    orders = compare.order_results("kernel", output)
+    result = size_result(500, 1.0, 6.0, 2.0)
+    result.agree = {}
+    for engine in result.samples:
+        orders.write_ipc(tmp_path / f"500-{engine}.arrow")
+    compare.check_truth(result, data, tmp_path)
+    assert set(result.truth_rows.values()) == {0}
+    assert set(result.agree.values()) == {True}
+
+    masks = orders["reason_mask"].to_list()
+    wrong = orders.with_columns(pl.Series("reason_mask", [m ^ 1 for m in masks[:3]] + masks[3:]))
+    wrong.write_ipc(tmp_path / "500-duckdb.arrow")
+    compare.check_truth(result, data, tmp_path)
+    assert result.truth_rows["duckdb"] == 3 and not result.agree["duckdb"]
+    assert result.agree["kernel"]
