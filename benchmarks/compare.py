@@ -177,10 +177,11 @@ def write_one_batch(frame: pl.DataFrame, path: Path) -> int:
     """Write the frame as an uncompressed Arrow IPC file holding one record batch, so it reads
     back as one chunk per column, as `normalise_table` hands tables to the engines (Polars would
     split it, and the kernel would then copy every column into one chunk inside the timed run).
-    Returns the table's Arrow size in bytes."""
+    Strings keep Polars' own layout (string_view), so reading them back copies nothing. Returns
+    the table's Arrow size in bytes."""
     import pyarrow as pa
 
-    table = frame.rechunk().to_arrow()
+    table = frame.rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=max(table.num_rows, 1))
     return table.get_total_buffer_size()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from benchmarks import compare
 from benchmarks.compare import SizeResult
@@ -131,6 +132,9 @@ def test_canonical_cache_round_trips_one_chunk_per_column(tmp_path: Path) -> Non
         if frame is not None:
             assert frame.equals(want), name
             assert frame.n_chunks() == 1, name
+            texts = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+            stored = pa.ipc.open_file(pa.memory_map(str(data / "canonical" / f"{name}.arrow")))
+            assert {str(stored.schema.field(c).type) for c in texts} <= {"string_view"}, name
             assert meta["rows"][name] == want.height
     assert arrow_bytes == meta["arrow_bytes"]
     # Every buffer counts, string views included: Polars' estimate leaves most of them out.
