@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -563,9 +564,13 @@ def timing_table(results: list[SizeResult]) -> list[str]:
                 if ok
                 else "not reported (outputs differ) | | "
             )
-            agree_text = "yes" if ok else (
-                f"NO ({result.differing_rows.get(engine, '?')} rows differ from "
-                f"{result.oracle}, {result.truth_rows.get(engine, '?')} from the truth)"
+            agree_text = (
+                "yes"
+                if ok
+                else (
+                    f"NO ({result.differing_rows.get(engine, '?')} rows differ from "
+                    f"{result.oracle}, {result.truth_rows.get(engine, '?')} from the truth)"
+                )
             )
             if result.oracle != "reference":
                 others = "the ground truth"
@@ -629,60 +634,92 @@ def e2e_table(results: list[SizeResult]) -> list[str]:
     return lines
 
 
+def _ratio_to_kernel(engine: str) -> Callable[[SizeResult], float | None]:
+    def ratio(result: SizeResult) -> float | None:
+        med = {e: stats(result.samples[e])["median"] for e in valid_engines(result)}
+        return med[engine] / med["kernel"] if "kernel" in med and engine in med else None
+
+    return ratio
+
+
+def _e2e_over_kernel(result: SizeResult) -> float | None:
+    done = [s["seconds"] for s in result.e2e if "seconds" in s]
+    if not done or "kernel" not in valid_engines(result):
+        return None
+    return statistics.median(done) / stats(result.samples["kernel"])["median"]
+
+
+def _peak_over_arrow(result: SizeResult) -> float | None:
+    if "kernel" not in result.samples:
+        return None
+    return peak_bytes(result, "kernel") / input_bytes(result, "kernel")
+
+
+def _why_not_measured(result: SizeResult, engines: tuple[str, ...]) -> str:
+    reasons = [f"{e}: {result.failures[e]}" for e in engines if e in result.failures]
+    if "e2e" in engines:
+        reasons += [f"end to end: {s['error']}" for s in result.e2e if "error" in s]
+    return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+TARGETS = (
+    # name, how it is measured, the engines it needs, goal, higher is better
+    (
+        "kernel vs Polars reference",
+        _ratio_to_kernel("reference"),
+        ("kernel", "reference"),
+        TARGET_VS_REFERENCE,
+        True,
+    ),
+    ("kernel vs DuckDB", _ratio_to_kernel("duckdb"), ("kernel", "duckdb"), TARGET_VS_DUCKDB, True),
+    (
+        "Parquet -> Parquet end to end / in-memory kernel",
+        _e2e_over_kernel,
+        ("kernel", "e2e"),
+        TARGET_E2E_OVER_KERNEL,
+        False,
+    ),
+    (
+        "kernel peak RSS / Arrow input size",
+        _peak_over_arrow,
+        ("kernel",),
+        TARGET_PEAK_OVER_ARROW,
+        False,
+    ),
+)
+
+
+def _target_line(name: str, value: float, goal: float, higher_is_better: bool) -> str:
+    sign = ">=" if higher_is_better else "<="
+    if (value >= goal) if higher_is_better else (value <= goal):
+        return f"- {name}: **met** ({value:.2f}x; target {sign} {goal:g}x)."
+    gap = goal / value if higher_is_better else value / goal
+    return (
+        f"- {name}: **missed** ({value:.2f}x against {sign} {goal:g}x; "
+        f"off by a factor of {gap:.2f})."
+    )
+
+
 def verdict_lines(results: list[SizeResult]) -> list[str]:
-    """Targets at the largest size measured, and by how much each is met or missed."""
+    """Targets at the largest size; where one could not be measured there, why, and the
+    verdict at the largest size where it was."""
     if not results:
         return []
     largest, smallest = results[-1], results[0]
-    med = {e: stats(largest.samples[e])["median"] for e in valid_engines(largest)}
-    label = size_label(largest.orders)
     lines = []
-
-    def target(name: str, value: float | None, goal: float, higher_is_better: bool) -> None:
-        if value is None:
-            lines.append(f"- {name}: not measured at {label}.")
-            return
-        met = value >= goal if higher_is_better else value <= goal
-        if met:
-            lines.append(
-                f"- {name}: **met** ({value:.2f}x; target "
-                f"{'>=' if higher_is_better else '<='} {goal:g}x)."
-            )
-        else:
-            gap = goal / value if higher_is_better else value / goal
-            lines.append(
-                f"- {name}: **missed** ({value:.2f}x against "
-                f"{'>=' if higher_is_better else '<='} {goal:g}x; off by a factor "
-                f"of {gap:.2f})."
-            )
-
-    kernel = med.get("kernel")
-    target(
-        f"kernel vs Polars reference at {label}",
-        med["reference"] / kernel if kernel and "reference" in med else None,
-        TARGET_VS_REFERENCE,
-        True,
-    )
-    target(
-        f"kernel vs DuckDB at {label}",
-        med["duckdb"] / kernel if kernel and "duckdb" in med else None,
-        TARGET_VS_DUCKDB,
-        True,
-    )
-    done = [s["seconds"] for s in largest.e2e if "seconds" in s]
-    target(
-        f"Parquet -> Parquet end to end / in-memory kernel at {label}",
-        statistics.median(done) / kernel if done and kernel else None,
-        TARGET_E2E_OVER_KERNEL,
-        False,
-    )
-    if "kernel" in largest.samples:
-        target(
-            f"kernel peak RSS / Arrow input size at {label}",
-            peak_bytes(largest, "kernel") / input_bytes(largest, "kernel"),
-            TARGET_PEAK_OVER_ARROW,
-            False,
-        )
+    for name, measure, engines, goal, higher_is_better in TARGETS:
+        for result in reversed(results):
+            value = measure(result)
+            label = size_label(result.orders)
+            if value is not None:
+                if result is not largest:
+                    label += " (the largest size where it was measured)"
+                lines.append(_target_line(f"{name} at {label}", value, goal, higher_is_better))
+                break
+            if result is largest:
+                why = _why_not_measured(result, engines)
+                lines.append(f"- {name}: not measured at {label}{why}.")
+    label = size_label(largest.orders)
     if largest.orders != smallest.orders:
         factor = largest.orders / smallest.orders
         for engine, by_size in medians(results).items():

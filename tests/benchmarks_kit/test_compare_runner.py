@@ -138,9 +138,7 @@ def test_canonical_cache_round_trips_one_chunk_per_column(tmp_path: Path) -> Non
             assert meta["rows"][name] == want.height
     assert arrow_bytes == meta["arrow_bytes"]
     # Every buffer counts, string views included: Polars' estimate leaves most of them out.
-    assert arrow_bytes > sum(
-        getattr(tables, name).estimated_size() for name in meta["rows"]
-    )
+    assert arrow_bytes > sum(getattr(tables, name).estimated_size() for name in meta["rows"])
 
 
 def test_outputs_are_checked_against_the_ground_truth(tmp_path: Path) -> None:
@@ -166,3 +164,21 @@ def test_outputs_are_checked_against_the_ground_truth(tmp_path: Path) -> None:
     compare.check_truth(result, data, tmp_path)
     assert result.truth_rows["duckdb"] == 3 and not result.agree["duckdb"]
     assert result.agree["kernel"]
+
+
+def test_a_target_not_measurable_at_the_largest_size_says_why_and_falls_back() -> None:
+    small, large = size_result(5_000_000, 1.0, 6.0, 2.0), size_result(10_000_000, 2.0, 9.0, 8.0)
+    del large.samples["reference"]
+    large.failures["reference"] = "exit code -9"
+    large.e2e = [{"error": "exit code -9: killed"}]
+    lines = "\n".join(compare.verdict_lines([small, large]))
+    assert "kernel vs Polars reference: not measured at 10M (reference: exit code -9)." in lines
+    assert (
+        "kernel vs Polars reference at 5M (the largest size where it was measured): **met** "
+        "(6.00x" in lines
+    )
+    assert "kernel vs DuckDB at 10M: **met** (4.00x" in lines
+    assert "end to end / in-memory kernel: not measured at 10M (end to end: exit code -9" in lines
+    assert "in-memory kernel at 5M (the largest size where it was measured): **missed** (3.00x" in (
+        lines
+    )
