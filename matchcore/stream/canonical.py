@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,6 +84,9 @@ def units(value: object) -> int | None:
     text = _stripped(value)
     if text is None:
         return None
+    whole, _, fraction = text.partition(".")
+    if text.isascii() and whole.isdigit() and (fraction.isdigit() or not fraction):
+        return _plain_units(whole, fraction.rstrip("0"))  # the usual form: no regex needed
     if _DECIMAL_TEXT.fullmatch(text) is None:
         raise Invalid("not a decimal number")
     body = text.lstrip("+-")
@@ -99,6 +103,16 @@ def units(value: object) -> int | None:
     if text.startswith("-") and number > 0:
         raise Invalid("negative amount")
     return number * factor
+
+
+def _plain_units(whole: str, fraction: str) -> int:
+    """ASCII digits before and after the point (trailing zeros gone) -> ten-thousandths."""
+    if len(fraction) > _SCALE_DIGITS:
+        raise Invalid("more than 4 decimal places")
+    number = int(whole + fraction) * 10 ** (_SCALE_DIGITS - len(fraction))
+    if number > _INT64_MAX:
+        raise Invalid("too large")
+    return number
 
 
 def whole_number(value: object) -> int | None:
@@ -224,6 +238,8 @@ class RowMaker:
         self._plan = [
             (fields.get(c.name, c.name), converter(c), c.required, c.default) for c in table.columns
         ]
+        #: Per number of given columns: the rest of the plan, and its attributes read at once.
+        self._rest: dict[int, tuple[list[Any], Callable[[object], tuple[Any, ...]]]] = {}
         self.dates = table.name == "orders"
         self._app_time = table.column_names.index("app_time") if self.dates else -1
         self._types = [_ARROW_TYPES[c.kind] for c in table.columns]
@@ -238,10 +254,15 @@ class RowMaker:
         `given` holds the canonical values of the first columns when they come from elsewhere
         (an order line's order key comes from its order).
         """
+        plan, read = self._rest_of(len(given))
+        try:
+            found = read(source)
+        except AttributeError:  # a source without some attributes: those are null
+            found = tuple(getattr(source, step[0], None) for step in plan)
         values = list(given)
-        for attribute, convert, required, default in self._plan[len(given) :]:
+        for (attribute, convert, required, default), raw in zip(plan, found, strict=True):
             try:
-                value = convert(getattr(source, attribute, None))
+                value = convert(raw) if raw is not None else None  # every conversion keeps null
             except Invalid as exc:
                 raise Invalid(f"field {attribute}: {exc}") from None
             if value is None:
@@ -253,6 +274,14 @@ class RowMaker:
         if self.dates:
             values.extend(china_dates(values[self._app_time]))
         return tuple(values)
+
+    def _rest_of(self, given: int) -> tuple[list[Any], Callable[[object], tuple[Any, ...]]]:
+        rest = self._rest.get(given)
+        if rest is None:
+            plan = self._plan[given:]
+            assert len(plan) > 1  # attrgetter of one name gives the value, not a 1-tuple
+            rest = self._rest[given] = (plan, attrgetter(*(step[0] for step in plan)))
+        return rest
 
     def frame(self, rows: list[tuple[Any, ...]]) -> pa.Table:
         """Rows -> the canonical table (with `_row` 1..n) as Arrow, the columns and types

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ from .messages import (
     Message,
     Order,
     OrderKey,
+    Payment,
     VerdictEvent,
+    Waybill,
     canonical_code,
     canonical_id_number,
     decode_json,
@@ -93,20 +96,22 @@ class References:
         return cls(**frames, rejects=pl.concat(rejects, how="diagonal_relaxed"))  # type: ignore[arg-type]
 
 
-_UNCONVERTED = object()
-
-
 class _Entry:
-    """The newest version of one document; `doc` is None after a cancel (a tombstone)."""
+    """The newest version of one document, compact: what linking needs and its packed rows.
 
-    __slots__ = ("revision", "doc", "rows")
+    `rows` holds the document's canonical row(s) as MessagePack (a fraction of the memory of
+    the decoded message, which is not kept); None after a cancel (a tombstone that keeps the
+    revision), empty bytes for a live document restored from an old snapshot whose values no
+    longer convert (present, but left out of evaluation as batch leaves it out).
+    `link` is what the document links by (see `_LINK`).
+    """
 
-    def __init__(self, revision: int, doc: Message | None, rows: Any = None) -> None:
+    __slots__ = ("revision", "link", "rows")
+
+    def __init__(self, revision: int, link: Any = None, rows: bytes | None = None) -> None:
         self.revision = revision
-        self.doc = doc
-        #: The document's canonical row(s), packed (MessagePack takes a fraction of the memory
-        #: of Python objects); restored entries convert at their first evaluation.
-        self.rows: Any = rows if rows is not None or doc is None else _UNCONVERTED
+        self.link = link
+        self.rows = rows
 
 
 class _Slot:
@@ -237,10 +242,10 @@ class StreamMatcher:
             "inventory": {},
         }
         self._slots: dict[OrderKey, _Slot] = {}
-        self._payments_of: dict[OrderKey, set[tuple[str, str]]] = {}
-        self._waybills_of: dict[OrderKey, set[tuple[str, str]]] = {}
-        self._inventory_orders: dict[tuple[str, str], set[OrderKey]] = {}  # (lc, ln) -> orders
-        self._buyer_orders: dict[str, set[OrderKey]] = {}
+        self._payments_of = _Index()  # order key -> payment keys
+        self._waybills_of = _Index()  # order key -> waybill keys
+        self._inventory_orders = _Index()  # (logistics_code, logistics_no) -> order keys
+        self._buyer_orders = _Index()  # canonical buyer ID number -> order keys
         self._deadlines: list[tuple[float, OrderKey]] = []
         self._dirty: set[OrderKey] = set()
         self._dirty_buyers: set[str] = set()
@@ -273,62 +278,65 @@ class StreamMatcher:
     def _apply(self, message: Message, now: float) -> FeedResult:
         kind = message_type(message)
         store = self._docs[kind]
-        key = message.key()
+        key = _shared_key(message.key())
         entry = store.get(key)
         if entry is not None and message.revision <= entry.revision:
             same = message.revision == entry.revision
             self.counters.add("duplicates" if same else "stale")
             return DUPLICATE if same else STALE
-        old = entry.doc if entry is not None else None
-        new = None if message.op == "cancel" else message
-        rows = None
-        if new is not None:
+        if message.op == "cancel":
+            new = _Entry(message.revision)
+        else:
             try:  # converted once, here: a value batch would reject is the sender's to fix
-                rows = _PACK(_CONVERT[kind](new))
+                rows = _PACK(_CONVERT[kind](message))
             except Invalid as exc:
                 self.counters.add("dead_lettered")
                 return FeedResult("dead", f"{kind}: {exc}")
-        store[key] = _Entry(message.revision, new, rows)
+            new = _Entry(message.revision, _LINK[kind](message), rows)
+        store[key] = new
         self.counters.add("accepted")
-        touched = self._relink(kind, key, old, new)
+        touched = self._relink(kind, key, _alive(entry), _alive(new))
         for order_key in touched:
             self._touch(order_key, now)
         return ACCEPTED
 
     def _relink(
-        self, kind: str, key: tuple[str, str], old: Message | None, new: Message | None
+        self, kind: str, key: tuple[str, str], old: _Entry | None, new: _Entry | None
     ) -> set[OrderKey]:
-        """Update the link indexes for one document change; returns the orders it affects."""
+        """Update the link indexes for one document change (`old`, `new`: the live versions
+        before and after); returns the orders it affects."""
         if kind == "order":
-            self._relink_buyer(key, old, new)  # type: ignore[arg-type]
+            self._relink_buyer(key, old, new)
             return {key}
         if kind == "inventory":
-            for doc, index_op in ((old, _discard), (new, _add)):
-                if doc is not None:
-                    logistics = _logistics_of(doc)  # type: ignore[arg-type]
-                    index_op(self._inventory_orders, logistics, key)
+            if old is not None:
+                self._inventory_orders.discard(old.link, key)
+            if new is not None:
+                self._inventory_orders.add(new.link, key)
             return {key}
         index = self._payments_of if kind == "payment" else self._waybills_of
         touched: set[OrderKey] = set()
-        for doc, index_op in ((old, _discard), (new, _add)):
-            if doc is None:
+        for entry, adding in ((old, False), (new, True)):
+            if entry is None:
                 continue
-            link = order_key_of(doc)
+            link = entry.link
             if link is None:  # a waybill without an order key: linked through inventories
-                touched |= self._inventory_orders.get(key, set())
+                touched.update(self._inventory_orders.members(key))
             elif link != ("", ""):
-                index_op(index, link, key)
+                if adding:
+                    index.add(link, key)
+                else:
+                    index.discard(link, key)
                 touched.add(link)
         return touched
 
-    def _relink_buyer(self, key: OrderKey, old: Order | None, new: Order | None) -> None:
-        old_buyer = canonical_id_number(old.buyer_id_number) if old is not None else None
-        new_buyer = canonical_id_number(new.buyer_id_number) if new is not None else None
+    def _relink_buyer(self, key: OrderKey, old: _Entry | None, new: _Entry | None) -> None:
+        old_buyer = old.link if old is not None else None
         if old_buyer is not None:
-            _discard(self._buyer_orders, old_buyer, key)
+            self._buyer_orders.discard(old_buyer, key)
             self._dirty_buyers.add(old_buyer)  # its remaining orders walk without this one
-        if new_buyer is not None:
-            _add(self._buyer_orders, new_buyer, key)
+        if new is not None and new.link is not None:
+            self._buyer_orders.add(new.link, key)
 
     def _touch(self, key: OrderKey, now: float) -> None:
         slot = self._slots.get(key)
@@ -381,7 +389,7 @@ class StreamMatcher:
                 if buyer is not None:
                     buyers.add(buyer)
         for buyer in buyers:
-            to_evaluate |= self._buyer_orders.get(buyer, set())
+            to_evaluate.update(self._buyer_orders.members(buyer))
         if to_evaluate:
             started = time.perf_counter()
             self._evaluate_orders(sorted(to_evaluate), direct)
@@ -422,7 +430,7 @@ class StreamMatcher:
         missing = []
         if self._live("order", key) is None:
             missing.append("order")
-        if not self._payments_of.get(key):
+        if not self._payments_of.members(key):
             missing.append("payment")
         if not self._linked_waybill_keys(key):
             missing.append("waybill")
@@ -434,9 +442,7 @@ class StreamMatcher:
         """Handle a touched order that needs no engine; True when it goes to the engine."""
         slot = self._slots[key]
         order = self._live("order", key)
-        slot.buyer = (
-            canonical_id_number(order.buyer_id_number) if order is not None else None  # type: ignore[union-attr]
-        )
+        slot.buyer = order.link if order is not None else None
         if order is not None and (slot.evaluated or not self._missing(key)):
             return True
         if order is None and slot.evaluated:
@@ -515,28 +521,27 @@ class StreamMatcher:
 
     # --- documents -> canonical tables ----------------------------------------------------------
 
-    def _live(self, kind: str, key: tuple[str, str]) -> Message | None:
-        entry = self._docs[kind].get(key)
-        return entry.doc if entry is not None else None
+    def _live(self, kind: str, key: tuple[str, str]) -> _Entry | None:
+        return _alive(self._docs[kind].get(key))
 
     def _linked_waybill_keys(self, key: OrderKey) -> list[tuple[str, str]]:
         """Live waybills naming this order, plus (inventory rules on) the one its inventory
         names when that waybill names no order itself."""
-        found = [k for k in sorted(self._waybills_of.get(key, ())) if self._live("waybill", k)]
+        found = [k for k in _sorted(self._waybills_of.members(key)) if self._live("waybill", k)]
         if self.inventory_rules:
             inventory = self._live("inventory", key)
             if inventory is not None:
-                loose_key = _logistics_of(inventory)  # type: ignore[arg-type]
+                loose_key = inventory.link
                 loose = self._live("waybill", loose_key)
-                if loose is not None and order_key_of(loose) is None:
+                if loose is not None and loose.link is None:
                     found.append(loose_key)
         return found
 
     def _batch_for(self, keys: list[OrderKey]) -> _Batch:
         """Canonical tables holding these orders and every document linked to them.
 
-        Each document is converted once (`canonical.RowMaker`) and its row kept with it; a
-        document the batch normaliser would reject is left out, as batch leaves it out.
+        Each document was converted once, when it came (`canonical.RowMaker`), and its rows
+        kept packed with it.
         """
         orders: list[tuple[Any, ...]] = []
         items: list[tuple[Any, ...]] = []
@@ -546,19 +551,21 @@ class StreamMatcher:
         inventories: list[tuple[Any, ...]] = []
         for key in keys:
             entry = self._docs["order"].get(key)
-            rows = self._rows("order", entry)
+            rows = _rows_of(entry)
             if rows is not None:
-                orders.append(rows[0])
-                items += rows[1]
+                order, lines = rows
+                orders.append(order)
+                order_key = order[_ORDER_KEY_COLUMNS]
+                items += [order_key + line for line in lines]
                 raw_keys.append(key)
-            for pay_key in sorted(self._payments_of.get(key, ())):
+            for pay_key in _sorted(self._payments_of.members(key)):
                 entry = self._docs["payment"][pay_key]
-                payments[pay_key] = self._rows("payment", entry)
+                payments[pay_key] = _rows_of(entry)
             for waybill_key in self._linked_waybill_keys(key):
                 entry = self._docs["waybill"][waybill_key]
-                waybills[waybill_key] = self._rows("waybill", entry)
+                waybills[waybill_key] = _rows_of(entry)
             if self.inventory_rules:
-                row = self._rows("inventory", self._docs["inventory"].get(key))
+                row = _rows_of(self._docs["inventory"].get(key))
                 if row is not None:
                     inventories.append(row)
         rows_by_table = {
@@ -578,19 +585,6 @@ class StreamMatcher:
             **{name: _ROWS[name].frame(rows) for name, rows in rows_by_table.items()},
         )
         return _Batch(tables, raw_keys, rows_by_table["payments"], rows_by_table["waybills"])
-
-    def _rows(self, kind: str, entry: _Entry | None) -> Any:
-        """The entry's canonical row(s); None when absent, cancelled or invalid (an entry
-        restored from a snapshot is converted here, once)."""
-        if entry is None or entry.doc is None:
-            return None
-        if entry.rows is _UNCONVERTED:
-            try:
-                entry.rows = _PACK(_CONVERT[kind](entry.doc))
-            except Invalid:
-                entry.rows = None
-                self.counters.add("rejected_at_evaluation")
-        return _UNPACK(entry.rows) if entry.rows is not None else None
 
     # --- rules ----------------------------------------------------------------------------------
 
@@ -628,7 +622,7 @@ class StreamMatcher:
         """The whole state as MessagePack (see `restore`)."""
         state = _State(
             docs={
-                kind: [_SavedDoc(k[0], k[1], e.revision, e.doc) for k, e in store.items()]
+                kind: [_SavedDoc(k[0], k[1], e.revision, e.link, e.rows) for k, e in store.items()]
                 for kind, store in self._docs.items()
             },
             slots=[
@@ -648,6 +642,8 @@ class StreamMatcher:
         """Replace the state with a `snapshot()`; indexes are rebuilt from the documents."""
         try:
             state = msgspec.msgpack.decode(data, type=_State)
+        except msgspec.ValidationError:
+            state = self._upgraded(data)
         except msgspec.MsgspecError as exc:
             raise StateError(f"snapshot cannot be decoded ({exc})") from None
         self.__init__(  # type: ignore[misc]
@@ -661,13 +657,16 @@ class StreamMatcher:
             clock=self.clock,
         )
         for kind, saved in state.docs.items():
+            store = self._docs[kind]
             for doc in saved:
-                self._docs[kind][(doc.k1, doc.k2)] = _Entry(doc.revision, doc.doc)
-                if doc.doc is not None:
-                    self._relink(kind, (doc.k1, doc.k2), None, doc.doc)
+                key = _shared_key((doc.k1, doc.k2))
+                link = _shared_key(doc.link) if isinstance(doc.link, list) else doc.link
+                entry = store[key] = _Entry(doc.revision, link, doc.rows)
+                if entry.rows is not None:
+                    self._relink(kind, key, None, entry)
         self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
         for saved_slot in state.slots:
-            key = (saved_slot.k1, saved_slot.k2)
+            key = _shared_key((saved_slot.k1, saved_slot.k2))
             slot = self._slots[key] = _Slot(saved_slot.first_seen)
             slot.version, slot.last = saved_slot.version, saved_slot.last
             slot.evaluated, slot.expired = saved_slot.evaluated, saved_slot.expired
@@ -679,8 +678,41 @@ class StreamMatcher:
         self._dirty_since = state.dirty_since
         self.counters = Counters.from_dict(state.counters)
 
+    def _upgraded(self, data: bytes) -> _State:
+        """A snapshot of the first format (whole messages) in the current one: each live
+        document converted as it would have been at its first evaluation."""
+        try:
+            old = msgspec.msgpack.decode(data, type=_StateV1)
+        except msgspec.MsgspecError as exc:
+            raise StateError(f"snapshot cannot be decoded ({exc})") from None
+        docs: dict[str, list[_SavedDoc]] = {}
+        for kind, saved in old.docs.items():
+            docs[kind] = []
+            for doc in saved:
+                link, rows = None, None
+                if doc.doc is not None:
+                    link = _LINK[kind](doc.doc)
+                    try:
+                        rows = _PACK(_CONVERT[kind](doc.doc))
+                    except Invalid:
+                        rows = b""  # present, but left out of evaluation
+                        rejected = old.counters.get("rejected_at_evaluation", 0)
+                        old.counters["rejected_at_evaluation"] = rejected + 1
+                docs[kind].append(_SavedDoc(doc.k1, doc.k2, doc.revision, link, rows))
+        return _State(docs, old.slots, old.dirty, old.dirty_buyers, old.dirty_since, old.counters)
+
 
 class _SavedDoc(msgspec.Struct, array_like=True, gc=False):
+    k1: str
+    k2: str
+    revision: int
+    link: str | list[str] | None  # see `_LINK` (a key tuple comes back as a list)
+    rows: bytes | None  # see `_Entry.rows`
+
+
+class _SavedDocV1(msgspec.Struct, array_like=True, gc=False):
+    """A document in a snapshot of the first format: the whole message."""
+
     k1: str
     k2: str
     revision: int
@@ -707,6 +739,15 @@ class _State(msgspec.Struct):
     counters: dict[str, int]
 
 
+class _StateV1(msgspec.Struct):
+    docs: dict[str, list[_SavedDocV1]]
+    slots: list[_SavedSlot]
+    dirty: list[tuple[str, str]]
+    dirty_buyers: list[str]
+    dirty_since: float | None
+    counters: dict[str, int]
+
+
 def decode_bytes(raw: bytes) -> Message:
     """JSON or MessagePack bytes -> a checked Message, told apart by the first byte."""
     stripped = raw.lstrip()
@@ -718,23 +759,77 @@ def decode_bytes(raw: bytes) -> Message:
     raise BadMessage("undecodable: neither a JSON object nor a MessagePack map")
 
 
-def _add(index: dict[Any, set[Any]], key: Any, value: Any) -> None:
-    index.setdefault(key, set()).add(value)
+class _Index:
+    """A many-to-many link index: key -> members. Nearly every key has a single member, kept
+    in a 1-tuple (a set costs four times the memory); more members go into a set."""
+
+    __slots__ = ("_members",)
+
+    def __init__(self) -> None:
+        self._members: dict[Any, tuple[Any] | set[Any]] = {}
+
+    def members(self, key: Any) -> tuple[Any, ...] | set[Any]:
+        """The members of `key` (empty when none)."""
+        return self._members.get(key, ())
+
+    def add(self, key: Any, member: Any) -> None:
+        """Link `member` to `key`."""
+        found = self._members.get(key)
+        if found is None:
+            self._members[key] = (member,)
+        elif isinstance(found, set):
+            found.add(member)
+        elif member not in found:
+            self._members[key] = {*found, member}
+
+    def discard(self, key: Any, member: Any) -> None:
+        """Unlink `member` from `key` (nothing when it is not linked)."""
+        found = self._members.get(key)
+        if found is None or member not in found:
+            return
+        if isinstance(found, set) and len(found) > 1:
+            found.discard(member)
+        else:
+            del self._members[key]
 
 
-def _discard(index: dict[Any, set[Any]], key: Any, value: Any) -> None:
-    members = index.get(key)
-    if members is not None:
-        members.discard(value)
-        if not members:
-            del index[key]
+def _alive(entry: _Entry | None) -> _Entry | None:
+    """The entry when it holds a live document (not absent, not cancelled)."""
+    return entry if entry is not None and entry.rows is not None else None
+
+
+def _rows_of(entry: _Entry | None) -> Any:
+    """The entry's canonical row(s); None when absent, cancelled or not convertible."""
+    return _UNPACK(entry.rows) if entry is not None and entry.rows else None
+
+
+def _sorted(members: tuple[Any, ...] | set[Any]) -> Any:
+    return members if len(members) < 2 else sorted(members)
+
+
+def _shared_key(key: Any) -> tuple[str, str]:
+    """A key with interned parts: the same order key is held by many documents and indexes
+    (one copy of its text instead of one per holder)."""
+    return (sys.intern(key[0]), sys.intern(key[1]))
 
 
 def _logistics_of(inventory: Inventory) -> tuple[str, str]:
-    return (
-        canonical_code(inventory.logistics_code) or "",
-        canonical_code(inventory.logistics_no) or "",
+    return _shared_key(
+        (
+            canonical_code(inventory.logistics_code) or "",
+            canonical_code(inventory.logistics_no) or "",
+        )
     )
+
+
+def _order_link(message: Payment | Waybill) -> OrderKey | None:
+    link = order_key_of(message)
+    return _shared_key(link) if link is not None else None
+
+
+def _buyer_of(order: Order) -> str | None:
+    buyer = canonical_id_number(order.buyer_id_number)
+    return sys.intern(buyer) if buyer is not None else None  # a buyer has several orders
 
 
 _ROWS = {
@@ -750,18 +845,25 @@ _ROWS = {
 
 
 def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """An order's canonical row and its lines' rows (a repeated `gnum` keeps the first line,
-    as batch keeps the first copy of a duplicated key)."""
+    """An order's canonical row and its lines' rows less their first two columns, the order's
+    key, which `_ORDER_KEY_COLUMNS` of the order row give back (kept once, not once a line).
+    A repeated `gnum` keeps the first line, as batch keeps the first copy of a duplicated key.
+    """
     row = _ROWS["orders"].row(order)
-    given = row[:2]  # order_no, ebp_code: both tables start with them
+    given = row[_ORDER_KEY_COLUMNS]
     lines: dict[int, tuple[Any, ...]] = {}
     for position, item in enumerate(order.items):
         try:
             line = _ROWS["order_items"].row(item, given)
         except Invalid as exc:
             raise Invalid(f"items[{position}]: {exc}") from None
-        lines.setdefault(line[2], line)
+        lines.setdefault(line[2], line[2:])
     return row, list(lines.values())
+
+
+#: order_no, ebp_code: both the orders and the order_items table start with them.
+_ORDER_KEY_COLUMNS = slice(0, 2)
+assert schema.ORDERS.column_names[:2] == schema.ORDER_ITEMS.column_names[:2]
 
 
 _PACK = msgspec.msgpack.Encoder().encode
@@ -773,6 +875,16 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "payment": _ROWS["payments"].row,
     "waybill": _ROWS["waybills"].row,
     "inventory": _ROWS["inventories"].row,
+}
+
+
+#: Each kind of document -> what it links by: an order its canonical buyer ID number; a payment
+#: or waybill the order key it names (see `order_key_of`); an inventory its waybill's key.
+_LINK: dict[str, Callable[[Any], Any]] = {
+    "order": _buyer_of,
+    "payment": _order_link,
+    "waybill": _order_link,
+    "inventory": _logistics_of,
 }
 
 

@@ -8,7 +8,6 @@ is a `BadMessage` with a reason (it never holds field values, so no identity dat
 from __future__ import annotations
 
 import re
-import sys
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
@@ -56,7 +55,6 @@ class Item(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):
 
     REQUIRED: ClassVar[tuple[str, ...]] = _required("order_items", "order_no", "ebp_code", "gnum")
     AMOUNTS: ClassVar[tuple[str, ...]] = ("qty", "price", "total_price")
-    SHARED: ClassVar[tuple[str, ...]] = ("item_no", "unit", "country", "qty", "price")
 
 
 class Document(msgspec.Struct, tag_field="doc_type", gc=False, omit_defaults=True, kw_only=True):
@@ -69,8 +67,6 @@ class Document(msgspec.Struct, tag_field="doc_type", gc=False, omit_defaults=Tru
     REQUIRED: ClassVar[tuple[str, ...]] = ()
     AMOUNTS: ClassVar[tuple[str, ...]] = ()
     TIMES: ClassVar[tuple[str, ...]] = ("app_time",)
-    #: Fields whose values repeat across documents (codes, enumerations): one copy is kept.
-    SHARED: ClassVar[tuple[str, ...]] = ()
 
     def key(self) -> tuple[str, str]:
         """The document's own key, canonical (see `canonical_code`)."""
@@ -108,17 +104,6 @@ class Order(Document, tag="order"):
     KEY = ("ebp_code", "order_no")
     REQUIRED = _required("orders", *KEY)
     AMOUNTS = ("goods_value", "freight", "discount", "tax_total", "actual_paid")
-    SHARED = (
-        "ebp_code",
-        "ebc_code",
-        "currency",
-        "buyer_id_type",
-        "pay_code",
-        "ebp_name",
-        "ebc_name",
-        "freight",
-        "discount",
-    )
 
 
 class Payment(Document, tag="payment"):
@@ -139,7 +124,6 @@ class Payment(Document, tag="payment"):
     REQUIRED = _required("payments", *KEY)
     AMOUNTS = ("amount_paid",)
     TIMES = ("pay_time",)
-    SHARED = ("pay_code", "ebp_code", "payer_id_type", "currency")
 
 
 class Waybill(Document, tag="waybill"):
@@ -160,7 +144,6 @@ class Waybill(Document, tag="waybill"):
     KEY = ("logistics_code", "logistics_no")
     REQUIRED = _required("waybills", *KEY)
     AMOUNTS = ("freight", "insured_fee", "weight")
-    SHARED = ("logistics_code", "ebp_code", "freight", "insured_fee")
 
 
 class Inventory(Document, tag="inventory"):
@@ -178,7 +161,6 @@ class Inventory(Document, tag="inventory"):
 
     KEY = ("ebp_code", "order_no")
     REQUIRED = _required("inventories", *KEY)
-    SHARED = ("ebp_code", "ebc_code", "logistics_code", "agent_code", "trade_mode")
 
 
 Message: TypeAlias = Order | Payment | Waybill | Inventory
@@ -271,14 +253,6 @@ def _canonical_amounts(obj: Any, names: tuple[str, ...]) -> None:
             setattr(obj, name, _amount_text(value))
 
 
-def _share_values(obj: Any, names: tuple[str, ...]) -> None:
-    # Pending documents are the state's bulk; codes repeat across them, so keep one copy.
-    for name in names:
-        value = getattr(obj, name)
-        if value is not None and value.__class__ is str:
-            setattr(obj, name, sys.intern(value))
-
-
 def _valid_time(text: str) -> bool:
     """ISO 8601 (with 'T' or space, optional offset) or the customs form yyyyMMdd[HHmmss]."""
     if _CUSTOMS_TIME.match(text):
@@ -324,14 +298,12 @@ def check_message(message: Message) -> Message:
         if value is not None and not _valid_time(value):
             raise BadMessage(f"{kind}: field {name} is not a valid time")
     _canonical_amounts(message, message.AMOUNTS)
-    _share_values(message, message.SHARED)
     if isinstance(message, Order):
         for position, item in enumerate(message.items):
             missing = _missing_required(item, Item.REQUIRED)
             if missing is not None:
                 raise BadMessage(f"order: items[{position}]: required field {missing} is missing")
             _canonical_amounts(item, Item.AMOUNTS)
-            _share_values(item, Item.SHARED)
     return message
 
 

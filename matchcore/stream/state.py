@@ -38,6 +38,8 @@ _SNAP_PREFIX, _SNAP_SUFFIX = "snapshot-", ".bin"
 _RULES_FILE = "rules.json"  # the Configuration the state was built with
 
 _encode = msgspec.msgpack.Encoder().encode
+#: Snapshots are written by a forked child where processes fork (POSIX).
+_CAN_FORK = hasattr(os, "fork")
 _event_decoder = msgspec.msgpack.Decoder(VerdictEvent)
 
 
@@ -227,6 +229,8 @@ class DurableMatcher:
         self._last_commit = time.monotonic()
         self._last_snapshot = time.monotonic()
         self._records_since_snapshot = 0
+        #: The process writing a snapshot in the background, and that snapshot's segment.
+        self._snapshot_writer: tuple[int, int] | None = None
         matcher.flush_listener = self._log_flush
 
     # --- recovery -----------------------------------------------------------------------------
@@ -390,11 +394,15 @@ class DurableMatcher:
             log.records_pending and elapsed >= self.commit_interval
         ):
             self.commit()
-        if self._records_since_snapshot >= self.snapshot_records or (
-            self._records_since_snapshot
-            and time.monotonic() - self._last_snapshot >= self.snapshot_interval
+        self._reap_snapshot(wait=False)
+        if self._snapshot_writer is None and (
+            self._records_since_snapshot >= self.snapshot_records
+            or (
+                self._records_since_snapshot
+                and time.monotonic() - self._last_snapshot >= self.snapshot_interval
+            )
         ):
-            self.snapshot()
+            self.snapshot(background=_CAN_FORK)
 
     def commit(self) -> None:
         """Group commit: write and fsync the log, then deliver the verdicts it covers."""
@@ -408,28 +416,74 @@ class DurableMatcher:
         if events:
             self.deliver(events)
 
-    def snapshot(self) -> None:
-        """Write an atomic snapshot and start a new log segment; older files are removed."""
+    def snapshot(self, *, background: bool = False) -> None:
+        """Write an atomic snapshot and start a new log segment; older files are removed once
+        the snapshot is written.
+
+        With `background` a forked child encodes and writes it from a copy-on-write image of
+        the state, so intake stops only for the fork: new records go to the new segment
+        meanwhile, and until the child is done recovery still has the older snapshot and
+        every segment after it.
+        """
         log = self._require_log()
         self.commit()
         if self.directory is None:
             return
+        self._reap_snapshot(wait=True)  # one at a time
         self.before_snapshot()  # delivered verdicts must be durable before their log goes
         segment = log.segment + 1
+        log.roll(segment)  # the snapshot covers every segment before this one
+        path = self.directory / f"{_SNAP_PREFIX}{segment:08d}{_SNAP_SUFFIX}"
+        self._last_snapshot = time.monotonic()
+        self._records_since_snapshot = 0
+        if background:
+            pid = os.fork()
+            if pid == 0:  # the child: write and leave without running the parent's cleanup
+                status = 1
+                try:
+                    self._write_snapshot(path, segment)
+                    status = 0
+                finally:
+                    os._exit(status)
+            self._snapshot_writer = (pid, segment)
+            return
+        self._write_snapshot(path, segment)
+        self._snapshot_written(segment)
+
+    def _write_snapshot(self, path: Path, segment: int) -> None:
         body = msgspec.msgpack.encode(
             _SnapshotFile(segment, self.committed_position, self.matcher.snapshot())
         )
-        _write_snapshot(self.directory / f"{_SNAP_PREFIX}{segment:08d}{_SNAP_SUFFIX}", body)
-        log.roll(segment)
+        _write_snapshot(path, body)
+
+    def _snapshot_written(self, segment: int) -> None:
+        """The snapshot starting `segment` is durable: older snapshots and logs can go."""
+        assert self.directory is not None
         for number, path in _numbered(self.directory, _SNAP_PREFIX, _SNAP_SUFFIX):
             if number < segment:
                 path.unlink(missing_ok=True)
         for number, path in _numbered(self.directory, _LOG_PREFIX, _LOG_SUFFIX):
             if number < segment:
                 path.unlink(missing_ok=True)
-        self._last_snapshot = time.monotonic()
-        self._records_since_snapshot = 0
         self.matcher.counters.add("snapshots")
+
+    def wait_for_snapshot(self) -> None:
+        """Wait until a snapshot being written in the background is done (and cleaned up)."""
+        self._reap_snapshot(wait=True)
+
+    def _reap_snapshot(self, *, wait: bool) -> None:
+        """Collect a background snapshot writer that has finished (or wait for it)."""
+        if self._snapshot_writer is None:
+            return
+        pid, segment = self._snapshot_writer
+        done, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+        if done == 0:
+            return  # still writing
+        self._snapshot_writer = None
+        if os.waitstatus_to_exitcode(status) == 0:
+            self._snapshot_written(segment)
+        else:  # nothing lost: the older snapshot and the log after it are still there
+            self.matcher.counters.add("snapshot_failures")
 
     def close(self, *, snapshot: bool = True) -> None:
         """Flush the matcher, commit, optionally snapshot, and close the log."""
@@ -439,6 +493,7 @@ class DurableMatcher:
             self.snapshot()
         else:
             self.commit()
+            self._reap_snapshot(wait=True)
         self._require_log().close()
 
     def stats(self) -> dict[str, Any]:

@@ -105,6 +105,55 @@ def test_snapshot_then_recovery_uses_it(kit, make_matcher, tmp_path):
     assert restarted.matcher.stats()["emitted_pass"] == 1
 
 
+def _names(directory):
+    return sorted(p.name for p in directory.glob("*.bin"))
+
+
+def test_background_snapshot_lets_intake_go_on(kit, make_matcher, tmp_path):
+    processor = _durable(make_matcher, tmp_path, [])
+    messages = _encoded(kit, kit.complete_set("O1") + kit.complete_set("O2"))
+    for position, raw in enumerate(messages[:3], start=1):
+        processor.offer(raw, position)
+    processor.snapshot(background=True)
+    for position, raw in enumerate(messages[3:], start=4):  # while the child writes
+        processor.offer(raw, position)
+    processor.matcher.flush()
+    processor.commit()
+    processor.wait_for_snapshot()
+    assert _names(tmp_path) == ["log-00000001.bin", "snapshot-00000001.bin"]
+    assert processor.matcher.stats()["snapshots"] == 1
+    # Then the process dies: recovery = the snapshot + the records logged after it.
+    restarted = DurableMatcher(make_matcher(), tmp_path, deliver=lambda events: None)
+    report = restarted.recover()
+    assert (report.snapshot_segment, report.position) == (1, 6)
+    counted_by_the_process = {"commits", "snapshots"}  # not replayed (as without a fork)
+    assert {
+        k: v for k, v in restarted.matcher.stats().items() if k not in counted_by_the_process
+    } == {k: v for k, v in processor.matcher.stats().items() if k not in counted_by_the_process}
+    assert restarted.matcher.stats()["emitted_pass"] == 2
+
+
+def test_failed_background_snapshot_keeps_the_older_state(kit, make_matcher, tmp_path):
+    processor = _durable(make_matcher, tmp_path, [])
+    for position, raw in enumerate(_encoded(kit, kit.complete_set("O1")), start=1):
+        processor.offer(raw, position)
+    processor.snapshot()
+
+    def fail(path, segment):
+        raise OSError("disk full")
+
+    processor._write_snapshot = fail  # in the forked writer
+    processor.offer(msgspec.json.encode(kit.order_msg("O2")), 4)
+    processor.snapshot(background=True)
+    processor.wait_for_snapshot()
+    assert processor.matcher.stats()["snapshot_failures"] == 1
+    assert _names(tmp_path) == ["log-00000001.bin", "log-00000002.bin", "snapshot-00000001.bin"]
+    restarted = DurableMatcher(make_matcher(), tmp_path, deliver=lambda events: None)
+    report = restarted.recover()
+    assert (report.snapshot_segment, report.position) == (1, 4)
+    assert restarted.matcher.stats()["pending"] == 2  # O1 (never flushed) and O2
+
+
 def test_damaged_snapshot_without_older_log_is_a_state_error(kit, make_matcher, tmp_path):
     processor = _durable(make_matcher, tmp_path, [])
     processor.offer(msgspec.json.encode(kit.order_msg("O1")), 1)
