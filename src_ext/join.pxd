@@ -7,14 +7,19 @@ residue class so no two threads write the same counter and row order is kept.
 """
 
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
 from arrow_access cimport col_is_null
 from context cimport (Ctx, I_EBP_CODE, I_LOGISTICS_CODE, I_LOGISTICS_NO, I_ORDER_NO,
                       L_EBP_CODE, L_ORDER_NO, O_EBP_CODE, O_ORDER_NO, P_EBP_CODE, P_ORDER_NO,
                       W_EBP_CODE, W_LOGISTICS_CODE, W_LOGISTICS_NO, W_ORDER_NO)
-from hashtable cimport HashTable, KeySpec, KeyVal, key_at, key_hash, probe_rows, table_build, table_find, table_free
+from hashtable cimport (HashTable, KeySpec, KeyVal, key_at, key_hash, probe_rows, table_build,
+                        table_free, table_init, table_insert)
+
+cdef extern from "mc_int128.h":
+    void mc_prefetch "MC_PREFETCH"(const void* p) noexcept nogil
+    void mc_prefetch_w "MC_PREFETCH_W"(const void* p) noexcept nogil
 
 
 cdef inline KeySpec pair_key(Ctx* x, int first, int second) noexcept nogil:
@@ -44,17 +49,50 @@ cdef inline int link_orders(Ctx* x, HashTable* orders, KeySpec* okey) noexcept n
     return 0
 
 
+cdef enum:
+    SCATTER_AHEAD = 16  # document rows between a counter's prefetch and its update
+
+
+cdef inline bint owns(int32_t f, int64_t t, int threads) noexcept nogil:
+    """Thread t updates the counters of the orders f with f % threads == t: no two threads
+    write one counter, and each counter sees its documents in row order."""
+    return f >= 0 and f % threads == t
+
+
 cdef inline void count_by_order(const int32_t* doc_order, int64_t n, int32_t* count,
                                 int32_t* last, int threads) noexcept nogil:
-    """count[f] = documents linked to order f, last[f] = the last of them."""
+    """count[f] = documents linked to order f, last[f] = the last of them (last may be NULL)."""
     cdef int64_t t, j
-    cdef int32_t f
+    cdef int32_t f, ahead
     for t in prange(threads, schedule="static", num_threads=threads):
         for j in range(n):
+            if j + SCATTER_AHEAD < n:
+                ahead = doc_order[j + SCATTER_AHEAD]
+                if owns(ahead, t, threads):
+                    mc_prefetch_w(count + ahead)
+                    if last != NULL:
+                        mc_prefetch_w(last + ahead)
             f = doc_order[j]
-            if f >= 0 and f % threads == t:
+            if owns(f, t, threads):
                 count[f] += 1
-                last[f] = <int32_t>j
+                if last != NULL:
+                    last[f] = <int32_t>j
+
+
+cdef inline void first_by_order(const int32_t* doc_order, int64_t n, int32_t* first,
+                                int threads) noexcept nogil:
+    """first[f] = the first document linked to order f (first[] starts at -1)."""
+    cdef int64_t t, j
+    cdef int32_t f, ahead
+    for t in prange(threads, schedule="static", num_threads=threads):
+        for j in range(n):
+            if j + SCATTER_AHEAD < n:
+                ahead = doc_order[j + SCATTER_AHEAD]
+                if owns(ahead, t, threads):
+                    mc_prefetch_w(first + ahead)
+            f = doc_order[j]
+            if owns(f, t, threads) and first[f] < 0:
+                first[f] = <int32_t>j
 
 
 cdef inline void link_payments(Ctx* x, const HashTable* orders, const KeySpec* okey) noexcept nogil:
@@ -65,13 +103,8 @@ cdef inline void link_payments(Ctx* x, const HashTable* orders, const KeySpec* o
 
 cdef inline void link_inventories(Ctx* x, const HashTable* orders, const KeySpec* okey) noexcept nogil:
     cdef KeySpec k = pair_key(x, I_EBP_CODE, I_ORDER_NO)
-    cdef int64_t j
-    cdef int32_t f
     probe_rows(orders, okey, &k, x.n_inventories, x.inv_order, x.threads)
-    for j in range(x.n_inventories - 1, -1, -1):  # backwards: the first inventory wins
-        f = x.inv_order[j]
-        if f >= 0:
-            x.inv_of[f] = <int32_t>j
+    first_by_order(x.inv_order, x.n_inventories, x.inv_of, x.threads)  # the first one wins
 
 
 cdef inline int group_rows(const int32_t* group_of, int64_t n, int64_t n_groups,
@@ -81,14 +114,11 @@ cdef inline int group_rows(const int32_t* group_of, int64_t n, int64_t n_groups,
     Rows with a negative group are left out. -1 if out of memory.
     """
     cdef int32_t* counts = <int32_t*>calloc(<size_t>(n_groups + 1), sizeof(int32_t))
-    cdef int32_t* unused = <int32_t*>malloc(<size_t>(n_groups + 1) * sizeof(int32_t))
     cdef int64_t g, j, t, total = 0
-    cdef int32_t f
-    if counts == NULL or unused == NULL:
-        free(counts)
-        free(unused)
+    cdef int32_t f, ahead
+    if counts == NULL:
         return -1
-    count_by_order(group_of, n, counts, unused, threads)
+    count_by_order(group_of, n, counts, NULL, threads)
     for g in range(n_groups):
         start[g] = total
         total += counts[g]
@@ -96,12 +126,16 @@ cdef inline int group_rows(const int32_t* group_of, int64_t n, int64_t n_groups,
     start[n_groups] = total
     for t in prange(threads, schedule="static", num_threads=threads):
         for j in range(n):
+            if j + SCATTER_AHEAD < n:
+                ahead = group_of[j + SCATTER_AHEAD]
+                if owns(ahead, t, threads):
+                    mc_prefetch(start + ahead)
+                    mc_prefetch_w(counts + ahead)
             f = group_of[j]
-            if f >= 0 and f % threads == t:
+            if owns(f, t, threads):
                 rows[start[f] + counts[f]] = <int32_t>j
                 counts[f] += 1
     free(counts)
-    free(unused)
     return 0
 
 
@@ -118,77 +152,107 @@ cdef inline bint waybill_names_order(Ctx* x, int64_t j) noexcept nogil:
 
 
 cdef inline int link_waybills(Ctx* x, const HashTable* orders, const KeySpec* okey) noexcept nogil:
-    """wb_count / wb_last per order and wb_linked per waybill. -1 if out of memory.
-
-    A waybill naming no order links to the order of every inventory with its logistics key,
-    so it may count for several orders.
-    """
+    """wb_count / wb_last per order and wb_linked per waybill. -1 if out of memory."""
     cdef KeySpec k = pair_key(x, W_EBP_CODE, W_ORDER_NO)
-    cdef KeySpec inv_key = pair_key(x, I_LOGISTICS_CODE, I_LOGISTICS_NO)
-    cdef KeySpec wb_log_key = pair_key(x, W_LOGISTICS_CODE, W_LOGISTICS_NO)
-    cdef HashTable inv_table
     cdef int32_t* own = <int32_t*>malloc(<size_t>(x.n_waybills + 1) * sizeof(int32_t))
-    cdef int32_t* via = NULL       # per waybill: first inventory with its logistics key
-    cdef int32_t* inv_first = NULL
-    cdef int32_t* inv_next = NULL
-    cdef uint64_t* hashes = NULL
-    cdef int64_t j, t, n_inv = x.n_inventories if x.p.inventory_rules else 0
-    cdef int32_t f, g
-    cdef KeyVal v
+    cdef int64_t j
+    cdef int rc = 0
     if own == NULL:
         return -1
+    # A waybill naming an order (either key part non-null) links by its own key only; a null
+    # part matches nothing, so own[j] >= 0 only for such waybills.
     probe_rows(orders, okey, &k, x.n_waybills, own, x.threads)
-    if n_inv > 0:
-        via = <int32_t*>malloc(<size_t>(x.n_waybills + 1) * sizeof(int32_t))
-        inv_first = <int32_t*>malloc(<size_t>n_inv * sizeof(int32_t))
-        inv_next = <int32_t*>malloc(<size_t>n_inv * sizeof(int32_t))
-        hashes = <uint64_t*>malloc(<size_t>n_inv * sizeof(uint64_t))
-        if via == NULL or inv_first == NULL or inv_next == NULL or hashes == NULL or \
-                table_build(&inv_table, &inv_key, n_inv, hashes, inv_first, 0, 1) != 0:
-            free(own)
-            free(via)
-            free(inv_first)
-            free(inv_next)
-            free(hashes)
-            return -1
-        # Chain the inventories of each logistics key in row order, starting at its first row.
-        for j in range(n_inv):
-            inv_next[j] = -1
-        for j in range(n_inv - 1, -1, -1):
-            f = inv_first[j]
-            if f >= 0 and f != j:
-                inv_next[j] = inv_next[f]
-                inv_next[f] = <int32_t>j
-        for j in range(x.n_waybills):
-            via[j] = -1
-            if not waybill_names_order(x, j):
-                v = key_at(&wb_log_key, j)
-                via[j] = table_find(&inv_table, &inv_key, &v, key_hash(&v))
-        table_free(&inv_table)
-    for t in prange(x.threads, schedule="static", num_threads=x.threads):
-        for j in range(x.n_waybills):
-            if via != NULL and via[j] >= 0:
-                g = via[j]
-                while g >= 0:
-                    f = x.inv_order[g]
-                    if f >= 0:
-                        if t == 0:
-                            x.wb_linked[j] = 1
-                        if f % x.threads == t:
-                            x.wb_count[f] += 1
-                            x.wb_last[f] = <int32_t>j
-                    g = inv_next[g]
-            elif waybill_names_order(x, j):
-                f = own[j]
-                if f >= 0:
-                    if t == 0:
-                        x.wb_linked[j] = 1
-                    if f % x.threads == t:
-                        x.wb_count[f] += 1
-                        x.wb_last[f] = <int32_t>j
+    count_by_order(own, x.n_waybills, x.wb_count, x.wb_last, x.threads)
+    for j in prange(x.n_waybills, schedule="static", num_threads=x.threads):
+        x.wb_linked[j] = own[j] >= 0
     free(own)
-    free(via)
-    free(inv_first)
-    free(inv_next)
-    free(hashes)
-    return 0
+    if x.p.inventory_rules and x.n_inventories > 0:
+        rc = link_unnamed_waybills(x)
+    return rc
+
+
+cdef inline int link_unnamed_waybills(Ctx* x) noexcept nogil:
+    """A waybill naming no order links to the order of every inventory with its logistics key,
+    so it may count for several orders (and twice for one order named by two such inventories).
+
+    Few waybills name no order: their keys go in a small table (it stays in cache), which every
+    inventory probes in parallel. Waybills sharing a key form a group (led by its first row)
+    that links to the same orders: an order's count grows by the group's size and its last
+    waybill is the larger of its own and the group's last. -1 if out of memory.
+    """
+    cdef KeySpec wkey = pair_key(x, W_LOGISTICS_CODE, W_LOGISTICS_NO)
+    cdef KeySpec ikey = pair_key(x, I_LOGISTICS_CODE, I_LOGISTICS_NO)
+    cdef HashTable groups
+    cdef int32_t* leader = <int32_t*>malloc(<size_t>(x.n_waybills + 1) * sizeof(int32_t))
+    cdef int32_t* size = <int32_t*>malloc(<size_t>(x.n_waybills + 1) * sizeof(int32_t))
+    cdef int32_t* group_last = <int32_t*>malloc(<size_t>(x.n_waybills + 1) * sizeof(int32_t))
+    cdef uint8_t* linked = <uint8_t*>malloc(<size_t>(x.n_waybills + 1))
+    cdef int32_t* found = <int32_t*>malloc(<size_t>(x.n_inventories + 1) * sizeof(int32_t))
+    cdef int64_t j, n_unnamed = 0
+    cdef int rc = 0
+    groups.slots = NULL
+    groups.keys = NULL
+    if leader == NULL or size == NULL or group_last == NULL or linked == NULL or found == NULL:
+        rc = -1
+    if rc == 0:
+        for j in range(x.n_waybills):
+            n_unnamed += not waybill_names_order(x, j)
+        if n_unnamed > 0:
+            rc = table_init(&groups, n_unnamed, 0)
+    if rc == 0 and n_unnamed > 0:
+        group_unnamed_waybills(x, &groups, &wkey, leader, size, group_last, linked)
+        probe_rows(&groups, &wkey, &ikey, x.n_inventories, found, x.threads)
+        add_group_links(x, found, size, group_last, linked)
+        for j in range(x.n_waybills):
+            if leader[j] >= 0:
+                x.wb_linked[j] = linked[leader[j]]
+    table_free(&groups)
+    free(leader)
+    free(size)
+    free(group_last)
+    free(linked)
+    free(found)
+    return rc
+
+
+cdef inline void group_unnamed_waybills(Ctx* x, HashTable* groups, const KeySpec* wkey,
+                                        int32_t* leader, int32_t* size, int32_t* group_last,
+                                        uint8_t* linked) noexcept nogil:
+    """leader[j] = the first unnamed waybill with j's logistics key (-1: named, or a null key
+    part); size, group_last and linked are set at leader rows only."""
+    cdef int64_t j
+    cdef int32_t first
+    cdef KeyVal v
+    for j in range(x.n_waybills):
+        leader[j] = -1
+        if waybill_names_order(x, j):
+            continue
+        v = key_at(wkey, j)
+        if v.has_null:
+            continue
+        first = table_insert(groups, wkey, &v, key_hash(&v), <int32_t>j)
+        leader[j] = first
+        if first == j:
+            size[j] = 0
+            linked[j] = 0
+        size[first] += 1
+        group_last[first] = <int32_t>j
+
+
+cdef inline void add_group_links(Ctx* x, const int32_t* found, const int32_t* size,
+                                 const int32_t* group_last, uint8_t* linked) noexcept nogil:
+    """Every inventory g whose key leads a group (found[g]) links that group to its order."""
+    cdef int64_t t, g
+    cdef int32_t f, w
+    for t in prange(x.threads, schedule="static", num_threads=x.threads):
+        for g in range(x.n_inventories):
+            w = found[g]
+            f = x.inv_order[g] if w >= 0 else -1
+            if f < 0:
+                continue
+            if t == 0:
+                linked[w] = 1
+            if owns(f, t, x.threads):
+                x.wb_count[f] += size[w]
+                if group_last[w] > x.wb_last[f]:
+                    x.wb_last[f] = group_last[w]

@@ -22,7 +22,8 @@ from checks cimport (evaluate_order, prefetch_document_strings, prefetch_documen
 from context cimport *
 from hashing cimport hash_bytes
 from hashtable cimport (HashTable, KeySpec, KeyVal, build_rows, hash_rows, key_at, key_hash,
-                        probe_rows, table_build, table_find, table_free, table_init)
+                        probe_rows, table_build, table_copy_keys, table_find, table_free,
+                        table_init)
 from join cimport (group_rows, link_inventories, link_lines, link_orders, link_payments,
                    link_waybills)
 
@@ -310,10 +311,11 @@ def hash_bytes_test(bytes data, uint64_t seed=0) -> int:
 
 
 def hash_table_test(ArrowColumn build, ArrowColumn probe, uint64_t hash_mask=~0ULL,
-                    int part_bits=0, int threads=1):
+                    int part_bits=0, int threads=1, bint copy_keys=False):
     """Build a table over `build` strings, probe it with `probe`: (first rows, found rows).
 
-    `hash_mask` is AND-ed into every hash, so a test can force tag and slot collisions.
+    `hash_mask` is AND-ed into every hash, so a test can force tag and slot collisions;
+    `copy_keys` compares keys from the table's key copies (large tables) instead of the column.
     """
     cdef KeySpec bk, pk
     cdef HashTable t
@@ -333,8 +335,10 @@ def hash_table_test(ArrowColumn build, ArrowColumn probe, uint64_t hash_mask=~0U
     pk.i0 = NULL
     if table_init(&t, n, part_bits) != 0:
         raise MemoryError()
+    if copy_keys:
+        table_copy_keys(&t, n + 1)
     with nogil:
-        hash_rows(&bk, n, hashes, first, threads)
+        hash_rows(&bk, n, hashes, first, threads, t.keys)
         for row in range(n):
             hashes[row] &= hash_mask
         build_rows(&t, &bk, n, hashes, first, threads)
@@ -450,6 +454,7 @@ cdef int link_all(Ctx* x) noexcept nogil:
     cdef KeySpec okey
     cdef int rc
     orders.slots = NULL
+    orders.keys = NULL
     rc = link_orders(x, &orders, &okey)
     if rc == 0:
         link_payments(x, &orders, &okey)
@@ -498,6 +503,19 @@ cdef void write_all_subjects(Ctx* x) noexcept nogil:
     for i in prange(x.n_orders, schedule="dynamic", chunksize=2048, num_threads=x.threads):
         if x.subject_start[i + 1] > x.subject_start[i]:
             write_subjects(x, i)
+
+
+ctypedef fused filled_t:
+    int32_t
+    int64_t
+
+
+cdef void fill(filled_t* values, int64_t n, filled_t value, int threads) noexcept nogil:
+    """values[0:n] = value, on every thread: touching fresh pages (faults, zeroing) is most of
+    the cost, and it splits."""
+    cdef int64_t i
+    for i in prange(n, schedule="static", num_threads=threads):
+        values[i] = value
 
 
 cdef int64_t offsets_from_counts(int64_t* counts, int64_t n) noexcept nogil:
@@ -607,15 +625,18 @@ def run(list columns, dict sizes, dict params, int threads=2):
         x.part_bits += 1
 
     n = x.n_orders
-    i32 = lambda size, fill: np.full(size, fill, dtype=np.int32)
+    # Arrays are zeroed lazily by the OS (np.zeros) or left empty when a pass writes every
+    # element (the probes); the few with another start value are filled below, by all threads.
+    i32 = lambda size: np.zeros(size, dtype=np.int32)
+    unfilled32 = lambda size: np.empty(size, dtype=np.int32)
     arrays = {
-        "order_first": i32(n + 1, 0), "copies": i32(n + 1, 0),
-        "pay_count": i32(n + 1, 0), "pay_last": i32(n + 1, -1),
-        "wb_count": i32(n + 1, 0), "wb_last": i32(n + 1, -1), "inv_of": i32(n + 1, -1),
+        "order_first": i32(n + 1), "copies": i32(n + 1),
+        "pay_count": i32(n + 1), "pay_last": unfilled32(n + 1),
+        "wb_count": i32(n + 1), "wb_last": unfilled32(n + 1), "inv_of": unfilled32(n + 1),
         "line_start": np.zeros(n + 2, dtype=np.int64),
-        "line_rows": i32(x.n_items + 1, 0),
-        "pay_order": i32(x.n_payments + 1, -1), "item_order": i32(x.n_items + 1, -1),
-        "inv_order": i32(x.n_inventories + 1, -1),
+        "line_rows": i32(x.n_items + 1),
+        "pay_order": unfilled32(x.n_payments + 1), "item_order": unfilled32(x.n_items + 1),
+        "inv_order": unfilled32(x.n_inventories + 1),
         "wb_linked": np.zeros(x.n_waybills + 1, dtype=np.uint8),
         "ent_flags": np.zeros(x.n_enterprises + 1, dtype=np.uint8),
         "prod_flags": np.zeros(x.n_products + 1, dtype=np.uint8),
@@ -626,7 +647,7 @@ def run(list columns, dict sizes, dict params, int threads=2):
         "items_total": np.zeros(n + 1, dtype=np.int64),
         "computed_tax": np.zeros(n + 1, dtype=np.int64),
         "limit_value": np.zeros(n + 1, dtype=np.int64),
-        "annual_spent": np.full(n + 1, INT64_MIN, dtype=np.int64),
+        "annual_spent": np.empty(n + 1, dtype=np.int64),
         "subject_start": np.zeros(n + 2, dtype=np.int64),
     }
     x.order_first = <int32_t*>ptr(arrays["order_first"])
@@ -660,6 +681,10 @@ def run(list columns, dict sizes, dict params, int threads=2):
             if rc == 0:
                 rc = prepare_products(&x)
             clock[1] = openmp.omp_get_wtime()
+            fill(x.pay_last, x.n_orders + 1, <int32_t>-1, x.threads)
+            fill(x.wb_last, x.n_orders + 1, <int32_t>-1, x.threads)
+            fill(x.inv_of, x.n_orders + 1, <int32_t>-1, x.threads)
+            fill(x.annual_spent, x.n_orders + 1, <int64_t>INT64_MIN, x.threads)
             if rc == 0:
                 rc = link_all(&x)
             clock[2] = openmp.omp_get_wtime()
@@ -686,9 +711,9 @@ def run(list columns, dict sizes, dict params, int threads=2):
         clock[4] = openmp.omp_get_wtime()
 
         walk = {
-            "buyer_first": i32(n + 1, 0), "group_start": np.zeros(n + 2, dtype=np.int64),
-            "group_rows": i32(n + 1, 0), "annual_fails": np.zeros(n + 1, dtype=np.uint8),
-            "ledger_buyer_row": i32(n + 1, -1), "ledger_year": np.zeros(n + 1, dtype=np.int64),
+            "buyer_first": i32(n + 1), "group_start": np.zeros(n + 2, dtype=np.int64),
+            "group_rows": i32(n + 1), "annual_fails": np.zeros(n + 1, dtype=np.uint8),
+            "ledger_buyer_row": unfilled32(n + 1), "ledger_year": np.zeros(n + 1, dtype=np.int64),
             "ledger_used": np.zeros(n + 1, dtype=np.int64),
             "ledger_matched": np.zeros(x.n_ledger + 1, dtype=np.uint8),
         }
@@ -696,6 +721,8 @@ def run(list columns, dict sizes, dict params, int threads=2):
         w.skip_mask = x.p.reject_mask & ~((<uint64_t>1) << ANNUAL_RULE)
         w.annual_fails = <uint8_t*>ptr(walk["annual_fails"])
         w.ledger_buyer_row = <int32_t*>ptr(walk["ledger_buyer_row"])
+        with nogil:
+            fill(w.ledger_buyer_row, x.n_orders + 1, <int32_t>-1, x.threads)
         w.ledger_year = <int64_t*>ptr(walk["ledger_year"])
         w.ledger_used = <int64_t*>ptr(walk["ledger_used"])
         w.ledger_matched = <uint8_t*>ptr(walk["ledger_matched"])

@@ -32,22 +32,36 @@ def test_null_differs_from_empty_string():
     assert nulls != empties
 
 
+@pytest.mark.parametrize("copy_keys", [False, True])
 @pytest.mark.parametrize("hash_mask", [~0 & (2**64 - 1), 0, 0xFFFFFFFF00000000, 0x3])
 @pytest.mark.parametrize(("part_bits", "threads"), [(0, 1), (1, 2), (2, 2)])
-def test_build_keeps_first_row_and_probes_exactly(hash_mask, part_bits, threads):
+def test_build_keeps_first_row_and_probes_exactly(hash_mask, part_bits, threads, copy_keys):
     column = ArrowColumn(pl.Series(KEYS, dtype=pl.String))
     probes = ["A", "ORDER-000000000000002", "C", None, "", "B"]
     probe = ArrowColumn(pl.Series(probes, dtype=pl.String))
     first, found = hash_table_test(column, probe, hash_mask=hash_mask, part_bits=part_bits,
-                                   threads=threads)
+                                   threads=threads, copy_keys=copy_keys)
     assert first.tolist() == FIRST
     assert found.tolist() == [0, 5, -1, -1, 7, 1]
 
 
-def test_many_keys_with_colliding_tags():
+@pytest.mark.parametrize("copy_keys", [False, True])
+def test_many_keys_with_colliding_tags(copy_keys):
     keys = [f"K{i:05d}" for i in range(3000)] * 2
     column = ArrowColumn(pl.Series(keys))
-    first, found = hash_table_test(column, column, hash_mask=0xFF, part_bits=1, threads=2)
+    first, found = hash_table_test(column, column, hash_mask=0xFF, part_bits=1, threads=2,
+                                   copy_keys=copy_keys)
     expected = np.array([i % 3000 for i in range(6000)], dtype=np.int32)
     assert np.array_equal(first, expected)
     assert np.array_equal(found, expected)
+
+
+def test_key_copies_and_keys_too_long_to_copy_compare_exactly():
+    # A copy holds 30 key bytes: longer keys compare from the column; every tag collides.
+    keys = ["X" * 30, "X" * 31, "X" * 29 + "Y", "X" * 31, "X" * 30, "X" * 30 + "Y", None]
+    probes = ["X" * 30, "X" * 31, "X" * 30 + "Y", "X" * 29, "X" * 32, None]
+    first, found = hash_table_test(ArrowColumn(pl.Series(keys, dtype=pl.String)),
+                                   ArrowColumn(pl.Series(probes, dtype=pl.String)),
+                                   hash_mask=0, copy_keys=True)
+    assert first.tolist() == [0, 1, 2, 1, 0, 5, -1]
+    assert found.tolist() == [0, 1, 5, -1, -1, -1]
