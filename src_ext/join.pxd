@@ -59,9 +59,10 @@ cdef inline bint owns(int32_t f, int64_t t, int threads) noexcept nogil:
     return f >= 0 and f % threads == t
 
 
-cdef inline void count_by_order(const int32_t* doc_order, int64_t n, int32_t* count,
-                                int32_t* last, int threads) noexcept nogil:
-    """count[f] = documents linked to order f, last[f] = the last of them (last may be NULL)."""
+cdef inline void scan_by_order(const int32_t* doc_order, int64_t n, int32_t* count,
+                               int32_t* first, int32_t* last, int threads) noexcept nogil:
+    """Per order f, over the documents linked to it: count[f] of them, first[f] (starts at -1)
+    and last[f] of them. Any of the three may be NULL."""
     cdef int64_t t, j
     cdef int32_t f, ahead
     for t in prange(threads, schedule="static", num_threads=threads):
@@ -69,42 +70,33 @@ cdef inline void count_by_order(const int32_t* doc_order, int64_t n, int32_t* co
             if j + SCATTER_AHEAD < n:
                 ahead = doc_order[j + SCATTER_AHEAD]
                 if owns(ahead, t, threads):
-                    mc_prefetch_w(count + ahead)
+                    if count != NULL:
+                        mc_prefetch_w(count + ahead)
+                    if first != NULL:
+                        mc_prefetch_w(first + ahead)
                     if last != NULL:
                         mc_prefetch_w(last + ahead)
             f = doc_order[j]
             if owns(f, t, threads):
-                count[f] += 1
+                if count != NULL:
+                    count[f] += 1
+                if first != NULL and first[f] < 0:
+                    first[f] = <int32_t>j
                 if last != NULL:
                     last[f] = <int32_t>j
-
-
-cdef inline void first_by_order(const int32_t* doc_order, int64_t n, int32_t* first,
-                                int threads) noexcept nogil:
-    """first[f] = the first document linked to order f (first[] starts at -1)."""
-    cdef int64_t t, j
-    cdef int32_t f, ahead
-    for t in prange(threads, schedule="static", num_threads=threads):
-        for j in range(n):
-            if j + SCATTER_AHEAD < n:
-                ahead = doc_order[j + SCATTER_AHEAD]
-                if owns(ahead, t, threads):
-                    mc_prefetch_w(first + ahead)
-            f = doc_order[j]
-            if owns(f, t, threads) and first[f] < 0:
-                first[f] = <int32_t>j
 
 
 cdef inline void link_payments(Ctx* x, const HashTable* orders, const KeySpec* okey) noexcept nogil:
     cdef KeySpec k = pair_key(x, P_EBP_CODE, P_ORDER_NO)
     probe_rows(orders, okey, &k, x.n_payments, x.pay_order, x.threads)
-    count_by_order(x.pay_order, x.n_payments, x.pay_count, x.pay_last, x.threads)
+    scan_by_order(x.pay_order, x.n_payments, x.pay_count, NULL, x.pay_last, x.threads)
 
 
 cdef inline void link_inventories(Ctx* x, const HashTable* orders, const KeySpec* okey) noexcept nogil:
     cdef KeySpec k = pair_key(x, I_EBP_CODE, I_ORDER_NO)
     probe_rows(orders, okey, &k, x.n_inventories, x.inv_order, x.threads)
-    first_by_order(x.inv_order, x.n_inventories, x.inv_of, x.threads)  # the first one wins
+    # The first inventory of an order wins.
+    scan_by_order(x.inv_order, x.n_inventories, NULL, x.inv_of, NULL, x.threads)
 
 
 cdef inline int group_rows(const int32_t* group_of, int64_t n, int64_t n_groups,
@@ -118,7 +110,7 @@ cdef inline int group_rows(const int32_t* group_of, int64_t n, int64_t n_groups,
     cdef int32_t f, ahead
     if counts == NULL:
         return -1
-    count_by_order(group_of, n, counts, NULL, threads)
+    scan_by_order(group_of, n, counts, NULL, NULL, threads)
     for g in range(n_groups):
         start[g] = total
         total += counts[g]
@@ -162,7 +154,7 @@ cdef inline int link_waybills(Ctx* x, const HashTable* orders, const KeySpec* ok
     # A waybill naming an order (either key part non-null) links by its own key only; a null
     # part matches nothing, so own[j] >= 0 only for such waybills.
     probe_rows(orders, okey, &k, x.n_waybills, own, x.threads)
-    count_by_order(own, x.n_waybills, x.wb_count, x.wb_last, x.threads)
+    scan_by_order(own, x.n_waybills, x.wb_count, NULL, x.wb_last, x.threads)
     for j in prange(x.n_waybills, schedule="static", num_threads=x.threads):
         x.wb_linked[j] = own[j] >= 0
     free(own)
