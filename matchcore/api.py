@@ -209,10 +209,6 @@ def canonical_row_counts(tables: CanonicalTables) -> dict[str, int]:
 
 
 def _load_tables(sources: Mapping[str, Any], tracker: PhaseTracker) -> Any:
-    """Read every source as-is (phase "read"), then make it canonical (phase "normalise")."""
-    read_source = require("matchcore.io", "read_source", "reading inputs")
+    """Read each source as-is (phase "read") and make it canonical (phase "normalise")."""
     load_tables = require("matchcore.normalise", "load_tables", "input normalisation")
-    with tracker.phase("read"):
-        raw = {name: read_source(source, name) for name, source in sources.items()}
-    with tracker.phase("normalise"):
-        return load_tables(raw)
+    return load_tables(sources, progress=tracker)

@@ -4,16 +4,21 @@ Every column is converted by whole-column Polars expressions: one expression giv
 canonical value, a list of (condition, message) checks says why a value is unusable. The pass
 over all rows computes the values and one flag per row (any check failed); the messages are
 worked out only for the flagged rows, which go to rejects once per problem. The rest form the
-canonical table.
+canonical table. Whole-column facts checked first let common data skip steps; for text they
+come from a compiled byte scan (src_ext/text_scan.pyx) when it is built, else from Polars.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import polars as pl
 
 from .engine.base import CanonicalTables
@@ -21,6 +26,7 @@ from .exceptions import SchemaError
 from .io import RawSource, Source, discover, read_source
 from .io._rejects import REJECTS_SCHEMA, concat_rejects, empty_rejects
 from .masking import mask_expr
+from .progress import PhaseTracker
 from .schema import (
     APP_YEAR,
     APP_YMD,
@@ -35,6 +41,12 @@ from .schema import (
     Kind,
     Table,
 )
+
+_text_scan: ModuleType | None
+try:
+    from ._native import text_scan as _text_scan
+except ImportError:  # not built: the Polars expressions tell the same, more slowly
+    _text_scan = None
 
 __all__ = [
     "REJECTS_SCHEMA",
@@ -56,6 +68,7 @@ _PLAIN_DECIMAL_TEXT = r"^(?:[0-9]{1,14}(?:\.[0-9]{0,4})?)?$"
 #: Scale factor to ten-thousandths by number of decimal places kept in the digits.
 _PLACE_FACTORS = {places: 10 ** (_SCALE_DIGITS - places) for places in range(_SCALE_DIGITS + 1)}
 _INT64_MAX = 2**63 - 1
+_INT64_DIGITS = 18  # every 18-digit integer fits in int64
 # ISO 8601 date or date-time ('T' or space), optional fraction and offset.
 ISO_TIME = (
     r"^(?<y>[0-9]{4})-(?<mo>[0-9]{2})-(?<d>[0-9]{2})"
@@ -115,6 +128,8 @@ class _Profile:
     trimmed: bool = False  # no value is empty or has a space at either end
     plain_decimal: bool = False  # every amount is plain text that Polars parses exactly
     time_format: str | None = None  # a strptime format that every value of the column has
+    #: Which rows need cleaning (Boolean per row), when the compiled scan found some that do.
+    cleaning_rows: pl.Series | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -169,11 +184,19 @@ def _clean_text(text: pl.Expr, put: _Stager) -> pl.Expr:
         return text  # already canonical: no copy
     trimmed = text.str.strip_chars(" ")
     if not put.profile.plain_text:
-        needs = put(text.str.contains(_NEEDS_CLEANING))
+        if put.profile.cleaning_rows is None:
+            needs = put(text.str.contains(_NEEDS_CLEANING))
+        else:
+            needs = pl.col(_cleaning_rows_name(put.prefix))
         rough = pl.when(needs).then(text)
         cleaned = rough.str.normalize("NFKC").str.strip_chars().str.replace_all(r"\s+", " ")
         trimmed = pl.when(needs).then(cleaned).otherwise(trimmed)
     return put(_null_if_empty(put(trimmed)))
+
+
+def _cleaning_rows_name(column: str) -> str:
+    """The hidden raw column holding `_Profile.cleaning_rows` of `column`."""
+    return f"\x00{column}:needs cleaning"
 
 
 def _text_source(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -277,9 +300,15 @@ def _units_from_floats(expr: pl.Expr, put: _Stager) -> _Converted:
 
 def _units_from_decimals(expr: pl.Expr, dtype: pl.Decimal, put: _Stager) -> _Converted:
     """Decimals up to 4 places scale exactly by integer arithmetic; finer ones go via text."""
-    if (dtype.scale or 0) > _SCALE_DIGITS:
+    scale = dtype.scale or 0
+    if scale > _SCALE_DIGITS:
         return _units_from_text(put(expr.cast(pl.String)), put)
-    units = put((expr * MONEY_SCALE).cast(pl.Int64, strict=False))
+    if dtype.precision is not None and dtype.precision + _SCALE_DIGITS - scale <= _INT64_DIGITS:
+        # The stored integer is the value × 10^scale and the units fit in int64: scaling it up
+        # skips the 128-bit multiply and division of the decimal arithmetic below.
+        units = put(expr.to_physical().cast(pl.Int64) * _PLACE_FACTORS[scale])
+    else:
+        units = put((expr * MONEY_SCALE).cast(pl.Int64, strict=False))
     checks = [(expr.is_not_null() & units.is_null(), _OVERFLOW), (units < 0, "negative amount")]
     return _Converted(units, tuple(checks))
 
@@ -458,9 +487,39 @@ def _convert_column(
     return _Converted(value, converted.checks + missing)
 
 
+#: Kinds converted by `_convert_text`: their profile is `_text_facts`.
+_TEXT_KINDS = frozenset(kind for kind, convert in _CONVERTERS.items() if convert is _convert_text)
+
+
+def _text_facts(values: pl.Expr) -> dict[str, pl.Expr]:
+    """`plain_text` and `trimmed` of a String column (see `_Profile`)."""
+    edges = (values.str.len_bytes() == 0) | values.str.starts_with(" ") | values.str.ends_with(" ")
+    return {"plain_text": ~values.str.contains(_NEEDS_CLEANING).any(), "trimmed": ~edges.any()}
+
+
+def _scanned_text_profile(scan: ModuleType, values: pl.Series) -> _Profile:
+    """`_text_facts` by the compiled byte scan (no regex per value), and which rows need
+    cleaning when some do (a second pass, in the same scan's terms)."""
+    arrow = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    plain, trimmed = scan.text_facts(arrow)
+    if plain:
+        return _Profile(plain_text=True, trimmed=trimmed)
+    flags = np.frombuffer(scan.rows_needing_cleaning(arrow), dtype=np.bool_)
+    return _Profile(trimmed=trimmed, cleaning_rows=pl.Series(values.name, flags))
+
+
+def _scan_columns(raw: pl.DataFrame, names: list[str], scan: ModuleType) -> dict[str, _Profile]:
+    """`_scanned_text_profile` of each named column; the scan releases the GIL: side by side."""
+    with ThreadPoolExecutor() as pool:
+        found = pool.map(partial(_scanned_text_profile, scan), [raw[name] for name in names])
+        return dict(zip(names, found, strict=True))
+
+
 def _profile_facts(name: str, kind: Kind) -> dict[str, pl.Expr]:
     """Boolean whole-column facts worth knowing for a String column of this kind."""
     values = pl.col(name)
+    if kind in _TEXT_KINDS:
+        return _text_facts(values)
     if kind is Kind.TIME:
         return {
             time_format: (values.is_null() | values.str.contains(pattern)).all()
@@ -470,23 +529,30 @@ def _profile_facts(name: str, kind: Kind) -> dict[str, pl.Expr]:
         return {
             "plain_decimal": (values.is_null() | values.str.contains(_PLAIN_DECIMAL_TEXT)).all()
         }
-    if kind is Kind.ROLES:
-        return {}
-    edges = (values.str.len_bytes() == 0) | values.str.starts_with(" ") | values.str.ends_with(" ")
-    return {"plain_text": ~values.str.contains(_NEEDS_CLEANING).any(), "trimmed": ~edges.any()}
+    return {}
 
 
 def _profiles(raw: pl.DataFrame, table: Table) -> dict[str, _Profile]:
-    """Facts about every present column, checked in one parallel pass over the raw frame."""
+    """Facts about every present column: text by the compiled scan when it is built, the rest
+    in one parallel pass of Polars expressions over the raw frame."""
+    scan = _text_scan
     facts: dict[str, dict[str, pl.Expr]] = {}
+    to_scan: list[str] = []
     for column in table.columns:
         dtype = raw.schema.get(column.name)
-        if isinstance(dtype, pl.String):
+        if not isinstance(dtype, pl.String):
+            continue
+        if scan is not None and column.kind in _TEXT_KINDS:
+            to_scan.append(column.name)
+        else:
             facts[column.name] = _profile_facts(column.name, column.kind)
+    scanned = _scan_columns(raw, to_scan, scan) if scan is not None and to_scan else {}
     exprs = [e.alias(f"{name}\x00{fact}") for name, fs in facts.items() for fact, e in fs.items()]
     found = raw.select(exprs).row(0, named=True) if exprs else {}
-    profiles: dict[str, _Profile] = {}
+    profiles: dict[str, _Profile] = dict(scanned)
     for column in table.columns:
+        if column.name in profiles:
+            continue
         dtype = raw.schema.get(column.name)
         holds = {fact for fact in facts.get(column.name, {}) if found[f"{column.name}\x00{fact}"]}
         integers = dtype is not None and dtype.is_integer()  # their digits are canonical text
@@ -646,13 +712,19 @@ class _Plan:
         return staged
 
 
-def _plan(raw: pl.DataFrame, spec: Table, label: str) -> _Plan:
+def _plan(raw: pl.DataFrame, spec: Table, label: str) -> tuple[pl.DataFrame, _Plan]:
+    """The plan, and `raw` with the hidden columns it reads (rows that need cleaning)."""
     layers: list[list[pl.Expr]] = []
     profiles = _profiles(raw, spec)
     columns = {
         c.name: _convert_column(raw, c, spec, label, layers, profiles[c.name]) for c in spec.columns
     }
-    return _Plan(layers, columns)
+    flags = [
+        profile.cleaning_rows.alias(_cleaning_rows_name(name))
+        for name, profile in profiles.items()
+        if profile.cleaning_rows is not None
+    ]
+    return (raw.with_columns(flags) if flags else raw), _Plan(layers, columns)
 
 
 def _row_numbers(raw: pl.DataFrame, rows: pl.Series | None, label: str) -> pl.Expr:
@@ -704,7 +776,7 @@ def normalise_table(
     label = label or f"<{spec.name}>"
     _check_columns(raw, spec, label)
     raw = _textual_categoricals(raw)
-    plan = _plan(raw, spec, label)
+    raw, plan = _plan(raw, spec, label)
     converted = _convert_frame(raw, spec, plan, _row_numbers(raw, rows, label))
     bad = converted[_BAD]
     has_bad = bool(bad.any())
@@ -750,23 +822,33 @@ def _table_sources(sources: Mapping[str, Source] | str | os.PathLike[str]) -> di
     return given
 
 
-def load_tables(sources: Mapping[str, Source] | str | os.PathLike[str]) -> LoadedTables:
+def load_tables(
+    sources: Mapping[str, Source] | str | os.PathLike[str],
+    *,
+    progress: PhaseTracker | None = None,
+) -> LoadedTables:
     """Read and normalise every table: a mapping of table name -> source, or a data directory.
 
     Required tables must be present (SchemaError names the missing one); optional ones may be
-    left out. Rejects of all tables are stacked in table order (SPEC §2).
+    left out. Rejects of all tables are stacked in table order (SPEC §2). Tables are read and
+    normalised one at a time, timed as the phases "read" and "normalise" of `progress`.
     """
     given = _table_sources(sources)
+    tracker = progress or PhaseTracker()
     frames: dict[str, pl.DataFrame] = {}
     rejects: list[pl.DataFrame] = []
     input_rows: dict[str, int] = {}
     for name in TABLES:
         if name not in given:
             continue
-        source = read_source(given[name], name)
+        with tracker.phase("read"):
+            source = read_source(given[name], name)
         input_rows[name] = source.frame.height + source.rejects.height
-        frames[name], table_rejects = normalise_table(source, TABLES[name])
+        with tracker.phase("normalise"):
+            frames[name], table_rejects = normalise_table(source, TABLES[name])
         rejects.append(table_rejects)
+        # Only one raw table at a time: peak memory is one raw table plus the canonical ones.
+        del source
     return LoadedTables(
         tables=CanonicalTables(**frames),
         rejects=concat_rejects(rejects),

@@ -7,7 +7,7 @@ from decimal import Decimal
 import polars as pl
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matchcore.normalise import normalise_table
@@ -107,6 +107,35 @@ def test_decimal_overflow_is_rejected(column_frame) -> None:
     result, rejects = _goods_value(frame)
     assert result == [10_000]
     assert "too large" in rejects["message"][0]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    precision=st.integers(1, 38),
+    scale_seed=st.integers(0, 4),
+    digits=st.lists(st.integers(0, 10**38 - 1), min_size=1, max_size=6),
+)
+def test_decimals_of_any_precision_convert_exactly(
+    column_frame, precision: int, scale_seed: int, digits: list[int]
+) -> None:
+    """Small decimals are scaled from their stored integer, wide ones by decimal arithmetic:
+    both give the exact ten-thousandths, and values beyond int64 are rejected."""
+    scale = min(scale_seed, precision)
+    stored = [d % 10**precision for d in digits]
+    values = [Decimal(n).scaleb(-scale) for n in stored]
+    arrow = pa.array(values, pa.decimal128(precision, scale))
+    frame = column_frame("orders", "goods_value", [0] * len(values)).with_columns(
+        pl.Series("goods_value", arrow)
+    )
+    result, rejects = _goods_value(frame)
+    units = [n * 10 ** (4 - scale) for n in stored]
+    fits = [u for u in units if u < 2**63]
+    assert result == fits
+    assert rejects["message"].to_list() == [
+        "too large (overflows int64 ten-thousandths)" for u in units if u >= 2**63
+    ]
 
 
 def test_integers_are_whole_units(column_frame) -> None:

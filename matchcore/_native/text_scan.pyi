@@ -1,0 +1,6 @@
+"""Type stubs of the compiled text scan (src_ext/text_scan.pyx)."""
+
+from typing import Any
+
+def text_facts(chunks: Any) -> tuple[bool, bool]: ...
+def rows_needing_cleaning(chunks: Any) -> bytearray: ...
