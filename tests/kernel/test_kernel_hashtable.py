@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+
 from matchcore._native.kernel import ArrowColumn, hash_bytes_test, hash_table_test, key_hashes_test
 
 KEYS = ["A", "B", "A", None, "ORDER-000000000000001", "ORDER-000000000000002", "B", "", ""]
@@ -14,7 +15,7 @@ FIRST = [0, 1, 0, -1, 4, 5, 1, 7, 7]
 
 def test_hash_depends_on_every_byte_and_the_seed():
     base = b"CB20250103000016466"
-    hashes = {hash_bytes_test(base[:i] + b"X" + base[i + 1:]) for i in range(len(base))}
+    hashes = {hash_bytes_test(base[:i] + b"X" + base[i + 1 :]) for i in range(len(base))}
     assert len(hashes) == len(base)
     assert hash_bytes_test(base, 1) != hash_bytes_test(base, 2)
     assert hash_bytes_test(b"") != hash_bytes_test(b"\0")
@@ -39,8 +40,14 @@ def test_build_keeps_first_row_and_probes_exactly(hash_mask, part_bits, threads,
     column = ArrowColumn(pl.Series(KEYS, dtype=pl.String))
     probes = ["A", "ORDER-000000000000002", "C", None, "", "B"]
     probe = ArrowColumn(pl.Series(probes, dtype=pl.String))
-    first, found = hash_table_test(column, probe, hash_mask=hash_mask, part_bits=part_bits,
-                                   threads=threads, copy_keys=copy_keys)
+    first, found = hash_table_test(
+        column,
+        probe,
+        hash_mask=hash_mask,
+        part_bits=part_bits,
+        threads=threads,
+        copy_keys=copy_keys,
+    )
     assert first.tolist() == FIRST
     assert found.tolist() == [0, 5, -1, -1, 7, 1]
 
@@ -49,8 +56,9 @@ def test_build_keeps_first_row_and_probes_exactly(hash_mask, part_bits, threads,
 def test_many_keys_with_colliding_tags(copy_keys):
     keys = [f"K{i:05d}" for i in range(3000)] * 2
     column = ArrowColumn(pl.Series(keys))
-    first, found = hash_table_test(column, column, hash_mask=0xFF, part_bits=1, threads=2,
-                                   copy_keys=copy_keys)
+    first, found = hash_table_test(
+        column, column, hash_mask=0xFF, part_bits=1, threads=2, copy_keys=copy_keys
+    )
     expected = np.array([i % 3000 for i in range(6000)], dtype=np.int32)
     assert np.array_equal(first, expected)
     assert np.array_equal(found, expected)
@@ -60,8 +68,11 @@ def test_key_copies_and_keys_too_long_to_copy_compare_exactly():
     # A copy holds 30 key bytes: longer keys compare from the column; every tag collides.
     keys = ["X" * 30, "X" * 31, "X" * 29 + "Y", "X" * 31, "X" * 30, "X" * 30 + "Y", None]
     probes = ["X" * 30, "X" * 31, "X" * 30 + "Y", "X" * 29, "X" * 32, None]
-    first, found = hash_table_test(ArrowColumn(pl.Series(keys, dtype=pl.String)),
-                                   ArrowColumn(pl.Series(probes, dtype=pl.String)),
-                                   hash_mask=0, copy_keys=True)
+    first, found = hash_table_test(
+        ArrowColumn(pl.Series(keys, dtype=pl.String)),
+        ArrowColumn(pl.Series(probes, dtype=pl.String)),
+        hash_mask=0,
+        copy_keys=True,
+    )
     assert first.tolist() == [0, 1, 2, 1, 0, 5, -1]
     assert found.tolist() == [0, 1, 5, -1, -1, -1]
