@@ -96,7 +96,7 @@ class References:
         return cls(**frames, rejects=pl.concat(rejects, how="diagonal_relaxed"))  # type: ignore[arg-type]
 
 
-class _Entry:
+class _Entry(msgspec.Struct, gc=False):
     """The newest version of one document, compact: what linking needs and its packed rows.
 
     `rows` holds the document's canonical row(s) as MessagePack (a fraction of the memory of
@@ -104,28 +104,25 @@ class _Entry:
     revision), empty bytes for a live document restored from an old snapshot whose values no
     longer convert (present, but left out of evaluation as batch leaves it out).
     `link` is what the document links by (see `_LINK`).
+
+    Not tracked by the garbage collector (`gc=False`: it never refers back to anything that
+    could refer to it), so a full collection does not walk every pending document.
     """
 
-    __slots__ = ("revision", "link", "rows")
-
-    def __init__(self, revision: int, link: Any = None, rows: bytes | None = None) -> None:
-        self.revision = revision
-        self.link = link
-        self.rows = rows
+    revision: int
+    link: Any = None
+    rows: bytes | None = None
 
 
-class _Slot:
-    """What the matcher remembers per order key between documents."""
+class _Slot(msgspec.Struct, gc=False):
+    """What the matcher remembers per order key between documents (untracked, like `_Entry`)."""
 
-    __slots__ = ("first_seen", "version", "last", "evaluated", "expired", "buyer")
-
-    def __init__(self, first_seen: float) -> None:
-        self.first_seen = first_seen
-        self.version = 0
-        self.last: VerdictEvent | None = None
-        self.evaluated = False  # went through the engine at least once (and not cancelled since)
-        self.expired = False  # completion window passed while incomplete
-        self.buyer: str | None = None
+    first_seen: float
+    version: int = 0
+    last: VerdictEvent | None = None
+    evaluated: bool = False  # went through the engine at least once (and not cancelled since)
+    expired: bool = False  # completion window passed while incomplete
+    buyer: str | None = None
 
 
 class Configuration(msgspec.Struct, frozen=True):

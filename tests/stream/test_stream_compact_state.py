@@ -3,6 +3,8 @@ snapshots of the first format (whole messages) exactly."""
 
 from __future__ import annotations
 
+import gc
+
 import msgspec
 
 from matchcore.stream import matcher as matcher_module
@@ -67,6 +69,17 @@ def test_pending_documents_are_held_packed(kit, make_matcher):
         for entry in store.values():
             assert isinstance(entry.rows, bytes)  # no decoded message is kept
     assert matcher._payments_of.members(("EBP001", "O1")) == (("PAY001", "T-O1"),)
+
+
+def test_pending_state_is_not_walked_by_the_garbage_collector(kit, make_matcher):
+    """A full collection must not visit every pending document and order: with millions of
+    them it would stall the stream for seconds."""
+    matcher = make_matcher()
+    kit.feed_all(matcher, [kit.order_msg("O1"), kit.payment_msg("O1"), kit.order_msg("O2")])
+    entries = [entry for store in matcher._docs.values() for entry in store.values()]
+    assert len(entries) == 3
+    assert not any(gc.is_tracked(entry) for entry in entries)
+    assert matcher._slots and not any(gc.is_tracked(slot) for slot in matcher._slots.values())
 
 
 def test_first_format_snapshot_is_upgraded(kit, make_matcher):

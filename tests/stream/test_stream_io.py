@@ -130,9 +130,7 @@ def test_a_slow_verdict_client_slows_intake(kit, make_matcher, tmp_path):
         tick_interval=0.002,
     )
     messages = [
-        msgspec.json.encode(m) + b"\n"
-        for n in range(1500)
-        for m in kit.complete_set(f"S{n:05d}")
+        msgspec.json.encode(m) + b"\n" for n in range(1500) for m in kit.complete_set(f"S{n:05d}")
     ]
 
     async def acks_until_quiet(reader: asyncio.StreamReader, quiet: float) -> int:
