@@ -303,12 +303,14 @@ def _units_from_decimals(expr: pl.Expr, dtype: pl.Decimal, put: _Stager) -> _Con
     scale = dtype.scale or 0
     if scale > _SCALE_DIGITS:
         return _units_from_text(put(expr.cast(pl.String)), put)
+    stored = expr.to_physical()  # the value × 10^scale, as an integer
+    factor = _PLACE_FACTORS[scale]
     if dtype.precision is not None and dtype.precision + _SCALE_DIGITS - scale <= _INT64_DIGITS:
-        # The stored integer is the value × 10^scale and the units fit in int64: scaling it up
-        # skips the 128-bit multiply and division of the decimal arithmetic below.
-        units = put(expr.to_physical().cast(pl.Int64) * _PLACE_FACTORS[scale])
+        units = put(stored.cast(pl.Int64) * factor)  # every value's units fit in int64
     else:
-        units = put((expr * MONEY_SCALE).cast(pl.Int64, strict=False))
+        # Range-checked before scaling: decimal arithmetic past 38 digits raises, not nulls.
+        fits = stored.abs() <= _INT64_MAX // factor
+        units = put(pl.when(fits).then(stored.cast(pl.Int64, strict=False) * factor))
     checks = [(expr.is_not_null() & units.is_null(), _OVERFLOW), (units < 0, "negative amount")]
     return _Converted(units, tuple(checks))
 
