@@ -575,7 +575,8 @@ def timing_table(results: list[SizeResult]) -> list[str]:
             if result.oracle != "reference":
                 others = "the ground truth"
                 others = others if result.oracle == engine else f"{result.oracle} and {others}"
-                agree_text += f" (compared with {others}: the reference engine failed)"
+                why = "failed" if "reference" in result.failures else "was not run"
+                agree_text += f" (compared with {others}: the reference engine {why})"
             lines.append(
                 f"| {size_label(result.orders)} | {engine} | {shown} | "
                 f"{len(result.samples[engine])} | {ratio_ref} | {ratio_duck} | {agree_text} |"
