@@ -64,14 +64,37 @@ cdef inline bint is_uri_char(unsigned char c) noexcept nogil:
     return is_name_char(c) or c == 58 or c == 47
 
 
+cdef inline bint is_scheme(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
+    """1 for an RFC 3986 scheme: a letter, then letters, digits, '+', '-' or '.'."""
+    if i >= end or not ((p[i] >= 97 and p[i] <= 122) or (p[i] >= 65 and p[i] <= 90)):
+        return 0
+    i += 1
+    while i < end:
+        if not ((p[i] >= 97 and p[i] <= 122) or (p[i] >= 65 and p[i] <= 90) or
+                (p[i] >= 48 and p[i] <= 57) or p[i] == 43 or p[i] == 45 or p[i] == 46):
+            return 0
+        i += 1
+    return 1
+
+
 cdef inline bint is_uri(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
-    """1 for a namespace name of safe characters with at most one '#' (xmldsig's has one)."""
-    cdef bint fragment = 0
+    """1 for a namespace name of safe characters with at most one '#' (xmldsig's has one).
+
+    A ':' in the first segment must end a scheme: libxml2 rejects ":x" or "a_b:x" as URIs.
+    """
+    cdef Py_ssize_t start = i
+    cdef bint fragment = 0, first_segment = 1
     while i < end:
         if p[i] == 35 and not fragment:
-            fragment = 1
+            fragment, first_segment = 1, 0
         elif not is_uri_char(p[i]):
             return 0
+        elif p[i] == 47:
+            first_segment = 0
+        elif p[i] == 58 and first_segment:
+            if not is_scheme(p, start, i):
+                return 0
+            first_segment = 0
         i += 1
     return 1
 

@@ -268,6 +268,13 @@ def test_chosen_texts(head: str, order_no: str | None) -> None:
         _order("<q:orderNo>A</q:orderNo>"),  # unbound prefix
         b'<?xml version="1.0" encoding="GBK"?>' + _order("<c:orderNo>A</c:orderNo>"),
         _order("").replace(b"c:CEB311Message", b"c:CEB999Message"),
+        # Namespace names that are not URIs to libxml2: a ':' in the first segment that does
+        # not end a scheme.
+        _order('<c:orderNo xmlns:x=":other">A</c:orderNo>'),
+        _order('<c:orderNo xmlns:x="1a:other">A</c:orderNo>'),
+        _order('<c:orderNo xmlns:x="a_b:other">A</c:orderNo>'),
+        b'\xef\xbb\xbf<ceb:CEB411Message xmlns:ceb="http://www.chinaport.gov.cn/ceb" guid="G-1">'
+        b'<?pi?><Payment xmlns=":other"/></ceb:CEB411Message>',  # found by the corruption test
     ],
 )
 def test_scan_defers_to_lxml(data: bytes) -> None:
