@@ -7,7 +7,7 @@ STAMP := $(VENV)/.matchcore-installed
 SOURCES := $(wildcard src_ext/*.pyx src_ext/*.pxd src_ext/includes/*) setup.py pyproject.toml
 DEMO_DIR := build/demo
 
-.PHONY: install build browser demo test test-all bench lint format clean
+.PHONY: install build browser demo test test-all test-explore bench lint format clean
 
 install: $(STAMP) build
 
@@ -37,6 +37,10 @@ test: install browser
 
 test-all: install
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# Property tests with fresh random examples (`make test` repeats the same ones every run).
+test-explore: install
+	HYPOTHESIS_PROFILE=explore $(PY) -m pytest -q
 
 bench: install
 	$(PY) -m benchmarks.compare
