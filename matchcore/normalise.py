@@ -11,7 +11,7 @@ come from a compiled byte scan (src_ext/text_scan.pyx) when it is built, else fr
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -50,7 +50,9 @@ except ImportError:  # not built: the Polars expressions tell the same, more slo
 
 __all__ = [
     "REJECTS_SCHEMA",
+    "LoadedTable",
     "LoadedTables",
+    "iter_tables",
     "load_tables",
     "normalise_table",
 ]
@@ -824,6 +826,42 @@ def _table_sources(sources: Mapping[str, Source] | str | os.PathLike[str]) -> di
     return given
 
 
+@dataclass(frozen=True)
+class LoadedTable:
+    """One table normalised: its canonical frame, its rejects, and the rows read from it."""
+
+    name: str
+    frame: pl.DataFrame
+    rejects: pl.DataFrame
+    input_rows: int
+
+
+def iter_tables(
+    sources: Mapping[str, Source] | str | os.PathLike[str],
+    *,
+    progress: PhaseTracker | None = None,
+) -> Iterator[LoadedTable]:
+    """Read and normalise the given tables one at a time, in table order (see `load_tables`).
+
+    Only one raw table is in memory at a time, and nothing here keeps a table once it is
+    handed over: a caller that writes each and lets it go holds one table in all. Timed as the
+    phases "read" and "normalise" of `progress`.
+    """
+    given = _table_sources(sources)
+    tracker = progress or PhaseTracker()
+    for name in TABLES:
+        if name in given:
+            yield _load_one(name, given[name], tracker)
+
+
+def _load_one(name: str, source: Source, tracker: PhaseTracker) -> LoadedTable:
+    with tracker.phase("read"):
+        raw = read_source(source, name)
+    with tracker.phase("normalise"):
+        frame, rejects = normalise_table(raw, TABLES[name])
+    return LoadedTable(name, frame, rejects, raw.frame.height + raw.rejects.height)
+
+
 def load_tables(
     sources: Mapping[str, Source] | str | os.PathLike[str],
     *,
@@ -835,22 +873,10 @@ def load_tables(
     left out. Rejects of all tables are stacked in table order (SPEC §2). Tables are read and
     normalised one at a time, timed as the phases "read" and "normalise" of `progress`.
     """
-    given = _table_sources(sources)
-    tracker = progress or PhaseTracker()
-    frames: dict[str, pl.DataFrame] = {}
-    rejects: list[pl.DataFrame] = []
-    input_rows: dict[str, int] = {}
-    for name in TABLES:
-        if name not in given:
-            continue
-        with tracker.phase("read"):
-            source = read_source(given[name], name)
-        input_rows[name] = source.frame.height + source.rejects.height
-        with tracker.phase("normalise"):
-            frames[name], table_rejects = normalise_table(source, TABLES[name])
-        rejects.append(table_rejects)
-        # Only one raw table at a time: peak memory is one raw table plus the canonical ones.
-        del source
+    loaded = list(iter_tables(sources, progress=progress))
+    frames = {table.name: table.frame for table in loaded}
+    rejects = [table.rejects for table in loaded]
+    input_rows = {table.name: table.input_rows for table in loaded}
     return LoadedTables(
         tables=CanonicalTables(**frames),
         rejects=concat_rejects(rejects),
