@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,25 +149,21 @@ def ensure_canonical(directory: Path) -> dict[str, Any]:
     all of them together do not fit with a raw table beside them). Returns the cache's facts:
     Arrow size of the inputs, rows per table, normalise seconds.
     """
-    from matchcore.io import discover, read_source
-    from matchcore.normalise import normalise_table
+    from matchcore.normalise import iter_tables
+    from matchcore.progress import PhaseTracker
 
     canonical = directory / "canonical"
     meta_path = canonical / "meta.json"
     if meta_path.exists():
         return json.loads(meta_path.read_text())
     canonical.mkdir(exist_ok=True)
-    sources = dict(discover(directory))
-    rows, arrow_bytes, seconds = {}, 0, 0.0
-    for name in TABLE_FIELDS:
-        if name not in sources:
-            continue
-        start = time.perf_counter()
-        frame, _ = normalise_table(read_source(sources[name], name), name)
-        seconds += time.perf_counter() - start
-        arrow_bytes += write_one_batch(frame, canonical / f"{name}.arrow")
-        rows[name] = frame.height
-        del frame
+    tracker = PhaseTracker()  # read and normalise time, not the cache writes
+    rows, arrow_bytes = {}, 0
+    for table in iter_tables(directory, progress=tracker):
+        arrow_bytes += write_one_batch(table.frame, canonical / f"{table.name}.arrow")
+        rows[table.name] = table.frame.height
+        del table
+    seconds = sum(tracker.timings.values())
     meta = {"rows": rows, "arrow_bytes": arrow_bytes, "normalise_seconds": seconds}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     log(f"{directory.name}: normalised in {seconds:.1f} s, inputs {arrow_bytes / 2**30:.2f} GiB")
@@ -425,12 +421,20 @@ def check_agreement(result: SizeResult, outputs: Path, engines: list[str]) -> No
         return
     result.oracle = ran[0]
     expected = outputs / f"{result.orders}-{result.oracle}.arrow"
+    _compare_outputs(result, expected, outputs, engines, result.differing_rows)
+
+
+def _compare_outputs(
+    result: SizeResult, expected: Path, outputs: Path, engines: Iterable[str], worst: dict[str, int]
+) -> None:
+    """Compare each engine's outputs that ran with `expected`: a disagreement is sticky, and
+    `worst` keeps the most rows that ever differed."""
     for engine in engines:
-        if engine in result.failures or engine not in result.samples:
+        if engine in result.failures or not result.samples.get(engine):
             continue
         rows = differing(expected, outputs / f"{result.orders}-{engine}.arrow")
         result.agree[engine] = result.agree.get(engine, True) and rows == 0
-        result.differing_rows[engine] = max(rows, result.differing_rows.get(engine, 0))
+        worst[engine] = max(rows, worst.get(engine, 0))
 
 
 def truth_results(directory: Path, outputs: Path) -> Path:
@@ -450,12 +454,7 @@ def check_truth(result: SizeResult, directory: Path, outputs: Path) -> None:
     """Compare this repetition's outputs with the generator's ground truth too: an oracle that
     is there even when the reference engine and DuckDB cannot run (out of memory at 10M)."""
     expected = truth_results(directory, outputs)
-    for engine, samples in result.samples.items():
-        if engine in result.failures or not samples:
-            continue
-        rows = differing(expected, outputs / f"{result.orders}-{engine}.arrow")
-        result.truth_rows[engine] = max(rows, result.truth_rows.get(engine, 0))
-        result.agree[engine] = result.agree.get(engine, True) and rows == 0
+    _compare_outputs(result, expected, outputs, list(result.samples), result.truth_rows)
 
 
 # --- reporting ---------------------------------------------------------------------------------
