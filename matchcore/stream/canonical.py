@@ -85,31 +85,22 @@ def units(value: object) -> int | None:
     if text is None:
         return None
     whole, _, fraction = text.partition(".")
-    if text.isascii() and whole.isdigit() and (fraction.isdigit() or not fraction):
-        return _plain_units(whole, fraction.rstrip("0"))  # the usual form: no regex needed
-    if _DECIMAL_TEXT.fullmatch(text) is None:
-        raise Invalid("not a decimal number")
-    body = text.lstrip("+-")
-    point = body.find(".")
-    if point >= 0:
-        body = body.rstrip("0")
-    places = len(body) - point - 1 if point >= 0 else 0
-    if places > _SCALE_DIGITS:
-        raise Invalid("more than 4 decimal places")
-    number = int(body.replace(".", "", 1).lstrip("0") or "0")
-    factor = 10 ** (_SCALE_DIGITS - places)
-    if number > _INT64_MAX // factor:
-        raise Invalid("too large")
+    if not (text.isascii() and whole.isdigit() and (fraction.isdigit() or not fraction)):
+        # Not the usual plain digits, which need no regex: a sign, a leading point, or bad text.
+        if _DECIMAL_TEXT.fullmatch(text) is None:
+            raise Invalid("not a decimal number")
+        whole, _, fraction = text.lstrip("+-").partition(".")
+    number = _ten_thousandths(whole, fraction.rstrip("0"))  # trailing zeros are not places
     if text.startswith("-") and number > 0:
         raise Invalid("negative amount")
-    return number * factor
+    return number
 
 
-def _plain_units(whole: str, fraction: str) -> int:
-    """ASCII digits before and after the point (trailing zeros gone) -> ten-thousandths."""
+def _ten_thousandths(whole: str, fraction: str) -> int:
+    """ASCII digits before and after the point -> ten-thousandths, checked."""
     if len(fraction) > _SCALE_DIGITS:
         raise Invalid("more than 4 decimal places")
-    number = int(whole + fraction) * 10 ** (_SCALE_DIGITS - len(fraction))
+    number = int((whole + fraction) or "0") * 10 ** (_SCALE_DIGITS - len(fraction))
     if number > _INT64_MAX:
         raise Invalid("too large")
     return number
