@@ -664,10 +664,14 @@ class StreamMatcher:
         self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
         for saved_slot in state.slots:
             key = _shared_key((saved_slot.k1, saved_slot.k2))
-            slot = self._slots[key] = _Slot(saved_slot.first_seen)
-            slot.version, slot.last = saved_slot.version, saved_slot.last
-            slot.evaluated, slot.expired = saved_slot.evaluated, saved_slot.expired
-            slot.buyer = saved_slot.buyer
+            slot = self._slots[key] = _Slot(
+                saved_slot.first_seen,
+                saved_slot.version,
+                saved_slot.last,
+                saved_slot.evaluated,
+                saved_slot.expired,
+                saved_slot.buyer,
+            )
             if not slot.evaluated and not slot.expired:
                 self._deadlines.append((slot.first_seen + self.completion_window, key))
         heapq.heapify(self._deadlines)
@@ -736,13 +740,10 @@ class _State(msgspec.Struct):
     counters: dict[str, int]
 
 
-class _StateV1(msgspec.Struct):
-    docs: dict[str, list[_SavedDocV1]]
-    slots: list[_SavedSlot]
-    dirty: list[tuple[str, str]]
-    dirty_buyers: list[str]
-    dirty_since: float | None
-    counters: dict[str, int]
+class _StateV1(_State):
+    """A snapshot of the first format: the same, with whole messages for documents."""
+
+    docs: dict[str, list[_SavedDocV1]]  # type: ignore[assignment]
 
 
 def decode_bytes(raw: bytes) -> Message:
