@@ -1,7 +1,8 @@
 """Compiled core, built from src_ext/ by setup.py: `kernel` is the matching kernel
 (Arrow access, hashing, hash tables, linking, rules, annual walk), see src_ext/kernel.pyx;
 `ceb_scan` reads CEB customs XML messages without lxml, see src_ext/ceb_scan.pyx; `text_scan`
-tells the normaliser which text needs cleaning, see src_ext/text_scan.pyx.
+tells the normaliser which text needs cleaning, see src_ext/text_scan.pyx; `intake` checks
+streaming messages and converts them to canonical rows, see src_ext/intake.pyx.
 """
 
 import os

@@ -2,10 +2,14 @@
 
 The batch normaliser (`matchcore.normalise`) converts whole columns with Polars; its fixed
 cost per call (tens of milliseconds) would dominate a streaming micro-batch of a few orders.
-Streaming converts each document once, in plain Python, when it is first evaluated, and keeps
-the row. Every rule here restates one in normalise.py (white space is Unicode White_Space, as in
-Polars, not Python's `str.isspace`); `tests/stream/test_stream_canonical.py` checks the two
-agree on random values.
+Streaming converts each document once, when it comes, and keeps the row. Every rule here
+restates one in normalise.py (white space is Unicode White_Space, as in Polars, not Python's
+`str.isspace`); `tests/stream/test_stream_canonical.py` checks the two agree on random values.
+
+The functions below are plain Python. When the extension is built, `clean_text`, `units`,
+`utc_micros` and `china_dates` and the rows of `RowMaker` come from its compiled twins
+(src_ext/intake.pyx): C for the common forms of values, these functions for the rest;
+`tests/stream/test_stream_intake.py` checks the twins agree.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +27,12 @@ import pyarrow as pa
 
 from ..normalise import CUSTOMS_TIME, DECIMAL_TEXT, ISO_TIME, TIME_OFFSET
 from ..schema import APP_YEAR, APP_YMD, CHINA_TZ, MONEY_SCALE, ROW, Column, Kind, Table
+
+_intake: ModuleType | None
+try:
+    from .._native import intake as _intake
+except ImportError:  # not built: the Python converters below do all the work
+    _intake = None
 
 #: Unicode White_Space: what Polars trims and what the Rust regex `\s` matches.
 WHITE_SPACE = (
@@ -59,7 +70,7 @@ class Invalid(Exception):
     """A value the batch normaliser would reject (its row goes to rejects)."""
 
 
-def clean_text(value: str | None) -> str | None:
+def python_clean_text(value: str | None) -> str | None:
     """NFKC, trimmed, inner white space collapsed to one space; empty -> None (SPEC §1)."""
     if value is None:
         return None
@@ -79,7 +90,7 @@ def _stripped(value: object) -> str | None:
     return str(value).strip(WHITE_SPACE) or None
 
 
-def units(value: object) -> int | None:
+def python_units(value: object) -> int | None:
     """Decimal text -> int ten-thousandths, exactly, as the normaliser does."""
     text = _stripped(value)
     if text is None:
@@ -106,7 +117,7 @@ def _ten_thousandths(whole: str, fraction: str) -> int:
     return number
 
 
-def whole_number(value: object) -> int | None:
+def python_whole_number(value: object) -> int | None:
     """An int64 (gnum)."""
     if value is None:
         return None
@@ -134,7 +145,7 @@ def _offset_minutes(tz: str) -> int:
     return -minutes if match["sign"] == "-" else minutes
 
 
-def utc_micros(value: object) -> int | None:
+def python_utc_micros(value: object) -> int | None:
     """ISO 8601 (offset optional) or yyyyMMdd[HHmmss] -> microseconds since the epoch, UTC."""
     text = _stripped(value)
     if text is None:
@@ -160,7 +171,7 @@ def utc_micros(value: object) -> int | None:
     return (utc - _EPOCH) // _MICROSECOND
 
 
-def china_dates(micros: int) -> tuple[int, int]:
+def python_china_dates(micros: int) -> tuple[int, int]:
     """(year, YYYYMMDD) of a UTC instant in Asia/Shanghai: the order's `_app_year`, `_app_ymd`."""
     if micros >= _FIXED_SINCE_US:
         local = _EPOCH + timedelta(microseconds=micros) + _FIXED_OFFSET
@@ -172,17 +183,17 @@ def china_dates(micros: int) -> tuple[int, int]:
 
 def _text_kind(kind: Kind, column: Column) -> Callable[[object], Any]:
     if kind in (Kind.TEXT, Kind.CODE):
-        return clean_text  # type: ignore[return-value]
+        return python_clean_text  # type: ignore[return-value]
     if kind is Kind.ID_NUMBER:
 
         def id_number(value: object) -> str | None:
-            text = clean_text(value)  # type: ignore[arg-type]
+            text = python_clean_text(value)  # type: ignore[arg-type]
             return text.translate(_ASCII_UPPER) if text is not None else None
 
         return id_number
 
     def enum(value: object) -> str | None:
-        text = clean_text(value)  # type: ignore[arg-type]
+        text = python_clean_text(value)  # type: ignore[arg-type]
         if text is None:
             return None
         text = text.lower()
@@ -194,16 +205,16 @@ def _text_kind(kind: Kind, column: Column) -> Callable[[object], Any]:
 
 
 def converter(column: Column) -> Callable[[object], Any]:
-    """The per-value conversion of one document column (the kinds documents use)."""
+    """The per-value conversion of one document column (the kinds documents use), in Python."""
     kind = column.kind
     if kind in (Kind.TEXT, Kind.CODE, Kind.ID_NUMBER, Kind.ENUM):
         return _text_kind(kind, column)
     if kind in (Kind.MONEY, Kind.QTY):
-        return units
+        return python_units
     if kind is Kind.INT:
-        return whole_number
+        return python_whole_number
     if kind is Kind.TIME:
-        return utc_micros
+        return python_utc_micros
     raise ValueError(f"documents have no {kind.value} columns")
 
 
@@ -238,12 +249,16 @@ class RowMaker:
         if self.dates:
             self._types += [pa.int32(), pa.int32()]
             self._names += [APP_YEAR, APP_YMD]
+        #: `row(source, given=())`: `python_row`, compiled when the extension is built.
+        self.row: Callable[..., tuple[Any, ...]] = (
+            self._compiled_row() if _intake is not None else self.python_row
+        )
 
-    def row(self, source: object, given: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    def python_row(self, source: object, given: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         """The canonical values of `source`'s attributes; Invalid when the batch would reject it.
 
         `given` holds the canonical values of the first columns when they come from elsewhere
-        (an order line's order key comes from its order).
+        (an order line's order key comes from its order). `row` gives the same, compiled.
         """
         plan, read = self._rest_of(len(given))
         try:
@@ -263,7 +278,7 @@ class RowMaker:
                     raise Invalid(f"field {attribute}: required value is missing")
             values.append(value)
         if self.dates:
-            values.extend(china_dates(values[self._app_time]))
+            values.extend(python_china_dates(values[self._app_time]))
         return tuple(values)
 
     def _rest_of(self, given: int) -> tuple[list[Any], Callable[[object], tuple[Any, ...]]]:
@@ -274,6 +289,20 @@ class RowMaker:
             rest = self._rest[given] = (plan, attrgetter(*(step[0] for step in plan)))
         return rest
 
+    def _compiled_row(self) -> Callable[..., tuple[Any, ...]]:
+        """`python_row` compiled (see src_ext/intake.pyx), which leaves invalid rows to it."""
+        assert _intake is not None
+        return _intake.RowPlan(  # type: ignore[no-any-return]
+            [step[0] for step in self._plan],
+            [_COMPILED_KINDS.get(c.kind, _intake.OTHER) for c in self.table.columns],
+            [step[1] for step in self._plan],
+            [step[2] for step in self._plan],
+            [step[3] for step in self._plan],
+            self._app_time,
+            python_china_dates,
+            self.python_row,
+        ).row
+
     def frame(self, rows: list[tuple[Any, ...]]) -> pa.Table:
         """Rows -> the canonical table (with `_row` 1..n) as Arrow, the columns and types
         `normalise_table` gives (a few rows: Arrow builds them far quicker than Polars)."""
@@ -281,3 +310,27 @@ class RowMaker:
         arrays = [pa.array(values, type) for values, type in zip(columns, self._types, strict=True)]
         arrays.insert(len(self.table.columns), pa.array(range(1, len(rows) + 1), pa.int64()))
         return pa.Table.from_arrays(arrays, names=self._names)
+
+
+#: The pure-Python converters above, or their compiled twins when the extension is built (which
+#: use the Python ones for any value not in a common form).
+clean_text: Callable[[str | None], str | None] = python_clean_text
+units: Callable[[object], int | None] = python_units
+utc_micros: Callable[[object], int | None] = python_utc_micros
+china_dates: Callable[[int], tuple[int, int]] = python_china_dates
+#: Canonical kind -> the compiled fast path of its values (ENUM values always take Python's).
+_COMPILED_KINDS: dict[Kind, int] = {}
+if _intake is not None:
+    clean_text = _intake.Converter(_intake.TEXT, python_clean_text)
+    units = _intake.Converter(_intake.AMOUNT, python_units)
+    utc_micros = _intake.Converter(_intake.TIME, python_utc_micros)
+    china_dates = _intake.Converter(_intake.CHINA_DATES, python_china_dates)
+    _COMPILED_KINDS = {
+        Kind.TEXT: _intake.TEXT,
+        Kind.CODE: _intake.TEXT,
+        Kind.ID_NUMBER: _intake.ID_NUMBER,
+        Kind.MONEY: _intake.AMOUNT,
+        Kind.QTY: _intake.AMOUNT,
+        Kind.INT: _intake.WHOLE,
+        Kind.TIME: _intake.TIME,
+    }

@@ -3,12 +3,20 @@
 One struct per document (order with its item lines, payment, waybill, inventory), each with an
 `op` (upsert | cancel) and a `revision`. Decoding checks types, amounts and keys; whatever fails
 is a `BadMessage` with a reason (it never holds field values, so no identity data leaks).
+
+msgspec checks types and bounds while decoding. Amount text is checked against `_MONEY_TEXT`
+after it (a regex msgspec would run in Python for every amount), together with the checks
+msgspec cannot express, in one call of a compiled `MessageCheck` (src_ext/intake.pyx) when the
+extension is built; a message it does not accept goes through the Python checks, which decide
+and give the reason, the same reason as when msgspec checked amounts itself (`_STRICT`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
+from types import ModuleType
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
 import msgspec
@@ -17,15 +25,26 @@ from ..money import format_money
 from ..schema import MONEY_SCALE, TABLES
 from .canonical import clean_text
 
+_intake: ModuleType | None
+try:
+    from .._native import intake as _intake
+except ImportError:  # not built: the Python checks do all the work
+    _intake = None
+
 # Amount text as the batch normaliser accepts it, limited to 14 whole digits so the
 # ten-thousandths always fit int64; "-0" is allowed (not negative), any other sign is not.
 _MONEY_TEXT = r"^\s*(\+?0*([0-9]{1,14}(\.[0-9]{0,4}0*)?|\.[0-9]{1,4}0*)|-0*(0(\.0*)?|\.0+))\s*$"
 _MAX_WHOLE = 10**14
+_MONEY_PATTERN = re.compile(_MONEY_TEXT)
 
-Amount: TypeAlias = (
-    Annotated[str, msgspec.Meta(pattern=_MONEY_TEXT)]
-    | Annotated[int, msgspec.Meta(ge=0, lt=_MAX_WHOLE)]
-    | Annotated[float, msgspec.Meta(ge=0, lt=float(_MAX_WHOLE))]
+_WholeAmount: TypeAlias = Annotated[int, msgspec.Meta(ge=0, lt=_MAX_WHOLE)]
+_FloatAmount: TypeAlias = Annotated[float, msgspec.Meta(ge=0, lt=float(_MAX_WHOLE))]
+#: An amount: text (checked against `_MONEY_TEXT` after decoding, see `_amounts_match`) or a
+#: number in range.
+Amount: TypeAlias = str | _WholeAmount | _FloatAmount
+#: The same with the text checked by msgspec: what the `_STRICT` twins of the messages use.
+_StrictAmount: TypeAlias = (
+    Annotated[str, msgspec.Meta(pattern=_MONEY_TEXT)] | _WholeAmount | _FloatAmount
 )
 Key: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Text: TypeAlias = str | None
@@ -214,9 +233,52 @@ class BadMessage(Exception):
         self.reason = reason
 
 
+def _strict_twin(cls: Any, item: Any = None) -> Any:
+    """A subclass of `cls` whose amount text msgspec checks (`_StrictAmount`), with `item` for
+    its lines: it decodes what `cls` decodes and fails where `cls` fails or an amount's text
+    does not match `_MONEY_TEXT`, with the reason msgspec gives (see `_checked`).
+
+    Every field is declared again, in order, so the twin's fields keep the order of `cls`'s
+    (msgspec reports the first missing required field in that order)."""
+    fields: list[tuple[Any, ...]] = []
+    for field in msgspec.structs.fields(cls):
+        kind = field.type
+        if field.name in cls.AMOUNTS:
+            kind = _StrictAmount | None
+        elif field.name == "items":
+            kind = list[item]
+        if field.default_factory is not msgspec.NODEFAULT:
+            fields.append((field.name, kind, msgspec.field(default_factory=field.default_factory)))
+        elif field.default is not msgspec.NODEFAULT:
+            fields.append((field.name, kind, field.default))
+        else:
+            fields.append((field.name, kind))
+    config = cls.__struct_config__
+    return msgspec.defstruct(
+        f"Strict{cls.__name__}",
+        fields,
+        bases=(cls,),
+        kw_only=True,
+        tag_field=config.tag_field,
+        tag=config.tag,
+        omit_defaults=config.omit_defaults,
+        gc=False,
+    )
+
+
+_STRICT_ITEM = _strict_twin(Item)
+_STRICT_MESSAGE: Any = (
+    _strict_twin(Order, _STRICT_ITEM)
+    | _strict_twin(Payment)
+    | _strict_twin(Waybill)
+    | _strict_twin(Inventory)
+)
+
 # Decoders are built once and reused (msgspec caches the type plan inside them).
 JSON_DECODER = msgspec.json.Decoder(Message)
 MSGPACK_DECODER = msgspec.msgpack.Decoder(Message)
+_STRICT_JSON = msgspec.json.Decoder(_STRICT_MESSAGE)
+_STRICT_MSGPACK = msgspec.msgpack.Decoder(_STRICT_MESSAGE)
 JSON_EVENT_ENCODER = msgspec.json.Encoder()
 MSGPACK_ENCODER = msgspec.msgpack.Encoder()
 
@@ -230,10 +292,18 @@ def canonical_code(value: str | None) -> str | None:
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def canonical_id_number(value: str | None) -> str | None:
+def python_canonical_id_number(value: str | None) -> str | None:
     """An ID number as compared: canonical text with ASCII letters upper-cased."""
     text = canonical_code(value)
     return text.translate(_ASCII_UPPER) if text is not None else None
+
+
+#: `python_canonical_id_number`, compiled when the extension is built.
+canonical_id_number: Callable[[str | None], str | None] = (
+    python_canonical_id_number
+    if _intake is None
+    else _intake.Converter(_intake.ID_NUMBER, python_canonical_id_number)
+)
 
 
 def _amount_text(value: object) -> object:
@@ -279,11 +349,28 @@ def _missing_required(obj: Any, names: tuple[str, ...]) -> str | None:
     return None
 
 
+def _money_text(text: str) -> bool:
+    """Amount text of the form `_MONEY_TEXT` (the check msgspec makes of a pattern)."""
+    return _MONEY_PATTERN.search(text) is not None
+
+
+def _amounts_match(message: Message) -> bool:
+    """Every amount given as text has the form `_MONEY_TEXT`, in the message and its lines."""
+    holders: list[Any] = [message, *message.items] if isinstance(message, Order) else [message]
+    for holder in holders:
+        for name in holder.AMOUNTS:
+            value = getattr(holder, name)
+            if value.__class__ is str and not _money_text(value):
+                return False
+    return True
+
+
 def check_message(message: Message) -> Message:
     """Complete the checks msgspec cannot express; returns the message ready to store.
 
     Raises BadMessage for an empty key, a missing required field of an upsert, or a time that
     is not a valid time. Numeric amounts are turned into decimal text (see `_amount_text`).
+    The Python checks: the reference, and what gives the reasons.
     """
     if not all(message.key()):
         raise BadMessage(f"{message_type(message)}: missing key ({', '.join(message.KEY)})")
@@ -307,6 +394,36 @@ def check_message(message: Message) -> Message:
     return message
 
 
+def _compiled_check(cls: Any, item: Any = None) -> Any:
+    """The compiled `MessageCheck` of one message type (or of order lines)."""
+    fields = cls.__struct_fields__
+
+    def at(names: tuple[str, ...]) -> list[int]:
+        return [fields.index(name) for name in names]
+
+    assert _intake is not None
+    return _intake.MessageCheck(
+        at(getattr(cls, "KEY", ())),
+        at(cls.REQUIRED),
+        at(getattr(cls, "TIMES", ())),
+        at(cls.AMOUNTS),
+        cls.AMOUNTS,
+        fields.index("op") if "op" in fields else -1,
+        fields.index("items") if "items" in fields else -1,
+        item,
+        clean_text,  # the compiled `clean_text` when the extension is built
+        _intake.Converter(_intake.VALID_TIME, _valid_time),
+        _intake.Converter(_intake.MONEY_TEXT, _money_text),
+    )
+
+
+#: Message type -> its compiled check (empty when the extension is not built).
+_CHECKS: dict[type, Any] = {}
+if _intake is not None:
+    _CHECKS = {cls: _compiled_check(cls) for cls in (Payment, Waybill, Inventory)}
+    _CHECKS[Order] = _compiled_check(Order, _compiled_check(Item))
+
+
 def message_type(message: Message) -> str:
     """The message's `doc_type` tag."""
     return message.__struct_config__.tag  # type: ignore[return-value]
@@ -325,31 +442,52 @@ def _validation_reason(exc: msgspec.MsgspecError, kind: str) -> str:
     return f"undecodable {kind}: {text}"
 
 
+def _checked(
+    decode: Callable[[Any], Message], strict: Callable[[Any], Any], data: Any, kind: str
+) -> Message:
+    """`data` decoded by `decode` and checked, or BadMessage.
+
+    When decoding fails or an amount does not match `_MONEY_TEXT`, the `_STRICT` twin of the
+    decoder (which lets msgspec check amounts) tells why, as msgspec reports the first problem
+    in the input: the reason is the one it always was.
+    """
+    try:
+        message = decode(data)
+    except msgspec.MsgspecError:
+        message = None
+    if message is not None:
+        if _CHECKS and _CHECKS[message.__class__].accepts(message):
+            return message
+        if _amounts_match(message):
+            return check_message(message)
+    try:
+        strict(data)
+    except msgspec.MsgspecError as exc:
+        raise BadMessage(_validation_reason(exc, kind)) from None
+    raise BadMessage(f"undecodable {kind}: the strict and the plain decoder disagree")
+
+
 def decode_json(raw: bytes | str) -> Message:
     """One JSON message -> a checked Message, or BadMessage."""
-    try:
-        message = JSON_DECODER.decode(raw)
-    except msgspec.MsgspecError as exc:
-        raise BadMessage(_validation_reason(exc, "JSON")) from None
-    return check_message(message)
+    return _checked(JSON_DECODER.decode, _STRICT_JSON.decode, raw, "JSON")
 
 
 def decode_msgpack(raw: bytes) -> Message:
     """One MessagePack message -> a checked Message, or BadMessage."""
-    try:
-        message = MSGPACK_DECODER.decode(raw)
-    except msgspec.MsgspecError as exc:
-        raise BadMessage(_validation_reason(exc, "MessagePack")) from None
-    return check_message(message)
+    return _checked(MSGPACK_DECODER.decode, _STRICT_MSGPACK.decode, raw, "MessagePack")
 
 
 def from_mapping(data: dict[str, Any]) -> Message:
     """A message given as a Python mapping (CEB reader, tests) -> a checked Message."""
-    try:
-        message = msgspec.convert(data, Message)
-    except msgspec.MsgspecError as exc:
-        raise BadMessage(_validation_reason(exc, "mapping")) from None
-    return check_message(message)
+    return _checked(_convert, _strict_convert, data, "mapping")
+
+
+def _convert(data: dict[str, Any]) -> Message:
+    return msgspec.convert(data, Message)  # type: ignore[arg-type]
+
+
+def _strict_convert(data: dict[str, Any]) -> Any:
+    return msgspec.convert(data, _STRICT_MESSAGE)
 
 
 def encode_message(message: Message) -> bytes:

@@ -1,0 +1,49 @@
+"""Type stubs of the compiled intake (src_ext/intake.pyx)."""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+TEXT: int
+ID_NUMBER: int
+AMOUNT: int
+WHOLE: int
+TIME: int
+OTHER: int
+CHINA_DATES: int
+VALID_TIME: int
+MONEY_TEXT: int
+
+class Converter:
+    def __init__(self, kind: int, fallback: Callable[[Any], Any]) -> None: ...
+    def __call__(self, value: Any) -> Any: ...
+
+class RowPlan:
+    def __init__(
+        self,
+        attributes: Sequence[str],
+        kinds: Sequence[int],
+        fallbacks: Sequence[Callable[[Any], Any]],
+        required: Sequence[bool],
+        defaults: Sequence[Any],
+        dates_at: int,
+        dates: Callable[[int], tuple[int, int]],
+        python_row: Callable[..., tuple[Any, ...]],
+    ) -> None: ...
+    def row(self, source: object, given: tuple[Any, ...] = ()) -> tuple[Any, ...]: ...
+
+class MessageCheck:
+    def __init__(
+        self,
+        key: Sequence[int],
+        required: Sequence[int],
+        times: Sequence[int],
+        amounts: Sequence[int],
+        amount_names: Sequence[str],
+        op: int,
+        items: int,
+        item: MessageCheck | None,
+        text: Converter,
+        valid_time: Converter,
+        money_text: Converter,
+    ) -> None: ...
+    def accepts(self, message: object) -> bool: ...

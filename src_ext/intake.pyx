@@ -1,0 +1,597 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Streaming intake in C: message field values -> checks passed and canonical values.
+
+Each fast path here handles the common form of a value (text without anything NFKC or white
+space collapsing could change, plain decimal amounts, ISO 8601 and customs times) and hands
+anything else to its pure-Python twin in matchcore/stream/canonical.py or messages.py, which
+stays the reference: the values, and every message about a bad value, come from it.
+tests/stream/test_stream_intake.py compares the two on generated values.
+"""
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t
+
+import msgspec.structs
+
+cdef object astuple = msgspec.structs.astuple
+
+cdef extern from "Python.h":
+    enum:
+        PyUnicode_1BYTE_KIND
+        PyUnicode_2BYTE_KIND
+    bint PyUnicode_CheckExact(object)
+    bint PyLong_CheckExact(object)
+    bint PyUnicode_IS_ASCII(object)
+    int PyUnicode_KIND(object)
+    void* PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+    Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
+    bint Py_UNICODE_ISSPACE(Py_UCS4)
+    object PyUnicode_Substring(object, Py_ssize_t, Py_ssize_t)
+    object PyUnicode_New(Py_ssize_t, Py_UCS4)
+    long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
+
+cdef enum Kind:  # which fast path a `Converter` runs (`RowPlan` kinds too)
+    K_TEXT, K_ID_NUMBER, K_AMOUNT, K_WHOLE, K_TIME, K_OTHER, K_CHINA_DATES, K_VALID_TIME, K_MONEY_TEXT
+
+TEXT, ID_NUMBER, AMOUNT, WHOLE, TIME, OTHER = K_TEXT, K_ID_NUMBER, K_AMOUNT, K_WHOLE, K_TIME, K_OTHER
+CHINA_DATES, VALID_TIME, MONEY_TEXT = K_CHINA_DATES, K_VALID_TIME, K_MONEY_TEXT
+
+cdef object UNHANDLED = object()  # a fast path's "not the common form: ask the Python twin"
+
+cdef enum:
+    SECOND = 1_000_000  # microseconds
+    DAY_SECONDS = 86_400
+    CHINA_OFFSET = 8 * 3600  # seconds: Asia/Shanghai, fixed since 1992 (see canonical.py)
+    MIN_YEAR = 1900  # times outside [MIN_YEAR, MAX_YEAR] are left to Python (datetime's
+    MAX_YEAR = 9000  # range ends at year 9999: its overflows are Python's to report)
+    MAX_SIGNIFICANT = 18  # digits: every 18-digit number fits in int64
+
+cdef int64_t INT64_MAX = 9223372036854775807
+cdef int64_t DAYS_1992 = 8035  # 1992-01-01 - 1970-01-01 in days
+cdef int64_t DAYS_MAX = 2557 * 1000  # well inside MAX_YEAR
+
+
+# --- text ------------------------------------------------------------------------------------
+
+cdef inline bint is_plain(object text):
+    """No character outside ASCII and U+4E00-U+9FFF, no white space but a space, no two spaces
+    in a row (`_NEEDS_CLEANING` in normalise.py): NFKC and collapsing leave such text alone.
+    Text of one-byte characters is plain only when ASCII; of four-byte ones never (it has a
+    character above U+FFFF)."""
+    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text)
+    cdef int kind = PyUnicode_KIND(text)
+    cdef const uint8_t* narrow
+    cdef const uint16_t* wide
+    cdef Py_UCS4 c, previous = 0
+    if kind == PyUnicode_1BYTE_KIND:
+        narrow = <const uint8_t*>PyUnicode_DATA(text)
+        for i in range(n):
+            c = narrow[i]
+            if c >= 0x80 or 0x09 <= c <= 0x0D or (c == 0x20 and previous == 0x20):
+                return False
+            previous = c
+        return True
+    if kind == PyUnicode_2BYTE_KIND:
+        wide = <const uint16_t*>PyUnicode_DATA(text)
+        for i in range(n):
+            c = wide[i]
+            if c < 0x80:
+                if 0x09 <= c <= 0x0D or (c == 0x20 and previous == 0x20):
+                    return False
+            elif c < 0x4E00 or c > 0x9FFF:
+                return False
+            previous = c
+        return True
+    return False
+
+
+cdef inline object trimmed(object text):
+    """Text without spaces at its ends; None when nothing is left."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void* data = PyUnicode_DATA(text)
+    cdef Py_ssize_t start = 0, end = PyUnicode_GET_LENGTH(text)
+    while start < end and PyUnicode_READ(kind, data, start) == 0x20:
+        start += 1
+    while end > start and PyUnicode_READ(kind, data, end - 1) == 0x20:
+        end -= 1
+    if start == end:
+        return None
+    if start == 0 and end == PyUnicode_GET_LENGTH(text):
+        return text
+    return PyUnicode_Substring(text, start, end)
+
+
+cdef object fast_text(object value):
+    """`clean_text` of plain text: trimming spaces is all it does."""
+    if not PyUnicode_CheckExact(value) or not is_plain(value):
+        return UNHANDLED
+    return trimmed(value)
+
+
+cdef object fast_id_number(object value):
+    """`id_number` of plain text: trimmed, ASCII letters upper-cased (ASCII text only)."""
+    cdef object text = fast_text(value)
+    cdef Py_ssize_t i, n
+    cdef const uint8_t* p
+    cdef uint8_t* q
+    if text is UNHANDLED or text is None:
+        return text
+    if not PyUnicode_IS_ASCII(text):
+        return UNHANDLED
+    n = PyUnicode_GET_LENGTH(text)
+    p = <const uint8_t*>PyUnicode_DATA(text)
+    for i in range(n):
+        if 0x61 <= p[i] <= 0x7A:
+            break
+    else:
+        return text  # nothing to upper-case (the usual ID number)
+    upper = PyUnicode_New(n, 127)
+    q = <uint8_t*>PyUnicode_DATA(upper)
+    for i in range(n):
+        q[i] = p[i] - 0x20 if 0x61 <= p[i] <= 0x7A else p[i]
+    return upper
+
+
+# --- amounts ---------------------------------------------------------------------------------
+
+cdef struct Decimal:
+    int64_t whole_digits  # significant digits before the point (leading zeros not counted)
+    int64_t places  # digits after the point, trailing zeros not counted
+    int64_t number  # the significant digits as an integer (valid when they are <= 18)
+
+
+cdef inline bint plain_decimal(object value, Decimal* out):
+    """ASCII digits, optionally a point and more digits (at least one digit before it): the
+    amount form nearly every sender uses, needing neither a regex nor trimming."""
+    cdef Py_ssize_t i = 0, n, last = 0, start
+    cdef const uint8_t* p
+    cdef int64_t number = 0, significant = 0
+    if not PyUnicode_CheckExact(value) or not PyUnicode_IS_ASCII(value):
+        return False
+    n = PyUnicode_GET_LENGTH(value)
+    p = <const uint8_t*>PyUnicode_DATA(value)
+    while i < n and 0x30 <= p[i] <= 0x39:
+        if significant or p[i] != 0x30:
+            significant += 1
+            if significant <= MAX_SIGNIFICANT:
+                number = number * 10 + (p[i] - 0x30)
+        i += 1
+    if i == 0:
+        return False
+    out.whole_digits = significant
+    out.places = 0
+    if i < n:
+        if p[i] != 0x2E:
+            return False
+        i += 1
+        start = i
+        while i < n and 0x30 <= p[i] <= 0x39:
+            if p[i] != 0x30:
+                last = i - start + 1
+            i += 1
+        if i < n:
+            return False
+        out.places = last
+        for i in range(start, start + last):
+            if significant or p[i] != 0x30:
+                significant += 1
+                if significant <= MAX_SIGNIFICANT:
+                    number = number * 10 + (p[i] - 0x30)
+    out.number = number if significant <= MAX_SIGNIFICANT else -1
+    return True
+
+
+cdef object fast_units(object value):
+    """`units` of a plain decimal with at most 4 places that fits: exact ten-thousandths."""
+    cdef Decimal d
+    cdef int64_t scale = 1, place
+    if not plain_decimal(value, &d) or d.places > 4 or d.number < 0:
+        return UNHANDLED  # odd form, too many places, or possibly too large: Python decides
+    for place in range(d.places, 4):
+        scale *= 10
+    if d.number > INT64_MAX // scale:
+        return UNHANDLED  # too large: Python says so
+    return d.number * scale
+
+
+cdef int fast_money_text(object value):
+    """1 when the amount text matches the message pattern `_MONEY_TEXT`, -1 when unsure."""
+    cdef Decimal d
+    if plain_decimal(value, &d) and d.whole_digits <= 14 and d.places <= 4:
+        return 1
+    return -1
+
+
+cdef object fast_whole(object value):
+    """`whole_number` of an int that fits int64: itself."""
+    cdef int overflow = 0
+    if not PyLong_CheckExact(value):
+        return UNHANDLED
+    PyLong_AsLongLongAndOverflow(value, &overflow)
+    return value if not overflow else UNHANDLED
+
+
+# --- times -----------------------------------------------------------------------------------
+
+cdef struct Time:
+    int year, month, day, hour, minute, second, micro
+    bint iso, has_time, has_seconds, has_zone, space_before_zone, zone_lower_z, zone_minutes
+    int offset  # minutes east of UTC
+
+
+cdef inline int digits(const uint8_t* p, Py_ssize_t n, Py_ssize_t at, int count):
+    """The number written by `count` ASCII digits at `at`, or -1."""
+    cdef int value = 0, i
+    if at + count > n:
+        return -1
+    for i in range(count):
+        if not 0x30 <= p[at + i] <= 0x39:
+            return -1
+        value = value * 10 + (p[at + i] - 0x30)
+    return value
+
+
+cdef inline bint leap(int year):
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+cdef inline int month_days(int year, int month):
+    if month == 2:
+        return 29 if leap(year) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+cdef inline bint valid_fields(Time* t):
+    """The ranges `datetime` accepts, and the years the fast paths handle."""
+    return (
+        MIN_YEAR <= t.year <= MAX_YEAR
+        and 1 <= t.month <= 12
+        and 1 <= t.day <= month_days(t.year, t.month)
+        and t.hour <= 23
+        and t.minute <= 59
+        and t.second <= 59
+    )
+
+
+cdef bint parse_customs(const uint8_t* p, Py_ssize_t n, Time* t):
+    """yyyyMMdd or yyyyMMddHHmmss (`CUSTOMS_TIME`)."""
+    if n != 8 and n != 14:
+        return False
+    t.year, t.month, t.day = digits(p, n, 0, 4), digits(p, n, 4, 2), digits(p, n, 6, 2)
+    t.hour = t.minute = t.second = t.micro = 0
+    t.has_seconds = t.has_time = n == 14
+    t.iso = t.has_zone = False
+    if n == 14:
+        t.hour, t.minute, t.second = digits(p, n, 8, 2), digits(p, n, 10, 2), digits(p, n, 12, 2)
+    return min(t.year, t.month, t.day, t.hour, t.minute, t.second) >= 0 and valid_fields(t)
+
+
+cdef bint parse_iso(const uint8_t* p, Py_ssize_t n, Time* t):
+    """ISO 8601 as `ISO_TIME` reads it: date, optional [T ]HH:MM[:SS[.fraction]], optional
+    space, optional Z or +-HH[[:]MM]. The whole text must be read and the fields valid."""
+    cdef Py_ssize_t i = 10, start
+    cdef int hh, mm, scale, sign
+    t.year, t.month, t.day = digits(p, n, 0, 4), digits(p, n, 5, 2), digits(p, n, 8, 2)
+    if n < 10 or p[4] != 0x2D or p[7] != 0x2D or min(t.year, t.month, t.day) < 0:
+        return False
+    t.hour = t.minute = t.second = t.micro = t.offset = 0
+    t.has_time = t.has_seconds = t.has_zone = t.space_before_zone = False
+    t.zone_lower_z = t.zone_minutes = False
+    t.iso = True
+    if i + 1 < n and (p[i] == 0x54 or p[i] == 0x20) and 0x30 <= p[i + 1] <= 0x39:
+        t.hour, t.minute = digits(p, n, i + 1, 2), digits(p, n, i + 4, 2)
+        if min(t.hour, t.minute) < 0 or p[i + 3] != 0x3A:
+            return False
+        t.has_time = True
+        i += 6
+        if i < n and p[i] == 0x3A:
+            t.second = digits(p, n, i + 1, 2)
+            if t.second < 0:
+                return False
+            t.has_seconds = True
+            i += 3
+            if i < n and (p[i] == 0x2E or p[i] == 0x2C):
+                i += 1
+                start, scale = i, 100_000
+                while i < n and 0x30 <= p[i] <= 0x39:
+                    t.micro += (p[i] - 0x30) * scale
+                    scale //= 10
+                    i += 1
+                if i == start or i - start > 9:
+                    return False
+    if i + 1 < n and p[i] == 0x20:  # a space before a zone (none at the end: trimmed text)
+        t.space_before_zone = True
+        i += 1
+    if i < n:
+        t.has_zone = True
+        if p[i] == 0x5A or p[i] == 0x7A:  # Z, z
+            t.zone_lower_z = p[i] == 0x7A
+            i += 1
+        elif p[i] == 0x2B or p[i] == 0x2D:  # +, -
+            sign = -1 if p[i] == 0x2D else 1
+            hh = digits(p, n, i + 1, 2)
+            if hh < 0:
+                return False
+            i += 3
+            mm = 0
+            if i < n:  # minutes, after an optional colon
+                i += p[i] == 0x3A
+                mm = digits(p, n, i, 2)
+                if mm < 0:
+                    return False
+                t.zone_minutes = True
+                i += 2
+            t.offset = sign * (hh * 60 + mm)
+        else:
+            return False
+    return i == n and valid_fields(t)
+
+
+cdef bint parse_time(object value, Time* t):
+    """A time in one of the common forms, ASCII, with nothing to trim."""
+    cdef const uint8_t* p
+    cdef Py_ssize_t n
+    if not PyUnicode_CheckExact(value) or not PyUnicode_IS_ASCII(value):
+        return False
+    p = <const uint8_t*>PyUnicode_DATA(value)
+    n = PyUnicode_GET_LENGTH(value)
+    if n >= 10 and p[4] == 0x2D:
+        return parse_iso(p, n, t)
+    return parse_customs(p, n, t)
+
+
+cdef inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d):
+    """Days since 1970-01-01 of a proleptic Gregorian date (years >= 1)."""
+    y -= m <= 2
+    cdef int64_t era = y // 400
+    cdef int64_t yoe = y - era * 400
+    cdef int64_t doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+cdef object fast_utc_micros(object value):
+    """`utc_micros` of a common form: with an offset, or China wall time since 1992."""
+    cdef Time t
+    cdef int64_t days, seconds
+    if not parse_time(value, &t):
+        return UNHANDLED
+    days = days_from_civil(t.year, t.month, t.day)
+    seconds = days * DAY_SECONDS + t.hour * 3600 + t.minute * 60 + t.second
+    if t.has_zone:
+        seconds -= t.offset * 60
+    elif days >= DAYS_1992:
+        seconds -= CHINA_OFFSET
+    else:
+        return UNHANDLED  # before 1992 China kept daylight saving: zone rules needed
+    return seconds * SECOND + t.micro
+
+
+cdef int fast_valid_time(object value):
+    """1 when the message check (`_valid_time`) accepts the time, -1 when unsure: the customs
+    layouts, and ISO dates or date-times with seconds and a zone as Z, +HH:MM or +HHMM, which
+    `datetime.fromisoformat` reads."""
+    cdef Time t
+    if not parse_time(value, &t):
+        return -1
+    if not t.iso or not (t.has_time or t.has_zone):
+        return 1
+    if not t.has_seconds or t.space_before_zone:
+        return -1
+    if t.has_zone and (
+        t.zone_lower_z or (t.offset != 0 and not t.zone_minutes)
+        or abs(t.offset) // 60 > 23 or abs(t.offset) % 60 > 59
+    ):
+        return -1
+    return 1
+
+
+cdef object fast_china_dates(object micros):
+    """`china_dates` since 1992: (year, YYYYMMDD) of the instant 8 hours ahead."""
+    cdef int overflow = 0
+    cdef long long us
+    cdef int64_t z, era, doe, yoe, doy, mp, y, m, d
+    if not PyLong_CheckExact(micros):
+        return UNHANDLED
+    us = PyLong_AsLongLongAndOverflow(micros, &overflow)
+    if overflow:
+        return UNHANDLED
+    z = (us // SECOND + CHINA_OFFSET) // DAY_SECONDS if us >= 0 else -1
+    if z < DAYS_1992 or z > DAYS_MAX:
+        return UNHANDLED
+    # Civil date of a day number (proleptic Gregorian, days since 1970-01-01).
+    z += 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (m <= 2)
+    return (y, y * 10_000 + m * 100 + d)
+
+
+# --- one value, one row, one message -----------------------------------------------------------
+
+cdef inline object fast(int kind, object value):
+    if kind == K_TEXT:
+        return fast_text(value)
+    if kind == K_ID_NUMBER:
+        return fast_id_number(value)
+    if kind == K_AMOUNT:
+        return fast_units(value)
+    if kind == K_WHOLE:
+        return fast_whole(value)
+    if kind == K_TIME:
+        return fast_utc_micros(value)
+    if kind == K_CHINA_DATES:
+        return fast_china_dates(value)
+    if kind == K_VALID_TIME:
+        return True if fast_valid_time(value) == 1 else UNHANDLED
+    if kind == K_MONEY_TEXT:
+        return True if fast_money_text(value) == 1 else UNHANDLED
+    return UNHANDLED
+
+
+cdef class Converter:
+    """One conversion (or check): the fast path of `kind`, else `fallback`, its Python twin."""
+
+    cdef int kind
+    cdef object fallback
+
+    def __init__(self, int kind, fallback):
+        self.kind = kind
+        self.fallback = fallback
+
+    cdef object convert(self, object value):
+        result = fast(self.kind, value) if value is not None else UNHANDLED
+        return result if result is not UNHANDLED else self.fallback(value)
+
+    def __call__(self, value):
+        return self.convert(value)
+
+
+cdef class RowPlan:
+    """The canonical rows of one table, as `RowMaker.python_row` makes them.
+
+    Per column: the source attribute, a kind (TEXT, ID_NUMBER, AMOUNT, WHOLE, TIME or OTHER),
+    the Python converter of the values the fast path leaves, whether it is required and its
+    default; `dates_at` is the column of the time whose China dates end the row (-1: none),
+    `dates` the Python `china_dates`. A row with an invalid value, a missing required one or
+    a missing attribute is left to `python_row`, which raises naming the field.
+    """
+
+    cdef tuple attributes, fallbacks, defaults
+    cdef bytes kinds, required
+    cdef Py_ssize_t size, dates_at
+    cdef object dates, python_row
+
+    def __init__(
+        self, attributes, kinds, fallbacks, required, defaults, Py_ssize_t dates_at, dates,
+        python_row
+    ):
+        self.attributes, self.fallbacks = tuple(attributes), tuple(fallbacks)
+        self.kinds, self.required = bytes(kinds), bytes(map(bool, required))
+        self.defaults = tuple(defaults)
+        self.size = len(self.kinds)
+        self.dates_at, self.dates, self.python_row = dates_at, dates, python_row
+
+    def row(self, source, tuple given=()):
+        """The canonical values of `source`'s attributes after the columns `given`."""
+        values = self.convert(source, given)
+        return values if values is not None else self.python_row(source, given)
+
+    cdef tuple convert(self, object source, tuple given):
+        cdef Py_ssize_t i
+        cdef list values = list(given)
+        cdef object raw, value
+        cdef const unsigned char* kinds = self.kinds
+        cdef const unsigned char* required = self.required
+        for i in range(len(given), self.size):
+            try:
+                raw = getattr(source, <str>self.attributes[i])
+            except AttributeError:
+                return None
+            if raw is None:
+                value = None
+            else:
+                value = fast(kinds[i], raw)
+                if value is UNHANDLED:
+                    try:
+                        value = self.fallbacks[i](raw)
+                    except Exception:  # Invalid, or whatever else python_row then raises
+                        return None
+            if value is None:
+                value = self.defaults[i]
+                if value is None and required[i]:
+                    return None
+            values.append(value)
+        if self.dates_at >= 0:
+            dates = fast_china_dates(values[self.dates_at])
+            if dates is UNHANDLED:
+                try:
+                    dates = self.dates(values[self.dates_at])
+                except Exception:
+                    return None
+            values.extend(dates)
+        return tuple(values)
+
+
+cdef inline bint missing(object value):
+    """None, or text that is white space only (`str.strip` semantics, as the Python check)."""
+    cdef Py_ssize_t i
+    cdef int kind
+    cdef void* data
+    if value is None:
+        return True
+    if not PyUnicode_CheckExact(value):
+        return False
+    kind, data = PyUnicode_KIND(value), PyUnicode_DATA(value)
+    for i in range(PyUnicode_GET_LENGTH(value)):
+        if not Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)):
+            return False
+    return True
+
+
+cdef class MessageCheck:
+    """The message checks of one message type, for messages that pass them all: amount text
+    against `_MONEY_TEXT`, the key, and (upserts) required fields, times and amounts given as
+    whole numbers (made text). `accepts` says False whenever it is not sure; the Python checks
+    then decide and give the reason (so the order of the checks here does not matter).
+    Positions index `msgspec.structs.astuple(message)`; `item` checks order lines."""
+
+    cdef tuple key, required, times, amounts, amount_names
+    cdef Py_ssize_t op, items
+    cdef MessageCheck item
+    cdef Converter text, valid_time, money_text
+
+    def __init__(
+        self, key, required, times, amounts, amount_names, Py_ssize_t op, Py_ssize_t items,
+        MessageCheck item, Converter text, Converter valid_time, Converter money_text
+    ):
+        self.key, self.required, self.times = tuple(key), tuple(required), tuple(times)
+        self.amounts, self.amount_names = tuple(amounts), tuple(amount_names)
+        self.op, self.items, self.item = op, items, item
+        self.text, self.valid_time, self.money_text = text, valid_time, money_text
+
+    def accepts(self, message):
+        """True when `message` passes every check (its whole-number amounts are then text)."""
+        cdef tuple values = astuple(message)
+        cdef Py_ssize_t at
+        for at in self.key:
+            if self.text.convert(values[at]) is None:
+                return False
+        upsert = self.op < 0 or values[self.op] != "cancel"
+        if not self.passes(message, values, upsert):
+            return False
+        if self.items >= 0:
+            for line in values[self.items]:
+                if not self.item.passes(line, astuple(line), upsert):
+                    return False
+        return True
+
+    cdef bint passes(self, object holder, tuple values, bint upsert) except -1:
+        """Amount text; for an upsert also required fields, times, whole-number amounts."""
+        cdef Py_ssize_t at, position
+        for at in self.amounts:
+            value = values[at]
+            if PyUnicode_CheckExact(value) and fast_money_text(value) != 1:
+                if not self.money_text.fallback(value):
+                    return False
+        if not upsert:
+            return True  # a cancel keeps its amounts as sent
+        for at in self.required:
+            if missing(values[at]):
+                return False
+        for at in self.times:
+            value = values[at]
+            if value is not None and fast_valid_time(value) != 1:
+                if not self.valid_time.fallback(value):
+                    return False
+        for position, at in enumerate(self.amounts):
+            value = values[at]
+            if value is not None and not PyUnicode_CheckExact(value):
+                if not PyLong_CheckExact(value):
+                    return False  # a float: the Python check rounds it
+                setattr(holder, self.amount_names[position], str(value))
+        return True

@@ -1,0 +1,392 @@
+"""The compiled intake (src_ext/intake.pyx) against its Python twins.
+
+Every compiled converter and check handles the common forms of values itself and hands the rest
+to the Python function it twins; on random and edge values (unicode, full-width digits, white
+space, signs, exponents, many places, overflow, odd time offsets, midnight in China, leap days)
+both give the same value, or fail the same way. Whole messages decode to the same message, or
+are refused with the same reason, as when msgspec checked amount text itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from matchcore import schema
+from matchcore.stream import canonical, messages
+from matchcore.stream.canonical import RowMaker
+from matchcore.stream.messages import BadMessage
+
+intake: Any
+try:
+    from matchcore._native import intake
+except ImportError:  # not built: the Python twins are all there is (messages are still tested)
+    intake = None
+compiled = pytest.mark.skipif(intake is None, reason="the intake extension is not built")
+
+
+def _outcome(function: Any, value: Any) -> tuple[str, Any]:
+    """What a call gives: its value, or the type and message of what it raises."""
+    try:
+        return ("value", function(value))
+    except Exception as exc:  # noqa: BLE001 - any difference at all is a failure
+        return (type(exc).__name__, str(exc))
+
+
+def _same(compiled: Any, python: Any, value: Any) -> None:
+    assert _outcome(compiled, value) == _outcome(python, value), repr(value)
+
+
+# --- text ------------------------------------------------------------------------------------
+
+_CHARACTERS = [
+    "a", "Z", "x", "0", "-", " ", "  ", "\t", "\n", "\r", "\x0b", "\x1c", "\x1f", "\x85", "\xa0",
+    "\u3000", "\u2003", "\u200b", "李", "雷", "\u4dff", "\u4e00", "\u9fff", "\ua000", "Ａ", "ｂ",
+    "１", "①", "ﬁ", "x\u0301", "é", "\U0001f600", "\ud800",
+]  # fmt: skip
+texts = st.one_of(
+    st.lists(st.sampled_from(_CHARACTERS), max_size=8).map("".join),
+    st.text(max_size=10),
+)
+
+
+@compiled
+@settings(max_examples=500, deadline=None)
+@given(texts)
+@example("  Li\u3000 Lei\t")
+@example(" \u2003 ")
+@example("")
+@example("   ")
+def test_text(value: str) -> None:
+    _same(canonical.clean_text, canonical.python_clean_text, value)
+
+
+@compiled
+@settings(max_examples=300, deadline=None)
+@given(texts)
+@example(" 11010519491231002x ")
+@example("ab李")
+def test_id_numbers(value: str) -> None:
+    column = dataclasses.replace(schema.PAYMENTS.column("payer_id_number"), required=False)
+    other = dataclasses.replace(column, name="other")
+    maker = RowMaker(schema.Table("ids", (column, other), key=(), unique=False))
+    source = SimpleNamespace(payer_id_number=value, other=value)
+    assert maker.row(source) == maker.python_row(source)
+    _same(messages.canonical_id_number, messages.python_canonical_id_number, value)
+
+
+# --- amounts ---------------------------------------------------------------------------------
+
+_DIGITS = st.text("0123456789", max_size=20)
+amount_texts = st.one_of(
+    st.builds(
+        lambda space, sign, whole, point, fraction, tail, end: (
+            f"{space}{sign}{whole}{point}{fraction}{tail}{end}"
+        ),
+        st.sampled_from(["", "", " ", "\u3000", "\t"]),
+        st.sampled_from(["", "", "+", "-"]),
+        _DIGITS,
+        st.sampled_from(["", ".", ".", ","]),
+        st.text("0123456789", max_size=10),
+        st.sampled_from(["", "", "", "e3", "E-2", "0000", "x", "１"]),
+        st.sampled_from(["", "", " ", "\x1c", "\n"]),
+    ),
+    st.text("0123456789.+-e ", max_size=12),
+    st.text(max_size=6),
+)
+_AMOUNT_EDGES = [
+    "0", "-0", "-0.00", "+5", "007.50", ".5", "5.", ".", "", "1.23450", "1.23456",
+    "1.00000", "99999999999999.9999", "100000000000000", "922337203685477.5807",
+    "922337203685477.5808", "9223372036854775807", "00000000000000000000001",
+    "0.00000000", "１２", "\u0661", "12\x1c", "\u300012", "1e3",
+]  # fmt: skip
+
+
+@compiled
+@settings(max_examples=1000, deadline=None)
+@given(amount_texts)
+def test_amounts(value: str) -> None:
+    _same(canonical.units, canonical.python_units, value)
+
+
+@compiled
+@pytest.mark.parametrize("value", _AMOUNT_EDGES)
+def test_amount_edges(value: str) -> None:
+    _same(canonical.units, canonical.python_units, value)
+    money_text = intake.Converter(intake.MONEY_TEXT, messages._money_text)
+    _same(money_text, messages._money_text, value)
+
+
+@compiled
+@settings(max_examples=1000, deadline=None)
+@given(amount_texts)
+def test_amount_text_check(value: str) -> None:
+    _same(intake.Converter(intake.MONEY_TEXT, messages._money_text), messages._money_text, value)
+
+
+# --- times -----------------------------------------------------------------------------------
+
+_ZONES = st.one_of(
+    st.sampled_from(["", "", "Z", "z", "+08:00", "+0800", "+08", "-05:30", "+00:00", " +08:00"]),
+    st.builds(
+        lambda space, sign, hh, colon, mm: f"{space}{sign}{hh:02d}{colon}{mm}",
+        st.sampled_from(["", " "]),
+        st.sampled_from(["+", "-"]),
+        st.integers(0, 99),
+        st.sampled_from(["", ":"]),
+        st.sampled_from(["", "00", "30", "45", "59", "60", "99"]),
+    ),
+)
+#: Instants near midnight in China (16:00 UTC), leap days, the daylight-saving years before 1992.
+_INSTANTS = st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.builds(
+        lambda day, seconds: datetime(2024, 1, 1) + timedelta(days=day, seconds=seconds),
+        st.integers(-20000, 3000),
+        st.sampled_from([57599, 57600, 57601, 86399, 0, 28799, 28800]),
+    ),
+    st.builds(
+        lambda year, hour: datetime(year, 2, 28, hour) + timedelta(days=1),
+        st.sampled_from([1900, 1988, 1992, 2000, 2023, 2024, 2100]),
+        st.integers(0, 23),
+    ),
+    st.datetimes(min_value=datetime(1985, 1, 1), max_value=datetime(1993, 1, 1)),
+)
+
+
+@st.composite
+def time_texts(draw: Any) -> str:
+    instant = draw(_INSTANTS)
+    form = draw(st.sampled_from(["iso", "iso", "iso", "customs", "date", "customs-date"]))
+    if form == "customs":
+        return instant.strftime("%Y%m%d%H%M%S")
+    if form == "customs-date":
+        return instant.strftime("%Y%m%d")
+    date = f"{instant.year:04d}-{instant.month:02d}-{instant.day:02d}"
+    if form == "date":
+        return date + draw(st.sampled_from(["", "", "Z", " +08:00"]))
+    sep = draw(st.sampled_from(["T", " ", "t"]))
+    clock = f"{instant.hour:02d}:{instant.minute:02d}"
+    if draw(st.booleans()):
+        clock += f":{instant.second:02d}"
+        places = draw(st.integers(0, 10))
+        if places:
+            digits = f"{instant.microsecond:06d}{draw(st.integers(0, 999)):03d}0"[:places]
+            clock += draw(st.sampled_from([".", ","])) + digits
+    return date + sep + clock + draw(_ZONES)
+
+
+_TIME_EDGES = [
+    "2024-03-01 10:00:00", "2024-03-01T10:00:00+08:00", "2024-03-01T10:00Z", "20240301103000",
+    "20240301", "2024-03-01", "2024-02-30 10:00:00", "1988-04-17 02:30:00",
+    "1988-09-11 00:30:00", "2024-03-01 24:00:00", "2024-03-01 10:00:00.1234567",
+    "2024-03-01T10:00:00-0530", " 2024-03-01 10:00:00 ", "2024/03/01", "2024-03-01 10:00:00 +08",
+    "2024-02-29T23:59:59+08:00", "2023-02-29T00:00:00+08:00", "1900-02-29", "2000-02-29",
+    "1991-12-31T23:59:59", "1992-01-01T00:00:00", "9999-12-31T23:00:00-08:00",
+    "0001-01-01T00:00:00+01:00", "2024-03-01T10:00:00+99:99", "2024-03-01T10:00:00+08:",
+    "2024-03-01T10:00:00+8", "2024-03-01T", "2024-03-01T10", "2024-03-01T10:00:0",
+    "20240230103000", "20241301", "2024030112", "2025-05-15T12:10:26+0800", "２０２４-03-01",
+]  # fmt: skip
+
+
+@compiled
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(time_texts(), st.text("0123456789-:+TZ .", max_size=26)))
+def test_times(value: str) -> None:
+    _same(canonical.utc_micros, canonical.python_utc_micros, value)
+    _same(intake.Converter(intake.VALID_TIME, messages._valid_time), messages._valid_time, value)
+
+
+@compiled
+@pytest.mark.parametrize("value", _TIME_EDGES)
+def test_time_edges(value: str) -> None:
+    _same(canonical.utc_micros, canonical.python_utc_micros, value)
+    _same(intake.Converter(intake.VALID_TIME, messages._valid_time), messages._valid_time, value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHINA_MIDNIGHT_2024 = int((datetime(2024, 1, 1, 16, tzinfo=UTC) - _EPOCH).total_seconds())
+
+
+@compiled
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.one_of(
+        st.integers(-(10**17), 2 * 10**17),
+        st.builds(
+            lambda day, offset: (_CHINA_MIDNIGHT_2024 + 86400 * day) * 10**6 + offset,
+            st.integers(-20000, 3000),
+            st.sampled_from([-1, 0, 1, -(10**6), 999_999]),
+        ),
+        st.integers(2**62, 2**63 - 1),
+    )
+)
+def test_china_dates(micros: int) -> None:
+    _same(canonical.china_dates, canonical.python_china_dates, micros)
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def _values(column: schema.Column) -> st.SearchStrategy[Any]:
+    if column.kind in (schema.Kind.MONEY, schema.Kind.QTY):
+        return st.one_of(st.none(), amount_texts, st.sampled_from(_AMOUNT_EDGES))
+    if column.kind is schema.Kind.TIME:
+        return st.one_of(st.none(), time_texts(), st.sampled_from(_TIME_EDGES))
+    if column.kind is schema.Kind.INT:
+        return st.one_of(st.none(), st.integers(-(2**64), 2**64), st.booleans())
+    if column.kind is schema.Kind.ENUM:
+        return st.one_of(st.none(), texts, st.sampled_from([*column.values, " 9610 ", "１２１０"]))
+    return st.one_of(st.none(), texts)
+
+
+@compiled
+@pytest.mark.parametrize(
+    "table",
+    [schema.ORDERS, schema.ORDER_ITEMS, schema.PAYMENTS, schema.WAYBILLS, schema.INVENTORIES],
+    ids=lambda t: t.name,
+)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_rows(table: schema.Table, data: Any) -> None:
+    given_columns = 2 if table is schema.ORDER_ITEMS else 0  # lines get their order's key
+    maker = RowMaker(table)
+    source = SimpleNamespace(
+        **{c.name: data.draw(_values(c)) for c in table.columns[given_columns:]}
+    )
+    given_values = ("O1", "E1")[:given_columns]
+    assert _outcome(lambda s: maker.row(s, given_values), source) == _outcome(
+        lambda s: maker.python_row(s, given_values), source
+    )
+
+
+# --- messages --------------------------------------------------------------------------------
+
+_BASE: dict[str, dict[str, Any]] = {
+    "order": {
+        "doc_type": "order",
+        "order_no": "O1",
+        "ebp_code": "EBP001",
+        "ebc_code": "EBC001",
+        "goods_value": "100",
+        "freight": "0",
+        "tax_total": "0",
+        "actual_paid": "100",
+        "buyer_id_number": "11010519491231002X",
+        "buyer_name": "Li Lei",
+        "consignee": "Li Lei",
+        "app_time": "2024-03-01T10:00:00+08:00",
+        "items": [
+            {"gnum": 1, "item_no": "SKU1", "qty": "1", "price": "100", "total_price": "100"},
+            {"gnum": 2, "item_no": "SKU2", "qty": "2", "price": "0", "total_price": "0"},
+        ],
+    },
+    "payment": {
+        "doc_type": "payment",
+        "pay_code": "PAY001",
+        "pay_transaction_id": "T1",
+        "order_no": "O1",
+        "ebp_code": "EBP001",
+        "payer_id_number": "11010519491231002X",
+        "payer_name": "Li Lei",
+        "amount_paid": "120.01",
+        "pay_time": "2024-03-01T10:05:00+08:00",
+    },
+    "waybill": {
+        "doc_type": "waybill",
+        "logistics_code": "L",
+        "logistics_no": "1",
+        "freight": "5",
+        "weight": "1.5",
+        "consignee": "c",
+        "app_time": "20240301100000",
+    },
+    "inventory": {
+        "doc_type": "inventory",
+        "order_no": "O1",
+        "ebp_code": "EBP001",
+        "ebc_code": "EBC001",
+        "logistics_code": "L",
+        "logistics_no": "1",
+        "agent_code": "A",
+        "trade_mode": "9610",
+        "buyer_id_number": "11010519491231002X",
+        "app_time": "2024-03-01 10:00:00",
+    },
+}
+_FIELD_VALUES = st.one_of(
+    st.sampled_from([None, "", "   ", "\x1c", "\u3000", "x", True, [], {}, -1, 0, 7, 10**14]),
+    st.sampled_from([0.5, -0.5, 12.345678, 1e14, "cancel", "upsert", "delete", 3]),
+    st.sampled_from(_AMOUNT_EDGES),
+    st.sampled_from(_TIME_EDGES),
+    amount_texts,
+)
+
+
+@st.composite
+def mutated_messages(draw: Any) -> dict[str, Any]:
+    """A valid message with one to three fields (of it or of a line) changed or removed."""
+    message = msgspec.json.decode(msgspec.json.encode(draw(st.sampled_from(list(_BASE.values())))))
+    for _ in range(draw(st.integers(1, 3))):
+        holder = message
+        lines = message.get("items")
+        if isinstance(lines, list) and len(lines) == 2 and draw(st.booleans()):
+            holder = lines[draw(st.integers(0, 1))]
+        name = draw(st.sampled_from([*holder, "op", "revision"]))
+        value = draw(_FIELD_VALUES)
+        if value is None:
+            holder.pop(name, None)
+        else:
+            holder[name] = value
+    return message
+
+
+def _reference(raw: Any, decode: Any, kind: str) -> tuple[str, Any]:
+    """How the message fared when msgspec checked amount text while decoding (the `_STRICT`
+    twins), then the Python checks."""
+    try:
+        message = decode(raw)
+    except msgspec.MsgspecError as exc:
+        return ("bad", messages._validation_reason(exc, kind))
+    try:
+        return ("ok", msgspec.json.encode(messages.check_message(message)))
+    except BadMessage as exc:
+        return ("bad", exc.reason)
+
+
+def _decoded(raw: Any, decode: Any) -> tuple[str, Any]:
+    try:
+        return ("ok", msgspec.json.encode(decode(raw)))
+    except BadMessage as exc:
+        return ("bad", exc.reason)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(mutated_messages())
+def test_messages_fare_as_with_strict_decoding(data: dict[str, Any]) -> None:
+    as_json = msgspec.json.encode(data)
+    assert _decoded(as_json, messages.decode_json) == _reference(
+        as_json, messages._STRICT_JSON.decode, "JSON"
+    )
+    as_msgpack = msgspec.msgpack.encode(data)
+    assert _decoded(as_msgpack, messages.decode_msgpack) == _reference(
+        as_msgpack, messages._STRICT_MSGPACK.decode, "MessagePack"
+    )
+    assert _decoded(data, messages.from_mapping) == _reference(
+        data, messages._strict_convert, "mapping"
+    )
+
+
+def test_amount_fields_are_the_declared_ones() -> None:
+    """`AMOUNTS` names exactly the `Amount` fields: the strict twins check those."""
+    for cls in (messages.Item, messages.Order, messages.Payment, messages.Waybill):
+        amounts = {f.name for f in msgspec.structs.fields(cls) if f.type == messages.Amount | None}
+        assert amounts == set(cls.AMOUNTS)
+    assert not messages.Inventory.AMOUNTS
