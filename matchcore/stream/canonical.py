@@ -64,6 +64,16 @@ _MICROSECOND = timedelta(microseconds=1)
 _FIXED_SINCE = datetime(1992, 1, 1)
 _FIXED_OFFSET = timedelta(hours=8)
 _FIXED_SINCE_US = (_FIXED_SINCE - _FIXED_OFFSET - _EPOCH) // _MICROSECOND
+_FIXED_OFFSET_US = _FIXED_OFFSET // _MICROSECOND
+#: Before 1901 the zone keeps local mean time, a constant offset: times near year 1 (and near
+#: 9999, after 1992) are worked out in integers, where `datetime` would leave its range while
+#: Polars, and so batch, does not.
+_RULES_SINCE = datetime(1900, 1, 1)
+_RULES_SINCE_US = (_RULES_SINCE - timedelta(days=1) - _EPOCH) // _MICROSECOND
+_MEAN_TIME_US = (_RULES_SINCE.replace(tzinfo=_CHINA).utcoffset() or timedelta()) // _MICROSECOND
+#: The Gregorian calendar repeats every 400 years (146,097 days).
+_CYCLE_US = 146_097 * 86_400 * 1_000_000
+_CYCLE_START_US = (datetime(2000, 1, 1) - _EPOCH) // _MICROSECOND
 
 
 class Invalid(Exception):
@@ -126,14 +136,29 @@ def python_whole_number(value: object) -> int | None:
     raise Invalid("not a whole number in int64")
 
 
-def _local_to_utc(naive: datetime) -> datetime:
-    """Asia/Shanghai wall time -> UTC: the earlier instant when ambiguous, Invalid when skipped."""
+def _micros(naive: datetime) -> int:
+    return (naive - _EPOCH) // _MICROSECOND
+
+
+def _local_to_utc(naive: datetime) -> int:
+    """Asia/Shanghai wall time -> UTC microseconds: the earlier instant when ambiguous, Invalid
+    when skipped."""
     if naive >= _FIXED_SINCE:
-        return naive - _FIXED_OFFSET
+        return _micros(naive) - _FIXED_OFFSET_US
+    if naive < _RULES_SINCE:
+        return _micros(naive) - _MEAN_TIME_US
     utc = naive.replace(tzinfo=_CHINA, fold=0).astimezone(UTC)
     if utc.astimezone(_CHINA).replace(tzinfo=None) != naive:  # skipped by daylight saving
         raise Invalid("time does not exist in Asia/Shanghai")
-    return utc.replace(tzinfo=None)
+    return _micros(utc.replace(tzinfo=None))
+
+
+def _wall_date(micros: int) -> tuple[int, int, int]:
+    """(year, month, day) of a wall time given as microseconds, for any int64: moved by whole
+    400-year cycles into the range of `datetime`, the year moved back after."""
+    cycles = (micros - _CYCLE_START_US) // _CYCLE_US
+    day = _EPOCH + timedelta(microseconds=micros - cycles * _CYCLE_US)
+    return day.year + 400 * cycles, day.month, day.day
 
 
 def _offset_minutes(tz: str) -> int:
@@ -167,18 +192,22 @@ def python_utc_micros(value: object) -> int | None:
     except ValueError:
         raise Invalid("not a valid time") from None
     tz = parts.get("tz")
-    utc = naive - timedelta(minutes=_offset_minutes(tz)) if tz else _local_to_utc(naive)
-    return (utc - _EPOCH) // _MICROSECOND
+    if tz:
+        return _micros(naive) - _offset_minutes(tz) * 60_000_000
+    return _local_to_utc(naive)
 
 
 def python_china_dates(micros: int) -> tuple[int, int]:
     """(year, YYYYMMDD) of a UTC instant in Asia/Shanghai: the order's `_app_year`, `_app_ymd`."""
     if micros >= _FIXED_SINCE_US:
-        local = _EPOCH + timedelta(microseconds=micros) + _FIXED_OFFSET
+        local = micros + _FIXED_OFFSET_US
+    elif micros < _RULES_SINCE_US:
+        local = micros + _MEAN_TIME_US
     else:
         instant = (_EPOCH + timedelta(microseconds=micros)).replace(tzinfo=UTC)
-        local = instant.astimezone(_CHINA)
-    return local.year, local.year * 10_000 + local.month * 100 + local.day
+        local = _micros(instant.astimezone(_CHINA).replace(tzinfo=None))
+    year, month, day = _wall_date(local)
+    return year, year * 10_000 + month * 100 + day
 
 
 def _text_kind(kind: Kind, column: Column) -> Callable[[object], Any]:
