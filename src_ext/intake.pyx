@@ -42,8 +42,8 @@ cdef enum:
     SECOND = 1_000_000  # microseconds
     DAY_SECONDS = 86_400
     CHINA_OFFSET = 8 * 3600  # seconds: Asia/Shanghai, fixed since 1992 (see canonical.py)
-    MIN_YEAR = 1900  # times outside [MIN_YEAR, MAX_YEAR] are left to Python (datetime's
-    MAX_YEAR = 9000  # range ends at year 9999: its overflows are Python's to report)
+    MIN_YEAR = 1900  # times outside [MIN_YEAR, MAX_YEAR] are left to Python, which also
+    MAX_YEAR = 9000  # knows the zone's rules before 1992 and the ends of the calendar
     MAX_SIGNIFICANT = 18  # digits: every 18-digit number fits in int64
 
 cdef int64_t INT64_MAX = 9223372036854775807
