@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from .engine.base import CanonicalTables
 from .exceptions import SchemaError
@@ -94,6 +94,10 @@ _NEEDS_CLEANING = r"[^\x00-\x7F\x{4E00}-\x{9FFF}]|[^\S ]|  "
 TIME_OFFSET = r"^(?<sign>[+-])(?<hh>[0-9]{2}):?(?<mm>[0-9]{2})?$"
 
 _ASCII_UPPER = {chr(c): chr(c).upper() for c in range(ord("a"), ord("z") + 1)}
+#: Bits of the compiled scan's per-row flags (`text_scan.row_flags`).
+_NEEDS_CLEANING_BIT = 1  # the value matches `_NEEDS_CLEANING`
+_EDGE_BIT = 2  # empty, or a space at either end
+_LOWER_BIT = 4  # an ASCII lower-case letter (asked for ID numbers only)
 
 _MISSING = "required value is missing"
 
@@ -128,10 +132,12 @@ class _Profile:
 
     plain_text: bool = False  # NFKC and collapsing white space would change nothing
     trimmed: bool = False  # no value is empty or has a space at either end
+    no_lower: bool = False  # no value has an ASCII lower-case letter (told for ID numbers)
     plain_decimal: bool = False  # every amount is plain text that Polars parses exactly
     time_format: str | None = None  # a strptime format that every value of the column has
-    #: Which rows need cleaning (Boolean per row), when the compiled scan found some that do.
-    cleaning_rows: pl.Series | None = field(default=None, compare=False)
+    #: The compiled scan's flags per row (UInt8, bits `_NEEDS_CLEANING_BIT`...), when some
+    #: row of a text column needs work: only the flagged rows go through the cleaning steps.
+    row_flags: pl.Series | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -175,30 +181,66 @@ def _is_textual(dtype: object) -> bool:
 # --- text kinds -------------------------------------------------------------------------------
 
 
-def _clean_text(text: pl.Expr, put: _Stager) -> pl.Expr:
-    """NFKC, trim Unicode white space, collapse inner runs to one space, empty -> null.
+def _clean_text(text: pl.Expr, put: _Stager, *, upper: bool) -> pl.Expr:
+    """NFKC, trim Unicode white space, collapse inner runs to one space, empty -> null; with
+    `upper`, ASCII letters in upper case (ID numbers).
 
-    On plain text (see `_NEEDS_CLEANING`) that is just trimming spaces. In a column with some
-    other text, only those rows go through NFKC and the regex: the others are null there,
-    which the string kernels skip.
+    With the compiled scan's row flags only the flagged rows are cleaned (the rest are
+    canonical as they are); without them, on plain text (see `_NEEDS_CLEANING`) that is just
+    trimming spaces, and in a column with some other text, only those rows go through NFKC
+    and the regex: the others are null there, which the string kernels skip.
     """
-    if put.profile.plain_text and put.profile.trimmed:
-        return text  # already canonical: no copy
-    trimmed = text.str.strip_chars(" ")
-    if not put.profile.plain_text:
-        if put.profile.cleaning_rows is None:
-            needs = put(text.str.contains(_NEEDS_CLEANING))
-        else:
-            needs = pl.col(_cleaning_rows_name(put.prefix))
-        rough = pl.when(needs).then(text)
-        cleaned = rough.str.normalize("NFKC").str.strip_chars().str.replace_all(r"\s+", " ")
-        trimmed = pl.when(needs).then(cleaned).otherwise(trimmed)
-    return put(_null_if_empty(put(trimmed)))
+    profile = put.profile
+    if profile.row_flags is not None:
+        return put(_clean_flagged_rows(text, pl.col(_row_flags_name(put.prefix)), upper=upper))
+    if not (profile.plain_text and profile.trimmed):  # else already canonical: no copy
+        needs = None if profile.plain_text else put(text.str.contains(_NEEDS_CLEANING))
+        text = put(_cleaned(text, needs, put))
+    if upper and not (profile.no_lower and profile.plain_text):  # NFKC can make lower case
+        text = _ascii_upper(text)
+    return text
 
 
-def _cleaning_rows_name(column: str) -> str:
-    """The hidden raw column holding `_Profile.cleaning_rows` of `column`."""
-    return f"\x00{column}:needs cleaning"
+def _cleaned(text: pl.Expr, needs: pl.Expr | None, put: _Stager | None = None) -> pl.Expr:
+    """Rows where `needs` (None: no row): NFKC, Unicode trim, inner white space collapsed; the
+    others: spaces trimmed. Then empty -> null. `put` stages the step read twice (without it,
+    that step is computed twice)."""
+    merged = text.str.strip_chars(" ")
+    if needs is not None:
+        rough = pl.when(needs).then(text)  # null elsewhere, which the string kernels skip
+        full = rough.str.normalize("NFKC").str.strip_chars().str.replace_all(r"\s+", " ")
+        merged = pl.when(needs).then(full).otherwise(merged)
+    return _null_if_empty(put(merged) if put is not None else merged)
+
+
+def _ascii_upper(text: pl.Expr) -> pl.Expr:
+    return text.str.replace_many(_ASCII_UPPER)  # ASCII letters only, unlike to_uppercase
+
+
+def _clean_flagged_rows(text: pl.Expr, flags: pl.Expr, *, upper: bool) -> pl.Expr:
+    """`_clean_text` where the per-row flags (`_Profile.row_flags`) say a row needs work.
+
+    The flagged rows (a few in most data) are picked out, cleaned and put back: string
+    kernels cost time even on the null rows of a mostly null column, so they see only these.
+    An unflagged value is plain, trimmed, not empty and (with `upper`) has no lower case.
+    """
+    flagged = flags != 0
+    picked = text.filter(flagged)
+    needs = (flags.filter(flagged) & _NEEDS_CLEANING_BIT) != 0
+    cleaned = _cleaned(picked, needs)
+    if upper:
+        cleaned = _ascii_upper(cleaned)
+    # Each row takes its value from `text` followed by `cleaned`: the k-th flagged row (k from
+    # 1) the k-th cleaned value, at height + k - 1; the others their own. One gather costs
+    # less than a when/then/otherwise over two String columns.
+    own = pl.int_range(pl.len(), dtype=pl.UInt32)
+    at = pl.when(flagged).then(pl.len() + flagged.cum_sum() - 1).otherwise(own)
+    return text.append(cleaned).gather(at)
+
+
+def _row_flags_name(column: str) -> str:
+    """The hidden raw column holding `_Profile.row_flags` of `column`."""
+    return f"\x00{column}:row flags"
 
 
 def _text_source(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -209,11 +251,10 @@ def _text_source(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 
 def _convert_text(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
-    text = _clean_text(_text_source(expr, dtype), put)
+    upper = column.kind is Kind.ID_NUMBER
+    text = _clean_text(_text_source(expr, dtype), put, upper=upper)
     checks: list[tuple[pl.Expr, str]] = []
-    if column.kind is Kind.ID_NUMBER:
-        text = text.str.replace_many(_ASCII_UPPER)  # ASCII letters only, unlike to_uppercase
-    elif column.kind is Kind.ENUM:
+    if column.kind is Kind.ENUM:
         text = put(text.str.to_lowercase())
         checks.append((~text.is_in(column.values), f"not one of {', '.join(column.values)}"))
     elif column.kind is Kind.DIGITS:
@@ -495,35 +536,54 @@ def _convert_column(
 _TEXT_KINDS = frozenset(kind for kind, convert in _CONVERTERS.items() if convert is _convert_text)
 
 
-def _text_facts(values: pl.Expr) -> dict[str, pl.Expr]:
-    """`plain_text` and `trimmed` of a String column (see `_Profile`)."""
+def _text_facts(values: pl.Expr, kind: Kind) -> dict[str, pl.Expr]:
+    """`plain_text` and `trimmed` of a String column, and `no_lower` for ID numbers (see
+    `_Profile`)."""
     edges = (values.str.len_bytes() == 0) | values.str.starts_with(" ") | values.str.ends_with(" ")
-    return {"plain_text": ~values.str.contains(_NEEDS_CLEANING).any(), "trimmed": ~edges.any()}
+    facts = {"plain_text": ~values.str.contains(_NEEDS_CLEANING).any(), "trimmed": ~edges.any()}
+    if kind is Kind.ID_NUMBER:
+        facts["no_lower"] = ~values.str.contains("[a-z]").any()
+    return facts
 
 
-def _scanned_text_profile(scan: ModuleType, values: pl.Series) -> _Profile:
-    """`_text_facts` by the compiled byte scan (no regex per value), and which rows need
-    cleaning when some do (a second pass, in the same scan's terms)."""
-    arrow = values.to_arrow(compat_level=pl.CompatLevel.newest())
-    plain, trimmed = scan.text_facts(arrow)
-    if plain:
-        return _Profile(plain_text=True, trimmed=trimmed)
-    flags = np.frombuffer(scan.rows_needing_cleaning(arrow), dtype=np.bool_)
-    return _Profile(trimmed=trimmed, cleaning_rows=pl.Series(values.name, flags))
+def _scanned_text_profile(scan: ModuleType, kind: Kind, values: pl.Series) -> _Profile:
+    """`_text_facts` by the compiled byte scan (no regex per value), and the row flags when
+    some row needs work (a second pass, in the same scan's terms; the only one for ID
+    numbers, whose rows are all asked about lower case)."""
+    # Chunk by chunk, read in place (`to_arrow` of a whole chunked column copies it first).
+    chunks = [c.to_arrow(compat_level=pl.CompatLevel.newest()) for c in values.get_chunks()]
+    arrow = pa.chunked_array(chunks, type=pa.string_view())
+    upper = kind is Kind.ID_NUMBER
+    if not upper and scan.text_facts(arrow) == (True, True):  # the common answer, in one pass
+        return _Profile(plain_text=True, trimmed=True)
+    flags = np.frombuffer(scan.row_flags(arrow, upper), dtype=np.uint8)
+    seen = int(np.bitwise_or.reduce(flags)) if len(flags) else 0
+    profile = _Profile(
+        plain_text=not seen & _NEEDS_CLEANING_BIT,
+        trimmed=not seen & _EDGE_BIT,
+        no_lower=upper and not seen & _LOWER_BIT,
+    )
+    return replace(profile, row_flags=pl.Series(values.name, flags)) if seen else profile
 
 
-def _scan_columns(raw: pl.DataFrame, names: list[str], scan: ModuleType) -> dict[str, _Profile]:
-    """`_scanned_text_profile` of each named column; the scan releases the GIL: side by side."""
+def _scan_columns(raw: pl.DataFrame, table: Table, scan: ModuleType) -> dict[str, _Profile]:
+    """`_scanned_text_profile` of the String columns of text kinds; the scan releases the GIL:
+    side by side."""
+    columns = [
+        column
+        for column in table.columns
+        if column.kind in _TEXT_KINDS and isinstance(raw.schema.get(column.name), pl.String)
+    ]
     with ThreadPoolExecutor() as pool:
-        found = pool.map(partial(_scanned_text_profile, scan), [raw[name] for name in names])
-        return dict(zip(names, found, strict=True))
+        found = pool.map(lambda c: _scanned_text_profile(scan, c.kind, raw[c.name]), columns)
+        return {column.name: profile for column, profile in zip(columns, found, strict=True)}
 
 
 def _profile_facts(name: str, kind: Kind) -> dict[str, pl.Expr]:
     """Boolean whole-column facts worth knowing for a String column of this kind."""
     values = pl.col(name)
     if kind in _TEXT_KINDS:
-        return _text_facts(values)
+        return _text_facts(values, kind)
     if kind is Kind.TIME:
         return {
             time_format: (values.is_null() | values.str.contains(pattern)).all()
@@ -540,17 +600,12 @@ def _profiles(raw: pl.DataFrame, table: Table) -> dict[str, _Profile]:
     """Facts about every present column: text by the compiled scan when it is built, the rest
     in one parallel pass of Polars expressions over the raw frame."""
     scan = _text_scan
+    scanned = _scan_columns(raw, table, scan) if scan is not None else {}
     facts: dict[str, dict[str, pl.Expr]] = {}
-    to_scan: list[str] = []
     for column in table.columns:
         dtype = raw.schema.get(column.name)
-        if not isinstance(dtype, pl.String):
-            continue
-        if scan is not None and column.kind in _TEXT_KINDS:
-            to_scan.append(column.name)
-        else:
+        if isinstance(dtype, pl.String) and column.name not in scanned:
             facts[column.name] = _profile_facts(column.name, column.kind)
-    scanned = _scan_columns(raw, to_scan, scan) if scan is not None and to_scan else {}
     exprs = [e.alias(f"{name}\x00{fact}") for name, fs in facts.items() for fact, e in fs.items()]
     found = raw.select(exprs).row(0, named=True) if exprs else {}
     profiles: dict[str, _Profile] = dict(scanned)
@@ -564,6 +619,7 @@ def _profiles(raw: pl.DataFrame, table: Table) -> dict[str, _Profile]:
         profiles[column.name] = _Profile(
             plain_text="plain_text" in holds or integers,
             trimmed="trimmed" in holds or integers,
+            no_lower="no_lower" in holds or integers,
             plain_decimal="plain_decimal" in holds,
             time_format=time_format,
         )
@@ -650,7 +706,7 @@ def _drop_duplicate_keys(
         return frame, empty_rejects()
     keys = list(table.key)
     # Distinct hashes prove distinct keys, for a third of the cost of finding the first copies.
-    if frame.select(pl.struct(keys).hash().n_unique()).item() == frame.height:
+    if frame.select(keys).hash_rows().n_unique() == frame.height:
         return frame, empty_rejects()
     first = frame.select(pl.struct(keys).is_first_distinct()).to_series()
     if first.all():
@@ -724,9 +780,9 @@ def _plan(raw: pl.DataFrame, spec: Table, label: str) -> tuple[pl.DataFrame, _Pl
         c.name: _convert_column(raw, c, spec, label, layers, profiles[c.name]) for c in spec.columns
     }
     flags = [
-        profile.cleaning_rows.alias(_cleaning_rows_name(name))
+        profile.row_flags.alias(_row_flags_name(name))
         for name, profile in profiles.items()
-        if profile.cleaning_rows is not None
+        if profile.row_flags is not None
     ]
     return (raw.with_columns(flags) if flags else raw), _Plan(layers, columns)
 
@@ -793,11 +849,12 @@ def normalise_table(
     canonical = converted[[*spec.column_names, ROW, *derived]]  # picks columns, no copy
     if has_bad:
         canonical = canonical.filter(~bad)
-    canonical, duplicate_rejects = _drop_duplicate_keys(canonical, spec, label)
-    rejects = concat_rejects([reader_rejects, conversion_rejects, duplicate_rejects])
     # One chunk per column: engines and render pick rows by position, which is several times
-    # slower across chunks (one per Parquet row group and more); the copy is a cheap pass.
-    return canonical.rechunk(), rejects
+    # slower across chunks (one per Parquet row group and more); the copy is a cheap pass, and
+    # the duplicate-key check reads the keys faster from one chunk.
+    canonical, duplicate_rejects = _drop_duplicate_keys(canonical.rechunk(), spec, label)
+    rejects = concat_rejects([reader_rejects, conversion_rejects, duplicate_rejects])
+    return canonical, rejects
 
 
 # --- all tables -------------------------------------------------------------------------------

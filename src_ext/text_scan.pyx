@@ -3,10 +3,11 @@
 
 The normaliser asks of each text column whether any value needs NFKC or white-space work
 (`_NEEDS_CLEANING` in matchcore/normalise.py) and whether any is empty or has a space at an
-end, and of a column where some do, which rows. As Polars expressions that is a regex call per
-value (~75 ns each at 1M rows, most of it call overhead); here it is a branch-free loop over the
-bytes. The Polars expressions stay the reference: tests/normalise/test_text_scan.py compares
-the two on generated text.
+end, and of a column where some do, which rows (and, for ID numbers, which have an ASCII
+lower-case letter): only those rows go through the cleaning steps. As Polars expressions that
+is a regex call per value (~75 ns each at 1M rows, most of it call overhead); here it is a
+branch-free loop over the bytes. The Polars expressions stay the reference:
+tests/normalise/test_text_scan.py compares the two on generated text.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
@@ -51,6 +52,22 @@ cdef inline bint needs_cleaning(const uint8_t* p, int64_t n) noexcept nogil:
 cdef inline bint has_edge(const uint8_t* p, int64_t n) noexcept nogil:
     """Empty, or a space at either end."""
     return n == 0 or p[0] == 0x20 or p[n - 1] == 0x20
+
+
+cdef inline bint has_ascii_lower(const uint8_t* p, int64_t n) noexcept nogil:
+    """True when the text has a byte a-z (never part of a multi-byte UTF-8 character)."""
+    cdef uint8_t found = 0
+    cdef int64_t i
+    for i in range(n):
+        found |= <uint8_t>(p[i] - 0x61) < 26
+    return found != 0
+
+
+cdef enum:
+    # Bits of `row_flags`.
+    NEEDS_CLEANING = 1
+    HAS_EDGE = 2
+    HAS_LOWER = 4
 
 
 cdef class Chunk:
@@ -106,14 +123,21 @@ cdef class Chunk:
             if not plain[0] and not trimmed[0]:
                 return
 
-    cdef void flag_rows(self, uint8_t* out) noexcept nogil:
-        """out[row] = 1 where the value needs cleaning, else 0 (nulls too)."""
+    cdef void flag_rows(self, uint8_t* out, bint lower) noexcept nogil:
+        """out[row] = the `row_flags` bits of the value at `row` (0 for a null)."""
         cdef int64_t row
         cdef int32_t n
         cdef const uint8_t* text
         for row in range(self.length):
             text = self.value(row, &n)
-            out[row] = text != NULL and needs_cleaning(text, n)
+            if text == NULL:
+                out[row] = 0
+                continue
+            out[row] = (
+                NEEDS_CLEANING * needs_cleaning(text, n)
+                | HAS_EDGE * has_edge(text, n)
+                | HAS_LOWER * (lower and has_ascii_lower(text, n))
+            )
 
 
 cdef const uint8_t* address(buffer):
@@ -142,9 +166,10 @@ def text_facts(chunks):
     return bool(plain), bool(trimmed)
 
 
-def rows_needing_cleaning(chunks):
-    """One byte per row of pyarrow string_view arrays: 1 where the value needs cleaning (see
-    `needs_cleaning`), 0 where it does not or is null."""
+def row_flags(chunks, bint lower=False):
+    """One byte per row of pyarrow string_view arrays, the sum of: 1 when the value needs
+    cleaning (see `needs_cleaning`), 2 when it is empty or has a space at either end, 4 when
+    `lower` is asked and it has an ASCII lower-case letter. Nulls are 0."""
     cdef Chunk chunk
     cdef int64_t start = 0
     cdef list parts = _chunks(chunks)
@@ -153,6 +178,6 @@ def rows_needing_cleaning(chunks):
     for chunk in parts:
         if chunk.length:
             with nogil:
-                chunk.flag_rows(&out[start])
+                chunk.flag_rows(&out[start], lower)
             start += chunk.length
     return flags

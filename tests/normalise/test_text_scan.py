@@ -1,8 +1,9 @@
 """The compiled text scan gives the same facts as the Polars expressions.
 
 `plain_text` (no value needs NFKC or white-space work) and `trimmed` (no value empty or with a
-space at an end) decide which cleaning steps a text column skips, and the rows that need
-cleaning are the only ones sent through NFKC, so the scan must agree with the expressions on
+space at an end) decide which cleaning steps a text column skips, and the flagged rows (needing
+cleaning, trimming, or upper case in an ID number) are the only ones cleaned, so the scan
+must agree with the expressions on
 every column: the characters at the edges of the plain ranges, every kind of
 white space, values inline in a string view (<= 12 bytes) and in its data buffers, nulls,
 slices and several chunks.
@@ -17,7 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchcore import normalise
-from matchcore.schema import TABLES
+from matchcore.schema import TABLES, Kind
+
+from .conftest import VALID_ROWS
 
 text_scan = pytest.importorskip("matchcore._native.text_scan", reason="compiled core not built")
 
@@ -34,7 +37,7 @@ _texts = st.lists(
 
 
 def _expected(series: pl.Series) -> tuple[bool, bool]:
-    facts = normalise._text_facts(pl.col(series.name))
+    facts = normalise._text_facts(pl.col(series.name), Kind.TEXT)
     found = series.to_frame().select(**facts).row(0, named=True)
     return found["plain_text"], found["trimmed"]
 
@@ -47,20 +50,29 @@ def _scanned(series: pl.Series) -> tuple[bool, bool]:
     return text_scan.text_facts(_arrow(series))
 
 
-def _rows_expected(series: pl.Series) -> list[bool]:
-    return series.str.contains(normalise._NEEDS_CLEANING).fill_null(False).to_list()
+def _rows_expected(series: pl.Series, lower: bool) -> list[int]:
+    """`text_scan.row_flags` by Polars expressions."""
+    values = pl.col(series.name)
+    edge = (values.str.len_bytes() == 0) | values.str.starts_with(" ") | values.str.ends_with(" ")
+    bits = [
+        (values.str.contains(normalise._NEEDS_CLEANING), normalise._NEEDS_CLEANING_BIT),
+        (edge, normalise._EDGE_BIT),
+        (values.str.contains("[a-z]") & lower, normalise._LOWER_BIT),
+    ]
+    flags = pl.sum_horizontal([pl.when(found).then(bit).otherwise(0) for found, bit in bits])
+    return series.to_frame().select(flags.fill_null(0)).to_series().to_list()
 
 
-def _rows_scanned(arrow: pa.Array | pa.ChunkedArray) -> list[bool]:
-    return [bool(flag) for flag in text_scan.rows_needing_cleaning(arrow)]
+def _rows_scanned(arrow: pa.Array | pa.ChunkedArray, lower: bool) -> list[int]:
+    return list(text_scan.row_flags(arrow, lower))
 
 
 @settings(max_examples=400, deadline=None)
-@given(values=_texts)
-def test_scan_agrees_with_the_expressions(values: list[str | None]) -> None:
+@given(values=_texts, lower=st.booleans())
+def test_scan_agrees_with_the_expressions(values: list[str | None], lower: bool) -> None:
     series = pl.Series("v", values, dtype=pl.String)
     assert _scanned(series) == _expected(series)
-    assert _rows_scanned(_arrow(series)) == _rows_expected(series)
+    assert _rows_scanned(_arrow(series), lower) == _rows_expected(series, lower)
 
 
 @settings(max_examples=100, deadline=None)
@@ -73,8 +85,9 @@ def test_scan_agrees_on_chunks_and_slices(parts: list[list[str | None]], start: 
     assert text_scan.text_facts(_arrow(chunked).slice(start)) == _expected(sliced)
     arrays = [_arrow(pl.Series("v", part, dtype=pl.String)) for part in parts]
     assert text_scan.text_facts(pa.chunked_array(arrays, pa.string_view())) == _expected(chunked)
-    assert _rows_scanned(_arrow(chunked).slice(start)) == _rows_expected(sliced)
-    assert _rows_scanned(pa.chunked_array(arrays, pa.string_view())) == _rows_expected(chunked)
+    assert _rows_scanned(_arrow(chunked).slice(start), True) == _rows_expected(sliced, True)
+    chunks = pa.chunked_array(arrays, pa.string_view())
+    assert _rows_scanned(chunks, True) == _rows_expected(chunked, True)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +112,7 @@ def test_scan_refuses_other_layouts() -> None:
     with pytest.raises(TypeError, match="string_view"):
         text_scan.text_facts(pl.Series("v", ["a"]).to_arrow())  # large_string
     with pytest.raises(TypeError, match="string_view"):
-        text_scan.rows_needing_cleaning(pl.Series("v", ["a"]).to_arrow())
+        text_scan.row_flags(pl.Series("v", ["a"]).to_arrow())
 
 
 #: Per column: clean, padded, and needing NFKC or white-space work, in different rows.
@@ -114,8 +127,10 @@ _MESSY_ORDERS = [
 def test_profiles_are_the_same_without_the_scan(monkeypatch, make_raw) -> None:
     raw = make_raw("orders", *_MESSY_ORDERS)
     scanned = normalise._profiles(raw, TABLES["orders"])
-    assert scanned["ebp_code"].cleaning_rows.to_list() == [False, True, False, False]
-    assert scanned["order_no"].cleaning_rows is None  # plain text, only padded
+    assert scanned["ebp_code"].row_flags.to_list() == [0, 1, 0, 0]
+    assert scanned["order_no"].row_flags.to_list() == [0, 2, 0, 0]  # plain text, padded
+    assert scanned["buyer_id_number"].row_flags.to_list() == [0, 0, 0, 1 | 2 | 4]
+    assert scanned["ebc_code"].row_flags is None  # all canonical
     monkeypatch.setattr(normalise, "_text_scan", None)
     assert normalise._profiles(raw, TABLES["orders"]) == scanned
 
@@ -130,5 +145,36 @@ def test_tables_are_the_same_without_the_scan(monkeypatch, make_raw) -> None:
     assert scanned[1]["row"].to_list() == [3, 3]  # buyer_name missing, goods_value not a number
     monkeypatch.setattr(normalise, "_text_scan", None)
     unscanned = normalise.normalise_table(raw, "orders")
+    assert scanned[0].equals(unscanned[0])
+    assert scanned[1].equals(unscanned[1])
+
+
+#: Text columns of orders of every text kind: code, ID number (upper-cased), text, enum, digits.
+_TEXT_COLUMNS = ("order_no", "buyer_id_number", "buyer_name", "buyer_id_type", "currency")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    columns=st.fixed_dictionaries({name: _texts for name in _TEXT_COLUMNS}),
+    split=st.integers(0, 30),
+)
+def test_flagged_rows_are_cleaned_as_without_the_scan(
+    columns: dict[str, list[str | None]], split: int
+) -> None:
+    """Only flagged rows are cleaned with the scan; every value and reject is the same, also
+    when the raw columns come in two chunks."""
+    height = max(1, *map(len, columns.values()))
+    valid = {name: [value] * height for name, value in VALID_ROWS["orders"].items()}
+    drawn = {name: (values * height)[:height] for name, values in columns.items() if values}
+    frame = {**valid, **drawn}
+    whole = pl.DataFrame(frame, schema={name: pl.String for name in frame})
+    raw = pl.concat([whole.slice(0, split), whole.slice(split)], rechunk=False)
+    scanned = normalise.normalise_table(raw, "orders")
+    unscanned_module = normalise._text_scan
+    try:
+        normalise._text_scan = None
+        unscanned = normalise.normalise_table(raw, "orders")
+    finally:
+        normalise._text_scan = unscanned_module
     assert scanned[0].equals(unscanned[0])
     assert scanned[1].equals(unscanned[1])
