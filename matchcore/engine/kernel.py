@@ -65,23 +65,54 @@ def _column_source(table: Any, name: str) -> Any:
     return _single_chunk(_columns_of(table).get(name))
 
 
-def _import_columns(tables: CanonicalTables) -> list[Any]:
+#: The filed records: a stream evaluates many micro-batches against the same ones.
+REFERENCE_TABLES = ("products", "enterprises", "hs_lists", "quota_ledger")
+#: Imported columns of reference tables, per table name: the table they came from and its
+#: columns by name (an ArrowColumn is read-only to the kernel, so one import serves every run).
+ImportCache = dict[str, tuple[Any, dict[str, Any]]]
+
+
+def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -> list[Any]:
     """One kernel ArrowColumn per (table, column) the kernel reads, in its fixed order.
 
     Huge pages only for the columns read in random row order: moving the others costs a copy.
+    With `cache`, reference tables seen in an earlier call (the same objects) are not imported
+    again: for a micro-batch of a few orders that import costs more than the run.
     """
     columns = []
     by_table: dict[str, dict[str, Any]] = {}
+    imported: dict[str, dict[str, Any]] = {}
     for key in _kernel.COLUMNS:
         table_name, column_name = key
+        table = getattr(tables, table_name)
         if table_name not in by_table:
-            by_table[table_name] = _columns_of(getattr(tables, table_name))
-        source = _single_chunk(by_table[table_name].get(column_name))
-        try:
-            columns.append(_kernel.ArrowColumn(source, huge=key not in _kernel.SEQUENTIAL))
-        except _kernel.ArrowLayoutError as exc:
-            raise SchemaError(f"table {table_name}, column {column_name}: {exc}") from None
+            by_table[table_name] = _columns_of(table)
+            imported[table_name] = _cached_imports(cache, table_name, table)
+        column = imported[table_name].get(column_name)
+        if column is None:
+            column = _import_column(by_table[table_name], key)
+            imported[table_name][column_name] = column
+        columns.append(column)
     return columns
+
+
+def _cached_imports(cache: ImportCache | None, table_name: str, table: Any) -> dict[str, Any]:
+    """The columns of `table` imported before (kept in `cache` when it is a reference table)."""
+    if cache is None or table_name not in REFERENCE_TABLES:
+        return {}
+    found = cache.get(table_name)
+    if found is None or found[0] is not table:
+        found = cache[table_name] = (table, {})
+    return found[1]
+
+
+def _import_column(columns: dict[str, Any], key: tuple[str, str]) -> Any:
+    table_name, column_name = key
+    source = _single_chunk(columns.get(column_name))
+    try:
+        return _kernel.ArrowColumn(source, huge=key not in _kernel.SEQUENTIAL)
+    except _kernel.ArrowLayoutError as exc:
+        raise SchemaError(f"table {table_name}, column {column_name}: {exc}") from None
 
 
 def _parameters(tables: CanonicalTables, settings: RuleSettings) -> dict[str, Any]:
@@ -181,13 +212,18 @@ class KernelEngine:
         #: Seconds spent in each kernel phase by the last run (reference_tables, link,
         #: evaluate, subjects, annual), for benchmarks and diagnostics.
         self.last_timings: dict[str, float] = {}
+        #: Keep the reference tables' imported columns between runs (a stream runs many
+        #: micro-batches against the same ones); off for batch runs, which run once.
+        self.reuse_references = False
+        self._imports: ImportCache = {}
 
     def run_raw(self, tables: CanonicalTables, settings: RuleSettings) -> dict[str, Any]:
         """The kernel's own arrays: per order row (`reason_mask`, `payment_row`, ... as in
         ORDER_RESULT_SCHEMA, nulls as NULL_INT64), subjects, orphans and the walked ledger."""
         sizes = {name: _height(getattr(tables, name)) for name in TABLE_NAMES}
+        imports = self._imports if self.reuse_references else None
         raw: dict[str, Any] = _kernel.run(
-            _import_columns(tables), sizes, _parameters(tables, settings), self.threads
+            _import_columns(tables, imports), sizes, _parameters(tables, settings), self.threads
         )
         self.last_timings = dict(raw["timings"])
         return raw

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 
 from ..normalise import CUSTOMS_TIME, DECIMAL_TEXT, ISO_TIME, TIME_OFFSET
@@ -275,6 +276,7 @@ class RowMaker:
         self._app_time = table.column_names.index("app_time") if self.dates else -1
         self._types = [_ARROW_TYPES[c.kind] for c in table.columns]
         self._names = [*table.column_names, ROW]
+        self._structs: dict[int, pa.StructType] = {}  # see `tuples_frame`
         if self.dates:
             self._types += [pa.int32(), pa.int32()]
             self._names += [APP_YEAR, APP_YMD]
@@ -340,6 +342,26 @@ class RowMaker:
         arrays.insert(len(self.table.columns), pa.array(range(1, len(rows) + 1), pa.int64()))
         return pa.Table.from_arrays(arrays, names=self._names)
 
+    def tuples_frame(
+        self, rows: Sequence[tuple[Any, ...]], leading: Sequence[Sequence[Any]] = ()
+    ) -> pa.Table:
+        """`frame` in one Arrow conversion for all columns (each `pa.array` call has a fixed
+        cost that dominates a micro-batch of a few rows): `rows` are tuples of the values
+        after the first `len(leading)` columns, whose values `leading` gives per column (an
+        order line's order key, kept once with its order)."""
+        struct = self._structs.get(len(leading))
+        if struct is None:
+            fields = [n for n in self._names if n != ROW]
+            struct = self._structs[len(leading)] = pa.struct(
+                list(zip(fields, self._types, strict=True))[len(leading) :]
+            )
+        batch = pa.RecordBatch.from_struct_array(pa.array(rows, struct))
+        for position, values in enumerate(leading):
+            batch = batch.add_column(
+                position, self._names[position], pa.array(values, self._types[position])
+            )
+        numbers = pa.array(np.arange(1, len(rows) + 1, dtype=np.int64))
+        return pa.Table.from_batches([batch.add_column(len(self.table.columns), ROW, numbers)])
 
 #: The pure-Python converters above, or their compiled twins when the extension is built (which
 #: use the Python ones for any value not in a common form).

@@ -1,29 +1,33 @@
 """`StreamMatcher`: continuous clearance over a stream of documents (SPEC §5).
 
 Documents wait per order key until the set is complete, then go through the batch engine in
-micro-batches (one implementation of the rules). A buyer's orders are evaluated together so the
-annual-limit walk sees the same orders as batch. Verdicts are versioned per order; deadlines run
-on an injectable processing-time clock. All state is plain data, so it snapshots and replays.
+micro-batches (one implementation of the rules). With a changed order go the orders of its buyer
+and year whose annual-limit walk it can alter, so the walk sees the same orders as batch.
+Verdicts are versioned per order; deadlines run on an injectable processing-time clock. All
+state is plain data, so it snapshots and replays.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import heapq
+import math
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import polars as pl
+import pyarrow as pa
 
 from .. import schema
 from ..engine.base import CanonicalTables
 from ..exceptions import InputError, StateError
 from ..money import format_money
-from ..rules import RuleSettings
+from ..rules import Rule, RuleSettings
 from .canonical import Invalid, RowMaker
 from .messages import (
     BadMessage,
@@ -123,6 +127,10 @@ class _Slot(msgspec.Struct, gc=False):
     evaluated: bool = False  # went through the engine at least once (and not cancelled since)
     expired: bool = False  # completion window passed while incomplete
     buyer: str | None = None
+    #: What the buyer had spent in the order's year after this order in its last annual-limit
+    #: walk (SPEC §3.1), where a later walk may start; None when not known (not kept in
+    #: snapshots: after a restore the first walk of each year starts from its first order).
+    spent_after: int | None = None
 
 
 class Configuration(msgspec.Struct, frozen=True):
@@ -146,6 +154,9 @@ STALE = FeedResult("stale")
 #: What a micro-batch needs of the engine, per canonical order row: the failed rules, the
 #: linked payment and waybill (0-based rows, None when not linked) and two money values.
 RESULT_COLUMNS = ("reason_mask", "payment_row", "waybill_row", "computed_tax", "limit_value")
+#: What the matcher reads of the engine: the event's columns, and the spent before each order
+#: in the annual-limit walk (None when the order is not walked), to start later walks from.
+EVALUATED_COLUMNS = (*RESULT_COLUMNS, "annual_spent")
 OrderResults = dict[str, list[Any]]
 Evaluator = Callable[[CanonicalTables, RuleSettings], OrderResults]
 
@@ -163,12 +174,13 @@ def engine_evaluator(engine: str = "auto") -> Evaluator:
         # Micro-batches are small: a second OpenMP thread costs more in start-up and spinning
         # (much more when the machine is loaded) than it saves.
         chosen.threads = 1  # type: ignore[attr-defined]
+        chosen.reuse_references = True  # type: ignore[attr-defined]
 
         def evaluate_raw(tables: CanonicalTables, settings: RuleSettings) -> OrderResults:
             raw = run_raw(tables, settings)
             return {
                 name: [None if v == NULL_INT64 else v for v in raw[name].tolist()]
-                for name in RESULT_COLUMNS
+                for name in EVALUATED_COLUMNS
             }
 
         return evaluate_raw
@@ -176,11 +188,11 @@ def engine_evaluator(engine: str = "auto") -> Evaluator:
     def evaluate(tables: CanonicalTables, settings: RuleSettings) -> OrderResults:
         documents: dict[str, Any] = {
             name: pl.from_arrow(getattr(tables, name))
-            for name in _ROWS
-            if getattr(tables, name) is not None
+            for name in (*_ROWS, "quota_ledger")
+            if isinstance(getattr(tables, name), pa.Table)
         }  # the reference engine reads Polars frames
         output = chosen.run(dataclasses.replace(tables, **documents), settings)
-        return {name: output.orders[name].to_list() for name in RESULT_COLUMNS}
+        return {name: output.orders[name].to_list() for name in EVALUATED_COLUMNS}
 
     return evaluate
 
@@ -193,7 +205,14 @@ class _Batch:
     keys: list[OrderKey]  # the matcher's key of each canonical order row
     payments: list[tuple[Any, ...]]
     waybills: list[tuple[Any, ...]]
+    walks: list[tuple[BuyerYear, WalkKey]]  # each order row's annual-limit walk and place in it
 
+
+#: A buyer and a year: the orders that share one annual-limit walk (SPEC §3.1).
+BuyerYear = tuple[str, int]
+#: An order's place in its walk: (year, app_time, ebp_code, order_no), compared as the engines
+#: compare them (order keys are unique in a stream, so no row number is needed).
+WalkKey = tuple[int, int, str, str]
 
 _PAY_TRANSACTION = schema.PAYMENTS.column_names.index("pay_transaction_id")
 _LOGISTICS_NO = schema.WAYBILLS.column_names.index("logistics_no")
@@ -232,6 +251,7 @@ class StreamMatcher:
         #: Called with `now` just before every flush (the durable log records flush points).
         self.flush_listener: Callable[[float], None] | None = None
         self._evaluate = evaluator if evaluator is not None else engine_evaluator(engine)
+        self._pack = _Packer()
         self._docs: dict[str, dict[tuple[str, str], _Entry]] = {
             "order": {},
             "payment": {},
@@ -243,13 +263,15 @@ class StreamMatcher:
         self._waybills_of = _Index()  # order key -> waybill keys
         self._inventory_orders = _Index()  # (logistics_code, logistics_no) -> order keys
         self._buyer_orders = _Index()  # canonical buyer ID number -> order keys
-        self._deadlines: list[tuple[float, OrderKey]] = []
-        self._dirty: set[OrderKey] = set()
+        self._deadlines = _Deadlines(self._slots, completion_window)
+        #: Orders touched since the last flush (a dict as an ordered set: a third of the memory).
+        self._dirty: dict[OrderKey, None] = {}
         self._dirty_buyers: set[str] = set()
         self._dirty_since: float | None = None
         self._events: list[VerdictEvent] = []
         self._flush_cost = 0.0  # seconds the last flush took (wall clock)
         self._verdicts: dict[int, tuple[str, list[str]]] = {}  # reason mask -> verdict, codes
+        self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -285,7 +307,7 @@ class StreamMatcher:
             new = _Entry(message.revision)
         else:
             try:  # converted once, here: a value batch would reject is the sender's to fix
-                rows = _PACK(_CONVERT[kind](message))
+                rows = self._pack(_CONVERT[kind](message))
             except Invalid as exc:
                 self.counters.add("dead_lettered")
                 return FeedResult("dead", f"{kind}: {exc}")
@@ -339,10 +361,10 @@ class StreamMatcher:
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _Slot(now)
-            heapq.heappush(self._deadlines, (now + self.completion_window, key))
+            self._deadlines.add(key, now)
         if not self._dirty:
             self._dirty_since = now
-        self._dirty.add(key)
+        self._dirty[key] = None
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -366,30 +388,38 @@ class StreamMatcher:
             interval = max(self.batch_interval, self._flush_cost)
             if len(self._dirty) >= self.batch_size or now - since >= interval:
                 return True
-        return bool(self._deadlines) and self._deadlines[0][0] <= now
+        due = self._deadlines.next_due()
+        return due is not None and due <= now
 
     def flush(self, now: float | None = None) -> None:
         """Evaluate every waiting order now and expire the deadlines up to `now`."""
         now = self.clock() if now is None else now
         if self.flush_listener is not None:
             self.flush_listener(now)
-        direct, self._dirty = self._dirty, set()
+        direct, self._dirty = self._dirty, {}
         buyers, self._dirty_buyers = self._dirty_buyers, set()
         self._dirty_since = None
         self.counters.add("flushes")
         self._expire(now, direct)
         to_evaluate: set[OrderKey] = set()
+        changed: dict[str, list[OrderKey]] = {}  # per buyer, its orders that go to the engine
         for key in sorted(direct):
             if self._decide_without_engine(key):
                 to_evaluate.add(key)
                 buyer = self._slots[key].buyer
                 if buyer is not None:
-                    buyers.add(buyer)
-        for buyer in buyers:
+                    changed.setdefault(buyer, []).append(key)
+        if not self._walks_resume():
+            buyers.update(changed)
+        starts: dict[BuyerYear, int] = {}
+        for buyer in buyers:  # a document left or moved: every walk of the buyer again
             to_evaluate.update(self._buyer_orders.members(buyer))
+        for buyer, keys in changed.items():
+            if buyer not in buyers:
+                to_evaluate.update(self._walked_again(buyer, keys, starts))
         if to_evaluate:
             started = time.perf_counter()
-            self._evaluate_orders(sorted(to_evaluate), direct)
+            self._evaluate_orders(sorted(to_evaluate), direct, starts)
             self._flush_cost = time.perf_counter() - started
 
     def close(self) -> None:
@@ -402,10 +432,9 @@ class StreamMatcher:
         events, self._events = self._events, []
         return events
 
-    def _expire(self, now: float, direct: set[OrderKey]) -> None:
+    def _expire(self, now: float, direct: dict[OrderKey, None]) -> None:
         """Emit `incomplete` for orders whose completion window passed (SPEC §5)."""
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, key = heapq.heappop(self._deadlines)
+        for key in self._deadlines.pop_due(now):
             slot = self._slots.get(key)
             if slot is None or slot.evaluated or slot.expired:
                 continue
@@ -453,11 +482,72 @@ class StreamMatcher:
         slot = self._slots[key]
         return self._live("order", key) is not None and (slot.evaluated or not self._missing(key))
 
-    def _evaluate_orders(self, keys: list[OrderKey], direct: set[OrderKey]) -> None:
-        """Run the batch engine on these orders with their documents; emit changed verdicts."""
-        batch = self._batch_for(keys)
+    def _walks_resume(self) -> bool:
+        """True when a walk may resume from the spent an order left (`_walked_again`): when
+        every order still missing a document is out of the walk, as a missing document is a
+        reject rule. Else such an order could count, unseen, in the spent of the orders
+        after it (that case re-walks whole buyers, as it always did)."""
+        needed = Rule.PAYMENT_MISSING.bit | Rule.WAYBILL_MISSING.bit
+        if self.inventory_rules:
+            needed |= Rule.INVENTORY_MISSING.bit
+        return self.settings.mask_of("reject") & needed == needed
+
+    def _walked_again(
+        self, buyer: str, changed: list[OrderKey], starts: dict[BuyerYear, int]
+    ) -> list[OrderKey]:
+        """The buyer's orders whose verdict can change when the `changed` ones are evaluated.
+
+        An order's annual-limit walk reads only the orders before it in its year (SPEC §3.1),
+        so in each year with a changed order the walk is done again from the first changed
+        one, starting from the spent the order just before it left (put in `starts`). When
+        that is not known, the whole year is walked again.
+        """
+        walks = self._walk_keys(self._buyer_orders.members(buyer))
+        firsts: dict[int, WalkKey] = {}
+        for key in changed:
+            walk = walks.get(key)
+            if walk is not None and (walk[0] not in firsts or walk < firsts[walk[0]]):
+                firsts[walk[0]] = walk
+        again: list[OrderKey] = []
+        for year, first in firsts.items():
+            year_orders = sorted((walk, key) for key, walk in walks.items() if walk[0] == year)
+            before = [key for walk, key in year_orders if walk < first]
+            spent = self._slots[before[-1]].spent_after if before else None
+            if before and spent is None:
+                again += [key for _, key in year_orders]
+                continue
+            if spent is not None:
+                starts[(buyer, year)] = spent
+            again += [key for walk, key in year_orders if walk >= first]
+        return again
+
+    def _walk_keys(self, keys: Any) -> dict[OrderKey, WalkKey]:
+        """The walk place of each of these orders that is live and convertible."""
+        found: list[tuple[OrderKey, bytes]] = []
+        for key in keys:
+            entry = self._docs["order"].get(key)
+            if entry is not None and entry.rows:
+                found.append((key, entry.rows))
+        orders = _UNPACK_ORDERS(_joined([rows for _, rows in found]))
+        return {key: _walk_key(head) for (key, _), (head, _) in zip(found, orders, strict=True)}
+
+    def _evaluate_orders(
+        self,
+        keys: list[OrderKey],
+        direct: dict[OrderKey, None],
+        starts: dict[BuyerYear, int] | None = None,
+    ) -> None:
+        """Run the batch engine on these orders with their documents; emit changed verdicts.
+
+        `starts` holds the spent a buyer-year's walk starts from, where it does not start from
+        the year's first order (see `_walked_again`).
+        """
+        starts = starts or {}
+        batch = self._batch_for(keys, starts)
         self.counters.add("evaluated_orders", len(keys))
-        events = self._events_of(batch, self._evaluate(batch.tables, self.settings))
+        results = self._evaluate(batch.tables, self.settings)
+        self._remember_walks(batch, results, starts)
+        events = self._events_of(batch, results)
         for key in keys:
             if not self._eligible(key):
                 continue
@@ -466,6 +556,42 @@ class StreamMatcher:
                 event = self._bare_event(key, "invalid")
             self._slots[key].evaluated = True
             self._emit(key, event, always=key in direct)
+
+    def _remember_walks(
+        self, batch: _Batch, results: OrderResults, starts: dict[BuyerYear, int]
+    ) -> None:
+        """Keep in each evaluated order's slot the spent after it in its walk (SPEC §3.1),
+        replaying the engine's walk from the spent before each walked order: an order out of
+        the walk leaves it as it was; an order walked adds its limit value unless that goes
+        over the limit. Anything that does not agree with the engine leaves it unknown."""
+        limit = self.settings.parameters.annual_limit
+        spent_before = results.get("annual_spent")
+        if spent_before is None:  # an evaluator that does not say: nothing is known
+            for key in batch.keys:
+                self._slots[key].spent_after = None
+            return
+        walks: dict[BuyerYear, list[tuple[WalkKey, int]]] = {}
+        for row, (group, walk) in enumerate(batch.walks):
+            walks.setdefault(group, []).append((walk, row))
+        for group, rows in walks.items():
+            spent: int | None = starts.get(group, self._ledger_used(group))
+            for _, row in sorted(rows):
+                before, value = spent_before[row], results["limit_value"][row]
+                if before is not None:
+                    after = before + value if value is not None else _INT64_END
+                    known = before == spent and -_INT64_END <= after < _INT64_END
+                    spent = (after if after <= limit else before) if known else None
+                self._slots[batch.keys[row]].spent_after = spent
+
+    def _ledger_used(self, group: BuyerYear) -> int:
+        """The quota ledger's `used` for a buyer and year (0 when it has none)."""
+        if self._ledger is None:
+            ledger = self.references.quota_ledger
+            rows = ledger.select(_LEDGER_COLUMNS).iter_rows() if ledger is not None else ()
+            self._ledger = {}
+            for buyer, year, used in rows:
+                self._ledger.setdefault((buyer, year), used)  # the first row counts
+        return self._ledger.get(group, 0)
 
     def _events_of(self, batch: _Batch, results: OrderResults) -> dict[OrderKey, VerdictEvent]:
         """One verdict event per evaluated order, as the batch renderer would state it."""
@@ -534,54 +660,65 @@ class StreamMatcher:
                     found.append(loose_key)
         return found
 
-    def _batch_for(self, keys: list[OrderKey]) -> _Batch:
+    def _batch_for(
+        self, keys: list[OrderKey], starts: dict[BuyerYear, int] | None = None
+    ) -> _Batch:
         """Canonical tables holding these orders and every document linked to them.
 
         Each document was converted once, when it came (`canonical.RowMaker`), and its rows
-        kept packed with it.
+        kept packed with it. A table's packed rows are decoded in one call and converted to
+        Arrow in one call: no work per value in Python. The quota ledger holds the rows of
+        these orders' buyer-years, with `starts` in place of the ledger's figure.
         """
-        orders: list[tuple[Any, ...]] = []
-        items: list[tuple[Any, ...]] = []
+        docs = self._docs
+        orders: list[bytes] = []
         raw_keys: list[OrderKey] = []
-        payments: dict[tuple[str, str], tuple[Any, ...] | None] = {}
-        waybills: dict[tuple[str, str], tuple[Any, ...] | None] = {}
-        inventories: list[tuple[Any, ...]] = []
+        payments: dict[tuple[str, str], bytes | None] = {}
+        waybills: dict[tuple[str, str], bytes | None] = {}
+        inventories: list[bytes] = []
         for key in keys:
-            entry = self._docs["order"].get(key)
-            rows = _rows_of(entry)
-            if rows is not None:
-                order, lines = rows
-                orders.append(order)
-                order_key = order[_ORDER_KEY_COLUMNS]
-                items += [order_key + line for line in lines]
+            entry = docs["order"].get(key)
+            if entry is not None and entry.rows:
+                orders.append(entry.rows)
                 raw_keys.append(key)
             for pay_key in _sorted(self._payments_of.members(key)):
-                entry = self._docs["payment"][pay_key]
-                payments[pay_key] = _rows_of(entry)
+                payments[pay_key] = docs["payment"][pay_key].rows
             for waybill_key in self._linked_waybill_keys(key):
-                entry = self._docs["waybill"][waybill_key]
-                waybills[waybill_key] = _rows_of(entry)
+                waybills[waybill_key] = docs["waybill"][waybill_key].rows
             if self.inventory_rules:
-                row = _rows_of(self._docs["inventory"].get(key))
-                if row is not None:
-                    inventories.append(row)
-        rows_by_table = {
-            "orders": orders,
-            "order_items": items,
-            "payments": [row for row in payments.values() if row is not None],
-            "waybills": [row for row in waybills.values() if row is not None],
-        }
+                entry = docs["inventory"].get(key)
+                if entry is not None and entry.rows:
+                    inventories.append(entry.rows)
+        heads, lines, line_keys = _orders_and_lines(orders)
+        payment_rows = _unpack_rows([rows for rows in payments.values() if rows])
+        waybill_rows = _unpack_rows([rows for rows in waybills.values() if rows])
+        rows_by_table = {"orders": heads, "payments": payment_rows, "waybills": waybill_rows}
         if self.inventory_rules:
-            rows_by_table["inventories"] = inventories
+            rows_by_table["inventories"] = _unpack_rows(inventories)
+        frames = {name: _ROWS[name].tuples_frame(rows) for name, rows in rows_by_table.items()}
+        frames["order_items"] = _ROWS["order_items"].tuples_frame(lines, line_keys)
+        walks = [((head[_BUYER], head[_APP_YEAR]), _walk_key(head)) for head in heads]
         refs = self.references
         tables = CanonicalTables(
             products=refs.products,
             enterprises=refs.enterprises,
             hs_lists=refs.hs_lists,
-            quota_ledger=refs.quota_ledger,
-            **{name: _ROWS[name].frame(rows) for name, rows in rows_by_table.items()},
+            quota_ledger=self._batch_ledger({group for group, _ in walks}, starts or {}),
+            **frames,
         )
-        return _Batch(tables, raw_keys, rows_by_table["payments"], rows_by_table["waybills"])
+        return _Batch(tables, raw_keys, payment_rows, waybill_rows, walks)
+
+    def _batch_ledger(
+        self, groups: set[BuyerYear], starts: dict[BuyerYear, int]
+    ) -> pa.Table | None:
+        """The quota ledger rows of these buyer-years (the others are not read), with the
+        spent a walk starts from where it does not start from the year's first order; None
+        when there are none (a walk without a ledger row starts from 0)."""
+        if self.references.quota_ledger is None and not starts:
+            return None
+        used = {group: starts.get(group, self._ledger_used(group)) for group in sorted(groups)}
+        rows = [(*group, spent) for group, spent in used.items() if spent]
+        return pa.table(list(zip(*rows, strict=True)), schema=_LEDGER_SCHEMA) if rows else None
 
     # --- rules ----------------------------------------------------------------------------------
 
@@ -594,6 +731,8 @@ class StreamMatcher:
         self.settings = configuration.settings
         self.inventory_rules = configuration.inventory_rules
         self._verdicts.clear()
+        for slot in self._slots.values():  # spent under other rules
+            slot.spent_after = None
 
     def reevaluate(self, now: float | None = None) -> None:
         """Evaluate every order that has a verdict again (after the rules changed); only a
@@ -662,6 +801,7 @@ class StreamMatcher:
                 if entry.rows is not None:
                     self._relink(kind, key, None, entry)
         self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
+        waiting: list[tuple[float, OrderKey]] = []
         for saved_slot in state.slots:
             key = _shared_key((saved_slot.k1, saved_slot.k2))
             slot = self._slots[key] = _Slot(
@@ -673,9 +813,10 @@ class StreamMatcher:
                 saved_slot.buyer,
             )
             if not slot.evaluated and not slot.expired:
-                self._deadlines.append((slot.first_seen + self.completion_window, key))
-        heapq.heapify(self._deadlines)
-        self._dirty = {tuple(k) for k in state.dirty}  # type: ignore[misc]
+                waiting.append((slot.first_seen, key))
+        for first_seen, key in sorted(waiting):
+            self._deadlines.add(key, first_seen)
+        self._dirty = dict.fromkeys(_shared_key(k) for k in state.dirty)
         self._dirty_since = state.dirty_since
         self.counters = Counters.from_dict(state.counters)
 
@@ -694,7 +835,7 @@ class StreamMatcher:
                 if doc.doc is not None:
                     link = _LINK[kind](doc.doc)
                     try:
-                        rows = _PACK(_CONVERT[kind](doc.doc))
+                        rows = self._pack(_CONVERT[kind](doc.doc))
                     except Invalid:
                         rows = b""  # present, but left out of evaluation
                         rejected = old.counters.get("rejected_at_evaluation", 0)
@@ -758,37 +899,99 @@ def decode_bytes(raw: bytes) -> Message:
 
 
 class _Index:
-    """A many-to-many link index: key -> members. Nearly every key has a single member, kept
-    in a 1-tuple (a set costs four times the memory); more members go into a set."""
+    """A many-to-many link index: key -> members (members are key tuples). Nearly every key
+    has a single member, held as it is; a few members go into a list (a third of the memory
+    of a set), many into a set (so no key costs quadratic time)."""
 
     __slots__ = ("_members",)
 
+    #: Members kept in a list up to this many.
+    LIST_MAX = 16
+
     def __init__(self) -> None:
-        self._members: dict[Any, tuple[Any] | set[Any]] = {}
+        self._members: dict[Any, tuple[Any, ...] | list[Any] | set[Any]] = {}
 
-    def members(self, key: Any) -> tuple[Any, ...] | set[Any]:
+    def members(self, key: Any) -> tuple[Any, ...] | list[Any] | set[Any]:
         """The members of `key` (empty when none)."""
-        return self._members.get(key, ())
+        found = self._members.get(key)
+        if found is None:
+            return ()
+        return (found,) if isinstance(found, tuple) else found
 
-    def add(self, key: Any, member: Any) -> None:
+    def add(self, key: Any, member: tuple[Any, ...]) -> None:
         """Link `member` to `key`."""
         found = self._members.get(key)
         if found is None:
-            self._members[key] = (member,)
-        elif isinstance(found, set):
-            found.add(member)
+            self._members[key] = member
+        elif isinstance(found, tuple):
+            if found != member:
+                self._members[key] = [found, member]
         elif member not in found:
-            self._members[key] = {*found, member}
+            if isinstance(found, set):
+                found.add(member)
+            elif len(found) < self.LIST_MAX:
+                found.append(member)
+            else:
+                self._members[key] = {*found, member}
 
-    def discard(self, key: Any, member: Any) -> None:
+    def discard(self, key: Any, member: tuple[Any, ...]) -> None:
         """Unlink `member` from `key` (nothing when it is not linked)."""
         found = self._members.get(key)
-        if found is None or member not in found:
+        if found is None:
             return
-        if isinstance(found, set) and len(found) > 1:
-            found.discard(member)
+        if isinstance(found, tuple):
+            if found == member:
+                del self._members[key]
+        elif member in found:
+            found.remove(member)
+            if len(found) == 1:
+                (self._members[key],) = found  # back to a single member held as it is
+
+
+class _Deadlines:
+    """The completion deadlines of order slots (each slot's `first_seen` + the window).
+
+    Slots are made in processing-time order, so nearly every deadline sits in a queue of keys
+    (8 bytes each, against 80 for a heap entry of due time and key), due in queue order; a
+    slot first seen before the newest queued one (the clock went back) waits in a heap.
+    """
+
+    __slots__ = ("_slots", "_window", "_queue", "_late", "_newest")
+
+    def __init__(self, slots: dict[OrderKey, _Slot], window: float) -> None:
+        self._slots = slots
+        self._window = window
+        self._queue: deque[OrderKey] = deque()
+        self._late: list[tuple[float, OrderKey]] = []
+        self._newest = -math.inf  # first_seen of the last queued slot
+
+    def add(self, key: OrderKey, first_seen: float) -> None:
+        """The slot of `key`, first seen at `first_seen`, is due a window later."""
+        if first_seen >= self._newest:
+            self._queue.append(key)
+            self._newest = first_seen
         else:
-            del self._members[key]
+            heapq.heappush(self._late, (first_seen + self._window, key))
+
+    def next_due(self) -> float | None:
+        """The earliest deadline, None when there is none."""
+        due = [self._late[0][0]] if self._late else []
+        if self._queue:
+            due.append(self._due(self._queue[0]))
+        return min(due, default=None)
+
+    def pop_due(self, now: float) -> list[OrderKey]:
+        """Remove and return the keys due at or before `now`, by due time then key."""
+        due: list[tuple[float, OrderKey]] = []
+        while self._queue and self._due(self._queue[0]) <= now:
+            key = self._queue.popleft()
+            due.append((self._due(key), key))
+        while self._late and self._late[0][0] <= now:
+            due.append(heapq.heappop(self._late))
+        return [key for _, key in sorted(due)]
+
+    def _due(self, key: OrderKey) -> float:
+        return self._slots[key].first_seen + self._window
 
 
 def _alive(entry: _Entry | None) -> _Entry | None:
@@ -796,12 +999,37 @@ def _alive(entry: _Entry | None) -> _Entry | None:
     return entry if entry is not None and entry.rows is not None else None
 
 
-def _rows_of(entry: _Entry | None) -> Any:
-    """The entry's canonical row(s); None when absent, cancelled or not convertible."""
-    return _UNPACK(entry.rows) if entry is not None and entry.rows else None
+def _joined(packed: list[bytes]) -> bytes:
+    """Packed values as the items of one MessagePack array, to decode them in one call."""
+    return b"\xdd" + len(packed).to_bytes(4, "big") + b"".join(packed)  # array 32
 
 
-def _sorted(members: tuple[Any, ...] | set[Any]) -> Any:
+def _unpack_rows(packed: list[bytes]) -> list[tuple[Any, ...]]:
+    """Packed canonical rows (payments, waybills, inventories) as tuples."""
+    return _UNPACK_ROWS(_joined(packed))
+
+
+def _walk_key(head: tuple[Any, ...]) -> WalkKey:
+    """An order row's place in its buyer-year's walk."""
+    return (head[_APP_YEAR], head[_APP_TIME], head[_EBP_CODE], head[_ORDER_NO])
+
+
+def _orders_and_lines(
+    packed: list[bytes],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[list[Any]]]:
+    """Packed orders (see `_order_rows`) -> their canonical rows, their lines' rows less the
+    order key, and the order key's columns for those lines (from each line's order)."""
+    decoded = _UNPACK_ORDERS(_joined(packed))
+    heads = [head for head, _ in decoded]
+    lines = [line for _, order_lines in decoded for line in order_lines]
+    line_keys = [
+        [head[column] for head, order_lines in decoded for _ in order_lines]
+        for column in range(_ORDER_KEY_COLUMNS.stop)
+    ]
+    return heads, lines, line_keys
+
+
+def _sorted(members: tuple[Any, ...] | list[Any] | set[Any]) -> Any:
     return members if len(members) < 2 else sorted(members)
 
 
@@ -861,11 +1089,38 @@ def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
 
 #: order_no, ebp_code: both the orders and the order_items table start with them.
 _ORDER_KEY_COLUMNS = slice(0, 2)
+#: Positions in a canonical order row (the two dates `RowMaker` adds follow the columns).
+_ORDER_NO, _EBP_CODE = 0, 1
+_BUYER = schema.ORDERS.column_names.index("buyer_id_number")
+_APP_TIME = schema.ORDERS.column_names.index("app_time")
+_APP_YEAR = len(schema.ORDERS.columns)
+_LEDGER_COLUMNS = ("buyer_id_number", "year", "used")
+_LEDGER_SCHEMA = pa.schema(
+    [("buyer_id_number", pa.string()), ("year", pa.int64()), ("used", pa.int64())]
+)
+_INT64_END = 2**63  # a spent this large would overflow the engine's int64
 assert schema.ORDERS.column_names[:2] == schema.ORDER_ITEMS.column_names[:2]
 
 
-_PACK = msgspec.msgpack.Encoder().encode
-_UNPACK = msgspec.msgpack.Decoder().decode
+class _Packer:
+    """Packs canonical rows as MessagePack into bytes of exactly their size: msgspec's
+    `encode` leaves its growth room in the bytes it returns (a quarter more, kept for as long
+    as the document waits); packing into a reused buffer and copying out does not."""
+
+    __slots__ = ("_buffer", "_encode_into")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._encode_into = msgspec.msgpack.Encoder().encode_into
+
+    def __call__(self, rows: Any) -> bytes:
+        self._encode_into(rows, self._buffer)
+        return bytes(self._buffer)
+
+
+#: Many packed documents at once (see `_joined`), rows as tuples (what Arrow converts).
+_UNPACK_ROWS = msgspec.msgpack.Decoder(list[tuple]).decode
+_UNPACK_ORDERS = msgspec.msgpack.Decoder(list[tuple[tuple, list[tuple]]]).decode
 
 #: Each kind of document -> its canonical row(s); raises Invalid naming the field.
 _CONVERT: dict[str, Callable[[Any], Any]] = {

@@ -4,8 +4,13 @@ snapshots of the first format (whole messages) exactly."""
 from __future__ import annotations
 
 import gc
+import heapq
 
 import msgspec
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from matchcore.stream import matcher as matcher_module
 from matchcore.stream.messages import from_mapping
@@ -126,9 +131,86 @@ def test_link_index_keeps_one_member_small_and_many_in_a_set():
     index.add("buyer", ("E", "1"))
     assert index.members("buyer") == (("E", "1"),)
     index.add("buyer", ("E", "2"))
-    assert index.members("buyer") == {("E", "1"), ("E", "2")}
+    assert index.members("buyer") == [("E", "1"), ("E", "2")]  # a few: a list
+    for number in range(3, 3 + matcher_module._Index.LIST_MAX):
+        index.add("buyer", ("E", str(number)))
+    assert isinstance(index.members("buyer"), set)  # many: a set
+    for number in range(3, 3 + matcher_module._Index.LIST_MAX):
+        index.discard("buyer", ("E", str(number)))
+    assert set(index.members("buyer")) == {("E", "1"), ("E", "2")}
     index.discard("buyer", ("E", "1"))
     index.discard("buyer", ("E", "9"))  # not linked: nothing happens
     assert list(index.members("buyer")) == [("E", "2")]
     index.discard("buyer", ("E", "2"))
     assert index.members("buyer") == ()
+
+
+@given(
+    st.lists(st.sampled_from([0.0, 1.0, 2.5, 3.0, 7.0]), max_size=30),
+    st.lists(st.sampled_from([0.0, 2.0, 3.0, 5.0, 9.0, 20.0]), max_size=6),
+)
+def test_deadlines_come_due_as_a_heap_of_due_times_gives_them(arrivals, nows):
+    """The queue of deadlines (a heap only for slots made after the clock went back) pops
+    what a heap of (due, key) pops, in the same order."""
+    window = 4.0
+    slots: dict = {}
+    deadlines = matcher_module._Deadlines(slots, window)
+    heap: list = []
+    for number, first_seen in enumerate(arrivals):
+        key = ("EBP", f"O{number}")
+        slots[key] = matcher_module._Slot(first_seen)
+        deadlines.add(key, first_seen)
+        heapq.heappush(heap, (first_seen + window, key))
+    for now in nows:
+        assert deadlines.next_due() == (heap[0][0] if heap else None)
+        expected = []
+        while heap and heap[0][0] <= now:
+            expected.append(heapq.heappop(heap)[1])
+        assert deadlines.pop_due(now) == expected
+
+
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.sampled_from("ab"), st.integers(0, 20)),
+        max_size=80,
+    )
+)
+def test_link_index_holds_what_a_dict_of_sets_holds(operations):
+    """Single members held bare, a few in a list, many in a set: the same members."""
+    index = matcher_module._Index()
+    model: dict = {}
+    for adding, key, number in operations:
+        member = ("EBP", f"O{number}")
+        if adding:
+            index.add(key, member)
+            model.setdefault(key, set()).add(member)
+        else:
+            index.discard(key, member)
+            model.get(key, set()).discard(member)
+        for name in "ab":
+            members = index.members(name)
+            assert len(members) == len(set(members))
+            assert set(members) == model.get(name, set())
+
+
+_VALUES = {
+    pa.string(): st.none() | st.text(max_size=6),
+    pa.int64(): st.none() | st.integers(-(2**63), 2**63 - 1),
+    pa.timestamp("us", tz="UTC"): st.none() | st.integers(-(2**62), 2**62),
+    pa.int32(): st.none() | st.integers(-(2**31), 2**31 - 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(matcher_module._ROWS))
+@given(data=st.data())
+def test_a_table_built_in_one_conversion_is_the_table_built_by_columns(name, data):
+    """`tuples_frame` (one Arrow conversion) gives exactly what `frame` gives."""
+    maker = matcher_module._ROWS[name]
+    row = st.tuples(*(_VALUES[type] for type in maker._types))
+    rows = data.draw(st.lists(row, max_size=5))
+    expected = maker.frame(rows)
+    assert maker.tuples_frame(rows).equals(expected, check_metadata=True)
+    leading = data.draw(st.integers(0, 2))
+    given_columns = [[r[column] for r in rows] for column in range(leading)]
+    rest = [r[leading:] for r in rows]
+    assert maker.tuples_frame(rest, given_columns).equals(expected, check_metadata=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as count_case
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 import matchcore
 from matchcore import schema
 from matchcore.rules import RuleSettings
-from matchcore.stream.matcher import StreamMatcher
+from matchcore.stream.matcher import References, StreamMatcher
 
 # A low annual limit so two or three orders of one buyer already collide in the quota walk.
 SETTINGS = RuleSettings.from_overrides(annual_limit="7000")
@@ -38,8 +39,24 @@ def _rarely(draw: Any) -> bool:
     return draw(st.integers(0, 7)) == 0
 
 
+#: Order times about a new year in Asia/Shanghai (16:30 UTC+8 on the 31st is still 2024).
+NEW_YEAR_TIMES = (
+    "2024-12-31 16:30:00",
+    "2024-12-31 23:30:00",
+    "2024-12-31T16:30:00Z",  # 2025-01-01 00:30 in Shanghai
+    "2025-01-01 09:00:00",
+    "2025-01-01T01:00:00+08:00",
+)
+
+
+def _march_time(draw: Any) -> str:
+    return f"2024-03-01 {draw(st.integers(10, 23))}:00:00"
+
+
 @st.composite
-def order_versions(draw: Any, order_no: str, kit: Any) -> list[dict[str, Any]]:
+def order_versions(
+    draw: Any, order_no: str, kit: Any, app_time: Any = _march_time
+) -> list[dict[str, Any]]:
     versions = []
     for revision in range(1, 3 if _rarely(draw) else 2):
         goods = draw(st.sampled_from((4000, 3000, 100)))
@@ -48,7 +65,7 @@ def order_versions(draw: Any, order_no: str, kit: Any) -> list[dict[str, Any]]:
             buyer=BUYERS[1] if _rarely(draw) else BUYERS[0],
             goods=str(goods),
             tax="1.00" if _rarely(draw) else _tax(goods),
-            app_time=f"2024-03-01 {draw(st.integers(10, 23))}:00:00",
+            app_time=app_time(draw),
             revision=revision,
         )
         versions.append(message)
@@ -56,18 +73,20 @@ def order_versions(draw: Any, order_no: str, kit: Any) -> list[dict[str, Any]]:
 
 
 @st.composite
-def scenario(draw: Any, kit: Any) -> tuple[list[dict[str, Any]], set[int]]:
+def scenario(
+    draw: Any, kit: Any, orders: tuple[str, ...] = ORDERS, app_time: Any = _march_time
+) -> tuple[list[dict[str, Any]], set[int]]:
     history: list[dict[str, Any]] = []
-    for order_no in ORDERS[: draw(st.integers(2, 4))]:
-        history += draw(order_versions(order_no, kit))
+    for order_no in orders[: draw(st.integers(2, len(orders)))]:
+        history += draw(order_versions(order_no, kit, app_time))
         if _rarely(draw):  # the whole order is withdrawn
             history.append(_cancel(history[-1]))
         for n in range(2 if _rarely(draw) else 0 if _rarely(draw) else 1):
-            target = draw(st.sampled_from(ORDERS)) if _rarely(draw) else order_no
+            target = draw(st.sampled_from(orders)) if _rarely(draw) else order_no
             payment = kit.payment_msg(target, tx=f"T-{order_no}-{n}")
             history.append(dict(payment, revision=1))
             if _rarely(draw):  # a newer revision, possibly for another order
-                history.append(dict(payment, revision=2, order_no=draw(st.sampled_from(ORDERS))))
+                history.append(dict(payment, revision=2, order_no=draw(st.sampled_from(orders))))
             if _rarely(draw):
                 history.append(_cancel(history[-1]))
         if not _rarely(draw):
@@ -126,7 +145,9 @@ def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pl.DataFrame:
     return pl.DataFrame({name: [row.get(name) for row in rows] for name in types}, schema=types)
 
 
-def _batch_verdicts(final: dict[str, list[dict[str, Any]]], kit: Any) -> dict[str, tuple]:
+def _batch_verdicts(
+    final: dict[str, list[dict[str, Any]]], kit: Any, ledger: pl.DataFrame | None = None
+) -> dict[str, tuple]:
     items = [
         dict(item, order_no=order["order_no"], ebp_code=order["ebp_code"])
         for order in final["order"]
@@ -140,6 +161,7 @@ def _batch_verdicts(final: dict[str, list[dict[str, Any]]], kit: Any) -> dict[st
         products=kit.products_frame(),
         enterprises=kit.enterprises_frame(),
         hs_lists=kit.hs_lists_frame(),
+        quota_ledger=ledger,
         rules=SETTINGS,
         engine="reference",
     )
@@ -165,14 +187,20 @@ def test_streaming_final_verdicts_equal_batch(data, kit, references, clock):
         matcher.feed(msgspec.json.encode(message))
     matcher.flush()
     events += matcher.drain()
+    _check_against_batch(events, feed, kit)
 
+
+def _check_against_batch(
+    events: list[Any], feed: list[dict[str, Any]], kit: Any, ledger: pl.DataFrame | None = None
+) -> None:
+    """Versions count up; the last verdict of every order is the batch verdict."""
     last = {}
     for event in events:  # versions of one order count up from 1 without gaps
         assert event.version == last.get(event.order_no, (0, None))[0] + 1
         last[event.order_no] = (event.version, event)
 
     final = _final_documents(feed)
-    batch = _batch_verdicts(final, kit)
+    batch = _batch_verdicts(final, kit, ledger)
     linked_payments = {p["order_no"] for p in final["payment"]}
     linked_waybills = {w["order_no"] for w in final["waybill"]}
     for order in final["order"]:
@@ -188,3 +216,70 @@ def test_streaming_final_verdicts_equal_batch(data, kit, references, clock):
     for order_no, (_, event) in last.items():
         if order_no not in {o["order_no"] for o in final["order"]}:
             assert event.verdict in ("cancelled", "incomplete")
+
+
+#: What the two buyers spent before the stream: the walks start part-way to the limit.
+LEDGER = pl.DataFrame(
+    {"buyer_id_number": list(BUYERS), "year": [2024, 2025], "used": ["2000", "3500.5"]}
+)
+
+
+@pytest.fixture(scope="module")
+def ledger_references(kit: Any) -> References:
+    return References.from_frames(
+        kit.products_frame(),
+        kit.enterprises_frame(),
+        hs_lists=kit.hs_lists_frame(),
+        quota_ledger=LEDGER,
+    )
+
+
+@pytest.mark.parametrize("engine", ["reference", "kernel"])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_walks_resumed_part_way_give_the_events_of_whole_walks(
+    data, engine, kit, ledger_references, clock
+):
+    """A completed order walks its buyer-year again only from its own place, starting from
+    the spent the order before it left: every event is the one walking every order of the
+    buyer again gives, and the final verdicts are the batch verdicts (many orders of two
+    buyers about a new year, a quota ledger, revisions moving orders between walks)."""
+    if engine == "kernel":
+        pytest.importorskip("matchcore._native.kernel")
+    orders = tuple(f"O{n}" for n in range(1, 9))
+    feed, flushes = data.draw(
+        scenario(kit, orders, lambda draw: draw(st.sampled_from(NEW_YEAR_TIMES)))
+    )
+    resumed = StreamMatcher(ledger_references, SETTINGS, engine=engine, clock=clock)
+    whole = StreamMatcher(ledger_references, SETTINGS, engine=engine, clock=clock)
+    whole._walks_resume = lambda: False  # every walk of the buyer, every time
+    for position, message in enumerate(feed):
+        for matcher in (resumed, whole):
+            if position in flushes:
+                matcher.flush()
+            matcher.feed(msgspec.json.encode(message))
+    events = {}
+    for name, matcher in (("resumed", resumed), ("whole", whole)):
+        matcher.flush()
+        events[name] = matcher.drain()
+    assert [(e.verdict_id, e.content()) for e in events["resumed"]] == [
+        (e.verdict_id, e.content()) for e in events["whole"]
+    ]
+    evaluated = [m.stats().get("evaluated_orders", 0) for m in (resumed, whole)]
+    assert evaluated[0] <= evaluated[1]
+    _check_against_batch(events["resumed"], feed, kit, LEDGER)
+
+
+def test_walks_resume_only_when_a_missing_document_takes_an_order_out_of_the_walk(references):
+    """An order still missing a document is out of the annual walk only while the MISSING
+    rules reject; otherwise it could count in the spent of the orders after it, unseen."""
+    assert StreamMatcher(references, SETTINGS, engine="reference")._walks_resume()
+    lenient = RuleSettings.from_overrides({"PAYMENT_MISSING": "review"}, annual_limit="7000")
+    assert not StreamMatcher(references, lenient, engine="reference")._walks_resume()
+    inventory_on = RuleSettings.from_overrides({"INVENTORY_MISSING": "warn"})
+    matcher = StreamMatcher(references, inventory_on, inventory_rules=True, engine="reference")
+    assert not matcher._walks_resume()
