@@ -403,13 +403,17 @@ class StreamMatcher:
         self._expire(now, direct)
         to_evaluate: set[OrderKey] = set()
         changed: dict[str, list[OrderKey]] = {}  # per buyer, its orders that go to the engine
+        # Unless a missing document rejects, an order still waiting for one counts in its
+        # buyer's walks: a document for it can change the other orders' verdicts.
+        waiting_count = not self._walks_resume()
         for key in sorted(direct):
-            if self._decide_without_engine(key):
+            to_engine = self._decide_without_engine(key)
+            if to_engine:
                 to_evaluate.add(key)
-                buyer = self._slots[key].buyer
-                if buyer is not None:
-                    changed.setdefault(buyer, []).append(key)
-        if not self._walks_resume():
+            buyer = self._slots[key].buyer
+            if buyer is not None and (to_engine or waiting_count):
+                changed.setdefault(buyer, []).append(key)
+        if waiting_count:
             buyers.update(changed)
         starts: dict[BuyerYear, int] = {}
         for buyer in buyers:  # a document left or moved: every walk of the buyer again
