@@ -24,6 +24,8 @@ from matchcore.stream import canonical, messages
 from matchcore.stream.canonical import RowMaker
 from matchcore.stream.messages import BadMessage
 
+from .conftest import payment_msg
+
 intake: Any
 try:
     from matchcore._native import intake
@@ -289,15 +291,8 @@ _BASE: dict[str, dict[str, Any]] = {
         ],
     },
     "payment": {
-        "doc_type": "payment",
-        "pay_code": "PAY001",
-        "pay_transaction_id": "T1",
-        "order_no": "O1",
-        "ebp_code": "EBP001",
-        "payer_id_number": "11010519491231002X",
-        "payer_name": "Li Lei",
-        "amount_paid": "120.01",
-        "pay_time": "2024-03-01T10:05:00+08:00",
+        **payment_msg("O1", tx="T1"),
+        "pay_time": "2024-03-01T10:05:00+08:00",  # the compiled time path's common form
     },
     "waybill": {
         "doc_type": "waybill",
