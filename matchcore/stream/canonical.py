@@ -6,8 +6,8 @@ Streaming converts each document once, when it comes, and keeps the row. Every r
 restates one in normalise.py (white space is Unicode White_Space, as in Polars, not Python's
 `str.isspace`); `tests/stream/test_stream_canonical.py` checks the two agree on random values.
 
-The functions below are plain Python. When the extension is built, `clean_text`, `units`,
-`utc_micros` and `china_dates` and the rows of `RowMaker` come from its compiled twins
+The functions below are plain Python. When the extension is built, `clean_text`, `id_number`,
+`units`, `utc_micros` and `china_dates` and the rows of `RowMaker` come from its compiled twins
 (src_ext/intake.pyx): C for the common forms of values, these functions for the rest;
 `tests/stream/test_stream_intake.py` checks the twins agree.
 """
@@ -211,16 +211,17 @@ def python_china_dates(micros: int) -> tuple[int, int]:
     return year, year * 10_000 + month * 100 + day
 
 
+def python_id_number(value: str | None) -> str | None:
+    """An ID number as compared: canonical text with ASCII letters upper-cased."""
+    text = python_clean_text(value)
+    return text.translate(_ASCII_UPPER) if text is not None else None
+
+
 def _text_kind(kind: Kind, column: Column) -> Callable[[object], Any]:
     if kind in (Kind.TEXT, Kind.CODE):
         return python_clean_text  # type: ignore[return-value]
     if kind is Kind.ID_NUMBER:
-
-        def id_number(value: object) -> str | None:
-            text = python_clean_text(value)  # type: ignore[arg-type]
-            return text.translate(_ASCII_UPPER) if text is not None else None
-
-        return id_number
+        return python_id_number  # type: ignore[return-value]
 
     def enum(value: object) -> str | None:
         text = python_clean_text(value)  # type: ignore[arg-type]
@@ -276,7 +277,7 @@ class RowMaker:
         self._app_time = table.column_names.index("app_time") if self.dates else -1
         self._types = [_ARROW_TYPES[c.kind] for c in table.columns]
         self._names = [*table.column_names, ROW]
-        self._structs: dict[int, pa.StructType] = {}  # see `tuples_frame`
+        self._structs: dict[int, pa.StructType] = {}  # see `frame`
         if self.dates:
             self._types += [pa.int32(), pa.int32()]
             self._names += [APP_YEAR, APP_YMD]
@@ -334,21 +335,14 @@ class RowMaker:
             self.python_row,
         ).row
 
-    def frame(self, rows: list[tuple[Any, ...]]) -> pa.Table:
-        """Rows -> the canonical table (with `_row` 1..n) as Arrow, the columns and types
-        `normalise_table` gives (a few rows: Arrow builds them far quicker than Polars)."""
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(self._types)
-        arrays = [pa.array(values, type) for values, type in zip(columns, self._types, strict=True)]
-        arrays.insert(len(self.table.columns), pa.array(range(1, len(rows) + 1), pa.int64()))
-        return pa.Table.from_arrays(arrays, names=self._names)
-
-    def tuples_frame(
+    def frame(
         self, rows: Sequence[tuple[Any, ...]], leading: Sequence[Sequence[Any]] = ()
     ) -> pa.Table:
-        """`frame` in one Arrow conversion for all columns (each `pa.array` call has a fixed
-        cost that dominates a micro-batch of a few rows): `rows` are tuples of the values
-        after the first `len(leading)` columns, whose values `leading` gives per column (an
-        order line's order key, kept once with its order)."""
+        """Rows -> the canonical table (with `_row` 1..n) as Arrow, the columns and types
+        `normalise_table` gives, in one Arrow conversion for all columns (each `pa.array` call
+        has a fixed cost that dominates a micro-batch of a few rows). `rows` are tuples of the
+        values after the first `len(leading)` columns, whose values `leading` gives per column
+        (an order line's order key, kept once with its order)."""
         struct = self._structs.get(len(leading))
         if struct is None:
             fields = [n for n in self._names if n != ROW]
@@ -363,9 +357,11 @@ class RowMaker:
         numbers = pa.array(np.arange(1, len(rows) + 1, dtype=np.int64))
         return pa.Table.from_batches([batch.add_column(len(self.table.columns), ROW, numbers)])
 
+
 #: The pure-Python converters above, or their compiled twins when the extension is built (which
 #: use the Python ones for any value not in a common form).
 clean_text: Callable[[str | None], str | None] = python_clean_text
+id_number: Callable[[str | None], str | None] = python_id_number
 units: Callable[[object], int | None] = python_units
 utc_micros: Callable[[object], int | None] = python_utc_micros
 china_dates: Callable[[int], tuple[int, int]] = python_china_dates
@@ -373,6 +369,7 @@ china_dates: Callable[[int], tuple[int, int]] = python_china_dates
 _COMPILED_KINDS: dict[Kind, int] = {}
 if _intake is not None:
     clean_text = _intake.Converter(_intake.TEXT, python_clean_text)
+    id_number = _intake.Converter(_intake.ID_NUMBER, python_id_number)
     units = _intake.Converter(_intake.AMOUNT, python_units)
     utc_micros = _intake.Converter(_intake.TIME, python_utc_micros)
     china_dates = _intake.Converter(_intake.CHINA_DATES, python_china_dates)

@@ -699,8 +699,8 @@ class StreamMatcher:
         rows_by_table = {"orders": heads, "payments": payment_rows, "waybills": waybill_rows}
         if self.inventory_rules:
             rows_by_table["inventories"] = _unpack_rows(inventories)
-        frames = {name: _ROWS[name].tuples_frame(rows) for name, rows in rows_by_table.items()}
-        frames["order_items"] = _ROWS["order_items"].tuples_frame(lines, line_keys)
+        frames = {name: _ROWS[name].frame(rows) for name, rows in rows_by_table.items()}
+        frames["order_items"] = _ROWS["order_items"].frame(lines, line_keys)
         walks = [((head[_BUYER], head[_APP_YEAR]), _walk_key(head)) for head in heads]
         refs = self.references
         tables = CanonicalTables(

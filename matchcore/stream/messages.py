@@ -23,7 +23,7 @@ import msgspec
 
 from ..money import format_money
 from ..schema import MONEY_SCALE, TABLES
-from .canonical import clean_text
+from .canonical import clean_text, id_number
 
 _intake: ModuleType | None
 try:
@@ -289,21 +289,8 @@ def canonical_code(value: str | None) -> str | None:
     return clean_text(value)
 
 
-_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def python_canonical_id_number(value: str | None) -> str | None:
-    """An ID number as compared: canonical text with ASCII letters upper-cased."""
-    text = canonical_code(value)
-    return text.translate(_ASCII_UPPER) if text is not None else None
-
-
-#: `python_canonical_id_number`, compiled when the extension is built.
-canonical_id_number: Callable[[str | None], str | None] = (
-    python_canonical_id_number
-    if _intake is None
-    else _intake.Converter(_intake.ID_NUMBER, python_canonical_id_number)
-)
+#: An ID number as compared: canonical text with ASCII letters upper-cased (as in a row).
+canonical_id_number = id_number
 
 
 def _amount_text(value: object) -> object:

@@ -81,7 +81,7 @@ def test_id_numbers(value: str) -> None:
     maker = RowMaker(schema.Table("ids", (column, other), key=(), unique=False))
     source = SimpleNamespace(payer_id_number=value, other=value)
     assert maker.row(source) == maker.python_row(source)
-    _same(messages.canonical_id_number, messages.python_canonical_id_number, value)
+    _same(canonical.id_number, canonical.python_id_number, value)
 
 
 # --- amounts ---------------------------------------------------------------------------------
