@@ -22,7 +22,7 @@ import polars as pl
 
 from matchcore.generate import generate
 from matchcore.stream.matcher import References, StreamMatcher
-from matchcore.stream.messages import VerdictEvent
+from matchcore.stream.messages import JSON_DECODER, MSGPACK_DECODER, VerdictEvent
 from matchcore.stream.state import DurableMatcher
 
 _DOC_TABLES = {"orders": "order", "payments": "payment", "waybills": "waybill"}
@@ -209,6 +209,27 @@ def snapshot_pauses(references: References, messages: list[bytes]) -> tuple[floa
     return sorted(pauses[False])[1], sorted(pauses[True])[1]
 
 
+def decode_floor(messages: list[bytes], repeat: int = 5) -> tuple[float, float]:
+    """CPU seconds per message msgspec alone takes to decode these messages into the message
+    types (JSON as given, and the same messages as MessagePack), best of `repeat`: no matcher
+    can take documents faster than it decodes them."""
+    decoded = [JSON_DECODER.decode(raw) for raw in messages]
+    packed = [msgspec.msgpack.encode(message) for message in decoded]
+    best = {}
+    for name, decode, inputs in (
+        ("json", JSON_DECODER.decode, messages),
+        ("msgpack", MSGPACK_DECODER.decode, packed),
+    ):
+        times = []
+        for _ in range(repeat):
+            started = time.process_time()
+            for raw in inputs:
+                decode(raw)
+            times.append(time.process_time() - started)
+        best[name] = min(times) / len(inputs)
+    return best["json"], best["msgpack"]
+
+
 def main() -> None:
     """Generate, run in memory and durable, print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -245,6 +266,12 @@ def main() -> None:
             f"{result.seconds:>12.2f}{result.verdicts:>12,}"
             f"{1000 * result.percentile(0.5):>12.1f}{1000 * result.percentile(0.99):>12.1f}"
         )
+    json_floor, msgpack_floor = decode_floor(messages)
+    print(
+        f"msgspec decode alone: {1e6 * json_floor:.2f} us per message as JSON "
+        f"({1 / json_floor:,.0f} per CPU s), {1e6 * msgpack_floor:.2f} us as MessagePack "
+        f"({1 / msgpack_floor:,.0f} per CPU s)"
+    )
     heap, snapshot = pending_state_bytes(references, messages, min(args.orders, 20_000))
     print(f"state per pending order: {heap:,.0f} B Python heap, {snapshot:,.0f} B in a snapshot")
     foreground, background = snapshot_pauses(references, messages)
