@@ -7,23 +7,22 @@ order's few rows up and states the comparisons, so a per-order Python walk is ch
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 import polars as pl
+import polars.selectors as cs
 
 from .engine.base import CanonicalTables, EngineOutput
 from .exceptions import InputError
 from .masking import mask_value
 from .money import format_money
+from .render import time_value_text
 from .report.aggregate import DESCRIBED_EXPECTATIONS
 from .rules import LINE_RULES, PARTY_RULES, Party, Rule, RuleSettings
 from .schema import (
-    CHINA_TZ,
     ENTERPRISES,
     IDENTITY_COLUMNS,
     INVENTORIES,
@@ -40,7 +39,6 @@ from .schema import (
 
 Outcome = Literal["pass", "fail", "skipped", "off"]
 Document = dict[str, str | None]
-_SHANGHAI = ZoneInfo(CHINA_TZ)
 
 
 class RuleOutcome(msgspec.Struct, frozen=True):
@@ -91,13 +89,6 @@ class Explanation(msgspec.Struct, frozen=True):
 # -- value formatting --------------------------------------------------------------------------
 
 
-def _time_text(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    local = value.astimezone(_SHANGHAI)
-    return local.strftime("%Y-%m-%d %H:%M:%S" + (".%f" if local.microsecond else ""))
-
-
 def _roles_text(bits: int | None) -> str | None:
     if bits is None:
         return None
@@ -112,7 +103,7 @@ def _value_text(table: Table, column: str, value: object, mask: bool) -> str | N
     if kind in (Kind.MONEY, Kind.QTY):
         return format_money(int(value))  # type: ignore[call-overload]
     if kind is Kind.TIME:
-        return _time_text(value)  # type: ignore[arg-type]
+        return time_value_text(int(value))  # type: ignore[call-overload]
     if kind is Kind.ROLES:
         return _roles_text(int(value))  # type: ignore[call-overload]
     if mask and table.column(column).identity:
@@ -133,6 +124,17 @@ def _document(table: Table, row: dict[str, Any] | None, mask: bool) -> Document 
 # -- looking the order's rows up ------------------------------------------------------------------
 
 
+def _dicts(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts, times as int64 microseconds: Python's `datetime` cannot hold every time
+    a table may (years beyond 1-9999 in UTC or in China)."""
+    return frame.with_columns(cs.datetime().to_physical()).to_dicts()
+
+
+def _row(frame: pl.DataFrame, position: int) -> dict[str, Any]:
+    """The row at `position` as `_dicts` gives it."""
+    return _dicts(frame.slice(position, 1))[0]
+
+
 class _Order:
     """The canonical rows of one order row and its linked documents (raw values)."""
 
@@ -142,7 +144,7 @@ class _Order:
         self.tables = tables
         self.position = position
         self.copies = copies
-        self.order: dict[str, Any] = tables.orders.row(position, named=True)
+        self.order: dict[str, Any] = _row(tables.orders, position)
         self.out: dict[str, Any] = raw.orders.row(position, named=True)
         self.subjects = raw.subjects.filter(pl.col("order_row") == position)
         key = (pl.col("ebp_code") == self.order["ebp_code"]) & (
@@ -150,27 +152,30 @@ class _Order:
         )
         self.payments = self._linked(tables.payments, self.out["payment_row"], key)
         self.waybills = self._linked(tables.waybills, self.out["waybill_row"], key)
-        self.items = tables.order_items.filter(key).sort("gnum").to_dicts()
+        self.items = _dicts(tables.order_items.filter(key).sort("gnum"))
         inventory_row = self.out["inventory_row"]
         self.inventory = (
-            tables.inventories.row(inventory_row, named=True)
+            _row(tables.inventories, inventory_row)
             if tables.inventories is not None and inventory_row is not None
             else None
         )
         item_nos = [item["item_no"] for item in self.items]
         self.products = {
             p["item_no"]: p
-            for p in tables.products.filter(
-                (pl.col("ebc_code") == self.order["ebc_code"]) & pl.col("item_no").is_in(item_nos)
-            ).to_dicts()
+            for p in _dicts(
+                tables.products.filter(
+                    (pl.col("ebc_code") == self.order["ebc_code"])
+                    & pl.col("item_no").is_in(item_nos)
+                )
+            )
         }
 
     @staticmethod
     def _linked(frame: pl.DataFrame, row: int | None, key: pl.Expr) -> list[dict[str, Any]]:
         """The single linked row, or every row carrying the order's key when there are several."""
         if row is not None:
-            return [frame.row(row, named=True)]
-        return frame.filter(key).to_dicts()
+            return [_row(frame, row)]
+        return _dicts(frame.filter(key))
 
     @property
     def payment(self) -> dict[str, Any] | None:
@@ -193,7 +198,7 @@ class _Order:
 
     def enterprise(self, code: str) -> dict[str, Any] | None:
         rows = self.tables.enterprises.filter(pl.col("code") == code)
-        return rows.row(0, named=True) if rows.height else None
+        return _row(rows, 0) if rows.height else None
 
 
 def _find_position(tables: CanonicalTables, order_no: str, ebp_code: str | None) -> tuple[int, int]:
@@ -330,9 +335,8 @@ class _Checks:
         if pay is None or wb is None:
             return "arrival_window", window, "", f"{SKIP}: needs one payment and one waybill"
         times = [self.o.order["app_time"], pay["pay_time"], wb["app_time"]]
-        gap = max(times) - min(times)
-        hours = gap.total_seconds() / 3600
-        return "arrival_window", window, f"{gap.total_seconds():g} s ({hours:.1f} h)", ""
+        seconds = (max(times) - min(times)) / 1_000_000  # times are microseconds
+        return "arrival_window", window, f"{seconds:g} s ({seconds / 3600:.1f} h)", ""
 
     def buyer_id(self) -> Check:
         o = self.o.order
@@ -377,9 +381,9 @@ class _Checks:
         if ent["status"] != "active":
             return f"status {ent['status']}"
         if ent["valid_from"] is not None and when < ent["valid_from"]:
-            return f"valid from {_time_text(ent['valid_from'])}"
+            return f"valid from {time_value_text(ent['valid_from'])}"
         if ent["valid_to"] is not None and when >= ent["valid_to"]:
-            return f"valid to {_time_text(ent['valid_to'])}"
+            return f"valid to {time_value_text(ent['valid_to'])}"
         return "active"
 
     @staticmethod
@@ -394,9 +398,9 @@ class _Checks:
         if product["status"] != "active":
             return f"status {product['status']}"
         if product["valid_from"] is not None and when < product["valid_from"]:
-            return f"valid from {_time_text(product['valid_from'])}"
+            return f"valid from {time_value_text(product['valid_from'])}"
         if product["valid_to"] is not None and when >= product["valid_to"]:
-            return f"valid to {_time_text(product['valid_to'])}"
+            return f"valid to {time_value_text(product['valid_to'])}"
         return "filed"
 
     def products_filed(self) -> Check:

@@ -106,6 +106,38 @@ def _tables() -> dict[str, pl.DataFrame]:
     }
 
 
+#: Times at the far ends of the calendar (SPEC sets no range), as (order, payment, waybill)
+#: times: ORD-OK's are in year 10000 in UTC and in China, past Python's `datetime`; ORD-AMOUNT's
+#: China date is before year 1.
+FAR_TIMES: dict[str, tuple[str, str, str]] = {
+    "ORD-OK": ("9999-12-31T23:00:00-08:00", "9999-12-31T23:05:00-08:00",
+               "9999-12-31T23:59:00-08:00"),
+    "ORD-AMOUNT": ("0001-01-01T00:00:00+09:00",) * 3,
+}  # fmt: skip
+#: Filings valid from year 1 (PAY1) or to year 10000 in China (EBP1, the product): ORD-AMOUNT
+#: comes before PAY1's start and ORD-OK after the others' end, so both fail on them.
+FAR_VALID_FROM = "0001-01-01T00:00:00Z"
+FAR_VALID_TO = "9999-12-31T23:59:59Z"
+
+
+def _far_tables() -> dict[str, pl.DataFrame]:
+    """The scenario tables with the FAR_ times (times as text, as in a CSV file)."""
+    tables = _tables()
+    documents = (("orders", "app_time"), ("payments", "pay_time"), ("waybills", "app_time"))
+    for i, (name, column) in enumerate(documents):
+        far = {order_no: times[i] for order_no, times in FAR_TIMES.items()}
+        given = pl.col(column).dt.strftime("%Y-%m-%d %H:%M:%S")  # naive: Asia/Shanghai
+        chosen = pl.col("order_no").replace_strict(far, default=given, return_dtype=pl.String)
+        tables[name] = tables[name].with_columns(chosen.alias(column))
+    tables["products"] = tables["products"].with_columns(valid_to=pl.lit(FAR_VALID_TO))
+    code = pl.col("code")
+    tables["enterprises"] = tables["enterprises"].with_columns(
+        pl.when(code == "PAY1").then(pl.lit(FAR_VALID_FROM)).alias("valid_from"),
+        pl.when(code == "EBP1").then(pl.lit(FAR_VALID_TO)).alias("valid_to"),
+    )
+    return tables
+
+
 @pytest.fixture(scope="session")
 def scenario_buyer() -> str:
     """The resident ID of the buyer of every scenario order but ORD-ANNUAL."""
@@ -132,6 +164,20 @@ def scenario_result_dir(scenario_result, tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("result")
     scenario_result.write(out, "parquet")
     return out
+
+
+@pytest.fixture(scope="session")
+def far_tables() -> dict[str, pl.DataFrame]:
+    """Raw input tables of the scenario data set with times at the far ends of the calendar."""
+    return _far_tables()
+
+
+@pytest.fixture(scope="session")
+def far_result(far_tables: dict[str, pl.DataFrame]):  # noqa: ANN201
+    """The MatchResult of `far_tables` (reference engine)."""
+    import matchcore.api
+
+    return matchcore.api.match(**far_tables, engine="reference")
 
 
 @pytest.fixture(scope="session")

@@ -169,3 +169,54 @@ def test_explain_agrees_with_the_verdict_for_every_failing_rule(generated_result
         assert outcome.field, rule.name
         explained += 1
     assert explained >= 25  # the generated set injects anomalies of (nearly) every kind
+
+
+# Times at the far ends of the calendar (tests/report/conftest.py, FAR_TIMES): shown as every
+# output shows them (`render.time_text`), never through Python's `datetime` (years 1-9999).
+
+
+def test_explain_shows_times_past_year_9999(far_result) -> None:  # noqa: ANN001
+    ex = explain(far_result, "ORD-OK")
+    assert ex.order["app_time"] == "+10000-01-01 15:00:00"  # 9999-12-31T23:00:00-08:00
+    assert ex.payments[0]["pay_time"] == "+10000-01-01 15:05:00"
+    assert ex.waybills[0]["app_time"] == "+10000-01-01 15:59:00"
+    assert ex.products[0]["valid_to"] == "+10000-01-01 07:59:59"  # 9999-12-31T23:59:59Z
+    assert ex.outcome("ARRIVAL_WINDOW_EXCEEDED").actual == "3540 s (1.0 h)"
+    product = ex.outcome("PRODUCT_NOT_FILED")
+    assert product.actual == "1 SKU-1: valid to +10000-01-01 07:59:59"
+    assert [(e["expected"], e["actual"]) for e in product.exceptions] == [
+        ("+10000-01-01 07:59:59", "+10000-01-01 15:00:00")
+    ]
+    assert "ebp EBP1: valid to +10000-01-01 07:59:59" in ex.outcome("ENTERPRISE_INACTIVE").actual
+
+
+def test_explain_shows_china_dates_before_year_1(far_result) -> None:  # noqa: ANN001
+    ex = explain(far_result, "ORD-AMOUNT")
+    # 0001-01-01T00:00:00+09:00; before 1901 Asia/Shanghai is local mean time, UTC+08:05:43.
+    assert ex.order["app_time"] == "0000-12-31 23:05:43"
+    inactive = ex.outcome("ENTERPRISE_INACTIVE")
+    assert "pay PAY1: valid from 0001-01-01 08:05:43" in inactive.actual
+    assert [(e["expected"], e["actual"]) for e in inactive.exceptions] == [
+        ("0001-01-01 08:05:43", "0000-12-31 23:05:43")
+    ]
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "tables"])
+def test_cli_explain_far_times(
+    far_tables: dict[str, pl.DataFrame],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    as_json: bool,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables wide enough to keep a time on one line
+    for name, frame in far_tables.items():
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+    args = ["explain", "ORD-OK", "--data", str(tmp_path), "--engine", "reference"]
+    code = main(args + (["--json"] if as_json else []))
+    out = capsys.readouterr().out
+    assert code == 0
+    if as_json:
+        assert json.loads(out)["order"]["app_time"] == "+10000-01-01 15:00:00"
+    else:
+        assert "+10000-01-01 15:00:00" in out

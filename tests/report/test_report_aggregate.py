@@ -202,6 +202,16 @@ def test_report_of_a_clean_run_says_nothing_failed(scenario_tables, tmp_path: Pa
     assert "0 of 0 exception rows are listed" in text
 
 
+def test_report_lists_far_times_as_exception_texts(far_result, tmp_path: Path) -> None:  # noqa: ANN001
+    from matchcore.report import write_report
+
+    text = write_report(far_result, tmp_path / "far.html").read_text(encoding="utf-8")
+    # (expected, actual) of the sample rows: filings ending in and orders of year 10000 in
+    # China, a filing starting in year 1 and an order before it.
+    assert '"valid_to","+10000-01-01 07:59:59","+10000-01-01 15:00:00"' in text
+    assert '"valid_from","0001-01-01 08:05:43","0000-12-31 23:05:43"' in text
+
+
 def test_cli_report_reads_the_run_settings(scenario_result_dir: Path, tmp_path: Path) -> None:
     from matchcore.cli import main
 

@@ -94,6 +94,19 @@ def test_validity_ending_at_the_order_time_fails(kit):
     assert kit.reasons(with_filings(kit, later).run()) == []
 
 
+def test_validity_at_the_ends_of_arrow_time_is_shown(kit):
+    # The first and last microseconds Arrow holds, years beyond chrono's (and so Polars') reach.
+    end = kit.enterprise("EBP1", "ebp", valid_to=-(2**63))
+    start = kit.enterprise("PAY1", "pay", valid_from=2**63 - 1)
+    result = with_filings(kit, end, start).run()
+    assert party_rows(result, "ENTERPRISE_INACTIVE") == [
+        ("EBP1", "valid_to", "-290308-12-22 04:04:48.224192", "2025-03-01 10:00:00"),
+        ("PAY1", "valid_from", "+294247-01-10 12:00:54.775807", "2025-03-01 10:00:00"),
+    ]
+    shown = result.explain("O1").outcome("ENTERPRISE_INACTIVE").actual
+    assert "pay PAY1: valid from +294247-01-10 12:00:54.775807" in shown
+
+
 def test_dishonest_party_is_a_review(kit):
     result = with_filings(kit, kit.enterprise("EBP1", "ebp", credit_class="dishonest")).run()
     assert kit.reasons(result) == ["ENTERPRISE_DISHONEST"]

@@ -101,3 +101,20 @@ def test_verdict_columns(kit):
         "T1",
         "W1",
     )
+
+
+def test_time_text_is_seamless_where_far_times_are_moved():
+    # Times before year 1000 and from year 3000 are moved by 400-year cycles before Polars
+    # formats them; around both edges the text must equal Python's own Asia/Shanghai time.
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from matchcore.render import NEAR_FROM_US, NEAR_TO_US, time_value_text
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for edge in (NEAR_FROM_US, NEAR_TO_US):
+        for us in (edge - 86_400_000_001, edge - 1, edge, edge + 1, edge + 3_600_000_000):
+            local = (epoch + timedelta(microseconds=us)).astimezone(ZoneInfo("Asia/Shanghai"))
+            fraction = f".{local.microsecond:06d}" if local.microsecond else ""
+            shown = f"{local.year:04d}-{local:%m-%d %H:%M:%S}{fraction}"  # %Y is not padded
+            assert time_value_text(us) == shown, us
