@@ -335,6 +335,11 @@ class RowMaker:
             self.python_row,
         ).row
 
+    @property
+    def types(self) -> list[pa.DataType]:
+        """The Arrow type of each value of a row: the table's columns', then the dates'."""
+        return self._types
+
     def frame(
         self, rows: Sequence[tuple[Any, ...]], leading: Sequence[Sequence[Any]] = ()
     ) -> pa.Table:
@@ -349,13 +354,19 @@ class RowMaker:
             struct = self._structs[len(leading)] = pa.struct(
                 list(zip(fields, self._types, strict=True))[len(leading) :]
             )
-        batch = pa.RecordBatch.from_struct_array(pa.array(rows, struct))
-        for position, values in enumerate(leading):
-            batch = batch.add_column(
-                position, self._names[position], pa.array(values, self._types[position])
-            )
-        numbers = pa.array(np.arange(1, len(rows) + 1, dtype=np.int64))
-        return pa.Table.from_batches([batch.add_column(len(self.table.columns), ROW, numbers)])
+        given = [
+            pa.array(values, kind)
+            for values, kind in zip(leading, self._types[: len(leading)], strict=True)
+        ]
+        rest = pa.RecordBatch.from_struct_array(pa.array(rows, struct)).columns
+        return self.from_columns([*given, *rest])
+
+    def from_columns(self, columns: Sequence[pa.Array]) -> pa.Table:
+        """A row's values as Arrow arrays, one per value (see `types`) -> the canonical table
+        (with `_row` 1..n after the table's columns), as `frame` gives it."""
+        numbers = pa.array(np.arange(1, len(columns[0]) + 1, dtype=np.int64))
+        count = len(self.table.columns)
+        return pa.Table.from_arrays([*columns[:count], numbers, *columns[count:]], self._names)
 
 
 #: The pure-Python converters above, or their compiled twins when the extension is built (which

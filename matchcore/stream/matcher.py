@@ -10,13 +10,16 @@ state is plain data, so it snapshots and replays.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import heapq
 import math
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import msgspec
@@ -47,6 +50,12 @@ from .messages import (
     verdict_id,
 )
 from .stats import Counters
+
+_packed: ModuleType | None
+try:
+    from .._native import packed as _packed
+except ImportError:  # not built: msgspec decodes packed rows and `RowMaker.frame` converts them
+    _packed = None
 
 #: Default completion window (SPEC §5): 24 hours of processing time.
 DEFAULT_COMPLETION_WINDOW = 24 * 3600.0
@@ -203,8 +212,8 @@ class _Batch:
 
     tables: CanonicalTables
     keys: list[OrderKey]  # the matcher's key of each canonical order row
-    payments: list[tuple[Any, ...]]
-    waybills: list[tuple[Any, ...]]
+    pay_transaction_ids: list[str]  # of each payment row
+    logistics_nos: list[str]  # of each waybill row
     walks: list[tuple[BuyerYear, WalkKey]]  # each order row's annual-limit walk and place in it
 
 
@@ -214,8 +223,27 @@ BuyerYear = tuple[str, int]
 #: compare them (order keys are unique in a stream, so no row number is needed).
 WalkKey = tuple[int, int, str, str]
 
-_PAY_TRANSACTION = schema.PAYMENTS.column_names.index("pay_transaction_id")
-_LOGISTICS_NO = schema.WAYBILLS.column_names.index("logistics_no")
+
+class _Linked(msgspec.Struct, gc=False):
+    """An order's live documents, looked up once per flush (see `_linked`)."""
+
+    order: _Entry | None
+    payments: Sequence[tuple[str, str]]  # keys, sorted
+    waybills: Sequence[tuple[str, str]]  # keys (see `_linked_waybill_keys`)
+    inventory: _Entry | None  # None too when inventory rules are off
+
+    def missing(self, inventory_rules: bool) -> list[str]:
+        """The documents the order still lacks, in SPEC order."""
+        missing = []
+        if self.order is None:
+            missing.append("order")
+        if not self.payments:
+            missing.append("payment")
+        if not self.waybills:
+            missing.append("waybill")
+        if inventory_rules and self.inventory is None:
+            missing.append("inventory")
+        return missing
 
 
 class StreamMatcher:
@@ -396,34 +424,42 @@ class StreamMatcher:
         now = self.clock() if now is None else now
         if self.flush_listener is not None:
             self.flush_listener(now)
+        with _collection_paused():
+            self._flush(now)
+
+    def _flush(self, now: float) -> None:
         direct, self._dirty = self._dirty, {}
         buyers, self._dirty_buyers = self._dirty_buyers, set()
         self._dirty_since = None
         self.counters.add("flushes")
         self._expire(now, direct)
-        to_evaluate: set[OrderKey] = set()
+        linked: dict[OrderKey, _Linked] = {}  # the touched orders that go to the engine
         changed: dict[str, list[OrderKey]] = {}  # per buyer, its orders that go to the engine
         # Unless a missing document rejects, an order still waiting for one counts in its
         # buyer's walks: a document for it can change the other orders' verdicts.
         waiting_count = not self._walks_resume()
         for key in sorted(direct):
             to_engine = self._decide_without_engine(key)
-            if to_engine:
-                to_evaluate.add(key)
+            if to_engine is not None:
+                linked[key] = to_engine
             buyer = self._slots[key].buyer
-            if buyer is not None and (to_engine or waiting_count):
+            if buyer is not None and (to_engine is not None or waiting_count):
                 changed.setdefault(buyer, []).append(key)
         if waiting_count:
             buyers.update(changed)
         starts: dict[BuyerYear, int] = {}
+        to_evaluate: set[OrderKey] = set(linked)
         for buyer in buyers:  # a document left or moved: every walk of the buyer again
             to_evaluate.update(self._buyer_orders.members(buyer))
-        for buyer, keys in changed.items():
-            if buyer not in buyers:
-                to_evaluate.update(self._walked_again(buyer, keys, starts))
+        resumed = {buyer: keys for buyer, keys in changed.items() if buyer not in buyers}
+        walks = self._walk_keys(  # the places of every order these walks hold, in one go
+            [key for buyer in resumed for key in self._buyer_orders.members(buyer)]
+        )
+        for buyer, keys in resumed.items():
+            to_evaluate.update(self._walked_again(buyer, keys, walks, starts))
         if to_evaluate:
             started = time.perf_counter()
-            self._evaluate_orders(sorted(to_evaluate), direct, starts)
+            self._evaluate_orders(sorted(to_evaluate), direct, starts, linked)
             self._flush_cost = time.perf_counter() - started
 
     def close(self) -> None:
@@ -457,34 +493,31 @@ class StreamMatcher:
 
     def _missing(self, key: OrderKey) -> list[str]:
         """The documents the order still lacks, in SPEC order."""
-        missing = []
-        if self._live("order", key) is None:
-            missing.append("order")
-        if not self._payments_of.members(key):
-            missing.append("payment")
-        if not self._linked_waybill_keys(key):
-            missing.append("waybill")
-        if self.inventory_rules and self._live("inventory", key) is None:
-            missing.append("inventory")
-        return missing
+        return self._linked(key).missing(self.inventory_rules)
 
-    def _decide_without_engine(self, key: OrderKey) -> bool:
-        """Handle a touched order that needs no engine; True when it goes to the engine."""
+    def _decide_without_engine(self, key: OrderKey) -> _Linked | None:
+        """Handle a touched order that needs no engine; when it goes to the engine, its
+        documents (see `_linked`)."""
         slot = self._slots[key]
-        order = self._live("order", key)
+        linked = self._linked(key)
+        order = linked.order
         slot.buyer = order.link if order is not None else None
-        if order is not None and (slot.evaluated or not self._missing(key)):
-            return True
+        if order is not None and self._eligible(key, linked):
+            return linked
         if order is None and slot.evaluated:
             slot.evaluated = False
             self._emit(key, self._bare_event(key, "cancelled"), always=True)
         elif slot.expired:
-            self._emit(key, self._incomplete(key, self._missing(key)), always=False)
-        return False
+            missing = linked.missing(self.inventory_rules)
+            self._emit(key, self._incomplete(key, missing), always=False)
+        return None
 
-    def _eligible(self, key: OrderKey) -> bool:
-        slot = self._slots[key]
-        return self._live("order", key) is not None and (slot.evaluated or not self._missing(key))
+    def _eligible(self, key: OrderKey, linked: _Linked) -> bool:
+        """True when the order gets a verdict from the engine: it is live, and complete or
+        evaluated before."""
+        return linked.order is not None and (
+            self._slots[key].evaluated or not linked.missing(self.inventory_rules)
+        )
 
     def _walks_resume(self) -> bool:
         """True when a walk may resume from the spent an order left (`_walked_again`): when
@@ -497,16 +530,23 @@ class StreamMatcher:
         return self.settings.mask_of("reject") & needed == needed
 
     def _walked_again(
-        self, buyer: str, changed: list[OrderKey], starts: dict[BuyerYear, int]
+        self,
+        buyer: str,
+        changed: list[OrderKey],
+        walks: dict[OrderKey, WalkKey],
+        starts: dict[BuyerYear, int],
     ) -> list[OrderKey]:
         """The buyer's orders whose verdict can change when the `changed` ones are evaluated.
 
         An order's annual-limit walk reads only the orders before it in its year (SPEC §3.1),
         so in each year with a changed order the walk is done again from the first changed
         one, starting from the spent the order just before it left (put in `starts`). When
-        that is not known, the whole year is walked again.
+        that is not known, the whole year is walked again. `walks` holds the place of each of
+        the buyer's orders that is in a walk (see `_walk_keys`).
         """
-        walks = self._walk_keys(self._buyer_orders.members(buyer))
+        ordered = sorted(
+            (walks[key], key) for key in self._buyer_orders.members(buyer) if key in walks
+        )
         firsts: dict[int, WalkKey] = {}
         for key in changed:
             walk = walks.get(key)
@@ -514,7 +554,7 @@ class StreamMatcher:
                 firsts[walk[0]] = walk
         again: list[OrderKey] = []
         for year, first in firsts.items():
-            year_orders = sorted((walk, key) for key, walk in walks.items() if walk[0] == year)
+            year_orders = [(walk, key) for walk, key in ordered if walk[0] == year]
             before = [key for walk, key in year_orders if walk < first]
             spent = self._slots[before[-1]].spent_after if before else None
             if before and spent is None:
@@ -525,35 +565,40 @@ class StreamMatcher:
             again += [key for walk, key in year_orders if walk >= first]
         return again
 
-    def _walk_keys(self, keys: Any) -> dict[OrderKey, WalkKey]:
+    def _walk_keys(self, keys: list[OrderKey]) -> dict[OrderKey, WalkKey]:
         """The walk place of each of these orders that is live and convertible."""
-        found: list[tuple[OrderKey, bytes]] = []
+        found: list[OrderKey] = []
+        packed: list[bytes] = []
+        orders = self._docs["order"]
         for key in keys:
-            entry = self._docs["order"].get(key)
+            entry = orders.get(key)
             if entry is not None and entry.rows:
-                found.append((key, entry.rows))
-        orders = _UNPACK_ORDERS(_joined([rows for _, rows in found]))
-        return {key: _walk_key(head) for (key, _), (head, _) in zip(found, orders, strict=True)}
+                found.append(key)
+                packed.append(entry.rows)
+        places = _walk_places(packed)
+        return {key: _walk_key(key, *place) for key, place in zip(found, places, strict=True)}
 
     def _evaluate_orders(
         self,
         keys: list[OrderKey],
         direct: dict[OrderKey, None],
-        starts: dict[BuyerYear, int] | None = None,
+        starts: dict[BuyerYear, int],
+        known: dict[OrderKey, _Linked],
     ) -> None:
         """Run the batch engine on these orders with their documents; emit changed verdicts.
 
         `starts` holds the spent a buyer-year's walk starts from, where it does not start from
-        the year's first order (see `_walked_again`).
+        the year's first order (see `_walked_again`); `known` the documents of some of these
+        orders, already looked up in this flush.
         """
-        starts = starts or {}
-        batch = self._batch_for(keys, starts)
+        linked = {key: known[key] if key in known else self._linked(key) for key in keys}
+        batch = self._batch_for(linked, starts)
         self.counters.add("evaluated_orders", len(keys))
         results = self._evaluate(batch.tables, self.settings)
         self._remember_walks(batch, results, starts)
         events = self._events_of(batch, results)
-        for key in keys:
-            if not self._eligible(key):
+        for key, documents in linked.items():
+            if not self._eligible(key, documents):
                 continue
             event = events.get(key)
             if event is None:  # the order itself is invalid (batch would reject its row)
@@ -617,11 +662,9 @@ class StreamMatcher:
                 reasons=list(verdict[1]),
                 reason_mask=mask,
                 pay_transaction_id=(
-                    batch.payments[payment][_PAY_TRANSACTION] if payment is not None else None
+                    batch.pay_transaction_ids[payment] if payment is not None else None
                 ),
-                logistics_no=batch.waybills[waybill][_LOGISTICS_NO]
-                if waybill is not None
-                else None,
+                logistics_no=batch.logistics_nos[waybill] if waybill is not None else None,
                 computed_tax=format_money(tax) if tax is not None else None,
                 limit_value=format_money(limit) if limit is not None else None,
             )
@@ -651,66 +694,73 @@ class StreamMatcher:
     def _live(self, kind: str, key: tuple[str, str]) -> _Entry | None:
         return _alive(self._docs[kind].get(key))
 
-    def _linked_waybill_keys(self, key: OrderKey) -> list[tuple[str, str]]:
-        """Live waybills naming this order, plus (inventory rules on) the one its inventory
-        names when that waybill names no order itself."""
-        found = [k for k in _sorted(self._waybills_of.members(key)) if self._live("waybill", k)]
+    def _linked(self, key: OrderKey) -> _Linked:
+        """The order's live documents (the link indexes hold live documents only)."""
+        return _Linked(
+            self._live("order", key),
+            _sorted(self._payments_of.members(key)),
+            self._linked_waybill_keys(key),
+            self._live("inventory", key) if self.inventory_rules else None,
+        )
+
+    def _linked_waybill_keys(self, key: OrderKey) -> Sequence[tuple[str, str]]:
+        """Waybills naming this order, plus (inventory rules on) the one its inventory names
+        when that waybill names no order itself."""
+        found: Sequence[tuple[str, str]] = _sorted(self._waybills_of.members(key))
         if self.inventory_rules:
             inventory = self._live("inventory", key)
             if inventory is not None:
                 loose_key = inventory.link
                 loose = self._live("waybill", loose_key)
                 if loose is not None and loose.link is None:
-                    found.append(loose_key)
+                    return [*found, loose_key]
         return found
 
-    def _batch_for(
-        self, keys: list[OrderKey], starts: dict[BuyerYear, int] | None = None
-    ) -> _Batch:
+    def _batch_for(self, linked: dict[OrderKey, _Linked], starts: dict[BuyerYear, int]) -> _Batch:
         """Canonical tables holding these orders and every document linked to them.
 
         Each document was converted once, when it came (`canonical.RowMaker`), and its rows
-        kept packed with it. A table's packed rows are decoded in one call and converted to
-        Arrow in one call: no work per value in Python. The quota ledger holds the rows of
-        these orders' buyer-years, with `starts` in place of the ledger's figure.
+        kept packed with it. A table's packed rows go to Arrow in one call (see `_table`): no
+        work per value in Python. The quota ledger holds the rows of these orders'
+        buyer-years, with `starts` in place of the ledger's figure.
         """
-        docs = self._docs
+        payment_docs, waybill_docs = self._docs["payment"], self._docs["waybill"]
         orders: list[bytes] = []
         raw_keys: list[OrderKey] = []
         payments: dict[tuple[str, str], bytes | None] = {}
         waybills: dict[tuple[str, str], bytes | None] = {}
         inventories: list[bytes] = []
-        for key in keys:
-            entry = docs["order"].get(key)
-            if entry is not None and entry.rows:
-                orders.append(entry.rows)
+        for key, documents in linked.items():
+            if documents.order is not None and documents.order.rows:
+                orders.append(documents.order.rows)
                 raw_keys.append(key)
-            for pay_key in _sorted(self._payments_of.members(key)):
-                payments[pay_key] = docs["payment"][pay_key].rows
-            for waybill_key in self._linked_waybill_keys(key):
-                waybills[waybill_key] = docs["waybill"][waybill_key].rows
-            if self.inventory_rules:
-                entry = docs["inventory"].get(key)
-                if entry is not None and entry.rows:
-                    inventories.append(entry.rows)
-        heads, lines, line_keys = _orders_and_lines(orders)
-        payment_rows = _unpack_rows([rows for rows in payments.values() if rows])
-        waybill_rows = _unpack_rows([rows for rows in waybills.values() if rows])
-        rows_by_table = {"orders": heads, "payments": payment_rows, "waybills": waybill_rows}
+            for pay_key in documents.payments:
+                payments[pay_key] = payment_docs[pay_key].rows
+            for waybill_key in documents.waybills:
+                waybills[waybill_key] = waybill_docs[waybill_key].rows
+            if documents.inventory is not None and documents.inventory.rows:
+                inventories.append(documents.inventory.rows)
+        frames = dict(zip(("orders", "order_items"), _order_tables(orders), strict=True))
+        frames["payments"] = _table("payments", [rows for rows in payments.values() if rows])
+        frames["waybills"] = _table("waybills", [rows for rows in waybills.values() if rows])
         if self.inventory_rules:
-            rows_by_table["inventories"] = _unpack_rows(inventories)
-        frames = {name: _ROWS[name].frame(rows) for name, rows in rows_by_table.items()}
-        frames["order_items"] = _ROWS["order_items"].frame(lines, line_keys)
-        walks = [((head[_BUYER], head[_APP_YEAR]), _walk_key(head)) for head in heads]
+            frames["inventories"] = _table("inventories", inventories)
+        walks = _walks(raw_keys, orders, frames["orders"])
         refs = self.references
         tables = CanonicalTables(
             products=refs.products,
             enterprises=refs.enterprises,
             hs_lists=refs.hs_lists,
-            quota_ledger=self._batch_ledger({group for group, _ in walks}, starts or {}),
+            quota_ledger=self._batch_ledger({group for group, _ in walks}, starts),
             **frames,
         )
-        return _Batch(tables, raw_keys, payment_rows, waybill_rows, walks)
+        return _Batch(
+            tables,
+            raw_keys,
+            frames["payments"].column("pay_transaction_id").to_pylist(),
+            frames["waybills"].column("logistics_no").to_pylist(),
+            walks,
+        )
 
     def _batch_ledger(
         self, groups: set[BuyerYear], starts: dict[BuyerYear, int]
@@ -998,6 +1048,20 @@ class _Deadlines:
         return self._slots[key].first_seen + self._window
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: a flush makes tens of thousands of short-lived
+    containers (rows, keys, events) and no cycles, and each collection it would trigger walks
+    them again (the full ones also every tracked object of the state)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _alive(entry: _Entry | None) -> _Entry | None:
     """The entry when it holds a live document (not absent, not cancelled)."""
     return entry if entry is not None and entry.rows is not None else None
@@ -1013,9 +1077,47 @@ def _unpack_rows(packed: list[bytes]) -> list[tuple[Any, ...]]:
     return _UNPACK_ROWS(_joined(packed))
 
 
-def _walk_key(head: tuple[Any, ...]) -> WalkKey:
-    """An order row's place in its buyer-year's walk."""
-    return (head[_APP_YEAR], head[_APP_TIME], head[_EBP_CODE], head[_ORDER_NO])
+def _walk_key(key: OrderKey, year: int, app_time: int) -> WalkKey:
+    """An order's place in its buyer-year's walk, from its key and its app year and time."""
+    return (year, app_time, key[0], key[1])
+
+
+def _walk_places(packed: list[bytes]) -> list[tuple[int, int]]:
+    """(app year, app time) of each packed order (see `_order_rows`)."""
+    if _packed is not None:  # read in place, not decoded
+        return _packed.walk_places(packed, _APP_TIME, _APP_YEAR)  # type: ignore[no-any-return]
+    return [(head[_APP_YEAR], head[_APP_TIME]) for head, _ in _UNPACK_ORDERS(_joined(packed))]
+
+
+def _walks(
+    keys: list[OrderKey], packed: list[bytes], orders: pa.Table
+) -> list[tuple[BuyerYear, WalkKey]]:
+    """Each canonical order row's annual-limit walk and its place in it, from the rows' order
+    keys (the same text as their ebp_code and order_no), packed orders and table."""
+    buyers = orders.column("buyer_id_number").to_pylist()
+    places = _walk_places(packed)
+    return [
+        ((buyer, year), _walk_key(key, year, app_time))
+        for key, buyer, (year, app_time) in zip(keys, buyers, places, strict=True)
+    ]
+
+
+def _order_tables(packed: list[bytes]) -> tuple[pa.Table, pa.Table]:
+    """Packed orders (see `_order_rows`) -> the orders and order_items tables."""
+    orders, lines = _ROWS["orders"], _ROWS["order_items"]
+    if _packed is not None:  # straight from the bytes to Arrow (src_ext/packed.pyx)
+        heads, items = _packed.order_columns(packed, orders.types, lines.types)
+        return orders.from_columns(heads), lines.from_columns(items)
+    head_rows, line_rows, line_keys = _orders_and_lines(packed)
+    return orders.frame(head_rows), lines.frame(line_rows, line_keys)
+
+
+def _table(name: str, packed: list[bytes]) -> pa.Table:
+    """Packed canonical rows of one table (payments, waybills, inventories) -> the table."""
+    maker = _ROWS[name]
+    if _packed is not None:
+        return maker.from_columns(_packed.columns(packed, maker.types))
+    return maker.frame(_unpack_rows(packed))
 
 
 def _orders_and_lines(
@@ -1094,8 +1196,6 @@ def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
 #: order_no, ebp_code: both the orders and the order_items table start with them.
 _ORDER_KEY_COLUMNS = slice(0, 2)
 #: Positions in a canonical order row (the two dates `RowMaker` adds follow the columns).
-_ORDER_NO, _EBP_CODE = 0, 1
-_BUYER = schema.ORDERS.column_names.index("buyer_id_number")
 _APP_TIME = schema.ORDERS.column_names.index("app_time")
 _APP_YEAR = len(schema.ORDERS.columns)
 _LEDGER_COLUMNS = ("buyer_id_number", "year", "used")

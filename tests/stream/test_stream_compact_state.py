@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+from contextlib import contextmanager
 
 import msgspec
 import pyarrow as pa
@@ -222,3 +223,82 @@ def test_a_table_built_in_one_conversion_is_the_table_built_by_columns(name, dat
     given_columns = [[r[column] for r in rows] for column in range(leading)]
     rest = [r[leading:] for r in rows]
     assert maker.frame(rest, given_columns).equals(expected, check_metadata=True)
+
+
+@contextmanager
+def _reading(compiled):
+    """Packed rows read by the extension, or (`compiled` False) decoded in Python."""
+    if compiled and matcher_module._packed is None:
+        pytest.skip("the packed-rows extension is not built")
+    saved = matcher_module._packed
+    matcher_module._packed = saved if compiled else None
+    try:
+        yield
+    finally:
+        matcher_module._packed = saved
+
+
+def _packed_orders(data, lines_of):
+    """Random order rows, each with random lines (less the order key), as the matcher packs
+    them; and the orders and order_items tables built column by column."""
+    orders, items = matcher_module._ROWS["orders"], matcher_module._ROWS["order_items"]
+    heads = data.draw(st.lists(st.tuples(*(_VALUES[t] for t in orders.types)), max_size=4))
+    line_row = st.tuples(*(_VALUES[t] for t in items.types[2:]))
+    lines = [data.draw(st.lists(line_row, max_size=lines_of)) for _ in heads]
+    pack = matcher_module._Packer()
+    packed = [pack((head, order_lines)) for head, order_lines in zip(heads, lines, strict=True)]
+    keyed = [
+        (*head[:2], *line)
+        for head, order_lines in zip(heads, lines, strict=True)
+        for line in order_lines
+    ]
+    return packed, heads, (_by_columns(orders, heads), _by_columns(items, keyed))
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("name", ["payments", "waybills", "inventories"])
+@given(data=st.data())
+def test_packed_rows_give_the_table_built_by_columns(name, compiled, data):
+    """Packed rows go to the same table whether read in place (src_ext/packed.pyx) or
+    decoded with msgspec and converted by `frame`."""
+    maker = matcher_module._ROWS[name]
+    rows = data.draw(st.lists(st.tuples(*(_VALUES[t] for t in maker.types)), max_size=5))
+    pack = matcher_module._Packer()
+    with _reading(compiled):
+        table = matcher_module._table(name, [pack(row) for row in rows])
+    assert table.equals(_by_columns(maker, rows), check_metadata=True)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+@given(data=st.data())
+def test_packed_orders_give_the_tables_built_by_columns(compiled, data):
+    """Packed orders go to the orders and order_items tables, and give each order's app year
+    and time, whether read in place or decoded."""
+    packed, heads, expected = _packed_orders(data, lines_of=3)
+    with _reading(compiled):
+        tables = matcher_module._order_tables(packed)
+        timed = [
+            (p, h)
+            for p, h in zip(packed, heads, strict=True)
+            if h[matcher_module._APP_TIME] is not None and h[matcher_module._APP_YEAR] is not None
+        ]
+        places = matcher_module._walk_places([p for p, _ in timed])
+    for table, wanted in zip(tables, expected, strict=True):
+        assert table.equals(wanted, check_metadata=True)
+    assert places == [(h[matcher_module._APP_YEAR], h[matcher_module._APP_TIME]) for _, h in timed]
+
+
+@pytest.mark.skipif(matcher_module._packed is None, reason="the extension is not built")
+@pytest.mark.parametrize(
+    ("packed", "types"),
+    [
+        ([b"\x92\xa1a"], [pa.string(), pa.string()]),  # ends before its second value
+        ([b"\x91\x01"], [pa.string()]),  # an integer where text belongs
+        ([b"\x91\xa1a"], [pa.int64()]),  # text where an integer belongs
+        ([b"\x91\xce\x80\x00\x00\x00"], [pa.int32()]),  # beyond int32
+        ([b"\x92\x01\x02"], [pa.int64()]),  # more values than columns
+    ],
+)
+def test_packed_rows_that_do_not_fit_their_table_are_refused(packed, types):
+    with pytest.raises(ValueError, match="packed row"):
+        matcher_module._packed.columns(packed, types)

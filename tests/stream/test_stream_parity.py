@@ -315,6 +315,34 @@ def test_a_document_for_a_waiting_order_walks_its_buyer_again_when_missing_is_le
     )
 
 
+def test_a_revision_that_moves_an_order_in_time_moves_it_in_its_buyers_walk(kit, references, clock):
+    """O1 then O2 fill the buyer's annual limit, so O2 goes over it; a revision of O2 to an
+    earlier time puts it first in the walk: O2 passes and O1 goes over."""
+    o1 = kit.order_msg("O1", goods="4000", tax=_tax(4000), app_time="2024-03-01 10:00:00")
+    o2 = kit.order_msg("O2", goods="4000", tax=_tax(4000), app_time="2024-03-01 11:00:00")
+    documents = [o1, o2]
+    for order in (o1, o2):
+        paid = {"amount_paid": order["actual_paid"], "payer_id_number": order["buyer_id_number"]}
+        documents += [dict(kit.payment_msg(order["order_no"]), **paid)]
+        documents += [kit.waybill_msg(order["order_no"])]
+    matcher = StreamMatcher(references, SETTINGS, engine="reference", clock=clock)
+    kit.feed_all(matcher, documents)
+    matcher.flush()
+    assert [(e.order_no, e.verdict) for e in matcher.drain()] == [("O1", "pass"), ("O2", "reject")]
+    earlier = dict(o2, revision=1, app_time="2024-03-01 09:00:00")
+    kit.feed_all(matcher, [earlier])
+    matcher.flush()
+    assert sorted((e.order_no, e.verdict, e.reasons) for e in matcher.drain()) == [
+        ("O1", "reject", ["ANNUAL_LIMIT_EXCEEDED"]),
+        ("O2", "pass", []),
+    ]
+    final = _final_documents([*documents, earlier])
+    assert {o: v[0] for o, v in _batch_verdicts(final, kit).items()} == {
+        "O1": "reject",
+        "O2": "pass",
+    }
+
+
 def test_walks_resume_only_when_a_missing_document_takes_an_order_out_of_the_walk(references):
     """An order still missing a document is out of the annual walk only while the MISSING
     rules reject; otherwise it could count in the spent of the orders after it, unseen."""

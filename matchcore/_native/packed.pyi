@@ -1,0 +1,9 @@
+"""Type stubs of the compiled packed-rows reader (src_ext/packed.pyx)."""
+
+import pyarrow as pa
+
+def columns(packed: list[bytes], types: list[pa.DataType]) -> list[pa.Array]: ...
+def order_columns(
+    packed: list[bytes], types: list[pa.DataType], line_types: list[pa.DataType]
+) -> tuple[list[pa.Array], list[pa.Array]]: ...
+def walk_places(packed: list[bytes], time_at: int, year_at: int) -> list[tuple[int, int]]: ...
