@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from .china_time import NEAR_FROM_US, NEAR_TO_US, china_time, china_wall_to_utc
 from .engine.base import CanonicalTables
 from .exceptions import SchemaError
 from .io import RawSource, Source, discover, read_source
@@ -55,6 +56,7 @@ __all__ = [
     "iter_tables",
     "load_tables",
     "normalise_table",
+    "order_dates",
 ]
 
 #: Largest whole-CNY (or whole-unit) value whose ten-thousandths fit in int64.
@@ -414,7 +416,8 @@ def _convert_rate(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stage
 
 
 def _local_to_utc(naive: pl.Expr) -> pl.Expr:
-    """Naive times are Asia/Shanghai (SPEC §1); times skipped by a clock change become null."""
+    """Naive times are Asia/Shanghai (SPEC §1); times skipped by a clock change become null.
+    For text, whose years (0000-9999) chrono holds; `_convert_timestamps` takes any time."""
     local = naive.dt.replace_time_zone(CHINA_TZ, ambiguous="earliest", non_existent="null")
     return local.dt.convert_time_zone("UTC")
 
@@ -449,17 +452,48 @@ def _time_from_text(text: pl.Expr, put: _Stager) -> pl.Expr:
     return put(pl.when(tz.is_not_null()).then(with_offset).otherwise(_local_to_utc(naive)))
 
 
+_DAY_US = 86_400_000_000
+_UNIT_US = {"us": 1, "ms": 1_000}  # microseconds per unit (ns are divided)
+_OUT_OF_RANGE = "time out of range (int64 microseconds since 1970, UTC)"
+
+
+def _micros(expr: pl.Expr, dtype: pl.Date | pl.Datetime) -> pl.Expr:
+    """A Date (its midnight) or Datetime as exact microseconds: Int128, nothing wraps around."""
+    physical = expr.to_physical().cast(pl.Int128)
+    if isinstance(dtype, pl.Date):
+        return physical * _DAY_US
+    if dtype.time_unit == "ns":
+        return physical // 1_000  # floor, as Polars casts
+    return physical * _UNIT_US[dtype.time_unit]
+
+
+def _fits_int64(wide: pl.Expr) -> pl.Expr:
+    return wide.is_between(-_INT64_MAX - 1, _INT64_MAX)
+
+
+def _convert_timestamps(expr: pl.Expr, dtype: pl.Date | pl.Datetime, put: _Stager) -> _Converted:
+    """Dates and Datetimes -> Datetime(us, UTC), exactly for every value: zoned ones as they
+    are, naive ones and dates as Asia/Shanghai wall times, far ones too (see china_time.py).
+    Times beyond int64 microseconds in UTC (from ms, dates, or a wall time near the start of
+    int64) are out of range."""
+    micros = put(_micros(expr, dtype))
+    in_range = put(_fits_int64(micros))
+    if isinstance(dtype, pl.Date) or dtype.time_zone is None:
+        micros = put(china_wall_to_utc(pl.when(in_range).then(micros).cast(pl.Int64)))
+        in_range = in_range & _fits_int64(micros).fill_null(True)  # null: skipped by a clock change
+    value = put(pl.when(in_range).then(micros).cast(pl.Int64).cast(pl.Datetime("us", "UTC")))
+    checks = [
+        (~in_range, _OUT_OF_RANGE),
+        (expr.is_not_null() & value.is_null(), "time does not exist in Asia/Shanghai"),
+    ]
+    return _Converted(value, tuple(checks))
+
+
 def _convert_time(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stager) -> _Converted:
     """Times -> Datetime(us, UTC): zoned timestamps convert, naive ones and dates are Shanghai."""
-    if isinstance(dtype, pl.Datetime):
-        microseconds = expr.dt.cast_time_unit("us")
-        if dtype.time_zone is None:
-            value = put(_local_to_utc(microseconds))
-        else:
-            value = put(microseconds.dt.convert_time_zone("UTC"))
-    elif isinstance(dtype, pl.Date):
-        value = put(_local_to_utc(expr.cast(pl.Datetime("us"))))
-    elif _is_textual(dtype):
+    if isinstance(dtype, pl.Datetime | pl.Date):
+        return _convert_timestamps(expr, dtype, put)
+    if _is_textual(dtype):
         text = _stripped(expr, put)
         time_format = put.profile.time_format
         if time_format is None:
@@ -469,10 +503,7 @@ def _convert_time(expr: pl.Expr, dtype: pl.DataType, column: Column, put: _Stage
             value = put(_local_to_utc(parsed))
         message = "not a valid time (ISO 8601 or yyyyMMddHHmmss)"
         return _Converted(value, ((text.is_not_null() & value.is_null(), message),))
-    else:
-        raise _UnsupportedType
-    message = "time does not exist in Asia/Shanghai"
-    return _Converted(value, ((expr.is_not_null() & value.is_null(), message),))
+    raise _UnsupportedType
 
 
 _CONVERTERS = {
@@ -639,9 +670,20 @@ def _raw_text(raw: pl.DataFrame, column: str) -> pl.Expr:
     expr = pl.col(column)
     if isinstance(dtype, pl.List):
         text = expr.list.eval(pl.element().cast(pl.String)).list.join(",")
+    elif isinstance(dtype, pl.Date | pl.Datetime):
+        text = _timestamp_text(expr, dtype)
     else:
         text = expr.cast(pl.String)
     return mask_expr(text, column) if column in IDENTITY_COLUMNS else text
+
+
+def _timestamp_text(expr: pl.Expr, dtype: pl.Date | pl.Datetime) -> pl.Expr:
+    """A Date or Datetime as Polars writes it; outside years 1000-2999 as its number: chrono,
+    which writes them, panics on far ones (and those are the ones out of range)."""
+    unit = "days" if isinstance(dtype, pl.Date) else dtype.time_unit
+    near = _micros(expr, dtype).is_between(NEAR_FROM_US, NEAR_TO_US - 1)
+    number = expr.to_physical().cast(pl.String) + f" {unit} since 1970-01-01"
+    return pl.when(near).then(expr).cast(pl.String).fill_null(number)  # far: null before cast
 
 
 def _conversion_rejects(
@@ -727,12 +769,13 @@ def _drop_duplicate_keys(
     return frame.filter(first), rejects
 
 
-def _order_dates(app_time: pl.Expr) -> list[pl.Expr]:
-    """`_app_year` and `_app_ymd` of app_time in Asia/Shanghai (engines read these, not zones)."""
-    local = app_time.dt.convert_time_zone(CHINA_TZ)
-    year = local.dt.year().cast(pl.Int32)
-    ymd = year * 10_000 + local.dt.month().cast(pl.Int32) * 100 + local.dt.day().cast(pl.Int32)
-    return [year.alias(APP_YEAR), ymd.alias(APP_YMD)]
+def order_dates(app_time: pl.Expr) -> list[pl.Expr]:
+    """`_app_year` (Int32) and `_app_ymd` (Int64) of app_time in Asia/Shanghai (engines read
+    these, not zones), for every int64 time: years reach ±294,000, so YYYYMMDD needs Int64."""
+    china = china_time(app_time)
+    year = china.year
+    month_day = china.local.dt.month().cast(pl.Int64) * 100 + china.local.dt.day().cast(pl.Int64)
+    return [year.cast(pl.Int32).alias(APP_YEAR), (year * 10_000 + month_day).alias(APP_YMD)]
 
 
 def _as_table(table: Table | str) -> Table:
@@ -798,7 +841,7 @@ def _row_numbers(raw: pl.DataFrame, rows: pl.Series | None, label: str) -> pl.Ex
 
 def _convert_frame(raw: pl.DataFrame, spec: Table, plan: _Plan, rows: pl.Expr) -> pl.DataFrame:
     """Every canonical column, `_row`, the order dates and the flag `_BAD`, in one pass."""
-    derived = _order_dates(plan.columns["app_time"].value) if spec.name == "orders" else []
+    derived = order_dates(plan.columns["app_time"].value) if spec.name == "orders" else []
     failed = [c.failed for c in plan.columns.values() if c.checks]
     return (
         plan.staged(raw)

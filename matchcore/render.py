@@ -7,19 +7,19 @@ of every rule are listed in docs/internals.md, "Exception texts"; `ORDER_RULE_TE
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
 
+from .china_time import china_time
 from .engine.base import CanonicalTables, EngineOutput
 from .engine.reference.links import INVENTORY, PAY, WAYBILL, attach_documents, with_position
 from .engine.reference.orders import DEFAULT_CURRENCY, arrival_gap_us, order_total
 from .masking import mask_expr
 from .money import format_money_expr, to_decimal_series
 from .rules import LINE_RULES, PARTY_RULES, Party, Rule, RuleSettings
-from .schema import CHINA_TZ, IDENTITY_COLUMNS, MONEY_SCALE, ROLE_BITS, ROW
+from .schema import IDENTITY_COLUMNS, MONEY_SCALE, ROLE_BITS, ROW
 
 __all__ = ["Rendered", "render"]
 
@@ -76,40 +76,11 @@ def text(value: str) -> pl.Expr:
     return pl.lit(value, pl.String)
 
 
-def _year_us(year: int) -> int:
-    """Microseconds from the epoch to the start of `year`, UTC."""
-    return (dt.datetime(year, 1, 1) - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
-
-
-#: The Gregorian calendar repeats every 400 years (146,097 days).
-CYCLE_US = 146_097 * 86_400 * 1_000_000
-#: Times outside these years are moved by whole cycles before Polars formats them.
-NEAR_FROM_US, NEAR_TO_US = _year_us(1000), _year_us(3000)
-
-
-def _cycles_moved(us: pl.Expr) -> pl.Expr:
-    """Whole cycles to take from a far time: chrono (and so Polars' time zones and strftime)
-    stops near year ±262,000, Arrow's microseconds do not. The moved time keeps its
-    Asia/Shanghai offset: later times land in 2370-2769 (UTC+8 since 1992), earlier ones in
-    1170-1569 (local mean time until 1901). Divisions first, so nothing overflows."""
-    cycles = us // CYCLE_US
-    return (
-        pl.when(us >= NEAR_TO_US)
-        .then(cycles - 1)
-        .when(us < NEAR_FROM_US)
-        .then(cycles + 2)
-        .otherwise(0)
-    )
-
-
 def time_text(expr: pl.Expr) -> pl.Expr:
     """Asia/Shanghai `YYYY-MM-DD HH:MM:SS`, with `.ffffff` only when sub-second, for any time:
     years past 9999 as "+10000", before year 0 as "-0001" (ISO 8601, as chrono writes them)."""
-    us = expr.dt.cast_time_unit("us").to_physical()
-    cycles = _cycles_moved(us)
-    moved = (us - cycles * CYCLE_US).cast(pl.Datetime("us", "UTC"))
-    local = moved.dt.convert_time_zone(CHINA_TZ)
-    year = local.dt.year().cast(pl.Int64) + cycles * 400
+    china = china_time(expr)
+    local, year = china.local, china.year
     sign = pl.when(year < 0).then(text("-")).when(year > 9999).then(text("+")).otherwise(text(""))
     digits = year.abs().cast(pl.String).str.pad_start(4, "0")
     whole = sign + digits + local.dt.strftime("-%m-%d %H:%M:%S")

@@ -55,7 +55,7 @@ CHINA_TZ = "Asia/Shanghai"
 ROW = "_row"
 #: Derived order columns (normalisation adds them; engines read them instead of doing time zones).
 APP_YEAR = "_app_year"  # Int32: calendar year of app_time in Asia/Shanghai
-APP_YMD = "_app_ymd"  # Int32: YYYYMMDD of app_time in Asia/Shanghai
+APP_YMD = "_app_ymd"  # Int64: YYYYMMDD of app_time in Asia/Shanghai (years reach ±294,000)
 
 
 @dataclass(frozen=True)

@@ -316,11 +316,13 @@ cdef inline bint arrival_window_exceeded(Ctx* x, int64_t i, int64_t pay, int64_t
     cdef int64_t b = col_i64(x.cols + P_PAY_TIME, pay, 0)
     cdef int64_t c = col_i64(x.cols + W_APP_TIME, wb, 0)
     cdef int64_t hi = a, lo = a
+    cdef uint64_t gap
     if b > hi: hi = b
     if c > hi: hi = c
     if b < lo: lo = b
     if c < lo: lo = c
-    return hi - lo > x.p.arrival_window_us
+    gap = <uint64_t>hi - <uint64_t>lo  # exact, where hi - lo would overflow int64 (far times)
+    return x.p.arrival_window_us < 0 or gap > <uint64_t>x.p.arrival_window_us
 
 
 cdef inline uint64_t check_inventory(Ctx* x, int64_t i, int64_t inv, int64_t wb) noexcept nogil:

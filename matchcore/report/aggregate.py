@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..engine.reference.orders import time_span_us
 from ..masking import NAME_COLUMNS, mask_name_expr, mask_tail_expr
 from ..rules import PARTY_RULES, Rule, RuleSettings
 from ..schema import IDENTITY_COLUMNS, MONEY_SCALE
@@ -198,9 +199,7 @@ def arrival_gaps(data: ReportData) -> pl.DataFrame | None:
             "waybill": tables.waybills.get_column("app_time").gather(raw.orders["waybill_row"]),
         }
     ).drop_nulls()
-    hours = (
-        pl.max_horizontal("order", "pay", "waybill") - pl.min_horizontal("order", "pay", "waybill")
-    ).dt.total_microseconds() / 3.6e9
+    hours = time_span_us(pl.col("order"), pl.col("pay"), pl.col("waybill")) / 3.6e9
     # Band index = how many break points the gap reaches (bands are left-closed).
     band = pl.sum_horizontal([hours >= limit for limit in GAP_BREAKS_HOURS])
     bands = times.select(band.alias("rank"))

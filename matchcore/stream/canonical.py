@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 
+from ..china_time import CYCLE_US, CYCLE_YEARS
 from ..normalise import CUSTOMS_TIME, DECIMAL_TEXT, ISO_TIME, TIME_OFFSET
 from ..schema import APP_YEAR, APP_YMD, CHINA_TZ, MONEY_SCALE, ROW, Column, Kind, Table
 
@@ -72,8 +73,6 @@ _FIXED_OFFSET_US = _FIXED_OFFSET // _MICROSECOND
 _RULES_SINCE = datetime(1900, 1, 1)
 _RULES_SINCE_US = (_RULES_SINCE - timedelta(days=1) - _EPOCH) // _MICROSECOND
 _MEAN_TIME_US = (_RULES_SINCE.replace(tzinfo=_CHINA).utcoffset() or timedelta()) // _MICROSECOND
-#: The Gregorian calendar repeats every 400 years (146,097 days).
-_CYCLE_US = 146_097 * 86_400 * 1_000_000
 _CYCLE_START_US = (datetime(2000, 1, 1) - _EPOCH) // _MICROSECOND
 
 
@@ -157,9 +156,9 @@ def _local_to_utc(naive: datetime) -> int:
 def _wall_date(micros: int) -> tuple[int, int, int]:
     """(year, month, day) of a wall time given as microseconds, for any int64: moved by whole
     400-year cycles into the range of `datetime`, the year moved back after."""
-    cycles = (micros - _CYCLE_START_US) // _CYCLE_US
-    day = _EPOCH + timedelta(microseconds=micros - cycles * _CYCLE_US)
-    return day.year + 400 * cycles, day.month, day.day
+    cycles = (micros - _CYCLE_START_US) // CYCLE_US
+    day = _EPOCH + timedelta(microseconds=micros - cycles * CYCLE_US)
+    return day.year + CYCLE_YEARS * cycles, day.month, day.day
 
 
 def _offset_minutes(tz: str) -> int:
@@ -279,7 +278,7 @@ class RowMaker:
         self._names = [*table.column_names, ROW]
         self._structs: dict[int, pa.StructType] = {}  # see `frame`
         if self.dates:
-            self._types += [pa.int32(), pa.int32()]
+            self._types += [pa.int32(), pa.int64()]
             self._names += [APP_YEAR, APP_YMD]
         #: `row(source, given=())`: `python_row`, compiled when the extension is built.
         self.row: Callable[..., tuple[Any, ...]] = (

@@ -95,6 +95,28 @@ def test_one_defect_sets_its_bit(make_tables, table, column, value, rule):
         assert mask == Rule.LINE_TOTAL_MISMATCH.bit | Rule.GOODS_VALUE_MISMATCH.bit
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+DAY_US = 86_400_000_000  # the default arrival window
+
+
+@pytest.mark.parametrize(
+    ("order", "pay", "waybill", "exceeded"),
+    [
+        (T0, INT64_MAX, INT64_MIN, True),  # 2**64 - 1 us apart: wrapped in int64, that was -1
+        (T0, INT64_MIN, INT64_MAX, True),
+        (INT64_MAX - DAY_US, INT64_MAX, INT64_MAX, False),  # exactly the window, at the end
+        (INT64_MAX - DAY_US - 1, INT64_MAX, INT64_MAX, True),
+    ],
+)
+def test_arrival_window_at_the_ends_of_int64(make_tables, order, pay, waybill, exceeded):
+    rows = clean_rows()
+    rows["orders"][0]["app_time"] = order
+    rows["payments"][0]["pay_time"] = pay
+    rows["waybills"][0]["app_time"] = waybill
+    mask = run(make_tables, rows).orders["reason_mask"][0]
+    assert mask == (Rule.ARRIVAL_WINDOW_EXCEEDED.bit if exceeded else 0)
+
+
 def test_line_total_tolerance_is_one_cent_exactly(make_tables):
     rows = clean_rows()
     rows["order_items"][0]["total_price"] = 1_000_100  # 0.01 CNY off: within tolerance

@@ -45,7 +45,7 @@ def test_canonical_schema_extra_columns_dropped_absent_optional_filled(make_raw)
     frame = make_raw("orders").with_columns(pl.lit("x").alias("unexpected"))
     canonical, rejects = normalise_table(frame, "orders", "orders.csv")
     assert rejects.is_empty()
-    expected = {**ORDERS.polars_schema(), "_app_year": pl.Int32(), "_app_ymd": pl.Int32()}
+    expected = {**ORDERS.polars_schema(), "_app_year": pl.Int32(), "_app_ymd": pl.Int64()}
     assert dict(canonical.schema) == expected
     row = canonical.row(0, named=True)
     assert (row["discount"], row["currency"], row["buyer_id_type"]) == (0, "142", "1")
@@ -121,5 +121,5 @@ def test_every_table_gets_its_canonical_dtypes(make_raw, table: str) -> None:
     canonical, rejects = normalise_table(make_raw(table), table, f"{table}.csv")
     assert rejects.is_empty()
     assert canonical.height == 1
-    extra = {"_app_year": pl.Int32(), "_app_ymd": pl.Int32()} if table == "orders" else {}
+    extra = {"_app_year": pl.Int32(), "_app_ymd": pl.Int64()} if table == "orders" else {}
     assert dict(canonical.schema) == {**TABLES[table].polars_schema(), **extra}

@@ -112,7 +112,79 @@ def test_order_year_and_day_are_in_shanghai(column_frame) -> None:
     assert canonical["_app_year"].to_list() == [2024, 2024]
     assert canonical["_app_ymd"].to_list() == [20240101, 20240101]
     assert canonical.schema["_app_year"] == pl.Int32
-    assert canonical.schema["_app_ymd"] == pl.Int32
+    assert canonical.schema["_app_ymd"] == pl.Int64
+
+
+# Beyond chrono's years (about ±262,000; Polars gave null there) and past Int32's YYYYMMDD
+# (from year 214,748; it wrapped around). Expected dates by NumPy, which has no such limit:
+# np.datetime64((us + offset) // 86_400_000_000, "D"), offset +8 h, or +08:05:43 before 1901.
+@pytest.mark.parametrize(
+    ("micros", "year", "ymd"),
+    [
+        (2**63 - 1, 294_247, 2_942_470_110),
+        (-(2**63), -290_308, -2_903_078_778),
+        (8 * 10**18, 255_479, 2_554_791_128),
+        (-8 * 10**18, -251_540, -2_515_399_797),
+        (7 * 10**18, 223_791, 2_237_910_303),
+    ],
+)
+def test_order_year_and_day_of_far_times(column_frame, micros: int, year: int, ymd: int) -> None:
+    frame = column_frame("orders", "app_time", [micros], pl.Int64).with_columns(
+        pl.col("app_time").cast(pl.Datetime("us", "UTC"))
+    )
+    canonical, rejects = _app_times(frame)
+    assert rejects.is_empty()
+    assert canonical.select(pl.col("app_time").to_physical()).item() == micros
+    assert canonical.select("_app_year", "_app_ymd").row(0) == (year, ymd)
+
+
+_HOURS_8 = 8 * 3_600_000_000
+
+
+@pytest.mark.parametrize(
+    ("dtype", "raw", "utc", "year", "ymd"),
+    [
+        # naive: Asia/Shanghai wall times, 8 hours ahead of UTC at the end of int64
+        (pl.Datetime("us"), 2**63 - 1, 2**63 - 1 - _HOURS_8, 294_247, 2_942_470_110),
+        (pl.Datetime("ms"), 9 * 10**15, 9 * 10**18 - _HOURS_8, 287_168, 2_871_680_824),
+        (pl.Date, 10**8, 10**8 * 86_400_000_000 - _HOURS_8, 275_760, 2_757_600_913),
+    ],
+)
+def test_far_naive_times_and_dates_are_shanghai_time(
+    column_frame, dtype: pl.DataType, raw: int, utc: int, year: int, ymd: int
+) -> None:
+    physical = pl.Int32 if dtype == pl.Date else pl.Int64
+    frame = column_frame("orders", "app_time", [raw], physical).with_columns(
+        pl.col("app_time").cast(dtype)
+    )
+    canonical, rejects = _app_times(frame)
+    assert rejects.is_empty()
+    row = canonical.select(pl.col("app_time").to_physical(), "_app_year", "_app_ymd").row(0)
+    assert row == (utc, year, ymd)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "raw", "shown"),
+    [
+        (pl.Datetime("ms", "UTC"), 2**63 - 1, "9223372036854775807 ms since 1970-01-01"),
+        (pl.Datetime("ms"), -(2**62), "-4611686018427387904 ms since 1970-01-01"),
+        (pl.Date, 2**31 - 1, "2147483647 days since 1970-01-01"),
+        # a wall time at the start of int64 lies 8:05:43 (local mean time) before it in UTC
+        (pl.Datetime("us"), -(2**63), "-9223372036854775808 us since 1970-01-01"),
+    ],
+)
+def test_times_beyond_int64_microseconds_are_rejected(
+    column_frame, dtype: pl.DataType, raw: int, shown: str
+) -> None:
+    physical = pl.Int32 if dtype == pl.Date else pl.Int64
+    frame = column_frame("orders", "app_time", [raw, 0], physical).with_columns(
+        pl.col("app_time").cast(dtype)
+    )
+    canonical, rejects = _app_times(frame)
+    assert canonical["_row"].to_list() == [2]
+    assert rejects.select("row", "column", "value", "message").rows() == [
+        (1, "app_time", shown, "time out of range (int64 microseconds since 1970, UTC)")
+    ]
 
 
 def test_optional_times_may_be_null(column_frame) -> None:

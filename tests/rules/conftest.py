@@ -19,11 +19,10 @@ import pytest
 import matchcore
 from matchcore.api import match_tables
 from matchcore.engine.base import CanonicalTables
+from matchcore.normalise import order_dates
 from matchcore.result import MatchResult
 from matchcore.rules import RuleSettings
 from matchcore.schema import (
-    APP_YEAR,
-    APP_YMD,
     ENTERPRISES,
     HS_LISTS,
     INVENTORIES,
@@ -187,13 +186,7 @@ def frame(table: Table, rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def orders_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    local = pl.col("app_time").dt.convert_time_zone("Asia/Shanghai")
-    return frame(ORDERS, rows).with_columns(
-        local.dt.year().cast(pl.Int32).alias(APP_YEAR),
-        (local.dt.year() * 10_000 + local.dt.month().cast(pl.Int32) * 100 + local.dt.day())
-        .cast(pl.Int32)
-        .alias(APP_YMD),
-    )
+    return frame(ORDERS, rows).with_columns(order_dates(pl.col("app_time")))
 
 
 #: Input table name -> attribute of Case.

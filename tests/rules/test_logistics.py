@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+from matchcore.report import from_result
+from matchcore.report.aggregate import arrival_gaps
 from matchcore.rules import RuleSettings
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def test_consignee_differs_fails_with_masked_names(kit):
@@ -75,3 +81,21 @@ def test_arrival_window_parameter(kit):
 def test_arrival_window_needs_the_single_payment(kit):
     late = kit.waybill(app_time=kit.at("2025-03-05 10:00:00"))
     assert kit.reasons(kit.Case(waybills=[late], payments=[]).run()) == ["PAYMENT_MISSING"]
+
+
+@pytest.mark.parametrize(
+    ("pay_time", "waybill_time"), [(INT64_MAX, INT64_MIN), (INT64_MIN, INT64_MAX)]
+)
+def test_arrival_gap_between_the_ends_of_int64_is_exact(kit, pay_time, waybill_time):
+    # 2**64 - 1 us apart, which int64 (and Duration) subtraction wrapped around to -1 us
+    case = kit.Case(
+        payments=[kit.payment(pay_time=pay_time)], waybills=[kit.waybill(app_time=waybill_time)]
+    )
+    result = case.run()
+    assert kit.reasons(result) == ["ARRIVAL_WINDOW_EXCEEDED"]
+    row = kit.exception_rows(result, "ARRIVAL_WINDOW_EXCEEDED")[0]
+    assert (row["expected"], row["actual"]) == ("86400", "18446744073709.551615")
+    # the HTML report puts the order in the last band of arrival gaps
+    gaps = arrival_gaps(from_result(result))
+    assert gaps is not None
+    assert gaps["orders"].to_list() == [0] * (gaps.height - 1) + [1]

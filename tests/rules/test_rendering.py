@@ -109,7 +109,8 @@ def test_time_text_is_seamless_where_far_times_are_moved():
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from matchcore.render import NEAR_FROM_US, NEAR_TO_US, time_value_text
+    from matchcore.china_time import NEAR_FROM_US, NEAR_TO_US
+    from matchcore.render import time_value_text
 
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for edge in (NEAR_FROM_US, NEAR_TO_US):

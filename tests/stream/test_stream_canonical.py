@@ -17,8 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchcore import schema
+from matchcore.china_time import NEAR_FROM_US, NEAR_TO_US
 from matchcore.normalise import normalise_table
-from matchcore.stream.canonical import Invalid, RowMaker, clean_text, units, utc_micros
+from matchcore.stream.canonical import (
+    Invalid,
+    RowMaker,
+    china_dates,
+    clean_text,
+    python_china_dates,
+    units,
+    utc_micros,
+)
 
 _SPACES = [" ", "\t", "\n", "\u3000", "\xa0", "\u2003", "\x85", "\x1c", "\x1f", "  "]
 _PIECES = ["a", "B", "Ab 1", "李雷", "ＡＢＣ", "①", "ﬁ", "x\u0301", "-", "0"]
@@ -196,3 +205,45 @@ def test_amounts_and_times() -> None:
     assert utc_micros("19700101080000") == 0  # Asia/Shanghai wall time
     with pytest.raises(Invalid):
         utc_micros("1988-04-17 02:30:00")  # skipped by daylight saving in Shanghai
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+_DAY_US = 86_400_000_000
+#: Where the China date could slip: the ends of int64 and of chrono's years (±262,143), where
+#: far times start to be moved by 400-year cycles, and the zone's changes of rules.
+_DATE_EDGES = [
+    *_INT64,
+    8_210_266_876_800_000_000,  # 262143-01-01 UTC
+    -8_334_601_228_800_000_000,  # -262143-01-01 UTC
+    NEAR_FROM_US,
+    NEAR_TO_US,
+    -2_177_481_943_000_000,  # 1901-01-01 local mean time, the first rule
+    694_195_200_000_000,  # 1992-01-01 +08:00, the last one
+]
+any_micros = st.one_of(
+    st.integers(*_INT64),
+    st.sampled_from(_DATE_EDGES).flatmap(
+        lambda edge: st.integers(
+            max(edge - 2 * _DAY_US, _INT64[0]), min(edge + 2 * _DAY_US, _INT64[1])
+        )
+    ),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(micros=st.lists(any_micros, min_size=1, max_size=8))
+def test_order_dates_equal_the_batch_normaliser_for_every_int64_time(micros: list[int]) -> None:
+    """Text times stop at year 9999, Datetime input (Parquet, IPC, frames) goes to the ends of
+    int64: batch gives those the China dates of streaming's converter (Python and compiled)."""
+    rows = [
+        {**{c.name: _valid(c) for c in schema.ORDERS.columns}, "order_no": f"O{i}"}
+        for i in range(len(micros))
+    ]
+    raw = _raw_frame(schema.ORDERS, rows).with_columns(
+        pl.Series("app_time", micros, pl.Int64).cast(pl.Datetime("us", "UTC"))
+    )
+    canonical, rejects = normalise_table(raw, schema.ORDERS)
+    assert rejects.is_empty()
+    expected = [python_china_dates(m) for m in micros]
+    assert canonical.select(schema.APP_YEAR, schema.APP_YMD).rows() == expected
+    assert [china_dates(m) for m in micros] == expected

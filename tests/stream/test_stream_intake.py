@@ -228,6 +228,7 @@ _CHINA_MIDNIGHT_2024 = int((datetime(2024, 1, 1, 16, tzinfo=UTC) - _EPOCH).total
             st.sampled_from([-1, 0, 1, -(10**6), 999_999]),
         ),
         st.integers(2**62, 2**63 - 1),
+        st.integers(-(2**63), -(2**62)),
     )
 )
 def test_china_dates(micros: int) -> None:

@@ -128,10 +128,16 @@ def consignee_phone_mismatch() -> pl.Expr:
     )
 
 
+def time_span_us(*times: pl.Expr) -> pl.Expr:
+    """max − min of UTC times in microseconds, as Int128: the span of two int64 times reaches
+    2**64 − 1, which Int64 (and so Duration) would wrap around."""
+    micros = [time.dt.cast_time_unit("us").to_physical().cast(pl.Int128) for time in times]
+    return pl.max_horizontal(micros) - pl.min_horizontal(micros)
+
+
 def arrival_gap_us() -> pl.Expr:
-    """max − min of the order, payment and waybill times, in microseconds."""
-    times = [pl.col("app_time"), pl.col(PAY + "pay_time"), pl.col(WAYBILL + "app_time")]
-    return (pl.max_horizontal(times) - pl.min_horizontal(times)).dt.total_microseconds()
+    """max − min of the order, payment and waybill times, in microseconds (Int128)."""
+    return time_span_us(pl.col("app_time"), pl.col(PAY + "pay_time"), pl.col(WAYBILL + "app_time"))
 
 
 def arrival_window_exceeded(p: Parameters) -> pl.Expr:
