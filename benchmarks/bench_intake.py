@@ -2,8 +2,9 @@
 
 The documents are `bench_stream`'s (JSON messages of generated orders, payments, waybills).
 Each pass takes every document in turn as `DurableMatcher.offer` and `StreamMatcher._apply` do:
-one pass decodes and checks only, the other also converts (`matcher._CONVERT`); conversion is
-the difference. The two passes alternate; medians of process CPU time are reported.
+one pass decodes and checks only, the other also converts (the document's key, its link and its
+canonical rows packed, what the matcher keeps: `matcher._intake_of`); conversion is the
+difference. The two passes alternate; medians of process CPU time are reported.
 Run: `.venv/bin/python -m benchmarks.bench_intake --orders 5000`.
 """
 
@@ -16,8 +17,7 @@ import time
 from collections.abc import Callable
 
 from benchmarks.bench_stream import make_documents
-from matchcore.stream.matcher import _CONVERT, decode_bytes
-from matchcore.stream.messages import message_type
+from matchcore.stream.matcher import _INTAKES, _intake_of, decode_bytes
 
 
 def _decode_only(messages: list[bytes]) -> None:
@@ -28,7 +28,9 @@ def _decode_only(messages: list[bytes]) -> None:
 def _decode_and_convert(messages: list[bytes]) -> None:
     for raw in messages:
         message = decode_bytes(raw)
-        _CONVERT[message_type(message)](message)
+        intake = _INTAKES.get(message.__class__) or _intake_of(message.__class__)
+        intake.key(message)
+        intake.keep(message)
 
 
 def _cpu_seconds(run: Callable[[list[bytes]], None], messages: list[bytes]) -> float:

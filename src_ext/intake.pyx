@@ -1,14 +1,22 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Streaming intake in C: message field values -> checks passed and canonical values.
+"""Streaming intake in C: message field values -> checks passed and canonical values; a
+document -> the key, link and packed rows the stream matcher keeps; an input -> its log record.
 
 Each fast path here handles the common form of a value (text without anything NFKC or white
 space collapsing could change, plain decimal amounts, ISO 8601 and customs times) and hands
-anything else to its pure-Python twin in matchcore/stream/canonical.py or messages.py, which
-stays the reference: the values, and every message about a bad value, come from it.
-tests/stream/test_stream_intake.py compares the two on generated values.
+anything else to its pure-Python twin in matchcore/stream/canonical.py, messages.py, matcher.py
+or state.py, which stays the reference: the values, and every message about a bad value, come
+from it. tests/stream/test_stream_intake.py compares the two on generated values.
 """
 
-from libc.stdint cimport int64_t, uint8_t, uint16_t
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
+from libc.string cimport memcpy
+
+import sys
+import zlib
 
 import msgspec.structs
 
@@ -20,6 +28,9 @@ cdef extern from "Python.h":
         PyUnicode_2BYTE_KIND
     bint PyUnicode_CheckExact(object)
     bint PyLong_CheckExact(object)
+    bint PyFloat_CheckExact(object)
+    double PyFloat_AS_DOUBLE(object)
+    bint PyBytes_CheckExact(object)
     bint PyUnicode_IS_ASCII(object)
     int PyUnicode_KIND(object)
     void* PyUnicode_DATA(object)
@@ -482,12 +493,16 @@ cdef class RowPlan:
         return values if values is not None else self.python_row(source, given)
 
     cdef tuple convert(self, object source, tuple given):
-        cdef Py_ssize_t i
-        cdef list values = list(given)
+        """The row, filled in place (no list to grow, then copy), or None to leave it to
+        `python_row`."""
+        cdef Py_ssize_t i, start = len(given)
+        cdef tuple row = PyTuple_New(self.size + (2 if self.dates_at >= 0 else 0))
         cdef object raw, value
         cdef const unsigned char* kinds = self.kinds
         cdef const unsigned char* required = self.required
-        for i in range(len(given), self.size):
+        for i in range(start):
+            put(row, i, given[i])
+        for i in range(start, self.size):
             try:
                 raw = getattr(source, <str>self.attributes[i])
             except AttributeError:
@@ -505,16 +520,24 @@ cdef class RowPlan:
                 value = self.defaults[i]
                 if value is None and required[i]:
                     return None
-            values.append(value)
+            put(row, i, value)
         if self.dates_at >= 0:
-            dates = fast_china_dates(values[self.dates_at])
+            dates = fast_china_dates(row[self.dates_at])
             if dates is UNHANDLED:
                 try:
-                    dates = self.dates(values[self.dates_at])
+                    dates = self.dates(row[self.dates_at])
                 except Exception:
                     return None
-            values.extend(dates)
-        return tuple(values)
+            year, ymd = dates
+            put(row, self.size, year)
+            put(row, self.size + 1, ymd)
+        return row
+
+
+cdef inline void put(tuple row, Py_ssize_t i, object value):
+    """Set item `i` of a tuple being filled (which holds a reference of its own)."""
+    Py_INCREF(value)
+    PyTuple_SET_ITEM(row, i, value)
 
 
 cdef inline bint missing(object value):
@@ -595,3 +618,212 @@ cdef class MessageCheck:
                     return False  # a float: the Python check rounds it
                 setattr(holder, self.amount_names[position], str(value))
         return True
+
+
+# --- one document as the stream matcher keeps it -----------------------------------------------
+
+cdef enum LinkKind:  # what a document links by (see `_LINK` in matchcore/stream/matcher.py)
+    L_BUYER, L_ORDER, L_WAYBILL
+
+LINK_BUYER, LINK_ORDER, LINK_WAYBILL = L_BUYER, L_ORDER, L_WAYBILL
+
+#: Interned text: one copy of a key part however many documents and indexes hold it.
+cdef object shared = sys.intern
+
+
+cdef class DocumentIntake:
+    """What the stream matcher keeps of one kind of document, in C: its key, and its link with
+    its canonical rows packed as MessagePack (`_DocumentIntake` in matchcore/stream/matcher.py
+    is the reference, and what these are is told there).
+
+    `key_names` are the key's attributes, `link` how it links (LINK_BUYER: by the canonical ID
+    number of `link_names[0]`; LINK_ORDER: by the order key `link_names` give, ebp_code first;
+    LINK_WAYBILL: by the waybill key they give). `rows` makes the document's row; for orders
+    `lines` makes each line's row after the first `given` columns of the order's (a repeated
+    line number keeps the first line). Rows the fast path leaves go to `python_rows` (which
+    raises Invalid naming the field); `encode_into` packs into a reused buffer."""
+
+    cdef readonly str kind
+    cdef str key_a, key_b, link_a, link_b
+    cdef int link
+    cdef Converter text, id_number
+    cdef RowPlan rows
+    cdef RowPlan lines
+    cdef Py_ssize_t given
+    cdef object python_rows, encode_into
+    cdef bytearray buffer
+
+    def __init__(
+        self, str kind, key_names, int link, link_names, Converter text, Converter id_number,
+        RowPlan rows, RowPlan lines, Py_ssize_t given, python_rows, encode_into
+    ):
+        self.kind = kind
+        self.key_a, self.key_b = key_names
+        self.link = link
+        self.link_a = link_names[0]
+        self.link_b = link_names[1] if len(link_names) > 1 else None  # a buyer: one field
+        self.text, self.id_number = text, id_number
+        self.rows, self.lines, self.given = rows, lines, given
+        self.python_rows, self.encode_into = python_rows, encode_into
+        self.buffer = bytearray()
+
+    def key(self, message):
+        """The document's own key, canonical and interned."""
+        return (self.code(getattr(message, self.key_a)), self.code(getattr(message, self.key_b)))
+
+    def keep(self, message):
+        """(link, packed rows) of an upsert; Invalid when its values do not convert."""
+        rows = self.convert(message)
+        if rows is None:
+            rows = self.python_rows(message)
+        self.encode_into(rows, self.buffer)
+        return self.linked(message), bytes(self.buffer)
+
+    cdef object canonical(self, object value):
+        """Canonical text (None for none: `clean_text` keeps null)."""
+        return self.text.convert(value) if value is not None else None
+
+    cdef object code(self, object value):
+        """Canonical text, "" for none, interned."""
+        text = self.canonical(value)
+        return shared(text) if text is not None else ""
+
+    cdef object linked(self, object message):
+        """What the document links by (see the class)."""
+        cdef object a = getattr(message, self.link_a)
+        cdef object b = getattr(message, self.link_b) if self.link_b is not None else None
+        if self.link == L_BUYER:
+            buyer = self.id_number.convert(a) if a is not None else None
+            return shared(buyer) if buyer is not None else None
+        if self.link == L_WAYBILL:
+            return (self.code(a), self.code(b))
+        ebp, order_no = self.canonical(a), self.canonical(b)
+        if ebp is None and order_no is None:
+            return None  # a waybill without an order key: linked through inventories
+        if ebp is None or order_no is None:
+            return ("", "")  # half a key links to nothing
+        return (shared(ebp), shared(order_no))
+
+    cdef object convert(self, object message):
+        """The rows in the fast path, None when it leaves them."""
+        cdef tuple row = self.rows.convert(message, ())
+        cdef tuple given, line
+        cdef dict lines
+        if row is None or self.lines is None:
+            return row
+        given, lines = row[:self.given], {}
+        for item in message.items:
+            line = self.lines.convert(item, given)
+            if line is None:
+                return None
+            if line[self.given] not in lines:
+                lines[line[self.given]] = line[self.given:]
+        return (row, list(lines.values()))
+
+
+# --- the log record of one input ---------------------------------------------------------------
+
+cdef object crc32 = zlib.crc32
+
+cdef enum:
+    PREFIX_MAX = 32  # kind, array head, float64, int64, bin32 head: 1 + 1 + 9 + 9 + 5 bytes
+    HEADER_SIZE = 8  # body length, CRC32 of the body
+
+
+cdef inline Py_ssize_t put_big(unsigned char* out, uint64_t value, int size):
+    """`value` as `size` bytes, big-endian (MessagePack's and the log header's order)."""
+    cdef int i
+    for i in range(size):
+        out[i] = (value >> (8 * (size - 1 - i))) & 0xFF
+    return size
+
+
+cdef inline Py_ssize_t put_int(unsigned char* out, long long x):
+    """An integer as msgspec packs it: the smallest MessagePack form."""
+    if x >= 0:
+        if x < 128:
+            out[0] = <unsigned char>x
+            return 1
+        if x < (1 << 8):
+            out[0] = 0xCC
+            return 1 + put_big(out + 1, x, 1)
+        if x < (1 << 16):
+            out[0] = 0xCD
+            return 1 + put_big(out + 1, x, 2)
+        if x < (1LL << 32):
+            out[0] = 0xCE
+            return 1 + put_big(out + 1, x, 4)
+        out[0] = 0xCF
+        return 1 + put_big(out + 1, x, 8)
+    if x >= -32:
+        out[0] = <unsigned char>(x & 0xFF)
+        return 1
+    if x >= -(1 << 7):
+        out[0] = 0xD0
+        return 1 + put_big(out + 1, <uint64_t>x, 1)
+    if x >= -(1 << 15):
+        out[0] = 0xD1
+        return 1 + put_big(out + 1, <uint64_t>x, 2)
+    if x >= -(1LL << 31):
+        out[0] = 0xD2
+        return 1 + put_big(out + 1, <uint64_t>x, 4)
+    out[0] = 0xD3
+    return 1 + put_big(out + 1, <uint64_t>x, 8)
+
+
+cdef inline Py_ssize_t put_bin_head(unsigned char* out, Py_ssize_t size):
+    """The head of MessagePack binary data of `size` bytes (msgspec's form for bytes)."""
+    if size < (1 << 8):
+        out[0] = 0xC4
+        return 1 + put_big(out + 1, size, 1)
+    if size < (1 << 16):
+        out[0] = 0xC5
+        return 1 + put_big(out + 1, size, 2)
+    out[0] = 0xC6
+    return 1 + put_big(out + 1, size, 4)
+
+
+def input_record(bytes kind, object python_record, object now, object position, object raw):
+    """The framed log record of one input: `python_record(kind, now, position, raw)` (length,
+    CRC32, kind, then [now, position, raw] packed by msgspec), made in one allocation with
+    the CRC of `raw` read where it is. Anything but a float `now`, an int64 or None
+    `position` and bytes `raw` (or a record over 4 GiB) is left to `python_record`."""
+    cdef unsigned char prefix[PREFIX_MAX]
+    cdef Py_ssize_t n = 0, size, length
+    cdef int overflow = 0
+    cdef long long number = 0
+    cdef double value
+    cdef uint64_t bits
+    cdef unsigned char* out
+    if not (PyFloat_CheckExact(now) and PyBytes_CheckExact(raw) and len(kind) == 1):
+        return python_record(kind, now, position, raw)
+    if position is not None:
+        if not PyLong_CheckExact(position):
+            return python_record(kind, now, position, raw)
+        number = PyLong_AsLongLongAndOverflow(position, &overflow)
+        if overflow:
+            return python_record(kind, now, position, raw)
+    size = PyBytes_GET_SIZE(raw)
+    if size >= (1LL << 32) - PREFIX_MAX:
+        return python_record(kind, now, position, raw)
+    prefix[0] = (<unsigned char*>PyBytes_AS_STRING(kind))[0]
+    prefix[1] = 0x93  # an array of three
+    prefix[2] = 0xCB  # float64
+    value = PyFloat_AS_DOUBLE(now)
+    memcpy(&bits, &value, 8)
+    n = 3 + put_big(prefix + 3, bits, 8)
+    if position is None:
+        prefix[n] = 0xC0
+        n += 1
+    else:
+        n += put_int(prefix + n, number)
+    n += put_bin_head(prefix + n, size)
+    length = n + size  # the body: kind and payload
+    checksum = crc32(raw, crc32(PyBytes_FromStringAndSize(<char*>prefix, n)))
+    record = PyBytes_FromStringAndSize(NULL, HEADER_SIZE + length)
+    out = <unsigned char*>PyBytes_AS_STRING(record)
+    put_big(out, length, 4)
+    put_big(out + 4, checksum, 4)
+    memcpy(out + HEADER_SIZE, prefix, n)
+    memcpy(out + HEADER_SIZE + n, PyBytes_AS_STRING(raw), size)
+    return record

@@ -2,8 +2,9 @@
 (Arrow access, hashing, hash tables, linking, rules, annual walk), see src_ext/kernel.pyx;
 `ceb_scan` reads CEB customs XML messages without lxml, see src_ext/ceb_scan.pyx; `text_scan`
 tells the normaliser which text needs cleaning, see src_ext/text_scan.pyx; `intake` checks
-streaming messages and converts them to canonical rows, see src_ext/intake.pyx; `packed` reads
-the streaming matcher's packed canonical rows into Arrow arrays, see src_ext/packed.pyx.
+streaming messages, converts them to the canonical rows and links the stream matcher keeps,
+and makes their log records, see src_ext/intake.pyx; `packed` reads the streaming matcher's
+packed canonical rows into Arrow arrays, see src_ext/packed.pyx.
 """
 
 import os

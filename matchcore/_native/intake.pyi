@@ -47,3 +47,34 @@ class MessageCheck:
         money_text: Converter,
     ) -> None: ...
     def accepts(self, message: object) -> bool: ...
+
+LINK_BUYER: int
+LINK_ORDER: int
+LINK_WAYBILL: int
+
+class DocumentIntake:
+    kind: str
+    def __init__(
+        self,
+        kind: str,
+        key_names: tuple[str, str],
+        link: int,
+        link_names: Sequence[str],
+        text: Converter,
+        id_number: Converter,
+        rows: RowPlan,
+        lines: RowPlan | None,
+        given: int,
+        python_rows: Callable[[Any], Any],
+        encode_into: Callable[[Any, bytearray], None],
+    ) -> None: ...
+    def key(self, message: object) -> tuple[str, str]: ...
+    def keep(self, message: object) -> tuple[Any, bytes]: ...
+
+def input_record(
+    kind: bytes,
+    python_record: Callable[[bytes, float, int | None, bytes], bytes],
+    now: float,
+    position: int | None,
+    raw: bytes,
+) -> bytes: ...

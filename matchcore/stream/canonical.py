@@ -280,9 +280,11 @@ class RowMaker:
         if self.dates:
             self._types += [pa.int32(), pa.int64()]
             self._names += [APP_YEAR, APP_YMD]
-        #: `row(source, given=())`: `python_row`, compiled when the extension is built.
+        #: The compiled `python_row` (see src_ext/intake.pyx), None when the extension is not
+        #: built; `row(source, given=())` is the one or the other.
+        self.plan: Any = self._compiled_plan() if _intake is not None else None
         self.row: Callable[..., tuple[Any, ...]] = (
-            self._compiled_row() if _intake is not None else self.python_row
+            self.plan.row if self.plan is not None else self.python_row
         )
 
     def python_row(self, source: object, given: tuple[Any, ...] = ()) -> tuple[Any, ...]:
@@ -320,10 +322,10 @@ class RowMaker:
             rest = self._rest[given] = (plan, attrgetter(*(step[0] for step in plan)))
         return rest
 
-    def _compiled_row(self) -> Callable[..., tuple[Any, ...]]:
+    def _compiled_plan(self) -> Any:
         """`python_row` compiled (see src_ext/intake.pyx), which leaves invalid rows to it."""
         assert _intake is not None
-        return _intake.RowPlan(  # type: ignore[no-any-return]
+        return _intake.RowPlan(
             [step[0] for step in self._plan],
             [_COMPILED_KINDS.get(c.kind, _intake.OTHER) for c in self.table.columns],
             [step[1] for step in self._plan],
@@ -332,7 +334,7 @@ class RowMaker:
             self._app_time,
             python_china_dates,
             self.python_row,
-        ).row
+        )
 
     @property
     def types(self) -> list[pa.DataType]:

@@ -16,7 +16,7 @@ import math
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -31,7 +31,7 @@ from ..engine.base import CanonicalTables
 from ..exceptions import InputError, StateError
 from ..money import format_money
 from ..rules import Rule, RuleSettings
-from .canonical import Invalid, RowMaker
+from .canonical import Invalid, RowMaker, clean_text
 from .messages import (
     BadMessage,
     Inventory,
@@ -45,7 +45,6 @@ from .messages import (
     canonical_id_number,
     decode_json,
     decode_msgpack,
-    message_type,
     order_key_of,
     verdict_id,
 )
@@ -56,6 +55,11 @@ try:
     from .._native import packed as _packed
 except ImportError:  # not built: msgspec decodes packed rows and `RowMaker.frame` converts them
     _packed = None
+_intake: ModuleType | None
+try:
+    from .._native import intake as _intake
+except ImportError:  # not built: `_DocumentIntake` does the work
+    _intake = None
 
 #: Default completion window (SPEC §5): 24 hours of processing time.
 DEFAULT_COMPLETION_WINDOW = 24 * 3600.0
@@ -155,6 +159,9 @@ class FeedResult(msgspec.Struct, frozen=True):
     status: str
     reason: str | None = None
 
+
+#: What `feed` takes as a message's bytes.
+_RAW = (bytes, bytearray, memoryview)
 
 ACCEPTED = FeedResult("accepted")
 DUPLICATE = FeedResult("duplicate")
@@ -310,7 +317,7 @@ class StreamMatcher:
         caller dead-letters it) and changes nothing. Redeliveries and older revisions change
         nothing either.
         """
-        if isinstance(message, bytes | bytearray | memoryview):
+        if isinstance(message, _RAW):
             try:
                 message = decode_bytes(bytes(message))
             except BadMessage as exc:
@@ -323,9 +330,10 @@ class StreamMatcher:
         return result
 
     def _apply(self, message: Message, now: float) -> FeedResult:
-        kind = message_type(message)
+        intake = _INTAKES.get(message.__class__) or _intake_of(message.__class__)
+        kind = intake.kind
         store = self._docs[kind]
-        key = _shared_key(message.key())
+        key = intake.key(message)
         entry = store.get(key)
         if entry is not None and message.revision <= entry.revision:
             same = message.revision == entry.revision
@@ -335,47 +343,48 @@ class StreamMatcher:
             new = _Entry(message.revision)
         else:
             try:  # converted once, here: a value batch would reject is the sender's to fix
-                rows = self._pack(_CONVERT[kind](message))
+                link, rows = intake.keep(message)
             except Invalid as exc:
                 self.counters.add("dead_lettered")
                 return FeedResult("dead", f"{kind}: {exc}")
-            new = _Entry(message.revision, _LINK[kind](message), rows)
+            new = _Entry(message.revision, link, rows)
         store[key] = new
         self.counters.add("accepted")
-        touched = self._relink(kind, key, _alive(entry), _alive(new))
-        for order_key in touched:
+        for order_key in self._relink(kind, key, _alive(entry), _alive(new)):
             self._touch(order_key, now)
         return ACCEPTED
 
     def _relink(
         self, kind: str, key: tuple[str, str], old: _Entry | None, new: _Entry | None
-    ) -> set[OrderKey]:
+    ) -> Collection[OrderKey]:
         """Update the link indexes for one document change (`old`, `new`: the live versions
-        before and after); returns the orders it affects."""
+        before and after); returns the orders it affects (an order may come twice)."""
         if kind == "order":
             self._relink_buyer(key, old, new)
-            return {key}
+            return (key,)
         if kind == "inventory":
             if old is not None:
                 self._inventory_orders.discard(old.link, key)
             if new is not None:
                 self._inventory_orders.add(new.link, key)
-            return {key}
+            return (key,)
         index = self._payments_of if kind == "payment" else self._waybills_of
-        touched: set[OrderKey] = set()
-        for entry, adding in ((old, False), (new, True)):
-            if entry is None:
-                continue
-            link = entry.link
-            if link is None:  # a waybill without an order key: linked through inventories
-                touched.update(self._inventory_orders.members(key))
-            elif link != ("", ""):
-                if adding:
-                    index.add(link, key)
-                else:
-                    index.discard(link, key)
-                touched.add(link)
-        return touched
+        if old is None:  # the usual change: a new document
+            return self._link_change(key, new, index.add) if new is not None else ()
+        unlinked = self._link_change(key, old, index.discard)
+        return [*unlinked, *self._link_change(key, new, index.add)] if new is not None else unlinked
+
+    def _link_change(
+        self, key: tuple[str, str], entry: _Entry, change: Callable[[Any, Any], None]
+    ) -> Collection[OrderKey]:
+        """The orders a payment or waybill `entry` links to, after `change` of its index."""
+        link = entry.link
+        if link is None:  # a waybill without an order key: linked through inventories
+            return self._inventory_orders.members(key)
+        if link == ("", ""):  # half an order key links to nothing
+            return ()
+        change(link, key)
+        return (link,)
 
     def _relink_buyer(self, key: OrderKey, old: _Entry | None, new: _Entry | None) -> None:
         old_buyer = old.link if old is not None else None
@@ -386,9 +395,8 @@ class StreamMatcher:
             self._buyer_orders.add(new.link, key)
 
     def _touch(self, key: OrderKey, now: float) -> None:
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = _Slot(now)
+        if key not in self._slots:
+            self._slots[key] = _Slot(now)
             self._deadlines.add(key, now)
         if not self._dirty:
             self._dirty_since = now
@@ -466,6 +474,10 @@ class StreamMatcher:
         """Flush what is waiting (pending orders stay pending)."""
         if self._dirty or self._dirty_buyers:
             self.flush()
+
+    def has_events(self) -> bool:
+        """True when there are verdict events to drain."""
+        return bool(self._events)
 
     def drain(self) -> list[VerdictEvent]:
         """The verdict events produced since the last drain, in emission order."""
@@ -974,10 +986,10 @@ class _Index:
 
     def add(self, key: Any, member: tuple[Any, ...]) -> None:
         """Link `member` to `key`."""
-        found = self._members.get(key)
-        if found is None:
-            self._members[key] = member
-        elif isinstance(found, tuple):
+        found = self._members.setdefault(key, member)  # one lookup for the usual new key
+        if found is member:
+            return
+        if isinstance(found, tuple):
             if found != member:
                 self._members[key] = [found, member]
         elif member not in found:
@@ -1243,6 +1255,68 @@ _LINK: dict[str, Callable[[Any], Any]] = {
     "waybill": _order_link,
     "inventory": _logistics_of,
 }
+
+
+class _DocumentIntake:
+    """What the matcher keeps of one kind of document: its key (`key`), and for an upsert what
+    it links by with its canonical rows packed (`keep`, Invalid when a value batch would
+    reject). This is the reference; `_compiled_intake` the same in one compiled call each."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._convert = _CONVERT[kind]
+        self._link = _LINK[kind]
+        self._pack = _Packer()
+
+    def key(self, message: Message) -> OrderKey:
+        """The document's own key, canonical, with interned parts."""
+        return _shared_key(message.key())
+
+    def keep(self, message: Message) -> tuple[Any, bytes]:
+        """(link, packed rows) of an upsert (see `_Entry`)."""
+        rows = self._pack(self._convert(message))
+        return self._link(message), rows
+
+
+#: Each kind of document -> its canonical table, and how `_LINK` links it, from which fields.
+_KEPT_AS = {
+    "order": ("orders", "LINK_BUYER", ("buyer_id_number",)),
+    "payment": ("payments", "LINK_ORDER", ("ebp_code", "order_no")),
+    "waybill": ("waybills", "LINK_ORDER", ("ebp_code", "order_no")),
+    "inventory": ("inventories", "LINK_WAYBILL", ("logistics_code", "logistics_no")),
+}
+
+
+def _compiled_intake(kind: str, cls: type[Message]) -> Any:
+    """`_DocumentIntake` of one kind in C (src_ext/intake.pyx): one call for the key, one for
+    link and rows (in Python the conversions, interning and packing are a dozen calls)."""
+    assert _intake is not None
+    table, link, link_names = _KEPT_AS[kind]
+    return _intake.DocumentIntake(
+        kind,
+        cls.KEY,
+        getattr(_intake, link),
+        link_names,
+        clean_text,  # what `canonical_code` calls (a compiled `Converter` too)
+        canonical_id_number,
+        _ROWS[table].plan,
+        _ROWS["order_items"].plan if kind == "order" else None,
+        _ORDER_KEY_COLUMNS.stop,
+        _CONVERT[kind],
+        msgspec.msgpack.Encoder().encode_into,
+    )
+
+
+def _intake_of(cls: type[Message]) -> Any:
+    """The `_DocumentIntake` of a message type (compiled when the extension is built)."""
+    kind: str = cls.__struct_config__.tag  # type: ignore[assignment]
+    intake = _compiled_intake(kind, cls) if _intake is not None else _DocumentIntake(kind)
+    _INTAKES[cls] = intake
+    return intake
+
+
+#: Message type -> its `_DocumentIntake`, made on first use.
+_INTAKES: dict[type, Any] = {}
 
 
 __all__ = [

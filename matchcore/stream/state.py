@@ -8,6 +8,7 @@ covers them. Recovery = newest valid snapshot + replay of the log after it; a to
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import time
@@ -15,6 +16,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import msgspec
@@ -22,6 +24,12 @@ import msgspec
 from ..exceptions import StateError
 from .matcher import Configuration, FeedResult, StreamMatcher, decode_bytes
 from .messages import BadMessage, Message, VerdictEvent, encode_message
+
+_intake: ModuleType | None
+try:
+    from .._native import intake as _intake
+except ImportError:  # not built: records are made in Python
+    _intake = None
 
 # Record kinds.
 INPUT = b"I"  # [arrival, position, raw message bytes]
@@ -47,6 +55,20 @@ def encode_record(kind: bytes, payload: bytes) -> bytes:
     """One framed record: length, CRC32, then kind + payload."""
     body = kind + payload
     return _HEADER.pack(len(body), zlib.crc32(body)) + body
+
+
+def python_input_record(kind: bytes, now: float, position: int | None, raw: bytes) -> bytes:
+    """The record of one input: [arrival, position, raw message bytes] (`INPUT`)."""
+    return encode_record(kind, _encode((now, position, raw)))
+
+
+#: `input_record(now, position, raw)`: `python_input_record` of an `INPUT`, compiled when the
+#: extension is built (one call and one allocation for the record every message adds).
+input_record: Callable[[float, int | None, bytes], bytes] = (
+    functools.partial(_intake.input_record, INPUT, python_input_record)
+    if _intake is not None
+    else functools.partial(python_input_record, INPUT)
+)
 
 
 def read_records(data: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
@@ -127,6 +149,11 @@ class StateLog:
         self._buffer.append(encode_record(kind, payload))
         self.records_pending += 1
 
+    def append_input(self, now: float, position: int | None, raw: bytes) -> None:
+        """Queue the `INPUT` record of a message arrived at `now`."""
+        self._buffer.append(input_record(now, position, raw))
+        self.records_pending += 1
+
     def commit(self) -> None:
         """Write queued records and (when `sync`) fsync: after this they survive a crash."""
         if self._buffer:
@@ -167,6 +194,10 @@ class _NullLog:
         self.records_pending = 0
 
     def append(self, kind: bytes, payload: bytes) -> None:
+        """Nothing to keep."""
+        self.records_pending += 1
+
+    def append_input(self, now: float, position: int | None, raw: bytes) -> None:
         """Nothing to keep."""
         self.records_pending += 1
 
@@ -363,14 +394,15 @@ class DurableMatcher:
             decoded = decode_bytes(raw)
         except BadMessage as exc:
             return self.reject(exc.reason, position, raw)
-        log.append(INPUT, _encode((now, position, raw)))
+        log.append_input(now, position, raw)
         result = self.matcher.feed(decoded, now=now)
         if result.status == "dead":  # a value batch would reject (replay finds it dead again)
             self.on_dead_letter(result.reason or "", position, raw)
         if position is not None:
             self._position = position
         self._records_since_snapshot += 1
-        self._collect()
+        if self.matcher.has_events():  # the feed flushed
+            self._collect()
         return result
 
     def reject(self, reason: str, position: int | None, raw: bytes) -> FeedResult:

@@ -6,8 +6,6 @@ evaluated_orders, commits, fsyncs. Plain ints, so they snapshot with the state.
 
 from __future__ import annotations
 
-from collections import Counter
-
 
 class Counters:
     """Named monotonic counters."""
@@ -15,11 +13,16 @@ class Counters:
     __slots__ = ("_values",)
 
     def __init__(self) -> None:
-        self._values: Counter[str] = Counter()
+        # A plain dict, not a `collections.Counter`: counting happens for every message, and
+        # Python's fast paths for `values[name] += 1` are for exact dicts only.
+        self._values: dict[str, int] = {}
 
     def add(self, name: str, amount: int = 1) -> None:
         """Increase counter `name` by `amount`."""
-        self._values[name] += amount
+        try:
+            self._values[name] += amount
+        except KeyError:
+            self._values[name] = amount
 
     def get(self, name: str) -> int:
         """The value of counter `name` (0 when never increased)."""

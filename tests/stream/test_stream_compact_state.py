@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from matchcore.stream import matcher as matcher_module
-from matchcore.stream.messages import from_mapping
+from matchcore.stream.messages import from_mapping, message_type
 
 
 def _events(matcher):
@@ -99,8 +99,7 @@ def test_first_format_snapshot_is_upgraded(kit, make_matcher):
     current.drain()
     state = msgspec.msgpack.decode(current.snapshot(), type=matcher_module._State)
     by_key = {
-        (message.key(), matcher_module.message_type(message)): message
-        for message in map(from_mapping, documents)
+        (message.key(), message_type(message)): message for message in map(from_mapping, documents)
     }
     first_format = matcher_module._StateV1(
         docs={

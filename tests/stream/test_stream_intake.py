@@ -10,6 +10,7 @@ are refused with the same reason, as when msgspec checked amount text itself.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -20,7 +21,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from matchcore import schema
-from matchcore.stream import canonical, messages
+from matchcore.stream import canonical, matcher, messages, state
 from matchcore.stream.canonical import RowMaker
 from matchcore.stream.messages import BadMessage
 
@@ -380,9 +381,75 @@ def test_messages_fare_as_with_strict_decoding(data: dict[str, Any]) -> None:
     )
 
 
+def _kept(intake: Any, message: Any) -> tuple[Any, ...]:
+    """What an intake keeps of a message: its key, then its link and packed rows (or what
+    converting raised)."""
+    return (intake.key(message), _outcome(intake.keep, message))
+
+
+def _interned(value: Any) -> bool:
+    """Every text in a key or link is the interned copy."""
+    if isinstance(value, tuple):
+        return all(map(_interned, value))
+    return value is None or value is sys.intern(value)
+
+
+_REPEATED_LINE = {
+    **_BASE["order"],
+    "items": [{**line, "gnum": 1} for line in _BASE["order"]["items"]],
+}
+
+
+@compiled
+@settings(max_examples=1000, deadline=None)
+@given(mutated_messages())
+@example(_REPEATED_LINE)
+@example({**_BASE["payment"], "ebp_code": " "})
+@example({**_BASE["inventory"], "logistics_no": None})
+def test_document_intake(data: dict[str, Any]) -> None:
+    """The compiled intake keeps of a document what the Python one does, checked or not (an
+    unchecked message has values that do not convert)."""
+    try:
+        message = messages._convert(data)
+    except msgspec.MsgspecError:
+        return
+    kind = messages.message_type(message)
+    compiled_intake = matcher._compiled_intake(kind, type(message))
+    kept = _kept(compiled_intake, message)
+    assert kept == _kept(matcher._DocumentIntake(kind), message)
+    assert _interned(kept[0])
+    if kept[1][0] == "value":
+        assert _interned(kept[1][1][0])
+
+
 def test_amount_fields_are_the_declared_ones() -> None:
     """`AMOUNTS` names exactly the `Amount` fields: the strict twins check those."""
     for cls in (messages.Item, messages.Order, messages.Payment, messages.Waybill):
         amounts = {f.name for f in msgspec.structs.fields(cls) if f.type == messages.Amount | None}
         assert amounts == set(cls.AMOUNTS)
     assert not messages.Inventory.AMOUNTS
+
+
+# --- log records -----------------------------------------------------------------------------
+
+_EDGE_INTEGERS = [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**63]
+_EDGE_INTEGERS += [-1, -32, -33, -128, -129, -(2**15), -(2**15) - 1, -(2**31), -(2**31) - 1]
+
+
+@compiled
+@settings(max_examples=1000, deadline=None)
+@given(
+    now=st.one_of(st.floats(), st.integers(0, 2**40), st.sampled_from([0.0, -0.0, 1.5e9])),
+    position=st.one_of(
+        st.none(), st.integers(-(2**63), 2**64 - 1), st.sampled_from(_EDGE_INTEGERS)
+    ),
+    raw=st.one_of(
+        st.binary(max_size=300), st.sampled_from([255, 256, 65535, 65536]).map(b"m".__mul__)
+    ),
+)
+def test_input_records(now: float, position: int | None, raw: bytes) -> None:
+    """The compiled INPUT record is byte for byte the one msgspec and `encode_record` make
+    (old logs replay, and new ones read as before)."""
+    python = state.python_input_record(state.INPUT, now, position, raw)
+    assert state.input_record(now, position, raw) == python
+    assert state.read_records(python) == ([(state.INPUT, python[9:])], len(python))
