@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+
 from matchcore._native.kernel import ArrowColumn, hash_table_test, key_hashes_test
 
 ROWS = 1_000_000
@@ -19,8 +20,11 @@ def order_numbers() -> pl.Series:
     """ROWS distinct order numbers in random order, as Polars strings (string_view)."""
     rng = np.random.default_rng(1)
     numbers = rng.permutation(ROWS)
-    return pl.Series("order_no", numbers).cast(pl.String).str.pad_start(13, "0").str.replace(
-        r"^", "CB2025010"
+    return (
+        pl.Series("order_no", numbers)
+        .cast(pl.String)
+        .str.pad_start(13, "0")
+        .str.replace(r"^", "CB2025010")
     )
 
 
@@ -33,8 +37,9 @@ def test_hash_keys(benchmark, order_numbers):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_build_and_probe(benchmark, order_numbers, threads):
     column = ArrowColumn(order_numbers)
-    first, found = benchmark(hash_table_test, column, column, part_bits=threads - 1,
-                             threads=threads)
+    first, found = benchmark(
+        hash_table_test, column, column, part_bits=threads - 1, threads=threads
+    )
     assert np.array_equal(first, np.arange(ROWS, dtype=np.int32))
     assert np.array_equal(found, first)
 

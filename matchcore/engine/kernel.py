@@ -26,11 +26,23 @@ from .base import (
 
 NULL_INT64 = np.iinfo(np.int64).min  # the kernel's marker for null in int64 outputs
 NULLABLE_ORDER_COLUMNS = (
-    "payment_row", "waybill_row", "inventory_row", "items_total", "computed_tax", "annual_spent",
+    "payment_row",
+    "waybill_row",
+    "inventory_row",
+    "items_total",
+    "computed_tax",
+    "annual_spent",
 )
 TABLE_NAMES = (
-    "orders", "order_items", "payments", "waybills", "products", "enterprises",
-    "inventories", "hs_lists", "quota_ledger",
+    "orders",
+    "order_items",
+    "payments",
+    "waybills",
+    "products",
+    "enterprises",
+    "inventories",
+    "hs_lists",
+    "quota_ledger",
 )
 
 
@@ -169,8 +181,12 @@ def _orphans_frame(raw: dict[str, Any], inventories_given: bool) -> pl.DataFrame
     if inventories_given:
         unlinked.append(("inventory", np.flatnonzero(raw["inv_order"] < 0)))
     frames = [
-        pl.DataFrame({"document": pl.repeat(doc, len(rows), eager=True, dtype=pl.String),
-                      "doc_row": rows.astype(np.int64)})
+        pl.DataFrame(
+            {
+                "document": pl.repeat(doc, len(rows), eager=True, dtype=pl.String),
+                "doc_row": rows.astype(np.int64),
+            }
+        )
         for doc, rows in unlinked
     ]
     return pl.concat(frames).cast(ORPHAN_SCHEMA)  # type: ignore[arg-type]
@@ -179,9 +195,7 @@ def _orphans_frame(raw: dict[str, Any], inventories_given: bool) -> pl.DataFrame
 def _ledger_frame(raw: dict[str, Any], tables: CanonicalTables) -> pl.DataFrame:
     """Walked (buyer, year, used) plus the input ledger rows no order touched, sorted."""
     at = np.flatnonzero(raw["ledger_buyer_row"] >= 0)
-    buyers = _column_as_series(tables.orders, "buyer_id_number").gather(
-        raw["ledger_buyer_row"][at]
-    )
+    buyers = _column_as_series(tables.orders, "buyer_id_number").gather(raw["ledger_buyer_row"][at])
     walked = pl.DataFrame(
         {"buyer_id_number": buyers, "year": raw["ledger_year"][at], "used": raw["ledger_used"][at]}
     ).cast(LEDGER_SCHEMA)  # type: ignore[arg-type]

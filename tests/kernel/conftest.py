@@ -80,40 +80,59 @@ def tables_strategy(draw: st.DrawFn) -> CanonicalTables:
         discount = draw(pick([0, 100]))
         tax = draw(pick([0, 1_000, 9_100, 9_200]))
         paid = goods + freight - discount + tax + draw(pick([0, 0, 1, -1, 100]))
-        orders.append({
-            "order_no": draw(pick(ORDER_NO)), "ebp_code": draw(pick(EBP)),
-            "ebc_code": draw(pick(EBC)), "goods_value": goods, "freight": freight,
-            "discount": discount, "tax_total": tax, "actual_paid": max(paid, 0),
-            "currency": draw(pick(["142", "142", "502"])),
-            "buyer_id_type": draw(pick(["1", "1", "2"])),
-            "buyer_id_number": draw(pick(BUYER_IDS)), "buyer_name": draw(pick(NAMES)),
-            "pay_code": draw(maybe(PAY)), "pay_transaction_id": draw(maybe(["T1", "T2"])),
-            "consignee": draw(pick(NAMES)), "consignee_telephone": draw(maybe(PHONES)),
-            "app_time": _times(draw),
-        })
+        orders.append(
+            {
+                "order_no": draw(pick(ORDER_NO)),
+                "ebp_code": draw(pick(EBP)),
+                "ebc_code": draw(pick(EBC)),
+                "goods_value": goods,
+                "freight": freight,
+                "discount": discount,
+                "tax_total": tax,
+                "actual_paid": max(paid, 0),
+                "currency": draw(pick(["142", "142", "502"])),
+                "buyer_id_type": draw(pick(["1", "1", "2"])),
+                "buyer_id_number": draw(pick(BUYER_IDS)),
+                "buyer_name": draw(pick(NAMES)),
+                "pay_code": draw(maybe(PAY)),
+                "pay_transaction_id": draw(maybe(["T1", "T2"])),
+                "consignee": draw(pick(NAMES)),
+                "consignee_telephone": draw(maybe(PHONES)),
+                "app_time": _times(draw),
+            }
+        )
     payments = [
         {
-            "pay_code": draw(pick(PAY)), "pay_transaction_id": draw(pick(["T1", "T2"])),
-            "order_no": draw(pick(ORDER_NO + ["Z"])), "ebp_code": draw(pick(EBP)),
-            "payer_id_number": draw(pick(BUYER_IDS)), "payer_name": draw(pick(NAMES)),
-            "amount_paid": _money(draw), "currency": draw(pick(["142", "502"])),
+            "pay_code": draw(pick(PAY)),
+            "pay_transaction_id": draw(pick(["T1", "T2"])),
+            "order_no": draw(pick(ORDER_NO + ["Z"])),
+            "ebp_code": draw(pick(EBP)),
+            "payer_id_number": draw(pick(BUYER_IDS)),
+            "payer_name": draw(pick(NAMES)),
+            "amount_paid": _money(draw),
+            "currency": draw(pick(["142", "502"])),
             "pay_time": _times(draw),
         }
         for _ in range(draw(st.integers(0, 6)))
     ]
     waybills = [
         {
-            "logistics_code": draw(pick(LOGISTICS)), "logistics_no": draw(pick(LOGISTICS_NO)),
-            "order_no": draw(maybe(ORDER_NO)), "ebp_code": draw(maybe(EBP)),
-            "consignee": draw(pick(NAMES)), "consignee_telephone": draw(maybe(PHONES)),
+            "logistics_code": draw(pick(LOGISTICS)),
+            "logistics_no": draw(pick(LOGISTICS_NO)),
+            "order_no": draw(maybe(ORDER_NO)),
+            "ebp_code": draw(maybe(EBP)),
+            "consignee": draw(pick(NAMES)),
+            "consignee_telephone": draw(maybe(PHONES)),
             "app_time": _times(draw),
         }
         for _ in range(draw(st.integers(0, 6)))
     ]
     items = [
         {
-            "order_no": draw(pick(ORDER_NO + ["Z"])), "ebp_code": draw(pick(EBP)),
-            "gnum": gnum, "item_no": draw(pick(ITEMS)),
+            "order_no": draw(pick(ORDER_NO + ["Z"])),
+            "ebp_code": draw(pick(EBP)),
+            "gnum": gnum,
+            "item_no": draw(pick(ITEMS)),
             "qty": draw(pick([10_000, 20_000, 15_000])),
             "price": draw(pick([10_000, 333_333, 1])),
             "total_price": draw(pick([10_000, 20_000, 333_333, 500_000, 0, 10_100])),
@@ -122,7 +141,8 @@ def tables_strategy(draw: st.DrawFn) -> CanonicalTables:
     ]
     products = [
         {
-            "ebc_code": draw(pick(EBC)), "item_no": draw(pick(ITEMS)),
+            "ebc_code": draw(pick(EBC)),
+            "item_no": draw(pick(ITEMS)),
             "hs_code": draw(pick(HS_CODES)),
             "vat_rate": draw(pick([0.13, 0.09, 0.0])),
             "consumption_tax_rate": draw(pick([0.0, 0.15, 0.3, 1.0])),
@@ -134,7 +154,8 @@ def tables_strategy(draw: st.DrawFn) -> CanonicalTables:
     ]
     enterprises = [
         {
-            "code": code, "roles": draw(st.integers(0, 31)),
+            "code": code,
+            "roles": draw(st.integers(0, 31)),
             "credit_class": draw(pick(["advanced", "general", "dishonest"])),
             "status": draw(pick(["active", "active", "abnormal", "revoked"])),
             "valid_from": draw(st.one_of(st.none(), st.just(BASE_TIME + timedelta(hours=13)))),
@@ -153,10 +174,14 @@ def tables_strategy(draw: st.DrawFn) -> CanonicalTables:
     if draw(st.booleans()):
         inventories = [
             {
-                "order_no": draw(pick(ORDER_NO + ["Z"])), "ebp_code": draw(pick(EBP)),
-                "ebc_code": draw(pick(EBC)), "logistics_code": draw(pick(LOGISTICS)),
-                "logistics_no": draw(pick(LOGISTICS_NO)), "agent_code": draw(pick(AGENTS + ["X"])),
-                "trade_mode": "9610", "buyer_id_number": draw(pick(BUYER_IDS)),
+                "order_no": draw(pick(ORDER_NO + ["Z"])),
+                "ebp_code": draw(pick(EBP)),
+                "ebc_code": draw(pick(EBC)),
+                "logistics_code": draw(pick(LOGISTICS)),
+                "logistics_no": draw(pick(LOGISTICS_NO)),
+                "agent_code": draw(pick(AGENTS + ["X"])),
+                "trade_mode": "9610",
+                "buyer_id_number": draw(pick(BUYER_IDS)),
                 "app_time": BASE_TIME,
             }
             for _ in range(draw(st.integers(0, 5)))
@@ -166,15 +191,20 @@ def tables_strategy(draw: st.DrawFn) -> CanonicalTables:
         )
     if draw(st.booleans()):
         prefixes = [
-            {"hs_prefix": draw(pick(HS_CODES))[: draw(st.integers(4, 10))],
-             "list": draw(pick(["positive", "positive", "prohibited"]))}
+            {
+                "hs_prefix": draw(pick(HS_CODES))[: draw(st.integers(4, 10))],
+                "list": draw(pick(["positive", "positive", "prohibited"])),
+            }
             for _ in range(draw(st.integers(0, 5)))
         ]
         frames["hs_lists"] = canonical("hs_lists", prefixes)
     if draw(st.booleans()):
         ledger = [
-            {"buyer_id_number": draw(pick(BUYER_IDS)), "year": draw(pick([2024, 2025])),
-             "used": draw(pick([0, 1_000, 259_000_000]))}
+            {
+                "buyer_id_number": draw(pick(BUYER_IDS)),
+                "year": draw(pick([2024, 2025])),
+                "used": draw(pick([0, 1_000, 259_000_000])),
+            }
             for _ in range(draw(st.integers(0, 4)))
         ]
         frames["quota_ledger"] = _unique(
@@ -226,9 +256,14 @@ def to_arrow_tables(tables: CanonicalTables, layout: str) -> CanonicalTables:
         target = string_type.get(layout.split("+")[0])
         if target is not None:
             schema = pa.schema(
-                [f.with_type(target) if pa.types.is_string_view(f.type) or
-                 pa.types.is_string(f.type) or pa.types.is_large_string(f.type) else f
-                 for f in table.schema]
+                [
+                    f.with_type(target)
+                    if pa.types.is_string_view(f.type)
+                    or pa.types.is_string(f.type)
+                    or pa.types.is_large_string(f.type)
+                    else f
+                    for f in table.schema
+                ]
             )
             table = table.cast(schema)
         if "+chunked" in layout and table.num_rows >= 2:

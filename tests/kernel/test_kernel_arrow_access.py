@@ -15,7 +15,13 @@ from matchcore.engine.kernel import _import_columns
 from matchcore.exceptions import SchemaError
 
 TEXTS = [
-    "a", None, "", "exactly12byt", "thirteen byte", "张三的很长的名字", None,
+    "a",
+    None,
+    "",
+    "exactly12byt",
+    "thirteen byte",
+    "张三的很长的名字",
+    None,
     "ORDER-000000000000001",
 ]
 
@@ -32,8 +38,16 @@ TEXTS = [
         pa.chunked_array([TEXTS[:1], TEXTS[1:5], TEXTS[5:]], pa.string_view()),
         pl.concat([pl.Series(TEXTS[:4]), pl.Series(TEXTS[4:])], rechunk=False),
     ],
-    ids=["polars", "string", "large_string", "string_view", "chunked", "chunked-empty",
-         "chunked-unequal", "polars-chunked"],
+    ids=[
+        "polars",
+        "string",
+        "large_string",
+        "string_view",
+        "chunked",
+        "chunked-empty",
+        "chunked-unequal",
+        "polars-chunked",
+    ],
 )
 def test_strings_read_in_every_layout(source):
     assert ArrowColumn(source).to_pylist() == TEXTS
@@ -98,8 +112,12 @@ def test_unsupported_layout_is_refused():
 
 def test_unsupported_column_type_names_table_and_column(make_tables):
     tables = make_tables()
-    bad = CanonicalTables(**{**tables.__dict__, "products": tables.products.with_columns(
-        pl.col("vat_rate").cast(pl.Float32))})
+    bad = CanonicalTables(
+        **{
+            **tables.__dict__,
+            "products": tables.products.with_columns(pl.col("vat_rate").cast(pl.Float32)),
+        }
+    )
     with pytest.raises(SchemaError, match="table products, column vat_rate"):
         _import_columns(bad)
 

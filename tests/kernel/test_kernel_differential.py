@@ -15,8 +15,13 @@ from matchcore.engine.reference import ReferenceEngine
 from matchcore.rules import RuleSettings
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-LAYOUTS = ["string", "large_string", "string_view+chunked", "string+sliced",
-           "large_string+chunked+sliced"]
+LAYOUTS = [
+    "string",
+    "large_string",
+    "string_view+chunked",
+    "string+sliced",
+    "large_string+chunked+sliced",
+]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURES)
@@ -32,15 +37,17 @@ def test_kernel_equals_reference(data, random_tables, random_settings, outputs_e
 def test_single_thread_equals_two_threads(data, random_tables, outputs_equal):
     tables = data.draw(random_tables)
     rules = RuleSettings()
-    outputs_equal(KernelEngine(threads=1).run(tables, rules),
-                  KernelEngine(threads=2).run(tables, rules))
+    outputs_equal(
+        KernelEngine(threads=1).run(tables, rules), KernelEngine(threads=2).run(tables, rules)
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @settings(max_examples=8, deadline=None, suppress_health_check=FIXTURES)
 @given(data=st.data())
-def test_arrow_layouts_give_identical_output(layout, data, random_tables, arrow_tables,
-                                             outputs_equal):
+def test_arrow_layouts_give_identical_output(
+    layout, data, random_tables, arrow_tables, outputs_equal
+):
     tables = data.draw(random_tables)
     rules = RuleSettings()
     expected = KernelEngine().run(tables, rules)
@@ -62,6 +69,7 @@ def test_duckdb_tables_give_identical_output(data, random_tables, outputs_equal)
         con.unregister("t")
         return table
 
-    converted = CanonicalTables(**{f.name: through_duckdb(getattr(tables, f.name))
-                                   for f in fields(tables)})
+    converted = CanonicalTables(
+        **{f.name: through_duckdb(getattr(tables, f.name)) for f in fields(tables)}
+    )
     outputs_equal(KernelEngine().run(converted, rules), KernelEngine().run(tables, rules))

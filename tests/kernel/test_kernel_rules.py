@@ -17,31 +17,69 @@ CLEAN_ID = "11010519491231002X"  # GB 11643 check character X for these 17 digit
 def clean_rows() -> dict[str, list[dict]]:
     """One order that passes every rule: 100 CNY goods at 13 % VAT, tax 0.7 x 13 = 9.10 CNY."""
     order = {
-        "order_no": "A1", "ebp_code": "EBP", "ebc_code": "EBC", "goods_value": 1_000_000,
-        "freight": 0, "discount": 0, "tax_total": 91_000, "actual_paid": 1_091_000,
-        "currency": "142", "buyer_id_type": "1", "buyer_id_number": CLEAN_ID,
-        "buyer_name": "张三", "consignee": "张三", "consignee_telephone": "138-0000-1111",
+        "order_no": "A1",
+        "ebp_code": "EBP",
+        "ebc_code": "EBC",
+        "goods_value": 1_000_000,
+        "freight": 0,
+        "discount": 0,
+        "tax_total": 91_000,
+        "actual_paid": 1_091_000,
+        "currency": "142",
+        "buyer_id_type": "1",
+        "buyer_id_number": CLEAN_ID,
+        "buyer_name": "张三",
+        "consignee": "张三",
+        "consignee_telephone": "138-0000-1111",
         "app_time": T0,
     }
     return {
         "orders": [order],
-        "payments": [{
-            "pay_code": "PAY", "pay_transaction_id": "T1", "order_no": "A1", "ebp_code": "EBP",
-            "payer_id_number": CLEAN_ID, "payer_name": "张三", "amount_paid": 1_091_000,
-            "currency": "142", "pay_time": T0,
-        }],
-        "waybills": [{
-            "logistics_code": "LOG", "logistics_no": "W1", "order_no": "A1", "ebp_code": "EBP",
-            "consignee": "张三", "consignee_telephone": "13800001111", "app_time": T0,
-        }],
-        "order_items": [{
-            "order_no": "A1", "ebp_code": "EBP", "gnum": 1, "item_no": "SKU1",
-            "qty": 10_000, "price": 1_000_000, "total_price": 1_000_000,
-        }],
-        "products": [{
-            "ebc_code": "EBC", "item_no": "SKU1", "hs_code": "3304990099", "vat_rate": 0.13,
-            "consumption_tax_rate": 0.0, "status": "active",
-        }],
+        "payments": [
+            {
+                "pay_code": "PAY",
+                "pay_transaction_id": "T1",
+                "order_no": "A1",
+                "ebp_code": "EBP",
+                "payer_id_number": CLEAN_ID,
+                "payer_name": "张三",
+                "amount_paid": 1_091_000,
+                "currency": "142",
+                "pay_time": T0,
+            }
+        ],
+        "waybills": [
+            {
+                "logistics_code": "LOG",
+                "logistics_no": "W1",
+                "order_no": "A1",
+                "ebp_code": "EBP",
+                "consignee": "张三",
+                "consignee_telephone": "13800001111",
+                "app_time": T0,
+            }
+        ],
+        "order_items": [
+            {
+                "order_no": "A1",
+                "ebp_code": "EBP",
+                "gnum": 1,
+                "item_no": "SKU1",
+                "qty": 10_000,
+                "price": 1_000_000,
+                "total_price": 1_000_000,
+            }
+        ],
+        "products": [
+            {
+                "ebc_code": "EBC",
+                "item_no": "SKU1",
+                "hs_code": "3304990099",
+                "vat_rate": 0.13,
+                "consumption_tax_rate": 0.0,
+                "status": "active",
+            }
+        ],
         "enterprises": [
             {"code": code, "roles": roles, "credit_class": "general", "status": "active"}
             for code, roles in (("EBP", 1), ("EBC", 2), ("PAY", 4), ("LOG", 8))
@@ -148,8 +186,11 @@ def test_annual_limit_walks_in_time_order(make_tables):
     rows = clean_rows()
     later = dict(rows["orders"][0], order_no="A0", app_time=T0.replace(hour=13))
     rows["orders"].insert(0, later)  # first in the table, second in time
-    for table, extra in (("payments", {"pay_transaction_id": "T0"}),
-                         ("waybills", {"logistics_no": "W0"}), ("order_items", {})):
+    for table, extra in (
+        ("payments", {"pay_transaction_id": "T0"}),
+        ("waybills", {"logistics_no": "W0"}),
+        ("order_items", {}),
+    ):
         rows[table].append(dict(rows[table][0], order_no="A0", **extra))
     rows["quota_ledger"] = [{"buyer_id_number": CLEAN_ID, "year": 2025, "used": 259_000_000}]
     settings = RuleSettings.from_overrides({"ORDER_TOTAL_MISMATCH": "off"})
