@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -142,8 +143,22 @@ def ensure_generated(orders: int, seed: int) -> Path:
     return directory
 
 
+#: The code that decides the canonical tables: a cache made by other code is made again.
+CANONICAL_CODE = ("matchcore/normalise.py", "matchcore/schema.py", "matchcore/china_time.py")
+
+
+def canonical_code_digest() -> str:
+    """A digest of `CANONICAL_CODE` as it is now."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in CANONICAL_CODE:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def ensure_canonical(directory: Path) -> dict[str, Any]:
-    """Normalise the generated tables once and cache them as uncompressed Arrow IPC files.
+    """Normalise the generated tables once and cache them as uncompressed Arrow IPC files,
+    again when the normaliser's code changed since.
 
     Tables are normalised and written one at a time, so only one is in memory (at 10M orders
     all of them together do not fit with a raw table beside them). Returns the cache's facts:
@@ -154,8 +169,14 @@ def ensure_canonical(directory: Path) -> dict[str, Any]:
 
     canonical = directory / "canonical"
     meta_path = canonical / "meta.json"
+    code = canonical_code_digest()
     if meta_path.exists():
-        return json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text())
+        if meta.get("code") == code:
+            return meta  # type: ignore[no-any-return]
+        log(
+            f"{directory.name}: the normaliser changed since its canonical cache, normalising again"
+        )
     canonical.mkdir(exist_ok=True)
     tracker = PhaseTracker()  # read and normalise time, not the cache writes
     rows, arrow_bytes = {}, 0
@@ -164,7 +185,7 @@ def ensure_canonical(directory: Path) -> dict[str, Any]:
         rows[table.name] = table.frame.height
         del table
     seconds = sum(tracker.timings.values())
-    meta = {"rows": rows, "arrow_bytes": arrow_bytes, "normalise_seconds": seconds}
+    meta = {"rows": rows, "arrow_bytes": arrow_bytes, "normalise_seconds": seconds, "code": code}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     log(f"{directory.name}: normalised in {seconds:.1f} s, inputs {arrow_bytes / 2**30:.2f} GiB")
     return meta

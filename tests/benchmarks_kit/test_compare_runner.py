@@ -3,6 +3,7 @@ and the target verdict lines of RESULTS.md."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -143,6 +144,20 @@ def test_canonical_cache_round_trips_one_chunk_per_column(tmp_path: Path) -> Non
     assert arrow_bytes == meta["arrow_bytes"]
     # Every buffer counts, string views included: Polars' estimate leaves most of them out.
     assert arrow_bytes > sum(getattr(tables, name).estimated_size() for name in meta["rows"])
+
+
+def test_canonical_cache_made_by_other_normaliser_code_is_made_again(tmp_path: Path) -> None:
+    from matchcore.generate import generate
+
+    data = tmp_path / "data"
+    generate(50, seed=3, out=data)
+    meta_path = data / "canonical" / "meta.json"
+    first = compare.ensure_canonical(data)
+    assert first["code"] == compare.canonical_code_digest()
+    stale = dict(first, code="other code", rows={"orders": -1})
+    meta_path.write_text(json.dumps(stale))
+    assert compare.ensure_canonical(data)["rows"] == first["rows"]  # normalised again
+    assert json.loads(meta_path.read_text())["code"] == first["code"]
 
 
 def test_outputs_are_checked_against_the_ground_truth(tmp_path: Path) -> None:
