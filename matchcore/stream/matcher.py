@@ -1,8 +1,10 @@
 """`StreamMatcher`: continuous clearance over a stream of documents (SPEC §5).
 
 Documents wait per order key until the set is complete, then go through the batch engine in
-micro-batches (one implementation of the rules). With a changed order go the orders of its buyer
-and year whose annual-limit walk it can alter, so the walk sees the same orders as batch.
+micro-batches (one implementation of the rules). A changed order can alter the annual-limit
+walk of the buyer's later orders of its year, so the walk sees the same orders as batch: those
+whose documents did not change keep every result of their last evaluation but the annual bit,
+and are walked again in Python (`_replay`) when it is known, else go to the engine too.
 Verdicts are versioned per order; deadlines run on an injectable processing-time clock. All
 state is plain data, so it snapshots and replays.
 """
@@ -20,7 +22,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import polars as pl
@@ -144,6 +146,11 @@ class _Slot(msgspec.Struct, gc=False):
     #: walk (SPEC §3.1), where a later walk may start; None when not known (not kept in
     #: snapshots: after a restore the first walk of each year starts from its first order).
     spent_after: int | None = None
+    #: The order's limit value at its last evaluation by the engine, where that evaluation is
+    #: known to have walked the order exactly when its reason mask (`last`) fails no other
+    #: reject rule; None when not known (not kept in snapshots). With `last.reason_mask` it is
+    #: all a walk needs of an order whose documents did not change since (see `_replay`).
+    walk_limit: int | None = None
 
 
 class Configuration(msgspec.Struct, frozen=True):
@@ -231,6 +238,16 @@ BuyerYear = tuple[str, int]
 WalkKey = tuple[int, int, str, str]
 
 
+class _Replay(NamedTuple):
+    """Part of a buyer-year's walk the matcher replays once the engine walked the part before
+    it (see `_replay`): it starts from the spent the engine's walk left after order `after`.
+    When that is not known, the engine walks the whole `walk` (the year's orders) again."""
+
+    after: OrderKey
+    orders: list[OrderKey]  # in walk order, none changed since its last evaluation
+    walk: list[OrderKey]
+
+
 class _Linked(msgspec.Struct, gc=False):
     """An order's live documents, looked up once per flush (see `_linked`)."""
 
@@ -307,6 +324,8 @@ class StreamMatcher:
         self._flush_cost = 0.0  # seconds the last flush took (wall clock)
         self._verdicts: dict[int, tuple[str, list[str]]] = {}  # reason mask -> verdict, codes
         self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
+        self._walk_bits_of: RuleSettings | None = None  # the settings `_walk_masks` are of
+        self._walk_masks = (0, 0)
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -457,17 +476,26 @@ class StreamMatcher:
             buyers.update(changed)
         starts: dict[BuyerYear, int] = {}
         to_evaluate: set[OrderKey] = set(linked)
-        for buyer in buyers:  # a document left or moved: every walk of the buyer again
-            to_evaluate.update(self._buyer_orders.members(buyer))
+        replays: list[_Replay] = []  # walks the matcher replays after the engine ran
+        replayed: dict[OrderKey, int] = {}  # orders replayed already: their new reason masks
         resumed = {buyer: keys for buyer, keys in changed.items() if buyer not in buyers}
+        # A document left or moved: every walk of the buyer again, the orders that did not
+        # change replayed (when all their last evaluations are known), unless waiting orders
+        # count in walks.
+        left = () if waiting_count else buyers
         walks = self._walk_keys(  # the places of every order these walks hold, in one go
-            [key for buyer in resumed for key in self._buyer_orders.members(buyer)]
+            [key for buyer in (*resumed, *left) for key in self._buyer_orders.members(buyer)]
         )
+        for buyer in buyers:
+            if waiting_count or not self._walked_whole(
+                buyer, walks, linked, starts, replays, replayed, to_evaluate
+            ):
+                to_evaluate.update(self._buyer_orders.members(buyer))
         for buyer, keys in resumed.items():
-            to_evaluate.update(self._walked_again(buyer, keys, walks, starts))
-        if to_evaluate:
+            to_evaluate.update(self._walked_again(buyer, keys, walks, starts, replays))
+        if to_evaluate or replays or replayed:
             started = time.perf_counter()
-            self._evaluate_orders(sorted(to_evaluate), direct, starts, linked)
+            self._evaluate_orders(sorted(to_evaluate), direct, starts, linked, replays, replayed)
             self._flush_cost = time.perf_counter() - started
 
     def close(self) -> None:
@@ -547,35 +575,155 @@ class StreamMatcher:
         changed: list[OrderKey],
         walks: dict[OrderKey, WalkKey],
         starts: dict[BuyerYear, int],
+        replays: list[_Replay],
     ) -> list[OrderKey]:
-        """The buyer's orders whose verdict can change when the `changed` ones are evaluated.
+        """The buyer's orders that go to the engine when the `changed` ones are evaluated.
 
         An order's annual-limit walk reads only the orders before it in its year (SPEC §3.1),
         so in each year with a changed order the walk is done again from the first changed
         one, starting from the spent the order just before it left (put in `starts`). When
-        that is not known, the whole year is walked again. `walks` holds the place of each of
-        the buyer's orders that is in a walk (see `_walk_keys`).
+        that is not known, the whole year is walked again. The orders after the last changed
+        one did not change: when their last evaluations are known, their walk is replayed
+        after the engine ran (put in `replays`), else they go to the engine too. `walks`
+        holds the place of each of the buyer's orders that is in a walk (see `_walk_keys`).
         """
         ordered = sorted(
             (walks[key], key) for key in self._buyer_orders.members(buyer) if key in walks
         )
         firsts: dict[int, WalkKey] = {}
+        lasts: dict[int, WalkKey] = {}
         for key in changed:
             walk = walks.get(key)
-            if walk is not None and (walk[0] not in firsts or walk < firsts[walk[0]]):
+            if walk is None:
+                continue
+            if walk[0] not in firsts or walk < firsts[walk[0]]:
                 firsts[walk[0]] = walk
+            if walk[0] not in lasts or walk > lasts[walk[0]]:
+                lasts[walk[0]] = walk
         again: list[OrderKey] = []
         for year, first in firsts.items():
             year_orders = [(walk, key) for walk, key in ordered if walk[0] == year]
-            before = [key for walk, key in year_orders if walk < first]
-            spent = self._slots[before[-1]].spent_after if before else None
-            if before and spent is None:
-                again += [key for _, key in year_orders]
-                continue
-            if spent is not None:
+            places = [walk for walk, _ in year_orders]
+            at, end = places.index(first), places.index(lasts[year]) + 1
+            if at:
+                spent = self._slots[year_orders[at - 1][1]].spent_after
+                if spent is None:
+                    again += [key for _, key in year_orders]
+                    continue
                 starts[(buyer, year)] = spent
-            again += [key for walk, key in year_orders if walk >= first]
+            tail = [key for _, key in year_orders[end:]]
+            if tail and all(self._replayable(key) for key in tail):
+                again += [key for _, key in year_orders[at:end]]
+                keys = [key for _, key in year_orders]
+                replays.append(_Replay(keys[end - 1], tail, keys))
+            else:
+                again += [key for _, key in year_orders[at:]]
         return again
+
+    def _walked_whole(
+        self,
+        buyer: str,
+        walks: dict[OrderKey, WalkKey],
+        linked: dict[OrderKey, _Linked],
+        starts: dict[BuyerYear, int],
+        replays: list[_Replay],
+        replayed: dict[OrderKey, int],
+        to_evaluate: set[OrderKey],
+    ) -> bool:
+        """Walk every year of a buyer again from the quota ledger (a document left or moved
+        one of its walks), the engine evaluating only the orders from the first to the last
+        changed one (in `linked`) of each year: the orders before those are replayed now (to
+        start the engine's walk from the spent they leave, put in `starts`; their new reason
+        masks put in `replayed`), the orders after them once the engine ran (`replays`).
+
+        False, with nothing planned, when the last evaluation of some order to replay is not
+        known (then every order of the buyer goes to the engine, as a whole walk).
+        """
+        years: dict[int, list[tuple[WalkKey, OrderKey]]] = {}
+        for key in self._buyer_orders.members(buyer):
+            walk = walks.get(key)
+            if walk is not None:
+                years.setdefault(walk[0], []).append((walk, key))
+        plans: list[tuple[BuyerYear, list[OrderKey], int, int]] = []
+        for year, places in years.items():
+            keys = [key for _, key in sorted(places)]
+            fresh = [position for position, key in enumerate(keys) if key in linked]
+            first, last = (fresh[0], fresh[-1]) if fresh else (len(keys), len(keys))
+            if not all(self._replayable(key) for key in (*keys[:first], *keys[last + 1 :])):
+                return False
+            plans.append(((buyer, year), keys, first, last))
+        changes: dict[OrderKey, int] = {}
+        spents: list[int] = []
+        for group, keys, first, _ in plans:
+            spent = self._replay(keys[:first], self._ledger_used(group), changes)
+            if spent is None:
+                return False
+            spents.append(spent)
+        replayed.update(changes)
+        for (group, keys, first, last), spent in zip(plans, spents, strict=True):
+            self.counters.add("replayed_orders", first + max(len(keys) - last - 1, 0))
+            if first == len(keys):
+                continue  # nothing changed in this year: replayed whole
+            starts[group] = spent
+            to_evaluate.update(keys[first : last + 1])
+            if last + 1 < len(keys):
+                replays.append(_Replay(keys[last], keys[last + 1 :], keys))
+        return True
+
+    def _replayable(self, key: OrderKey) -> bool:
+        """True when what the order's walk needs is known without the engine: an evaluated
+        order's last evaluation (`_Slot.walk_limit`); an order still waiting is missing a
+        document, which takes it out of the walk (`_walks_resume` holds while replaying)."""
+        slot = self._slots[key]
+        if slot.evaluated:
+            return slot.walk_limit is not None and slot.last is not None
+        return bool(self._missing(key))
+
+    def _walk_bits(self) -> tuple[int, int]:
+        """(the reject rules that take an order out of the annual walk, the bit an order over
+        the annual limit gets: 0 when the rule is off), as both engines have them."""
+        settings = self.settings
+        if self._walk_bits_of is not settings:
+            self._walk_bits_of = settings
+            annual = Rule.ANNUAL_LIMIT_EXCEEDED
+            self._walk_masks = (
+                settings.mask_of("reject") & ~annual.bit,
+                annual.bit if settings.enabled(annual) else 0,
+            )
+        return self._walk_masks
+
+    def _replay(self, keys: list[OrderKey], spent: int, changes: dict[OrderKey, int]) -> int | None:
+        """Walk these orders (in walk order; none changed since its last evaluation) from
+        `spent` as the engines walk them (SPEC §3.1), keeping the spent after each in its slot.
+
+        An evaluated order keeps every result of its last evaluation but the annual-limit bit:
+        it is out of the walk when its reason mask fails another reject rule; else it fails
+        the annual limit when `spent` + its limit value > the limit (the bit is set unless the
+        rule is off) and adds nothing, or adds its limit value. An order still waiting is out
+        of the walk (it misses a document, see `_replayable`). Puts the reason mask of each
+        order whose mask changes in `changes`; returns the spent after the last order, None
+        when a sum would overflow the engine's int64 (the walk is then the engine's).
+        """
+        limit = self.settings.parameters.annual_limit
+        skip, annual = self._walk_bits()
+        slots = self._slots
+        for key in keys:
+            slot = slots[key]
+            if slot.evaluated:
+                was: int = slot.last.reason_mask  # type: ignore[union-attr]
+                mask = was & ~_ANNUAL_BIT
+                if not mask & skip:
+                    after = spent + slot.walk_limit  # type: ignore[operator]
+                    if not -_INT64_END <= after < _INT64_END:
+                        return None
+                    if after > limit:
+                        mask |= annual
+                    else:
+                        spent = after
+                if mask != was:
+                    changes[key] = mask
+            slot.spent_after = spent
+        return spent
 
     def _walk_keys(self, keys: list[OrderKey]) -> dict[OrderKey, WalkKey]:
         """The walk place of each of these orders that is live and convertible."""
@@ -596,20 +744,38 @@ class StreamMatcher:
         direct: dict[OrderKey, None],
         starts: dict[BuyerYear, int],
         known: dict[OrderKey, _Linked],
+        replays: list[_Replay],
+        replayed: dict[OrderKey, int],
     ) -> None:
-        """Run the batch engine on these orders with their documents; emit changed verdicts.
+        """Run the batch engine on these orders with their documents, replay the walks of
+        `replays` from the spent the engine's walk left; emit changed verdicts.
 
         `starts` holds the spent a buyer-year's walk starts from, where it does not start from
         the year's first order (see `_walked_again`); `known` the documents of some of these
-        orders, already looked up in this flush.
+        orders, already looked up in this flush; `replayed` the new reason masks of orders
+        replayed before (see `_walked_whole`). Events go out in order key order.
         """
-        linked = {key: known[key] if key in known else self._linked(key) for key in keys}
-        batch = self._batch_for(linked, starts)
-        self.counters.add("evaluated_orders", len(keys))
-        results = self._evaluate(batch.tables, self.settings)
-        self._remember_walks(batch, results, starts)
-        events = self._events_of(batch, results)
-        for key, documents in linked.items():
+        linked, events = self._run_engine(keys, starts, known) if keys else ({}, {})
+        whole: list[OrderKey] = []
+        for replay in replays:
+            start = self._slots[replay.after].spent_after
+            changes: dict[OrderKey, int] = {}
+            if start is None or self._replay(replay.orders, start, changes) is None:
+                whole += replay.walk  # the engine's walk did not agree: the engine walks it
+                continue
+            replayed.update(changes)
+            self.counters.add("replayed_orders", len(replay.orders))
+        if whole:  # from the quota ledger, as after a restore
+            more_linked, more_events = self._run_engine(whole, {}, {})
+            linked.update(more_linked)
+            events.update(more_events)
+            for key in whole:
+                replayed.pop(key, None)
+        for key in sorted(linked.keys() | replayed.keys()) if replayed or whole else linked:
+            documents = linked.get(key)
+            if documents is None:
+                self._emit(key, self._replayed_event(key, replayed[key]), always=False)
+                continue
             if not self._eligible(key, documents):
                 continue
             event = events.get(key)
@@ -618,31 +784,70 @@ class StreamMatcher:
             self._slots[key].evaluated = True
             self._emit(key, event, always=key in direct)
 
+    def _run_engine(
+        self, keys: list[OrderKey], starts: dict[BuyerYear, int], known: dict[OrderKey, _Linked]
+    ) -> tuple[dict[OrderKey, _Linked], dict[OrderKey, VerdictEvent]]:
+        """The engine's events for these orders (and their documents), its walks remembered."""
+        linked = {key: known[key] if key in known else self._linked(key) for key in keys}
+        batch = self._batch_for(linked, starts)
+        self.counters.add("evaluated_orders", len(keys))
+        results = self._evaluate(batch.tables, self.settings)
+        self._remember_walks(batch, results, starts)
+        return linked, self._events_of(batch, results)
+
+    def _replayed_event(self, key: OrderKey, mask: int) -> VerdictEvent:
+        """The order's last event with another reason mask (see `_replay`)."""
+        verdict, reasons = self._verdict_of(mask)
+        last = self._slots[key].last
+        assert last is not None  # an evaluated order (see `_replayable`)
+        return msgspec.structs.replace(
+            last, verdict=verdict, reasons=list(reasons), reason_mask=mask, missing=[]
+        )
+
+    def _verdict_of(self, mask: int) -> tuple[str, list[str]]:
+        """The verdict and reason codes of a reason mask (cached)."""
+        verdict = self._verdicts.get(mask)
+        if verdict is None:
+            verdict = self._verdicts[mask] = (
+                self.settings.verdict_of(mask),
+                self.settings.reasons_of(mask),
+            )
+        return verdict
+
     def _remember_walks(
         self, batch: _Batch, results: OrderResults, starts: dict[BuyerYear, int]
     ) -> None:
         """Keep in each evaluated order's slot the spent after it in its walk (SPEC §3.1),
         replaying the engine's walk from the spent before each walked order: an order out of
         the walk leaves it as it was; an order walked adds its limit value unless that goes
-        over the limit. Anything that does not agree with the engine leaves it unknown."""
+        over the limit. Anything that does not agree with the engine leaves it unknown.
+
+        Keeps too each order's limit value (`_Slot.walk_limit`) when the engine walked it
+        exactly when its reason mask fails no reject rule but the annual limit."""
         limit = self.settings.parameters.annual_limit
         spent_before = results.get("annual_spent")
         if spent_before is None:  # an evaluator that does not say: nothing is known
             for key in batch.keys:
-                self._slots[key].spent_after = None
+                slot = self._slots[key]
+                slot.spent_after = slot.walk_limit = None
             return
+        skip = self._walk_bits()[0]
+        masks, values = results["reason_mask"], results["limit_value"]
         walks: dict[BuyerYear, list[tuple[WalkKey, int]]] = {}
         for row, (group, walk) in enumerate(batch.walks):
             walks.setdefault(group, []).append((walk, row))
         for group, rows in walks.items():
             spent: int | None = starts.get(group, self._ledger_used(group))
             for _, row in sorted(rows):
-                before, value = spent_before[row], results["limit_value"][row]
+                before, value = spent_before[row], values[row]
                 if before is not None:
                     after = before + value if value is not None else _INT64_END
                     known = before == spent and -_INT64_END <= after < _INT64_END
                     spent = (after if after <= limit else before) if known else None
-                self._slots[batch.keys[row]].spent_after = spent
+                slot = self._slots[batch.keys[row]]
+                slot.spent_after = spent
+                walked = not masks[row] & skip
+                slot.walk_limit = value if (before is not None) == walked else None
 
     def _ledger_used(self, group: BuyerYear) -> int:
         """The quota ledger's `used` for a buyer and year (0 when it has none)."""
@@ -659,12 +864,7 @@ class StreamMatcher:
         events: dict[OrderKey, VerdictEvent] = {}
         rows = zip(batch.keys, *(results[name] for name in RESULT_COLUMNS), strict=True)
         for key, mask, payment, waybill, tax, limit in rows:
-            verdict = self._verdicts.get(mask)
-            if verdict is None:
-                verdict = self._verdicts[mask] = (
-                    self.settings.verdict_of(mask),
-                    self.settings.reasons_of(mask),
-                )
+            verdict = self._verdict_of(mask)
             events[key] = VerdictEvent(
                 "",
                 key[0],
@@ -797,12 +997,15 @@ class StreamMatcher:
         self.settings = configuration.settings
         self.inventory_rules = configuration.inventory_rules
         self._verdicts.clear()
-        for slot in self._slots.values():  # spent under other rules
-            slot.spent_after = None
+        for slot in self._slots.values():  # spent and results under other rules
+            slot.spent_after = slot.walk_limit = None
 
     def reevaluate(self, now: float | None = None) -> None:
         """Evaluate every order that has a verdict again (after the rules changed); only a
-        verdict that changes gets a new version."""
+        verdict that changes gets a new version. Every walk is the engine's: nothing of the
+        last evaluations is replayed."""
+        for slot in self._slots.values():
+            slot.walk_limit = None
         self._dirty_buyers |= {
             slot.buyer for slot in self._slots.values() if slot.evaluated and slot.buyer
         }
@@ -1215,6 +1418,7 @@ _LEDGER_SCHEMA = pa.schema(
     [("buyer_id_number", pa.string()), ("year", pa.int64()), ("used", pa.int64())]
 )
 _INT64_END = 2**63  # a spent this large would overflow the engine's int64
+_ANNUAL_BIT = Rule.ANNUAL_LIMIT_EXCEEDED.bit
 assert schema.ORDERS.column_names[:2] == schema.ORDER_ITEMS.column_names[:2]
 
 

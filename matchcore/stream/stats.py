@@ -1,7 +1,8 @@
 """Counters of a streaming run and their one-line rendering (SPEC §5 observability).
 
 Counts: accepted, duplicates, stale, dead_lettered, pending, emitted_<verdict>, flushes,
-evaluated_orders, commits, fsyncs. Plain ints, so they snapshot with the state.
+evaluated_orders (by the engine), replayed_orders (annual-limit walks replayed without it),
+commits, fsyncs. Plain ints, so they snapshot with the state.
 """
 
 from __future__ import annotations
