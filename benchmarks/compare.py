@@ -31,24 +31,13 @@ from typing import Any
 
 import polars as pl
 
-from matchcore.engine.base import CanonicalTables
+from matchcore.engine.base import TABLE_NAMES, CanonicalTables
 from matchcore.rules import RuleSettings
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "build" / "bench"
 ENGINES = ("kernel", "reference", "duckdb")
 COMPARED_COLUMNS = ("reason_mask", "computed_tax", "limit_value")
-TABLE_FIELDS = (
-    "orders",
-    "order_items",
-    "payments",
-    "waybills",
-    "products",
-    "enterprises",
-    "inventories",
-    "hs_lists",
-    "quota_ledger",
-)
 #: Product-owner targets at the largest size (see RESULTS.md verdict lines).
 TARGET_VS_REFERENCE = 5.0
 TARGET_VS_DUCKDB = 3.0
@@ -212,7 +201,7 @@ def read_canonical(canonical: Path) -> tuple[CanonicalTables, int]:
     import pyarrow as pa
 
     frames, arrow_bytes = {}, 0
-    for name in TABLE_FIELDS:
+    for name in TABLE_NAMES:
         path = canonical / f"{name}.arrow"
         if path.exists():
             with pa.OSFile(str(path)) as source:

@@ -7,7 +7,7 @@ See docs/internals.md for the exact meaning of every column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import polars as pl
@@ -32,6 +32,9 @@ class CanonicalTables:
     hs_lists: pl.DataFrame | None = None
     quota_ledger: pl.DataFrame | None = None
 
+
+#: The names of the canonical tables, in `CanonicalTables` order.
+TABLE_NAMES = tuple(field.name for field in fields(CanonicalTables))
 
 #: Schema of EngineOutput.orders: one row per canonical order row, in the same order.
 ORDER_RESULT_SCHEMA: dict[str, pl.DataType] = {

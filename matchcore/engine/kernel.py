@@ -20,6 +20,7 @@ from .base import (
     ORDER_RESULT_SCHEMA,
     ORPHAN_SCHEMA,
     SUBJECT_SCHEMA,
+    TABLE_NAMES,
     CanonicalTables,
     EngineOutput,
 )
@@ -32,17 +33,6 @@ NULLABLE_ORDER_COLUMNS = (
     "items_total",
     "computed_tax",
     "annual_spent",
-)
-TABLE_NAMES = (
-    "orders",
-    "order_items",
-    "payments",
-    "waybills",
-    "products",
-    "enterprises",
-    "inventories",
-    "hs_lists",
-    "quota_ledger",
 )
 
 

@@ -131,7 +131,7 @@ def test_canonical_cache_round_trips_one_chunk_per_column(tmp_path: Path) -> Non
     meta = compare.ensure_canonical(data)
     tables, arrow_bytes = compare.read_canonical(data / "canonical")
     expected = load_tables(data).tables
-    for name in compare.TABLE_FIELDS:
+    for name in compare.TABLE_NAMES:
         frame, want = getattr(tables, name), getattr(expected, name)
         assert (frame is None) == (want is None), name
         if frame is not None:

@@ -1,5 +1,6 @@
 """Streaming test kit: reference tables, document factories, a hand-moved clock, a matcher
-factory. Tests reach the helpers through the `kit` fixture."""
+factory. Tests reach the helpers through the `kit` fixture; `final_documents` and
+`batch_verdicts` (what batch says of a stream's final documents) are imported."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 import polars as pl
 import pytest
 
+import matchcore
+from matchcore import schema
+from matchcore.rules import RuleSettings
 from matchcore.stream.matcher import References
 
 # Valid GB 11643 resident ID numbers (17 digits and their check character).
@@ -218,3 +222,59 @@ def kit() -> SimpleNamespace:
         hs_lists_frame=hs_lists_frame,
         FakeClock=FakeClock,
     )
+
+
+def final_documents(feed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per document type, the newest revision of each key that is not cancelled."""
+    keys = {
+        "order": ("ebp_code", "order_no"),
+        "payment": ("pay_code", "pay_transaction_id"),
+        "waybill": ("logistics_code", "logistics_no"),
+    }
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for message in feed:
+        key = (message["doc_type"], *(message[k] for k in keys[message["doc_type"]]))
+        if key not in newest or message["revision"] > newest[key]["revision"]:
+            newest[key] = message
+    final: dict[str, list[dict[str, Any]]] = {kind: [] for kind in keys}
+    for (kind, *_), message in sorted(newest.items()):
+        if message.get("op", "upsert") != "cancel":
+            final[kind].append(message)
+    return final
+
+
+def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pl.DataFrame:
+    types = {
+        c.name: (pl.Int64() if c.kind == schema.Kind.INT else pl.String()) for c in table.columns
+    }
+    return pl.DataFrame({name: [row.get(name) for row in rows] for name in types}, schema=types)
+
+
+def batch_verdicts(
+    final: dict[str, list[dict[str, Any]]],
+    kit: Any,
+    ledger: pl.DataFrame | None = None,
+    rules: RuleSettings | None = None,
+) -> dict[str, tuple]:
+    """Per order number, (verdict, reasons, reason mask) of batch on these final documents."""
+    items = [
+        dict(item, order_no=order["order_no"], ebp_code=order["ebp_code"])
+        for order in final["order"]
+        for item in order["items"]
+    ]
+    result = matchcore.match(
+        orders=_frame(final["order"], schema.ORDERS),
+        order_items=_frame(items, schema.ORDER_ITEMS),
+        payments=_frame(final["payment"], schema.PAYMENTS),
+        waybills=_frame(final["waybill"], schema.WAYBILLS),
+        products=kit.products_frame(),
+        enterprises=kit.enterprises_frame(),
+        hs_lists=kit.hs_lists_frame(),
+        quota_ledger=ledger,
+        rules=rules if rules is not None else RuleSettings(),
+        engine="reference",
+    )
+    return {
+        row["order_no"]: (row["verdict"], list(row["reasons"]), int(row["reason_mask"]))
+        for row in result.verdicts.iter_rows(named=True)
+    }

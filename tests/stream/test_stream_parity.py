@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as count_case
 from hypothesis import strategies as st
 
-import matchcore
-from matchcore import schema
 from matchcore.rules import RuleSettings
 from matchcore.stream.matcher import References, StreamMatcher
+
+from .conftest import batch_verdicts, final_documents
 
 # A low annual limit so two or three orders of one buyer already collide in the quota walk.
 SETTINGS = RuleSettings.from_overrides(annual_limit="7000")
@@ -123,61 +123,6 @@ def _cancel(message: dict[str, Any]) -> dict[str, Any]:
     return cancel
 
 
-def _final_documents(feed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Per document type, the newest revision of each key that is not cancelled."""
-    keys = {
-        "order": ("ebp_code", "order_no"),
-        "payment": ("pay_code", "pay_transaction_id"),
-        "waybill": ("logistics_code", "logistics_no"),
-    }
-    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for message in feed:
-        key = (message["doc_type"], *(message[k] for k in keys[message["doc_type"]]))
-        if key not in newest or message["revision"] > newest[key]["revision"]:
-            newest[key] = message
-    final: dict[str, list[dict[str, Any]]] = {kind: [] for kind in keys}
-    for (kind, *_), message in sorted(newest.items()):
-        if message.get("op", "upsert") != "cancel":
-            final[kind].append(message)
-    return final
-
-
-def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pl.DataFrame:
-    types = {
-        c.name: (pl.Int64() if c.kind == schema.Kind.INT else pl.String()) for c in table.columns
-    }
-    return pl.DataFrame({name: [row.get(name) for row in rows] for name in types}, schema=types)
-
-
-def _batch_verdicts(
-    final: dict[str, list[dict[str, Any]]],
-    kit: Any,
-    ledger: pl.DataFrame | None = None,
-    rules: RuleSettings = SETTINGS,
-) -> dict[str, tuple]:
-    items = [
-        dict(item, order_no=order["order_no"], ebp_code=order["ebp_code"])
-        for order in final["order"]
-        for item in order["items"]
-    ]
-    result = matchcore.match(
-        orders=_frame(final["order"], schema.ORDERS),
-        order_items=_frame(items, schema.ORDER_ITEMS),
-        payments=_frame(final["payment"], schema.PAYMENTS),
-        waybills=_frame(final["waybill"], schema.WAYBILLS),
-        products=kit.products_frame(),
-        enterprises=kit.enterprises_frame(),
-        hs_lists=kit.hs_lists_frame(),
-        quota_ledger=ledger,
-        rules=rules,
-        engine="reference",
-    )
-    return {
-        row["order_no"]: (row["verdict"], list(row["reasons"]), int(row["reason_mask"]))
-        for row in result.verdicts.iter_rows(named=True)
-    }
-
-
 @settings(
     max_examples=25,
     deadline=None,
@@ -211,8 +156,8 @@ def _check_against_batch(
         assert event.version == last.get(event.order_no, (0, None))[0] + 1
         last[event.order_no] = (event.version, event)
 
-    final = _final_documents(feed)
-    batch = _batch_verdicts(final, kit, ledger, rules)
+    final = final_documents(feed)
+    batch = batch_verdicts(final, kit, ledger, rules)
     linked_payments = {p["order_no"] for p in final["payment"]}
     linked_waybills = {w["order_no"] for w in final["waybill"]}
     for order in final["order"]:
@@ -308,8 +253,8 @@ def test_a_document_for_a_waiting_order_walks_its_buyer_again_when_missing_is_le
     assert [(e.order_no, e.verdict, e.reasons) for e in events] == [
         ("O2", "reject", ["ANNUAL_LIMIT_EXCEEDED"])
     ]
-    final = _final_documents([*first, later])
-    assert _batch_verdicts(final, kit, rules=LENIENT)["O2"][:2] == (
+    final = final_documents([*first, later])
+    assert batch_verdicts(final, kit, rules=LENIENT)["O2"][:2] == (
         "reject",
         ["ANNUAL_LIMIT_EXCEEDED"],
     )
@@ -336,8 +281,8 @@ def test_a_revision_that_moves_an_order_in_time_moves_it_in_its_buyers_walk(kit,
         ("O1", "reject", ["ANNUAL_LIMIT_EXCEEDED"]),
         ("O2", "pass", []),
     ]
-    final = _final_documents([*documents, earlier])
-    assert {o: v[0] for o, v in _batch_verdicts(final, kit).items()} == {
+    final = final_documents([*documents, earlier])
+    assert {o: v[0] for o, v in batch_verdicts(final, kit, rules=SETTINGS).items()} == {
         "O1": "reject",
         "O2": "pass",
     }

@@ -16,10 +16,10 @@ import msgspec
 import polars as pl
 import pytest
 
-import matchcore
-from matchcore import schema
 from matchcore.rules import Rule, RuleSettings
 from matchcore.stream.matcher import References, StreamMatcher, engine_evaluator
+
+from .conftest import batch_verdicts, final_documents
 
 LIMIT_7000 = RuleSettings.from_overrides(annual_limit="7000")
 ENGINES = ["reference", pytest.param("kernel", id="kernel")]
@@ -73,7 +73,7 @@ class _Run:
 
     def check_batch(self, kit: Any, ledger: pl.DataFrame | None = None) -> None:
         """The last verdict of every live order is the batch verdict on the final documents."""
-        batch = _batch_verdicts(self.documents, kit, ledger, self.matcher.settings)
+        batch = batch_verdicts(final_documents(self.documents), kit, ledger, self.matcher.settings)
         live = {order_no for order_no, _ in batch.items()}
         for order_no, event in self.last.items():
             if order_no in live:
@@ -81,61 +81,6 @@ class _Run:
             else:
                 assert event.verdict == "cancelled"
         assert live <= set(self.last)
-
-
-def _final(documents: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    keys = {
-        "order": ("ebp_code", "order_no"),
-        "payment": ("pay_code", "pay_transaction_id"),
-        "waybill": ("logistics_code", "logistics_no"),
-    }
-    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for message in documents:
-        key = (message["doc_type"], *(message[k] for k in keys[message["doc_type"]]))
-        if key not in newest or message["revision"] > newest[key]["revision"]:
-            newest[key] = message
-    final: dict[str, list[dict[str, Any]]] = {kind: [] for kind in keys}
-    for (kind, *_), message in sorted(newest.items()):
-        if message.get("op", "upsert") != "cancel":
-            final[kind].append(message)
-    return final
-
-
-def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pl.DataFrame:
-    types = {
-        c.name: (pl.Int64() if c.kind == schema.Kind.INT else pl.String()) for c in table.columns
-    }
-    return pl.DataFrame({name: [row.get(name) for row in rows] for name in types}, schema=types)
-
-
-def _batch_verdicts(
-    documents: list[dict[str, Any]],
-    kit: Any,
-    ledger: pl.DataFrame | None,
-    rules: RuleSettings,
-) -> dict[str, tuple]:
-    final = _final(documents)
-    items = [
-        dict(item, order_no=order["order_no"], ebp_code=order["ebp_code"])
-        for order in final["order"]
-        for item in order["items"]
-    ]
-    result = matchcore.match(
-        orders=_frame(final["order"], schema.ORDERS),
-        order_items=_frame(items, schema.ORDER_ITEMS),
-        payments=_frame(final["payment"], schema.PAYMENTS),
-        waybills=_frame(final["waybill"], schema.WAYBILLS),
-        products=kit.products_frame(),
-        enterprises=kit.enterprises_frame(),
-        hs_lists=kit.hs_lists_frame(),
-        quota_ledger=ledger,
-        rules=rules,
-        engine="reference",
-    )
-    return {
-        row["order_no"]: (row["verdict"], list(row["reasons"]), int(row["reason_mask"]))
-        for row in result.verdicts.iter_rows(named=True)
-    }
 
 
 ANNUAL = ["ANNUAL_LIMIT_EXCEEDED"]
