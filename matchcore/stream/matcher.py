@@ -324,8 +324,7 @@ class StreamMatcher:
         self._flush_cost = 0.0  # seconds the last flush took (wall clock)
         self._verdicts: dict[int, tuple[str, list[str]]] = {}  # reason mask -> verdict, codes
         self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
-        self._walk_bits_of: RuleSettings | None = None  # the settings `_walk_masks` are of
-        self._walk_masks = (0, 0)
+        self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -679,19 +678,6 @@ class StreamMatcher:
             return slot.walk_limit is not None and slot.last is not None
         return bool(self._missing(key))
 
-    def _walk_bits(self) -> tuple[int, int]:
-        """(the reject rules that take an order out of the annual walk, the bit an order over
-        the annual limit gets: 0 when the rule is off), as both engines have them."""
-        settings = self.settings
-        if self._walk_bits_of is not settings:
-            self._walk_bits_of = settings
-            annual = Rule.ANNUAL_LIMIT_EXCEEDED
-            self._walk_masks = (
-                settings.mask_of("reject") & ~annual.bit,
-                annual.bit if settings.enabled(annual) else 0,
-            )
-        return self._walk_masks
-
     def _replay(self, keys: list[OrderKey], spent: int, changes: dict[OrderKey, int]) -> int | None:
         """Walk these orders (in walk order; none changed since its last evaluation) from
         `spent` as the engines walk them (SPEC §3.1), keeping the spent after each in its slot.
@@ -705,7 +691,7 @@ class StreamMatcher:
         when a sum would overflow the engine's int64 (the walk is then the engine's).
         """
         limit = self.settings.parameters.annual_limit
-        skip, annual = self._walk_bits()
+        skip, annual = self._walk_masks
         slots = self._slots
         for key in keys:
             slot = slots[key]
@@ -831,7 +817,7 @@ class StreamMatcher:
                 slot = self._slots[key]
                 slot.spent_after = slot.walk_limit = None
             return
-        skip = self._walk_bits()[0]
+        skip = self._walk_masks[0]
         masks, values = results["reason_mask"], results["limit_value"]
         walks: dict[BuyerYear, list[tuple[WalkKey, int]]] = {}
         for row, (group, walk) in enumerate(batch.walks):
@@ -957,7 +943,7 @@ class StreamMatcher:
         frames["waybills"] = _table("waybills", [rows for rows in waybills.values() if rows])
         if self.inventory_rules:
             frames["inventories"] = _table("inventories", inventories)
-        walks = _walks(raw_keys, orders, frames["orders"])
+        walks = _walks(raw_keys, frames["orders"])
         refs = self.references
         tables = CanonicalTables(
             products=refs.products,
@@ -997,6 +983,7 @@ class StreamMatcher:
         self.settings = configuration.settings
         self.inventory_rules = configuration.inventory_rules
         self._verdicts.clear()
+        self._walk_masks = _walk_bits(self.settings)
         for slot in self._slots.values():  # spent and results under other rules
             slot.spent_after = slot.walk_limit = None
 
@@ -1292,6 +1279,16 @@ def _unpack_rows(packed: list[bytes]) -> list[tuple[Any, ...]]:
     return _UNPACK_ROWS(_joined(packed))
 
 
+def _walk_bits(settings: RuleSettings) -> tuple[int, int]:
+    """(the reject rules that take an order out of the annual walk, the bit an order over the
+    annual limit gets: 0 when the rule is off), as both engines have them."""
+    annual = Rule.ANNUAL_LIMIT_EXCEEDED
+    return (
+        settings.mask_of("reject") & ~annual.bit,
+        annual.bit if settings.enabled(annual) else 0,
+    )
+
+
 def _walk_key(key: OrderKey, year: int, app_time: int) -> WalkKey:
     """An order's place in its buyer-year's walk, from its key and its app year and time."""
     return (year, app_time, key[0], key[1])
@@ -1304,16 +1301,15 @@ def _walk_places(packed: list[bytes]) -> list[tuple[int, int]]:
     return [(head[_APP_YEAR], head[_APP_TIME]) for head, _ in _UNPACK_ORDERS(_joined(packed))]
 
 
-def _walks(
-    keys: list[OrderKey], packed: list[bytes], orders: pa.Table
-) -> list[tuple[BuyerYear, WalkKey]]:
+def _walks(keys: list[OrderKey], orders: pa.Table) -> list[tuple[BuyerYear, WalkKey]]:
     """Each canonical order row's annual-limit walk and its place in it, from the rows' order
-    keys (the same text as their ebp_code and order_no), packed orders and table."""
+    keys (the same text as their ebp_code and order_no) and the orders table just built."""
     buyers = orders.column("buyer_id_number").to_pylist()
-    places = _walk_places(packed)
+    years = orders.column(schema.APP_YEAR).to_pylist()
+    times = orders.column("app_time").cast(pa.int64()).to_pylist()  # microseconds, any year
     return [
         ((buyer, year), _walk_key(key, year, app_time))
-        for key, buyer, (year, app_time) in zip(keys, buyers, places, strict=True)
+        for key, buyer, year, app_time in zip(keys, buyers, years, times, strict=True)
     ]
 
 
