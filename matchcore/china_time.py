@@ -20,11 +20,14 @@ from .schema import CHINA_TZ
 __all__ = [
     "CYCLE_US",
     "CYCLE_YEARS",
+    "FOUR_DIGIT_FROM_US",
+    "FOUR_DIGIT_TO_US",
     "NEAR_FROM_US",
     "NEAR_TO_US",
     "ChinaTime",
     "china_time",
     "china_wall_to_utc",
+    "exact_micros",
 ]
 
 #: The Gregorian calendar repeats every 400 years (146,097 days).
@@ -39,6 +42,22 @@ def _year_us(year: int) -> int:
 
 #: Times outside these years are moved by whole cycles before chrono sees them.
 NEAR_FROM_US, NEAR_TO_US = _year_us(1000), _year_us(3000)
+#: Wall times with a four-digit year: from 0001-01-01 to before 10000-01-01 (one cycle after
+#: 9600, as Python's dates stop at 9999), in microseconds as if the wall time were UTC.
+FOUR_DIGIT_FROM_US, FOUR_DIGIT_TO_US = _year_us(1), _year_us(9600) + CYCLE_US
+
+_DAY_US = 86_400_000_000
+_UNIT_US = {"us": 1, "ms": 1_000}  # microseconds per unit (ns are divided)
+
+
+def exact_micros(expr: pl.Expr, dtype: pl.Date | pl.Datetime) -> pl.Expr:
+    """A Date (its midnight) or Datetime as exact microseconds: Int128, nothing wraps around."""
+    physical = expr.to_physical().cast(pl.Int128)
+    if isinstance(dtype, pl.Date):
+        return physical * _DAY_US
+    if dtype.time_unit == "ns":
+        return physical // 1_000  # floor, as Polars casts
+    return physical * _UNIT_US[dtype.time_unit]
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from .china_time import NEAR_FROM_US, NEAR_TO_US, china_time, china_wall_to_utc
+from .china_time import NEAR_FROM_US, NEAR_TO_US, china_time, china_wall_to_utc, exact_micros
 from .engine.base import CanonicalTables
 from .exceptions import SchemaError
-from .io import RawSource, Source, discover, read_source
+from .io import RawSource, Source, check_sources, discover, read_source
 from .io._rejects import REJECTS_SCHEMA, concat_rejects, empty_rejects
 from .masking import mask_expr
 from .progress import PhaseTracker
@@ -452,19 +452,7 @@ def _time_from_text(text: pl.Expr, put: _Stager) -> pl.Expr:
     return put(pl.when(tz.is_not_null()).then(with_offset).otherwise(_local_to_utc(naive)))
 
 
-_DAY_US = 86_400_000_000
-_UNIT_US = {"us": 1, "ms": 1_000}  # microseconds per unit (ns are divided)
 _OUT_OF_RANGE = "time out of range (int64 microseconds since 1970, UTC)"
-
-
-def _micros(expr: pl.Expr, dtype: pl.Date | pl.Datetime) -> pl.Expr:
-    """A Date (its midnight) or Datetime as exact microseconds: Int128, nothing wraps around."""
-    physical = expr.to_physical().cast(pl.Int128)
-    if isinstance(dtype, pl.Date):
-        return physical * _DAY_US
-    if dtype.time_unit == "ns":
-        return physical // 1_000  # floor, as Polars casts
-    return physical * _UNIT_US[dtype.time_unit]
 
 
 def _fits_int64(wide: pl.Expr) -> pl.Expr:
@@ -476,7 +464,7 @@ def _convert_timestamps(expr: pl.Expr, dtype: pl.Date | pl.Datetime, put: _Stage
     are, naive ones and dates as Asia/Shanghai wall times, far ones too (see china_time.py).
     Times beyond int64 microseconds in UTC (from ms, dates, or a wall time near the start of
     int64) are out of range."""
-    micros = put(_micros(expr, dtype))
+    micros = put(exact_micros(expr, dtype))
     in_range = put(_fits_int64(micros))
     if isinstance(dtype, pl.Date) or dtype.time_zone is None:
         micros = put(china_wall_to_utc(pl.when(in_range).then(micros).cast(pl.Int64)))
@@ -681,7 +669,7 @@ def _timestamp_text(expr: pl.Expr, dtype: pl.Date | pl.Datetime) -> pl.Expr:
     """A Date or Datetime as Polars writes it; outside years 1000-2999 as its number: chrono,
     which writes them, panics on far ones (and those are the ones out of range)."""
     unit = "days" if isinstance(dtype, pl.Date) else dtype.time_unit
-    near = _micros(expr, dtype).is_between(NEAR_FROM_US, NEAR_TO_US - 1)
+    near = exact_micros(expr, dtype).is_between(NEAR_FROM_US, NEAR_TO_US - 1)
     number = expr.to_physical().cast(pl.String) + f" {unit} since 1970-01-01"
     return pl.when(near).then(expr).cast(pl.String).fill_null(number)  # far: null before cast
 
@@ -944,11 +932,14 @@ def iter_tables(
     """Read and normalise the given tables one at a time, in table order (see `load_tables`).
 
     Only one raw table is in memory at a time, and nothing here keeps a table once it is
-    handed over: a caller that writes each and lets it go holds one table in all. Timed as the
-    phases "read" and "normalise" of `progress`.
+    handed over: a caller that writes each and lets it go holds one table in all. Every source
+    is checked to open before the first is read. Timed as the phases "read" and "normalise"
+    of `progress`.
     """
     given = _table_sources(sources)
     tracker = progress or PhaseTracker()
+    with tracker.phase("read"):
+        check_sources(given)
     for name in TABLES:
         if name in given:
             yield _load_one(name, given[name], tracker)

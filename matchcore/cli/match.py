@@ -76,6 +76,7 @@ def gather_sources(args: argparse.Namespace) -> dict[str, Any]:
     if args.data is not None:
         sources.update(_discover(args.data, supplied=given))
     if args.ceb is not None:
+        _check_files(given)  # a bad table file fails before the XML is parsed
         sources.update(_read_ceb(args.ceb))
     sources.update(given)
     missing = [t for t in REQUIRED_TABLES if t not in sources]
@@ -90,6 +91,11 @@ def gather_sources(args: argparse.Namespace) -> dict[str, Any]:
 def _discover(directory: Path, *, supplied: Collection[str]) -> dict[str, Any]:
     discover = require("matchcore.io", "discover", "--data")
     return dict(discover(directory, supplied=supplied))
+
+
+def _check_files(files: dict[str, Path]) -> None:
+    check_sources = require("matchcore.io", "check_sources", "reading table files")
+    check_sources(files)
 
 
 def _read_ceb(source: Path) -> dict[str, Any]:

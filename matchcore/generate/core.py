@@ -41,6 +41,9 @@ CENT = 100  # ten-thousandths per cent
 BLOCK_ORDERS = 1_000_000  # orders generated at a time (bounds the working memory)
 ANNUAL_GROUP = 8  # orders of one buyer in an "annual limit by many orders" group
 DEFAULT = Parameters()
+#: Order years whose filings (dated from 8 years before to 5 after) are dates Python holds, so
+#: every generated time has a four-digit year (as CEB's yyyyMMddHHmmss needs).
+FIRST_YEAR, LAST_YEAR = 1 + 8, 9999 - 5
 
 MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": ("goods_value", "freight", "discount", "tax_total", "actual_paid"),
@@ -123,6 +126,7 @@ def generate(
         ledger_rate,
         passport_rate,
         format,
+        year,
     )
     sizes = _block_sizes(orders)
     seeds = np.random.SeedSequence(seed).spawn(1 + len(sizes))
@@ -217,10 +221,13 @@ def _check_knobs(
     ledger: float,
     passport: float,
     format: str,
+    year: int,
 ) -> None:
     """Raise InputError naming the first knob out of range."""
     if not isinstance(orders, int) or isinstance(orders, bool) or orders < 1:
         raise InputError(f"orders must be a positive integer, not {orders!r}")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InputError(f"year must be between {FIRST_YEAR} and {LAST_YEAR}, not {year!r}")
     for name, value in (
         ("anomaly_rate", anomaly_rate),
         ("variant_rate", variant_rate),

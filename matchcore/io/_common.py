@@ -72,3 +72,16 @@ def read_with(reader: Callable[[Path], pl.DataFrame], path: str | Path, what: st
     with reading(checked, what):
         frame = reader(checked)
     return RawSource(frame=frame, label=str(checked))
+
+
+def check_with(probe: Callable[[Path], object], path: str | Path, what: str) -> None:
+    """Run a cheap `probe` (a schema or header read) on an existing file: the InputError of
+    `read_with` for a file that cannot even be opened as `what`, without reading it all."""
+    checked = existing_file(path)
+    with reading(checked, what):
+        probe(checked)
+
+
+def open_and_close(path: Path) -> None:
+    """The cheapest probe: the file can be opened for reading."""
+    path.open("rb").close()

@@ -15,7 +15,7 @@ import polars as pl
 
 from ..exceptions import InputError
 from ..schema import TABLES, Kind
-from ._common import RawSource, existing_file, reading
+from ._common import RawSource, check_with, existing_file, open_and_close, reading
 from ._rejects import REJECTS_SCHEMA
 
 EXTENSIONS = ("ndjson", "jsonl")
@@ -110,3 +110,8 @@ def read_ndjson(path: str | Path, *, table: str | None = None) -> RawSource:
     with reading(checked, "NDJSON"):
         frame = _read_lines(good, text_columns)
     return RawSource(frame=frame, label=label, rejects=rejects, rows=_line_numbers(keep))
+
+
+def check_ndjson(path: str | Path) -> None:
+    """Open the file only: a bad line is a reject, so only reading it all tells more."""
+    check_with(open_and_close, path, "NDJSON")

@@ -529,7 +529,8 @@ class DurableMatcher:
         self._require_log().close()
 
     def stats(self) -> dict[str, Any]:
-        """Matcher counters plus log figures."""
+        """Matcher counters plus this process's log figures (which counters a restart keeps
+        exact: stats.py)."""
         values: dict[str, Any] = self.matcher.stats()
         if self._log is not None:
             values["log_bytes"] = self._log.bytes_written

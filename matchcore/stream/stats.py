@@ -2,7 +2,9 @@
 
 Counts: accepted, duplicates, stale, dead_lettered, pending, emitted_<verdict>, flushes,
 evaluated_orders (by the engine), replayed_orders (annual-limit walks replayed without it),
-commits, fsyncs. Plain ints, so they snapshot with the state.
+commits, snapshots, fsyncs. Plain ints, so they snapshot with the state. The ones before
+flushes describe the state and are exact across a crash and restart; the others count work
+done, which a restart changes (docs/internals.md, "Counters").
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 
 import matchcore
+import matchcore.normalise
 from matchcore import InputError, MatchcoreError, MatchResult, RuleConfigError, SchemaError
 
 
@@ -134,6 +136,55 @@ def test_missing_file_is_an_input_error(
     raw_tables["orders"] = tmp_path / "nowhere.csv"  # type: ignore[assignment]
     with pytest.raises(InputError, match="nowhere.csv"):
         matchcore.match(**raw_tables)
+
+
+@pytest.fixture
+def tables_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tables read in full (through `read_source`), in the order they were read."""
+    read: list[str] = []
+    real = matchcore.normalise.read_source
+
+    def spy(source: object, table: str) -> object:
+        read.append(table)
+        return real(source, table)
+
+    monkeypatch.setattr(matchcore.normalise, "read_source", spy)
+    return read
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("enterprises.parquet", None, "input file {path} does not exist"),
+        ("enterprises.parquet", b"PAR1 cut short", "{path}: cannot read as Parquet"),
+        ("enterprises.csv", b"", "{path}: cannot read as CSV"),
+        ("enterprises.ods", b"PK", "{path}: unknown file extension for table enterprises"),
+    ],
+)
+def test_an_unreadable_later_file_fails_before_any_table_is_read(
+    data_dir: Path,
+    tmp_path: Path,
+    tables_read: list[str],
+    name: str,
+    content: bytes | None,
+    message: str,
+) -> None:
+    """enterprises comes after the document tables; its file is found bad before they are
+    read and normalised (which can take minutes), with the message a full read gives."""
+    bad = tmp_path / name
+    if content is not None:
+        bad.write_bytes(content)
+    with pytest.raises(InputError, match=re.escape(message.format(path=bad))):
+        matchcore.match_directory(data_dir, enterprises=bad)
+    assert tables_read == []
+
+
+def test_an_unknown_source_type_fails_before_any_table_is_read(
+    raw_tables: dict[str, pl.DataFrame], tables_read: list[str]
+) -> None:
+    with pytest.raises(InputError, match="quota_ledger: cannot read a source of type dict"):
+        matchcore.match(**raw_tables, quota_ledger={"buyer_id_number": []})
+    assert tables_read == []
 
 
 def test_unknown_table_name_is_a_schema_error(raw_tables: dict[str, pl.DataFrame]) -> None:

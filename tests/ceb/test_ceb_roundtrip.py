@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from matchcore.api import match_sources
+from matchcore.exceptions import InputError
 from matchcore.generate import generate
 from matchcore.io.ceb import read_ceb, write_ceb, write_receipts
 from matchcore.normalise import normalise_table
@@ -153,3 +155,86 @@ def test_times_money_and_orphan_lines(tmp_path: Path) -> None:
 def test_characters_xml_cannot_hold_are_dropped(tmp_path: Path) -> None:
     write_ceb({"orders": _orders(1, note=["a\x01b\uffffc <&> d\r"])}, tmp_path)
     assert read_ceb(tmp_path).tables["orders"]["note"].to_list() == ["abc <&> d\r"]
+
+
+#: Asia/Shanghai kept local mean time (+08:05:43) until 1901.
+_MEAN_TIME = timedelta(hours=8, minutes=5, seconds=43)
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _utc_times(*micros: int, unit: Literal["us", "ms"] = "us") -> pl.Series:
+    return pl.Series("app_time", micros, dtype=pl.Int64).cast(pl.Datetime(unit, "UTC"))
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+#: The first and last instants of China years 1 and 9999, in UTC microseconds.
+_FIRST = _micros(datetime(1, 1, 1)) - _MEAN_TIME // timedelta(microseconds=1)
+_LAST = _micros(datetime(9999, 12, 31, 15, 59, 59, 999_999))
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        (_utc_times(_FIRST, _LAST), ["0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"]),
+        (
+            pl.Series([datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59, 59, 999_999)]),
+            ["0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"],
+        ),
+        (
+            pl.Series([date(1, 1, 1), date(9999, 12, 31)]),
+            ["0001-01-01 00:00:00", "9999-12-31 00:00:00"],
+        ),
+        (
+            pl.Series(["2025-01-01T00:00:00+08:00", "2025-01-01T00:00:00Z"]),
+            ["2025-01-01 00:00:00", "2025-01-01 08:00:00"],
+        ),
+    ],
+    ids=["zoned", "naive", "date", "text-with-offset"],
+)
+def test_times_of_years_1_to_9999_are_written_in_china_time(
+    tmp_path: Path, times: pl.Series, expected: list[str]
+) -> None:
+    write_ceb({"orders": _orders(2, app_time=times)}, tmp_path)
+    assert read_ceb(tmp_path).tables["orders"]["app_time"].to_list() == expected
+
+
+_FAR_DAYS = 300_000 * 366  # a date near year 300,000 (chrono panics on it)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        _utc_times(_FIRST, _FIRST - 1),  # 0000-12-31 23:59:59.999999 in China
+        _utc_times(_LAST, _LAST + 1),  # 10000-01-01 00:00:00 in China
+        _utc_times(0, 2**63 - 1),
+        _utc_times(0, -(2**63)),
+        _utc_times(0, 2**62, unit="ms"),  # beyond int64 microseconds
+        pl.Series([0, _micros(datetime(9999, 12, 31, 23, 59, 59, 999_999)) + 1]).cast(
+            pl.Datetime("us")
+        ),
+        pl.Series([0, -_FAR_DAYS], dtype=pl.Int32).cast(pl.Date),
+        pl.Series([0, _FAR_DAYS], dtype=pl.Int32).cast(pl.Date),
+        pl.Series(["2025-01-02T00:00:00", "+10000-01-01T00:00:00"]),
+    ],
+    ids=[
+        "zoned-0",
+        "zoned-10000",
+        "int64-max",
+        "int64-min",
+        "ms",
+        "naive",
+        "date-",
+        "date+",
+        "text",
+    ],
+)
+def test_times_a_ceb_time_cannot_hold_are_refused_by_row_and_column(
+    tmp_path: Path, times: pl.Series
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"^table orders, row 2, column app_time: a CEB time "):
+        write_ceb({"orders": _orders(2, app_time=times)}, out)
+    assert not out.exists()  # refused before anything is written

@@ -37,10 +37,28 @@ def test_csv_format_and_anomaly_rate(tmp_path: Path) -> None:
     assert knobs["anomaly_rate"] == 0
 
 
-@pytest.mark.parametrize("bad", [["--orders", "0"], ["--orders", "ten"], ["--anomaly-rate", "1.5"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--orders", "0"],
+        ["--orders", "ten"],
+        ["--anomaly-rate", "1.5"],
+        ["--year", "10000", "--format", "ceb"],
+        ["--year", "0", "--format", "ceb"],
+    ],
+)
 def test_bad_knobs_are_usage_errors(
     bad: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["generate", "--orders", "10", "--out", str(tmp_path), *bad]
     assert main(args) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_year_outside_the_generator_range_names_the_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["generate", "--orders", "10", "--out", str(tmp_path / "out"), "--format", "ceb"]
+    assert main([*args, "--year", "10000"]) == 2
+    assert "year must be between 9 and 9994, not 10000" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -12,6 +12,8 @@ import polars as pl
 import pytest
 
 import matchcore.api
+import matchcore.io.ceb
+import matchcore.normalise
 from matchcore import __version__
 from matchcore.cli import COMMANDS, main
 
@@ -189,3 +191,25 @@ def test_a_missing_optional_feature_is_exit_2(
     monkeypatch.setitem(sys.modules, "matchcore.report", None)
     assert main(_match(data_dir, "--report", str(tmp_path / "r.html"))) == 2
     assert "--report) is not available" in _one_line_error(capsys.readouterr().err)
+
+
+def _never_read(*args: object, **kwargs: object) -> None:
+    raise AssertionError("an input was read before every table file was checked")
+
+
+def test_an_unreadable_table_file_fails_before_any_input_is_read(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--data and --ceb are read in full only once every file opens (a later table's file
+    can be found bad at once instead of after minutes of reading the earlier ones)."""
+    monkeypatch.setattr(matchcore.io.ceb, "read_ceb", _never_read)
+    monkeypatch.setattr(matchcore.normalise, "read_source", _never_read)
+    bad = tmp_path / "enterprises.parquet"
+    bad.write_bytes(b"PAR1 cut short")
+    for inputs in (["--data", str(data_dir)], ["--ceb", str(tmp_path)]):
+        assert main(["match", *inputs, "--enterprises", str(bad), "--quiet"]) == 2
+        line = _one_line_error(capsys.readouterr().err)
+        assert f"{bad}: cannot read as Parquet" in line

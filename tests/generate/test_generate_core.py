@@ -195,11 +195,21 @@ def test_write_every_format(tmp_path: Path, fmt: str, data_small: GeneratedData)
         {"orders": 10, "format": "xml"},
         {"orders": 10, "anomaly_shares": {"NO_SUCH_RULE": 1}},
         {"orders": 10, "orders_per_buyer": 0},
+        {"orders": 10, "year": 8},
+        {"orders": 10, "year": 9995},
     ],
 )
 def test_bad_knobs_raise_input_error(kwargs: dict[str, object]) -> None:
     with pytest.raises(InputError):
         generate(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("year", [9, 9994])
+def test_years_at_both_ends_give_times_of_that_year(year: int) -> None:
+    """The first and last order years: filings 8 years before and 5 after are still dates."""
+    data = generate(40, seed=2, year=year)
+    for name, column in (("orders", "app_time"), ("waybills", "app_time")):
+        assert data.tables[name][column].dt.year().unique().to_list() == [year]
 
 
 def test_sample_data_set_is_current() -> None:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +90,30 @@ def _command(tmp: Path, state: str, output: str) -> list[str]:
         "700ms",
         "--stats-interval",
         "20ms",
+        "--stats",
     ]
 
 
 def _environment() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(REPO))
+
+
+def _stats(stderr: bytes) -> dict[str, int]:
+    """The counters `--stats` prints as the last line on stderr."""
+    return dict(json.loads(stderr.decode().splitlines()[-1]))
+
+
+def _check_counters(
+    stats: dict[str, int], calm: dict[str, int], events: list[dict[str, Any]]
+) -> None:
+    """The counters of the state (docs/internals.md, "Counters") after every kill: what came in
+    as an uninterrupted run counts it, and one emitted_<verdict> per verdict_id written (how
+    many versions there are depends on the micro-batches, which depend on timing)."""
+    for name in ("accepted", "duplicates", "stale", "dead_lettered", "pending"):
+        assert stats.get(name, 0) == calm.get(name, 0), name
+    verdicts = Counter(e["verdict"] for e in {e["verdict_id"]: e for e in events}.values())
+    emitted = {name: count for name, count in stats.items() if name.startswith("emitted_")}
+    assert emitted == {f"emitted_{verdict}": count for verdict, count in verdicts.items()}
 
 
 def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
@@ -102,7 +122,13 @@ def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
     (tmp_path / "input.ndjson").write_bytes(b"\n".join(_messages(kit, rng)) + b"\n")
     env = _environment()
 
-    subprocess.run(_command(tmp_path, "calm", "calm.ndjson"), env=env, check=True, timeout=120)
+    calm = subprocess.run(
+        _command(tmp_path, "calm", "calm.ndjson"),
+        env=env,
+        check=True,
+        timeout=120,
+        stderr=subprocess.PIPE,
+    )
     expected = final_contents(read_events(tmp_path / "calm.ndjson"))
     assert len(expected) > ORDERS * 0.9  # orders cancelled before any verdict have none
 
@@ -120,6 +146,7 @@ def test_sigkill_and_restart_lose_nothing(kit, tmp_path):
             _, stderr = process.communicate(timeout=120)
             assert process.returncode == 0, stderr.decode()
             finished = True
+            _check_counters(_stats(stderr), _stats(calm.stderr), read_events(output))
             continue
         kill_moment(process, output, rng)
         if process.poll() is None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
+from ...china_time import FOUR_DIGIT_FROM_US, FOUR_DIGIT_TO_US, china_wall_to_utc, exact_micros
 from ...exceptions import InputError, SchemaError
-from ...schema import CHINA_TZ, TABLES
+from ...schema import CHINA_TZ, TABLES, Kind
 from .mapping import (
     APP_TIME_COLUMN,
     DOCUMENTS,
@@ -50,19 +51,49 @@ def escaped_expr(text: pl.Expr) -> pl.Expr:
 
 
 def ceb_time_expr(column: str, dtype: pl.DataType) -> pl.Expr:
-    """A time column as yyyyMMddHHmmss in China time (six more digits when sub-second)."""
+    """A time column as yyyyMMddHHmmss in China time (six more digits when sub-second).
+
+    Text times must be parsed and every time checked first (`_checked_times`).
+    """
     value = pl.col(column)
     if isinstance(dtype, pl.Date):
         return value.dt.strftime("%Y%m%d000000")
-    if isinstance(dtype, pl.String):
-        value = value.str.to_datetime(strict=False)
-    elif not isinstance(dtype, pl.Datetime):
+    if not isinstance(dtype, pl.Datetime):
         raise SchemaError(f"column {column}: cannot write {dtype} as a CEB time")
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+    if dtype.time_zone is not None:
         value = value.dt.convert_time_zone(CHINA_TZ)
     whole = value.dt.strftime("%Y%m%d%H%M%S")
     precise = value.dt.strftime("%Y%m%d%H%M%S%6f")
     return pl.when(value.dt.microsecond() == 0).then(whole).otherwise(precise)
+
+
+def _four_digit_year(column: str, dtype: pl.Date | pl.Datetime) -> pl.Expr:
+    """Whether each time falls in years 1-9999 in China time, the years yyyy holds (compared as
+    exact microseconds: strftime writes "+10000" past 9999 and panics near year 262,000)."""
+    low, high = pl.lit(FOUR_DIGIT_FROM_US), pl.lit(FOUR_DIGIT_TO_US)  # China wall times
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        low, high = china_wall_to_utc(low), china_wall_to_utc(high)
+    return exact_micros(pl.col(column), dtype).is_between(low, high, closed="left")
+
+
+def _checked_times(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """`frame` with its text times parsed; InputError naming the first row (1-based) and column
+    whose time a CEB time cannot hold."""
+    times = [c.name for c in TABLES[table].columns if c.kind is Kind.TIME]
+    for column in (name for name in times if name in frame.columns):
+        if isinstance(frame.schema[column], pl.String):
+            # Parsed as a Series: only eagerly does Polars infer a zone from offsets in the text.
+            frame = frame.with_columns(frame.get_column(column).str.to_datetime(strict=False))
+        dtype = frame.schema[column]
+        if not isinstance(dtype, pl.Date | pl.Datetime):
+            continue  # ceb_time_expr names the type
+        outside = frame.select((~_four_digit_year(column, dtype)).arg_true().first()).item()
+        if outside is not None:
+            raise InputError(
+                f"table {table}, row {outside + 1}, column {column}: a CEB time "
+                "(yyyyMMddHHmmss, China time) holds years 1-9999 only"
+            )
+    return frame
 
 
 def _text_expr(column: str, dtype: pl.DataType, is_time: bool) -> pl.Expr:
@@ -242,6 +273,9 @@ def write_ceb(
     if documents_per_message < 1:
         raise InputError("documents_per_message must be at least 1")
     tables = _given_tables(tables)
+    for spec in DOCUMENTS:  # every document table checked before anything is written
+        if spec.table in tables:
+            tables[spec.table] = _checked_times(tables[spec.table], spec.table)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
