@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -58,7 +60,14 @@ def format_money(units: int | None, scale: int = MONEY_SCALE) -> str | None:
     """One value of `format_money_expr`, for Python callers."""
     if units is None:
         return None
-    digits = len(str(scale)) - 1
     whole, frac = divmod(abs(units), scale)
-    text = str(frac).rjust(digits, "0").rstrip("0").ljust(2, "0")
-    return f"{'-' if units < 0 else ''}{whole}.{text}"
+    text = _fraction_text(frac, scale)
+    return f"-{whole}.{text}" if units < 0 else f"{whole}.{text}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _fraction_text(frac: int, scale: int) -> str:
+    """The decimals of `frac` / `scale` (0 <= frac < scale): at least two, no trailing zero
+    beyond them. Cached: a stream formats two amounts per verdict, from few distinct ones."""
+    digits = len(str(scale)) - 1
+    return str(frac).rjust(digits, "0").rstrip("0").ljust(2, "0")

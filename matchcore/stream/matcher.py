@@ -151,6 +151,10 @@ class _Slot(msgspec.Struct, gc=False):
     #: reject rule; None when not known (not kept in snapshots). With `last.reason_mask` it is
     #: all a walk needs of an order whose documents did not change since (see `_replay`).
     walk_limit: int | None = None
+    #: The order's place in its annual-limit walk (see `_place`) while its order document is
+    #: unchanged: read once, not on every flush that walks its buyer; None when not read
+    #: (again) yet (not kept in snapshots).
+    place: int | None = None
 
 
 class Configuration(msgspec.Struct, frozen=True):
@@ -481,17 +485,13 @@ class StreamMatcher:
         # A document left or moved: every walk of the buyer again, the orders that did not
         # change replayed (when all their last evaluations are known), unless waiting orders
         # count in walks.
-        left = () if waiting_count else buyers
-        walks = self._walk_keys(  # the places of every order these walks hold, in one go
-            [key for buyer in (*resumed, *left) for key in self._buyer_orders.members(buyer)]
-        )
         for buyer in buyers:
             if waiting_count or not self._walked_whole(
-                buyer, walks, linked, starts, replays, replayed, to_evaluate
+                buyer, linked, starts, replays, replayed, to_evaluate
             ):
                 to_evaluate.update(self._buyer_orders.members(buyer))
         for buyer, keys in resumed.items():
-            to_evaluate.update(self._walked_again(buyer, keys, walks, starts, replays))
+            to_evaluate.update(self._walked_again(buyer, keys, starts, replays))
         if to_evaluate or replays or replayed:
             started = time.perf_counter()
             self._evaluate_orders(sorted(to_evaluate), direct, starts, linked, replays, replayed)
@@ -538,18 +538,25 @@ class StreamMatcher:
         """Handle a touched order that needs no engine; when it goes to the engine, its
         documents (see `_linked`)."""
         slot = self._slots[key]
-        linked = self._linked(key)
-        order = linked.order
+        slot.place = None  # its order document may have changed: its walk place is read again
+        order = self._live("order", key)
         slot.buyer = order.link if order is not None else None
-        if order is not None and self._eligible(key, linked):
-            return linked
+        if order is not None and (slot.evaluated or self._may_be_complete(key)):
+            linked = self._linked(key)
+            if self._eligible(key, linked):
+                return linked
         if order is None and slot.evaluated:
             slot.evaluated = False
             self._emit(key, self._bare_event(key, "cancelled"), always=True)
         elif slot.expired:
-            missing = linked.missing(self.inventory_rules)
-            self._emit(key, self._incomplete(key, missing), always=False)
+            self._emit(key, self._incomplete(key, self._missing(key)), always=False)
         return None
+
+    def _may_be_complete(self, key: OrderKey) -> bool:
+        """False when the order surely lacks a document (no payment names it, or no waybill
+        does where no inventory can link one): most touched orders, told without looking up
+        their documents (`_linked`)."""
+        return self._payments_of.has(key) and (self.inventory_rules or self._waybills_of.has(key))
 
     def _eligible(self, key: OrderKey, linked: _Linked) -> bool:
         """True when the order gets a verdict from the engine: it is live, and complete or
@@ -572,7 +579,6 @@ class StreamMatcher:
         self,
         buyer: str,
         changed: list[OrderKey],
-        walks: dict[OrderKey, WalkKey],
         starts: dict[BuyerYear, int],
         replays: list[_Replay],
     ) -> list[OrderKey]:
@@ -583,46 +589,32 @@ class StreamMatcher:
         one, starting from the spent the order just before it left (put in `starts`). When
         that is not known, the whole year is walked again. The orders after the last changed
         one did not change: when their last evaluations are known, their walk is replayed
-        after the engine ran (put in `replays`), else they go to the engine too. `walks`
-        holds the place of each of the buyer's orders that is in a walk (see `_walk_keys`).
+        after the engine ran (put in `replays`), else they go to the engine too.
         """
-        ordered = sorted(
-            (walks[key], key) for key in self._buyer_orders.members(buyer) if key in walks
-        )
-        firsts: dict[int, WalkKey] = {}
-        lasts: dict[int, WalkKey] = {}
-        for key in changed:
-            walk = walks.get(key)
-            if walk is None:
-                continue
-            if walk[0] not in firsts or walk < firsts[walk[0]]:
-                firsts[walk[0]] = walk
-            if walk[0] not in lasts or walk > lasts[walk[0]]:
-                lasts[walk[0]] = walk
+        changing = set(changed)
         again: list[OrderKey] = []
-        for year, first in firsts.items():
-            year_orders = [(walk, key) for walk, key in ordered if walk[0] == year]
-            places = [walk for walk, _ in year_orders]
-            at, end = places.index(first), places.index(lasts[year]) + 1
+        for year, keys in self._walk_years(buyer).items():
+            fresh = [position for position, key in enumerate(keys) if key in changing]
+            if not fresh:
+                continue
+            at, end = fresh[0], fresh[-1] + 1
             if at:
-                spent = self._slots[year_orders[at - 1][1]].spent_after
+                spent = self._slots[keys[at - 1]].spent_after
                 if spent is None:
-                    again += [key for _, key in year_orders]
+                    again += keys
                     continue
                 starts[(buyer, year)] = spent
-            tail = [key for _, key in year_orders[end:]]
+            tail = keys[end:]
             if tail and all(self._replayable(key) for key in tail):
-                again += [key for _, key in year_orders[at:end]]
-                keys = [key for _, key in year_orders]
+                again += keys[at:end]
                 replays.append(_Replay(keys[end - 1], tail, keys))
             else:
-                again += [key for _, key in year_orders[at:]]
+                again += keys[at:]
         return again
 
     def _walked_whole(
         self,
         buyer: str,
-        walks: dict[OrderKey, WalkKey],
         linked: dict[OrderKey, _Linked],
         starts: dict[BuyerYear, int],
         replays: list[_Replay],
@@ -638,14 +630,8 @@ class StreamMatcher:
         False, with nothing planned, when the last evaluation of some order to replay is not
         known (then every order of the buyer goes to the engine, as a whole walk).
         """
-        years: dict[int, list[tuple[WalkKey, OrderKey]]] = {}
-        for key in self._buyer_orders.members(buyer):
-            walk = walks.get(key)
-            if walk is not None:
-                years.setdefault(walk[0], []).append((walk, key))
         plans: list[tuple[BuyerYear, list[OrderKey], int, int]] = []
-        for year, places in years.items():
-            keys = [key for _, key in sorted(places)]
+        for year, keys in self._walk_years(buyer).items():
             fresh = [position for position, key in enumerate(keys) if key in linked]
             first, last = (fresh[0], fresh[-1]) if fresh else (len(keys), len(keys))
             if not all(self._replayable(key) for key in (*keys[:first], *keys[last + 1 :])):
@@ -669,6 +655,36 @@ class StreamMatcher:
                 replays.append(_Replay(keys[last], keys[last + 1 :], keys))
         return True
 
+    def _walk_years(self, buyer: str) -> dict[int, list[OrderKey]]:
+        """The buyer's orders in each year's annual-limit walk (its live, convertible orders),
+        in walk order, by year (ascending; the walks of different years are independent)."""
+        slots = self._slots
+        placed: list[tuple[int, OrderKey]] = []
+        for key in self._buyer_orders.members(buyer):
+            place = slots[key].place
+            if place is None:
+                place = self._place(key)
+            if place is not None:
+                placed.append((place, key))
+        placed.sort()  # as the engines' walk key (year, app time, ebp_code, order_no) sorts
+        years: dict[int, list[OrderKey]] = {}
+        if placed and placed[0][0] >> _PLACE_BITS == placed[-1][0] >> _PLACE_BITS:
+            years[placed[0][0] >> _PLACE_BITS] = [key for _, key in placed]  # the usual buyer
+        else:
+            for place, key in placed:
+                years.setdefault(place >> _PLACE_BITS, []).append(key)
+        return years
+
+    def _place(self, key: OrderKey) -> int | None:
+        """The order's walk place (see `_walk_place`), read from its packed row and kept in its
+        slot; None when the order is not live and convertible."""
+        entry = self._docs["order"].get(key)
+        if entry is None or not entry.rows:
+            return None
+        ((year, app_time),) = _walk_places([entry.rows])
+        place = self._slots[key].place = _walk_place(year, app_time)
+        return place
+
     def _replayable(self, key: OrderKey) -> bool:
         """True when what the order's walk needs is known without the engine: an evaluated
         order's last evaluation (`_Slot.walk_limit`); an order still waiting is missing a
@@ -676,7 +692,7 @@ class StreamMatcher:
         slot = self._slots[key]
         if slot.evaluated:
             return slot.walk_limit is not None and slot.last is not None
-        return bool(self._missing(key))
+        return not self._may_be_complete(key) or bool(self._missing(key))
 
     def _replay(self, keys: list[OrderKey], spent: int, changes: dict[OrderKey, int]) -> int | None:
         """Walk these orders (in walk order; none changed since its last evaluation) from
@@ -711,19 +727,6 @@ class StreamMatcher:
             slot.spent_after = spent
         return spent
 
-    def _walk_keys(self, keys: list[OrderKey]) -> dict[OrderKey, WalkKey]:
-        """The walk place of each of these orders that is live and convertible."""
-        found: list[OrderKey] = []
-        packed: list[bytes] = []
-        orders = self._docs["order"]
-        for key in keys:
-            entry = orders.get(key)
-            if entry is not None and entry.rows:
-                found.append(key)
-                packed.append(entry.rows)
-        places = _walk_places(packed)
-        return {key: _walk_key(key, *place) for key, place in zip(found, places, strict=True)}
-
     def _evaluate_orders(
         self,
         keys: list[OrderKey],
@@ -752,7 +755,7 @@ class StreamMatcher:
             replayed.update(changes)
             self.counters.add("replayed_orders", len(replay.orders))
         if whole:  # from the quota ledger, as after a restore
-            more_linked, more_events = self._run_engine(whole, {}, {})
+            more_linked, more_events = self._run_engine(whole, {}, linked)
             linked.update(more_linked)
             events.update(more_events)
             for key in whole:
@@ -762,8 +765,8 @@ class StreamMatcher:
             if documents is None:
                 self._emit(key, self._replayed_event(key, replayed[key]), always=False)
                 continue
-            if not self._eligible(key, documents):
-                continue
+            if key not in known and not self._eligible(key, documents):
+                continue  # (the touched orders in `known` were found eligible this flush)
             event = events.get(key)
             if event is None:  # the order itself is invalid (batch would reject its row)
                 event = self._bare_event(key, "invalid")
@@ -819,18 +822,20 @@ class StreamMatcher:
             return
         skip = self._walk_masks[0]
         masks, values = results["reason_mask"], results["limit_value"]
+        slots, keys = self._slots, batch.keys
         walks: dict[BuyerYear, list[tuple[WalkKey, int]]] = {}
         for row, (group, walk) in enumerate(batch.walks):
             walks.setdefault(group, []).append((walk, row))
         for group, rows in walks.items():
-            spent: int | None = starts.get(group, self._ledger_used(group))
-            for _, row in sorted(rows):
+            spent: int | None = starts[group] if group in starts else self._ledger_used(group)
+            rows.sort()
+            for _, row in rows:
                 before, value = spent_before[row], values[row]
                 if before is not None:
                     after = before + value if value is not None else _INT64_END
                     known = before == spent and -_INT64_END <= after < _INT64_END
                     spent = (after if after <= limit else before) if known else None
-                slot = self._slots[batch.keys[row]]
+                slot = slots[keys[row]]
                 slot.spent_after = spent
                 walked = not masks[row] & skip
                 slot.walk_limit = value if (before is not None) == walked else None
@@ -849,35 +854,40 @@ class StreamMatcher:
         """One verdict event per evaluated order, as the batch renderer would state it."""
         events: dict[OrderKey, VerdictEvent] = {}
         rows = zip(batch.keys, *(results[name] for name in RESULT_COLUMNS), strict=True)
+        pay_ids, logistics_nos = batch.pay_transaction_ids, batch.logistics_nos
+        verdict_of = self._verdict_of
         for key, mask, payment, waybill, tax, limit in rows:
-            verdict = self._verdict_of(mask)
-            events[key] = VerdictEvent(
+            verdict, reasons = verdict_of(mask)
+            events[key] = VerdictEvent(  # every field, in order (see `VerdictEvent`)
                 "",
                 key[0],
                 key[1],
                 0,
-                verdict[0],
-                reasons=list(verdict[1]),
-                reason_mask=mask,
-                pay_transaction_id=(
-                    batch.pay_transaction_ids[payment] if payment is not None else None
-                ),
-                logistics_no=batch.logistics_nos[waybill] if waybill is not None else None,
-                computed_tax=format_money(tax) if tax is not None else None,
-                limit_value=format_money(limit) if limit is not None else None,
+                verdict,
+                list(reasons),
+                mask,
+                [],
+                pay_ids[payment] if payment is not None else None,
+                logistics_nos[waybill] if waybill is not None else None,
+                format_money(tax),
+                format_money(limit),
             )
         return events
 
     def _emit(self, key: OrderKey, event: VerdictEvent, *, always: bool) -> None:
         slot = self._slots[key]
-        if not always and slot.last is not None and slot.last.content() == event.content():
-            return
+        last = slot.last
+        if not always and last is not None:
+            # With the last id and version, comparing whole events (in C) compares `content()`
+            event.verdict_id, event.version = last.verdict_id, last.version
+            if event == last:
+                return
         slot.version += 1
         event.version = slot.version
         event.verdict_id = verdict_id(key, slot.version)
         slot.last = event
         self._events.append(event)
-        self.counters.add(f"emitted_{event.verdict}")
+        self.counters.add(_EMITTED.get(event.verdict) or f"emitted_{event.verdict}")
 
     def _bare_event(self, key: OrderKey, verdict: str) -> VerdictEvent:
         return VerdictEvent("", key[0], key[1], 0, verdict)
@@ -894,24 +904,25 @@ class StreamMatcher:
 
     def _linked(self, key: OrderKey) -> _Linked:
         """The order's live documents (the link indexes hold live documents only)."""
+        inventory = self._live("inventory", key) if self.inventory_rules else None
         return _Linked(
             self._live("order", key),
             _sorted(self._payments_of.members(key)),
-            self._linked_waybill_keys(key),
-            self._live("inventory", key) if self.inventory_rules else None,
+            self._linked_waybill_keys(key, inventory),
+            inventory,
         )
 
-    def _linked_waybill_keys(self, key: OrderKey) -> Sequence[tuple[str, str]]:
-        """Waybills naming this order, plus (inventory rules on) the one its inventory names
-        when that waybill names no order itself."""
+    def _linked_waybill_keys(
+        self, key: OrderKey, inventory: _Entry | None
+    ) -> Sequence[tuple[str, str]]:
+        """Waybills naming this order, plus the one its live `inventory` (given when inventory
+        rules are on) names when that waybill names no order itself."""
         found: Sequence[tuple[str, str]] = _sorted(self._waybills_of.members(key))
-        if self.inventory_rules:
-            inventory = self._live("inventory", key)
-            if inventory is not None:
-                loose_key = inventory.link
-                loose = self._live("waybill", loose_key)
-                if loose is not None and loose.link is None:
-                    return [*found, loose_key]
+        if inventory is not None:
+            loose_key = inventory.link
+            loose = self._live("waybill", loose_key)
+            if loose is not None and loose.link is None:
+                return [*found, loose_key]
         return found
 
     def _batch_for(self, linked: dict[OrderKey, _Linked], starts: dict[BuyerYear, int]) -> _Batch:
@@ -1174,6 +1185,10 @@ class _Index:
             return ()
         return (found,) if isinstance(found, tuple) else found
 
+    def has(self, key: Any) -> bool:
+        """True when `key` has a member (a key whose last member goes is removed)."""
+        return key in self._members
+
     def add(self, key: Any, member: tuple[Any, ...]) -> None:
         """Link `member` to `key`."""
         found = self._members.setdefault(key, member)  # one lookup for the usual new key
@@ -1231,10 +1246,11 @@ class _Deadlines:
 
     def next_due(self) -> float | None:
         """The earliest deadline, None when there is none."""
-        due = [self._late[0][0]] if self._late else []
-        if self._queue:
-            due.append(self._due(self._queue[0]))
-        return min(due, default=None)
+        late = self._late[0][0] if self._late else None
+        if not self._queue:
+            return late
+        due = self._due(self._queue[0])
+        return due if late is None or due < late else late
 
     def pop_due(self, now: float) -> list[OrderKey]:
         """Remove and return the keys due at or before `now`, by due time then key."""
@@ -1292,6 +1308,13 @@ def _walk_bits(settings: RuleSettings) -> tuple[int, int]:
 def _walk_key(key: OrderKey, year: int, app_time: int) -> WalkKey:
     """An order's place in its buyer-year's walk, from its key and its app year and time."""
     return (year, app_time, key[0], key[1])
+
+
+def _walk_place(year: int, app_time: int) -> int:
+    """An order's app year and app time as one integer that sorts as the pair (a fraction of
+    the memory of a tuple): the int64 app time from 0 up in the low `_PLACE_BITS` bits, the
+    year above them (`place >> _PLACE_BITS` gives it back)."""
+    return (year << _PLACE_BITS) + app_time + _INT64_END
 
 
 def _walk_places(packed: list[bytes]) -> list[tuple[int, int]]:
@@ -1414,7 +1437,13 @@ _LEDGER_SCHEMA = pa.schema(
     [("buyer_id_number", pa.string()), ("year", pa.int64()), ("used", pa.int64())]
 )
 _INT64_END = 2**63  # a spent this large would overflow the engine's int64
+_PLACE_BITS = 64  # see `_walk_place`
 _ANNUAL_BIT = Rule.ANNUAL_LIMIT_EXCEEDED.bit
+#: The counter of each verdict emitted (named once, not on every event).
+_EMITTED = {
+    verdict: f"emitted_{verdict}"
+    for verdict in ("pass", "review", "reject", "incomplete", "cancelled", "invalid")
+}
 assert schema.ORDERS.column_names[:2] == schema.ORDER_ITEMS.column_names[:2]
 
 

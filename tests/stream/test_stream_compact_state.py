@@ -176,7 +176,8 @@ def test_deadlines_come_due_as_a_heap_of_due_times_gives_them(arrivals, nows):
     )
 )
 def test_link_index_holds_what_a_dict_of_sets_holds(operations):
-    """Single members held bare, a few in a list, many in a set: the same members."""
+    """Single members held bare, a few in a list, many in a set: the same members (and a key
+    has members exactly when it has some left)."""
     index = matcher_module._Index()
     model: dict = {}
     for adding, key, number in operations:
@@ -191,6 +192,23 @@ def test_link_index_holds_what_a_dict_of_sets_holds(operations):
             members = index.members(name)
             assert len(members) == len(set(members))
             assert set(members) == model.get(name, set())
+            assert index.has(name) == bool(model.get(name))
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-294_000, 294_000), st.integers(-(2**63), 2**63 - 1)),
+        min_size=2,
+        max_size=20,
+    )
+)
+def test_walk_places_sort_as_year_then_app_time(pairs):
+    """One integer per (app year, app time): sorted as the pairs sort, the year given back."""
+    places = [matcher_module._walk_place(year, app_time) for year, app_time in pairs]
+    assert sorted(range(len(pairs)), key=places.__getitem__) == sorted(
+        range(len(pairs)), key=pairs.__getitem__
+    )
+    assert [place >> matcher_module._PLACE_BITS for place in places] == [y for y, _ in pairs]
 
 
 _VALUES = {

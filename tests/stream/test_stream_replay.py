@@ -141,6 +141,22 @@ def test_cancelling_an_early_order_brings_a_later_one_back_under_the_limit(
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_a_revised_app_time_moves_the_order_in_its_walk(engine, kit, references, clock):
+    """O3 (3010, the last of three) is over the limit; revised to come first, it passes and
+    O2, now last, goes over: the walk reads the revised order's new place, not the one it
+    had when the walk was last planned."""
+    run = _Run(references, LIMIT_7000, engine, clock)
+    documents = [*_order_set(kit, "O1", 3000, 10), *_order_set(kit, "O2", 3000, 11)]
+    events, _ = run.step(documents + _order_set(kit, "O3", 3000, 12))
+    assert events["O3"] == ("reject", ANNUAL)
+    run.step(_order_set(kit, "O4", 1, 13))  # a walk planned with the places of O1-O3
+    earlier = dict(_order_set(kit, "O3", 3000, 9)[0], revision=1)
+    events, _ = run.step([earlier])
+    assert events == {"O2": ("reject", ANNUAL), "O3": ("pass", [])}
+    run.check_batch(kit)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_a_later_order_failing_another_reject_rule_stays_out_of_the_replayed_walk(
     engine, kit, references, clock
 ):
