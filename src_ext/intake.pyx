@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Streaming intake in C: message field values -> checks passed and canonical values; a
-document -> the key, link and packed rows the stream matcher keeps; an input -> its log record.
+document -> the key, link and packed rows the stream matcher keeps; the usual message -> decoded
+and checked, and taken into the matcher's state, each in one call; an input -> its log record.
 
 Each fast path here handles the common form of a value (text without anything NFKC or white
 space collapsing could change, plain decimal amounts, ISO 8601 and customs times) and hands
@@ -18,6 +19,7 @@ from libc.string cimport memcpy
 import sys
 import zlib
 
+import msgspec
 import msgspec.structs
 
 cdef object astuple = msgspec.structs.astuple
@@ -579,6 +581,10 @@ cdef class MessageCheck:
 
     def accepts(self, message):
         """True when `message` passes every check (its whole-number amounts are then text)."""
+        return self.check(message)
+
+    cdef bint check(self, object message) except -1:
+        """`accepts`, for C callers."""
         cdef tuple values = astuple(message)
         cdef Py_ssize_t at
         for at in self.key:
@@ -669,15 +675,22 @@ cdef class DocumentIntake:
 
     def key(self, message):
         """The document's own key, canonical and interned."""
-        return (self.code(getattr(message, self.key_a)), self.code(getattr(message, self.key_b)))
+        return self.own_key(message)
 
     def keep(self, message):
         """(link, packed rows) of an upsert; Invalid when its values do not convert."""
         rows = self.convert(message)
         if rows is None:
             rows = self.python_rows(message)
+        return self.linked(message), self.packed(rows)
+
+    cdef tuple own_key(self, object message):
+        return (self.code(getattr(message, self.key_a)), self.code(getattr(message, self.key_b)))
+
+    cdef bytes packed(self, object rows):
+        """`rows` as MessagePack, in bytes of exactly their size (see `_Packer`)."""
         self.encode_into(rows, self.buffer)
-        return self.linked(message), bytes(self.buffer)
+        return bytes(self.buffer)
 
     cdef object canonical(self, object value):
         """Canonical text (None for none: `clean_text` keeps null)."""
@@ -719,6 +732,124 @@ cdef class DocumentIntake:
             if line[self.given] not in lines:
                 lines[line[self.given]] = line[self.given:]
         return (row, list(lines.values()))
+
+
+# --- the usual message, decoded and checked --------------------------------------------------
+
+cdef object MsgspecError = msgspec.MsgspecError
+
+
+cdef class MessageDecoder:
+    """`decode_bytes` (matchcore/stream/matcher.py) of the usual message in one call: bytes
+    whose first byte after ASCII white space opens a JSON object or a MessagePack map, that
+    msgspec decodes and whose `MessageCheck` (of `checks`, per message type) accepts. `decode`
+    gives None for anything else; the Python path then decides and gives the reason."""
+
+    cdef object json_decode, msgpack_decode
+    cdef dict checks
+
+    def __init__(self, json_decode, msgpack_decode, dict checks):
+        self.json_decode, self.msgpack_decode, self.checks = json_decode, msgpack_decode, checks
+
+    def decode(self, raw):
+        """The checked message in `raw`, or None (see the class)."""
+        cdef const uint8_t* p
+        cdef Py_ssize_t i = 0, n
+        if not PyBytes_CheckExact(raw):
+            return None
+        p, n = <const uint8_t*>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw)
+        while i < n and (p[i] == 0x20 or 0x09 <= p[i] <= 0x0D):  # what `bytes.lstrip` strips
+            i += 1
+        if i == n:
+            return None
+        if p[i] == 0x7B:  # {
+            decode = self.json_decode
+        elif 0x80 <= p[i] <= 0x8F or p[i] == 0xDE or p[i] == 0xDF:  # a MessagePack map
+            decode = self.msgpack_decode
+        else:
+            return None
+        try:
+            message = decode(raw)
+        except MsgspecError:
+            return None
+        check = self.checks.get(type(message))
+        if check is None or not (<MessageCheck>check).check(message):
+            return None
+        return message
+
+
+# --- the usual message, kept by the stream matcher ----------------------------------------------
+
+cdef class _Route:
+    """Where `NewUpserts` keeps one message type: its intake, its documents, its link index."""
+
+    cdef DocumentIntake intake
+    cdef dict store, members
+    cdef object index
+
+    def __init__(self, DocumentIntake intake, dict store, index):
+        self.intake, self.store, self.index = intake, store, index
+        self.members = index._members
+
+
+cdef class NewUpserts:
+    """`StreamMatcher._apply` of the usual message in one call (matchcore/stream/matcher.py:
+    `_apply`, `_relink`, `_touch` are the reference): an upsert of a document with no version
+    kept yet, whose rows convert in the fast path, and that links by its own fields (a payment
+    or waybill naming a whole order key). `apply` gives None for anything else, having changed
+    nothing; the Python path then does it all.
+
+    `routes` maps each message type to (its DocumentIntake, the matcher's documents of that
+    kind, the link index the kind goes in); `slots` are the matcher's order slots, `deadline`
+    its `_Deadlines.add`; `entry(revision, link, rows)` and `slot(first_seen)` make what the
+    matcher keeps; `accepted` is what `apply` returns when it took the message. The matcher's
+    dirty set and counters are read from it on every call (a flush or a restore replaces them).
+    """
+
+    cdef dict routes, slots
+    cdef object deadline, entry, slot, accepted
+
+    def __init__(self, routes, dict slots, deadline, entry, slot, accepted):
+        self.routes = {cls: _Route(*route) for cls, route in routes.items()}
+        self.slots, self.deadline = slots, deadline
+        self.entry, self.slot, self.accepted = entry, slot, accepted
+
+    def apply(self, matcher, message, now):
+        """Take `message` arrived at `now` into `matcher`'s state, or None (see the class)."""
+        cdef _Route route = self.routes.get(type(message))
+        cdef DocumentIntake intake
+        if route is None:
+            return None
+        intake = route.intake
+        key = intake.own_key(message)
+        if key in route.store or message.op == "cancel":
+            return None
+        rows = intake.convert(message)
+        if rows is None:
+            return None  # a value the fast path leaves: Python converts, or says why not
+        link = intake.linked(message)
+        touched = key
+        if intake.link == L_ORDER:
+            if link is None or link == ("", ""):
+                return None  # linked through inventories, or to nothing
+            touched = link
+        route.store[key] = self.entry(message.revision, link, intake.packed(rows))
+        counters = matcher.counters._values
+        counters["accepted"] = counters.get("accepted", 0) + 1
+        if link is not None and route.members.setdefault(link, key) is not key:
+            route.index.add(link, key)  # linked already: the index decides how to hold both
+        self.touch(matcher, touched, now)
+        return self.accepted
+
+    cdef touch(self, matcher, key, now):
+        """The order `key` waits for a flush (`StreamMatcher._touch`)."""
+        if key not in self.slots:
+            self.slots[key] = self.slot(now)
+            self.deadline(key, now)
+        dirty = matcher._dirty
+        if not dirty:
+            matcher._dirty_since = now
+        dirty[key] = None
 
 
 # --- the log record of one input ---------------------------------------------------------------

@@ -71,6 +71,27 @@ class DocumentIntake:
     def key(self, message: object) -> tuple[str, str]: ...
     def keep(self, message: object) -> tuple[Any, bytes]: ...
 
+class MessageDecoder:
+    def __init__(
+        self,
+        json_decode: Callable[[bytes], Any],
+        msgpack_decode: Callable[[bytes], Any],
+        checks: dict[type, MessageCheck],
+    ) -> None: ...
+    def decode(self, raw: object) -> Any | None: ...
+
+class NewUpserts:
+    def __init__(
+        self,
+        routes: dict[type, tuple[DocumentIntake, dict[Any, Any], Any]],
+        slots: dict[Any, Any],
+        deadline: Callable[[Any, float], None],
+        entry: Callable[[int, Any, bytes], Any],
+        slot: Callable[[float], Any],
+        accepted: Any,
+    ) -> None: ...
+    def apply(self, matcher: object, message: object, now: float) -> Any | None: ...
+
 def input_record(
     kind: bytes,
     python_record: Callable[[bytes, float, int | None, bytes], bytes],

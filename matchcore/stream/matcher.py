@@ -45,6 +45,7 @@ from .messages import (
     Waybill,
     canonical_code,
     canonical_id_number,
+    decode_checked,
     decode_json,
     decode_msgpack,
     order_key_of,
@@ -131,6 +132,12 @@ class _Entry(msgspec.Struct, gc=False):
     revision: int
     link: Any = None
     rows: bytes | None = None
+
+
+def _entry(revision: int, link: Any = None, rows: bytes | None = None) -> _Entry:
+    """A document version as the matcher keeps it: every `_Entry` is made here (the compiled
+    intake makes them with this too, see `_new_upserts`)."""
+    return _Entry(revision, link, rows)
 
 
 class _Slot(msgspec.Struct, gc=False):
@@ -329,6 +336,8 @@ class StreamMatcher:
         self._verdicts: dict[int, tuple[str, list[str]]] = {}  # reason mask -> verdict, codes
         self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
         self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
+        #: `_apply` of the usual message in one compiled call (None: not built).
+        self._new_upserts = _new_upserts(self) if _intake is not None else None
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -345,13 +354,21 @@ class StreamMatcher:
             except BadMessage as exc:
                 self.counters.add("dead_lettered")
                 return FeedResult("dead", exc.reason)
-        now = self.clock() if now is None else now
-        result = self._apply(message, now)
+        return self.take(message, self.clock() if now is None else now)
+
+    def take(self, message: Message, now: float) -> FeedResult:
+        """`feed` of a decoded and checked message arrived at `now`."""
+        new_upserts = self._new_upserts  # the usual message (a new upsert) in one call
+        result = new_upserts.apply(self, message, now) if new_upserts is not None else None
+        if result is None:
+            result = self._apply(message, now)
         if self.auto_flush and len(self._dirty) >= self.batch_size:
             self.flush(now)
         return result
 
     def _apply(self, message: Message, now: float) -> FeedResult:
+        """Take one message into the state: the reference of every case (`_new_upserts` does
+        the usual one in one compiled call, with the same outcome)."""
         intake = _INTAKES.get(message.__class__) or _intake_of(message.__class__)
         kind = intake.kind
         store = self._docs[kind]
@@ -362,14 +379,14 @@ class StreamMatcher:
             self.counters.add("duplicates" if same else "stale")
             return DUPLICATE if same else STALE
         if message.op == "cancel":
-            new = _Entry(message.revision)
+            new = _entry(message.revision)
         else:
             try:  # converted once, here: a value batch would reject is the sender's to fix
                 link, rows = intake.keep(message)
             except Invalid as exc:
                 self.counters.add("dead_lettered")
                 return FeedResult("dead", f"{kind}: {exc}")
-            new = _Entry(message.revision, link, rows)
+            new = _entry(message.revision, link, rows)
         store[key] = new
         self.counters.add("accepted")
         for order_key in self._relink(kind, key, _alive(entry), _alive(new)):
@@ -1064,7 +1081,7 @@ class StreamMatcher:
             for doc in saved:
                 key = _shared_key((doc.k1, doc.k2))
                 link = _shared_key(doc.link) if isinstance(doc.link, list) else doc.link
-                entry = store[key] = _Entry(doc.revision, link, doc.rows)
+                entry = store[key] = _entry(doc.revision, link, doc.rows)
                 if entry.rows is not None:
                     self._relink(kind, key, None, entry)
         self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
@@ -1156,6 +1173,10 @@ class _StateV1(_State):
 
 def decode_bytes(raw: bytes) -> Message:
     """JSON or MessagePack bytes -> a checked Message, told apart by the first byte."""
+    if decode_checked is not None:  # the usual message in one call
+        message = decode_checked(raw)
+        if message is not None:
+            return message
     stripped = raw.lstrip()
     first = stripped[:1]
     if first == b"{":
@@ -1546,6 +1567,25 @@ def _intake_of(cls: type[Message]) -> Any:
 
 #: Message type -> its `_DocumentIntake`, made on first use.
 _INTAKES: dict[type, Any] = {}
+
+
+def _new_upserts(matcher: StreamMatcher) -> Any:
+    """`matcher._apply` of a new upsert in one compiled call, working on the matcher's own
+    documents, indexes and slots (src_ext/intake.pyx: `NewUpserts`)."""
+    assert _intake is not None
+    indexes = {
+        "order": matcher._buyer_orders,
+        "payment": matcher._payments_of,
+        "waybill": matcher._waybills_of,
+        "inventory": matcher._inventory_orders,
+    }
+    routes = {}
+    for cls in (Order, Payment, Waybill, Inventory):
+        intake = _INTAKES.get(cls) or _intake_of(cls)
+        routes[cls] = (intake, matcher._docs[intake.kind], indexes[intake.kind])
+    return _intake.NewUpserts(
+        routes, matcher._slots, matcher._deadlines.add, _entry, _Slot, ACCEPTED
+    )
 
 
 __all__ = [

@@ -411,6 +411,16 @@ if _intake is not None:
     _CHECKS[Order] = _compiled_check(Order, _compiled_check(Item))
 
 
+#: JSON or MessagePack bytes -> the message, when it is the usual one (decodes, and its compiled
+#: check accepts it), in one compiled call; None for any other (see `decode_bytes` in
+#: matcher.py, which then takes the Python path). None when the extension is not built.
+decode_checked: Callable[[bytes], Message | None] | None = None
+if _intake is not None:
+    decode_checked = _intake.MessageDecoder(
+        JSON_DECODER.decode, MSGPACK_DECODER.decode, _CHECKS
+    ).decode
+
+
 def message_type(message: Message) -> str:
     """The message's `doc_type` tag."""
     return message.__struct_config__.tag  # type: ignore[return-value]
@@ -514,6 +524,7 @@ __all__ = [
     "canonical_code",
     "canonical_id_number",
     "check_message",
+    "decode_checked",
     "decode_json",
     "decode_msgpack",
     "encode_message",

@@ -388,20 +388,21 @@ class DurableMatcher:
     ) -> FeedResult:
         """Log and feed one message (raw bytes as received, or a Message)."""
         log = self._require_log()
-        now = self.matcher.clock() if now is None else now
+        matcher = self.matcher
+        now = matcher.clock() if now is None else now
         raw = message if isinstance(message, bytes) else encode_message(message)
         try:
             decoded = decode_bytes(raw)
         except BadMessage as exc:
             return self.reject(exc.reason, position, raw)
         log.append_input(now, position, raw)
-        result = self.matcher.feed(decoded, now=now)
+        result = matcher.take(decoded, now)
         if result.status == "dead":  # a value batch would reject (replay finds it dead again)
             self.on_dead_letter(result.reason or "", position, raw)
         if position is not None:
             self._position = position
         self._records_since_snapshot += 1
-        if self.matcher.has_events():  # the feed flushed
+        if matcher.has_events():  # the feed flushed
             self._collect()
         return result
 

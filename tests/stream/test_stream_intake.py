@@ -23,9 +23,17 @@ from hypothesis import strategies as st
 from matchcore import schema
 from matchcore.stream import canonical, matcher, messages, state
 from matchcore.stream.canonical import RowMaker
+from matchcore.stream.matcher import References
 from matchcore.stream.messages import BadMessage
 
-from .conftest import payment_msg
+from .conftest import (
+    BUYER_IDS,
+    complete_set,
+    inventory_msg,
+    order_msg,
+    payment_msg,
+    waybill_msg,
+)
 
 intake: Any
 try:
@@ -453,3 +461,141 @@ def test_input_records(now: float, position: int | None, raw: bytes) -> None:
     python = state.python_input_record(state.INPUT, now, position, raw)
     assert state.input_record(now, position, raw) == python
     assert state.read_records(python) == ([(state.INPUT, python[9:])], len(python))
+
+
+# --- the usual message in one call: decoded, then taken into the matcher's state ----------------
+
+
+@compiled
+@settings(max_examples=500, deadline=None)
+@given(mutated_messages(), st.sampled_from(["", " ", "\n\t "]), st.booleans())
+@example(_BASE["order"], "", True)
+@example(_BASE["payment"], " ", False)
+def test_message_decoder(data: dict[str, Any], space: str, as_json: bool) -> None:
+    """The compiled decoder gives the message `decode_bytes` gives, or leaves it to Python."""
+    raw = space.encode() + (msgspec.json.encode(data) if as_json else msgspec.msgpack.encode(data))
+    assert messages.decode_checked is not None
+    fast = messages.decode_checked(raw)
+    python = _decoded(raw, _python_decode_bytes)
+    if fast is not None:
+        assert ("ok", msgspec.json.encode(fast)) == python
+    assert _decoded(raw, matcher.decode_bytes) == python
+
+
+def _python_decode_bytes(raw: bytes) -> Any:
+    """`decode_bytes` without the compiled decoder."""
+    saved, matcher.decode_checked = matcher.decode_checked, None
+    try:
+        return matcher.decode_bytes(raw)
+    finally:
+        matcher.decode_checked = saved
+
+
+def test_undecodable_bytes_are_left_to_python() -> None:
+    for raw in (b"", b"   ", b"[1]", b"\x92\x01\x02", b"{not json", b"\x81\xa1a\x01"):
+        assert messages.decode_checked is None or messages.decode_checked(raw) is None, raw
+        with pytest.raises(BadMessage):
+            matcher.decode_bytes(raw)
+
+
+_ORDER_NOS = ["O1", "O2", "O3", " O1 "]  # " O1 " is O1 once canonical
+
+
+@st.composite
+def stream_messages(draw: Any) -> dict[str, Any]:
+    """A document of a few orders: new, again, newer, older, cancelled, with odd links or a
+    value that does not convert."""
+    kind = draw(st.sampled_from(["order", "payment", "waybill", "inventory"]))
+    order_no = draw(st.sampled_from(_ORDER_NOS))
+    buyer = draw(st.sampled_from([*BUYER_IDS, " 11010519491231002x", None]))
+    if kind == "order":
+        message = order_msg(
+            order_no, buyer=buyer or "", item_no=draw(st.sampled_from(["SKU1", "SKU2"]))
+        )
+        if buyer is None:
+            del message["buyer_id_number"]
+    elif kind == "payment":
+        message = payment_msg(order_no, tx=draw(st.sampled_from(["T1", "T2", None])))
+    elif kind == "waybill":
+        message = waybill_msg(order_no)
+        message["logistics_no"] = draw(st.sampled_from(["L1", "L2", f"L-{order_no}"]))
+    else:
+        message = inventory_msg(order_no, buyer=buyer or BUYER_IDS[0])
+    if kind in ("payment", "waybill"):  # linked by a whole order key, half of one, or none
+        link = draw(st.sampled_from(["whole", "whole", "half", "none"]))
+        if link != "whole":
+            del message["ebp_code"]
+        if link == "none":
+            del message["order_no"]
+    if draw(st.integers(0, 9)) == 0:  # a value a batch would reject
+        message["app_time" if kind != "payment" else "pay_time"] = "2024-02-30 10:00:00"
+    message["revision"] = draw(st.integers(0, 2))
+    message["op"] = draw(st.sampled_from(["upsert", "upsert", "upsert", "cancel"]))
+    return message
+
+
+class _Counted:
+    """A matcher's compiled path, counting the messages it took."""
+
+    def __init__(self, new_upserts: Any) -> None:
+        self.new_upserts, self.taken = new_upserts, 0
+
+    def apply(self, matcher: Any, message: Any, now: float) -> Any:
+        result = self.new_upserts.apply(matcher, message, now)
+        self.taken += result is not None
+        return result
+
+
+def _state(stream: Any) -> tuple[Any, ...]:
+    """Everything the matcher keeps between flushes, in a comparable form."""
+    indexes = (
+        stream._payments_of,
+        stream._waybills_of,
+        stream._inventory_orders,
+        stream._buyer_orders,
+    )
+    deadlines = stream._deadlines
+    return (
+        stream.snapshot(),  # documents, slots, dirty orders and buyers, counters
+        [index._members for index in indexes],
+        (list(deadlines._queue), deadlines._late, deadlines._newest),
+        list(stream._dirty),
+        stream._dirty_since,
+    )
+
+
+@compiled
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(stream_messages(), st.sampled_from([0.0, 1.0, 1.0, -5.0])), max_size=25))
+def test_compiled_and_python_intake_keep_the_same_state(
+    references: References, documents: list[tuple[dict[str, Any], float]]
+) -> None:
+    """A stream taken in with the compiled path (new upserts in one call) and in Python alone
+    gives the same results, documents, indexes, slots, deadlines, dirty orders and counters,
+    and the same verdicts when flushed."""
+    python = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    python._new_upserts = None
+    fast = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    now = 1000.0
+    for message, step in documents:
+        now += step  # the clock may go back: a slot's deadline then waits in the heap
+        raw = msgspec.json.encode(message)
+        assert fast.feed(raw, now=now) == python.feed(raw, now=now)
+        assert _state(fast) == _state(python)
+    fast.flush(now)
+    python.flush(now)
+    assert fast.drain() == python.drain()
+    assert _state(fast) == _state(python)
+
+
+def test_the_compiled_intake_takes_the_usual_documents(references: References) -> None:
+    """Every document of a complete order set goes the compiled way when it is built."""
+    stream = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    if stream._new_upserts is None:
+        pytest.skip("the intake extension is not built")
+    counted = stream._new_upserts = _Counted(stream._new_upserts)
+    for message in [*complete_set("O1"), inventory_msg("O1")]:
+        assert stream.feed(msgspec.json.encode(message), now=0.0) == matcher.ACCEPTED
+    assert counted.taken == 4
+    assert list(stream._dirty) == [("EBP001", "O1")]
+    assert stream.counters.get("accepted") == 4
