@@ -238,3 +238,28 @@ def test_times_a_ceb_time_cannot_hold_are_refused_by_row_and_column(
     with pytest.raises(InputError, match=r"^table orders, row 2, column app_time: a CEB time "):
         write_ceb({"orders": _orders(2, app_time=times)}, out)
     assert not out.exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(
+    ("texts", "row"),
+    [
+        (["2025-01-02T00:00:00+08:00", "not a time"], 2),  # the format Polars infers fails it
+        (["20250102000000", "20250102000000"], 1),  # no format Polars knows fits at all
+    ],
+    ids=["one-unread", "none-read"],
+)
+def test_text_times_that_are_not_times_are_refused_by_row_and_column(
+    tmp_path: Path, texts: list[str], row: int
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=rf"^table orders, row {row}, column app_time: not a time"):
+        write_ceb({"orders": _orders(2, app_time=texts)}, out)
+    assert not out.exists()
+
+
+def test_blank_text_times_leave_the_element_out(tmp_path: Path) -> None:
+    write_ceb({"orders": _orders(2, app_time=["2025-01-02T03:04:05+08:00", "  "])}, tmp_path)
+    read = read_ceb(tmp_path)
+    assert read.tables["orders"]["order_no"].to_list() == ["N0"]
+    missing = read.rejects.filter(pl.col("column") == "appTime")  # a required element
+    assert missing.select("row", "value").rows() == [(2, None)]

@@ -82,8 +82,7 @@ def _checked_times(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     times = [c.name for c in TABLES[table].columns if c.kind is Kind.TIME]
     for column in (name for name in times if name in frame.columns):
         if isinstance(frame.schema[column], pl.String):
-            # Parsed as a Series: only eagerly does Polars infer a zone from offsets in the text.
-            frame = frame.with_columns(frame.get_column(column).str.to_datetime(strict=False))
+            frame = frame.with_columns(_parsed_times(frame.get_column(column), table))
         dtype = frame.schema[column]
         if not isinstance(dtype, pl.Date | pl.Datetime):
             continue  # ceb_time_expr names the type
@@ -94,6 +93,23 @@ def _checked_times(frame: pl.DataFrame, table: str) -> pl.DataFrame:
                 "(yyyyMMddHHmmss, China time) holds years 1-9999 only"
             )
     return frame
+
+
+def _parsed_times(text: pl.Series, table: str) -> pl.Series:
+    """A text time column parsed; InputError naming the first row whose text is not a time
+    (blank text is no time, its element is left out)."""
+    given = text.str.strip_chars().replace("", None)
+    try:  # as a Series: only eagerly does Polars infer a zone from offsets in the text
+        parsed = given.str.to_datetime(strict=False)
+    except pl.exceptions.ComputeError:  # no format fits the first values
+        parsed = pl.Series(text.name, [None] * len(text), pl.Datetime("us"))
+    unread = (parsed.is_null() & given.is_not_null()).arg_true()
+    if len(unread):
+        raise InputError(
+            f"table {table}, row {unread[0] + 1}, column {text.name}: not a time "
+            "(give times as ISO 8601 text, e.g. 2025-01-31T10:00:00+08:00, or as Datetime)"
+        )
+    return parsed
 
 
 def _text_expr(column: str, dtype: pl.DataType, is_time: bool) -> pl.Expr:
