@@ -14,6 +14,7 @@ cdef extern from "arrow_c_abi.h":
         const char* format
         const char* name
         int64_t n_children
+        ArrowSchema** children
         void (*release)(ArrowSchema*) noexcept nogil
     struct ArrowArray:
         int64_t length
@@ -22,6 +23,7 @@ cdef extern from "arrow_c_abi.h":
         int64_t n_buffers
         int64_t n_children
         const void** buffers
+        ArrowArray** children
         ArrowArray* dictionary
         void (*release)(ArrowArray*) noexcept nogil
     struct ArrowArrayStream:

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -78,9 +79,17 @@ class ArrowLayoutError(TypeError):
     """An Arrow column whose physical type the kernel does not read."""
 
 
-cdef inline void* ptr(object array):
-    """The data pointer of a NumPy array this module allocated (contiguous, owned)."""
-    return <void*><size_t>array.ctypes.data
+cdef inline void* ptr(object array) except? NULL:
+    """The data pointer of a NumPy array this module allocated (contiguous, owned, never
+    resized, so the pointer stays valid while the array lives). Through the buffer protocol:
+    `array.ctypes.data` costs ~2.5 µs, which a run paid ~40 times (a micro-batch's run takes
+    a few hundred µs in all)."""
+    cdef Py_buffer view
+    cdef void* data
+    PyObject_GetBuffer(array, &view, PyBUF_SIMPLE)
+    data = view.buf
+    PyBuffer_Release(&view)
+    return data
 
 
 cdef int layout_of(bytes fmt) except -1:
@@ -305,6 +314,93 @@ cdef class ArrowColumn:
         return out
 
 
+def import_table(source, list names, huge_names=frozenset()):
+    """The columns `names` of a table that exports an Arrow stream of record batches (a
+    pyarrow Table), each an ArrowColumn, read in one pass over the stream: {name: column}.
+    A name the table lacks gives an absent column; `huge_names` are advised as in ArrowColumn.
+
+    Each batch's column arrays are moved out of it (the C data interface lets a consumer take a
+    child array and release the parent): importing column by column costs a stream per column,
+    which is most of the import of a micro-batch's tables.
+    """
+    cdef object capsule = source.__arrow_c_stream__()
+    cdef ArrowArrayStream* stream = <ArrowArrayStream*>PyCapsule_GetPointer(
+        capsule, "arrow_array_stream")
+    cdef ArrowSchema schema
+    cdef ArrowArray batch
+    cdef ArrowColumn column
+    cdef dict columns = {name: ArrowColumn() for name in names}
+    cdef list placed  # per child of a batch: its column, or None
+    if mc_stream_schema(stream, &schema) != 0:
+        mc_release_stream(stream)
+        raise ArrowLayoutError("the Arrow stream gave no schema")
+    try:
+        placed = _placed_columns(&schema, columns)
+        while True:
+            if mc_stream_next(stream, &batch) != 0:
+                raise ArrowLayoutError("the Arrow stream failed while reading a chunk")
+            if batch.release == NULL:
+                break
+            try:
+                _move_children(&batch, placed)
+            finally:
+                mc_release_array(&batch)
+    finally:
+        mc_release_schema(&schema)
+        mc_release_stream(stream)
+    for name, column in columns.items():
+        if column.col.layout != LAYOUT_ABSENT:
+            column._index_chunks(name in huge_names)
+    return columns
+
+
+cdef list _placed_columns(ArrowSchema* schema, dict columns):
+    """The column each child of a record batch goes to (the last child of a name, as a dict of
+    the columns would keep), with its format read from the schema."""
+    cdef ArrowColumn column
+    cdef int64_t i
+    if (<bytes>schema.format) != b"+s":
+        raise ArrowLayoutError("the Arrow stream does not hold record batches")
+    placed = [None] * schema.n_children
+    last = {}
+    for i in range(schema.n_children):
+        last[(<bytes>schema.children[i].name).decode()] = i
+    for name, i in last.items():
+        column = columns.get(name)
+        if column is None:
+            continue
+        try:
+            column.col.layout = layout_of(<bytes>schema.children[i].format)
+        except ArrowLayoutError as exc:
+            raise ArrowLayoutError(f"column {name}: {exc}") from None
+        column.format = (<bytes>schema.children[i].format).decode()
+        placed[i] = column
+    return placed
+
+
+cdef int _move_children(ArrowArray* batch, list placed) except -1:
+    """Move each placed child array of one batch into its column (the batch keeps the rest).
+    A batch's own offset and length slice its children: a moved child takes them on."""
+    cdef int64_t i
+    cdef ArrowColumn column
+    cdef ArrowArray* moved
+    if batch.null_count != 0 or batch.n_children != len(placed):
+        raise ArrowLayoutError("a record batch with nulls, or not as many columns as its schema")
+    for i in range(batch.n_children):
+        if placed[i] is None:
+            continue
+        column = placed[i]
+        column._append(batch.children[i])  # copies the struct and owns it from now on
+        batch.children[i].release = NULL  # moved: the batch's release must not release it
+        moved = &column.arrays[column.n_arrays - 1]
+        if batch.offset != 0 or moved.length != batch.length:
+            moved.offset += batch.offset
+            moved.length = batch.length
+            if moved.null_count != 0:
+                moved.null_count = -1  # of the whole child: unknown for the slice
+    return 0
+
+
 def hash_bytes_test(bytes data, uint64_t seed=0) -> int:
     """The kernel's byte hash, for tests."""
     return hash_bytes(data, len(data), seed)
@@ -362,15 +458,22 @@ cdef bint str_is(StrRef s, const char* text, int64_t n) noexcept nogil:
     return True
 
 
+cdef void reference_keys(Ctx* x) noexcept nogil:
+    """The keys of the enterprise and product tables: columns of this run's `x.cols`."""
+    x.ent_key.s0 = x.cols + E_CODE
+    x.ent_key.s1 = NULL
+    x.ent_key.i0 = NULL
+    x.prod_key.s0 = x.cols + R_EBC_CODE
+    x.prod_key.s1 = x.cols + R_ITEM_NO
+    x.prod_key.i0 = NULL
+
+
 cdef int prepare_enterprises(Ctx* x) noexcept nogil:
     """Enterprise table by code, and its active/dishonest flags."""
     cdef uint64_t* hashes = <uint64_t*>malloc(<size_t>(x.n_enterprises + 1) * sizeof(uint64_t))
     cdef int32_t* first = <int32_t*>malloc(<size_t>(x.n_enterprises + 1) * sizeof(int32_t))
     cdef int64_t e
     cdef int rc
-    x.ent_key.s0 = x.cols + E_CODE
-    x.ent_key.s1 = NULL
-    x.ent_key.i0 = NULL
     if hashes == NULL or first == NULL:
         free(hashes)
         free(first)
@@ -400,9 +503,6 @@ cdef int prepare_products(Ctx* x) noexcept nogil:
     cdef int64_t r, length
     cdef int32_t q
     cdef int rc = 0
-    x.prod_key.s0 = x.cols + R_EBC_CODE
-    x.prod_key.s1 = x.cols + R_ITEM_NO
-    x.prod_key.i0 = NULL
     hs_key.s0 = x.cols + H_HS_PREFIX
     hs_key.s1 = NULL
     hs_key.i0 = NULL
@@ -446,6 +546,84 @@ cdef int prepare_products(Ctx* x) noexcept nogil:
     free(first)
     free(hs_flags)
     return rc
+
+
+#: The reference columns the prepared tables are built from (contiguous in COLUMNS).
+cdef int FIRST_REFERENCE = R_EBC_CODE, END_REFERENCE = E_VALID_TO + 1
+
+
+cdef class PreparedReferences:
+    """The product and enterprise tables and flags of the filed records, built by a run and
+    reused by later runs given the same reference columns (the same ArrowColumn objects):
+    for a micro-batch of a few orders, building them costs more than the rest of the run.
+    A run given other columns builds them again."""
+
+    cdef HashTable ent_table
+    cdef HashTable prod_table
+    cdef object ent_flags
+    cdef object prod_flags
+    cdef tuple sources  # the reference columns they were built from; None: not built
+    cdef int64_t n_products, n_hs, n_enterprises
+    cdef bint positive_list
+    cdef readonly int builds  # how many times they were built (for tests and diagnostics)
+
+    def __cinit__(self):
+        memset(&self.ent_table, 0, sizeof(HashTable))
+        memset(&self.prod_table, 0, sizeof(HashTable))
+        self.sources = None
+
+    def __dealloc__(self):
+        table_free(&self.ent_table)
+        table_free(&self.prod_table)
+
+    @property
+    def built(self) -> bool:
+        return self.sources is not None
+
+    cdef int fits(self, list columns, Ctx* x) except -1:
+        """True when built from these columns, sizes and parameters."""
+        cdef int i
+        if self.sources is None or self.positive_list != x.p.positive_list:
+            return False
+        if (self.n_products != x.n_products or self.n_hs != x.n_hs
+                or self.n_enterprises != x.n_enterprises):
+            return False
+        for i in range(FIRST_REFERENCE, END_REFERENCE):
+            if columns[i] is not self.sources[i - FIRST_REFERENCE]:
+                return False
+        return True
+
+    cdef int lend(self, Ctx* x) except -1:
+        """Point the run at the tables and flags (they stay owned here)."""
+        x.ent_table = self.ent_table
+        x.prod_table = self.prod_table
+        x.ent_flags = <uint8_t*>ptr(self.ent_flags)
+        x.prod_flags = <uint8_t*>ptr(self.prod_flags)
+        return 0
+
+    cdef int clear(self, Ctx* x) except -1:
+        """Free the tables, and make zeroed flags for the run to build them into."""
+        table_free(&self.ent_table)
+        table_free(&self.prod_table)
+        memset(&self.ent_table, 0, sizeof(HashTable))
+        memset(&self.prod_table, 0, sizeof(HashTable))
+        self.sources = None
+        self.ent_flags = np.zeros(x.n_enterprises + 1, dtype=np.uint8)
+        self.prod_flags = np.zeros(x.n_products + 1, dtype=np.uint8)
+        return self.lend(x)
+
+    cdef int adopt(self, Ctx* x, list columns, bint built) except -1:
+        """Take ownership of the tables the run built (`built`: completely)."""
+        self.ent_table = x.ent_table
+        self.prod_table = x.prod_table
+        if built:
+            self.builds += 1
+            self.sources = tuple(columns[FIRST_REFERENCE:END_REFERENCE])
+            self.n_products = x.n_products
+            self.n_hs = x.n_hs
+            self.n_enterprises = x.n_enterprises
+            self.positive_list = x.p.positive_list
+        return 0
 
 
 cdef int link_all(Ctx* x) noexcept nogil:
@@ -578,16 +756,19 @@ cdef int walk_annual(Ctx* x, Walk* w, object buyer_first_arr, object group_start
     return 0
 
 
-def run(list columns, dict sizes, dict params, int threads=2):
+def run(list columns, dict sizes, dict params, int threads=2,
+        PreparedReferences references=None):
     """Run the kernel over imported columns (ArrowColumn per COLUMNS entry).
 
     `sizes` has the row counts ("orders", ...), `params` the rule parameters and masks. Returns
-    a dict of NumPy arrays; INT64_MIN marks null in the nullable int64 outputs.
+    a dict of NumPy arrays; INT64_MIN marks null in the nullable int64 outputs. `references`
+    keeps the reference tables' lookup tables between runs (built when they do not fit).
     """
     cdef Ctx x
     cdef Walk w
     cdef int64_t i, n_subjects
-    cdef int rc
+    cdef int rc = 0
+    cdef bint prepare
     cdef ArrowColumn column
     cdef double clock[8]
     if len(columns) != N_COLUMNS:
@@ -638,8 +819,6 @@ def run(list columns, dict sizes, dict params, int threads=2):
         "pay_order": unfilled32(x.n_payments + 1), "item_order": unfilled32(x.n_items + 1),
         "inv_order": unfilled32(x.n_inventories + 1),
         "wb_linked": np.zeros(x.n_waybills + 1, dtype=np.uint8),
-        "ent_flags": np.zeros(x.n_enterprises + 1, dtype=np.uint8),
-        "prod_flags": np.zeros(x.n_products + 1, dtype=np.uint8),
         "reason_mask": np.zeros(n + 1, dtype=np.uint64),
         "payment_row": np.zeros(n + 1, dtype=np.int64),
         "waybill_row": np.zeros(n + 1, dtype=np.int64),
@@ -663,8 +842,14 @@ def run(list columns, dict sizes, dict params, int threads=2):
     x.item_order = <int32_t*>ptr(arrays["item_order"])
     x.inv_order = <int32_t*>ptr(arrays["inv_order"])
     x.wb_linked = <uint8_t*>ptr(arrays["wb_linked"])
-    x.ent_flags = <uint8_t*>ptr(arrays["ent_flags"])
-    x.prod_flags = <uint8_t*>ptr(arrays["prod_flags"])
+    if references is None:
+        references = PreparedReferences()
+    reference_keys(&x)
+    prepare = not references.fits(columns, &x)
+    if prepare:
+        references.clear(&x)
+    else:
+        references.lend(&x)
     x.mask = <uint64_t*>ptr(arrays["reason_mask"])
     x.payment_row = <int64_t*>ptr(arrays["payment_row"])
     x.waybill_row = <int64_t*>ptr(arrays["waybill_row"])
@@ -677,10 +862,14 @@ def run(list columns, dict sizes, dict params, int threads=2):
     try:
         with nogil:
             clock[0] = openmp.omp_get_wtime()
-            rc = prepare_enterprises(&x)
-            if rc == 0:
-                rc = prepare_products(&x)
+            if prepare:
+                rc = prepare_enterprises(&x)
+                if rc == 0:
+                    rc = prepare_products(&x)
             clock[1] = openmp.omp_get_wtime()
+        if prepare:
+            references.adopt(&x, columns, rc == 0)
+        with nogil:
             fill(x.pay_last, x.n_orders + 1, <int32_t>-1, x.threads)
             fill(x.wb_last, x.n_orders + 1, <int32_t>-1, x.threads)
             fill(x.inv_of, x.n_orders + 1, <int32_t>-1, x.threads)
@@ -729,9 +918,7 @@ def run(list columns, dict sizes, dict params, int threads=2):
         walk_annual(&x, &w, walk["buyer_first"], walk["group_start"], walk["group_rows"])
         clock[5] = openmp.omp_get_wtime()
     finally:
-        table_free(&x.ent_table)
-        table_free(&x.prod_table)
-        free(x.cols)
+        free(x.cols)  # the reference tables are `references`' to free
 
     out = {name: arrays[name][:n] for name in (
         "reason_mask", "payment_row", "waybill_row", "inventory_row", "items_total",

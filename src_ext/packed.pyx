@@ -5,14 +5,15 @@ The streaming matcher keeps each document's canonical row(s) as MessagePack (mat
 `_Packer`): an array of values, each nil, an integer or UTF-8 text; an order is the array
 [row, [line, ...]]. Decoding those into Python tuples made a Python object per value, which
 Arrow then converted back one by one; here the values go straight from the bytes into Arrow
-buffers. `walk_places` reads the two values of an order that place it in its annual-limit walk
-without decoding the rest. matcher.py keeps the pure-Python path (msgspec, then
+buffers, and a table's buffers to pyarrow in one call (the C data interface: an array per
+column has a fixed cost that dominates a micro-batch of a few rows). `walk_places` reads the
+two values of an order that place it in its annual-limit walk without decoding the rest. matcher.py keeps the pure-Python path (msgspec, then
 `RowMaker.frame`) for when this is not built; tests/stream/test_stream_compact_state.py checks
 that both give the table built column by column.
 """
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 
@@ -240,6 +241,35 @@ cdef class Column:
             buffers.append(as_buffer(&self.text))
         return pa.Array.from_buffers(self.type, self.length, buffers, null_count=self.nulls)
 
+    cdef int export(self, ArrowArray* out) except -1:
+        """Hand the values over as an Arrow C array (`out`, which owns them from now on)."""
+        cdef const void** buffers = <const void**>calloc(3, sizeof(void*))
+        if buffers == NULL:
+            raise MemoryError()
+        exported_array(out, self.length, self.nulls, 3 if self.width == 0 else 2, buffers)
+        buffers[0] = self.validity_bits()
+        buffers[1] = taken(&self.values)
+        if self.width == 0:
+            buffers[2] = taken(&self.text)
+        if buffers[1] == NULL or (self.width == 0 and buffers[2] == NULL) or (
+                self.nulls and buffers[0] == NULL):
+            release_exported_array(out)
+            raise MemoryError()
+        return 0
+
+    cdef void* validity_bits(self) noexcept:
+        """`validity` as a malloc'd bitmap, NULL when no value is null (or out of memory)."""
+        cdef Py_ssize_t i
+        cdef uint8_t* out
+        if self.nulls == 0:
+            return NULL
+        out = <uint8_t*>calloc((self.length + 7) // 8 + 1, 1)
+        if out != NULL:
+            for i in range(self.length):
+                if self.valid.data[i]:
+                    out[i >> 3] |= 1 << (i & 7)
+        return out
+
 
 cdef int read_row(Reader* r, list columns, Py_ssize_t first) except -1:
     """Append one packed row (an array of values) to `columns[first:]`."""
@@ -251,20 +281,147 @@ cdef int read_row(Reader* r, list columns, Py_ssize_t first) except -1:
     return 0
 
 
+# --- handing built columns to Arrow in one call (the C data interface) --------------------------
+
+cdef extern from "arrow_c_abi.h":
+    struct ArrowArray:
+        int64_t length
+        int64_t null_count
+        int64_t offset
+        int64_t n_buffers
+        int64_t n_children
+        const void** buffers
+        ArrowArray** children
+        ArrowArray* dictionary
+        void (*release)(ArrowArray*) noexcept nogil
+        void* private_data
+
+
+cdef void* taken(Buffer* b) noexcept:
+    """The buffer's memory, now the caller's (at least one byte: Arrow wants no null data
+    pointer); NULL when out of memory."""
+    cdef void* data = b.data
+    if data == NULL:
+        data = malloc(1)
+    b.data, b.size, b.capacity = NULL, 0, 0
+    return data
+
+
+cdef void exported_array(ArrowArray* out, int64_t length, int64_t nulls, int64_t n_buffers,
+                         const void** buffers) noexcept:
+    memset(out, 0, sizeof(ArrowArray))
+    out.length = length
+    out.null_count = nulls
+    out.n_buffers = n_buffers
+    out.buffers = buffers
+    out.release = release_exported_array
+
+
+cdef void release_exported_array(ArrowArray* array) noexcept nogil:
+    """Free an array made here: its children, its buffers (every one malloc'd here)."""
+    cdef int64_t i
+    for i in range(array.n_children):
+        if array.children[i].release != NULL:
+            array.children[i].release(array.children[i])
+        free(array.children[i])
+    free(array.children)
+    if array.buffers != NULL:
+        for i in range(array.n_buffers):
+            free(<void*>array.buffers[i])
+    free(array.buffers)
+    array.release = NULL
+
+
+cdef int export_row_numbers(ArrowArray* out, int64_t count) except -1:
+    """1..count as an Arrow C int64 array."""
+    cdef int64_t i
+    cdef int64_t* numbers = <int64_t*>malloc(max(count, 1) * sizeof(int64_t))
+    cdef const void** buffers = <const void**>calloc(2, sizeof(void*))
+    if numbers == NULL or buffers == NULL:
+        free(numbers)
+        free(buffers)
+        raise MemoryError()
+    for i in range(count):
+        numbers[i] = i + 1
+    buffers[1] = numbers
+    exported_array(out, count, 0, 2, buffers)
+    return 0
+
+
+cdef class TableLayout:
+    """A canonical table as `table` makes it: its Arrow schema, and the position of its `_row`
+    column (numbering the rows from 1, made here; the packed rows hold every other field)."""
+
+    cdef readonly object schema
+    cdef readonly Py_ssize_t row_at
+    cdef readonly list types  # of the packed values: every field but `_row`
+
+    def __init__(self, schema, Py_ssize_t row_at):
+        self.schema = schema
+        self.row_at = row_at
+        self.types = [field.type for i, field in enumerate(schema) if i != row_at]
+
+    cdef object table(self, list built):
+        """The columns built (a Column per field but `_row`) as a pyarrow Table of one batch,
+        their memory handed over, not copied: one import of a C struct array with the schema
+        already known (an Arrow array per column costs more than the rest of a micro-batch)."""
+        cdef ArrowArray batch
+        cdef Py_ssize_t i, at = 0, count = len(self.schema)
+        exported_array(&batch, (<Column>built[0]).length, 0, 1,
+                       <const void**>calloc(1, sizeof(void*)))
+        try:
+            batch.children = <ArrowArray**>calloc(count, sizeof(ArrowArray*))
+            if batch.buffers == NULL or batch.children == NULL:
+                raise MemoryError()
+            for i in range(count):
+                batch.children[i] = <ArrowArray*>calloc(1, sizeof(ArrowArray))
+                if batch.children[i] == NULL:
+                    raise MemoryError()
+                batch.n_children += 1
+                if i == self.row_at:
+                    export_row_numbers(batch.children[i], batch.length)
+                else:
+                    (<Column>built[at]).export(batch.children[i])
+                    at += 1
+            imported = pa.RecordBatch._import_from_c(<size_t>&batch, self.schema)
+        finally:
+            if batch.release != NULL:  # not moved to Arrow
+                batch.release(&batch)
+        return pa.Table.from_batches([imported])
+
+
+def table(list packed, TableLayout layout):
+    """Packed rows (each the MessagePack array of one canonical row) -> the table `layout`
+    describes, its `_row` column numbering the rows from 1."""
+    return layout.table(rows_built(packed, layout.types))
+
+
+def order_tables(list packed, TableLayout orders, TableLayout lines):
+    """Packed orders ([row, [line, ...]], a line without the order key) -> (the orders table,
+    the lines table), made as `table` makes them."""
+    heads, items = order_built(packed, orders.types, lines.types)
+    return orders.table(heads), lines.table(items)
+
+
 def columns(list packed, list types):
     """Packed rows (each the MessagePack array of one canonical row) -> an Arrow array per
     column, of the `types` given."""
+    return [(<Column>column).array() for column in rows_built(packed, types)]
+
+
+cdef list rows_built(list packed, list types):
+    """Packed rows -> a Column per value, of the `types` given."""
     cdef list built = [Column(kind) for kind in types]
     cdef Reader r
     for rows in packed:
         r = reader_of(rows)
         read_row(&r, built, 0)
-    return [(<Column>column).array() for column in built]
+    return built
 
 
-def order_columns(list packed, list types, list line_types):
-    """Packed orders ([row, [line, ...]], a line without the order key) -> (the orders' Arrow
-    arrays, the lines' arrays). `line_types` are the line table's, whose first two columns,
+cdef tuple order_built(list packed, list types, list line_types):
+    """Packed orders ([row, [line, ...]], a line without the order key) -> (the orders'
+    Columns, the lines' Columns). `line_types` are the line table's, whose first two columns,
     the order key, are the order row's first two values, repeated for each line."""
     cdef list orders = [Column(kind) for kind in types]
     cdef list lines = [Column(kind) for kind in line_types]
@@ -281,7 +438,7 @@ def order_columns(list packed, list types, list line_types):
             (<Column>lines[0]).read(&line_key)
             (<Column>lines[1]).read(&line_key)
             read_row(&r, lines, 2)
-    return [(<Column>c).array() for c in orders], [(<Column>c).array() for c in lines]
+    return orders, lines
 
 
 def walk_places(list packed, Py_ssize_t time_at, Py_ssize_t year_at):

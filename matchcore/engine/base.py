@@ -36,6 +36,9 @@ class CanonicalTables:
 #: The names of the canonical tables, in `CanonicalTables` order.
 TABLE_NAMES = tuple(field.name for field in fields(CanonicalTables))
 
+#: The compiled kernel's marker for null in its int64 outputs (INT64_MIN).
+NULL_INT64 = -(2**63)
+
 #: Schema of EngineOutput.orders: one row per canonical order row, in the same order.
 ORDER_RESULT_SCHEMA: dict[str, pl.DataType] = {
     "reason_mask": pl.UInt64(),

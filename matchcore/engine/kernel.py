@@ -7,16 +7,18 @@ Tables may be Polars DataFrames or any Arrow producer with columns (pyarrow Tabl
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from .._native import kernel as _kernel  # ImportError here means "not built"
 from ..exceptions import SchemaError
 from ..rules import RuleSettings
 from .base import (
     LEDGER_SCHEMA,
+    NULL_INT64,
     ORDER_RESULT_SCHEMA,
     ORPHAN_SCHEMA,
     SUBJECT_SCHEMA,
@@ -25,7 +27,6 @@ from .base import (
     EngineOutput,
 )
 
-NULL_INT64 = np.iinfo(np.int64).min  # the kernel's marker for null in int64 outputs
 NULLABLE_ORDER_COLUMNS = (
     "payment_row",
     "waybill_row",
@@ -70,8 +71,40 @@ def _column_source(table: Any, name: str) -> Any:
 #: The filed records: a stream evaluates many micro-batches against the same ones.
 REFERENCE_TABLES = ("products", "enterprises", "hs_lists", "quota_ledger")
 #: Imported columns of reference tables, per table name: the table they came from and its
-#: columns by name (an ArrowColumn is read-only to the kernel, so one import serves every run).
-ImportCache = dict[str, tuple[Any, dict[str, Any]]]
+#: columns in kernel order (an ArrowColumn is read-only to the kernel, so one import serves
+#: every run).
+ImportCache = dict[str, tuple[Any, list[Any]]]
+
+
+class _KernelTable(NamedTuple):
+    """One table the kernel reads: its name, its (table, column) keys in the kernel's order,
+    their column names, and the names of those read in random row order (see SEQUENTIAL)."""
+
+    name: str
+    keys: list[tuple[str, str]]
+    columns: list[str]
+    huge: frozenset[str]
+
+
+def _kernel_tables() -> list[_KernelTable]:
+    """The kernel's columns grouped by table, in the kernel's order (COLUMNS lists a table's
+    columns together)."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for key in _kernel.COLUMNS:
+        grouped.setdefault(key[0], []).append(key)
+    assert [key for keys in grouped.values() for key in keys] == list(_kernel.COLUMNS)
+    return [
+        _KernelTable(
+            name,
+            keys,
+            [column for _, column in keys],
+            frozenset(column for _, column in keys if (name, column) not in _kernel.SEQUENTIAL),
+        )
+        for name, keys in grouped.items()
+    ]
+
+
+_KERNEL_TABLES = _kernel_tables()
 
 
 def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -> list[Any]:
@@ -81,31 +114,30 @@ def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -
     With `cache`, reference tables seen in an earlier call (the same objects) are not imported
     again: for a micro-batch of a few orders that import costs more than the run.
     """
-    columns = []
-    by_table: dict[str, dict[str, Any]] = {}
-    imported: dict[str, dict[str, Any]] = {}
-    for key in _kernel.COLUMNS:
-        table_name, column_name = key
-        table = getattr(tables, table_name)
-        if table_name not in by_table:
-            by_table[table_name] = _columns_of(table)
-            imported[table_name] = _cached_imports(cache, table_name, table)
-        column = imported[table_name].get(column_name)
-        if column is None:
-            column = _import_column(by_table[table_name], key)
-            imported[table_name][column_name] = column
-        columns.append(column)
+    columns: list[Any] = []
+    for kernel_table in _KERNEL_TABLES:
+        table = getattr(tables, kernel_table.name)
+        cached = cache.get(kernel_table.name) if cache is not None else None
+        if cached is not None and cached[0] is table:
+            columns += cached[1]
+            continue
+        imported = _import_table(table, kernel_table)
+        if cache is not None and kernel_table.name in REFERENCE_TABLES:
+            cache[kernel_table.name] = (table, imported)
+        columns += imported
     return columns
 
 
-def _cached_imports(cache: ImportCache | None, table_name: str, table: Any) -> dict[str, Any]:
-    """The columns of `table` imported before (kept in `cache` when it is a reference table)."""
-    if cache is None or table_name not in REFERENCE_TABLES:
-        return {}
-    found = cache.get(table_name)
-    if found is None or found[0] is not table:
-        found = cache[table_name] = (table, {})
-    return found[1]
+def _import_table(table: Any, kernel_table: _KernelTable) -> list[Any]:
+    """The kernel ArrowColumns of one table (absent table or column: an absent column)."""
+    if isinstance(table, pa.Table):  # a stream's micro-batch: its columns in one read
+        try:
+            imported = _kernel.import_table(table, kernel_table.columns, kernel_table.huge)
+        except _kernel.ArrowLayoutError as exc:
+            raise SchemaError(f"table {kernel_table.name}, {exc}") from None
+        return [imported[name] for name in kernel_table.columns]
+    by_name = _columns_of(table)
+    return [_import_column(by_name, key) for key in kernel_table.keys]
 
 
 def _import_column(columns: dict[str, Any], key: tuple[str, str]) -> Any:
@@ -220,17 +252,40 @@ class KernelEngine:
         #: micro-batches against the same ones); off for batch runs, which run once.
         self.reuse_references = False
         self._imports: ImportCache = {}
+        self._prepared = _kernel.PreparedReferences()  # their lookup tables, when reused
+        self._last_parameters: tuple[Any, ...] | None = None
 
     def run_raw(self, tables: CanonicalTables, settings: RuleSettings) -> dict[str, Any]:
         """The kernel's own arrays: per order row (`reason_mask`, `payment_row`, ... as in
         ORDER_RESULT_SCHEMA, nulls as NULL_INT64), subjects, orphans and the walked ledger."""
         sizes = {name: _height(getattr(tables, name)) for name in TABLE_NAMES}
-        imports = self._imports if self.reuse_references else None
+        reuse = self.reuse_references
         raw: dict[str, Any] = _kernel.run(
-            _import_columns(tables, imports), sizes, _parameters(tables, settings), self.threads
+            _import_columns(tables, self._imports if reuse else None),
+            sizes,
+            self._parameters(tables, settings) if reuse else _parameters(tables, settings),
+            self.threads,
+            self._prepared if reuse else None,
         )
         self.last_timings = dict(raw["timings"])
         return raw
+
+    def _parameters(self, tables: CanonicalTables, settings: RuleSettings) -> dict[str, Any]:
+        """`_parameters`, kept while the settings and the optional tables given stay the same
+        (a stream evaluates every micro-batch with the same: working out the masks costs more
+        than comparing)."""
+        given = (tables.inventories is not None, tables.hs_lists is not None)
+        last = self._last_parameters
+        if (
+            last is not None
+            and last[0] == given
+            and last[1] == settings.parameters
+            and last[2] == settings.severity
+        ):
+            return last[3]  # type: ignore[no-any-return]
+        parameters = _parameters(tables, settings)
+        self._last_parameters = (given, settings.parameters, dict(settings.severity), parameters)
+        return parameters
 
     def run(self, tables: CanonicalTables, settings: RuleSettings) -> EngineOutput:
         """Link, evaluate every enabled rule and walk the annual limit for every order row."""

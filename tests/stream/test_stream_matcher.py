@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import msgspec
+import numpy as np
 
+from matchcore.engine.base import NULL_INT64
 from matchcore.rules import RuleSettings
+from matchcore.stream.matcher import _kernel_values
 
 
 def test_complete_order_is_matched_once_flushed(kit, make_matcher, clock):
@@ -255,3 +258,11 @@ def test_value_batch_would_reject_is_dead_lettered_naming_the_field(kit, make_ma
     assert results[0].reason == "order: field app_time: time does not exist in Asia/Shanghai"
     assert results[1].reason.startswith("order: items[0]: field gnum")
     assert matcher.stats()["dead_lettered"] == 2 and matcher.stats()["pending"] == 0
+
+
+def test_kernel_values_turn_the_null_marker_of_int64_columns_into_none():
+    values = np.array([3, NULL_INT64, -1, NULL_INT64], dtype=np.int64)
+    assert _kernel_values(values) == [3, None, -1, None]
+    masks = np.array([0, 2**63, 5], dtype=np.uint64)  # reason masks: never null
+    assert _kernel_values(masks) == [0, 2**63, 5]
+    assert _kernel_values(np.array([], dtype=np.int64)) == []
