@@ -15,6 +15,9 @@ that both give the table built column by column.
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
+
+from arrow_access cimport ArrowArray
+
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 
 import pyarrow as pa
@@ -282,19 +285,6 @@ cdef int read_row(Reader* r, list columns, Py_ssize_t first) except -1:
 
 
 # --- handing built columns to Arrow in one call (the C data interface) --------------------------
-
-cdef extern from "arrow_c_abi.h":
-    struct ArrowArray:
-        int64_t length
-        int64_t null_count
-        int64_t offset
-        int64_t n_buffers
-        int64_t n_children
-        const void** buffers
-        ArrowArray** children
-        ArrowArray* dictionary
-        void (*release)(ArrowArray*) noexcept nogil
-        void* private_data
 
 
 cdef void* taken(Buffer* b) noexcept:
