@@ -866,8 +866,23 @@ def write_report(
         "",
     ]
     path = out / "RESULTS.md"
-    path.write_text("\n".join(lines))
+    path.write_text(with_kept_notes("\n".join(lines), path))
     return path
+
+
+#: Where the generated part of RESULTS.md ends: what follows is written by hand from other runs.
+NOTES_MARKER = (
+    "<!-- Written by hand from here on (each section names its command); compare.py keeps it. -->"
+)
+
+
+def with_kept_notes(generated: str, path: Path) -> str:
+    """The generated report, followed by the notes of the report at `path` (from
+    `NOTES_MARKER` on): a rerun must not delete the analysis and the other benchmarks' results
+    recorded below the tables."""
+    old = path.read_text() if path.exists() else ""
+    at = old.find(NOTES_MARKER)
+    return generated if at < 0 else f"{generated}\n{old[at:]}"
 
 
 def load_average() -> str:

@@ -201,3 +201,13 @@ def test_a_target_not_measurable_at_the_largest_size_says_why_and_falls_back() -
     assert "in-memory kernel at 5M (the largest size where it was measured): **missed** (3.00x" in (
         lines
     )
+
+
+def test_a_rerun_keeps_the_notes_written_below_the_tables(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    assert compare.with_kept_notes("# new tables\n", path) == "# new tables\n"  # no report yet
+    notes = f"{compare.NOTES_MARKER}\n\n## Streaming\n\nmeasured by hand\n"
+    path.write_text(f"# old tables\n\n{notes}")
+    assert compare.with_kept_notes("# new tables\n", path) == f"# new tables\n\n{notes}"
+    path.write_text("# old tables, no notes\n")
+    assert compare.with_kept_notes("# new tables\n", path) == "# new tables\n"
