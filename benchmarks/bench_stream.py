@@ -230,6 +230,15 @@ def decode_floor(messages: list[bytes], repeat: int = 5) -> tuple[float, float]:
     return best["json"], best["msgpack"]
 
 
+def _print_run(result: RunResult) -> None:
+    print(
+        f"{result.label:<28}{result.per_second:>12,.0f}{result.per_cpu_second:>12,.0f}"
+        f"{result.seconds:>12.2f}{result.verdicts:>12,}"
+        f"{1000 * result.percentile(0.5):>12.1f}{1000 * result.percentile(0.99):>12.1f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     """Generate, run in memory and durable, print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -239,6 +248,14 @@ def main() -> None:
     parser.add_argument(
         "--paced", type=float, default=500.0, help="documents/s of the paced latency run"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="flood runs (in memory, durable) made this many times"
+    )
+    parser.add_argument(
+        "--floods-only",
+        action="store_true",
+        help="only the flood runs: to compare two trees, run this file from each, alternating",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     messages, completes, data = make_documents(args.orders, args.seed)
@@ -246,26 +263,22 @@ def main() -> None:
     print(f"generated {len(messages):,} messages in {time.perf_counter() - started:.1f} s")
     header = ("docs/s", "docs/CPU s", "seconds", "verdicts", "p50 ms", "p99 ms")
     print(f"{'run':<28}" + "".join(f"{h:>12}" for h in header))
-    runs = [
-        run_stream(references, messages, completes, durable=durable, engine=args.engine)
-        for durable in (False, True)
-    ]
-    runs.append(
-        run_stream(
-            references,
-            messages[:3000],
-            completes[:3000],
-            durable=True,
-            engine=args.engine,
-            rate=args.paced,
-        )
+    for _ in range(args.repeat):
+        for durable in (False, True):
+            _print_run(
+                run_stream(references, messages, completes, durable=durable, engine=args.engine)
+            )
+    if args.floods_only:
+        return
+    paced = run_stream(
+        references,
+        messages[:3000],
+        completes[:3000],
+        durable=True,
+        engine=args.engine,
+        rate=args.paced,
     )
-    for result in runs:
-        print(
-            f"{result.label:<28}{result.per_second:>12,.0f}{result.per_cpu_second:>12,.0f}"
-            f"{result.seconds:>12.2f}{result.verdicts:>12,}"
-            f"{1000 * result.percentile(0.5):>12.1f}{1000 * result.percentile(0.99):>12.1f}"
-        )
+    _print_run(paced)
     json_floor, msgpack_floor = decode_floor(messages)
     print(
         f"msgspec decode alone: {1e6 * json_floor:.2f} us per message as JSON "
