@@ -22,7 +22,12 @@ import polars as pl
 
 from matchcore.generate import generate
 from matchcore.stream.matcher import References, StreamMatcher
-from matchcore.stream.messages import JSON_DECODER, MSGPACK_DECODER, VerdictEvent
+from matchcore.stream.messages import (
+    JSON_DECODER,
+    MSGPACK_DECODER,
+    VerdictEvent,
+    canonical_code,
+)
 from matchcore.stream.state import DurableMatcher
 
 _DOC_TABLES = {"orders": "order", "payments": "payment", "waybills": "waybill"}
@@ -61,7 +66,9 @@ def make_documents(
             message["doc_type"] = doc_type
             if doc_type == "order":
                 message["items"] = items.get((row["ebp_code"], row["order_no"]), [])
-            key = (row.get("ebp_code"), row.get("order_no"))
+            # As the matcher keys it: a document whose key differs only in text that
+            # canonicalises away belongs to the same order (and completes it).
+            key = (canonical_code(row.get("ebp_code")), canonical_code(row.get("order_no")))
             (by_order.setdefault(key, []) if None not in key else loose).append(message)
     rng = random.Random(seed)
     groups = list(by_order.items())
