@@ -281,7 +281,8 @@ class RowMaker:
             self._types += [pa.int32(), pa.int64()]
             self._names += [APP_YEAR, APP_YMD]
         count = len(table.columns)
-        #: The table `from_columns` makes (made once: naming the columns per call costs more).
+        #: The canonical table's schema (`schema`; made once: naming the columns per call costs
+        #: more).
         self._schema = pa.schema(
             zip(self._names, [*self._types[:count], pa.int64(), *self._types[count:]], strict=True)
         )
@@ -380,28 +381,11 @@ class RowMaker:
     def from_columns(self, columns: Sequence[pa.Array]) -> pa.Table:
         """A row's values as Arrow arrays, one per value (see `types`) -> the canonical table
         (with `_row` 1..n after the table's columns), as `frame` gives it."""
-        numbers = _row_numbers(len(columns[0]))
+        numbers = pa.array(np.arange(1, len(columns[0]) + 1, dtype=np.int64))
         count = self.row_at
         return pa.Table.from_arrays(
             [*columns[:count], numbers, *columns[count:]], schema=self._schema
         )
-
-
-class _RowNumbers:
-    """1..count as Int64 arrays: slices of one kept array (a new array per micro-batch costs
-    more than a slice), made longer when too short."""
-
-    def __init__(self) -> None:
-        self._numbers = pa.array(np.arange(1, 4097, dtype=np.int64))
-
-    def __call__(self, count: int) -> pa.Array:
-        if len(self._numbers) < count:
-            longest = max(count, 2 * len(self._numbers))
-            self._numbers = pa.array(np.arange(1, longest + 1, dtype=np.int64))
-        return self._numbers.slice(0, count)
-
-
-_row_numbers = _RowNumbers()
 
 
 #: The pure-Python converters above, or their compiled twins when the extension is built (which

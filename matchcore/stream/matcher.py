@@ -250,9 +250,9 @@ class _Batch:
 
 #: A buyer and a year: the orders that share one annual-limit walk (SPEC §3.1).
 BuyerYear = tuple[str, int]
-#: An order's place in its walk: (year, app_time, ebp_code, order_no), compared as the engines
-#: compare them (order keys are unique in a stream, so no row number is needed).
-WalkKey = tuple[int, int, str, str]
+#: An order's place in its walk: (its `_walk_place`, its key), sorted as the engines sort the
+#: walk, by year, app time, ebp_code and order_no (keys are unique in a stream: no row number).
+WalkKey = tuple[int, OrderKey]
 
 
 class _Replay(NamedTuple):
@@ -682,20 +682,17 @@ class StreamMatcher:
         """The buyer's orders in each year's annual-limit walk (its live, convertible orders),
         in walk order, by year (ascending; the walks of different years are independent)."""
         slots = self._slots
-        placed: list[tuple[int, OrderKey]] = []
+        placed: list[WalkKey] = []
         for key in self._buyer_orders.members(buyer):
             place = slots[key].place
             if place is None:
                 place = self._place(key)
             if place is not None:
                 placed.append((place, key))
-        placed.sort()  # as the engines' walk key (year, app time, ebp_code, order_no) sorts
+        placed.sort()
         years: dict[int, list[OrderKey]] = {}
-        if placed and placed[0][0] >> _PLACE_BITS == placed[-1][0] >> _PLACE_BITS:
-            years[placed[0][0] >> _PLACE_BITS] = [key for _, key in placed]  # the usual buyer
-        else:
-            for place, key in placed:
-                years.setdefault(place >> _PLACE_BITS, []).append(key)
+        for place, key in placed:
+            years.setdefault(place >> _PLACE_BITS, []).append(key)
         return years
 
     def _place(self, key: OrderKey) -> int | None:
@@ -1350,11 +1347,6 @@ def _walk_bits(settings: RuleSettings) -> tuple[int, int]:
     )
 
 
-def _walk_key(key: OrderKey, year: int, app_time: int) -> WalkKey:
-    """An order's place in its buyer-year's walk, from its key and its app year and time."""
-    return (year, app_time, key[0], key[1])
-
-
 def _walk_place(year: int, app_time: int) -> int:
     """An order's app year and app time as one integer that sorts as the pair (a fraction of
     the memory of a tuple): the int64 app time from 0 up in the low `_PLACE_BITS` bits, the
@@ -1376,7 +1368,7 @@ def _walks(keys: list[OrderKey], orders: pa.Table) -> list[tuple[BuyerYear, Walk
     years = orders.column(schema.APP_YEAR).to_pylist()
     times = _microseconds(orders.column("app_time"))
     return [
-        ((buyer, year), _walk_key(key, year, app_time))
+        ((buyer, year), (_walk_place(year, app_time), key))
         for key, buyer, year, app_time in zip(keys, buyers, years, times, strict=True)
     ]
 
