@@ -18,7 +18,7 @@ from libc.string cimport memcpy, memset
 
 from arrow_access cimport ArrowArray
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 import pyarrow as pa
 
@@ -161,13 +161,9 @@ cdef inline int append(Buffer* b, const void* data, Py_ssize_t size) except -1:
     return 0
 
 
-cdef inline object as_buffer(Buffer* b):
-    return pa.py_buffer(PyBytes_FromStringAndSize(b.data, b.size))
-
-
 cdef class Column:
     """One Arrow column being built: text (`string`) or integers of 4 or 8 bytes (int32,
-    int64, timestamp), with a validity byte per value until `array()` packs them as bits."""
+    int64, timestamp), with a validity byte per value until `export` packs them as bits."""
 
     cdef object type
     cdef int width  # bytes per integer value; 0 for text
@@ -223,27 +219,6 @@ cdef class Column:
         self.length += 1
         return 0
 
-    cdef object validity(self):
-        """The validity bitmap (bit i set: value i is not null), None when none is null."""
-        cdef Py_ssize_t i
-        cdef bytes bits
-        cdef uint8_t* out
-        if self.nulls == 0:
-            return None
-        bits = PyBytes_FromStringAndSize(NULL, (self.length + 7) // 8)
-        out = <uint8_t*>PyBytes_AS_STRING(bits)
-        memset(out, 0, PyBytes_GET_SIZE(bits))
-        for i in range(self.length):
-            if self.valid.data[i]:
-                out[i >> 3] |= 1 << (i & 7)
-        return pa.py_buffer(bits)
-
-    cdef object array(self):
-        buffers = [self.validity(), as_buffer(&self.values)]
-        if self.width == 0:
-            buffers.append(as_buffer(&self.text))
-        return pa.Array.from_buffers(self.type, self.length, buffers, null_count=self.nulls)
-
     cdef int export(self, ArrowArray* out) except -1:
         """Hand the values over as an Arrow C array (`out`, which owns them from now on)."""
         cdef const void** buffers = <const void**>calloc(3, sizeof(void*))
@@ -261,7 +236,8 @@ cdef class Column:
         return 0
 
     cdef void* validity_bits(self) noexcept:
-        """`validity` as a malloc'd bitmap, NULL when no value is null (or out of memory)."""
+        """The validity bitmap (bit i set: value i is not null), malloc'd; NULL when no value is
+        null (or out of memory)."""
         cdef Py_ssize_t i
         cdef uint8_t* out
         if self.nulls == 0:
@@ -391,12 +367,6 @@ def order_tables(list packed, TableLayout orders, TableLayout lines):
     the lines table), made as `table` makes them."""
     heads, items = order_built(packed, orders.types, lines.types)
     return orders.table(heads), lines.table(items)
-
-
-def columns(list packed, list types):
-    """Packed rows (each the MessagePack array of one canonical row) -> an Arrow array per
-    column, of the `types` given."""
-    return [(<Column>column).array() for column in rows_built(packed, types)]
 
 
 cdef list rows_built(list packed, list types):

@@ -2,8 +2,6 @@
 
 import pyarrow as pa
 
-def columns(packed: list[bytes], types: list[pa.DataType]) -> list[pa.Array]: ...
-
 class TableLayout:
     schema: pa.Schema
     row_at: int

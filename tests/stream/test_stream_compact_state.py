@@ -318,4 +318,8 @@ def test_packed_orders_give_the_tables_built_by_columns(compiled, data):
 )
 def test_packed_rows_that_do_not_fit_their_table_are_refused(packed, types):
     with pytest.raises(ValueError, match="packed row"):
-        matcher_module._packed.columns(packed, types)
+        layout = matcher_module._packed.TableLayout(
+            pa.schema([*((f"c{i}", kind) for i, kind in enumerate(types)), ("_row", pa.int64())]),
+            len(types),
+        )
+        matcher_module._packed.table(packed, layout)
