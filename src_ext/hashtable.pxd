@@ -7,7 +7,7 @@ Large tables of string keys also keep a copy of each row's key bytes, in row ord
 compare then reads one line instead of two string views and the bytes out of line.
 """
 
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -299,13 +299,14 @@ cdef inline void hash_and_prefetch(const HashTable* t, const KeySpec* probe, int
 
 
 cdef inline void probe_block(const HashTable* t, const KeySpec* build, const KeySpec* probe,
-                             int64_t start, int64_t end, int32_t* found, uint64_t* hs) noexcept nogil:
-    """found[] for rows start..end-1, software-pipelined in three stages PROBE_DISTANCE rows
-    apart: a row's slot is asked for, then its candidate's key copy (or key views), then the
-    key bytes when not copied, so these dependent misses overlap with the lookups in between.
-    hs holds the block's hashes."""
+                             int64_t start, int64_t end, int32_t* found) noexcept nogil:
+    """found[] for rows start..end-1 (at most PROBE_BLOCK), software-pipelined in three stages
+    PROBE_DISTANCE rows apart: a row's slot is asked for, then its candidate's key copy (or key
+    views), then the key bytes when not copied, so these dependent misses overlap with the
+    lookups in between."""
     cdef int64_t row, d = PROBE_DISTANCE
     cdef KeyVal v
+    cdef uint64_t hs[PROBE_BLOCK]  # the block's hashes: 8 KiB of stack, nothing to allocate
     for row in range(start, min(start + 3 * d, end)):
         hash_and_prefetch(t, probe, row, hs + (row - start))
     for row in range(start, min(start + 2 * d, end)):
@@ -328,10 +329,5 @@ cdef inline void probe_rows(const HashTable* t, const KeySpec* build, const KeyS
     """found[row] = first build row whose key equals probe row's key, else -1 (in parallel)."""
     cdef int64_t nblocks = (n + PROBE_BLOCK - 1) // PROBE_BLOCK
     cdef int64_t b
-    cdef uint64_t* hs
-    with parallel(num_threads=threads):
-        hs = <uint64_t*>malloc(PROBE_BLOCK * sizeof(uint64_t))
-        for b in prange(nblocks, schedule="dynamic"):
-            probe_block(t, build, probe, b * PROBE_BLOCK, min((b + 1) * PROBE_BLOCK, n), found,
-                        hs)
-        free(hs)
+    for b in prange(nblocks, schedule="dynamic", num_threads=threads):
+        probe_block(t, build, probe, b * PROBE_BLOCK, min((b + 1) * PROBE_BLOCK, n), found)
