@@ -9,7 +9,8 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 from arrow_access cimport Col
 from hashtable cimport HashTable, KeySpec
 
-# Column indexes; kernel.pyx lists the (table, column) names in exactly this order.
+# Column indexes; KERNEL_COLUMNS (matchcore/engine/base.py) lists the (table, column) names in
+# exactly this order.
 cpdef enum ColumnIndex:
     O_ORDER_NO, O_EBP_CODE, O_EBC_CODE, O_GOODS_VALUE, O_FREIGHT, O_DISCOUNT, O_TAX_TOTAL
     O_ACTUAL_PAID, O_CURRENCY, O_BUYER_ID_TYPE, O_BUYER_ID_NUMBER, O_BUYER_NAME, O_PAY_CODE

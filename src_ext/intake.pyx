@@ -14,6 +14,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 import sys
@@ -470,24 +471,43 @@ cdef class RowPlan:
     Per column: the source attribute, a kind (TEXT, ID_NUMBER, AMOUNT, WHOLE, TIME or OTHER),
     the Python converter of the values the fast path leaves, whether it is required and its
     default; `dates_at` is the column of the time whose China dates end the row (-1: none),
-    `dates` the Python `china_dates`. A row with an invalid value, a missing required one or
-    a missing attribute is left to `python_row`, which raises naming the field.
+    `dates` the Python `china_dates`. `kept` are the positions, in a row of every value
+    (the columns, then the dates), of the values a row holds: every column is converted and
+    checked, only those are kept. A row with an invalid value, a missing required one or a
+    missing attribute is left to `python_row`, which raises naming the field.
     """
 
     cdef tuple attributes, fallbacks, defaults
     cdef bytes kinds, required
-    cdef Py_ssize_t size, dates_at
+    cdef Py_ssize_t size, dates_at, width
+    cdef Py_ssize_t* places  # per value of a row of every value: its place in the row, or -1
     cdef object dates, python_row
 
     def __init__(
         self, attributes, kinds, fallbacks, required, defaults, Py_ssize_t dates_at, dates,
-        python_row
+        python_row, kept
     ):
+        cdef Py_ssize_t i, values
         self.attributes, self.fallbacks = tuple(attributes), tuple(fallbacks)
         self.kinds, self.required = bytes(kinds), bytes(map(bool, required))
         self.defaults = tuple(defaults)
         self.size = len(self.kinds)
         self.dates_at, self.dates, self.python_row = dates_at, dates, python_row
+        values = self.size + (2 if dates_at >= 0 else 0)
+        free(self.places)
+        self.places = <Py_ssize_t*>malloc(values * sizeof(Py_ssize_t))
+        if self.places == NULL:
+            raise MemoryError()
+        for i in range(values):
+            self.places[i] = -1
+        for i, at in enumerate(kept):
+            if not 0 <= at < values or self.places[at] >= 0:
+                raise ValueError(f"value {at} cannot be kept in a row of {values} values")
+            self.places[at] = i
+        self.width = len(kept)
+
+    def __dealloc__(self):
+        free(self.places)
 
     def row(self, source, tuple given=()):
         """The canonical values of `source`'s attributes after the columns `given`."""
@@ -496,14 +516,17 @@ cdef class RowPlan:
 
     cdef tuple convert(self, object source, tuple given):
         """The row, filled in place (no list to grow, then copy), or None to leave it to
-        `python_row`."""
+        `python_row`. `given` are the values of the first columns."""
         cdef Py_ssize_t i, start = len(given)
-        cdef tuple row = PyTuple_New(self.size + (2 if self.dates_at >= 0 else 0))
-        cdef object raw, value
+        cdef tuple row = PyTuple_New(self.width)
+        cdef object raw, value, app_time = None
         cdef const unsigned char* kinds = self.kinds
         cdef const unsigned char* required = self.required
         for i in range(start):
-            put(row, i, given[i])
+            if i == self.dates_at:
+                app_time = given[i]
+            if self.places[i] >= 0:
+                put(row, self.places[i], given[i])
         for i in range(start, self.size):
             try:
                 raw = getattr(source, <str>self.attributes[i])
@@ -522,17 +545,22 @@ cdef class RowPlan:
                 value = self.defaults[i]
                 if value is None and required[i]:
                     return None
-            put(row, i, value)
+            if i == self.dates_at:
+                app_time = value
+            if self.places[i] >= 0:
+                put(row, self.places[i], value)
         if self.dates_at >= 0:
-            dates = fast_china_dates(row[self.dates_at])
+            dates = fast_china_dates(app_time)
             if dates is UNHANDLED:
                 try:
-                    dates = self.dates(row[self.dates_at])
+                    dates = self.dates(app_time)
                 except Exception:
                     return None
             year, ymd = dates
-            put(row, self.size, year)
-            put(row, self.size + 1, ymd)
+            if self.places[self.size] >= 0:
+                put(row, self.places[self.size], year)
+            if self.places[self.size + 1] >= 0:
+                put(row, self.places[self.size + 1], ymd)
         return row
 
 

@@ -28,34 +28,10 @@ from hashtable cimport (HashTable, KeySpec, KeyVal, build_rows, hash_rows, key_a
 from join cimport (group_rows, link_inventories, link_lines, link_orders, link_payments,
                    link_waybills)
 
-#: (table, column) of every ColumnIndex, in its order (context.pxd).
-COLUMNS = (
-    ("orders", "order_no"), ("orders", "ebp_code"), ("orders", "ebc_code"),
-    ("orders", "goods_value"), ("orders", "freight"), ("orders", "discount"),
-    ("orders", "tax_total"), ("orders", "actual_paid"), ("orders", "currency"),
-    ("orders", "buyer_id_type"), ("orders", "buyer_id_number"), ("orders", "buyer_name"),
-    ("orders", "pay_code"), ("orders", "pay_transaction_id"), ("orders", "consignee"),
-    ("orders", "consignee_telephone"), ("orders", "app_time"), ("orders", "_app_year"),
-    ("orders", "_app_ymd"),
-    ("payments", "pay_code"), ("payments", "pay_transaction_id"), ("payments", "order_no"),
-    ("payments", "ebp_code"), ("payments", "payer_id_number"), ("payments", "payer_name"),
-    ("payments", "amount_paid"), ("payments", "currency"), ("payments", "pay_time"),
-    ("waybills", "logistics_code"), ("waybills", "logistics_no"), ("waybills", "order_no"),
-    ("waybills", "ebp_code"), ("waybills", "consignee"), ("waybills", "consignee_telephone"),
-    ("waybills", "app_time"),
-    ("order_items", "order_no"), ("order_items", "ebp_code"), ("order_items", "item_no"),
-    ("order_items", "qty"), ("order_items", "price"), ("order_items", "total_price"),
-    ("inventories", "order_no"), ("inventories", "ebp_code"), ("inventories", "ebc_code"),
-    ("inventories", "logistics_code"), ("inventories", "logistics_no"),
-    ("inventories", "agent_code"), ("inventories", "buyer_id_number"),
-    ("products", "ebc_code"), ("products", "item_no"), ("products", "hs_code"),
-    ("products", "vat_rate"), ("products", "consumption_tax_rate"), ("products", "status"),
-    ("products", "valid_from"), ("products", "valid_to"),
-    ("hs_lists", "hs_prefix"), ("hs_lists", "list"),
-    ("enterprises", "code"), ("enterprises", "roles"), ("enterprises", "credit_class"),
-    ("enterprises", "status"), ("enterprises", "valid_from"), ("enterprises", "valid_to"),
-    ("quota_ledger", "buyer_id_number"), ("quota_ledger", "year"), ("quota_ledger", "used"),
-)
+#: (table, column) of every ColumnIndex, in its order (context.pxd): declared with the canonical
+#: tables' other contracts (the streaming matcher keeps a document's values of these columns).
+from matchcore.engine.base import KERNEL_COLUMNS as COLUMNS
+
 assert len(COLUMNS) == N_COLUMNS
 
 #: Columns the kernel reads only in row order (each order's own fields, the probe keys of the

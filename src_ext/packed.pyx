@@ -219,6 +219,27 @@ cdef class Column:
         self.length += 1
         return 0
 
+    cdef int append_nulls(self, Py_ssize_t count) except -1:
+        """Append `count` nulls (a column the packed rows do not hold)."""
+        cdef Py_ssize_t size = 4 if self.width == 0 else self.width
+        cdef int offset = <int>self.text.size
+        cdef Py_ssize_t i
+        if count == 0:
+            return 0
+        reserve(&self.values, count * size)
+        if self.width == 0:
+            for i in range(count):
+                append(&self.values, &offset, 4)
+        else:
+            memset(self.values.data + self.values.size, 0, count * size)
+            self.values.size += count * size
+        reserve(&self.valid, count)
+        memset(self.valid.data + self.valid.size, 0, count)
+        self.valid.size += count
+        self.nulls += count
+        self.length += count
+        return 0
+
     cdef int export(self, ArrowArray* out) except -1:
         """Hand the values over as an Arrow C array (`out`, which owns them from now on)."""
         cdef const void** buffers = <const void**>calloc(3, sizeof(void*))
@@ -314,25 +335,43 @@ cdef int export_row_numbers(ArrowArray* out, int64_t count) except -1:
     return 0
 
 
+cdef enum:  # what fills a field of a table, besides a packed value (see `TableLayout`)
+    ROW_NUMBERS = -1
+    NULLS = -2
+
+
 cdef class TableLayout:
-    """A canonical table as `table` makes it: its Arrow schema, and the position of its `_row`
-    column (numbering the rows from 1, made here; the packed rows hold every other field)."""
+    """A canonical table as `table` makes it: its Arrow schema, the position of its `_row`
+    column (numbering the rows from 1, made here), and the positions of the fields the packed
+    rows hold, in their order (`packed_at`; None: every other field); the rest are null."""
 
     cdef readonly object schema
     cdef readonly Py_ssize_t row_at
-    cdef readonly list types  # of the packed values: every field but `_row`
+    cdef readonly list types  # of the packed values
+    cdef list sources  # per field: the packed value that fills it, ROW_NUMBERS or NULLS
 
-    def __init__(self, schema, Py_ssize_t row_at):
+    def __init__(self, schema, Py_ssize_t row_at, packed_at=None):
+        if packed_at is None:
+            packed_at = [i for i in range(len(schema)) if i != row_at]
         self.schema = schema
         self.row_at = row_at
-        self.types = [field.type for i, field in enumerate(schema) if i != row_at]
+        self.types = [schema.field(i).type for i in packed_at]
+        if not self.types:
+            raise ValueError("a packed table holds at least one value a row")
+        self.sources = [NULLS] * len(schema)
+        for value, i in enumerate(packed_at):
+            if not 0 <= i < len(schema) or i == row_at or self.sources[i] != NULLS:
+                raise ValueError(f"field {i} cannot hold a packed value")
+            self.sources[i] = value
+        self.sources[row_at] = ROW_NUMBERS
 
     cdef object table(self, list built):
-        """The columns built (a Column per field but `_row`) as a pyarrow Table of one batch,
-        their memory handed over, not copied: one import of a C struct array with the schema
-        already known (an Arrow array per column costs more than the rest of a micro-batch)."""
+        """The columns built (a Column per packed value) as a pyarrow Table of one batch, their
+        memory handed over, not copied: one import of a C struct array with the schema already
+        known (an Arrow array per column costs more than the rest of a micro-batch)."""
         cdef ArrowArray batch
-        cdef Py_ssize_t i, at = 0, count = len(self.schema)
+        cdef Py_ssize_t i, source, count = len(self.schema)
+        cdef Column nulls
         exported_array(&batch, (<Column>built[0]).length, 0, 1,
                        <const void**>calloc(1, sizeof(void*)))
         try:
@@ -344,11 +383,15 @@ cdef class TableLayout:
                 if batch.children[i] == NULL:
                     raise MemoryError()
                 batch.n_children += 1
-                if i == self.row_at:
+                source = self.sources[i]
+                if source == ROW_NUMBERS:
                     export_row_numbers(batch.children[i], batch.length)
+                elif source == NULLS:
+                    nulls = Column(self.schema.field(i).type)
+                    nulls.append_nulls(batch.length)
+                    nulls.export(batch.children[i])
                 else:
-                    (<Column>built[at]).export(batch.children[i])
-                    at += 1
+                    (<Column>built[source]).export(batch.children[i])
             imported = pa.RecordBatch._import_from_c(<size_t>&batch, self.schema)
         finally:
             if batch.release != NULL:  # not moved to Arrow

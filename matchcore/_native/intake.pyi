@@ -28,6 +28,7 @@ class RowPlan:
         dates_at: int,
         dates: Callable[[int], tuple[int, int]],
         python_row: Callable[..., tuple[Any, ...]],
+        kept: Sequence[int],
     ) -> None: ...
     def row(self, source: object, given: tuple[Any, ...] = ()) -> tuple[Any, ...]: ...
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -260,10 +260,26 @@ _ARROW_TYPES: dict[Kind, pa.DataType] = {
 }
 
 
-class RowMaker:
-    """Canonical rows of one document table: a tuple per document, or Invalid."""
+def row_values(table: Table) -> list[str]:
+    """The values of a row of every column of `table`: its columns in table order, then for
+    orders the two dates derived from app_time (`_app_year`, `_app_ymd`)."""
+    return [*table.column_names, *((APP_YEAR, APP_YMD) if table.name == "orders" else ())]
 
-    def __init__(self, table: Table, fields: dict[str, str] | None = None) -> None:
+
+class RowMaker:
+    """Canonical rows of one table: a tuple per document, or Invalid.
+
+    Every column is converted and checked, as batch converts it; a row holds the values of the
+    `kept` columns only (None: every column), in table order, then the order's dates when kept
+    (`kept_names`). A table made of rows gets the others as nulls.
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        fields: dict[str, str] | None = None,
+        kept: Collection[str] | None = None,
+    ) -> None:
         self.table = table
         fields = fields or {}
         #: (message attribute, conversion, required, default) per canonical column.
@@ -286,6 +302,13 @@ class RowMaker:
         self._schema = pa.schema(
             zip(self._names, [*self._types[:count], pa.int64(), *self._types[count:]], strict=True)
         )
+        values = row_values(table)
+        #: Where a row's values are in a row of every column (their order: table order).
+        self._kept = [at for at, name in enumerate(values) if kept is None or name in kept]
+        #: A row of every column -> the row kept (None: the same row; itemgetter gives a tuple
+        #: of two or more).
+        assert len(self._kept) > 1
+        self._narrow = itemgetter(*self._kept) if len(self._kept) < len(values) else None
         #: The compiled `python_row` (see src_ext/intake.pyx), None when the extension is not
         #: built; `row(source, given=())` is the one or the other.
         self.plan: Any = self._compiled_plan() if _intake is not None else None
@@ -294,7 +317,8 @@ class RowMaker:
         )
 
     def python_row(self, source: object, given: tuple[Any, ...] = ()) -> tuple[Any, ...]:
-        """The canonical values of `source`'s attributes; Invalid when the batch would reject it.
+        """The canonical values of `source`'s attributes (those kept); Invalid when the batch
+        would reject any of them.
 
         `given` holds the canonical values of the first columns when they come from elsewhere
         (an order line's order key comes from its order). `row` gives the same, compiled.
@@ -318,7 +342,7 @@ class RowMaker:
             values.append(value)
         if self.dates:
             values.extend(python_china_dates(values[self._app_time]))
-        return tuple(values)
+        return self._narrow(values) if self._narrow is not None else tuple(values)
 
     def _rest_of(self, given: int) -> tuple[list[Any], Callable[[object], tuple[Any, ...]]]:
         rest = self._rest.get(given)
@@ -340,12 +364,19 @@ class RowMaker:
             self._app_time,
             python_china_dates,
             self.python_row,
+            self._kept,
         )
 
     @property
     def types(self) -> list[pa.DataType]:
-        """The Arrow type of each value of a row: the table's columns', then the dates'."""
-        return self._types
+        """The Arrow type of each value of a row (see `kept_names`)."""
+        return [self._types[at] for at in self._kept]  # a new list: `frame` reads its own
+
+    @property
+    def kept_names(self) -> list[str]:
+        """The columns whose values a row holds, in its order (see `row_values`)."""
+        values = row_values(self.table)
+        return [values[at] for at in self._kept]
 
     @property
     def schema(self) -> pa.Schema:
@@ -357,30 +388,39 @@ class RowMaker:
         """The position of `_row` in `schema`: after the table's columns."""
         return len(self.table.columns)
 
+    @property
+    def kept_fields(self) -> list[int]:
+        """The position in `schema` of each value of a row; the others but `_row` are null."""
+        return [at if at < self.row_at else at + 1 for at in self._kept]
+
     def frame(
         self, rows: Sequence[tuple[Any, ...]], leading: Sequence[Sequence[Any]] = ()
     ) -> pa.Table:
         """Rows -> the canonical table (with `_row` 1..n) as Arrow, the columns and types
-        `normalise_table` gives, in one Arrow conversion for all columns (each `pa.array` call
-        has a fixed cost that dominates a micro-batch of a few rows). `rows` are tuples of the
-        values after the first `len(leading)` columns, whose values `leading` gives per column
-        (an order line's order key, kept once with its order)."""
+        `normalise_table` gives (null where not kept), in one Arrow conversion for all values
+        (each `pa.array` call has a fixed cost that dominates a micro-batch of a few rows).
+        `rows` are tuples of the values after the first `len(leading)`, whose values `leading`
+        gives per column (an order line's order key, kept once with its order)."""
         struct = self._structs.get(len(leading))
         if struct is None:
-            fields = [n for n in self._names if n != ROW]
-            struct = self._structs[len(leading)] = pa.struct(
-                list(zip(fields, self._types, strict=True))[len(leading) :]
-            )
+            fields = list(zip(self.kept_names, self.types, strict=True))[len(leading) :]
+            struct = self._structs[len(leading)] = pa.struct(fields)
         given = [
-            pa.array(values, kind)
-            for values, kind in zip(leading, self._types[: len(leading)], strict=True)
+            pa.array(values, self._types[at])
+            for values, at in zip(leading, self._kept[: len(leading)], strict=True)
         ]
         rest = pa.RecordBatch.from_struct_array(pa.array(rows, struct)).columns
-        return self.from_columns([*given, *rest])
+        kept = dict(zip(self._kept, [*given, *rest], strict=True))
+        return self.from_columns(
+            [
+                kept[at] if at in kept else pa.nulls(len(rows), kind)
+                for at, kind in enumerate(self._types)
+            ]
+        )
 
     def from_columns(self, columns: Sequence[pa.Array]) -> pa.Table:
-        """A row's values as Arrow arrays, one per value (see `types`) -> the canonical table
-        (with `_row` 1..n after the table's columns), as `frame` gives it."""
+        """The values of every column (then the order's dates) as Arrow arrays -> the canonical
+        table (with `_row` 1..n after the table's columns), as `frame` gives it."""
         numbers = pa.array(np.arange(1, len(columns[0]) + 1, dtype=np.int64))
         count = self.row_at
         return pa.Table.from_arrays(

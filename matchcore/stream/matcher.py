@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -30,11 +31,11 @@ import polars as pl
 import pyarrow as pa
 
 from .. import schema
-from ..engine.base import NULL_INT64, CanonicalTables
+from ..engine.base import KERNEL_COLUMNS, NULL_INT64, CanonicalTables
 from ..exceptions import InputError, StateError
 from ..money import format_money
 from ..rules import Rule, RuleSettings
-from .canonical import Invalid, RowMaker, clean_text
+from .canonical import Invalid, RowMaker, clean_text, row_values
 from .messages import (
     BadMessage,
     Inventory,
@@ -1076,6 +1077,7 @@ class StreamMatcher:
             dirty_buyers=sorted(self._dirty_buyers),
             dirty_since=self._dirty_since,
             counters=self.counters.as_dict(),
+            columns=_KEPT,
         )
         return msgspec.msgpack.encode(state)
 
@@ -1087,6 +1089,7 @@ class StreamMatcher:
             state = self._upgraded(data)
         except msgspec.MsgspecError as exc:
             raise StateError(f"snapshot cannot be decoded ({exc})") from None
+        _keep_rows(state, self._pack)  # before the state is replaced: it may refuse
         self.__init__(  # type: ignore[misc]
             self.references,
             self.settings,
@@ -1146,7 +1149,48 @@ class StreamMatcher:
                         rejected = old.counters.get("rejected_at_evaluation", 0)
                         old.counters["rejected_at_evaluation"] = rejected + 1
                 docs[kind].append(_SavedDoc(doc.k1, doc.k2, doc.revision, link, rows))
-        return _State(docs, old.slots, old.dirty, old.dirty_buyers, old.dirty_since, old.counters)
+        return _State(
+            docs, old.slots, old.dirty, old.dirty_buyers, old.dirty_since, old.counters, _KEPT
+        )
+
+
+def _keep_rows(state: _State, pack: _Packer) -> None:
+    """Make the snapshot's rows hold the columns the stream keeps now: rows saved with other
+    columns (every column, in snapshots written before the stream kept fewer) are packed again
+    with those; StateError when they lack one."""
+    saved = state.columns or _EVERY_COLUMN
+    if saved == _KEPT:
+        return
+    for kind, documents in state.docs.items():
+        kept = _kept_of(kind, saved)
+        for doc in documents:
+            if doc.rows:  # not a tombstone, nor a document left out of evaluation
+                doc.rows = pack(kept(_UNPACK(doc.rows)))
+    state.columns = _KEPT
+
+
+def _kept_of(kind: str, saved: dict[str, list[str]]) -> Callable[[Any], Any]:
+    """A document's rows of the `saved` columns -> its rows of the columns kept now."""
+    table = _KEPT_AS[kind][0]
+    row = _picker(table, saved[table], _KEPT[table])
+    if kind != "order":
+        return row
+    # An order's lines hold their columns but the order key, which comes from the order.
+    key = _ORDER_KEY_COLUMNS.stop
+    items = _KEPT["order_items"][key:]
+    line = _picker("order_items", saved["order_items"][key:], items)
+    return lambda order: (row(order[0]), [line(values) for values in order[1]])
+
+
+def _picker(table: str, saved: list[str], kept: list[str]) -> Callable[[Any], Any]:
+    """A row of the `saved` columns -> its values of the `kept` columns (two or more)."""
+    lacking = [name for name in kept if name not in saved]
+    if lacking:
+        raise StateError(
+            f"snapshot cannot be restored: its {table} rows lack {', '.join(lacking)}, "
+            "which the rules read"
+        )
+    return itemgetter(*(saved.index(name) for name in kept))
 
 
 class _SavedDoc(msgspec.Struct, array_like=True, gc=False):
@@ -1184,6 +1228,9 @@ class _State(msgspec.Struct):
     dirty_buyers: list[str]
     dirty_since: float | None
     counters: dict[str, int]
+    #: The columns each table's packed rows hold, in their order (`RowMaker.kept_names`); None
+    #: in snapshots written while rows held every column (see `_keep_rows`).
+    columns: dict[str, list[str]] | None = None
 
 
 class _StateV1(_State):
@@ -1438,8 +1485,19 @@ def _buyer_of(order: Order) -> str | None:
     return sys.intern(buyer) if buyer is not None else None  # a buyer has several orders
 
 
+def _kept_columns(table: schema.Table) -> frozenset[str]:
+    """The columns of a document table whose values the stream keeps: those the rules read,
+    which are the kernel's (the reference engine reads no others but a key:
+    tests/stream/test_stream_kept_columns.py), and the table's key (an order line's gnum,
+    which makes an order's lines unique). The others are converted and checked, then dropped:
+    a micro-batch's tables have them null."""
+    return frozenset(column for name, column in KERNEL_COLUMNS if name == table.name).union(
+        table.key
+    )
+
+
 _ROWS = {
-    table.name: RowMaker(table)
+    table.name: RowMaker(table, kept=_kept_columns(table))
     for table in (
         schema.ORDERS,
         schema.ORDER_ITEMS,
@@ -1452,7 +1510,10 @@ _ROWS = {
 
 #: Each canonical table as src_ext/packed.pyx makes it from packed rows (none when not built).
 _LAYOUTS = (
-    {name: _packed.TableLayout(maker.schema, maker.row_at) for name, maker in _ROWS.items()}
+    {
+        name: _packed.TableLayout(maker.schema, maker.row_at, maker.kept_fields)
+        for name, maker in _ROWS.items()
+    }
     if _packed is not None
     else {}
 )
@@ -1475,11 +1536,12 @@ def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
     return row, list(lines.values())
 
 
-#: order_no, ebp_code: both the orders and the order_items table start with them.
+#: order_no, ebp_code: both the orders and the order_items table start with them (and their
+#: rows, which keep them), and a line's gnum follows them in its row.
 _ORDER_KEY_COLUMNS = slice(0, 2)
-#: Positions in a canonical order row (the two dates `RowMaker` adds follow the columns).
-_APP_TIME = schema.ORDERS.column_names.index("app_time")
-_APP_YEAR = len(schema.ORDERS.columns)
+#: Positions in a kept order row (the two dates `RowMaker` adds follow the columns).
+_APP_TIME = _ROWS["orders"].kept_names.index("app_time")
+_APP_YEAR = _ROWS["orders"].kept_names.index(schema.APP_YEAR)
 _LEDGER_COLUMNS = ("buyer_id_number", "year", "used")
 _LEDGER_SCHEMA = pa.schema(
     [("buyer_id_number", pa.string()), ("year", pa.int64()), ("used", pa.int64())]
@@ -1492,7 +1554,12 @@ _EMITTED = {
     verdict: f"emitted_{verdict}"
     for verdict in ("pass", "review", "reject", "incomplete", "cancelled", "invalid")
 }
-assert schema.ORDERS.column_names[:2] == schema.ORDER_ITEMS.column_names[:2]
+assert (
+    _ROWS["orders"].kept_names[:2]
+    == _ROWS["order_items"].kept_names[:2]
+    == ["order_no", "ebp_code"]
+)
+assert _ROWS["order_items"].kept_names[2] == "gnum"
 
 
 class _Packer:
@@ -1511,6 +1578,12 @@ class _Packer:
         return bytes(self._buffer)
 
 
+#: The columns each table's packed rows hold (`RowMaker.kept_names`; see `_State.columns`),
+#: and the columns they held before the stream kept fewer: every one.
+_KEPT = {name: maker.kept_names for name, maker in _ROWS.items()}
+_EVERY_COLUMN = {name: row_values(maker.table) for name, maker in _ROWS.items()}
+#: One packed document (see `_Entry.rows`).
+_UNPACK = msgspec.msgpack.Decoder().decode
 #: Many packed documents at once (see `_joined`), rows as tuples (what Arrow converts).
 _UNPACK_ROWS = msgspec.msgpack.Decoder(list[tuple]).decode
 _UNPACK_ORDERS = msgspec.msgpack.Decoder(list[tuple[tuple, list[tuple]]]).decode

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from matchcore.stream import matcher as matcher_module
+from matchcore.stream.canonical import RowMaker
 from matchcore.stream.messages import from_mapping, message_type
 
 
@@ -220,19 +221,31 @@ _VALUES = {
 
 
 def _by_columns(maker, rows):
-    """The table built the plain way: one `pa.array` per column, then `_row` 1..n."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(maker._types)
-    arrays = [pa.array(values, type) for values, type in zip(columns, maker._types, strict=True)]
-    arrays.insert(len(maker.table.columns), pa.array(range(1, len(rows) + 1), pa.int64()))
-    return pa.Table.from_arrays(arrays, names=maker._names)
+    """The table built the plain way: one `pa.array` per column (null where rows do not keep
+    the column), then `_row` 1..n."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(maker.types)
+    kept = dict(zip(maker.kept_names, columns, strict=True))
+    arrays = [
+        pa.array(kept.get(field.name, [None] * len(rows)), field.type)
+        for field in maker.schema
+        if field.name != "_row"
+    ]
+    arrays.insert(maker.row_at, pa.array(range(1, len(rows) + 1), pa.int64()))
+    return pa.Table.from_arrays(arrays, schema=maker.schema)
 
 
-@pytest.mark.parametrize("name", sorted(matcher_module._ROWS))
+def _makers():
+    """The matcher's row makers, and one of every column of each of their tables."""
+    makers = {name: maker for name, maker in matcher_module._ROWS.items()}
+    makers |= {f"{name} (every column)": RowMaker(m.table) for name, m in makers.items()}
+    return makers
+
+
+@pytest.mark.parametrize("maker", list(_makers().values()), ids=list(_makers()))
 @given(data=st.data())
-def test_a_table_built_in_one_conversion_is_the_table_built_by_columns(name, data):
+def test_a_table_built_in_one_conversion_is_the_table_built_by_columns(maker, data):
     """`frame` (one Arrow conversion) gives exactly the table built column by column."""
-    maker = matcher_module._ROWS[name]
-    row = st.tuples(*(_VALUES[type] for type in maker._types))
+    row = st.tuples(*(_VALUES[type] for type in maker.types))
     rows = data.draw(st.lists(row, max_size=5))
     expected = _by_columns(maker, rows)
     assert maker.frame(rows).equals(expected, check_metadata=True)
