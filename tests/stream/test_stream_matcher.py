@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import msgspec
 import numpy as np
+import pytest
 
 from matchcore.engine.base import NULL_INT64
 from matchcore.rules import RuleSettings
+from matchcore.stream import matcher as matcher_module
 from matchcore.stream.matcher import _kernel_values
 
 
@@ -40,6 +44,24 @@ def test_batch_size_flushes_without_tick(kit, make_matcher):
     assert matcher.drain() == []
     kit.feed_all(matcher, [kit.order_msg("O2")])  # the second waiting order fills the batch
     assert [e.order_no for e in matcher.drain()] == ["O1"]
+
+
+@pytest.mark.parametrize(
+    ("interval", "bound", "due_after"),
+    [(0.005, 0.02, 0.02), (0.005, 60.0, 60.0), (0.1, 0.02, 0.1)],
+    ids=["bounded", "as-long-as-the-flush", "never-below-the-interval"],
+)
+def test_a_slow_flush_lengthens_the_next_wait_up_to_the_bound(
+    kit, make_matcher, clock, monkeypatch, interval, bound, due_after
+):
+    ticks = itertools.count(0.0, 1.0)  # the flush's timer: each reading a second later
+    monkeypatch.setattr(matcher_module.time, "perf_counter", lambda: next(ticks))
+    matcher = make_matcher(batch_interval=interval, max_batch_interval=bound)
+    kit.feed_all(matcher, kit.complete_set("O1"))
+    matcher.flush()  # took a second or more by its timer
+    kit.feed_all(matcher, [kit.order_msg("O2")])
+    assert not matcher.flush_due(clock.now + min(0.5, due_after) - 0.001)
+    assert matcher.flush_due(clock.now + due_after + 1e-6)
 
 
 def test_newer_revision_emits_a_new_version(kit, make_matcher):

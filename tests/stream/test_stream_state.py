@@ -3,6 +3,10 @@ damaged files, snapshots (SPEC §5)."""
 
 from __future__ import annotations
 
+import gc
+import os
+import weakref
+
 import msgspec
 import pytest
 
@@ -12,6 +16,7 @@ from matchcore.stream.state import (
     DEAD,
     FLUSH,
     INPUT,
+    VERDICT,
     DurableMatcher,
     encode_record,
     read_records,
@@ -19,8 +24,9 @@ from matchcore.stream.state import (
 
 
 def _durable(make_matcher, state_dir, delivered, settings=None, **options):
+    options.setdefault("sync", True)
     processor = DurableMatcher(
-        make_matcher(settings=settings), state_dir, sync=True, deliver=delivered.extend, **options
+        make_matcher(settings=settings), state_dir, deliver=delivered.extend, **options
     )
     processor.recover()
     return processor
@@ -46,11 +52,87 @@ def test_verdicts_are_delivered_only_after_the_commit(kit, make_matcher, tmp_pat
     for position, raw in enumerate(_encoded(kit, kit.complete_set("O1")), start=1):
         processor.offer(raw, position)
     processor.matcher.flush()
-    processor.poll()
     assert delivered == []  # flushed but not yet durable
     processor.commit()
     assert [e.verdict for e in delivered] == ["pass"]
     assert processor.committed_position == 3
+
+
+def _logged_verdicts(state_dir):
+    """VERDICT records in the state directory's log segments."""
+    return sum(
+        kind == VERDICT
+        for path in sorted(state_dir.glob("log-*.bin"))
+        for kind, _ in read_records(path.read_bytes())[0]
+    )
+
+
+def test_a_poll_commits_at_once_when_verdicts_wait(kit, make_matcher, tmp_path, monkeypatch):
+    """Not at the next commit by time or count; and each delivery comes after an fsync that
+    covers its verdicts."""
+    synced = [0]  # VERDICT records in the log at each fsync
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        real_fsync(fd)
+        synced.append(_logged_verdicts(tmp_path))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    deliveries = []  # (verdicts delivered so far, verdicts synced before the delivery)
+    delivered = []
+
+    def deliver(events):
+        delivered.extend(events)
+        deliveries.append((len(delivered), synced[-1]))
+
+    processor = _durable(make_matcher, tmp_path, [], commit_interval=3600, commit_records=10**6)
+    processor.deliver = deliver
+    messages = _encoded(kit, kit.complete_set("O1") + kit.complete_set("O2")[:2])
+    for position, raw in enumerate(messages, start=1):
+        processor.offer(raw, position)
+    commits = processor.matcher.counters.get("commits")
+    processor.poll()  # no batch due yet: nothing to deliver, and no commit due
+    assert processor.matcher.counters.get("commits") == commits
+    processor.matcher.flush()
+    processor.poll()
+    assert [(e.order_no, e.verdict) for e in delivered] == [("O1", "pass")]
+    assert processor.committed_position == 5  # the inputs the commit covered
+    assert all(count <= durable for count, durable in deliveries)
+
+
+class _Node:
+    """An object that can be in a reference cycle and be watched through a weak reference."""
+
+    me: _Node | None = None
+
+
+@pytest.fixture()
+def unfrozen():
+    """Objects frozen by a test's commits go back to the collector after it."""
+    yield
+    gc.unfreeze()
+
+
+@pytest.mark.parametrize("durable", [True, False], ids=["durable", "in-memory"])
+def test_a_commit_freezes_what_lives_and_a_due_snapshot_frees_frozen_cycles(
+    kit, make_matcher, tmp_path, unfrozen, durable
+):
+    processor = _durable(
+        make_matcher, tmp_path if durable else None, [], snapshot_records=2, sync=False
+    )
+    node = _Node()
+    node.me = node  # a cycle only the cyclic collector can free
+    watched = weakref.ref(node)
+    processor.offer(msgspec.json.encode(kit.order_msg("O1")), 1)
+    processor.commit()
+    del node
+    gc.collect()
+    processor.poll()  # no snapshot due yet
+    assert watched() is not None  # frozen: collections do not walk it
+    processor.offer(msgspec.json.encode(kit.order_msg("O2")), 2)
+    processor.poll()
+    assert watched() is None
+    processor.close()
 
 
 def test_recovery_replays_the_log_to_the_same_state(kit, make_matcher, tmp_path):
