@@ -163,15 +163,17 @@ def run_stream(
         gc.unfreeze()
         gc.collect()
         started, cpu_started = time.perf_counter(), time.process_time()
-        for position, (raw, key) in enumerate(zip(messages, completes, strict=True), start=1):
-            if rate is not None:
+        if rate is None:
+            _flood(processor, messages, completes, offered_at, poll_every)
+        else:  # one at a time, polling while it waits
+            pairs = zip(messages, completes, strict=True)
+            for position, (raw, key) in enumerate(pairs, start=1):
                 while time.perf_counter() - started < position / rate:
                     processor.poll()
                     time.sleep(0.0005)
-            processor.offer(raw, position)
-            if key is not None:
-                offered_at[key] = time.perf_counter()
-            if rate is not None or position % poll_every == 0:
+                processor.offer(raw, position)
+                if key is not None:
+                    offered_at[key] = time.perf_counter()
                 processor.poll()
         processor.close()
         seconds = time.perf_counter() - started
@@ -180,6 +182,27 @@ def run_stream(
     if rate is not None:
         label += f" @{rate:,.0f}/s"
     return RunResult(label, len(messages), seconds, cpu_seconds, verdicts, latencies)
+
+
+def _flood(
+    processor: DurableMatcher,
+    messages: list[bytes],
+    completes: list[tuple[str, str] | None],
+    offered_at: dict[tuple[str, str], float],
+    poll_every: int,
+) -> None:
+    """Every message as fast as it is taken, as `run_file` feeds a file: the messages between
+    two polls in one call (a message counts as offered when its call starts: it waits from
+    then)."""
+    for start in range(0, len(messages), poll_every):
+        end = min(start + poll_every, len(messages))
+        now = time.perf_counter()
+        for key in completes[start:end]:
+            if key is not None:
+                offered_at[key] = now
+        processor.offer_many(messages[start:end], range(start + 1, end + 1))
+        if end % poll_every == 0:
+            processor.poll()
 
 
 def pending_state_bytes(

@@ -9,14 +9,19 @@ with none (the set-up, and one pass that warms up, are in both).
     python -m benchmarks.stream_instructions make build/bench/stream.pkl --orders 2000
     valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
         python -m benchmarks.stream_instructions run build/bench/stream.pkl --passes 0
-    (the same with --passes 1; add --in-memory for no state directory)
+    (the same with --passes 1; add --in-memory for no state directory, --chunk 256 to hand
+    the documents between those points over in calls of up to 256, as the CLI does)
 
-To measure another tree, run the same file from it (`PYTHONPATH=.` in that tree).
+To measure another tree, run the same file from it (`PYTHONPATH=.` in that tree); for a tree
+whose copy of this file is older, run this one by its path (`python .../stream_instructions.py
+run ...`): the feeding loop's own cost is then the same in both.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import pickle
 import tempfile
 from pathlib import Path
@@ -38,27 +43,56 @@ def make(path: Path, orders: int, seed: int) -> None:
     print(f"{len(messages):,} messages for {orders:,} orders in {path}")
 
 
-def run(path: Path, passes: int, durable: bool) -> None:
-    """A warm-up pass and `passes` more, each a fresh matcher fed every message."""
+def run(path: Path, passes: int, durable: bool, chunk: int) -> None:
+    """A warm-up pass and `passes` more, each a fresh matcher fed every message (`chunk` > 1:
+    up to that many a call, `offer_many`). The clock moves `STEP` at each document's arrival
+    (a read of it: `offer` reads it once a document), in C: the same times and the same cost
+    whether documents are offered one by one or many at once."""
     messages, references = pickle.loads(path.read_bytes())
-    clock = [0.0]
-    for _ in range(passes + 1):
+    arrivals = itertools.count(1)
+    clock = functools.partial(next, map(STEP.__mul__, arrivals))
+    calls = _calls(len(messages), chunk) if chunk > 1 else None
+    for done in range(0, (passes + 1) * len(messages), len(messages)):
         with tempfile.TemporaryDirectory(prefix="stream-instructions-") as state_dir:
-            matcher = StreamMatcher(references, clock=lambda: clock[0], batch_interval=1e9)
+            matcher = StreamMatcher(references, clock=clock, batch_interval=1e9)
             processor = DurableMatcher(
                 matcher, state_dir if durable else None, deliver=lambda events: None
             )
             processor.recover()
-            for position, raw in enumerate(messages, start=1):
-                clock[0] += STEP
-                processor.offer(raw, position)
-                if position % FLUSH_EVERY == 0:
-                    matcher.flush()
-                if position % POLL_EVERY == 0:
-                    processor.poll()
-            processor.close()
+            if calls is None:
+                for position, raw in enumerate(messages, start=1):
+                    processor.offer(raw, position)
+                    _between(matcher, processor, position, done)
+            else:
+                for start, end in calls:
+                    processor.offer_many(messages[start:end], range(start + 1, end + 1))
+                    _between(matcher, processor, end, done)
+            processor.close()  # its flush reads the clock once more
     counters = matcher.counters.as_dict()
     print(f"{len(messages):,} messages a pass; last pass: {counters}")
+
+
+def _between(matcher: StreamMatcher, processor: DurableMatcher, position: int, done: int) -> None:
+    """The fixed flush and poll points after document `position` of a pass (`done`
+    documents came before the pass)."""
+    if position % FLUSH_EVERY == 0:
+        matcher.flush((done + position) * STEP)
+    if position % POLL_EVERY == 0:
+        processor.poll((done + position) * STEP)
+
+
+def _calls(count: int, chunk: int) -> list[tuple[int, int]]:
+    """The [start, end) ranges of `count` documents offered in calls of up to `chunk`, none
+    across a flush or poll point."""
+    calls = []
+    start = 0
+    while start < count:
+        end = min(start + chunk, count)
+        for every in (FLUSH_EVERY, POLL_EVERY):
+            end = min(end, (start // every + 1) * every)
+        calls.append((start, end))
+        start = end
+    return calls
 
 
 def main() -> None:
@@ -73,11 +107,14 @@ def main() -> None:
     ran.add_argument("path", type=Path)
     ran.add_argument("--passes", type=int, default=1)
     ran.add_argument("--in-memory", action="store_true", help="no state directory")
+    ran.add_argument(
+        "--chunk", type=int, default=1, help="documents a call (offer_many when over 1)"
+    )
     args = parser.parse_args()
     if args.command == "make":
         make(args.path, args.orders, args.seed)
     else:
-        run(args.path, args.passes, durable=not args.in_memory)
+        run(args.path, args.passes, durable=not args.in_memory, chunk=args.chunk)
 
 
 if __name__ == "__main__":

@@ -100,3 +100,33 @@ def input_record(
     position: int | None,
     raw: bytes,
 ) -> bytes: ...
+def crc32_of(data: bytes, crc: int = 0) -> int: ...
+
+class Tally:
+    records: int
+    taken: int
+    moved: bool
+    position: Any
+    def __init__(self) -> None: ...
+
+class Offers:
+    def __init__(
+        self,
+        decoder: MessageDecoder,
+        decode: Callable[[bytes], Any],
+        bad_message: type[Exception],
+        encode: Callable[[Any], bytes],
+        kind: bytes,
+        python_record: Callable[[bytes, float, int | None, bytes], bytes],
+        accepted: Any,
+    ) -> None: ...
+    def offer(
+        self,
+        tally: Tally,
+        durable: object,
+        matcher: object,
+        queue: list[bytes] | None,
+        raws: Sequence[Any],
+        positions: Sequence[int | None] | None,
+        now: float | None,
+    ) -> None: ...

@@ -230,16 +230,20 @@ def run_file(
     on_progress: Callable[[], None] = lambda: None,
     poll_every: int = 256,
 ) -> None:
-    """Feed every frame of `handle` to `processor`, letting time pass between small batches."""
+    """Feed every frame of `handle` to `processor`, letting time pass between small batches
+    (every `poll_every` frames and after each read): the frames in between in one call."""
     seen = 0
     for frames in read_frames(handle, framing, start=start, follow=follow, stop=stop):
         if frames is None:
             processor.poll()
             on_progress()
             continue
-        for raw, position in frames:
-            processor.offer(raw, position)
-            seen += 1
+        offset = 0
+        while offset < len(frames):
+            part = frames[offset : offset + poll_every - seen % poll_every]
+            processor.offer_many([raw for raw, _ in part], [position for _, position in part])
+            offset += len(part)
+            seen += len(part)
             if seen % poll_every == 0:
                 processor.poll()
                 on_progress()
@@ -280,21 +284,48 @@ async def _cancel_all(tasks: set[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _read_frame(reader: asyncio.StreamReader, framing: Framing) -> bytes | None:
-    """The next frame from a connection, or None at its end."""
-    try:
-        if framing == "ndjson":
-            while True:
-                line = await reader.readuntil(b"\n")
-                if line.strip():
-                    return line[:-1]
-        header = await reader.readexactly(4)
-        (length,) = _LENGTH.unpack(header)
-        if length > MAX_FRAME:
-            raise InputError(f"MessagePack frame of {length} bytes exceeds {MAX_FRAME}")
-        return await reader.readexactly(length)
-    except asyncio.IncompleteReadError as exc:
-        return exc.partial.strip() or None if framing == "ndjson" else None
+#: Bytes asked of a connection a read (a read gives what has arrived, up to this).
+_READ_SIZE = 1 << 16
+
+
+class _ConnectionFrames:
+    """A connection's bytes cut into frames as they arrive: every complete one a read gives
+    (blank NDJSON lines skipped), so the frames that came together are offered in one call.
+    Bytes are joined only when a frame may be complete (a newline came, or the length a
+    MessagePack header announced), so a large frame is not copied once a read. A frame over
+    `MAX_FRAME` is an InputError (which ends the connection; what it sent since the last
+    acknowledgement it sends again)."""
+
+    def __init__(self, framing: Framing) -> None:
+        self.framing = framing
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._wanted = 1  # bytes held before a frame may be complete
+
+    def add(self, data: bytes) -> list[bytes]:
+        """The frames completed by `data` (InputError for a MessagePack frame over the limit)."""
+        self._parts.append(data)
+        self._size += len(data)
+        if self.framing == "ndjson" and b"\n" not in data:
+            if self._size > MAX_FRAME:
+                raise InputError(f"NDJSON line of over {MAX_FRAME} bytes")
+            return []
+        if self._size < self._wanted <= _LENGTH.size + MAX_FRAME:
+            return []  # split_frames refuses a frame over the limit at once
+        buffer = b"".join(self._parts)
+        frames, used = split_frames(buffer, self.framing, 0)
+        rest = buffer[used:]
+        self._parts, self._size = [rest], len(rest)
+        self._wanted = 1
+        if self.framing == "msgpack" and len(rest) >= _LENGTH.size:
+            self._wanted = _LENGTH.size + _LENGTH.unpack_from(rest)[0]
+        return [raw for raw, _ in frames]
+
+    def end(self) -> list[bytes]:
+        """At the end of the connection: a last unterminated NDJSON line (stripped); an
+        incomplete MessagePack frame is dropped (its sender never finished it)."""
+        rest = b"".join(self._parts).strip()
+        return [rest] if rest and self.framing == "ndjson" else []
 
 
 class TcpService:
@@ -416,16 +447,19 @@ class TcpService:
     ) -> None:
         self._track(self._input_handlers)
         self._acks[writer] = 0
+        frames = _ConnectionFrames(self.framing)
         try:
             while True:
-                raw = await _read_frame(reader, self.framing)
-                if raw is None:
+                data = await reader.read(_READ_SIZE)
+                batch = frames.add(data) if data else frames.end()
+                if batch:
+                    self.processor.offer_many(batch)
+                    self._acks[writer] += len(batch)
+                    # Every read: the matcher may have flushed on its own (batch size), and the
+                    # verdicts that produced must wait for slow clients before more is taken.
+                    await self._settle()
+                if not data:
                     break
-                self.processor.offer(raw)
-                self._acks[writer] += 1
-                # Every frame: the matcher may have flushed on its own (batch size), and the
-                # verdicts that produced must wait for slow clients before more is taken.
-                await self._settle()
             self.processor.commit()
             await self._ack()
             await self._publish()

@@ -1254,6 +1254,12 @@ def decode_bytes(raw: bytes) -> Message:
         message = decode_checked(raw)
         if message is not None:
             return message
+    return decode_in_python(raw)
+
+
+def decode_in_python(raw: bytes) -> Message:
+    """`decode_bytes` of a message the compiled decoder leaves (or of any, when it is not
+    built): the Python path, which decides, and gives the reason of a bad message."""
     stripped = raw.lstrip()
     first = stripped[:1]
     if first == b"{":
@@ -1706,5 +1712,6 @@ __all__ = [
     "References",
     "StreamMatcher",
     "decode_bytes",
+    "decode_in_python",
     "engine_evaluator",
 ]

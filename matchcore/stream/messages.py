@@ -415,10 +415,11 @@ if _intake is not None:
 #: check accepts it), in one compiled call; None for any other (see `decode_bytes` in
 #: matcher.py, which then takes the Python path). None when the extension is not built.
 decode_checked: Callable[[bytes], Message | None] | None = None
+#: The compiled decoder `decode_checked` is the method of (for compiled callers).
+checked_decoder: Any = None
 if _intake is not None:
-    decode_checked = _intake.MessageDecoder(
-        JSON_DECODER.decode, MSGPACK_DECODER.decode, _CHECKS
-    ).decode
+    checked_decoder = _intake.MessageDecoder(JSON_DECODER.decode, MSGPACK_DECODER.decode, _CHECKS)
+    decode_checked = checked_decoder.decode
 
 
 def message_type(message: Message) -> str:
@@ -524,6 +525,7 @@ __all__ = [
     "canonical_code",
     "canonical_id_number",
     "check_message",
+    "checked_decoder",
     "decode_checked",
     "decode_json",
     "decode_msgpack",

@@ -14,7 +14,7 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -23,8 +23,15 @@ from typing import Any
 import msgspec
 
 from ..exceptions import StateError
-from .matcher import Configuration, FeedResult, StreamMatcher, decode_bytes
-from .messages import BadMessage, Message, VerdictEvent, encode_message
+from .matcher import (
+    ACCEPTED,
+    Configuration,
+    FeedResult,
+    StreamMatcher,
+    decode_bytes,
+    decode_in_python,
+)
+from .messages import BadMessage, Message, VerdictEvent, checked_decoder, encode_message
 
 _intake: ModuleType | None
 try:
@@ -69,6 +76,22 @@ input_record: Callable[[float, int | None, bytes], bytes] = (
     functools.partial(_intake.input_record, INPUT, python_input_record)
     if _intake is not None
     else functools.partial(python_input_record, INPUT)
+)
+
+#: `DurableMatcher.offer` of many messages in one compiled loop (src_ext/intake.pyx: `Offers`);
+#: None when the extension is not built (`offer_many` then offers them one by one).
+_offers: Any = (
+    _intake.Offers(
+        checked_decoder,
+        decode_in_python,
+        BadMessage,
+        encode_message,
+        INPUT,
+        python_input_record,
+        ACCEPTED,
+    )
+    if _intake is not None
+    else None
 )
 
 
@@ -155,6 +178,11 @@ class StateLog:
         self._buffer.append(input_record(now, position, raw))
         self.records_pending += 1
 
+    def queue(self) -> list[bytes] | None:
+        """The list records wait in for the next commit, in order (the compiled intake puts
+        them there itself; the caller counts them in `records_pending`)."""
+        return self._buffer
+
     def commit(self) -> None:
         """Write queued records and (when `sync`) fsync: after this they survive a crash."""
         if self._buffer:
@@ -201,6 +229,10 @@ class _NullLog:
     def append_input(self, now: float, position: int | None, raw: bytes) -> None:
         """Nothing to keep."""
         self.records_pending += 1
+
+    def queue(self) -> list[bytes] | None:
+        """None: records are not kept (only counted)."""
+        return None
 
     def commit(self) -> None:
         """Nothing to write."""
@@ -410,6 +442,30 @@ class DurableMatcher:
         if matcher.has_events():  # the feed flushed
             self._collect()
         return result
+
+    def offer_many(
+        self,
+        messages: Sequence[bytes | Message],
+        positions: Sequence[int | None] | None = None,
+        *,
+        now: float | None = None,
+    ) -> None:
+        """`offer` of each message in turn, with the position of the same index (None for
+        all when `positions` is None): the same log, state, verdicts and dead letters, in one
+        compiled loop, without `offer`'s Python calls and result object per message."""
+        log = self._require_log()
+        if _offers is None:  # not built
+            for at, message in enumerate(messages):
+                self.offer(message, positions[at] if positions is not None else None, now=now)
+            return
+        tally = _intake.Tally()  # type: ignore[union-attr]
+        try:
+            _offers.offer(tally, self, self.matcher, log.queue(), messages, positions, now)
+        finally:  # booked as `offer` books them, also when a message raised
+            log.records_pending += tally.records
+            self._records_since_snapshot += tally.taken
+            if tally.moved:
+                self._position = tally.position
 
     def reject(self, reason: str, position: int | None, raw: bytes) -> FeedResult:
         """Dead-letter one message: logged by position only, so a restart resumes after it."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import zlib
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -453,6 +454,14 @@ def test_amount_fields_are_the_declared_ones() -> None:
 
 _EDGE_INTEGERS = [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**63]
 _EDGE_INTEGERS += [-1, -32, -33, -128, -129, -(2**15), -(2**15) - 1, -(2**31), -(2**31) - 1]
+
+
+@compiled
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=100), st.integers(0, 2**32 - 1))
+def test_log_checksums(data: bytes, start: int) -> None:
+    """The compiled CRC-32 is zlib's, from any start (every length, every alignment)."""
+    assert intake.crc32_of(data, start) == zlib.crc32(data, start)
 
 
 @compiled

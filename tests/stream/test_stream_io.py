@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import socket
 import threading
@@ -11,9 +12,19 @@ import time
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matchcore.exceptions import InputError
-from matchcore.stream.io import TcpService, VerdictSink, frame, read_frames, split_frames
+from matchcore.stream.io import (
+    MAX_FRAME,
+    TcpService,
+    VerdictSink,
+    _ConnectionFrames,
+    frame,
+    read_frames,
+    split_frames,
+)
 from matchcore.stream.messages import VerdictEvent
 from matchcore.stream.state import DurableMatcher
 
@@ -177,3 +188,44 @@ def test_a_slow_verdict_client_slows_intake(kit, make_matcher, tmp_path):
     stalled_at, final, verdicts = asyncio.run(scenario())
     assert 0 < stalled_at < len(messages)  # intake waited for the verdict client
     assert final == len(messages) and verdicts == 1500  # and then everything went through
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(max_size=40), max_size=8),
+    st.sampled_from(["ndjson", "msgpack"]),
+    st.lists(st.integers(1, 50), min_size=1, max_size=20),
+    st.integers(0, 8),
+)
+def test_connection_frames_are_the_frames_of_the_whole_input(payloads, framing, cuts, torn):
+    """However the bytes of a connection arrive, the frames are the ones of the whole input,
+    and at its end a last unterminated NDJSON line (stripped) is one more."""
+    if framing == "ndjson":
+        payloads = [p.replace(b"\n", b"") for p in payloads]
+    tail = frame(b" last ", framing)[:torn]  # a frame cut anywhere (or whole, or none)
+    data = b"".join(frame(p, framing) for p in payloads) + tail
+    frames = _ConnectionFrames(framing)
+    received = []
+    offset = 0
+    for cut in itertools.cycle(cuts):
+        if offset >= len(data):
+            break
+        received += frames.add(data[offset : offset + cut])
+        offset += cut
+    received += frames.end()
+    whole, used = split_frames(data, framing, 0)
+    expected = [raw for raw, _ in whole]
+    rest = data[used:].strip()
+    if framing == "ndjson" and rest:
+        expected.append(rest)
+    assert received == expected
+
+
+def test_a_connection_frame_over_the_limit_is_refused_at_once():
+    """Not buffered until it is complete: the connection ends."""
+    with pytest.raises(InputError, match="claims"):
+        _ConnectionFrames("msgpack").add(frame(b"x", "msgpack") + b"\xff\xff\xff\xff")
+    lines = _ConnectionFrames("ndjson")
+    lines.add(b"x" * MAX_FRAME)
+    with pytest.raises(InputError, match="NDJSON line"):
+        lines.add(b"x")

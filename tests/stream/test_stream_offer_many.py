@@ -1,0 +1,197 @@
+"""`DurableMatcher.offer_many` against `offer` one message at a time: on random streams of good
+and bad messages, redeliveries, revisions and cancels, cut into random calls, with auto flushes
+inside them, both give the same log bytes, verdicts, counters, dead letters and positions."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matchcore.stream.io import read_frames, run_file
+from matchcore.stream.matcher import References, StreamMatcher
+from matchcore.stream.state import DurableMatcher
+
+from .conftest import complete_set
+from .test_stream_intake import mutated_messages, stream_messages
+
+#: Bytes that are no message: not JSON or MessagePack, not an object, empty, a torn frame.
+_GARBAGE = [b"not json", b"", b"   ", b"[1, 2]", b'{"doc_type": "order"', b"\x93\x01\x02\x03"]
+
+
+@st.composite
+def raw_messages(draw: Any, earlier: list[bytes]) -> bytes:
+    """One message as received: a stream document (JSON or MessagePack, white space around
+    it), one with a bad value, garbage, or one received before (a redelivery)."""
+    choice = draw(st.sampled_from(["stream", "stream", "stream", "mutated", "garbage", "again"]))
+    if choice == "again" and earlier:
+        return draw(st.sampled_from(earlier))
+    if choice == "garbage":
+        return draw(st.sampled_from(_GARBAGE))
+    message = draw(stream_messages() if choice != "mutated" else mutated_messages())
+    if draw(st.booleans()):
+        return msgspec.msgpack.encode(message)
+    return draw(st.sampled_from([b"", b" ", b"\n\t"])) + msgspec.json.encode(message)
+
+
+@st.composite
+def streams(draw: Any) -> list[list[tuple[bytes, int | None]]]:
+    """Messages with their positions (None sometimes: the TCP intake has none), in calls."""
+    earlier: list[bytes] = []
+    calls = []
+    position = 0
+    for _ in range(draw(st.integers(1, 8))):
+        call = []
+        for _ in range(draw(st.integers(0, 12))):
+            raw = draw(raw_messages(earlier))
+            earlier.append(raw)
+            position += draw(st.integers(1, 3))
+            call.append((raw, position if draw(st.integers(0, 4)) else None))
+        calls.append(call)
+    return calls
+
+
+class _Run:
+    """A durable matcher (state in a temporary directory, or none) with what comes out of it;
+    the clock moves at every read, so each message has a time of its own. Commits only when
+    asked (not on the wall clock)."""
+
+    def __init__(
+        self, references: References, state_dir: str | None, batch_size: int, compiled: bool
+    ) -> None:
+        ticks = itertools.count()
+        self.matcher = StreamMatcher(
+            references,
+            engine="reference",
+            batch_size=batch_size,
+            batch_interval=1e9,
+            clock=lambda: 1000.0 + next(ticks),
+        )
+        if not compiled:  # every message taken by the Python path
+            self.matcher._new_upserts = None
+        self.state_dir = state_dir
+        self.delivered: list[Any] = []
+        self.dead: list[tuple[str, int | None, bytes]] = []
+        self.processor = DurableMatcher(
+            self.matcher,
+            state_dir,
+            commit_interval=1e9,
+            commit_records=10**9,
+            deliver=self.delivered.extend,
+            on_dead_letter=lambda *letter: self.dead.append(letter),
+        )
+        self.processor.recover()
+
+    def outcome(self) -> tuple[Any, ...]:
+        """Everything a caller sees, after a last commit."""
+        self.processor.commit()
+        log = b""
+        if self.state_dir is not None:
+            log = b"".join(path.read_bytes() for path in sorted(Path(self.state_dir).glob("*")))
+        return (
+            log,
+            self.delivered,
+            self.matcher.counters.as_dict(),
+            self.dead,
+            self.processor.committed_position,
+            self.processor._records_since_snapshot,
+            self.matcher.snapshot(),
+        )
+
+
+def _fed(references: References, calls: Any, options: tuple[bool, int, bool], many: bool) -> Any:
+    """The outcome of feeding `calls` one message at a time or a call at a time, with a poll
+    after each call; `options`: durable, batch size, compiled intake."""
+    durable, batch_size, compiled = options
+    with tempfile.TemporaryDirectory(prefix="offer-many-") as state_dir:
+        run = _Run(references, state_dir if durable else None, batch_size, compiled)
+        for call in calls:
+            if many:
+                run.processor.offer_many([raw for raw, _ in call], [at for _, at in call])
+            else:
+                for raw, position in call:
+                    run.processor.offer(raw, position)
+            run.processor.poll()
+        return run.outcome()
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams(), st.tuples(st.booleans(), st.sampled_from([1, 2, 3, 4096]), st.booleans()))
+def test_offer_many_is_offer_one_by_one(
+    references: References, calls: Any, options: tuple[bool, int, bool]
+) -> None:
+    one_by_one = _fed(references, calls, options, many=False)
+    many = _fed(references, calls, options, many=True)
+    assert many == one_by_one
+
+
+def test_offer_many_without_positions_and_with_a_fixed_time(references: References) -> None:
+    """No positions: none is recorded (as `offer` without one); `now` is every message's."""
+    raws = [msgspec.json.encode(m) for m in complete_set("O1")] + [b"bad"]
+    outcomes = []
+    for many in (False, True):
+        with tempfile.TemporaryDirectory(prefix="offer-many-") as state_dir:
+            run = _Run(references, state_dir, batch_size=4096, compiled=True)
+            if many:
+                run.processor.offer_many(raws, now=5.0)
+            else:
+                for raw in raws:
+                    run.processor.offer(raw, now=5.0)
+            run.matcher.flush(6.0)
+            outcomes.append(run.outcome())
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][4] is None  # no position acknowledged
+    assert [event.verdict for event in outcomes[0][1]] == ["pass"]
+    assert [letter[0] for letter in outcomes[0][3]][0].startswith("undecodable")
+
+
+class _Calls:
+    """A processor that records what it is asked: each message offered (with its position,
+    one by one or many at once) and each poll."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    def offer_many(self, raws: list[bytes], positions: list[int]) -> None:
+        self.calls += [
+            ("offer", raw, position) for raw, position in zip(raws, positions, strict=True)
+        ]
+
+    def poll(self) -> None:
+        self.calls.append(("poll",))
+
+
+class _ShortReads:
+    """A file that gives at most `size` bytes a read: frames come in many reads."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size = data, size
+
+    def read(self, _: int) -> bytes:
+        chunk, self.data = self.data[: self.size], self.data[self.size :]
+        return chunk
+
+
+def test_run_file_polls_between_the_same_frames() -> None:
+    """Every `poll_every` frames and after each read, as when frames were offered one by one
+    (the loop run_file had, below)."""
+    data = b"".join(b'{"n": %d}\n' % n for n in range(40))
+    processor = _Calls()
+    run_file(processor, _ShortReads(data, 70), "ndjson", poll_every=5)  # type: ignore[arg-type]
+    expected: list[Any] = []
+    seen = 0
+    for frames in read_frames(_ShortReads(data, 70), "ndjson"):  # type: ignore[arg-type]
+        assert frames is not None
+        for raw, position in frames:
+            expected.append(("offer", raw, position))
+            seen += 1
+            if seen % 5 == 0:
+                expected.append(("poll",))
+        expected.append(("poll",))
+    assert len(expected) > 40 + 40 // 5 + 2  # several reads, some not at a multiple of 5
+    assert processor.calls == expected
