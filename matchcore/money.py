@@ -61,12 +61,12 @@ def format_money(units: int | None, scale: int = MONEY_SCALE) -> str | None:
     if units is None:
         return None
     whole, frac = divmod(abs(units), scale)
-    text = _fraction_text(frac, scale)
+    text = fraction_text(frac, scale)
     return f"-{whole}.{text}" if units < 0 else f"{whole}.{text}"
 
 
 @functools.lru_cache(maxsize=4096)
-def _fraction_text(frac: int, scale: int) -> str:
+def fraction_text(frac: int, scale: int) -> str:
     """The decimals of `frac` / `scale` (0 <= frac < scale): at least two, no trailing zero
     beyond them. Cached: a stream formats two amounts per verdict, from few distinct ones."""
     digits = len(str(scale)) - 1

@@ -33,7 +33,7 @@ import pyarrow as pa
 from .. import schema
 from ..engine.base import KERNEL_COLUMNS, NULL_INT64, CanonicalTables
 from ..exceptions import InputError, StateError
-from ..money import format_money
+from ..money import format_money, fraction_text
 from ..rules import Rule, RuleSettings
 from .canonical import Invalid, RowMaker, clean_text, row_values
 from .messages import (
@@ -65,6 +65,11 @@ try:
     from .._native import intake as _intake
 except ImportError:  # not built: `_DocumentIntake` does the work
     _intake = None
+_flush: ModuleType | None
+try:
+    from .._native import flush as _flush
+except ImportError:  # not built: the matcher's own methods plan walks and make events
+    _flush = None
 
 #: Default completion window (SPEC §5): 24 hours of processing time.
 DEFAULT_COMPLETION_WINDOW = 24 * 3600.0
@@ -349,8 +354,11 @@ class StreamMatcher:
         self._verdicts: dict[int, tuple[str, list[str]]] = {}  # reason mask -> verdict, codes
         self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
         self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
+        self._rule_masks = _rule_masks(self.settings)  # what `_verdicts` are made of
         #: `_apply` of the usual message in one compiled call (None: not built).
         self._new_upserts = _new_upserts(self) if _intake is not None else None
+        #: The per-order steps of a flush in compiled calls (None: not built, see `_glue_of`).
+        self._glue = _glue_of(self) if _flush is not None else None
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -500,13 +508,12 @@ class StreamMatcher:
         # Unless a missing document rejects, an order still waiting for one counts in its
         # buyer's walks: a document for it can change the other orders' verdicts.
         waiting_count = not self._walks_resume()
-        for key in sorted(direct):
-            to_engine = self._decide_without_engine(key)
-            if to_engine is not None:
-                linked[key] = to_engine
-            buyer = self._slots[key].buyer
-            if buyer is not None and (to_engine is not None or waiting_count):
-                changed.setdefault(buyer, []).append(key)
+        if self._glue is not None:
+            self._glue.decide_all(
+                sorted(direct), linked, changed, waiting_count, self.inventory_rules
+            )
+        else:
+            self._decide_all(sorted(direct), linked, changed, waiting_count)
         if waiting_count:
             buyers.update(changed)
         starts: dict[BuyerYear, int] = {}
@@ -522,8 +529,9 @@ class StreamMatcher:
                 buyer, linked, starts, replays, replayed, to_evaluate
             ):
                 to_evaluate.update(self._buyer_orders.members(buyer))
+        walked_again = self._glue.walked_again if self._glue is not None else self._walked_again
         for buyer, keys in resumed.items():
-            to_evaluate.update(self._walked_again(buyer, keys, starts, replays))
+            to_evaluate.update(walked_again(buyer, keys, starts, replays))
         if to_evaluate or replays or replayed:
             started = time.perf_counter()
             self._evaluate_orders(sorted(to_evaluate), direct, starts, linked, replays, replayed)
@@ -566,6 +574,24 @@ class StreamMatcher:
         """The documents the order still lacks, in SPEC order."""
         return self._linked(key).missing(self.inventory_rules)
 
+    def _decide_all(
+        self,
+        keys: list[OrderKey],
+        linked: dict[OrderKey, _Linked],
+        changed: dict[str, list[OrderKey]],
+        waiting_count: bool,
+    ) -> None:
+        """Decide the touched orders (`keys`, sorted): put the documents of those that go to
+        the engine in `linked`, and per buyer in `changed` its orders whose walks change (those
+        that go to the engine; all of them when `waiting_count`)."""
+        for key in keys:
+            to_engine = self._decide_without_engine(key)
+            if to_engine is not None:
+                linked[key] = to_engine
+            buyer = self._slots[key].buyer
+            if buyer is not None and (to_engine is not None or waiting_count):
+                changed.setdefault(buyer, []).append(key)
+
     def _decide_without_engine(self, key: OrderKey) -> _Linked | None:
         """Handle a touched order that needs no engine; when it goes to the engine, its
         documents (see `_linked`)."""
@@ -577,12 +603,20 @@ class StreamMatcher:
             linked = self._linked(key)
             if self._eligible(key, linked):
                 return linked
-        if order is None and slot.evaluated:
+        if (order is None and slot.evaluated) or slot.expired:
+            self._settle(key, order is not None)
+        return None
+
+    def _settle(self, key: OrderKey, live: bool) -> None:
+        """What a touched order that does not go to the engine gets: `cancelled` when its
+        order document went after an evaluation, else `incomplete` again when its window
+        passed."""
+        slot = self._slots[key]
+        if not live and slot.evaluated:
             slot.evaluated = False
             self._emit(key, self._bare_event(key, "cancelled"), always=True)
         elif slot.expired:
             self._emit(key, self._incomplete(key, self._missing(key)), always=False)
-        return None
 
     def _may_be_complete(self, key: OrderKey) -> bool:
         """False when the order surely lacks a document (no payment names it, or no waybill
@@ -690,6 +724,8 @@ class StreamMatcher:
     def _walk_years(self, buyer: str) -> dict[int, list[OrderKey]]:
         """The buyer's orders in each year's annual-limit walk (its live, convertible orders),
         in walk order, by year (ascending; the walks of different years are independent)."""
+        if self._glue is not None:
+            return self._glue.walk_years(buyer)  # type: ignore[no-any-return]
         slots = self._slots
         placed: list[WalkKey] = []
         for key in self._buyer_orders.members(buyer):
@@ -789,7 +825,29 @@ class StreamMatcher:
             events.update(more_events)
             for key in whole:
                 replayed.pop(key, None)
-        for key in sorted(linked.keys() | replayed.keys()) if replayed or whole else linked:
+        keys = list(linked)  # in key order, but for the orders of `whole`
+        if replayed or whole:  # the engine's orders go first: sorting merges the two runs
+            keys = sorted([*keys, *(key for key in replayed if key not in linked)])
+        if self._glue is not None:
+            self._glue.emit_all(
+                self, keys, linked, events, replayed, known, direct, self.inventory_rules
+            )
+        else:
+            self._emit_all(keys, linked, events, replayed, known, direct)
+
+    def _emit_all(
+        self,
+        keys: list[OrderKey],
+        linked: dict[OrderKey, _Linked],
+        events: dict[OrderKey, VerdictEvent],
+        replayed: dict[OrderKey, int],
+        known: dict[OrderKey, _Linked],
+        direct: dict[OrderKey, None],
+    ) -> None:
+        """Emit the events of an evaluation in `keys` order: the engine's (in `events`) for
+        the orders with their documents in `linked` that are eligible, replayed ones for the
+        others (see `_evaluate_orders`)."""
+        for key in keys:
             documents = linked.get(key)
             if documents is None:
                 self._emit(key, self._replayed_event(key, replayed[key]), always=False)
@@ -826,10 +884,7 @@ class StreamMatcher:
         """The verdict and reason codes of a reason mask (cached)."""
         verdict = self._verdicts.get(mask)
         if verdict is None:
-            verdict = self._verdicts[mask] = (
-                self.settings.verdict_of(mask),
-                self.settings.reasons_of(mask),
-            )
+            verdict = self._verdicts[mask] = _verdict_and_reasons(self._rule_masks, mask)
         return verdict
 
     def _remember_walks(
@@ -851,6 +906,19 @@ class StreamMatcher:
             return
         skip = self._walk_masks[0]
         masks, values = results["reason_mask"], results["limit_value"]
+        if self._glue is not None:
+            self._glue.remember_walks(
+                batch.keys,
+                batch.walks,
+                spent_before,
+                masks,
+                values,
+                starts,
+                self._ledger_used,
+                limit,
+                skip,
+            )
+            return
         slots, keys = self._slots, batch.keys
         walks: dict[BuyerYear, list[tuple[WalkKey, int]]] = {}
         for row, (group, walk) in enumerate(batch.walks):
@@ -885,6 +953,11 @@ class StreamMatcher:
 
     def _events_of(self, batch: _Batch, results: OrderResults) -> dict[OrderKey, VerdictEvent]:
         """One verdict event per evaluated order, as the batch renderer would state it."""
+        if self._glue is not None:
+            columns = [results[name] for name in RESULT_COLUMNS]
+            return self._glue.events_of(  # type: ignore[no-any-return]
+                batch.keys, *columns, batch.pay_transaction_ids, batch.logistics_nos
+            )
         events: dict[OrderKey, VerdictEvent] = {}
         rows = zip(batch.keys, *(results[name] for name in RESULT_COLUMNS), strict=True)
         pay_ids, logistics_nos = batch.pay_transaction_ids, batch.logistics_nos
@@ -937,6 +1010,8 @@ class StreamMatcher:
 
     def _linked(self, key: OrderKey) -> _Linked:
         """The order's live documents (the link indexes hold live documents only)."""
+        if self._glue is not None:
+            return self._glue.linked(key, self.inventory_rules)  # type: ignore[no-any-return]
         inventory = self._live("inventory", key) if self.inventory_rules else None
         return _Linked(
             self._live("order", key),
@@ -966,6 +1041,35 @@ class StreamMatcher:
         work per value in Python. The quota ledger holds the rows of these orders'
         buyer-years, with `starts` in place of the ledger's figure.
         """
+        gathered = self._glue.gather(linked) if self._glue is not None else self._gathered(linked)
+        orders, raw_keys, payments, waybills, inventories = gathered
+        frames = dict(zip(("orders", "order_items"), _order_tables(orders), strict=True))
+        frames["payments"] = _table("payments", payments)
+        frames["waybills"] = _table("waybills", waybills)
+        if self.inventory_rules:
+            frames["inventories"] = _table("inventories", inventories)
+        walks = _walks(raw_keys, frames["orders"], self._glue)
+        refs = self.references
+        tables = CanonicalTables(
+            products=refs.products,
+            enterprises=refs.enterprises,
+            hs_lists=refs.hs_lists,
+            quota_ledger=self._batch_ledger(dict.fromkeys(group for group, _ in walks), starts),
+            **frames,
+        )
+        return _Batch(
+            tables,
+            raw_keys,
+            frames["payments"].column("pay_transaction_id").to_pylist(),
+            frames["waybills"].column("logistics_no").to_pylist(),
+            walks,
+        )
+
+    def _gathered(
+        self, linked: dict[OrderKey, _Linked]
+    ) -> tuple[list[bytes], list[OrderKey], list[bytes], list[bytes], list[bytes]]:
+        """The packed rows of these orders' documents: (the orders' rows, their keys, the rows
+        of their payments, of their waybills, of their inventories), each document once."""
         payment_docs, waybill_docs = self._docs["payment"], self._docs["waybill"]
         orders: list[bytes] = []
         raw_keys: list[OrderKey] = []
@@ -982,26 +1086,12 @@ class StreamMatcher:
                 waybills[waybill_key] = waybill_docs[waybill_key].rows
             if documents.inventory is not None and documents.inventory.rows:
                 inventories.append(documents.inventory.rows)
-        frames = dict(zip(("orders", "order_items"), _order_tables(orders), strict=True))
-        frames["payments"] = _table("payments", [rows for rows in payments.values() if rows])
-        frames["waybills"] = _table("waybills", [rows for rows in waybills.values() if rows])
-        if self.inventory_rules:
-            frames["inventories"] = _table("inventories", inventories)
-        walks = _walks(raw_keys, frames["orders"])
-        refs = self.references
-        tables = CanonicalTables(
-            products=refs.products,
-            enterprises=refs.enterprises,
-            hs_lists=refs.hs_lists,
-            quota_ledger=self._batch_ledger(dict.fromkeys(group for group, _ in walks), starts),
-            **frames,
-        )
-        return _Batch(
-            tables,
+        return (
+            orders,
             raw_keys,
-            frames["payments"].column("pay_transaction_id").to_pylist(),
-            frames["waybills"].column("logistics_no").to_pylist(),
-            walks,
+            [rows for rows in payments.values() if rows],
+            [rows for rows in waybills.values() if rows],
+            inventories,
         )
 
     def _batch_ledger(
@@ -1042,6 +1132,7 @@ class StreamMatcher:
         self.inventory_rules = configuration.inventory_rules
         self._verdicts.clear()
         self._walk_masks = _walk_bits(self.settings)
+        self._rule_masks = _rule_masks(self.settings)
         for slot in self._slots.values():  # spent and results under other rules
             slot.spent_after = slot.walk_limit = None
 
@@ -1409,6 +1500,29 @@ def _walk_bits(settings: RuleSettings) -> tuple[int, int]:
     )
 
 
+class _RuleMasks(NamedTuple):
+    """What a verdict is read from, of one `RuleSettings` (read once: working each out again
+    goes through every rule)."""
+
+    reject: int
+    review: int
+    reasons: tuple[tuple[int, str], ...]  # each enabled rule's bit and code, in rule order
+
+
+def _rule_masks(settings: RuleSettings) -> _RuleMasks:
+    return _RuleMasks(
+        settings.mask_of("reject"),
+        settings.mask_of("review"),
+        tuple((rule.bit, rule.name) for rule in Rule if settings.enabled(rule)),
+    )
+
+
+def _verdict_and_reasons(masks: _RuleMasks, mask: int) -> tuple[str, list[str]]:
+    """`RuleSettings.verdict_of` and `reasons_of` of a reason mask, from the settings' masks."""
+    verdict = "reject" if mask & masks.reject else "review" if mask & masks.review else "pass"
+    return verdict, [name for bit, name in masks.reasons if mask & bit]
+
+
 def _walk_place(year: int, app_time: int) -> int:
     """An order's app year and app time as one integer that sorts as the pair (a fraction of
     the memory of a tuple): the int64 app time from 0 up in the low `_PLACE_BITS` bits, the
@@ -1423,12 +1537,15 @@ def _walk_places(packed: list[bytes]) -> list[tuple[int, int]]:
     return [(head[_APP_YEAR], head[_APP_TIME]) for head, _ in _UNPACK_ORDERS(_joined(packed))]
 
 
-def _walks(keys: list[OrderKey], orders: pa.Table) -> list[tuple[BuyerYear, WalkKey]]:
+def _walks(keys: list[OrderKey], orders: pa.Table, glue: Any) -> list[tuple[BuyerYear, WalkKey]]:
     """Each canonical order row's annual-limit walk and its place in it, from the rows' order
-    keys (the same text as their ebp_code and order_no) and the orders table just built."""
+    keys (the same text as their ebp_code and order_no) and the orders table just built (with
+    the matcher's compiled `glue` when there is one)."""
     buyers = orders.column("buyer_id_number").to_pylist()
     years = orders.column(schema.APP_YEAR).to_pylist()
     times = _microseconds(orders.column("app_time"))
+    if glue is not None:
+        return glue.walks(keys, buyers, years, times)  # type: ignore[no-any-return]
     return [
         ((buyer, year), (_walk_place(year, app_time), key))
         for key, buyer, year, app_time in zip(keys, buyers, years, times, strict=True)
@@ -1682,6 +1799,32 @@ def _intake_of(cls: type[Message]) -> Any:
 
 #: Message type -> its `_DocumentIntake`, made on first use.
 _INTAKES: dict[type, Any] = {}
+
+
+def _glue_of(matcher: StreamMatcher) -> Any:
+    """The matcher's per-order flush steps in compiled calls on its own documents, slots, link
+    indexes and verdict cache (src_ext/flush.pyx: `FlushGlue`)."""
+    assert _flush is not None
+    return _flush.FlushGlue(
+        matcher._docs,
+        matcher._slots,
+        matcher._buyer_orders._members,
+        matcher._payments_of._members,
+        matcher._waybills_of._members,
+        _Linked,
+        matcher._settle,
+        _walk_places,
+        matcher._replayable,
+        _Replay,
+        _PLACE_BITS,
+        matcher._verdicts,
+        matcher._verdict_of,
+        VerdictEvent,
+        matcher._replayed_event,
+        _EMITTED,
+        fraction_text,
+        schema.MONEY_SCALE,
+    )
 
 
 def _new_upserts(matcher: StreamMatcher) -> Any:

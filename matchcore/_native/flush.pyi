@@ -1,0 +1,80 @@
+"""Type stubs of the compiled flush glue (src_ext/flush.pyx)."""
+
+from collections.abc import Callable
+from typing import Any
+
+class FlushGlue:
+    def __init__(
+        self,
+        docs: dict[str, dict[Any, Any]],
+        slots: dict[Any, Any],
+        buyer_members: dict[Any, Any],
+        payment_members: dict[Any, Any],
+        waybill_members: dict[Any, Any],
+        linked_type: Callable[..., Any],
+        settle: Callable[[Any, bool], None],
+        walk_places: Callable[[list[bytes]], list[tuple[int, int]]],
+        replayable: Callable[[Any], bool],
+        replay: Callable[..., Any],
+        place_bits: int,
+        verdicts: dict[int, tuple[str, list[str]]],
+        verdict_of: Callable[[int], tuple[str, list[str]]],
+        event: Callable[..., Any],
+        replayed_event: Callable[[Any, int], Any],
+        emitted: dict[str, str],
+        fraction_text: Callable[[int, int], str],
+        scale: int,
+    ) -> None: ...
+    def decide_all(
+        self,
+        keys: list[Any],
+        linked: dict[Any, Any],
+        changed: dict[str, list[Any]],
+        waiting_count: bool,
+        inventory_rules: bool,
+    ) -> None: ...
+    def linked(self, key: Any, inventory_rules: bool) -> Any: ...
+    def gather(
+        self, linked: dict[Any, Any]
+    ) -> tuple[list[bytes], list[Any], list[bytes], list[bytes], list[bytes]]: ...
+    def walks(
+        self, keys: list[Any], buyers: list[Any], years: list[Any], times: list[Any]
+    ) -> list[Any]: ...
+    def walk_years(self, buyer: str) -> dict[int, list[Any]]: ...
+    def walked_again(
+        self, buyer: str, changed: list[Any], starts: dict[Any, int], replays: list[Any]
+    ) -> list[Any]: ...
+    def remember_walks(
+        self,
+        keys: list[Any],
+        walks: list[Any],
+        spent_before: list[Any],
+        masks: list[Any],
+        values: list[Any],
+        starts: dict[Any, int],
+        ledger_used: Callable[[Any], int],
+        limit: int,
+        skip: int,
+    ) -> None: ...
+    def emit_all(
+        self,
+        matcher: Any,
+        keys: list[Any],
+        linked: dict[Any, Any],
+        events: dict[Any, Any],
+        replayed: dict[Any, int],
+        known: dict[Any, Any],
+        direct: dict[Any, None],
+        inventory_rules: bool,
+    ) -> None: ...
+    def events_of(
+        self,
+        keys: list[Any],
+        masks: list[Any],
+        payments: list[Any],
+        waybills: list[Any],
+        taxes: list[Any],
+        limits: list[Any],
+        pay_ids: list[Any],
+        logistics_nos: list[Any],
+    ) -> dict[Any, Any]: ...
