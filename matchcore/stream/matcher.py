@@ -354,7 +354,6 @@ class StreamMatcher:
         self._verdicts: dict[int, tuple[str, list[str]]] = {}  # reason mask -> verdict, codes
         self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
         self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
-        self._rule_masks = _rule_masks(self.settings)  # what `_verdicts` are made of
         #: `_apply` of the usual message in one compiled call (None: not built).
         self._new_upserts = _new_upserts(self) if _intake is not None else None
         #: The per-order steps of a flush in compiled calls (None: not built, see `_glue_of`).
@@ -884,7 +883,10 @@ class StreamMatcher:
         """The verdict and reason codes of a reason mask (cached)."""
         verdict = self._verdicts.get(mask)
         if verdict is None:
-            verdict = self._verdicts[mask] = _verdict_and_reasons(self._rule_masks, mask)
+            verdict = self._verdicts[mask] = (
+                self.settings.verdict_of(mask),
+                self.settings.reasons_of(mask),
+            )
         return verdict
 
     def _remember_walks(
@@ -1132,7 +1134,6 @@ class StreamMatcher:
         self.inventory_rules = configuration.inventory_rules
         self._verdicts.clear()
         self._walk_masks = _walk_bits(self.settings)
-        self._rule_masks = _rule_masks(self.settings)
         for slot in self._slots.values():  # spent and results under other rules
             slot.spent_after = slot.walk_limit = None
 
@@ -1498,29 +1499,6 @@ def _walk_bits(settings: RuleSettings) -> tuple[int, int]:
         settings.mask_of("reject") & ~annual.bit,
         annual.bit if settings.enabled(annual) else 0,
     )
-
-
-class _RuleMasks(NamedTuple):
-    """What a verdict is read from, of one `RuleSettings` (read once: working each out again
-    goes through every rule)."""
-
-    reject: int
-    review: int
-    reasons: tuple[tuple[int, str], ...]  # each enabled rule's bit and code, in rule order
-
-
-def _rule_masks(settings: RuleSettings) -> _RuleMasks:
-    return _RuleMasks(
-        settings.mask_of("reject"),
-        settings.mask_of("review"),
-        tuple((rule.bit, rule.name) for rule in Rule if settings.enabled(rule)),
-    )
-
-
-def _verdict_and_reasons(masks: _RuleMasks, mask: int) -> tuple[str, list[str]]:
-    """`RuleSettings.verdict_of` and `reasons_of` of a reason mask, from the settings' masks."""
-    verdict = "reject" if mask & masks.reject else "review" if mask & masks.review else "pass"
-    return verdict, [name for bit, name in masks.reasons if mask & bit]
 
 
 def _walk_place(year: int, app_time: int) -> int:
