@@ -1,21 +1,24 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Streaming intake in C: message field values -> checks passed and canonical values; a
 document -> the key, link and packed rows the stream matcher keeps; the usual message -> decoded
-and checked, and taken into the matcher's state, each in one call; an input -> its log record.
+and checked, and taken into the matcher's state, each in one call; the usual JSON message ->
+what the matcher keeps, in one pass over its bytes (`DirectJson`); an input -> its log record.
 
 Each fast path here handles the common form of a value (text without anything NFKC or white
 space collapsing could change, plain decimal amounts, ISO 8601 and customs times) and hands
 anything else to its pure-Python twin in matchcore/stream/canonical.py, messages.py, matcher.py
 or state.py, which stays the reference: the values, and every message about a bad value, come
-from it. tests/stream/test_stream_intake.py compares the two on generated values.
+from it. tests/stream/test_stream_intake.py compares the two on generated values
+(tests/stream/test_stream_direct.py the direct JSON path with decoding).
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memmove, memset
 
 import sys
 
@@ -41,6 +44,8 @@ cdef extern from "Python.h":
     bint Py_UNICODE_ISSPACE(Py_UCS4)
     object PyUnicode_Substring(object, Py_ssize_t, Py_ssize_t)
     object PyUnicode_New(Py_ssize_t, Py_UCS4)
+    object PyUnicode_DecodeUTF8(const char*, Py_ssize_t, const char*)
+    void PyUnicode_InternInPlace(PyObject**)
     long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
 
 cdef enum Kind:  # which fast path a `Converter` runs (`RowPlan` kinds too)
@@ -156,13 +161,15 @@ cdef struct Decimal:
 cdef inline bint plain_decimal(object value, Decimal* out):
     """ASCII digits, optionally a point and more digits (at least one digit before it): the
     amount form nearly every sender uses, needing neither a regex nor trimming."""
-    cdef Py_ssize_t i = 0, n, last = 0, start
-    cdef const uint8_t* p
-    cdef int64_t number = 0, significant = 0
     if not PyUnicode_CheckExact(value) or not PyUnicode_IS_ASCII(value):
         return False
-    n = PyUnicode_GET_LENGTH(value)
-    p = <const uint8_t*>PyUnicode_DATA(value)
+    return decimal_of(<const uint8_t*>PyUnicode_DATA(value), PyUnicode_GET_LENGTH(value), out)
+
+
+cdef inline bint decimal_of(const uint8_t* p, Py_ssize_t n, Decimal* out) noexcept:
+    """`plain_decimal` of the `n` bytes at `p`."""
+    cdef Py_ssize_t i = 0, last = 0, start
+    cdef int64_t number = 0, significant = 0
     while i < n and 0x30 <= p[i] <= 0x39:
         if significant or p[i] != 0x30:
             significant += 1
@@ -197,22 +204,34 @@ cdef inline bint plain_decimal(object value, Decimal* out):
 cdef object fast_units(object value):
     """`units` of a plain decimal with at most 4 places that fits: exact ten-thousandths."""
     cdef Decimal d
-    cdef int64_t scale = 1, place
-    if not plain_decimal(value, &d) or d.places > 4 or d.number < 0:
+    cdef int64_t units
+    if not plain_decimal(value, &d) or not units_of(&d, &units):
         return UNHANDLED  # odd form, too many places, or possibly too large: Python decides
+    return units
+
+
+cdef inline bint units_of(Decimal* d, int64_t* out) noexcept:
+    """A decimal's ten-thousandths, when it has at most 4 places and they fit."""
+    cdef int64_t scale = 1, place
+    if d.places > 4 or d.number < 0:
+        return False
     for place in range(d.places, 4):
         scale *= 10
     if d.number > INT64_MAX // scale:
-        return UNHANDLED  # too large: Python says so
-    return d.number * scale
+        return False
+    out[0] = d.number * scale
+    return True
 
 
 cdef int fast_money_text(object value):
     """1 when the amount text matches the message pattern `_MONEY_TEXT`, -1 when unsure."""
     cdef Decimal d
-    if plain_decimal(value, &d) and d.whole_digits <= 14 and d.places <= 4:
-        return 1
-    return -1
+    return money_text_of(&d) if plain_decimal(value, &d) else -1
+
+
+cdef inline int money_text_of(Decimal* d) noexcept:
+    """`fast_money_text` of a plain decimal."""
+    return 1 if d.whole_digits <= 14 and d.places <= 4 else -1
 
 
 cdef object fast_whole(object value):
@@ -232,7 +251,7 @@ cdef struct Time:
     int offset  # minutes east of UTC
 
 
-cdef inline int digits(const uint8_t* p, Py_ssize_t n, Py_ssize_t at, int count):
+cdef inline int digits(const uint8_t* p, Py_ssize_t n, Py_ssize_t at, int count) noexcept:
     """The number written by `count` ASCII digits at `at`, or -1."""
     cdef int value = 0, i
     if at + count > n:
@@ -244,17 +263,17 @@ cdef inline int digits(const uint8_t* p, Py_ssize_t n, Py_ssize_t at, int count)
     return value
 
 
-cdef inline bint leap(int year):
+cdef inline bint leap(int year) noexcept:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-cdef inline int month_days(int year, int month):
+cdef inline int month_days(int year, int month) noexcept:
     if month == 2:
         return 29 if leap(year) else 28
     return 30 if month in (4, 6, 9, 11) else 31
 
 
-cdef inline bint valid_fields(Time* t):
+cdef inline bint valid_fields(Time* t) noexcept:
     """The ranges `datetime` accepts, and the years the fast paths handle."""
     return (
         MIN_YEAR <= t.year <= MAX_YEAR
@@ -266,7 +285,7 @@ cdef inline bint valid_fields(Time* t):
     )
 
 
-cdef bint parse_customs(const uint8_t* p, Py_ssize_t n, Time* t):
+cdef bint parse_customs(const uint8_t* p, Py_ssize_t n, Time* t) noexcept:
     """yyyyMMdd or yyyyMMddHHmmss (`CUSTOMS_TIME`)."""
     if n != 8 and n != 14:
         return False
@@ -279,7 +298,7 @@ cdef bint parse_customs(const uint8_t* p, Py_ssize_t n, Time* t):
     return min(t.year, t.month, t.day, t.hour, t.minute, t.second) >= 0 and valid_fields(t)
 
 
-cdef bint parse_iso(const uint8_t* p, Py_ssize_t n, Time* t):
+cdef bint parse_iso(const uint8_t* p, Py_ssize_t n, Time* t) noexcept:
     """ISO 8601 as `ISO_TIME` reads it: date, optional [T ]HH:MM[:SS[.fraction]], optional
     space, optional Z or +-HH[[:]MM]. The whole text must be read and the fields valid."""
     cdef Py_ssize_t i = 10, start
@@ -342,18 +361,20 @@ cdef bint parse_iso(const uint8_t* p, Py_ssize_t n, Time* t):
 
 cdef bint parse_time(object value, Time* t):
     """A time in one of the common forms, ASCII, with nothing to trim."""
-    cdef const uint8_t* p
-    cdef Py_ssize_t n
     if not PyUnicode_CheckExact(value) or not PyUnicode_IS_ASCII(value):
         return False
-    p = <const uint8_t*>PyUnicode_DATA(value)
-    n = PyUnicode_GET_LENGTH(value)
+    return time_of(<const uint8_t*>PyUnicode_DATA(value), PyUnicode_GET_LENGTH(value), t)
+
+
+cdef inline bint time_of(const uint8_t* p, Py_ssize_t n, Time* t) noexcept:
+    """`parse_time` of the `n` ASCII bytes at `p`."""
+    memset(t, 0, sizeof(Time))  # every field set: gcc cannot tell the parsers set those read
     if n >= 10 and p[4] == 0x2D:
         return parse_iso(p, n, t)
     return parse_customs(p, n, t)
 
 
-cdef inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d):
+cdef inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d) noexcept:
     """Days since 1970-01-01 of a proleptic Gregorian date (years >= 1)."""
     y -= m <= 2
     cdef int64_t era = y // 400
@@ -365,9 +386,15 @@ cdef inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d):
 cdef object fast_utc_micros(object value):
     """`utc_micros` of a common form: with an offset, or China wall time since 1992."""
     cdef Time t
-    cdef int64_t days, seconds
-    if not parse_time(value, &t):
+    cdef int64_t micros
+    if not parse_time(value, &t) or not utc_micros_of(&t, &micros):
         return UNHANDLED
+    return micros
+
+
+cdef inline bint utc_micros_of(Time* t, int64_t* out) noexcept:
+    """`fast_utc_micros` of a parsed time."""
+    cdef int64_t days, seconds
     days = days_from_civil(t.year, t.month, t.day)
     seconds = days * DAY_SECONDS + t.hour * 3600 + t.minute * 60 + t.second
     if t.has_zone:
@@ -375,8 +402,9 @@ cdef object fast_utc_micros(object value):
     elif days >= DAYS_1992:
         seconds -= CHINA_OFFSET
     else:
-        return UNHANDLED  # before 1992 China kept daylight saving: zone rules needed
-    return seconds * SECOND + t.micro
+        return False  # before 1992 China kept daylight saving: zone rules needed
+    out[0] = seconds * SECOND + t.micro
+    return True
 
 
 cdef int fast_valid_time(object value):
@@ -386,6 +414,11 @@ cdef int fast_valid_time(object value):
     cdef Time t
     if not parse_time(value, &t):
         return -1
+    return valid_time_of(&t)
+
+
+cdef inline int valid_time_of(Time* t) noexcept:
+    """`fast_valid_time` of a parsed time."""
     if not t.iso or not (t.has_time or t.has_zone):
         return 1
     if not t.has_seconds or t.space_before_zone:
@@ -402,15 +435,21 @@ cdef object fast_china_dates(object micros):
     """`china_dates` since 1992: (year, YYYYMMDD) of the instant 8 hours ahead."""
     cdef int overflow = 0
     cdef long long us
-    cdef int64_t z, era, doe, yoe, doy, mp, y, m, d
+    cdef int64_t year, ymd
     if not PyLong_CheckExact(micros):
         return UNHANDLED
     us = PyLong_AsLongLongAndOverflow(micros, &overflow)
-    if overflow:
+    if overflow or not china_dates_of(us, &year, &ymd):
         return UNHANDLED
+    return (year, ymd)
+
+
+cdef inline bint china_dates_of(int64_t us, int64_t* year, int64_t* ymd) noexcept:
+    """`fast_china_dates` of an int64."""
+    cdef int64_t z, era, doe, yoe, doy, mp, y, m, d
     z = (us // SECOND + CHINA_OFFSET) // DAY_SECONDS if us >= 0 else -1
     if z < DAYS_1992 or z > DAYS_MAX:
-        return UNHANDLED
+        return False
     # Civil date of a day number (proleptic Gregorian, days since 1970-01-01).
     z += 719468
     era = z // 146097
@@ -421,7 +460,8 @@ cdef object fast_china_dates(object micros):
     d = doy - (153 * mp + 2) // 5 + 1
     m = mp + 3 if mp < 10 else mp - 9
     y = yoe + era * 400 + (m <= 2)
-    return (y, y * 10_000 + m * 100 + d)
+    year[0], ymd[0] = y, y * 10_000 + m * 100 + d
+    return True
 
 
 # --- one value, one row, one message -----------------------------------------------------------
@@ -863,17 +903,22 @@ cdef class NewUpserts:
         if rows is None:
             return None  # a value the fast path leaves: Python converts, or says why not
         link = intake.linked(message)
-        touched = key
-        if intake.link == L_ORDER:
-            if link is None or link == ("", ""):
-                return None  # linked through inventories, or to nothing
-            touched = link
-        route.store[key] = self.entry(message.revision, link, intake.packed(rows))
+        if not keepable(intake, link):
+            return None
+        return self.keep(matcher, route, key, message.revision, link, intake.packed(rows), now)
+
+    cdef object keep(
+        self, object matcher, _Route route, tuple key, object revision, object link,
+        bytes packed, object now
+    ):
+        """Store a new document's version, index its link and touch its order: what `take`
+        and `DirectJson` have found keepable (`keepable`, its key not in the store)."""
+        route.store[key] = self.entry(revision, link, packed)
         counters = matcher.counters._values
         counters["accepted"] = counters.get("accepted", 0) + 1
         if link is not None and route.members.setdefault(link, key) is not key:
             route.index.add(link, key)  # linked already: the index decides how to hold both
-        self.touch(matcher, touched, now)
+        self.touch(matcher, link if route.intake.link == L_ORDER else key, now)
         return self.accepted
 
     cdef touch(self, matcher, key, now):
@@ -885,6 +930,12 @@ cdef class NewUpserts:
         if not dirty:
             matcher._dirty_since = now
         dirty[key] = None
+
+
+cdef inline bint keepable(DocumentIntake intake, object link):
+    """Whether `NewUpserts` keeps a document with this link: a payment or waybill only when it
+    names a whole order key (else it links through inventories, or to nothing)."""
+    return intake.link != L_ORDER or not (link is None or link == ("", ""))
 
 
 # --- the log record of one input ---------------------------------------------------------------
@@ -1056,6 +1107,840 @@ cdef object record_of(bytes kind, object python_record, object now, object posit
     return record
 
 
+# --- the usual JSON message, straight to what NewUpserts keeps -----------------------------------
+
+cdef enum FieldKind:  # what msgspec takes for a message field (`direct_fields` in messages.py)
+    F_OTHER, F_TEXT, F_KEY, F_AMOUNT, F_INT, F_OP, F_ITEMS
+
+FIELD_OTHER, FIELD_TEXT, FIELD_KEY, FIELD_AMOUNT = F_OTHER, F_TEXT, F_KEY, F_AMOUNT
+FIELD_INT, FIELD_OP, FIELD_ITEMS = F_INT, F_OP, F_ITEMS
+
+cdef enum JsonType:  # the values `DirectJson` reads
+    J_NULL, J_TEXT, J_INT, J_ITEMS
+
+cdef enum ValueType:  # a converted value, before it is packed
+    V_NONE, V_INT, V_TEXT, V_UPPER, V_DEFAULT
+
+cdef enum:
+    MAX_FIELDS = 64  # of an object (more: left to msgspec)
+    MAX_VALUES = 64  # of a row of every value
+
+
+cdef struct Span:  # one field of a JSON object: its name and value, as bytes of the input
+    const uint8_t* name
+    Py_ssize_t name_size
+    int type  # JsonType
+    const uint8_t* p  # text: its bytes (between the quotes, no escapes)
+    Py_ssize_t size
+    Py_ssize_t chars  # text: its characters
+    bint ascii  # text: ASCII only
+    int64_t number  # an integer; for J_ITEMS the first item's index
+    Py_ssize_t digits  # an integer's digits; for J_ITEMS the number of items
+
+
+cdef struct Rule:  # what one field name of a message type means (see `FieldTable`)
+    int kind  # FieldKind
+    Py_ssize_t column  # its value in the RowPlan's row of every value (-1: none)
+    bint needed  # msgspec requires it
+    bint key, required, time, amount  # what `MessageCheck` checks of it
+    int64_t least, most  # F_KEY: characters; F_AMOUNT: whole numbers [least, most); F_INT: default
+
+
+cdef struct Value:  # one value of a row, converted
+    int type  # ValueType
+    int64_t number
+    const uint8_t* p
+    Py_ssize_t size
+
+
+cdef inline Py_ssize_t json_space(const uint8_t* p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """The index after JSON white space from `i`."""
+    while i < n and (p[i] == 0x20 or p[i] == 0x0A or p[i] == 0x0D or p[i] == 0x09):
+        i += 1
+    return i
+
+
+cdef enum TextClass:  # a byte in a JSON string, for `read_text` (see `make_text_classes`)
+    T_PLAIN, T_QUOTE, T_SPACE, T_CJK, T_OTHER
+
+cdef uint8_t TEXT_CLASSES[256]
+
+
+cdef void make_text_classes():
+    """Printable ASCII but quote, backslash and space is plain; the lead bytes of U+4E00-U+9FFF
+    start CJK; control characters (not JSON), backslash (an escape) and any other byte are
+    left to msgspec and the Python path."""
+    cdef int c
+    for c in range(256):
+        TEXT_CLASSES[c] = T_PLAIN if 0x21 <= c <= 0x7F else T_OTHER
+    TEXT_CLASSES[0x22], TEXT_CLASSES[0x20], TEXT_CLASSES[0x5C] = T_QUOTE, T_SPACE, T_OTHER
+    for c in range(0xE4, 0xEA):
+        TEXT_CLASSES[c] = T_CJK
+
+
+make_text_classes()
+
+
+# Both readers below run to the closing quote without checking the end: the bytes of a bytes
+# object are followed by a NUL (CPython keeps one after every bytes object's data), which is
+# no plain byte and ends them.
+
+cdef Py_ssize_t read_name(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span) noexcept:
+    """A field name of plain ASCII at `i` (its quote): the index after it, or -1 (every other
+    name is unknown to a message type)."""
+    cdef Py_ssize_t start = i + 1
+    i = start
+    while TEXT_CLASSES[p[i]] == T_PLAIN:
+        i += 1
+    if p[i] != 0x22:
+        return -1
+    span.name, span.name_size = p + start, i - start
+    return i + 1
+
+
+cdef Py_ssize_t read_text(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span) noexcept:
+    """A string at `i` (its quote) without escapes whose text `is_plain` accepts, read as UTF-8
+    (plain text is ASCII and U+4E00-U+9FFF: E4 B8-BF xx to E9 BF BF, which is valid UTF-8):
+    the index after it, or -1 for any other."""
+    cdef Py_ssize_t start = i + 1, chars = 0, run
+    cdef uint8_t kind
+    cdef bint ascii = True
+    i = start
+    while True:
+        run = i
+        while TEXT_CLASSES[p[i]] == T_PLAIN:
+            i += 1
+        chars += i - run
+        kind = TEXT_CLASSES[p[i]]
+        if kind == T_QUOTE:
+            break
+        if kind == T_SPACE:
+            if p[i + 1] == 0x20:
+                return -1  # two spaces
+            i += 1
+        elif kind == T_CJK:
+            if (
+                (p[i] == 0xE4 and p[i + 1] < 0xB8)
+                or not 0x80 <= p[i + 1] <= 0xBF or not 0x80 <= p[i + 2] <= 0xBF
+            ):
+                return -1
+            ascii = False
+            i += 3
+        else:
+            return -1
+        chars += 1
+    span.type, span.p, span.size, span.chars, span.ascii = J_TEXT, p + start, i - start, chars, ascii
+    return i + 1
+
+
+cdef Py_ssize_t read_int(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span) noexcept:
+    """A JSON integer of at most 18 digits at `i` (no fraction or exponent, not -0): the index
+    after it, or -1."""
+    cdef bint negative = p[i] == 0x2D
+    cdef Py_ssize_t start
+    cdef int64_t number = 0
+    i += negative
+    start = i
+    while i < n and 0x30 <= p[i] <= 0x39:
+        number = number * 10 + (p[i] - 0x30) if i - start < MAX_SIGNIFICANT else number
+        i += 1
+    if i == start or i - start > MAX_SIGNIFICANT or (p[start] == 0x30 and i - start > 1):
+        return -1
+    if i < n and (p[i] == 0x2E or p[i] == 0x45 or p[i] == 0x65):  # . E e
+        return -1
+    if negative and number == 0:
+        return -1
+    span.type, span.number, span.digits = J_INT, -number if negative else number, i - start
+    return i
+
+
+cdef inline bint all_spaces(Span* span) noexcept:
+    """Text that is spaces only (plain text has no other white space)."""
+    cdef Py_ssize_t i
+    for i in range(span.size):
+        if span.p[i] != 0x20:
+            return False
+    return True
+
+
+cdef inline void trim(Span* span, const uint8_t** p, Py_ssize_t* size) noexcept:
+    """The text of `span` without spaces at its ends (`trimmed`)."""
+    cdef Py_ssize_t start = 0, end = span.size
+    while start < end and span.p[start] == 0x20:
+        start += 1
+    while end > start and span.p[end - 1] == 0x20:
+        end -= 1
+    p[0], size[0] = span.p + start, end - start
+
+
+@cython.final  # its methods called directly, not through a table
+cdef class FieldTable:
+    """The fields of one message type (or of order lines) for `DirectJson`: JSON name -> `Rule`,
+    from `direct_fields` (messages.py), the type's `MessageCheck` and the `RowPlan` of its rows.
+    `columns[i]` is the field of the row's value i (-1: none)."""
+
+    cdef tuple names
+    cdef Py_ssize_t count, op, revision, items
+    cdef Rule* rules
+    cdef Py_ssize_t columns[MAX_VALUES]
+
+    def __init__(self, fields, MessageCheck check, RowPlan plan):
+        cdef Py_ssize_t f
+        cdef Rule* rule
+        self.names = tuple(name.encode() for name, *_ in fields)
+        self.count = len(fields)
+        if self.count > MAX_FIELDS or plan.size + 2 > MAX_VALUES:
+            raise ValueError("too many fields for the compiled JSON intake")
+        free(self.rules)
+        self.rules = <Rule*>malloc(max(self.count, 1) * sizeof(Rule))
+        if self.rules == NULL:
+            raise MemoryError()
+        self.op = self.revision = self.items = -1
+        for f in range(MAX_VALUES):
+            self.columns[f] = -1
+        for f, (_, attribute, kind, needed, least, most) in enumerate(fields):
+            rule = &self.rules[f]
+            rule.kind, rule.needed, rule.least, rule.most = kind, needed, least, most
+            rule.column = -1
+            rule.key, rule.required = f in check.key, f in check.required
+            rule.time, rule.amount = f in check.times, f in check.amounts
+            if kind == F_OP and f == check.op:
+                self.op = f
+            elif kind == F_ITEMS and f == check.items:
+                self.items = f
+            elif kind == F_INT and attribute == "revision":
+                self.revision = f
+            elif attribute in plan.attributes:
+                rule.column = plan.attributes.index(attribute)
+                self.columns[rule.column] = f
+            else:
+                rule.kind, rule.needed = F_OTHER, True  # unknown to the fast path: never taken
+
+    def __dealloc__(self):
+        free(self.rules)
+
+    cdef inline Py_ssize_t find(self, const uint8_t* name, Py_ssize_t size, Py_ssize_t hint):
+        """The field called `name` (-1: none), looked for from `hint` on: senders mostly
+        write fields in the same order."""
+        cdef Py_ssize_t k, f
+        f = hint if hint < self.count else 0
+        for k in range(self.count):
+            if same_bytes(<bytes>self.names[f], name, size):
+                return f
+            f = f + 1 if f + 1 < self.count else 0
+        return -1
+
+    cdef bint match(self, Span* spans, Py_ssize_t count, Py_ssize_t* found) except -1:
+        """`found[f]`: the span of field f (-1: absent). False for an unknown or repeated field,
+        a missing field msgspec requires, or a value msgspec or `MessageCheck` would not take
+        as it is (see `DirectJson`)."""
+        cdef Py_ssize_t f, s, hint = 0
+        cdef Span* span
+        cdef Rule* rule
+        cdef Decimal d
+        cdef Time t
+        for f in range(self.count):
+            found[f] = -1
+        for s in range(count):
+            f = self.find(spans[s].name, spans[s].name_size, hint)
+            if f < 0 or found[f] >= 0:
+                return False
+            found[f] = s
+            hint = f + 1
+        for f in range(self.count):
+            rule = &self.rules[f]
+            if found[f] < 0:
+                if rule.needed or rule.required or rule.key:
+                    return False
+                continue
+            span = &spans[found[f]]
+            if span.type == J_NULL:
+                if rule.kind == F_TEXT or rule.kind == F_AMOUNT:
+                    if rule.required or rule.key:
+                        return False
+                    continue
+                return False
+            if rule.kind == F_ITEMS:
+                if span.type != J_ITEMS:
+                    return False
+                continue
+            if span.type == J_ITEMS:
+                return False
+            if rule.kind == F_INT:
+                if span.type != J_INT:
+                    return False
+                continue
+            if rule.kind == F_AMOUNT and span.type == J_INT:
+                if not rule.least <= span.number < rule.most:
+                    return False  # msgspec refuses it
+                continue
+            if span.type != J_TEXT or rule.kind == F_OTHER:
+                return False
+            if rule.kind == F_OP:
+                if span.size != 6 or memcmp(span.p, b"upsert", 6) != 0:
+                    return False  # a cancel (or no op): the Python path
+                continue
+            if rule.kind == F_KEY and not rule.least <= span.chars <= rule.most:
+                return False  # msgspec refuses it
+            if (rule.required or rule.key) and all_spaces(span):
+                return False  # missing, or no key once canonical
+            if rule.time and not (span.ascii and time_of(span.p, span.size, &t) and valid_time_of(&t) == 1):
+                return False
+            if rule.amount and not (decimal_of(span.p, span.size, &d) and money_text_of(&d) == 1):
+                return False
+        return True
+
+    cdef bint convert(
+        self, RowPlan plan, Span* spans, Py_ssize_t* found, Py_ssize_t start, Value* values
+    ) except -1:
+        """The row's values from `start` on (`RowPlan.convert` in the fast path), or False."""
+        cdef Py_ssize_t i, f
+        cdef Span* span
+        cdef Value* value
+        cdef int kind
+        cdef Decimal d
+        cdef Time t
+        cdef const unsigned char* kinds = plan.kinds
+        cdef const unsigned char* required = plan.required
+        cdef int64_t year, ymd
+        for i in range(start, plan.size):
+            f = self.columns[i]
+            value = &values[i]
+            value.type = V_NONE
+            if f < 0:
+                return False  # no such field: `RowPlan` leaves it
+            if found[f] >= 0 and spans[found[f]].type != J_NULL:
+                span = &spans[found[f]]
+                kind = kinds[i]
+                if span.type == J_INT:
+                    if kind == K_WHOLE:
+                        value.type, value.number = V_INT, span.number
+                    elif kind == K_AMOUNT and self.rules[f].kind == F_AMOUNT:
+                        # `MessageCheck` made it text, str(number), which `fast_units` reads
+                        d.whole_digits, d.places, d.number = span.digits, 0, span.number
+                        if not units_of(&d, &value.number):
+                            return False
+                        value.type = V_INT
+                    else:
+                        return False
+                elif kind == K_TEXT or kind == K_ID_NUMBER:
+                    trim(span, &value.p, &value.size)
+                    if value.size:
+                        if kind == K_ID_NUMBER and not span.ascii:
+                            return False
+                        value.type = V_TEXT if kind == K_TEXT else V_UPPER
+                elif kind == K_AMOUNT:
+                    if not (decimal_of(span.p, span.size, &d) and units_of(&d, &value.number)):
+                        return False
+                    value.type = V_INT
+                elif kind == K_TIME:
+                    if not (span.ascii and time_of(span.p, span.size, &t)):
+                        return False
+                    if not utc_micros_of(&t, &value.number):
+                        return False
+                    value.type = V_INT
+                else:
+                    return False  # OTHER: Python's to convert
+            if value.type == V_NONE:
+                if plan.defaults[i] is not None:
+                    value.type = V_DEFAULT
+                elif required[i]:
+                    return False
+        if plan.dates_at >= 0:
+            value = &values[plan.dates_at]
+            if value.type != V_INT or not china_dates_of(value.number, &year, &ymd):
+                return False
+            values[plan.size].type, values[plan.size].number = V_INT, year
+            values[plan.size + 1].type, values[plan.size + 1].number = V_INT, ymd
+        return True
+
+
+cdef class DirectPlan:
+    """How `DirectJson` reads and keeps one message type: its tag, its `FieldTable` (and its
+    lines'), its `DocumentIntake` (key, link, row plans) and its rows' defaults packed."""
+
+    cdef bytes tag
+    cdef object cls
+    cdef DocumentIntake intake
+    cdef FieldTable fields, lines
+    cdef Py_ssize_t key_a, key_b, link_a, link_b
+    cdef tuple defaults, line_defaults
+
+    def __init__(self, str tag, cls, DocumentIntake intake, MessageCheck check, fields,
+                 line_fields, encode):
+        self.tag, self.cls, self.intake = tag.encode(), cls, intake
+        self.fields = FieldTable(fields, check, intake.rows)
+        self.lines = None
+        if intake.lines is not None:
+            self.lines = FieldTable(line_fields, check.item, intake.lines)
+            for i in range(intake.given):  # an order line's first values are its order's
+                if intake.lines.places[i] != i or intake.rows.places[i] != i:
+                    raise ValueError("the order key must start an order's and its lines' rows")
+        names = [name for _, name, *_ in fields]
+        self.key_a, self.key_b = names.index(intake.key_a), names.index(intake.key_b)
+        self.link_a = names.index(intake.link_a)
+        self.link_b = names.index(intake.link_b) if intake.link_b is not None else -1
+        self.defaults = packed_defaults(intake.rows, encode)
+        self.line_defaults = packed_defaults(intake.lines, encode) if intake.lines else ()
+
+
+cdef tuple packed_defaults(RowPlan plan, encode):
+    """Each column's default packed (None: none)."""
+    return tuple(encode(value) if value is not None else None for value in plan.defaults)
+
+
+@cython.final
+cdef class DirectJson:
+    """`MessageDecoder.checked` then `NewUpserts.take` of the usual JSON message in one pass over
+    its bytes, without a message, a str per field or a row tuple (matchcore/stream/messages.py
+    and matcher.py, and those two, are the reference).
+
+    A strict subset: one JSON object of fields named without escapes, each once and known to
+    its message type (`tag_field`, read wherever it is), holding null, integers of at most 18
+    digits (no fraction or exponent), strings without escapes whose text is plain (`is_plain`),
+    and for an order's `items` an array of such flat objects; an upsert (`op` absent or
+    "upsert") whose checks pass, whose values convert in the fast paths, whose key is not in
+    the store yet and that `keepable` keeps. `prepare` says False for anything else, having
+    changed nothing; else `keep` stores what it made with the matcher's `NewUpserts.keep`.
+    Only key and link parts become str objects (interned, as `DocumentIntake` makes them).
+    """
+
+    cdef tuple plans
+    cdef bytes tag_field
+    cdef Span spans[MAX_FIELDS]
+    cdef Span* items  # the fields of every item, one item after another
+    cdef Py_ssize_t* item_starts  # item k's fields: items[item_starts[k]:item_starts[k + 1]]
+    cdef Py_ssize_t items_capacity, starts_capacity
+    cdef bint has_items
+    cdef unsigned char* out  # the packed rows being written
+    cdef Py_ssize_t out_size, out_capacity
+    cdef Py_ssize_t* firsts  # where each kept line's first value is packed: start, end
+    cdef Py_ssize_t firsts_capacity
+    cdef public Py_ssize_t taken  # messages kept (tests see that the path is used)
+    cdef _Route route  # what `prepare` made, for `keep`
+    cdef tuple key
+    cdef object revision, link
+    cdef bytes packed
+
+    def __init__(self, plans, str tag_field):
+        self.plans, self.tag_field = tuple(plans), tag_field.encode()
+        for plan in self.plans:
+            if not isinstance(plan, DirectPlan):
+                raise TypeError("DirectJson takes DirectPlans")
+
+    def __dealloc__(self):
+        free(self.items)
+        free(self.item_starts)
+        free(self.out)
+        free(self.firsts)
+
+    def take(self, NewUpserts upserts, matcher, raw, now):
+        """`prepare` then `keep` (for tests): what `keep` gives, or None having changed
+        nothing."""
+        if not self.prepare(upserts, raw):
+            return None
+        return self.keep(upserts, matcher, now)
+
+    cdef object keep(self, NewUpserts upserts, object matcher, object now):
+        """Store what `prepare` made, arrived at `now`."""
+        route, key, revision, link, packed = (
+            self.route, self.key, self.revision, self.link, self.packed
+        )
+        self.route = self.key = self.revision = self.link = self.packed = None
+        self.taken += 1
+        return upserts.keep(matcher, route, key, revision, link, packed, now)
+
+    cdef bint prepare(self, NewUpserts upserts, object raw) except -1:
+        """Read `raw`; True when it is the usual new upsert (see the class)."""
+        cdef Py_ssize_t count, at, items = 0
+        cdef Py_ssize_t found[MAX_FIELDS]
+        cdef Value values[MAX_VALUES]
+        cdef DirectPlan plan = None
+        cdef FieldTable fields
+        cdef Span* tag = NULL
+        cdef Py_ssize_t tag_at = -1
+        cdef _Route route
+        if not PyBytes_CheckExact(raw):
+            return False
+        count = self.read_object(<const uint8_t*>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+        if count < 0:
+            return False
+        for at in range(count - 1, -1, -1):  # the tag, mostly last
+            if same_bytes(self.tag_field, self.spans[at].name, self.spans[at].name_size):
+                if tag != NULL or self.spans[at].type != J_TEXT:
+                    return False  # twice, or not text: msgspec says why
+                tag, tag_at = &self.spans[at], at
+        if tag == NULL:
+            return False
+        for candidate in self.plans:
+            if same_bytes((<DirectPlan>candidate).tag, tag.p, tag.size):
+                plan = <DirectPlan>candidate
+                break
+        if plan is None:
+            return False
+        self.spans[tag_at] = self.spans[count - 1]  # not one of the fields
+        count -= 1
+        route = upserts.routes.get(plan.cls)
+        if route is None or route.intake is not plan.intake:
+            return False
+        fields = plan.fields
+        if not fields.match(self.spans, count, found):
+            return False
+        key = (
+            self.text_of(&self.spans[found[plan.key_a]], False),
+            self.text_of(&self.spans[found[plan.key_b]], False),
+        )
+        if key in route.store:
+            return False  # a new version of a kept document: the Python path
+        if not fields.convert(plan.intake.rows, self.spans, found, 0, values):
+            return False
+        link = self.link_of(plan, found)
+        if link is UNHANDLED or not keepable(plan.intake, link):
+            return False
+        self.out_size = 0
+        if plan.lines is not None:
+            self.put_head(2)  # (row, lines)
+        self.put_row(plan.intake.rows, values, 0, plan.defaults)
+        if plan.lines is not None:
+            if fields.items >= 0 and found[fields.items] >= 0:
+                items = self.spans[found[fields.items]].digits
+            if not self.put_lines(plan, items):
+                return False
+        if fields.revision >= 0 and found[fields.revision] >= 0:
+            self.revision = self.spans[found[fields.revision]].number
+        else:
+            self.revision = fields.rules[fields.revision].least if fields.revision >= 0 else 0
+        self.route, self.key, self.link = route, key, link
+        self.packed = PyBytes_FromStringAndSize(<char*>self.out, self.out_size)
+        return True
+
+    # --- reading -------------------------------------------------------------------------------
+
+    cdef Py_ssize_t read_object(self, const uint8_t* p, Py_ssize_t n) except -2:
+        """The fields of the JSON object that is all of `p` (but white space) into `spans`:
+        their number, or -1."""
+        cdef Py_ssize_t count = 0, i = json_space(p, 0, n)
+        self.has_items = False
+        if i >= n or p[i] != 0x7B:  # {
+            return -1
+        i = self.read_fields(p, i, n, self.spans, &count, True)
+        if i < 0 or json_space(p, i, n) != n:
+            return -1
+        return count
+
+    cdef Py_ssize_t read_fields(
+        self, const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* spans, Py_ssize_t* count,
+        bint top
+    ) except -2:
+        """The fields of the object at `i` (its brace): the index after it, or -1. Only the
+        `top` object may hold an array (of objects, see `read_items`)."""
+        cdef Span* span
+        cdef uint8_t c
+        count[0] = 0
+        i = json_space(p, i + 1, n)
+        if i < n and p[i] == 0x7D:  # }
+            return i + 1
+        while True:
+            if count[0] == MAX_FIELDS or i >= n or p[i] != 0x22:
+                return -1
+            span = &spans[count[0]]
+            i = read_name(p, i, n, span)
+            if i < 0:
+                return -1
+            i = json_space(p, i, n)
+            if i >= n or p[i] != 0x3A:  # :
+                return -1
+            i = json_space(p, i + 1, n)
+            if i >= n:
+                return -1
+            c = p[i]
+            if c == 0x22:
+                i = read_text(p, i, n, span)
+            elif c == 0x2D or 0x30 <= c <= 0x39:
+                i = read_int(p, i, n, span)
+            elif c == 0x6E and i + 4 <= n and memcmp(p + i, b"null", 4) == 0:
+                span.type = J_NULL
+                i += 4
+            elif c == 0x5B and top:  # [
+                i = self.read_items(p, i, n, span)
+            else:
+                return -1  # true, false, a float, an object: msgspec's
+            if i < 0:
+                return -1
+            count[0] += 1
+            i = json_space(p, i, n)
+            if i >= n:
+                return -1
+            if p[i] == 0x2C:  # ,
+                i = json_space(p, i + 1, n)
+            elif p[i] == 0x7D:
+                return i + 1
+            else:
+                return -1
+
+    cdef Py_ssize_t read_items(
+        self, const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span
+    ) except -2:
+        """An array of flat objects at `i` (its bracket) into `items`: the index after it, or
+        -1 (also for a second array)."""
+        cdef Span fields[MAX_FIELDS]
+        cdef Py_ssize_t count = 0, total = 0, k = 0
+        if self.has_items:
+            return -1
+        self.has_items = True
+        self.reserve_starts(1)
+        self.item_starts[0] = 0
+        i = json_space(p, i + 1, n)
+        if i < n and p[i] == 0x5D:  # ]
+            i += 1
+        else:
+            while True:
+                if i >= n or p[i] != 0x7B:
+                    return -1
+                i = self.read_fields(p, i, n, fields, &count, False)
+                if i < 0:
+                    return -1
+                self.reserve_items(total + count)
+                memcpy(self.items + total, fields, count * sizeof(Span))
+                total += count
+                k += 1
+                self.reserve_starts(k + 1)
+                self.item_starts[k] = total
+                i = json_space(p, i, n)
+                if i >= n:
+                    return -1
+                if p[i] == 0x2C:
+                    i = json_space(p, i + 1, n)
+                elif p[i] == 0x5D:
+                    i += 1
+                    break
+                else:
+                    return -1
+        span.type, span.digits = J_ITEMS, k
+        return i
+
+    # --- what is kept --------------------------------------------------------------------------
+
+    cdef object text_of(self, Span* span, bint upper):
+        """Canonical text of plain text (`fast_text`, or `fast_id_number` of ASCII text when
+        `upper`), interned; the caller has made sure something is left once trimmed."""
+        cdef const uint8_t* p
+        cdef Py_ssize_t size, i
+        cdef uint8_t* q
+        trim(span, &p, &size)
+        if upper:
+            text = PyUnicode_New(size, 127)
+            q = <uint8_t*>PyUnicode_DATA(text)
+            for i in range(size):
+                q[i] = p[i] - 0x20 if 0x61 <= p[i] <= 0x7A else p[i]
+        else:
+            text = PyUnicode_DecodeUTF8(<const char*>p, size, NULL)
+        return interned(text)
+
+    cdef inline Span* given_text(self, Py_ssize_t* found, Py_ssize_t f):
+        """The text of field `f` when it has some once trimmed, else NULL."""
+        if f < 0 or found[f] < 0:
+            return NULL
+        if self.spans[found[f]].type != J_TEXT or all_spaces(&self.spans[found[f]]):
+            return NULL
+        return &self.spans[found[f]]
+
+    cdef object link_of(self, DirectPlan plan, Py_ssize_t* found):
+        """`DocumentIntake.linked`; UNHANDLED where that takes a Python path."""
+        cdef Span* a = self.given_text(found, plan.link_a)
+        cdef Span* b = self.given_text(found, plan.link_b)
+        if plan.intake.link == L_BUYER:
+            if a == NULL:
+                return None
+            return self.text_of(a, True) if a.ascii else UNHANDLED
+        if plan.intake.link == L_WAYBILL:
+            return (
+                self.text_of(a, False) if a != NULL else "",
+                self.text_of(b, False) if b != NULL else "",
+            )
+        if a == NULL and b == NULL:
+            return None
+        if a == NULL or b == NULL:
+            return ("", "")
+        return (self.text_of(a, False), self.text_of(b, False))
+
+    # --- packing -------------------------------------------------------------------------------
+
+    cdef int reserve(self, Py_ssize_t extra) except -1:
+        """Room for `extra` more bytes in `out`."""
+        cdef Py_ssize_t needed = self.out_size + extra
+        cdef unsigned char* grown
+        if needed > self.out_capacity:
+            needed = max(needed, 2 * self.out_capacity, 1024)
+            grown = <unsigned char*>realloc(self.out, needed)
+            if grown == NULL:
+                raise MemoryError()
+            self.out, self.out_capacity = grown, needed
+        return 0
+
+    cdef int reserve_items(self, Py_ssize_t count) except -1:
+        cdef Span* grown
+        if count > self.items_capacity:
+            count = max(count, 2 * self.items_capacity, 64)
+            grown = <Span*>realloc(self.items, count * sizeof(Span))
+            if grown == NULL:
+                raise MemoryError()
+            self.items, self.items_capacity = grown, count
+        return 0
+
+    cdef int reserve_starts(self, Py_ssize_t count) except -1:
+        cdef Py_ssize_t* grown
+        if count > self.starts_capacity:
+            count = max(count, 2 * self.starts_capacity, 16)
+            grown = <Py_ssize_t*>realloc(self.item_starts, count * sizeof(Py_ssize_t))
+            if grown == NULL:
+                raise MemoryError()
+            self.item_starts, self.starts_capacity = grown, count
+        return 0
+
+    cdef int reserve_firsts(self, Py_ssize_t count) except -1:
+        cdef Py_ssize_t* grown
+        if count > self.firsts_capacity:
+            count = max(count, 2 * self.firsts_capacity, 16)
+            grown = <Py_ssize_t*>realloc(self.firsts, 2 * count * sizeof(Py_ssize_t))
+            if grown == NULL:
+                raise MemoryError()
+            self.firsts, self.firsts_capacity = grown, count
+        return 0
+
+    cdef int put_head(self, Py_ssize_t count) except -1:
+        """The head of an array of `count` values (as msgspec packs a tuple or list)."""
+        self.reserve(5)
+        if count < 16:
+            self.out[self.out_size] = 0x90 | count
+            self.out_size += 1
+        elif count < (1 << 16):
+            self.out[self.out_size] = 0xDC
+            self.out_size += 1 + put_big(self.out + self.out_size + 1, count, 2)
+        else:
+            self.out[self.out_size] = 0xDD
+            self.out_size += 1 + put_big(self.out + self.out_size + 1, count, 4)
+        return 0
+
+    cdef int put_text(self, const uint8_t* p, Py_ssize_t size, bint upper) except -1:
+        """UTF-8 text as msgspec packs a str (ASCII letters upper-cased when `upper`)."""
+        cdef Py_ssize_t i
+        cdef unsigned char* q
+        self.reserve(5 + size)
+        q = self.out + self.out_size
+        if size < 32:
+            q[0] = 0xA0 | size
+            q += 1
+        elif size < (1 << 8):
+            q[0] = 0xD9
+            q += 1 + put_big(q + 1, size, 1)
+        elif size < (1 << 16):
+            q[0] = 0xDA
+            q += 1 + put_big(q + 1, size, 2)
+        else:
+            q[0] = 0xDB
+            q += 1 + put_big(q + 1, size, 4)
+        if upper:
+            for i in range(size):
+                q[i] = p[i] - 0x20 if 0x61 <= p[i] <= 0x7A else p[i]
+        else:
+            memcpy(q, p, size)
+        self.out_size = (q - self.out) + size
+        return 0
+
+    cdef int put_value(self, Value* value, tuple defaults, Py_ssize_t at) except -1:
+        cdef bytes packed
+        self.reserve(9)
+        if value.type == V_NONE:
+            self.out[self.out_size] = 0xC0
+            self.out_size += 1
+        elif value.type == V_INT:
+            self.out_size += put_int(self.out + self.out_size, value.number)
+        elif value.type == V_DEFAULT:
+            packed = <bytes>defaults[at]
+            self.reserve(PyBytes_GET_SIZE(packed))
+            memcpy(self.out + self.out_size, PyBytes_AS_STRING(packed), PyBytes_GET_SIZE(packed))
+            self.out_size += PyBytes_GET_SIZE(packed)
+        else:
+            self.put_text(value.p, value.size, value.type == V_UPPER)
+        return 0
+
+    cdef Py_ssize_t put_row(
+        self, RowPlan plan, Value* values, Py_ssize_t start, tuple defaults
+    ) except -1:
+        """The row's kept values from place `start` on, packed as msgspec packs the tuple
+        (`RowPlan.convert`, then `DocumentIntake.packed`): where its first value ends."""
+        cdef Py_ssize_t at, place, first_end = self.out_size
+        cdef Py_ssize_t kept[MAX_VALUES]  # place -> value
+        for at in range(plan.size + (2 if plan.dates_at >= 0 else 0)):
+            place = plan.places[at]
+            if place >= start:
+                kept[place] = at
+        self.put_head(plan.width - start)
+        for place in range(start, plan.width):
+            self.put_value(&values[kept[place]], defaults, kept[place])
+            if place == start:
+                first_end = self.out_size
+        return first_end
+
+    cdef bint put_lines(self, DirectPlan plan, Py_ssize_t count) except -1:
+        """The order's `count` lines packed after its row (without the order key they start
+        with), a repeated first value (gnum) keeping the first line: `DocumentIntake.convert`.
+        False when a line is not in the fast path."""
+        cdef RowPlan lines = plan.intake.lines
+        cdef Py_ssize_t given = plan.intake.given
+        cdef Py_ssize_t found[MAX_FIELDS]
+        cdef Value values[MAX_VALUES]
+        cdef Py_ssize_t head = self.out_size, body, k, j, start, end, first, kept = 0
+        cdef bint repeated
+        self.reserve(5)
+        self.out_size += 5  # room for the array's head, known once the lines are
+        body = self.out_size
+        for k in range(count):
+            start, end = self.item_starts[k], self.item_starts[k + 1]
+            if not plan.lines.match(self.items + start, end - start, found):
+                return False
+            if not plan.lines.convert(lines, self.items + start, found, given, values):
+                return False
+            start = self.out_size
+            first = start + (1 if lines.width - given < 16 else 3)  # after its head
+            end = self.put_row(lines, values, given, plan.line_defaults)
+            repeated = False
+            for j in range(kept):
+                if (
+                    self.firsts[2 * j + 1] - self.firsts[2 * j] == end - first
+                    and memcmp(self.out + self.firsts[2 * j], self.out + first, end - first) == 0
+                ):
+                    repeated = True  # same packed value, same value (ints and text only)
+                    break
+            if repeated:
+                self.out_size = start
+            else:
+                self.reserve_firsts(kept + 1)
+                self.firsts[2 * kept], self.firsts[2 * kept + 1] = first, end
+                kept += 1
+        end = self.out_size
+        self.out_size = head
+        self.put_head(kept)
+        memmove(self.out + self.out_size, self.out + body, end - body)
+        self.out_size += end - body
+        return True
+
+
+cdef inline object interned(object text):
+    """`sys.intern(text)` (`shared`) without a call through Python: what it runs."""
+    cdef PyObject* held = <PyObject*>text
+    Py_INCREF(text)  # `held`'s own reference, which interning may swap for the kept copy's
+    PyUnicode_InternInPlace(&held)
+    result = <object>held
+    Py_DECREF(result)
+    return result
+
+
+cdef inline bint same_bytes(bytes known, const uint8_t* p, Py_ssize_t size) noexcept:
+    return PyBytes_GET_SIZE(known) == size and memcmp(PyBytes_AS_STRING(known), p, size) == 0
+
+
 # --- many messages offered in one call -----------------------------------------------------------
 
 
@@ -1080,7 +1965,9 @@ cdef class Offers:
     (matchcore/stream/state.py: `offer` and `reject`, and `StreamMatcher.take` in
     matcher.py, are the reference; `offer_many` calls this and books the `Tally`).
 
-    Per message: the checked message (`decoder`, else `decode`, the Python path, which raises
+    Per message: the usual JSON message read straight into the matcher's state (the matcher's
+    `_direct_json`, with its compiled `NewUpserts`; None: off), else the checked message
+    (`decoder`, else `decode`, the Python path, which raises
     `bad_message` for a dead letter: `durable.reject` then logs it), its `INPUT` record
     queued in `queue` (None: no log kept), taken into the matcher (its compiled `NewUpserts`,
     else `_apply`: `StreamMatcher.take`), a flush when the dirty set reaches the batch size (`auto_flush` and
@@ -1107,6 +1994,10 @@ cdef class Offers:
         cdef Py_ssize_t at, count = len(raws)
         upserts = matcher._new_upserts  # compiled (called in C), None, or a stand-in of tests
         cdef NewUpserts compiled = upserts if isinstance(upserts, NewUpserts) else None
+        direct = matcher._direct_json  # None: every message decoded first (tests' switch)
+        cdef DirectJson json = (
+            direct if compiled is not None and isinstance(direct, DirectJson) else None
+        )
         cdef bint auto_flush = matcher.auto_flush
         cdef Py_ssize_t batch_size = matcher.batch_size
         clock = matcher.clock
@@ -1118,18 +2009,22 @@ cdef class Offers:
             arrival = clock() if now is None else now
             if not isinstance(raw, bytes):
                 raw = self.encode(raw)
-            message = self.decoder.checked(raw)
-            if message is None:
-                try:
-                    message = self.decode(raw)
-                except self.bad_message as exc:
-                    durable.reject(exc.reason, position, raw)
-                    self.moved(tally, position)
-                    continue
+            direct_upsert = json is not None and json.prepare(compiled, raw)
+            if not direct_upsert:
+                message = self.decoder.checked(raw)
+                if message is None:
+                    try:
+                        message = self.decode(raw)
+                    except self.bad_message as exc:
+                        durable.reject(exc.reason, position, raw)
+                        self.moved(tally, position)
+                        continue
             if queue is not None:
                 queue.append(record_of(self.kind, self.python_record, arrival, position, raw))
             tally.records += 1
-            if compiled is not None:
+            if direct_upsert:  # the usual new upsert, read straight into the state
+                result = json.keep(compiled, matcher, arrival)
+            elif compiled is not None:
                 result = compiled.take(matcher, message, arrival)
             else:
                 result = upserts.apply(matcher, message, arrival) if upserts is not None else None

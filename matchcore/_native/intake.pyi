@@ -130,3 +130,28 @@ class Offers:
         positions: Sequence[int | None] | None,
         now: float | None,
     ) -> None: ...
+
+FIELD_OTHER: int
+FIELD_TEXT: int
+FIELD_KEY: int
+FIELD_AMOUNT: int
+FIELD_INT: int
+FIELD_OP: int
+FIELD_ITEMS: int
+
+class DirectPlan:
+    def __init__(
+        self,
+        tag: str,
+        cls: type,
+        intake: DocumentIntake,
+        check: MessageCheck,
+        fields: Sequence[tuple[str, str, int, bool, int, int]],
+        line_fields: Sequence[tuple[str, str, int, bool, int, int]] | None,
+        encode: Callable[[Any], bytes],
+    ) -> None: ...
+
+class DirectJson:
+    taken: int
+    def __init__(self, plans: Sequence[DirectPlan], tag_field: str) -> None: ...
+    def take(self, upserts: NewUpserts, matcher: object, raw: object, now: float) -> Any | None: ...

@@ -38,7 +38,9 @@ from ..rules import Rule, RuleSettings
 from .canonical import Invalid, RowMaker, clean_text, row_values
 from .messages import (
     BadMessage,
+    Document,
     Inventory,
+    Item,
     Message,
     Order,
     OrderKey,
@@ -47,9 +49,11 @@ from .messages import (
     Waybill,
     canonical_code,
     canonical_id_number,
+    compiled_check,
     decode_checked,
     decode_json,
     decode_msgpack,
+    direct_fields,
     order_key_of,
     verdict_id,
 )
@@ -356,6 +360,9 @@ class StreamMatcher:
         self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
         #: `_apply` of the usual message in one compiled call (None: not built).
         self._new_upserts = _new_upserts(self) if _intake is not None else None
+        #: The usual JSON message read straight into what `_new_upserts` keeps, by
+        #: `DurableMatcher.offer_many` (None: not built, or switched off: decoded first).
+        self._direct_json = _DIRECT_JSON
         #: The per-order steps of a flush in compiled calls (None: not built, see `_glue_of`).
         self._glue = _glue_of(self) if _flush is not None else None
 
@@ -1822,6 +1829,36 @@ def _new_upserts(matcher: StreamMatcher) -> Any:
     return _intake.NewUpserts(
         routes, matcher._slots, matcher._deadlines.add, _entry, _Slot, ACCEPTED
     )
+
+
+def _direct_plans() -> list[Any]:
+    """Per message type, how the compiled JSON intake reads it (src_ext/intake.pyx:
+    `DirectPlan`): from its fields as msgspec decodes them, its compiled check and intake."""
+    assert _intake is not None
+    plans = []
+    for cls in (Order, Payment, Waybill, Inventory):
+        intake = _INTAKES.get(cls) or _intake_of(cls)
+        plans.append(
+            _intake.DirectPlan(
+                intake.kind,
+                cls,
+                intake,
+                compiled_check(cls),
+                direct_fields(cls),
+                direct_fields(Item) if cls is Order else None,
+                msgspec.msgpack.encode,
+            )
+        )
+    return plans
+
+
+#: The usual JSON message -> what `_new_upserts` keeps, in one pass over its bytes (None: not
+#: built). Holds no matcher state: every matcher shares it.
+_DIRECT_JSON: Any = (
+    _intake.DirectJson(_direct_plans(), Document.__struct_config__.tag_field)
+    if _intake is not None
+    else None
+)
 
 
 __all__ = [

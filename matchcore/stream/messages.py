@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
 import msgspec
+from msgspec import inspect
 
 from ..money import format_money
 from ..schema import MONEY_SCALE, TABLES
@@ -422,6 +423,58 @@ if _intake is not None:
     decode_checked = checked_decoder.decode
 
 
+def compiled_check(cls: Any) -> Any:
+    """The compiled `MessageCheck` of a message type (None when the extension is not built)."""
+    return _CHECKS.get(cls)
+
+
+def direct_fields(cls: Any) -> list[tuple[str, str, int, bool, int, int]]:
+    """Each field of a message type (or of order lines) as the compiled JSON intake reads it
+    (src_ext/intake.pyx: `DirectPlan`): its JSON name, its attribute, what msgspec takes for it
+    (a `FIELD_` kind: anything unexpected is `FIELD_OTHER` and must be given, so the compiled
+    intake leaves every message of the type to msgspec), whether it must be given, and two
+    bounds: a key's length in characters, a whole-number amount's range, an int's default."""
+    assert _intake is not None
+    info = inspect.type_info(cls)
+    assert isinstance(info, inspect.StructType)
+    return [(field.encode_name, field.name, *_direct_kind(field)) for field in info.fields]
+
+
+def _direct_kind(field: inspect.Field) -> tuple[int, bool, int, int]:
+    """(kind, must be given, bounds) of one field (see `direct_fields`)."""
+    assert _intake is not None
+    kind, default, required = field.type, field.default, field.required
+    text = inspect.StrType(min_length=None, max_length=None, pattern=None)
+    if isinstance(kind, inspect.StrType) and kind.pattern is None and required:
+        return _intake.FIELD_KEY, True, kind.min_length or 0, kind.max_length or 2**62
+    if isinstance(kind, inspect.UnionType) and default is None:
+        members = kind.types
+        if members == (text, inspect.NoneType()):
+            return _intake.FIELD_TEXT, False, 0, 0
+        whole = members[1] if len(members) == 4 else None
+        if (
+            isinstance(whole, inspect.IntType)
+            and members[0] == text
+            and isinstance(members[2], inspect.FloatType)
+            and members[3] == inspect.NoneType()
+            and whole.ge is not None
+            and whole.lt is not None
+            and (whole.gt, whole.le, whole.multiple_of) == (None, None, None)
+        ):
+            return _intake.FIELD_AMOUNT, False, whole.ge, whole.lt
+    if kind == inspect.IntType() and (required or isinstance(default, int)):
+        return _intake.FIELD_INT, required, 0 if required else default, 0
+    if isinstance(kind, inspect.LiteralType) and default == "upsert" and "upsert" in kind.values:
+        return _intake.FIELD_OP, False, 0, 0
+    if (
+        isinstance(kind, inspect.ListType)
+        and isinstance(kind.item_type, inspect.StructType)
+        and field.default_factory is list
+    ):
+        return _intake.FIELD_ITEMS, False, 0, 0
+    return _intake.FIELD_OTHER, True, 0, 0
+
+
 def message_type(message: Message) -> str:
     """The message's `doc_type` tag."""
     return message.__struct_config__.tag  # type: ignore[return-value]
@@ -526,7 +579,9 @@ __all__ = [
     "canonical_id_number",
     "check_message",
     "checked_decoder",
+    "compiled_check",
     "decode_checked",
+    "direct_fields",
     "decode_json",
     "decode_msgpack",
     "encode_message",

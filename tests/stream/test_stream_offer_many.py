@@ -1,6 +1,8 @@
 """`DurableMatcher.offer_many` against `offer` one message at a time: on random streams of good
 and bad messages, redeliveries, revisions and cancels, cut into random calls, with auto flushes
-inside them, both give the same log bytes, verdicts, counters, dead letters and positions."""
+inside them, both give the same log bytes, verdicts, counters, dead letters and positions; with
+the compiled intake reading the usual JSON message directly (`offer_many` only), decoding it
+first, or all in Python."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matchcore.stream import matcher as stream_matcher
 from matchcore.stream.io import read_frames, run_file
 from matchcore.stream.matcher import References, StreamMatcher
 from matchcore.stream.state import DurableMatcher
@@ -20,6 +23,9 @@ from matchcore.stream.state import DurableMatcher
 from .conftest import complete_set
 from .test_stream_intake import mutated_messages, stream_messages
 
+#: How `_Run` takes messages in: the usual JSON message read directly by the compiled intake
+#: (in `offer_many`), decoded first, or every message in Python.
+_INTAKES = ["direct", "direct", "decoded", "python"]
 #: Bytes that are no message: not JSON or MessagePack, not an object, empty, a torn frame.
 _GARBAGE = [b"not json", b"", b"   ", b"[1, 2]", b'{"doc_type": "order"', b"\x93\x01\x02\x03"]
 
@@ -62,7 +68,7 @@ class _Run:
     asked (not on the wall clock)."""
 
     def __init__(
-        self, references: References, state_dir: str | None, batch_size: int, compiled: bool
+        self, references: References, state_dir: str | None, batch_size: int, intake: str
     ) -> None:
         ticks = itertools.count()
         self.matcher = StreamMatcher(
@@ -72,8 +78,10 @@ class _Run:
             batch_interval=1e9,
             clock=lambda: 1000.0 + next(ticks),
         )
-        if not compiled:  # every message taken by the Python path
+        if intake == "python":  # every message taken by the Python path
             self.matcher._new_upserts = None
+        elif intake == "decoded":  # every message decoded, then taken (compiled or not)
+            self.matcher._direct_json = None
         self.state_dir = state_dir
         self.delivered: list[Any] = []
         self.dead: list[tuple[str, int | None, bytes]] = []
@@ -104,12 +112,12 @@ class _Run:
         )
 
 
-def _fed(references: References, calls: Any, options: tuple[bool, int, bool], many: bool) -> Any:
+def _fed(references: References, calls: Any, options: tuple[bool, int, str], many: bool) -> Any:
     """The outcome of feeding `calls` one message at a time or a call at a time, with a poll
-    after each call; `options`: durable, batch size, compiled intake."""
-    durable, batch_size, compiled = options
+    after each call; `options`: durable, batch size, intake (see `_Run`)."""
+    durable, batch_size, intake = options
     with tempfile.TemporaryDirectory(prefix="offer-many-") as state_dir:
-        run = _Run(references, state_dir if durable else None, batch_size, compiled)
+        run = _Run(references, state_dir if durable else None, batch_size, intake)
         for call in calls:
             if many:
                 run.processor.offer_many([raw for raw, _ in call], [at for _, at in call])
@@ -121,9 +129,12 @@ def _fed(references: References, calls: Any, options: tuple[bool, int, bool], ma
 
 
 @settings(max_examples=150, deadline=None)
-@given(streams(), st.tuples(st.booleans(), st.sampled_from([1, 2, 3, 4096]), st.booleans()))
+@given(
+    streams(),
+    st.tuples(st.booleans(), st.sampled_from([1, 2, 3, 4096]), st.sampled_from(_INTAKES)),
+)
 def test_offer_many_is_offer_one_by_one(
-    references: References, calls: Any, options: tuple[bool, int, bool]
+    references: References, calls: Any, options: tuple[bool, int, str]
 ) -> None:
     one_by_one = _fed(references, calls, options, many=False)
     many = _fed(references, calls, options, many=True)
@@ -131,17 +142,22 @@ def test_offer_many_is_offer_one_by_one(
 
 
 def test_offer_many_without_positions_and_with_a_fixed_time(references: References) -> None:
-    """No positions: none is recorded (as `offer` without one); `now` is every message's."""
+    """No positions: none is recorded (as `offer` without one); `now` is every message's.
+    `offer_many` reads the three documents directly when the extension is built."""
     raws = [msgspec.json.encode(m) for m in complete_set("O1")] + [b"bad"]
     outcomes = []
+    direct = stream_matcher._DIRECT_JSON
     for many in (False, True):
         with tempfile.TemporaryDirectory(prefix="offer-many-") as state_dir:
-            run = _Run(references, state_dir, batch_size=4096, compiled=True)
+            run = _Run(references, state_dir, batch_size=4096, intake="direct")
+            taken = direct.taken if direct is not None else 0
             if many:
                 run.processor.offer_many(raws, now=5.0)
             else:
                 for raw in raws:
                     run.processor.offer(raw, now=5.0)
+            if direct is not None:
+                assert direct.taken - taken == (3 if many else 0)
             run.matcher.flush(6.0)
             outcomes.append(run.outcome())
     assert outcomes[0] == outcomes[1]

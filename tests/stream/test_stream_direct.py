@@ -1,0 +1,306 @@
+"""The compiled JSON intake (src_ext/intake.pyx: `DirectJson`) against the path it shortcuts.
+
+`DirectJson` reads the usual JSON message (a new upsert) straight into what the matcher keeps;
+anything else it leaves, having changed nothing. On random messages (fields in any order, any
+JSON white space, CJK and other text, escapes, numbers and floats as amounts, nulls, missing
+or blank required fields, unknown or repeated fields, bad JSON, cancels, repeated line
+numbers, keys at and past their length bounds) a message it takes leaves the matcher in the
+state decoding it and `StreamMatcher.take` do, and would not have been a dead letter.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from matchcore.stream import matcher
+from matchcore.stream.matcher import References
+from matchcore.stream.messages import (
+    BadMessage,
+    Inventory,
+    Order,
+    Payment,
+    Waybill,
+    canonical_code,
+)
+from matchcore.stream.state import DurableMatcher
+
+from .conftest import complete_set
+from .test_stream_intake import _BASE, _REPEATED_LINE, _state, stream_messages
+
+pytestmark = pytest.mark.skipif(
+    matcher._DIRECT_JSON is None, reason="the intake extension is not built"
+)
+
+#: Text of every kind the intake meets: plain (ASCII, CJK), what canonicalising changes
+#: (ideographic and other spaces, full-width, accents, tabs, two spaces), what JSON escapes,
+#: text past the 31 and 255 bytes of MessagePack's short forms, and invalid UTF-8.
+_TEXTS = [
+    "x", "Li Lei", "李雷", "\u4e00\u9fff", "\u4dff", "\ua000", "\u3000李", "Ａ１", "é", "a  b",
+    "a\tb", " x ", "x\u0301", "\U0001f600", 'a"b', "a\\b", "a\nb", "\x7f", "\x01", "\ud800",
+    "李" * 11, "李" * 86, "x" * 31, "x" * 32, "x" * 300, " 11010519491231002x ", "abc def",
+]  # fmt: skip
+_AMOUNTS = [
+    "1", "1.5", "0.0001", "0.00001", "1.000000", "+1", "-0", " 1", "1e3", "99999999999999",
+    "100000000000000", "", "   ", ".5", "1.",
+]  # fmt: skip
+_NUMBERS = [0, 5, 127, 128, 65536, -1, 10**14 - 1, 10**14, 2**63, 0.5, 1e14, 12.3456]
+_TIMES = [
+    "2024-03-01 10:00:00", "2024-03-01T10:00:00+08:00", "2024-03-01T10:00:00Z", "20240301",
+    "20240301100000", "2024-02-30 10:00:00", "1980-01-01 00:00:00", "2024-03-01T10:00+0800",
+    "2024-03-01T10:00:00.123456+0800", "2024-03-01t10:00:00", " 2024-03-01 10:00:00",
+]  # fmt: skip
+#: Each message type's key fields.
+_KEY_NAMES = {
+    "order": Order.KEY,
+    "payment": Payment.KEY,
+    "waybill": Waybill.KEY,
+    "inventory": Inventory.KEY,
+}
+_KEYS = ["", "K", "K" * 256, "K" * 257, "李" * 256, "李" * 257, " ", " K ", "\u3000"]
+_VALUES = st.one_of(
+    st.sampled_from(_TEXTS),
+    st.sampled_from(_AMOUNTS),
+    st.sampled_from(_NUMBERS),
+    st.sampled_from(_TIMES),
+    st.sampled_from([None, True, False, [], {}, "upsert", "cancel", "delete"]),
+    st.text(max_size=6),
+)
+
+
+@st.composite
+def messages(draw: Any) -> dict[str, Any]:
+    """A message of any type, from a base or a stream document, with up to four changes."""
+    if draw(st.booleans()):
+        message = draw(st.sampled_from(_USUAL))
+    else:
+        message = draw(stream_messages())
+    message = msgspec.json.decode(msgspec.json.encode(message))  # a copy
+    for _ in range(draw(st.sampled_from([0, 0, 0, 0, 1, 1, 2, 4]))):
+        holder = message
+        lines = message.get("items")
+        if isinstance(lines, list) and lines and draw(st.booleans()):
+            holder = lines[draw(st.integers(0, len(lines) - 1))]
+        change = draw(
+            st.sampled_from(["value", "value", "drop", "key", "unknown", "lines", "lines"])
+        )
+        name = draw(st.sampled_from([*holder, "op", "revision"]))
+        if change == "value":
+            holder[name] = draw(_VALUES)
+        elif change == "drop":
+            holder.pop(name, None)
+        elif change == "key":
+            kind = message.get("doc_type")
+            key_names = _KEY_NAMES.get(kind, ("order_no",)) if isinstance(kind, str) else ()
+            key_names = ("gnum",) if holder is not message else key_names or ("order_no",)
+            holder[draw(st.sampled_from(key_names))] = draw(st.sampled_from(_KEYS))
+        elif change == "unknown":
+            holder[draw(st.sampled_from(["extra", "doc_typ", "Doc_type"]))] = "x"
+        elif isinstance(lines, list) and lines:  # a repeated line number, or one line more
+            copy = dict(draw(st.sampled_from(lines)))
+            if draw(st.booleans()):
+                copy["item_no"] = draw(st.sampled_from(["SKU3", "SKU1"]))
+            lines.insert(draw(st.integers(0, len(lines))), copy)
+    return message
+
+
+#: Documents the direct path takes as they are, and two it never takes (a waybill without an
+#: order key, an inventory: see `test_the_usual_messages_are_taken`).
+_USUAL = [*complete_set("O1"), *complete_set(" O2"), *_BASE.values()]
+_SPACE = st.sampled_from(["", "", " ", "\n", "\t", "\r\n  "])
+
+
+@st.composite
+def json_text(draw: Any, value: Any, escapes: bool) -> str:
+    """`value` as JSON: fields in any order (sometimes one twice), white space anywhere,
+    strings sometimes with escapes for characters that need none (`escapes`)."""
+    if isinstance(value, dict):
+        names = draw(st.permutations(list(value)))
+        fields = [(name, value[name]) for name in names]
+        if fields and draw(st.integers(0, 29)) == 0:
+            fields.append(draw(st.sampled_from(fields)))
+        parts = [
+            draw(_SPACE)
+            + draw(json_text(name, escapes))
+            + draw(_SPACE)
+            + ":"
+            + draw(_SPACE)
+            + draw(json_text(item, escapes))
+            + draw(_SPACE)
+            for name, item in fields
+        ]
+        return "{" + ",".join(parts) + draw(_SPACE) + "}"
+    if isinstance(value, list):
+        items = [draw(_SPACE) + draw(json_text(item, escapes)) for item in value]
+        return "[" + ",".join(items) + draw(_SPACE) + "]"
+    if isinstance(value, str) and value and escapes and draw(st.integers(0, 9)) == 0:
+        at = draw(st.integers(0, len(value) - 1))
+        escaped = json.dumps(value[:at], ensure_ascii=False)[:-1]
+        return f"{escaped}\\u{ord(value[at]):04x}{json.dumps(value[at + 1 :])[1:]}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+@st.composite
+def raw_messages(draw: Any) -> bytes:
+    """A message as bytes: JSON as above (now and then torn, with something after it, or with
+    white space JSON does not allow before it), or MessagePack."""
+    message = draw(messages())
+    if draw(st.integers(0, 9)) == 0:
+        return msgspec.msgpack.encode(message)
+    escapes = draw(st.integers(0, 4)) == 0
+    text = draw(_SPACE) + draw(json_text(message, escapes)) + draw(_SPACE)
+    raw = text.encode("utf-8", "surrogatepass")  # a lone surrogate: invalid UTF-8
+    damage = draw(st.integers(0, 29))
+    if damage == 0:
+        raw = raw[: draw(st.integers(0, len(raw)))]
+    elif damage == 1:
+        raw += draw(st.sampled_from([b"x", b",", b"}", b"\x00", b" {}"]))
+    elif damage == 2:
+        raw = b"\x0b" + raw
+    return raw
+
+
+def _matcher(references: References) -> matcher.StreamMatcher:
+    stream = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    stream.auto_flush = False
+    return stream
+
+
+def _kept(stream: matcher.StreamMatcher) -> tuple[Any, ...]:
+    """The state, with every document as kept (revision, link, packed rows) and whether the
+    text of its key and link is interned."""
+    docs = {kind: dict(store) for kind, store in stream._docs.items()}
+    interned = all(
+        _interned(key) and _interned(entry.link)
+        for store in stream._docs.values()
+        for key, entry in store.items()
+    )
+    return (_state(stream), docs, interned, dict(stream._slots))
+
+
+def _interned(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(map(_interned, value))
+    return value is None or value is sys.intern(value)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(stream_messages(), max_size=3),
+    raw_messages(),
+    st.sampled_from([1000.0, 1000.0, 1.5]),
+)
+@example([], json.dumps(_BASE["order"]).encode(), 1000.0)
+@example([_BASE["payment"]], json.dumps(_BASE["payment"]).encode(), 1000.0)
+@example([], json.dumps(_REPEATED_LINE).encode(), 1000.0)
+@example([], json.dumps({**_BASE["order"], "order_no": "李" * 256}).encode(), 1000.0)
+@example([], json.dumps({**_BASE["order"], "order_no": "李" * 257}).encode(), 1000.0)
+def test_a_message_taken_directly_is_taken_as_decoded(
+    references: References, earlier: list[dict[str, Any]], raw: bytes, now: float
+) -> None:
+    """After the same earlier documents, a message the direct path takes leaves the state the
+    decoded path leaves (documents, keys, links, packed rows, indexes, slots, deadlines,
+    counters, dirty orders), and was accepted there; one it leaves changes nothing."""
+    direct, decoded = _matcher(references), _matcher(references)
+    for message in earlier:
+        for stream in (direct, decoded):
+            stream.feed(msgspec.json.encode(message), now=999.0)
+    before = _kept(direct)
+    result = matcher._DIRECT_JSON.take(direct._new_upserts, direct, raw, now)
+    if result is None:
+        assert _kept(direct) == before
+        return
+    assert result is matcher.ACCEPTED
+    message = matcher.decode_bytes(raw)  # not a dead letter: it decodes, and is accepted
+    assert decoded.take(message, now) == matcher.ACCEPTED
+    assert _kept(direct) == _kept(decoded)
+    assert _kept(direct)[2]  # keys and links interned
+
+
+def test_the_usual_messages_are_taken(references: References) -> None:
+    """A base document, in any field order, is taken directly exactly when the compiled
+    intake takes it decoded (a waybill without an order key links through inventories), but
+    an inventory: its trade mode, an enumeration, is always Python's to check. The path cannot
+    fall back always."""
+    taken = 0
+    for message in [*_BASE.values(), *complete_set("O9")]:
+        raw = json.dumps(dict(reversed(list(message.items())))).encode()
+        stream, decoded = _matcher(references), _matcher(references)
+        expected = decoded._new_upserts.apply(decoded, matcher.decode_bytes(raw), 0.0)
+        if message["doc_type"] == "inventory":
+            assert expected is not None
+            expected = None
+        result = matcher._DIRECT_JSON.take(stream._new_upserts, stream, raw, 0.0)
+        assert result == expected, raw
+        taken += result is not None
+    assert taken == 5
+
+
+def _plain(value: Any) -> bool:
+    """Text the direct path reads (`is_plain`), in a message and its lines."""
+    if isinstance(value, dict):
+        return all(map(_plain, value.values()))
+    if isinstance(value, list):
+        return all(map(_plain, value))
+    if not isinstance(value, str):
+        return True
+    return "  " not in value and all(
+        0x20 <= ord(c) < 0x80 or 0x4E00 <= ord(c) <= 0x9FFF for c in value
+    )
+
+
+def test_offer_many_takes_the_generated_messages_directly(references: References) -> None:
+    """On the benchmark's messages, `offer_many` takes every first upsert of plain text the
+    direct way, and ends as `offer` one by one does (which decodes each)."""
+    from benchmarks.bench_stream import make_documents, references_of
+
+    raws, _, data = make_documents(300, seed=3)
+    generated = references_of(data)
+    expected = 0
+    seen: set[tuple[str, bytes]] = set()
+    for raw in raws:
+        message = json.loads(raw)
+        fresh = _fresh(message, seen)
+        expected += fresh and message.get("op", "upsert") == "upsert" and _plain(message)
+    outcomes = []
+    for many in (True, False):
+        stream = matcher.StreamMatcher(generated, engine="reference", clock=lambda: 0.0)
+        processor = DurableMatcher(stream, None, deliver=lambda events: None)
+        processor.recover()
+        taken = matcher._DIRECT_JSON.taken
+        if many:
+            processor.offer_many(raws, range(1, len(raws) + 1), now=1.0)
+        else:
+            for position, raw in enumerate(raws, start=1):
+                processor.offer(raw, position, now=1.0)
+        taken = matcher._DIRECT_JSON.taken - taken
+        assert taken == (expected if many else 0)
+        stream.flush(2.0)
+        outcomes.append((_kept(stream), stream.drain()))
+    assert expected > 0.98 * len(raws)
+    assert outcomes[0] == outcomes[1]
+
+
+def _fresh(message: dict[str, Any], seen: set[tuple[str, bytes]]) -> bool:
+    """Whether the message is the first of its document (keyed by its type's key fields)."""
+    parts = [canonical_code(message.get(name)) for name in _KEY_NAMES[message["doc_type"]]]
+    key = (message["doc_type"], json.dumps(parts).encode())
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def test_a_bad_message_is_left_to_the_decoder(references: References) -> None:
+    """What the direct path leaves is decided (and explained) by the decoder."""
+    stream = _matcher(references)
+    for raw in (b'{"doc_type": "payment"}', b"{}", b"[]", b"", b'{"doc_type": "x"}'):
+        assert matcher._DIRECT_JSON.take(stream._new_upserts, stream, raw, 0.0) is None
+        with pytest.raises(BadMessage):
+            matcher.decode_bytes(raw)
