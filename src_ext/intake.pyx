@@ -16,6 +16,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+from china_dates cimport fixed_china_dates
 
 import sys
 
@@ -61,7 +62,6 @@ cdef enum:
 
 cdef int64_t INT64_MAX = 9223372036854775807
 cdef int64_t DAYS_1992 = 8035  # 1992-01-01 - 1970-01-01 in days
-cdef int64_t DAYS_MAX = 2557 * 1000  # well inside MAX_YEAR
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -402,26 +402,13 @@ cdef object fast_china_dates(object micros):
     """`china_dates` since 1992: (year, YYYYMMDD) of the instant 8 hours ahead."""
     cdef int overflow = 0
     cdef long long us
-    cdef int64_t z, era, doe, yoe, doy, mp, y, m, d
+    cdef int64_t year, ymd
     if not PyLong_CheckExact(micros):
         return UNHANDLED
     us = PyLong_AsLongLongAndOverflow(micros, &overflow)
-    if overflow:
+    if overflow or not fixed_china_dates(us, &year, &ymd):
         return UNHANDLED
-    z = (us // SECOND + CHINA_OFFSET) // DAY_SECONDS if us >= 0 else -1
-    if z < DAYS_1992 or z > DAYS_MAX:
-        return UNHANDLED
-    # Civil date of a day number (proleptic Gregorian, days since 1970-01-01).
-    z += 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (m <= 2)
-    return (y, y * 10_000 + m * 100 + d)
+    return (year, ymd)
 
 
 # --- one value, one row, one message -----------------------------------------------------------
@@ -832,9 +819,11 @@ cdef class NewUpserts:
 
     `routes` maps each message type to (its DocumentIntake, the matcher's documents of that
     kind, the link index the kind goes in); `slots` are the matcher's order slots, `deadline`
-    its `_Deadlines.add`; `entry(revision, link, rows)` and `slot(first_seen)` make what the
-    matcher keeps; `accepted` is what `apply` returns when it took the message. The matcher's
-    dirty set and counters are read from it on every call (a flush or a restore replaces them).
+    its `_Deadlines.add`; `entry(revision, link, rows)` and `slot(first_seen, key)` make what
+    the matcher keeps (a document holds its order's key as the tuple of the order's slot, its
+    `key`, when there is one: `StreamMatcher._order_key`); `accepted` is what `apply` returns
+    when it took the message. The matcher's dirty set and counters are read from it on every
+    call (a flush or a restore replaces them).
     """
 
     cdef dict routes, slots
@@ -863,23 +852,31 @@ cdef class NewUpserts:
         if rows is None:
             return None  # a value the fast path leaves: Python converts, or says why not
         link = intake.linked(message)
-        touched = key
         if intake.link == L_ORDER:
             if link is None or link == ("", ""):
                 return None  # linked through inventories, or to nothing
+            slot = self.slots.get(link)
+            if slot is not None:
+                link = slot.key
             touched = link
+        else:  # keyed by its order's key (an order, an inventory)
+            slot = self.slots.get(key)
+            if slot is not None:
+                key = slot.key
+            touched = key
         route.store[key] = self.entry(message.revision, link, intake.packed(rows))
         counters = matcher.counters._values
         counters["accepted"] = counters.get("accepted", 0) + 1
         if link is not None and route.members.setdefault(link, key) is not key:
             route.index.add(link, key)  # linked already: the index decides how to hold both
-        self.touch(matcher, touched, now)
+        self.touch(matcher, touched, slot is None, now)
         return self.accepted
 
-    cdef touch(self, matcher, key, now):
-        """The order `key` waits for a flush (`StreamMatcher._touch`)."""
-        if key not in self.slots:
-            self.slots[key] = self.slot(now)
+    cdef touch(self, matcher, key, bint new, now):
+        """The order `key` (`new`: without a slot yet) waits for a flush
+        (`StreamMatcher._touch`)."""
+        if new:
+            self.slots[key] = self.slot(now, key)
             self.deadline(key, now)
         dirty = matcher._dirty
         if not dirty:
