@@ -128,8 +128,8 @@ cdef class FlushGlue:
     # --- micro-batches ------------------------------------------------------------------------
 
     def gather(self, dict linked):
-        """`StreamMatcher._gathered`: the packed rows of these orders' documents."""
-        cdef list orders = [], keys = [], inventories = []
+        """`StreamMatcher._gathered`: the packed rows of these orders' documents, with keys."""
+        cdef list orders = [], keys = [], inventories = [], inventory_keys = []
         cdef dict payments = {}, waybills = {}
         for key, documents in linked.items():
             order = documents.order
@@ -143,12 +143,12 @@ cdef class FlushGlue:
             inventory = documents.inventory
             if inventory is not None and inventory.rows:
                 inventories.append(inventory.rows)
+                inventory_keys.append(key)  # an inventory's key is its order's
         return (
-            orders,
-            keys,
-            [rows for rows in payments.values() if rows],
-            [rows for rows in waybills.values() if rows],
-            inventories,
+            (orders, keys),
+            held(payments),
+            held(waybills),
+            (inventories, inventory_keys),
         )
 
     def walks(self, list keys, list buyers, list years, list times):
@@ -362,6 +362,16 @@ cdef class FlushGlue:
         if text is None:
             text = self.fractions[fraction] = self.fraction_text(fraction, self.scale)
         return f"-{whole}.{text}" if value < 0 else f"{whole}.{text}"
+
+
+cdef tuple held(dict documents):
+    """(packed rows, keys) of the documents that have rows (see `gather`)."""
+    cdef list rows = [], keys = []
+    for key, packed in documents.items():
+        if packed:
+            rows.append(packed)
+            keys.append(key)
+    return rows, keys
 
 
 cdef inline object live(entry):

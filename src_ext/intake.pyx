@@ -19,6 +19,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memmove, memset
+from china_dates cimport fixed_china_dates
 
 import sys
 
@@ -66,7 +67,6 @@ cdef enum:
 
 cdef int64_t INT64_MAX = 9223372036854775807
 cdef int64_t DAYS_1992 = 8035  # 1992-01-01 - 1970-01-01 in days
-cdef int64_t DAYS_MAX = 2557 * 1000  # well inside MAX_YEAR
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -439,29 +439,9 @@ cdef object fast_china_dates(object micros):
     if not PyLong_CheckExact(micros):
         return UNHANDLED
     us = PyLong_AsLongLongAndOverflow(micros, &overflow)
-    if overflow or not china_dates_of(us, &year, &ymd):
+    if overflow or not fixed_china_dates(us, &year, &ymd):
         return UNHANDLED
     return (year, ymd)
-
-
-cdef inline bint china_dates_of(int64_t us, int64_t* year, int64_t* ymd) noexcept:
-    """`fast_china_dates` of an int64."""
-    cdef int64_t z, era, doe, yoe, doy, mp, y, m, d
-    z = (us // SECOND + CHINA_OFFSET) // DAY_SECONDS if us >= 0 else -1
-    if z < DAYS_1992 or z > DAYS_MAX:
-        return False
-    # Civil date of a day number (proleptic Gregorian, days since 1970-01-01).
-    z += 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (m <= 2)
-    year[0], ymd[0] = y, y * 10_000 + m * 100 + d
-    return True
 
 
 # --- one value, one row, one message -----------------------------------------------------------
@@ -872,9 +852,11 @@ cdef class NewUpserts:
 
     `routes` maps each message type to (its DocumentIntake, the matcher's documents of that
     kind, the link index the kind goes in); `slots` are the matcher's order slots, `deadline`
-    its `_Deadlines.add`; `entry(revision, link, rows)` and `slot(first_seen)` make what the
-    matcher keeps; `accepted` is what `apply` returns when it took the message. The matcher's
-    dirty set and counters are read from it on every call (a flush or a restore replaces them).
+    its `_Deadlines.add`; `entry(revision, link, rows)` and `slot(first_seen, key)` make what
+    the matcher keeps (a document holds its order's key as the tuple of the order's slot, its
+    `key`, when there is one: `StreamMatcher._order_key`); `accepted` is what `apply` returns
+    when it took the message. The matcher's dirty set and counters are read from it on every
+    call (a flush or a restore replaces them).
     """
 
     cdef dict routes, slots
@@ -912,19 +894,30 @@ cdef class NewUpserts:
         bytes packed, object now
     ):
         """Store a new document's version, index its link and touch its order: what `take`
-        and `DirectJson` have found keepable (`keepable`, its key not in the store)."""
+        and `DirectJson` have found keepable (`keepable`, its key not in the store). The
+        order's key tuple is its slot's, whichever document came first (one tuple per order)."""
+        cdef bint by_link = route.intake.link == L_ORDER  # a payment or waybill: by its order
+        touched = link if by_link else key  # else keyed by its order's key (order, inventory)
+        slot = self.slots.get(touched)
+        if slot is not None:
+            touched = slot.key
+            if by_link:
+                link = touched
+            else:
+                key = touched
         route.store[key] = self.entry(revision, link, packed)
         counters = matcher.counters._values
         counters["accepted"] = counters.get("accepted", 0) + 1
         if link is not None and route.members.setdefault(link, key) is not key:
             route.index.add(link, key)  # linked already: the index decides how to hold both
-        self.touch(matcher, link if route.intake.link == L_ORDER else key, now)
+        self.touch(matcher, touched, slot is None, now)
         return self.accepted
 
-    cdef touch(self, matcher, key, now):
-        """The order `key` waits for a flush (`StreamMatcher._touch`)."""
-        if key not in self.slots:
-            self.slots[key] = self.slot(now)
+    cdef touch(self, matcher, key, bint new, now):
+        """The order `key` (`new`: without a slot yet) waits for a flush
+        (`StreamMatcher._touch`)."""
+        if new:
+            self.slots[key] = self.slot(now, key)
             self.deadline(key, now)
         dirty = matcher._dirty
         if not dirty:
@@ -1448,7 +1441,7 @@ cdef class FieldTable:
                     return False
         if plan.dates_at >= 0:
             value = &values[plan.dates_at]
-            if value.type != V_INT or not china_dates_of(value.number, &year, &ymd):
+            if value.type != V_INT or not fixed_china_dates(value.number, &year, &ymd):
                 return False
             values[plan.size].type, values[plan.size].number = V_INT, year
             values[plan.size + 1].type, values[plan.size + 1].number = V_INT, ymd
@@ -1474,8 +1467,8 @@ cdef class DirectPlan:
         if intake.lines is not None:
             self.lines = FieldTable(line_fields, check.item, intake.lines)
             for i in range(intake.given):  # an order line's first values are its order's
-                if intake.lines.places[i] != i or intake.rows.places[i] != i:
-                    raise ValueError("the order key must start an order's and its lines' rows")
+                if intake.lines.places[i] != i:
+                    raise ValueError("the order key must start an order line's row")
         names = [name for _, name, *_ in fields]
         self.key_a, self.key_b = names.index(intake.key_a), names.index(intake.key_b)
         self.link_a = names.index(intake.link_a)

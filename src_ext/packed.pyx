@@ -3,11 +3,14 @@
 
 The streaming matcher keeps each document's canonical row(s) as MessagePack (matcher.py,
 `_Packer`): an array of values, each nil, an integer or UTF-8 text; an order is the array
-[row, [line, ...]]. Decoding those into Python tuples made a Python object per value, which
-Arrow then converted back one by one; here the values go straight from the bytes into Arrow
-buffers, and a table's buffers to pyarrow in one call (the C data interface: an array per
-column has a fixed cost that dominates a micro-batch of a few rows). `walk_places` reads the
-two values of an order that place it in its annual-limit walk without decoding the rest. matcher.py keeps the pure-Python path (msgspec, then
+[row, [line, ...]]. A row leaves out the document's own key (its first columns): the matcher
+holds it as the document's dict key, and the key's parts come in beside the rows. Decoding
+those into Python tuples made a Python object per value, which Arrow then converted back one
+by one; here the values go straight from the bytes into Arrow buffers, and a table's buffers
+to pyarrow in one call (the C data interface: an array per column has a fixed cost that
+dominates a micro-batch of a few rows). An order's dates are not held either: they are made
+here from its app time. `walk_places` reads the value that places an order in its annual-limit
+walk without decoding the rest. matcher.py keeps the pure-Python path (msgspec, then
 `RowMaker.frame`) for when this is not built; tests/stream/test_stream_compact_state.py checks
 that both give the table built column by column.
 """
@@ -17,8 +20,10 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 from arrow_access cimport ArrowArray
+from china_dates cimport fixed_china_dates
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
 import pyarrow as pa
 
@@ -219,6 +224,48 @@ cdef class Column:
         self.length += 1
         return 0
 
+    cdef int append_text(self, str value) except -1:
+        """Append a key part (text: a key is never null)."""
+        cdef Py_ssize_t length
+        cdef const char* utf8 = PyUnicode_AsUTF8AndSize(value, &length)
+        cdef int offset
+        cdef uint8_t is_valid = 1
+        if self.width != 0:
+            raise ValueError(f"a key part is text, not a {self.type} value")
+        if self.text.size + length > INT32_MAX:
+            raise ValueError("packed rows: more text than a string column holds")
+        append(&self.text, utf8, length)
+        offset = <int>self.text.size
+        append(&self.values, &offset, 4)
+        append(&self.valid, &is_valid, 1)
+        self.length += 1
+        return 0
+
+    cdef int append_integer(self, object value) except -1:
+        """Append a Python integer (None: null) to an integer column."""
+        cdef int64_t number = value if value is not None else 0
+        cdef uint8_t is_valid = value is not None
+        cdef int small
+        if self.width == 8:
+            append(&self.values, &number, 8)
+        elif self.width == 4 and INT32_MIN <= number <= INT32_MAX:
+            small = <int>number
+            append(&self.values, &small, 4)
+        else:
+            raise ValueError(f"{number} does not fit a {self.type} column")
+        append(&self.valid, &is_valid, 1)
+        self.nulls += not is_valid
+        self.length += 1
+        return 0
+
+    cdef object integer_at(self, Py_ssize_t i):
+        """Value `i` of an int64 column (None: null)."""
+        if self.width != 8:
+            raise ValueError(f"not an int64 column: {self.type}")
+        if not self.valid.data[i]:
+            return None
+        return (<int64_t*>self.values.data)[i]
+
     cdef int append_nulls(self, Py_ssize_t count) except -1:
         """Append `count` nulls (a column the packed rows do not hold)."""
         cdef Py_ssize_t size = 4 if self.width == 0 else self.width
@@ -338,21 +385,39 @@ cdef int export_row_numbers(ArrowArray* out, int64_t count) except -1:
 cdef enum:  # what fills a field of a table, besides a packed value (see `TableLayout`)
     ROW_NUMBERS = -1
     NULLS = -2
+    KEY_PART = -3  # KEY_PART - i: part i of each row's key (two at most)
+    DATE_PART = -6  # DATE_PART - i: item i of `dates` of each row's time
 
 
 cdef class TableLayout:
     """A canonical table as `table` makes it: its Arrow schema, the position of its `_row`
-    column (numbering the rows from 1, made here), and the positions of the fields the packed
-    rows hold, in their order (`packed_at`; None: every other field); the rest are null."""
+    column (numbering the rows from 1, made here), the positions of the fields the packed
+    rows hold, in their order (`packed_at`; None: every other field), of the fields each
+    part of a row's key fills (`key_at`, in key order: text), and of those each item of
+    `dates(time)` fills (`dates_at`: integers), `time` the packed value at `time_value` (an
+    int64, the order's app time; null: null dates; `china`: `dates` is `china_dates`, made in C
+    where it can); the rest are null."""
 
     cdef readonly object schema
     cdef readonly Py_ssize_t row_at
     cdef readonly list types  # of the packed values
-    cdef list sources  # per field: the packed value that fills it, ROW_NUMBERS or NULLS
+    cdef readonly Py_ssize_t key_parts
+    cdef list sources  # per field: a packed value, ROW_NUMBERS, NULLS, a key or date part
+    cdef object dates
+    cdef Py_ssize_t time_value
+    cdef tuple date_types
+    cdef bint fixed  # `dates` are China's (year, YYYYMMDD): made in C where it can
 
-    def __init__(self, schema, Py_ssize_t row_at, packed_at=None):
+    def __init__(
+        self, schema, Py_ssize_t row_at, packed_at=None, key_at=(), dates_at=(),
+        Py_ssize_t time_value=-1, dates=None, bint china=False
+    ):
+        if len(key_at) > 2 or len(dates_at) > 2:
+            raise ValueError("two key parts and two dates at most")
         if packed_at is None:
-            packed_at = [i for i in range(len(schema)) if i != row_at]
+            packed_at = [
+                i for i in range(len(schema)) if i != row_at and i not in (*key_at, *dates_at)
+            ]
         self.schema = schema
         self.row_at = row_at
         self.types = [schema.field(i).type for i in packed_at]
@@ -363,15 +428,36 @@ cdef class TableLayout:
             if not 0 <= i < len(schema) or i == row_at or self.sources[i] != NULLS:
                 raise ValueError(f"field {i} cannot hold a packed value")
             self.sources[i] = value
+        for part, i in enumerate(key_at):
+            if not 0 <= i < len(schema) or i == row_at or self.sources[i] != NULLS:
+                raise ValueError(f"field {i} cannot hold a key part")
+            if not pa.types.is_string(schema.field(i).type):
+                raise ValueError(f"field {i} cannot hold a key part: it is not text")
+            self.sources[i] = KEY_PART - part
+        self.key_parts = len(key_at)
+        if dates_at and not (0 <= time_value < len(self.types) and dates is not None):
+            raise ValueError("dates need the packed value of their time and `dates`")
+        for part, i in enumerate(dates_at):
+            if not 0 <= i < len(schema) or i == row_at or self.sources[i] != NULLS:
+                raise ValueError(f"field {i} cannot hold a date")
+            self.sources[i] = DATE_PART - part
+        self.date_types = tuple(schema.field(i).type for i in dates_at)
+        self.dates, self.time_value = dates, time_value
+        self.fixed = china and len(dates_at) == 2
         self.sources[row_at] = ROW_NUMBERS
 
-    cdef object table(self, list built):
-        """The columns built (a Column per packed value) as a pyarrow Table of one batch, their
-        memory handed over, not copied: one import of a C struct array with the schema already
-        known (an Arrow array per column costs more than the rest of a micro-batch)."""
+    cdef object table(self, list built, list keys):
+        """The columns built (a Column per packed value) and the rows' `keys` (tuples; None
+        when the layout has no key part) as a pyarrow Table of one batch, their memory handed
+        over, not copied: one import of a C struct array with the schema already known (an
+        Arrow array per column costs more than the rest of a micro-batch)."""
         cdef ArrowArray batch
         cdef Py_ssize_t i, source, count = len(self.schema)
-        cdef Column nulls
+        cdef Column nulls, parts
+        cdef tuple key
+        cdef list dated = self.dated(built)
+        if self.key_parts and (keys is None or len(keys) != (<Column>built[0]).length):
+            raise ValueError("packed rows: not a key per row")
         exported_array(&batch, (<Column>built[0]).length, 0, 1,
                        <const void**>calloc(1, sizeof(void*)))
         try:
@@ -390,6 +476,13 @@ cdef class TableLayout:
                     nulls = Column(self.schema.field(i).type)
                     nulls.append_nulls(batch.length)
                     nulls.export(batch.children[i])
+                elif source <= DATE_PART:
+                    (<Column>dated[DATE_PART - source]).export(batch.children[i])
+                elif source <= KEY_PART:
+                    parts = Column(self.schema.field(i).type)
+                    for key in keys:
+                        parts.append_text(key[KEY_PART - source])
+                    parts.export(batch.children[i])
                 else:
                     (<Column>built[source]).export(batch.children[i])
             imported = pa.RecordBatch._import_from_c(<size_t>&batch, self.schema)
@@ -399,17 +492,42 @@ cdef class TableLayout:
         return pa.Table.from_batches([imported])
 
 
-def table(list packed, TableLayout layout):
-    """Packed rows (each the MessagePack array of one canonical row) -> the table `layout`
-    describes, its `_row` column numbering the rows from 1."""
-    return layout.table(rows_built(packed, layout.types))
+    cdef list dated(self, list built):
+        """A Column per item of `dates` of each row's time (none when the layout has none):
+        the usual times' in C (`fixed_china_dates`, when `dates` are those two), the others'
+        from `dates`."""
+        cdef list columns = [Column(kind) for kind in self.date_types]
+        cdef Column times
+        cdef Py_ssize_t row, part
+        cdef int64_t year, ymd
+        if not columns:
+            return columns
+        times = built[self.time_value]
+        for row in range(times.length):
+            time = times.integer_at(row)
+            if time is None:
+                values = (None,) * len(columns)
+            elif self.fixed and fixed_china_dates(time, &year, &ymd):
+                values = (year, ymd)
+            else:
+                values = self.dates(time)
+            for part in range(len(columns)):
+                (<Column>columns[part]).append_integer(values[part])
+        return columns
 
 
-def order_tables(list packed, TableLayout orders, TableLayout lines):
-    """Packed orders ([row, [line, ...]], a line without the order key) -> (the orders table,
-    the lines table), made as `table` makes them."""
-    heads, items = order_built(packed, orders.types, lines.types)
-    return orders.table(heads), lines.table(items)
+def table(list packed, TableLayout layout, list keys=None):
+    """Packed rows (each the MessagePack array of one canonical row) and their keys -> the
+    table `layout` describes, its `_row` column numbering the rows from 1."""
+    return layout.table(rows_built(packed, layout.types), keys)
+
+
+def order_tables(list packed, list keys, TableLayout orders, TableLayout lines):
+    """Packed orders ([row, [line, ...]], a line without the order key) and their keys ->
+    (the orders table, the lines table), made as `table` makes them: a line's order key is
+    its order's."""
+    heads, items, line_keys = order_built(packed, keys, orders.types, lines.types)
+    return orders.table(heads, keys), lines.table(items, line_keys)
 
 
 cdef list rows_built(list packed, list types):
@@ -422,46 +540,46 @@ cdef list rows_built(list packed, list types):
     return built
 
 
-cdef tuple order_built(list packed, list types, list line_types):
+cdef tuple order_built(list packed, list keys, list types, list line_types):
     """Packed orders ([row, [line, ...]], a line without the order key) -> (the orders'
-    Columns, the lines' Columns). `line_types` are the line table's, whose first two columns,
-    the order key, are the order row's first two values, repeated for each line."""
+    Columns, the lines' Columns, each line's order key, from `keys`)."""
     cdef list orders = [Column(kind) for kind in types]
     cdef list lines = [Column(kind) for kind in line_types]
-    cdef Reader r, key, line_key
-    for rows in packed:
-        r = reader_of(rows)
+    cdef list line_keys = []
+    cdef Reader r
+    cdef Py_ssize_t at
+    if len(keys) != len(packed):
+        raise ValueError("packed orders: not a key per order")
+    for at in range(len(packed)):
+        r = reader_of(packed[at])
         if array_length(&r) != 2:
             raise ValueError("packed order: not a row and its lines")
-        key = r
-        array_length(&key)  # now at the row's first two values, the order key
         read_row(&r, orders, 0)
+        key = keys[at]
         for _ in range(array_length(&r)):
-            line_key = key
-            (<Column>lines[0]).read(&line_key)
-            (<Column>lines[1]).read(&line_key)
-            read_row(&r, lines, 2)
-    return orders, lines
+            read_row(&r, lines, 0)
+            line_keys.append(key)
+    return orders, lines, line_keys
 
 
-def walk_places(list packed, Py_ssize_t time_at, Py_ssize_t year_at):
-    """(app year, app time) of each packed order: the integers at `year_at` and `time_at`
-    (time_at < year_at) of its row, read without decoding the rest."""
+def walk_places(list packed, Py_ssize_t time_at, dates):
+    """(app year, app time) of each packed order: `dates(app time)[0]` and the integer at
+    `time_at` of its row, read without decoding the rest. `dates` is `china_dates`: the usual
+    times' are made in C (`fixed_china_dates`)."""
     cdef list places = []
     cdef Reader r
     cdef Py_ssize_t i
-    cdef int64_t year, time
+    cdef int64_t time, year, ymd
     for rows in packed:
         r = reader_of(rows)
-        if array_length(&r) != 2 or array_length(&r) <= year_at:
+        if array_length(&r) != 2 or array_length(&r) <= time_at:
             raise ValueError("packed order: not a row and its lines")
         for i in range(time_at):
             skip(&r)
         if not integer(next_byte(&r), &r, &time):
             raise ValueError("packed order: its app time is not an integer")
-        for i in range(time_at + 1, year_at):
-            skip(&r)
-        if not integer(next_byte(&r), &r, &year):
-            raise ValueError("packed order: its app year is not an integer")
-        places.append((year, time))
+        if fixed_china_dates(time, &year, &ymd):
+            places.append((year, time))
+        else:
+            places.append((dates(time)[0], time))
     return places

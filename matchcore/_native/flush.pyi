@@ -36,7 +36,12 @@ class FlushGlue:
     def linked(self, key: Any, inventory_rules: bool) -> Any: ...
     def gather(
         self, linked: dict[Any, Any]
-    ) -> tuple[list[bytes], list[Any], list[bytes], list[bytes], list[bytes]]: ...
+    ) -> tuple[
+        tuple[list[bytes], list[Any]],
+        tuple[list[bytes], list[Any]],
+        tuple[list[bytes], list[Any]],
+        tuple[list[bytes], list[Any]],
+    ]: ...
     def walks(
         self, keys: list[Any], buyers: list[Any], years: list[Any], times: list[Any]
     ) -> list[Any]: ...

@@ -1,6 +1,6 @@
 """Type stubs of the compiled packed-rows reader (src_ext/packed.pyx)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
@@ -8,12 +8,25 @@ class TableLayout:
     schema: pa.Schema
     row_at: int
     types: list[pa.DataType]
+    key_parts: int
     def __init__(
-        self, schema: pa.Schema, row_at: int, packed_at: Sequence[int] | None = None
+        self,
+        schema: pa.Schema,
+        row_at: int,
+        packed_at: Sequence[int] | None = None,
+        key_at: Sequence[int] = (),
+        dates_at: Sequence[int] = (),
+        time_value: int = -1,
+        dates: Callable[[int], tuple[int, ...]] | None = None,
+        china: bool = False,
     ) -> None: ...
 
-def table(packed: list[bytes], layout: TableLayout) -> pa.Table: ...
+def table(
+    packed: list[bytes], layout: TableLayout, keys: list[tuple[str, ...]] | None = None
+) -> pa.Table: ...
 def order_tables(
-    packed: list[bytes], orders: TableLayout, lines: TableLayout
+    packed: list[bytes], keys: list[tuple[str, str]], orders: TableLayout, lines: TableLayout
 ) -> tuple[pa.Table, pa.Table]: ...
-def walk_places(packed: list[bytes], time_at: int, year_at: int) -> list[tuple[int, int]]: ...
+def walk_places(
+    packed: list[bytes], time_at: int, dates: Callable[[int], tuple[int, ...]]
+) -> list[tuple[int, int]]: ...

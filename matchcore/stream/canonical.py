@@ -269,9 +269,12 @@ def row_values(table: Table) -> list[str]:
 class RowMaker:
     """Canonical rows of one table: a tuple per document, or Invalid.
 
-    Every column is converted and checked, as batch converts it; a row holds the values of the
-    `kept` columns only (None: every column), in table order, then the order's dates when kept
-    (`kept_names`). A table made of rows gets the others as nulls.
+    Every column is converted and checked, as batch converts it; the table keeps the values of
+    the `kept` columns only (None: every column), in table order, then the order's dates when
+    kept (`kept_names`); a table made of rows gets the others as nulls. A row holds those but
+    the first `keyed` (`held_names`): a document's own key, which its holder keeps anyway and
+    gives back to `frame` as `leading`; and with `derive_dates` but the order's dates, which
+    `frame` derives from app_time (`china_dates`: exact, and cheap beside a row's memory).
     """
 
     def __init__(
@@ -279,6 +282,8 @@ class RowMaker:
         table: Table,
         fields: dict[str, str] | None = None,
         kept: Collection[str] | None = None,
+        keyed: int = 0,
+        derive_dates: bool = False,
     ) -> None:
         self.table = table
         fields = fields or {}
@@ -305,10 +310,21 @@ class RowMaker:
         values = row_values(table)
         #: Where a row's values are in a row of every column (their order: table order).
         self._kept = [at for at, name in enumerate(values) if kept is None or name in kept]
-        #: A row of every column -> the row kept (None: the same row; itemgetter gives a tuple
+        #: The kept values `frame` derives, not held in a row: the order's dates (the last two).
+        dates_kept = self.dates and values.index(APP_YEAR) in self._kept
+        self.derived = 2 if derive_dates and dates_kept else 0
+        if self.derived:
+            assert self._kept[-2:] == [len(table.columns), len(table.columns) + 1]
+            assert self._app_time in self._kept  # what they derive from
+        #: Where a row's values are in a row of every column: those kept but the key's and the
+        #: derived ones.
+        assert self._kept[:keyed] == list(range(keyed))
+        self.keyed = keyed
+        self._held = self._kept[keyed : len(self._kept) - self.derived]
+        #: A row of every column -> the row held (None: the same row; itemgetter gives a tuple
         #: of two or more).
-        assert len(self._kept) > 1
-        self._narrow = itemgetter(*self._kept) if len(self._kept) < len(values) else None
+        assert len(self._held) > 1
+        self._narrow = itemgetter(*self._held) if len(self._held) < len(values) else None
         #: The compiled `python_row` (see src_ext/intake.pyx), None when the extension is not
         #: built; `row(source, given=())` is the one or the other.
         self.plan: Any = self._compiled_plan() if _intake is not None else None
@@ -340,7 +356,7 @@ class RowMaker:
                 elif required:
                     raise Invalid(f"field {attribute}: required value is missing")
             values.append(value)
-        if self.dates:
+        if self.dates and not self.derived:
             values.extend(python_china_dates(values[self._app_time]))
         return self._narrow(values) if self._narrow is not None else tuple(values)
 
@@ -361,22 +377,29 @@ class RowMaker:
             [step[1] for step in self._plan],
             [step[2] for step in self._plan],
             [step[3] for step in self._plan],
-            self._app_time,
+            self._app_time if not self.derived else -1,  # -1: no dates to make
             python_china_dates,
             self.python_row,
-            self._kept,
+            self._held,
         )
 
     @property
     def types(self) -> list[pa.DataType]:
-        """The Arrow type of each value of a row (see `kept_names`)."""
+        """The Arrow type of each kept value (see `kept_names`)."""
         return [self._types[at] for at in self._kept]  # a new list: `frame` reads its own
 
     @property
     def kept_names(self) -> list[str]:
-        """The columns whose values a row holds, in its order (see `row_values`)."""
+        """The columns whose values the table keeps, in row order (see `row_values`): the key's
+        (`keyed` of them), then those a row holds (`held_names`)."""
         values = row_values(self.table)
         return [values[at] for at in self._kept]
+
+    @property
+    def held_names(self) -> list[str]:
+        """The columns whose values a row holds, in its order (`kept_names` less the key's and
+        the derived dates)."""
+        return self.kept_names[self.keyed : len(self._kept) - self.derived]
 
     @property
     def schema(self) -> pa.Schema:
@@ -390,8 +413,9 @@ class RowMaker:
 
     @property
     def kept_fields(self) -> list[int]:
-        """The position in `schema` of each value of a row; the others but `_row` are null."""
-        return [at if at < self.row_at else at + 1 for at in self._kept]
+        """The position in `schema` of each value of a row (`held_names`); the others but
+        `_row` and the key's (the first `keyed` columns) are null."""
+        return [at if at < self.row_at else at + 1 for at in self._held]
 
     def frame(
         self, rows: Sequence[tuple[Any, ...]], leading: Sequence[Sequence[Any]] = ()
@@ -399,17 +423,25 @@ class RowMaker:
         """Rows -> the canonical table (with `_row` 1..n) as Arrow, the columns and types
         `normalise_table` gives (null where not kept), in one Arrow conversion for all values
         (each `pa.array` call has a fixed cost that dominates a micro-batch of a few rows).
-        `rows` are tuples of the values after the first `len(leading)`, whose values `leading`
-        gives per column (an order line's order key, kept once with its order)."""
+        `rows` are tuples of the values after the first `len(leading)` (less the `derived`
+        dates), whose values `leading` gives per column (a document's key, kept with it)."""
         struct = self._structs.get(len(leading))
+        end = len(self._kept) - self.derived
         if struct is None:
-            fields = list(zip(self.kept_names, self.types, strict=True))[len(leading) :]
+            fields = list(zip(self.kept_names, self.types, strict=True))[len(leading) : end]
             struct = self._structs[len(leading)] = pa.struct(fields)
         given = [
             pa.array(values, self._types[at])
             for values, at in zip(leading, self._kept[: len(leading)], strict=True)
         ]
         rest = pa.RecordBatch.from_struct_array(pa.array(rows, struct)).columns
+        if self.derived:
+            times = rest[self._kept.index(self._app_time) - len(leading)].cast(pa.int64())
+            dates = [china_dates(t) if t is not None else (None, None) for t in times.to_pylist()]
+            rest += [
+                pa.array([date[part] for date in dates], self._types[at])
+                for part, at in enumerate(self._kept[end:])
+            ]
         kept = dict(zip(self._kept, [*given, *rest], strict=True))
         return self.from_columns(
             [

@@ -35,7 +35,7 @@ from ..engine.base import KERNEL_COLUMNS, NULL_INT64, CanonicalTables
 from ..exceptions import InputError, StateError
 from ..money import format_money, fraction_text
 from ..rules import Rule, RuleSettings
-from .canonical import Invalid, RowMaker, clean_text, row_values
+from .canonical import Invalid, RowMaker, china_dates, clean_text, row_values
 from .messages import (
     BadMessage,
     Document,
@@ -159,6 +159,9 @@ class _Slot(msgspec.Struct, gc=False):
     """What the matcher remembers per order key between documents (untracked, like `_Entry`)."""
 
     first_seen: float
+    #: The slot's own key, the tuple `_slots` holds it by: the one tuple of the order key that
+    #: the order's documents and the link indexes hold too (see `_order_key`), not a copy each.
+    key: tuple[str, str]
     version: int = 0
     last: VerdictEvent | None = None
     evaluated: bool = False  # went through the engine at least once (and not cancelled since)
@@ -264,6 +267,8 @@ class _Batch:
 
 #: A buyer and a year: the orders that share one annual-limit walk (SPEC §3.1).
 BuyerYear = tuple[str, int]
+#: Documents' packed rows and their keys, which the rows leave out (see `_gathered`).
+_Held = tuple[list[bytes], list[tuple[str, str]]]
 #: An order's place in its walk: (its `_walk_place`, its key), sorted as the engines sort the
 #: walk, by year, app time, ebp_code and order_no (keys are unique in a stream: no row number).
 WalkKey = tuple[int, OrderKey]
@@ -400,6 +405,8 @@ class StreamMatcher:
         kind = intake.kind
         store = self._docs[kind]
         key = intake.key(message)
+        if kind in _KEYED_BY_ORDER:
+            key = self._order_key(key)
         entry = store.get(key)
         if entry is not None and message.revision <= entry.revision:
             same = message.revision == entry.revision
@@ -413,6 +420,8 @@ class StreamMatcher:
             except Invalid as exc:
                 self.counters.add("dead_lettered")
                 return FeedResult("dead", f"{kind}: {exc}")
+            if kind in _LINKED_TO_ORDER and link is not None:
+                link = self._order_key(link)
             new = _entry(message.revision, link, rows)
         store[key] = new
         self.counters.add("accepted")
@@ -460,9 +469,15 @@ class StreamMatcher:
         if new is not None and new.link is not None:
             self._buyer_orders.add(new.link, key)
 
+    def _order_key(self, key: OrderKey) -> OrderKey:
+        """The tuple of this order key the matcher holds already (its slot's), else `key`: a
+        document keyed by or linking to an order holds that one, not a copy of its own."""
+        slot = self._slots.get(key)
+        return slot.key if slot is not None else key
+
     def _touch(self, key: OrderKey, now: float) -> None:
         if key not in self._slots:
-            self._slots[key] = _Slot(now)
+            self._slots[key] = _Slot(now, key)
             self._deadlines.add(key, now)
         if not self._dirty:
             self._dirty_since = now
@@ -1051,12 +1066,12 @@ class StreamMatcher:
         buyer-years, with `starts` in place of the ledger's figure.
         """
         gathered = self._glue.gather(linked) if self._glue is not None else self._gathered(linked)
-        orders, raw_keys, payments, waybills, inventories = gathered
-        frames = dict(zip(("orders", "order_items"), _order_tables(orders), strict=True))
-        frames["payments"] = _table("payments", payments)
-        frames["waybills"] = _table("waybills", waybills)
+        (orders, raw_keys), payments, waybills, inventories = gathered
+        frames = dict(zip(("orders", "order_items"), _order_tables(orders, raw_keys), strict=True))
+        frames["payments"] = _table("payments", *payments)
+        frames["waybills"] = _table("waybills", *waybills)
         if self.inventory_rules:
-            frames["inventories"] = _table("inventories", inventories)
+            frames["inventories"] = _table("inventories", *inventories)
         walks = _walks(raw_keys, frames["orders"], self._glue)
         refs = self.references
         tables = CanonicalTables(
@@ -1074,34 +1089,27 @@ class StreamMatcher:
             walks,
         )
 
-    def _gathered(
-        self, linked: dict[OrderKey, _Linked]
-    ) -> tuple[list[bytes], list[OrderKey], list[bytes], list[bytes], list[bytes]]:
-        """The packed rows of these orders' documents: (the orders' rows, their keys, the rows
-        of their payments, of their waybills, of their inventories), each document once."""
+    def _gathered(self, linked: dict[OrderKey, _Linked]) -> tuple[_Held, _Held, _Held, _Held]:
+        """The packed rows of these orders' documents with their keys (which the rows leave
+        out): (the orders', their payments', their waybills', their inventories'), each
+        document once."""
         payment_docs, waybill_docs = self._docs["payment"], self._docs["waybill"]
-        orders: list[bytes] = []
-        raw_keys: list[OrderKey] = []
+        orders: _Held = ([], [])
         payments: dict[tuple[str, str], bytes | None] = {}
         waybills: dict[tuple[str, str], bytes | None] = {}
-        inventories: list[bytes] = []
+        inventories: _Held = ([], [])
         for key, documents in linked.items():
             if documents.order is not None and documents.order.rows:
-                orders.append(documents.order.rows)
-                raw_keys.append(key)
+                orders[0].append(documents.order.rows)
+                orders[1].append(key)
             for pay_key in documents.payments:
                 payments[pay_key] = payment_docs[pay_key].rows
             for waybill_key in documents.waybills:
                 waybills[waybill_key] = waybill_docs[waybill_key].rows
             if documents.inventory is not None and documents.inventory.rows:
-                inventories.append(documents.inventory.rows)
-        return (
-            orders,
-            raw_keys,
-            [rows for rows in payments.values() if rows],
-            [rows for rows in waybills.values() if rows],
-            inventories,
-        )
+                inventories[0].append(documents.inventory.rows)
+                inventories[1].append(key)  # an inventory's key is its order's
+        return orders, _held(payments), _held(waybills), inventories
 
     def _batch_ledger(
         self, groups: Iterable[BuyerYear], starts: dict[BuyerYear, int]
@@ -1208,20 +1216,30 @@ class StreamMatcher:
             evaluator=self._evaluate,
             clock=self.clock,
         )
+        # One tuple per order key, held by its slot and every document keyed by or linking to
+        # the order (as `_order_key` makes them while documents come).
+        order_keys = {key: key for key in (_shared_key((s.k1, s.k2)) for s in state.slots)}
         for kind, saved in state.docs.items():
             store = self._docs[kind]
             for doc in saved:
                 key = _shared_key((doc.k1, doc.k2))
-                link = _shared_key(doc.link) if isinstance(doc.link, list) else doc.link
+                if kind in _KEYED_BY_ORDER:
+                    key = order_keys.get(key, key)
+                link: Any = doc.link
+                if isinstance(doc.link, list):
+                    link = _shared_key(doc.link)
+                    if kind in _LINKED_TO_ORDER:
+                        link = order_keys.get(link, link)
                 entry = store[key] = _entry(doc.revision, link, doc.rows)
                 if entry.rows is not None:
                     self._relink(kind, key, None, entry)
         self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
         waiting: list[tuple[float, OrderKey]] = []
         for saved_slot in state.slots:
-            key = _shared_key((saved_slot.k1, saved_slot.k2))
+            key = order_keys[(saved_slot.k1, saved_slot.k2)]
             slot = self._slots[key] = _Slot(
                 saved_slot.first_seen,
+                key,
                 saved_slot.version,
                 saved_slot.last,
                 saved_slot.evaluated,
@@ -1232,7 +1250,7 @@ class StreamMatcher:
                 waiting.append((slot.first_seen, key))
         for first_seen, key in sorted(waiting):
             self._deadlines.add(key, first_seen)
-        self._dirty = dict.fromkeys(_shared_key(k) for k in state.dirty)
+        self._dirty = dict.fromkeys(order_keys.get(k, k) for k in map(_shared_key, state.dirty))
         self._dirty_since = state.dirty_since
         self.counters = Counters.from_dict(state.counters)
 
@@ -1264,16 +1282,23 @@ class StreamMatcher:
 
 def _keep_rows(state: _State, pack: _Packer) -> None:
     """Make the snapshot's rows hold the columns the stream keeps now: rows saved with other
-    columns (every column, in snapshots written before the stream kept fewer) are packed again
-    with those; StateError when they lack one."""
+    columns (every column, in snapshots written before the stream kept fewer; the key's
+    columns, in snapshots written before rows left them out) are packed again with those;
+    StateError when they lack one, or hold a key other than their document's."""
     saved = state.columns or _EVERY_COLUMN
     if saved == _KEPT:
         return
     for kind, documents in state.docs.items():
         kept = _kept_of(kind, saved)
+        key_of = _saved_key(kind, saved)
         for doc in documents:
             if doc.rows:  # not a tombstone, nor a document left out of evaluation
-                doc.rows = pack(kept(_UNPACK(doc.rows)))
+                rows = _UNPACK(doc.rows)
+                if key_of is not None and key_of(rows) != (doc.k1, doc.k2):
+                    raise StateError(
+                        f"snapshot cannot be restored: a {kind}'s rows hold another key"
+                    )
+                doc.rows = pack(kept(rows))
     state.columns = _KEPT
 
 
@@ -1284,10 +1309,20 @@ def _kept_of(kind: str, saved: dict[str, list[str]]) -> Callable[[Any], Any]:
     if kind != "order":
         return row
     # An order's lines hold their columns but the order key, which comes from the order.
-    key = _ORDER_KEY_COLUMNS.stop
-    items = _KEPT["order_items"][key:]
-    line = _picker("order_items", saved["order_items"][key:], items)
+    items = _KEPT["order_items"][_KEY_COLUMNS:]
+    line = _picker("order_items", saved["order_items"][_KEY_COLUMNS:], items)
     return lambda order: (row(order[0]), [line(values) for values in order[1]])
+
+
+def _saved_key(kind: str, saved: dict[str, list[str]]) -> Callable[[Any], Any] | None:
+    """A document's rows of the `saved` columns -> the key they hold (as `_docs` keys it);
+    None when they do not hold it."""
+    table = _KEPT_AS[kind][0]
+    names = _KEY_NAMES[table]
+    if not set(names) <= set(saved[table]):
+        return None
+    key = itemgetter(*(saved[table].index(name) for name in names))
+    return (lambda order: key(order[0])) if kind == "order" else key
 
 
 def _picker(table: str, saved: list[str], kept: list[str]) -> Callable[[Any], Any]:
@@ -1516,10 +1551,12 @@ def _walk_place(year: int, app_time: int) -> int:
 
 
 def _walk_places(packed: list[bytes]) -> list[tuple[int, int]]:
-    """(app year, app time) of each packed order (see `_order_rows`)."""
+    """(app year, app time) of each packed order (see `_order_rows`): the year is made from
+    the time, as the orders table's `_app_year` is."""
     if _packed is not None:  # read in place, not decoded
-        return _packed.walk_places(packed, _APP_TIME, _APP_YEAR)  # type: ignore[no-any-return]
-    return [(head[_APP_YEAR], head[_APP_TIME]) for head, _ in _UNPACK_ORDERS(_joined(packed))]
+        return _packed.walk_places(packed, _APP_TIME, china_dates)  # type: ignore[no-any-return]
+    times = [head[_APP_TIME] for head, _ in _UNPACK_ORDERS(_joined(packed))]
+    return [(china_dates(time)[0], time) for time in times]
 
 
 def _walks(keys: list[OrderKey], orders: pa.Table, glue: Any) -> list[tuple[BuyerYear, WalkKey]]:
@@ -1543,34 +1580,44 @@ def _microseconds(times: pa.ChunkedArray) -> list[Any]:
     return [value for chunk in times.chunks for value in chunk.view(pa.int64()).to_pylist()]
 
 
-def _order_tables(packed: list[bytes]) -> tuple[pa.Table, pa.Table]:
-    """Packed orders (see `_order_rows`) -> the orders and order_items tables."""
+def _order_tables(packed: list[bytes], keys: list[OrderKey]) -> tuple[pa.Table, pa.Table]:
+    """Packed orders (see `_order_rows`) and their keys -> the orders and order_items tables."""
     if _packed is not None:  # straight from the bytes to Arrow (src_ext/packed.pyx)
-        return _packed.order_tables(packed, _LAYOUTS["orders"], _LAYOUTS["order_items"])  # type: ignore[no-any-return]
-    head_rows, line_rows, line_keys = _orders_and_lines(packed)
-    return _ROWS["orders"].frame(head_rows), _ROWS["order_items"].frame(line_rows, line_keys)
-
-
-def _table(name: str, packed: list[bytes]) -> pa.Table:
-    """Packed canonical rows of one table (payments, waybills, inventories) -> the table."""
-    if _packed is not None:
-        return _packed.table(packed, _LAYOUTS[name])
-    return _ROWS[name].frame(_unpack_rows(packed))
-
-
-def _orders_and_lines(
-    packed: list[bytes],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[list[Any]]]:
-    """Packed orders (see `_order_rows`) -> their canonical rows, their lines' rows less the
-    order key, and the order key's columns for those lines (from each line's order)."""
+        return _packed.order_tables(packed, keys, _LAYOUTS["orders"], _LAYOUTS["order_items"])  # type: ignore[no-any-return]
     decoded = _UNPACK_ORDERS(_joined(packed))
     heads = [head for head, _ in decoded]
     lines = [line for _, order_lines in decoded for line in order_lines]
     line_keys = [
-        [head[column] for head, order_lines in decoded for _ in order_lines]
-        for column in range(_ORDER_KEY_COLUMNS.stop)
+        key for key, (_, order_lines) in zip(keys, decoded, strict=True) for _ in order_lines
     ]
-    return heads, lines, line_keys
+    return (
+        _ROWS["orders"].frame(heads, _key_columns("orders", keys)),
+        _ROWS["order_items"].frame(lines, _key_columns("order_items", line_keys)),
+    )
+
+
+def _table(name: str, packed: list[bytes], keys: list[tuple[str, str]]) -> pa.Table:
+    """Packed canonical rows of one table (payments, waybills, inventories) and their
+    documents' keys -> the table."""
+    if _packed is not None:
+        return _packed.table(packed, _LAYOUTS[name], keys)
+    return _ROWS[name].frame(_unpack_rows(packed), _key_columns(name, keys))
+
+
+def _key_columns(name: str, keys: list[tuple[str, str]]) -> list[list[str]]:
+    """The values of the table's first columns, its rows' key, from the documents' keys (in
+    key order, which is not always the columns' order)."""
+    return [[key[part] for key in keys] for part in _KEY_PARTS[name]]
+
+
+def _held(documents: dict[tuple[str, str], bytes | None]) -> _Held:
+    """(packed rows, keys) of the documents that have rows."""
+    held: _Held = ([], [])
+    for key, rows in documents.items():
+        if rows:
+            held[0].append(rows)
+            held[1].append(key)
+    return held
 
 
 def _sorted(members: tuple[Any, ...] | list[Any] | set[Any]) -> Any:
@@ -1613,8 +1660,25 @@ def _kept_columns(table: schema.Table) -> frozenset[str]:
     )
 
 
+#: Each document table's own key, in key order (`Message.KEY`): an order line's is its order's.
+_KEY_NAMES = {
+    "orders": Order.KEY,
+    "order_items": Order.KEY,
+    "payments": Payment.KEY,
+    "waybills": Waybill.KEY,
+    "inventories": Inventory.KEY,
+}
+#: Every document table starts with the columns of its own key (in some order): a document's
+#: rows leave them out, its key in `_docs` gives them back (a key is canonical and required,
+#: so the two are always equal). An order line's row is cut after them (see `_order_rows`).
+_KEY_COLUMNS = 2
 _ROWS = {
-    table.name: RowMaker(table, kept=_kept_columns(table))
+    table.name: RowMaker(
+        table,
+        kept=_kept_columns(table),
+        keyed=_KEY_COLUMNS if table is not schema.ORDER_ITEMS else 0,
+        derive_dates=True,  # an order's dates: two values less a row
+    )
     for table in (
         schema.ORDERS,
         schema.ORDER_ITEMS,
@@ -1623,42 +1687,57 @@ _ROWS = {
         schema.INVENTORIES,
     )
 }
+#: Per table, the key part of each of its first columns (see `_key_columns`).
+_KEY_PARTS = {
+    name: [_KEY_NAMES[name].index(column) for column in maker.kept_names[:_KEY_COLUMNS]]
+    for name, maker in _ROWS.items()
+}
+
+
+def _layout(name: str) -> Any:
+    """A canonical table as src_ext/packed.pyx makes it from packed rows, which leave out the
+    key's columns (an order line's too: see `_order_rows`), and their documents' keys."""
+    assert _packed is not None
+    maker = _ROWS[name]
+    key_at = [maker.schema.get_field_index(column) for column in _KEY_NAMES[name]]
+    packed_at = [at for at in maker.kept_fields if at not in key_at]
+    if not maker.derived:
+        return _packed.TableLayout(maker.schema, maker.row_at, packed_at, key_at)
+    dates_at = [maker.schema.get_field_index(column) for column in maker.kept_names[-2:]]
+    time_value = maker.held_names.index("app_time")
+    return _packed.TableLayout(
+        maker.schema, maker.row_at, packed_at, key_at, dates_at, time_value, china_dates, True
+    )
 
 
 #: Each canonical table as src_ext/packed.pyx makes it from packed rows (none when not built).
-_LAYOUTS = (
-    {
-        name: _packed.TableLayout(maker.schema, maker.row_at, maker.kept_fields)
-        for name, maker in _ROWS.items()
-    }
-    if _packed is not None
-    else {}
-)
+_LAYOUTS = {name: _layout(name) for name in _ROWS} if _packed is not None else {}
 
 
 def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """An order's canonical row and its lines' rows less their first two columns, the order's
-    key, which `_ORDER_KEY_COLUMNS` of the order row give back (kept once, not once a line).
+    """An order's canonical row (less its key) and its lines' rows less their first two
+    columns, the order's key, which the order's key gives back (kept once, not once a line).
     A repeated `gnum` keeps the first line, as batch keeps the first copy of a duplicated key.
     """
     row = _ROWS["orders"].row(order)
-    given = row[_ORDER_KEY_COLUMNS]
     lines: dict[int, tuple[Any, ...]] = {}
     for position, item in enumerate(order.items):
         try:
-            line = _ROWS["order_items"].row(item, given)
+            # A line's order key is given, not converted, and cut off: any two values do (the
+            # compiled intake gives the row's first two).
+            line = _ROWS["order_items"].row(item, row[:_KEY_COLUMNS])
         except Invalid as exc:
             raise Invalid(f"items[{position}]: {exc}") from None
-        lines.setdefault(line[2], line[2:])
+        lines.setdefault(line[_KEY_COLUMNS], line[_KEY_COLUMNS:])
     return row, list(lines.values())
 
 
-#: order_no, ebp_code: both the orders and the order_items table start with them (and their
-#: rows, which keep them), and a line's gnum follows them in its row.
-_ORDER_KEY_COLUMNS = slice(0, 2)
-#: Positions in a kept order row (the two dates `RowMaker` adds follow the columns).
-_APP_TIME = _ROWS["orders"].kept_names.index("app_time")
-_APP_YEAR = _ROWS["orders"].kept_names.index(schema.APP_YEAR)
+#: The position of app time in a held order row (its dates are made from it, not held).
+_APP_TIME = _ROWS["orders"].held_names.index("app_time")
+assert _ROWS["orders"].derived and _ROWS["orders"].kept_names[-2:] == [
+    schema.APP_YEAR,
+    schema.APP_YMD,
+]
 _LEDGER_COLUMNS = ("buyer_id_number", "year", "used")
 _LEDGER_SCHEMA = pa.schema(
     [("buyer_id_number", pa.string()), ("year", pa.int64()), ("used", pa.int64())]
@@ -1671,12 +1750,11 @@ _EMITTED = {
     verdict: f"emitted_{verdict}"
     for verdict in ("pass", "review", "reject", "incomplete", "cancelled", "invalid")
 }
-assert (
-    _ROWS["orders"].kept_names[:2]
-    == _ROWS["order_items"].kept_names[:2]
-    == ["order_no", "ebp_code"]
+assert all(
+    sorted(maker.kept_names[:_KEY_COLUMNS]) == sorted(_KEY_NAMES[name])
+    for name, maker in _ROWS.items()
 )
-assert _ROWS["order_items"].kept_names[2] == "gnum"
+assert _ROWS["order_items"].kept_names[_KEY_COLUMNS] == "gnum"
 
 
 class _Packer:
@@ -1695,9 +1773,9 @@ class _Packer:
         return bytes(self._buffer)
 
 
-#: The columns each table's packed rows hold (`RowMaker.kept_names`; see `_State.columns`),
+#: The columns each table's packed rows hold (`RowMaker.held_names`; see `_State.columns`),
 #: and the columns they held before the stream kept fewer: every one.
-_KEPT = {name: maker.kept_names for name, maker in _ROWS.items()}
+_KEPT = {name: maker.held_names for name, maker in _ROWS.items()}
 _EVERY_COLUMN = {name: row_values(maker.table) for name, maker in _ROWS.items()}
 #: One packed document (see `_Entry.rows`).
 _UNPACK = msgspec.msgpack.Decoder().decode
@@ -1713,6 +1791,10 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "inventory": _ROWS["inventories"].row,
 }
 
+
+#: The kinds of document keyed by their order's key, and those that link to an order by its key.
+_KEYED_BY_ORDER = frozenset(("order", "inventory"))
+_LINKED_TO_ORDER = frozenset(("payment", "waybill"))
 
 #: Each kind of document -> what it links by: an order its canonical buyer ID number; a payment
 #: or waybill the order key it names (see `order_key_of`); an inventory its waybill's key.
@@ -1768,7 +1850,7 @@ def _compiled_intake(kind: str, cls: type[Message]) -> Any:
         canonical_id_number,
         _ROWS[table].plan,
         _ROWS["order_items"].plan if kind == "order" else None,
-        _ORDER_KEY_COLUMNS.stop,
+        _KEY_COLUMNS,
         _CONVERT[kind],
         msgspec.msgpack.Encoder().encode_into,
     )

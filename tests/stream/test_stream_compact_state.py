@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from matchcore.stream import matcher as matcher_module
-from matchcore.stream.canonical import RowMaker
+from matchcore.stream.canonical import RowMaker, python_china_dates
 from matchcore.stream.messages import from_mapping, message_type
 
 
@@ -67,6 +67,60 @@ def test_restored_state_is_the_same_state(kit, make_matcher):
     assert _events(restored) == expected
     assert {verdict_id for verdict_id, _ in expected} >= {"EBP001/O3/1", "EBP001/O4/1"}
     assert any(v.startswith("EBP001/O5/") for v, _ in expected)  # through the loose waybill
+
+
+def _held_key(store, key):
+    """The tuple `store` holds `key` by (equal to `key`, not always the same object)."""
+    return next(held for held in store if held == key)
+
+
+def _assert_one_tuple_per_order_key(matcher):
+    """Every document keyed by or linking to an order with a slot holds the slot's tuple."""
+    slots = {key: key for key in matcher._slots}
+    assert all(slot.key is key for key, slot in matcher._slots.items())
+    for kind, store in matcher._docs.items():
+        for key, entry in store.items():
+            if kind in ("order", "inventory") and key in slots:
+                assert key is slots[key]
+            if kind in ("payment", "waybill") and entry.link in slots:
+                assert entry.link is slots[entry.link]
+    for index in (matcher._payments_of, matcher._waybills_of):
+        for key in index._members:
+            if key in slots:
+                assert key is slots[key]
+    for members in matcher._buyer_orders._members.values():
+        for key in members if isinstance(members, list | set) else (members,):
+            assert key is slots[key]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_an_order_key_is_one_tuple_whatever_comes_first(kit, make_matcher, compiled):
+    """The order key of an order, its payment, waybill and inventory is one tuple object
+    (the slot's), whichever document came first, in the compiled intake and in Python, and
+    after a restore."""
+    matcher = make_matcher(inventory_rules=True)
+    if not compiled:
+        matcher._new_upserts = None
+    elif matcher._new_upserts is None:
+        pytest.skip("the intake extension is not built")
+    kit.feed_all(matcher, [kit.order_msg("O1"), kit.payment_msg("O1"), kit.waybill_msg("O1")])
+    kit.feed_all(matcher, [kit.payment_msg("O2"), kit.waybill_msg("O2"), kit.order_msg("O2")])
+    kit.feed_all(matcher, [kit.inventory_msg("O2"), kit.order_msg("O3", revision=1)])
+    for number in ("O1", "O2"):
+        key = ("EBP001", number)
+        slot_key = _held_key(matcher._slots, key)
+        assert _held_key(matcher._docs["order"], key) is slot_key
+        for kind in ("payment", "waybill"):
+            [entry] = [e for e in matcher._docs[kind].values() if e.link == key]
+            assert entry.link is slot_key
+    assert _held_key(matcher._docs["inventory"], ("EBP001", "O2")) is _held_key(
+        matcher._slots, ("EBP001", "O2")
+    )
+    _assert_one_tuple_per_order_key(matcher)
+    restored = make_matcher(inventory_rules=True)
+    restored.restore(matcher.snapshot())
+    _assert_one_tuple_per_order_key(restored)
+    assert restored.snapshot() == matcher.snapshot()
 
 
 def test_pending_documents_are_held_packed(kit, make_matcher):
@@ -159,7 +213,7 @@ def test_deadlines_come_due_as_a_heap_of_due_times_gives_them(arrivals, nows):
     heap: list = []
     for number, first_seen in enumerate(arrivals):
         key = ("EBP", f"O{number}")
-        slots[key] = matcher_module._Slot(first_seen)
+        slots[key] = matcher_module._Slot(first_seen, key)
         deadlines.add(key, first_seen)
         heapq.heappush(heap, (first_seen + window, key))
     for now in nows:
@@ -244,15 +298,26 @@ def _makers():
 @pytest.mark.parametrize("maker", list(_makers().values()), ids=list(_makers()))
 @given(data=st.data())
 def test_a_table_built_in_one_conversion_is_the_table_built_by_columns(maker, data):
-    """`frame` (one Arrow conversion) gives exactly the table built column by column."""
-    row = st.tuples(*(_VALUES[type] for type in maker.types))
+    """`frame` (one Arrow conversion) gives exactly the table built column by column, the
+    dates it derives (when it does) those of each row's app time."""
+    end = len(maker.types) - maker.derived
+    row = st.tuples(*(_VALUES[type] for type in maker.types[:end]))
     rows = data.draw(st.lists(row, max_size=5))
-    expected = _by_columns(maker, rows)
+    expected = _by_columns(maker, [(*r, *_derived(maker, r)) for r in rows])
     assert maker.frame(rows).equals(expected, check_metadata=True)
     leading = data.draw(st.integers(0, 2))
     given_columns = [[r[column] for r in rows] for column in range(leading)]
     rest = [r[leading:] for r in rows]
     assert maker.frame(rest, given_columns).equals(expected, check_metadata=True)
+
+
+def _derived(maker, row):
+    """The values `maker` derives of a row of its other kept values: an order's dates, made
+    by the Python reference from its app time (None: null)."""
+    if not maker.derived:
+        return ()
+    app_time = row[maker.kept_names.index("app_time")]
+    return python_china_dates(app_time) if app_time is not None else (None, None)
 
 
 @contextmanager
@@ -268,34 +333,58 @@ def _reading(compiled):
         matcher_module._packed = saved
 
 
+def _kept_rows(maker, data, size):
+    """Random rows of the columns a table keeps, its key's (the first two) text as a key is,
+    the values it derives derived."""
+    keyed = [st.text(max_size=6)] * matcher_module._KEY_COLUMNS
+    end = len(maker.types) - maker.derived
+    values = [_VALUES[t] for t in maker.types[matcher_module._KEY_COLUMNS : end]]
+    rows = data.draw(st.lists(st.tuples(*keyed, *values), max_size=size))
+    return [(*row, *_derived(maker, row)) for row in rows]
+
+
+def _split(name, row):
+    """A row of every kept column -> (the document's key, in key order; the row held)."""
+    maker = matcher_module._ROWS[name]
+    key = tuple(row[maker.kept_names.index(column)] for column in matcher_module._KEY_NAMES[name])
+    return key, row[matcher_module._KEY_COLUMNS : len(row) - maker.derived]
+
+
 def _packed_orders(data, lines_of):
     """Random order rows, each with random lines (less the order key), as the matcher packs
-    them; and the orders and order_items tables built column by column."""
+    them (less their key), with their keys; and the orders and order_items tables built
+    column by column from rows of every kept column."""
     orders, items = matcher_module._ROWS["orders"], matcher_module._ROWS["order_items"]
-    heads = data.draw(st.lists(st.tuples(*(_VALUES[t] for t in orders.types)), max_size=4))
+    heads = _kept_rows(orders, data, 4)
     line_row = st.tuples(*(_VALUES[t] for t in items.types[2:]))
     lines = [data.draw(st.lists(line_row, max_size=lines_of)) for _ in heads]
     pack = matcher_module._Packer()
-    packed = [pack((head, order_lines)) for head, order_lines in zip(heads, lines, strict=True)]
+    split = [_split("orders", head) for head in heads]
+    packed = [pack((held, rows)) for (_, held), rows in zip(split, lines, strict=True)]
     keyed = [
         (*head[:2], *line)
         for head, order_lines in zip(heads, lines, strict=True)
         for line in order_lines
     ]
-    return packed, heads, (_by_columns(orders, heads), _by_columns(items, keyed))
+    expected = (_by_columns(orders, heads), _by_columns(items, keyed))
+    return packed, [key for key, _ in split], [held for _, held in split], expected
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
 @pytest.mark.parametrize("name", ["payments", "waybills", "inventories"])
 @given(data=st.data())
 def test_packed_rows_give_the_table_built_by_columns(name, compiled, data):
-    """Packed rows go to the same table whether read in place (src_ext/packed.pyx) or
-    decoded with msgspec and converted by `frame`."""
+    """Packed rows less their key, and the keys, go to the table of the whole rows built
+    column by column, whether read in place (src_ext/packed.pyx) or decoded with msgspec and
+    converted by `frame`."""
     maker = matcher_module._ROWS[name]
-    rows = data.draw(st.lists(st.tuples(*(_VALUES[t] for t in maker.types)), max_size=5))
+    rows = _kept_rows(maker, data, 5)
     pack = matcher_module._Packer()
+    split = [_split(name, row) for row in rows]
     with _reading(compiled):
-        table = matcher_module._table(name, [pack(row) for row in rows])
+        table = matcher_module._table(
+            name, [pack(held) for _, held in split], [key for key, _ in split]
+        )
     assert table.equals(_by_columns(maker, rows), check_metadata=True)
 
 
@@ -304,18 +393,18 @@ def test_packed_rows_give_the_table_built_by_columns(name, compiled, data):
 def test_packed_orders_give_the_tables_built_by_columns(compiled, data):
     """Packed orders go to the orders and order_items tables, and give each order's app year
     and time, whether read in place or decoded."""
-    packed, heads, expected = _packed_orders(data, lines_of=3)
+    packed, keys, heads, expected = _packed_orders(data, lines_of=3)
     with _reading(compiled):
-        tables = matcher_module._order_tables(packed)
+        tables = matcher_module._order_tables(packed, keys)
         timed = [
-            (p, h)
+            (p, h[matcher_module._APP_TIME])
             for p, h in zip(packed, heads, strict=True)
-            if h[matcher_module._APP_TIME] is not None and h[matcher_module._APP_YEAR] is not None
+            if h[matcher_module._APP_TIME] is not None
         ]
         places = matcher_module._walk_places([p for p, _ in timed])
     for table, wanted in zip(tables, expected, strict=True):
         assert table.equals(wanted, check_metadata=True)
-    assert places == [(h[matcher_module._APP_YEAR], h[matcher_module._APP_TIME]) for _, h in timed]
+    assert places == [(python_china_dates(time)[0], time) for _, time in timed]
 
 
 @pytest.mark.skipif(matcher_module._packed is None, reason="the extension is not built")
@@ -336,3 +425,48 @@ def test_packed_rows_that_do_not_fit_their_table_are_refused(packed, types):
             len(types),
         )
         matcher_module._packed.table(packed, layout)
+
+
+@pytest.mark.skipif(matcher_module._packed is None, reason="the extension is not built")
+def test_packed_rows_without_a_key_each_are_refused():
+    """Rows leave their key out: a table needs one key per row (no row gets another's)."""
+    pack = matcher_module._Packer()
+    maker = matcher_module._ROWS["payments"]
+    held = tuple(None for _ in maker.held_names)
+    with pytest.raises(ValueError, match="not a key per row"):
+        matcher_module._table("payments", [pack(held), pack(held)], [("P", "T1")])
+    order = pack((tuple(None for _ in matcher_module._ROWS["orders"].held_names), []))
+    with pytest.raises(ValueError, match="not a key per order"):
+        matcher_module._order_tables([order], [])
+
+
+#: App times around China's midnights (2024 +- decades), and far ones Python's dates make.
+_CHINA_MIDNIGHT_2024 = 1_704_038_400  # 2024-01-01T00:00+08:00, in seconds
+_APP_TIMES = st.one_of(
+    st.builds(
+        lambda day, offset: (_CHINA_MIDNIGHT_2024 + 86_400 * day) * 10**6 + offset,
+        st.integers(-20_000, 3_000),
+        st.sampled_from([-1, 0, 1, 999_999]),
+    ),
+    st.integers(-(2**62), 2**62),
+)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+@given(times=st.lists(_APP_TIMES, min_size=1, max_size=6))
+def test_order_dates_are_made_from_app_time(compiled, times):
+    """Rows do not hold an order's dates: the orders table and walk places make them from its
+    app time, as `china_dates` makes them (in C for the usual times when compiled)."""
+    held = matcher_module._ROWS["orders"].held_names
+    pack = matcher_module._Packer()
+    rows = [
+        pack((tuple(time if name == "app_time" else None for name in held), [])) for time in times
+    ]
+    keys = [("E", f"O{number}") for number in range(len(times))]
+    with _reading(compiled):
+        orders, _ = matcher_module._order_tables(rows, keys)
+        places = matcher_module._walk_places(rows)
+    expected = [python_china_dates(time) for time in times]
+    assert orders["_app_year"].to_pylist() == [year for year, _ in expected]
+    assert orders["_app_ymd"].to_pylist() == [ymd for _, ymd in expected]
+    assert places == [(year, time) for (year, _), time in zip(expected, times, strict=True)]

@@ -183,8 +183,24 @@ def _documents(kit) -> list[dict[str, Any]]:
 
 def _every_column_snapshot(matcher, documents, monkeypatch) -> bytes:
     """`matcher`'s snapshot as the stream wrote it while rows held every column."""
-    state = msgspec.msgpack.decode(matcher.snapshot(), type=matcher_module._State)
     every = {name: RowMaker(maker.table) for name, maker in matcher_module._ROWS.items()}
+    return _older_snapshot(matcher, documents, monkeypatch, every, columns=False)
+
+
+def _keyed_snapshot(matcher, documents, monkeypatch) -> bytes:
+    """`matcher`'s snapshot as the stream wrote it while rows held their document's key."""
+    keyed = {
+        name: RowMaker(maker.table, kept=matcher_module._kept_columns(maker.table))
+        for name, maker in matcher_module._ROWS.items()
+    }
+    return _older_snapshot(matcher, documents, monkeypatch, keyed, columns=True)
+
+
+def _older_snapshot(matcher, documents, monkeypatch, makers, *, columns: bool) -> bytes:
+    """`matcher`'s snapshot with rows made by `makers`: naming their columns (`columns`), or
+    not (as before snapshots named them)."""
+    state = msgspec.msgpack.decode(matcher.snapshot(), type=matcher_module._State)
+    every = makers
     monkeypatch.setattr(matcher_module, "_ROWS", every)  # `_order_rows` makes rows of these
     convert = {
         "order": matcher_module._order_rows,
@@ -201,7 +217,10 @@ def _every_column_snapshot(matcher, documents, monkeypatch) -> bytes:
             if doc.rows:
                 doc.rows = pack(convert[kind](messages[(doc.k1, doc.k2), kind]))
     fields = msgspec.structs.asdict(state)
-    del fields["columns"]  # not in snapshots of those days
+    if columns:
+        fields["columns"] = {name: maker.kept_names for name, maker in every.items()}
+    else:
+        del fields["columns"]  # not in snapshots of those days
     return msgspec.msgpack.encode(fields)
 
 
@@ -216,13 +235,16 @@ def _events(matcher) -> list[Any]:
     return [(event.verdict_id, event.content()) for event in matcher.drain()]
 
 
-def test_a_snapshot_of_rows_of_every_column_restores(kit, make_matcher, monkeypatch):
+@pytest.mark.parametrize("older", [_every_column_snapshot, _keyed_snapshot])
+def test_a_snapshot_of_rows_of_more_columns_restores(kit, make_matcher, monkeypatch, older):
+    """Rows of every column, or of the kept columns with the document's key (before rows left
+    their key out), restore to the same state, which gives the same verdicts."""
     documents = _documents(kit)
     current = make_matcher(inventory_rules=True)
     kit.feed_all(current, documents[:3])
     current.flush()
     kit.feed_all(current, documents[3:])
-    old = _every_column_snapshot(current, documents, monkeypatch)
+    old = older(current, documents, monkeypatch)
     monkeypatch.undo()
     assert _rows_size(old) > _rows_size(current.snapshot())  # the values not kept were in it
     restored = make_matcher(inventory_rules=True)
@@ -235,6 +257,59 @@ def test_a_snapshot_of_rows_of_every_column_restores(kit, make_matcher, monkeypa
     expected = _events(current)
     assert _events(restored) == expected
     assert {v for v, _ in expected} >= {"EBP001/O2/1", "EBP001/O3/1", "EBP001/O4/1"}
+
+
+def test_rows_leave_out_their_documents_key(kit, make_matcher):
+    """A document's packed rows hold no value of its own key's columns (the key is the dict's),
+    and the tables built for the engine have them back."""
+    matcher = make_matcher(inventory_rules=True)
+    kit.feed_all(matcher, _documents(kit))
+    for kind, store in matcher._docs.items():
+        table = matcher_module._KEPT_AS[kind][0]
+        held = matcher_module._ROWS[table].held_names
+        assert not set(held) & set(schema.TABLES[table].key)
+        for key, entry in store.items():
+            if entry.rows:
+                rows = msgspec.msgpack.decode(entry.rows)
+                head = rows[0] if kind == "order" else rows
+                assert len(head) == len(held)
+                assert not set(key) & {value for value in head if isinstance(value, str)}
+    linked = {key: matcher._linked(key) for key in matcher._slots}
+    batch = matcher._batch_for(linked, {})
+    orders = batch.tables.orders
+    assert list(
+        zip(orders["ebp_code"].to_pylist(), orders["order_no"].to_pylist(), strict=True)
+    ) == [key for key in linked if matcher._live("order", key)]
+    items = batch.tables.order_items
+    item_keys = zip(items["ebp_code"].to_pylist(), items["order_no"].to_pylist(), strict=True)
+    assert set(item_keys) <= set(linked)
+    payments = batch.tables.payments
+    linked_payments = {pay for documents in linked.values() for pay in documents.payments}
+    assert linked_payments
+    assert (
+        set(
+            zip(
+                payments["pay_code"].to_pylist(),
+                payments["pay_transaction_id"].to_pylist(),
+                strict=True,
+            )
+        )
+        == linked_payments
+    )
+
+
+def test_a_snapshot_whose_rows_hold_another_key_is_refused(kit, make_matcher, monkeypatch):
+    documents = _documents(kit)
+    current = make_matcher(inventory_rules=True)
+    kit.feed_all(current, documents)
+    state = msgspec.msgpack.decode(
+        _keyed_snapshot(current, documents, monkeypatch), type=matcher_module._State
+    )
+    monkeypatch.undo()
+    [doc] = [d for d in state.docs["payment"] if d.rows][:1]
+    doc.k2 = "T-ELSE"
+    with pytest.raises(StateError, match="a payment's rows hold another key"):
+        make_matcher(inventory_rules=True).restore(msgspec.msgpack.encode(state))
 
 
 def test_a_snapshot_without_a_column_the_rules_read_is_refused(kit, make_matcher):

@@ -1,0 +1,38 @@
+# cython: language_level=3, cdivision=True
+"""An instant's dates in Asia/Shanghai, in C, where the zone is a fixed UTC+8: what
+matchcore/stream/canonical.py `china_dates` gives (an order's `_app_year`, `_app_ymd`) for the
+usual times, shared by src_ext/intake.pyx (its compiled `china_dates`) and src_ext/packed.pyx
+(an order's dates made from its packed app time when a micro-batch's tables are built)."""
+
+from libc.stdint cimport int64_t
+
+cdef enum:
+    _SECOND = 1_000_000  # microseconds
+    _DAY_SECONDS = 86_400
+    _CHINA_OFFSET = 8 * 3600  # seconds: Asia/Shanghai, fixed since 1992 (see canonical.py)
+    _DAYS_1992 = 8035  # 1992-01-01 - 1970-01-01 in days
+    _DAYS_MAX = 2557 * 1000  # well inside year 9000
+
+
+cdef inline bint fixed_china_dates(int64_t us, int64_t* year, int64_t* ymd) noexcept nogil:
+    """(year, YYYYMMDD) of the UTC instant `us` (microseconds) 8 hours ahead, into `year` and
+    `ymd`; False, with nothing set, before 1992 or past `_DAYS_MAX` (Python's to do)."""
+    cdef int64_t z, era, doe, yoe, doy, mp, y, m, d
+    if us < 0:
+        return False
+    z = (us // _SECOND + _CHINA_OFFSET) // _DAY_SECONDS
+    if z < _DAYS_1992 or z > _DAYS_MAX:
+        return False
+    # Civil date of a day number (proleptic Gregorian, days since 1970-01-01): all positive.
+    z += 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (m <= 2)
+    year[0] = y
+    ymd[0] = y * 10_000 + m * 100 + d
+    return True
