@@ -17,8 +17,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memmove, memset
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 from china_dates cimport fixed_china_dates
 
 import sys
@@ -47,6 +47,8 @@ cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t, Py_UCS4)
     object PyUnicode_DecodeUTF8(const char*, Py_ssize_t, const char*)
     void PyUnicode_InternInPlace(PyObject**)
+    bint PyUnicode_CHECK_INTERNED(object)
+    void Py_XDECREF(PyObject*)
     long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
 
 cdef enum Kind:  # which fast path a `Converter` runs (`RowPlan` kinds too)
@@ -1129,6 +1131,13 @@ cdef struct Span:  # one field of a JSON object: its name and value, as bytes of
     bint ascii  # text: ASCII only
     int64_t number  # an integer; for J_ITEMS the first item's index
     Py_ssize_t digits  # an integer's digits; for J_ITEMS the number of items
+    int parsed  # text: what `FieldTable.match` read of it for its checks (Parsed), for convert
+    Decimal decimal  # P_DECIMAL: the amount
+    int64_t micros  # P_MICROS: the time, UTC
+
+
+cdef enum Parsed:  # a text's value `FieldTable.match` has read already (see `Span`)
+    P_NONE, P_DECIMAL, P_MICROS, P_TIME  # P_TIME: a time, but not one `utc_micros_of` gives
 
 
 cdef struct Rule:  # what one field name of a message type means (see `FieldTable`)
@@ -1146,9 +1155,38 @@ cdef struct Value:  # one value of a row, converted
     Py_ssize_t size
 
 
+cdef enum:
+    TEXT_CACHE_BITS = 12  # `DirectJson`'s cache of key and link texts: 4096 entries
+    CACHED_SIZE = 47  # bytes of the longest text it holds (codes and numbers are shorter)
+
+
+cdef struct CachedText:  # one entry of that cache: the bytes read and the interned str made
+    PyObject* text  # a reference held (NULL: empty), so it stays the one `sys.intern` gives
+    uint8_t size
+    bint upper
+    uint8_t bytes[CACHED_SIZE]
+
+
+cdef inline Py_ssize_t text_slot(const uint8_t* p, Py_ssize_t size, bint upper) noexcept:
+    """The cache entry of these bytes: a multiplicative hash of them eight at a time."""
+    cdef uint64_t h = <uint64_t>size * 2 + upper, word
+    cdef Py_ssize_t i = 0
+    while i + 8 <= size:
+        memcpy(&word, p + i, 8)
+        h = (h ^ word) * 0x9E3779B97F4A7C15ULL
+        i += 8
+    word = 0
+    memcpy(&word, p + i, size - i)
+    h = (h ^ word) * 0x9E3779B97F4A7C15ULL
+    return <Py_ssize_t>((h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL >> (64 - TEXT_CACHE_BITS))
+
+
 cdef inline Py_ssize_t json_space(const uint8_t* p, Py_ssize_t i, Py_ssize_t n) noexcept:
     """The index after JSON white space from `i`."""
-    while i < n and (p[i] == 0x20 or p[i] == 0x0A or p[i] == 0x0D or p[i] == 0x09):
+    # one test for the usual next byte, which is no white space (all is at most 0x20)
+    while i < n and p[i] <= 0x20 and (
+        p[i] == 0x20 or p[i] == 0x0A or p[i] == 0x0D or p[i] == 0x09
+    ):
         i += 1
     return i
 
@@ -1174,21 +1212,20 @@ cdef void make_text_classes():
 make_text_classes()
 
 
-# Both readers below run to the closing quote without checking the end: the bytes of a bytes
-# object are followed by a NUL (CPython keeps one after every bytes object's data), which is
-# no plain byte and ends them.
+# `read_text` runs to the closing quote without checking the end: the bytes of a bytes object
+# are followed by a NUL (CPython keeps one after every bytes object's data), which is no plain
+# byte and ends it.
 
 cdef Py_ssize_t read_name(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span) noexcept:
-    """A field name of plain ASCII at `i` (its quote): the index after it, or -1 (every other
-    name is unknown to a message type)."""
-    cdef Py_ssize_t start = i + 1
-    i = start
-    while TEXT_CLASSES[p[i]] == T_PLAIN:
-        i += 1
-    if p[i] != 0x22:
+    """A field name at `i` (its quote): the index after it, or -1. Its bytes are not looked at
+    (memchr finds its end): a name is only ever compared with known names (`FieldTable.find`,
+    the tag field), all plain ASCII, so any other (with an escape, say) leaves the message to
+    msgspec all the same."""
+    cdef const uint8_t* end = <const uint8_t*>memchr(p + i + 1, 0x22, n - i - 1)
+    if end == NULL:
         return -1
-    span.name, span.name_size = p + start, i - start
-    return i + 1
+    span.name, span.name_size = p + i + 1, end - (p + i + 1)
+    return end - p + 1
 
 
 cdef Py_ssize_t read_text(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span) noexcept:
@@ -1223,6 +1260,7 @@ cdef Py_ssize_t read_text(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* sp
             return -1
         chars += 1
     span.type, span.p, span.size, span.chars, span.ascii = J_TEXT, p + start, i - start, chars, ascii
+    span.parsed = P_NONE
     return i + 1
 
 
@@ -1312,7 +1350,9 @@ cdef class FieldTable:
     def __dealloc__(self):
         free(self.rules)
 
-    cdef inline Py_ssize_t find(self, const uint8_t* name, Py_ssize_t size, Py_ssize_t hint):
+    cdef inline Py_ssize_t find(
+        self, const uint8_t* name, Py_ssize_t size, Py_ssize_t hint
+    ) noexcept:
         """The field called `name` (-1: none), looked for from `hint` on: senders mostly
         write fields in the same order."""
         cdef Py_ssize_t k, f
@@ -1377,10 +1417,17 @@ cdef class FieldTable:
                 return False  # msgspec refuses it
             if (rule.required or rule.key) and all_spaces(span):
                 return False  # missing, or no key once canonical
-            if rule.time and not (span.ascii and time_of(span.p, span.size, &t) and valid_time_of(&t) == 1):
-                return False
-            if rule.amount and not (decimal_of(span.p, span.size, &d) and money_text_of(&d) == 1):
-                return False
+            # what is read for a check is kept for `convert`, which would read it again
+            if rule.time:
+                if not (span.ascii and time_of(span.p, span.size, &t) and valid_time_of(&t) == 1):
+                    return False
+                span.parsed = P_MICROS if utc_micros_of(&t, &span.micros) else P_TIME
+            if rule.amount:
+                if not decimal_of(span.p, span.size, &span.decimal):
+                    return False
+                if money_text_of(&span.decimal) != 1:
+                    return False
+                span.parsed = P_DECIMAL
         return True
 
     cdef bint convert(
@@ -1423,13 +1470,21 @@ cdef class FieldTable:
                             return False
                         value.type = V_TEXT if kind == K_TEXT else V_UPPER
                 elif kind == K_AMOUNT:
-                    if not (decimal_of(span.p, span.size, &d) and units_of(&d, &value.number)):
+                    if span.parsed == P_DECIMAL:
+                        d = span.decimal
+                    elif not decimal_of(span.p, span.size, &d):
+                        return False
+                    if not units_of(&d, &value.number):
                         return False
                     value.type = V_INT
                 elif kind == K_TIME:
-                    if not (span.ascii and time_of(span.p, span.size, &t)):
+                    if span.parsed == P_MICROS:
+                        value.number = span.micros
+                    elif span.parsed == P_TIME:
+                        return False  # `utc_micros_of` said no
+                    elif not (span.ascii and time_of(span.p, span.size, &t)):
                         return False
-                    if not utc_micros_of(&t, &value.number):
+                    elif not utc_micros_of(&t, &value.number):
                         return False
                     value.type = V_INT
                 else:
@@ -1495,7 +1550,8 @@ cdef class DirectJson:
     "upsert") whose checks pass, whose values convert in the fast paths, whose key is not in
     the store yet and that `keepable` keeps. `prepare` says False for anything else, having
     changed nothing; else `keep` stores what it made with the matcher's `NewUpserts.keep`.
-    Only key and link parts become str objects (interned, as `DocumentIntake` makes them).
+    Only key and link parts become str objects (interned, as `DocumentIntake` makes them; the
+    latest of them kept by their bytes, `text_of`).
     """
 
     cdef tuple plans
@@ -1510,6 +1566,7 @@ cdef class DirectJson:
     cdef Py_ssize_t* firsts  # where each kept line's first value is packed: start, end
     cdef Py_ssize_t firsts_capacity
     cdef public Py_ssize_t taken  # messages kept (tests see that the path is used)
+    cdef CachedText* texts  # the key and link texts made lately (see `text_of`)
     cdef _Route route  # what `prepare` made, for `keep`
     cdef tuple key
     cdef object revision, link
@@ -1522,10 +1579,15 @@ cdef class DirectJson:
                 raise TypeError("DirectJson takes DirectPlans")
 
     def __dealloc__(self):
+        cdef Py_ssize_t e
         free(self.items)
         free(self.item_starts)
         free(self.out)
         free(self.firsts)
+        if self.texts != NULL:
+            for e in range(1 << TEXT_CACHE_BITS):
+                Py_XDECREF(self.texts[e].text)
+            free(self.texts)
 
     def take(self, NewUpserts upserts, matcher, raw, now):
         """`prepare` then `keep` (for tests): what `keep` gives, or None having changed
@@ -1720,7 +1782,21 @@ cdef class DirectJson:
         cdef const uint8_t* p
         cdef Py_ssize_t size, i
         cdef uint8_t* q
+        cdef CachedText* entry = NULL
         trim(span, &p, &size)
+        # Codes repeat, and an order number comes back in its payment and waybill: a text
+        # made lately is looked up by its bytes, not decoded, hashed and interned again.
+        if size <= CACHED_SIZE:
+            if self.texts == NULL:
+                self.texts = <CachedText*>calloc(1 << TEXT_CACHE_BITS, sizeof(CachedText))
+                if self.texts == NULL:
+                    raise MemoryError()
+            entry = &self.texts[text_slot(p, size, upper)]
+            if (
+                entry.text != NULL and entry.size == size and entry.upper == upper
+                and memcmp(entry.bytes, p, size) == 0
+            ):
+                return <object>entry.text
         if upper:
             text = PyUnicode_New(size, 127)
             q = <uint8_t*>PyUnicode_DATA(text)
@@ -1728,7 +1804,13 @@ cdef class DirectJson:
                 q[i] = p[i] - 0x20 if 0x61 <= p[i] <= 0x7A else p[i]
         else:
             text = PyUnicode_DecodeUTF8(<const char*>p, size, NULL)
-        return interned(text)
+        text = interned(text)
+        if entry != NULL and PyUnicode_CHECK_INTERNED(text):
+            Py_XDECREF(entry.text)
+            Py_INCREF(text)
+            entry.text, entry.size, entry.upper = <PyObject*>text, size, upper
+            memcpy(entry.bytes, p, size)
+        return text
 
     cdef inline Span* given_text(self, Py_ssize_t* found, Py_ssize_t f):
         """The text of field `f` when it has some once trimmed, else NULL."""

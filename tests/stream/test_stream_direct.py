@@ -10,6 +10,7 @@ state decoding it and `StreamMatcher.take` do, and would not have been a dead le
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from typing import Any
@@ -240,6 +241,37 @@ def test_the_usual_messages_are_taken(references: References) -> None:
         assert result == expected, raw
         taken += result is not None
     assert taken == 5
+
+
+def test_texts_made_again_are_the_interned_ones(references: References) -> None:
+    """Key and link texts `DirectJson` made before (it keeps the latest, by their bytes) are
+    the objects `sys.intern` gives, also once every matcher holding them is gone; the same
+    bytes upper-cased (a buyer's ID number) or not (an order number) are two texts."""
+    order = {**_BASE["order"], "order_no": "11010519491231002x", "ebp_code": "E直接"}
+    order["buyer_id_number"] = order["order_no"]
+    raw = json.dumps(order, ensure_ascii=False).encode()
+    for _ in range(3):
+        stream = _matcher(references)
+        assert matcher._DIRECT_JSON.take(stream._new_upserts, stream, raw, 0.0) is not None
+        [(key, entry)] = stream._docs["order"].items()
+        assert key == ("E直接", "11010519491231002x")
+        assert entry.link == "11010519491231002X"
+        assert _interned(key) and _interned(entry.link)
+        del stream, key, entry
+        gc.collect()
+
+
+def test_a_name_with_an_escape_is_left_to_msgspec(references: References) -> None:
+    """Field names are read to their closing quote and only compared with the known names:
+    one written with an escape (even of a known name, or of a quote) is msgspec's to read."""
+    raw = json.dumps(_BASE["payment"]).encode()
+    for name, written in ((b'"order_no"', rb'"order\u005fno"'), (b'"pay_code"', rb'"x\"y"')):
+        stream = _matcher(references)
+        escaped = raw.replace(name, written, 1)
+        assert escaped != raw
+        assert matcher._DIRECT_JSON.take(stream._new_upserts, stream, escaped, 0.0) is None
+        assert not stream._docs["payment"]
+    assert matcher._DIRECT_JSON.take(stream._new_upserts, stream, raw, 0.0) is not None
 
 
 def _plain(value: Any) -> bool:
