@@ -1537,6 +1537,22 @@ cdef tuple packed_defaults(RowPlan plan, encode):
     return tuple(encode(value) if value is not None else None for value in plan.defaults)
 
 
+cdef int grow(
+    void** data, Py_ssize_t* capacity, Py_ssize_t count, size_t size, Py_ssize_t least
+) except -1:
+    """Room for `count` items of `size` bytes in the array at `data[0]` of `capacity[0]` items:
+    it is reallocated to at least twice its capacity (and `least`) when too small."""
+    cdef void* grown
+    if count <= capacity[0]:
+        return 0
+    count = max(count, 2 * capacity[0], least)
+    grown = realloc(data[0], count * size)
+    if grown == NULL:
+        raise MemoryError()
+    data[0], capacity[0] = grown, count
+    return 0
+
+
 @cython.final
 cdef class DirectJson:
     """`MessageDecoder.checked` then `NewUpserts.take` of the usual JSON message in one pass over
@@ -1843,45 +1859,21 @@ cdef class DirectJson:
 
     cdef int reserve(self, Py_ssize_t extra) except -1:
         """Room for `extra` more bytes in `out`."""
-        cdef Py_ssize_t needed = self.out_size + extra
-        cdef unsigned char* grown
-        if needed > self.out_capacity:
-            needed = max(needed, 2 * self.out_capacity, 1024)
-            grown = <unsigned char*>realloc(self.out, needed)
-            if grown == NULL:
-                raise MemoryError()
-            self.out, self.out_capacity = grown, needed
-        return 0
+        return grow(<void**>&self.out, &self.out_capacity, self.out_size + extra, 1, 1024)
 
     cdef int reserve_items(self, Py_ssize_t count) except -1:
-        cdef Span* grown
-        if count > self.items_capacity:
-            count = max(count, 2 * self.items_capacity, 64)
-            grown = <Span*>realloc(self.items, count * sizeof(Span))
-            if grown == NULL:
-                raise MemoryError()
-            self.items, self.items_capacity = grown, count
-        return 0
+        return grow(<void**>&self.items, &self.items_capacity, count, sizeof(Span), 64)
 
     cdef int reserve_starts(self, Py_ssize_t count) except -1:
-        cdef Py_ssize_t* grown
-        if count > self.starts_capacity:
-            count = max(count, 2 * self.starts_capacity, 16)
-            grown = <Py_ssize_t*>realloc(self.item_starts, count * sizeof(Py_ssize_t))
-            if grown == NULL:
-                raise MemoryError()
-            self.item_starts, self.starts_capacity = grown, count
-        return 0
+        return grow(
+            <void**>&self.item_starts, &self.starts_capacity, count, sizeof(Py_ssize_t), 16
+        )
 
     cdef int reserve_firsts(self, Py_ssize_t count) except -1:
-        cdef Py_ssize_t* grown
-        if count > self.firsts_capacity:
-            count = max(count, 2 * self.firsts_capacity, 16)
-            grown = <Py_ssize_t*>realloc(self.firsts, 2 * count * sizeof(Py_ssize_t))
-            if grown == NULL:
-                raise MemoryError()
-            self.firsts, self.firsts_capacity = grown, count
-        return 0
+        """Room for `count` (start, end) pairs in `firsts`."""
+        return grow(
+            <void**>&self.firsts, &self.firsts_capacity, count, 2 * sizeof(Py_ssize_t), 16
+        )
 
     cdef int put_head(self, Py_ssize_t count) except -1:
         """The head of an array of `count` values (as msgspec packs a tuple or list)."""
