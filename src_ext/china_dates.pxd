@@ -7,21 +7,21 @@ usual times, shared by src_ext/intake.pyx (its compiled `china_dates`) and src_e
 from libc.stdint cimport int64_t
 
 cdef enum:
-    _SECOND = 1_000_000  # microseconds
-    _DAY_SECONDS = 86_400
-    _CHINA_OFFSET = 8 * 3600  # seconds: Asia/Shanghai, fixed since 1992 (see canonical.py)
-    _DAYS_1992 = 8035  # 1992-01-01 - 1970-01-01 in days
-    _DAYS_MAX = 2557 * 1000  # well inside year 9000
+    SECOND = 1_000_000  # microseconds
+    DAY_SECONDS = 86_400
+    CHINA_OFFSET = 8 * 3600  # seconds: Asia/Shanghai, fixed since 1992 (see canonical.py)
+    DAYS_1992 = 8035  # 1992-01-01 - 1970-01-01 in days
+    DAYS_MAX = 2557 * 1000  # well inside year 9000
 
 
 cdef inline bint fixed_china_dates(int64_t us, int64_t* year, int64_t* ymd) noexcept nogil:
     """(year, YYYYMMDD) of the UTC instant `us` (microseconds) 8 hours ahead, into `year` and
-    `ymd`; False, with nothing set, before 1992 or past `_DAYS_MAX` (Python's to do)."""
+    `ymd`; False, with nothing set, before 1992 or past `DAYS_MAX` (Python's to do)."""
     cdef int64_t z, era, doe, yoe, doy, mp, y, m, d
     if us < 0:
         return False
-    z = (us // _SECOND + _CHINA_OFFSET) // _DAY_SECONDS
-    if z < _DAYS_1992 or z > _DAYS_MAX:
+    z = (us // SECOND + CHINA_OFFSET) // DAY_SECONDS
+    if z < DAYS_1992 or z > DAYS_MAX:
         return False
     # Civil date of a day number (proleptic Gregorian, days since 1970-01-01): all positive.
     z += 719468

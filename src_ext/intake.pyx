@@ -19,9 +19,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
-from china_dates cimport fixed_china_dates
-
-import sys
+from china_dates cimport CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, fixed_china_dates
 
 import msgspec
 import msgspec.structs
@@ -59,16 +57,12 @@ CHINA_DATES, VALID_TIME, MONEY_TEXT = K_CHINA_DATES, K_VALID_TIME, K_MONEY_TEXT
 
 cdef object UNHANDLED = object()  # a fast path's "not the common form: ask the Python twin"
 
-cdef enum:
-    SECOND = 1_000_000  # microseconds
-    DAY_SECONDS = 86_400
-    CHINA_OFFSET = 8 * 3600  # seconds: Asia/Shanghai, fixed since 1992 (see canonical.py)
+cdef enum:  # the time constants are china_dates.pxd's
     MIN_YEAR = 1900  # times outside [MIN_YEAR, MAX_YEAR] are left to Python, which also
     MAX_YEAR = 9000  # knows the zone's rules before 1992 and the ends of the calendar
     MAX_SIGNIFICANT = 18  # digits: every 18-digit number fits in int64
 
 cdef int64_t INT64_MAX = 9223372036854775807
-cdef int64_t DAYS_1992 = 8035  # 1992-01-01 - 1970-01-01 in days
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -133,7 +127,6 @@ cdef object fast_id_number(object value):
     cdef object text = fast_text(value)
     cdef Py_ssize_t i, n
     cdef const uint8_t* p
-    cdef uint8_t* q
     if text is UNHANDLED or text is None:
         return text
     if not PyUnicode_IS_ASCII(text):
@@ -146,10 +139,15 @@ cdef object fast_id_number(object value):
     else:
         return text  # nothing to upper-case (the usual ID number)
     upper = PyUnicode_New(n, 127)
-    q = <uint8_t*>PyUnicode_DATA(upper)
+    copy_upper(<uint8_t*>PyUnicode_DATA(upper), p, n)
+    return upper
+
+
+cdef inline void copy_upper(uint8_t* q, const uint8_t* p, Py_ssize_t n) noexcept:
+    """The `n` bytes at `p` to `q`, ASCII letters upper-cased (an ID number as compared)."""
+    cdef Py_ssize_t i
     for i in range(n):
         q[i] = p[i] - 0x20 if 0x61 <= p[i] <= 0x7A else p[i]
-    return upper
 
 
 # --- amounts ---------------------------------------------------------------------------------
@@ -682,8 +680,6 @@ cdef enum LinkKind:  # what a document links by (see `_LINK` in matchcore/stream
 
 LINK_BUYER, LINK_ORDER, LINK_WAYBILL = L_BUYER, L_ORDER, L_WAYBILL
 
-#: Interned text: one copy of a key part however many documents and indexes hold it.
-cdef object shared = sys.intern
 
 
 cdef class DocumentIntake:
@@ -748,7 +744,7 @@ cdef class DocumentIntake:
     cdef object code(self, object value):
         """Canonical text, "" for none, interned."""
         text = self.canonical(value)
-        return shared(text) if text is not None else ""
+        return interned(text) if text is not None else ""
 
     cdef object linked(self, object message):
         """What the document links by (see the class)."""
@@ -756,7 +752,7 @@ cdef class DocumentIntake:
         cdef object b = getattr(message, self.link_b) if self.link_b is not None else None
         if self.link == L_BUYER:
             buyer = self.id_number.convert(a) if a is not None else None
-            return shared(buyer) if buyer is not None else None
+            return interned(buyer) if buyer is not None else None
         if self.link == L_WAYBILL:
             return (self.code(a), self.code(b))
         ebp, order_no = self.canonical(a), self.canonical(b)
@@ -764,7 +760,7 @@ cdef class DocumentIntake:
             return None  # a waybill without an order key: linked through inventories
         if ebp is None or order_no is None:
             return ("", "")  # half a key links to nothing
-        return (shared(ebp), shared(order_no))
+        return (interned(ebp), interned(order_no))
 
     cdef object convert(self, object message):
         """The rows in the fast path, None when it leaves them."""
@@ -1796,8 +1792,7 @@ cdef class DirectJson:
         """Canonical text of plain text (`fast_text`, or `fast_id_number` of ASCII text when
         `upper`), interned; the caller has made sure something is left once trimmed."""
         cdef const uint8_t* p
-        cdef Py_ssize_t size, i
-        cdef uint8_t* q
+        cdef Py_ssize_t size
         cdef CachedText* entry = NULL
         trim(span, &p, &size)
         # Codes repeat, and an order number comes back in its payment and waybill: a text
@@ -1815,9 +1810,7 @@ cdef class DirectJson:
                 return <object>entry.text
         if upper:
             text = PyUnicode_New(size, 127)
-            q = <uint8_t*>PyUnicode_DATA(text)
-            for i in range(size):
-                q[i] = p[i] - 0x20 if 0x61 <= p[i] <= 0x7A else p[i]
+            copy_upper(<uint8_t*>PyUnicode_DATA(text), p, size)
         else:
             text = PyUnicode_DecodeUTF8(<const char*>p, size, NULL)
         text = interned(text)
@@ -1891,7 +1884,6 @@ cdef class DirectJson:
 
     cdef int put_text(self, const uint8_t* p, Py_ssize_t size, bint upper) except -1:
         """UTF-8 text as msgspec packs a str (ASCII letters upper-cased when `upper`)."""
-        cdef Py_ssize_t i
         cdef unsigned char* q
         self.reserve(5 + size)
         q = self.out + self.out_size
@@ -1908,8 +1900,7 @@ cdef class DirectJson:
             q[0] = 0xDB
             q += 1 + put_big(q + 1, size, 4)
         if upper:
-            for i in range(size):
-                q[i] = p[i] - 0x20 if 0x61 <= p[i] <= 0x7A else p[i]
+            copy_upper(q, p, size)
         else:
             memcpy(q, p, size)
         self.out_size = (q - self.out) + size
@@ -1995,7 +1986,8 @@ cdef class DirectJson:
 
 
 cdef inline object interned(object text):
-    """`sys.intern(text)` (`shared`) without a call through Python: what it runs."""
+    """`sys.intern(text)` without a call through Python (what it runs): interned text is one
+    copy of a key part however many documents and indexes hold it."""
     cdef PyObject* held = <PyObject*>text
     Py_INCREF(text)  # `held`'s own reference, which interning may swap for the kept copy's
     PyUnicode_InternInPlace(&held)
