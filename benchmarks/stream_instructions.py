@@ -19,11 +19,17 @@ run ...`): the feeding loop's own cost is then the same in both.
 
 from __future__ import annotations
 
-import argparse
-import functools
-import itertools
-import pickle
-import tempfile
+import os
+
+# OpenBLAS's idle worker threads spin and add instructions that vary from run to run; the
+# stream uses no BLAS. Set before NumPy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import itertools  # noqa: E402
+import pickle  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path
 
 from matchcore.stream.matcher import StreamMatcher

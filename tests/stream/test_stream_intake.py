@@ -459,10 +459,24 @@ _EDGE_INTEGERS += [-1, -32, -33, -128, -129, -(2**15), -(2**15) - 1, -(2**31), -
 
 @compiled
 @settings(max_examples=500, deadline=None)
-@given(st.binary(max_size=100), st.integers(0, 2**32 - 1))
-def test_log_checksums(data: bytes, start: int) -> None:
-    """The compiled CRC-32 is zlib's, from any start (every length, every alignment)."""
-    assert intake.crc32_of(data, start) == zlib.crc32(data, start)
+@given(
+    st.binary(max_size=100) | st.binary(min_size=80, max_size=600),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 15),
+)
+def test_log_checksums(data: bytes, start: int, skip: int) -> None:
+    """The compiled CRC-32 is zlib's, from any start (every length, every alignment; from 64
+    bytes on, the carry-less multiplication path where the CPU has it)."""
+    assert intake.crc32_of(data[skip:], start) == zlib.crc32(data[skip:], start)
+
+
+@compiled
+def test_log_checksums_every_length() -> None:
+    """Every length up to 1,100 bytes (each tail after the 16-byte blocks, each count of
+    64-byte blocks), on data whose bits are all used."""
+    data = bytes(range(256)) * 5
+    for length in range(1100):
+        assert intake.crc32_of(data[:length], length) == zlib.crc32(data[:length], length)
 
 
 @compiled
