@@ -11,7 +11,7 @@ from hashtable cimport HashTable, KeySpec
 
 # Column indexes; KERNEL_COLUMNS (matchcore/engine/base.py) lists the (table, column) names in
 # exactly this order.
-cpdef enum ColumnIndex:
+cdef enum ColumnIndex:
     O_ORDER_NO, O_EBP_CODE, O_EBC_CODE, O_GOODS_VALUE, O_FREIGHT, O_DISCOUNT, O_TAX_TOTAL
     O_ACTUAL_PAID, O_CURRENCY, O_BUYER_ID_TYPE, O_BUYER_ID_NUMBER, O_BUYER_NAME, O_PAY_CODE
     O_PAY_TRANSACTION_ID, O_CONSIGNEE, O_CONSIGNEE_TELEPHONE, O_APP_TIME, O_APP_YEAR, O_APP_YMD

@@ -101,6 +101,7 @@ def test_blank_required_element_counts_as_missing(ceb: SimpleNamespace) -> None:
         ("acturalPaid", "1e3", "not a decimal number"),
         ("appTime", "2025-04-01", "not a time yyyyMMddHHmmss"),
         ("appTime", "20250231100000", "not a time yyyyMMddHHmmss"),
+        ("appTime", "00000101000000", "not a time yyyyMMddHHmmss"),  # years are 1-9999
         ("appType", "7", "must be 1, 2 or 3"),
     ],
 )
