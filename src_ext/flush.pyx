@@ -128,28 +128,19 @@ cdef class FlushGlue:
     # --- micro-batches ------------------------------------------------------------------------
 
     def gather(self, dict linked):
-        """`StreamMatcher._gathered`: the packed rows of these orders' documents, with keys."""
-        cdef list orders = [], keys = [], inventories = [], inventory_keys = []
-        cdef dict payments = {}, waybills = {}
+        """`StreamMatcher._gathered`: the packed rows of these orders' documents, with keys
+        and links."""
+        cdef dict orders = {}, payments = {}, waybills = {}, inventories = {}
         for key, documents in linked.items():
-            order = documents.order
-            if order is not None and order.rows:
-                orders.append(order.rows)
-                keys.append(key)
+            if documents.order is not None:
+                orders[key] = documents.order
             for pay_key in documents.payments:
-                payments[pay_key] = self.payments[pay_key].rows
+                payments[pay_key] = self.payments[pay_key]
             for waybill_key in documents.waybills:
-                waybills[waybill_key] = self.waybills[waybill_key].rows
-            inventory = documents.inventory
-            if inventory is not None and inventory.rows:
-                inventories.append(inventory.rows)
-                inventory_keys.append(key)  # an inventory's key is its order's
-        return (
-            (orders, keys),
-            held(payments),
-            held(waybills),
-            (inventories, inventory_keys),
-        )
+                waybills[waybill_key] = self.waybills[waybill_key]
+            if documents.inventory is not None:
+                inventories[key] = documents.inventory  # an inventory's key is its order's
+        return held(orders), held(payments), held(waybills), held(inventories)
 
     def walks(self, list keys, list buyers, list years, list times):
         """matcher.py `_walks` of the orders table's columns: each row's walk and place."""
@@ -365,13 +356,14 @@ cdef class FlushGlue:
 
 
 cdef tuple held(dict documents):
-    """(packed rows, keys) of the documents that have rows (see `gather`)."""
-    cdef list rows = [], keys = []
-    for key, packed in documents.items():
-        if packed:
-            rows.append(packed)
+    """(packed rows, keys, links) of the documents that have rows (see `gather`)."""
+    cdef list rows = [], keys = [], links = []
+    for key, entry in documents.items():
+        if entry.rows:
+            rows.append(entry.rows)
             keys.append(key)
-    return rows, keys
+            links.append(entry.link)
+    return rows, keys, links
 
 
 cdef inline object live(entry):

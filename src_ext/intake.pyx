@@ -491,20 +491,22 @@ cdef class RowPlan:
     the Python converter of the values the fast path leaves, whether it is required and its
     default; `dates_at` is the column of the time whose China dates end the row (-1: none),
     `dates` the Python `china_dates`. `kept` are the positions, in a row of every value
-    (the columns, then the dates), of the values a row holds: every column is converted and
-    checked, only those are kept. A row with an invalid value, a missing required one or a
-    missing attribute is left to `python_row`, which raises naming the field.
+    (the columns, then the dates), of the values a row holds: every column from `start` on is
+    converted and checked, only those are kept (the first `start` are not the source's: an
+    order line's order key, never kept). A row with an invalid value, a missing required one
+    or a missing attribute is left to `python_row`, which raises naming the field.
     """
 
     cdef tuple attributes, fallbacks, defaults
     cdef bytes kinds, required
+    cdef readonly Py_ssize_t start
     cdef Py_ssize_t size, dates_at, width
     cdef Py_ssize_t* places  # per value of a row of every value: its place in the row, or -1
     cdef object dates, python_row
 
     def __init__(
         self, attributes, kinds, fallbacks, required, defaults, Py_ssize_t dates_at, dates,
-        python_row, kept
+        python_row, kept, Py_ssize_t start=0
     ):
         cdef Py_ssize_t i, values
         self.attributes, self.fallbacks = tuple(attributes), tuple(fallbacks)
@@ -524,29 +526,30 @@ cdef class RowPlan:
                 raise ValueError(f"value {at} cannot be kept in a row of {values} values")
             self.places[at] = i
         self.width = len(kept)
+        if not 0 <= start <= self.size or 0 <= dates_at < start:
+            raise ValueError(f"no row plan reads its columns from {start} on")
+        for i in range(start):
+            if self.places[i] >= 0:
+                raise ValueError("a column not read from the source cannot be kept")
+        self.start = start
 
     def __dealloc__(self):
         free(self.places)
 
-    def row(self, source, tuple given=()):
-        """The canonical values of `source`'s attributes after the columns `given`."""
-        values = self.convert(source, given)
-        return values if values is not None else self.python_row(source, given)
+    def row(self, source):
+        """The canonical values of `source`'s attributes (those kept)."""
+        values = self.convert(source)
+        return values if values is not None else self.python_row(source)
 
-    cdef tuple convert(self, object source, tuple given):
+    cdef tuple convert(self, object source):
         """The row, filled in place (no list to grow, then copy), or None to leave it to
-        `python_row`. `given` are the values of the first columns."""
-        cdef Py_ssize_t i, start = len(given)
+        `python_row`."""
+        cdef Py_ssize_t i
         cdef tuple row = PyTuple_New(self.width)
         cdef object raw, value, app_time = None
         cdef const unsigned char* kinds = self.kinds
         cdef const unsigned char* required = self.required
-        for i in range(start):
-            if i == self.dates_at:
-                app_time = given[i]
-            if self.places[i] >= 0:
-                put(row, self.places[i], given[i])
-        for i in range(start, self.size):
+        for i in range(self.start, self.size):
             try:
                 raw = getattr(source, <str>self.attributes[i])
             except AttributeError:
@@ -690,9 +693,9 @@ cdef class DocumentIntake:
     `key_names` are the key's attributes, `link` how it links (LINK_BUYER: by the canonical ID
     number of `link_names[0]`; LINK_ORDER: by the order key `link_names` give, ebp_code first;
     LINK_WAYBILL: by the waybill key they give). `rows` makes the document's row; for orders
-    `lines` makes each line's row after the first `given` columns of the order's (a repeated
-    line number keeps the first line). Rows the fast path leaves go to `python_rows` (which
-    raises Invalid naming the field); `encode_into` packs into a reused buffer."""
+    `lines` makes each line's row, which starts with its line number (a repeated one keeps the
+    first line). Rows the fast path leaves go to `python_rows` (which raises Invalid naming
+    the field); `encode_into` packs into a reused buffer."""
 
     cdef readonly str kind
     cdef str key_a, key_b, link_a, link_b
@@ -700,13 +703,12 @@ cdef class DocumentIntake:
     cdef Converter text, id_number
     cdef RowPlan rows
     cdef RowPlan lines
-    cdef Py_ssize_t given
     cdef object python_rows, encode_into
     cdef bytearray buffer
 
     def __init__(
         self, str kind, key_names, int link, link_names, Converter text, Converter id_number,
-        RowPlan rows, RowPlan lines, Py_ssize_t given, python_rows, encode_into
+        RowPlan rows, RowPlan lines, python_rows, encode_into
     ):
         self.kind = kind
         self.key_a, self.key_b = key_names
@@ -714,7 +716,7 @@ cdef class DocumentIntake:
         self.link_a = link_names[0]
         self.link_b = link_names[1] if len(link_names) > 1 else None  # a buyer: one field
         self.text, self.id_number = text, id_number
-        self.rows, self.lines, self.given = rows, lines, given
+        self.rows, self.lines = rows, lines
         self.python_rows, self.encode_into = python_rows, encode_into
         self.buffer = bytearray()
 
@@ -764,18 +766,18 @@ cdef class DocumentIntake:
 
     cdef object convert(self, object message):
         """The rows in the fast path, None when it leaves them."""
-        cdef tuple row = self.rows.convert(message, ())
-        cdef tuple given, line
+        cdef tuple row = self.rows.convert(message)
+        cdef tuple line
         cdef dict lines
         if row is None or self.lines is None:
             return row
-        given, lines = row[:self.given], {}
+        lines = {}
         for item in message.items:
-            line = self.lines.convert(item, given)
+            line = self.lines.convert(item)
             if line is None:
                 return None
-            if line[self.given] not in lines:
-                lines[line[self.given]] = line[self.given:]
+            if line[0] not in lines:
+                lines[line[0]] = line
         return (row, list(lines.values()))
 
 
@@ -1531,9 +1533,6 @@ cdef class DirectPlan:
         self.lines = None
         if intake.lines is not None:
             self.lines = FieldTable(line_fields, check.item, intake.lines)
-            for i in range(intake.given):  # an order line's first values are its order's
-                if intake.lines.places[i] != i:
-                    raise ValueError("the order key must start an order line's row")
         names = [name for _, name, *_ in fields]
         self.key_a, self.key_b = names.index(intake.key_a), names.index(intake.key_b)
         self.link_a = names.index(intake.link_a)
@@ -1956,11 +1955,10 @@ cdef class DirectJson:
         return first_end
 
     cdef bint put_lines(self, DirectPlan plan, Py_ssize_t count) except -1:
-        """The order's `count` lines packed after its row (without the order key they start
-        with), a repeated first value (gnum) keeping the first line: `DocumentIntake.convert`.
-        False when a line is not in the fast path."""
+        """The order's `count` lines packed after its row, a repeated first value (gnum)
+        keeping the first line: `DocumentIntake.convert`. False when a line is not in the fast
+        path."""
         cdef RowPlan lines = plan.intake.lines
-        cdef Py_ssize_t given = plan.intake.given
         cdef Py_ssize_t found[MAX_FIELDS]
         cdef Value values[MAX_VALUES]
         cdef Py_ssize_t head = self.out_size, body, k, j, start, end, first, kept = 0
@@ -1972,11 +1970,11 @@ cdef class DirectJson:
             start, end = self.item_starts[k], self.item_starts[k + 1]
             if not plan.lines.match(self.items + start, end - start, found):
                 return False
-            if not plan.lines.convert(lines, self.items + start, found, given, values):
+            if not plan.lines.convert(lines, self.items + start, found, lines.start, values):
                 return False
             start = self.out_size
-            first = start + (1 if lines.width - given < 16 else 3)  # after its head
-            end = self.put_row(lines, values, given, plan.line_defaults)
+            first = start + (1 if lines.width < 16 else 3)  # after its head
+            end = self.put_row(lines, values, 0, plan.line_defaults)
             repeated = False
             for j in range(kept):
                 if (

@@ -3,8 +3,9 @@
 
 The streaming matcher keeps each document's canonical row(s) as MessagePack (matcher.py,
 `_Packer`): an array of values, each nil, an integer or UTF-8 text; an order is the array
-[row, [line, ...]]. A row leaves out the document's own key (its first columns): the matcher
-holds it as the document's dict key, and the key's parts come in beside the rows. Decoding
+[row, [line, ...]]. A row leaves out the document's own key and what it links by (an order
+its buyer's ID number, a payment or waybill its order's key, an inventory its waybill's): the
+matcher holds those as the document's dict key and link, which come in beside the rows. Decoding
 those into Python tuples made a Python object per value, which Arrow then converted back one
 by one; here the values go straight from the bytes into Arrow buffers, and a table's buffers
 to pyarrow in one call (the C data interface: an array per column has a fixed cost that
@@ -225,13 +226,16 @@ cdef class Column:
         return 0
 
     cdef int append_text(self, str value) except -1:
-        """Append a key part (text: a key is never null)."""
+        """Append a key or link part (text; None: null)."""
         cdef Py_ssize_t length
-        cdef const char* utf8 = PyUnicode_AsUTF8AndSize(value, &length)
+        cdef const char* utf8
         cdef int offset
         cdef uint8_t is_valid = 1
         if self.width != 0:
-            raise ValueError(f"a key part is text, not a {self.type} value")
+            raise ValueError(f"a key or link part is text, not a {self.type} value")
+        if value is None:
+            return self.append_nulls(1)
+        utf8 = PyUnicode_AsUTF8AndSize(value, &length)
         if self.text.size + length > INT32_MAX:
             raise ValueError("packed rows: more text than a string column holds")
         append(&self.text, utf8, length)
@@ -386,37 +390,40 @@ cdef enum:  # what fills a field of a table, besides a packed value (see `TableL
     ROW_NUMBERS = -1
     NULLS = -2
     KEY_PART = -3  # KEY_PART - i: part i of each row's key (two at most)
-    DATE_PART = -6  # DATE_PART - i: item i of `dates` of each row's time
+    LINK_PART = -5  # LINK_PART - i: part i of each row's link (two at most)
+    DATE_PART = -7  # DATE_PART - i: item i of `dates` of each row's time
 
 
 cdef class TableLayout:
     """A canonical table as `table` makes it: its Arrow schema, the position of its `_row`
     column (numbering the rows from 1, made here), the positions of the fields the packed
     rows hold, in their order (`packed_at`; None: every other field), of the fields each
-    part of a row's key fills (`key_at`, in key order: text), and of those each item of
-    `dates(time)` fills (`dates_at`: integers), `time` the packed value at `time_value` (an
-    int64, the order's app time; null: null dates; `china`: `dates` is `china_dates`, made in C
-    where it can); the rest are null."""
+    part of a row's key fills (`key_at`, in key order: text), of those each part of its link
+    fills (`link_at`, text: a link of one part is the value, of two a tuple; None fills
+    nulls), and of those each item of `dates(time)` fills (`dates_at`: integers), `time` the
+    packed value at `time_value` (an int64, the order's app time; null: null dates; `china`:
+    `dates` is `china_dates`, made in C where it can); the rest are null."""
 
     cdef readonly object schema
     cdef readonly Py_ssize_t row_at
     cdef readonly list types  # of the packed values
-    cdef readonly Py_ssize_t key_parts
-    cdef list sources  # per field: a packed value, ROW_NUMBERS, NULLS, a key or date part
+    cdef readonly Py_ssize_t key_parts, link_parts
+    cdef list sources  # per field: a packed value, ROW_NUMBERS, NULLS, a key, link or date part
     cdef object dates
     cdef Py_ssize_t time_value
     cdef tuple date_types
     cdef bint fixed  # `dates` are China's (year, YYYYMMDD): made in C where it can
 
     def __init__(
-        self, schema, Py_ssize_t row_at, packed_at=None, key_at=(), dates_at=(),
+        self, schema, Py_ssize_t row_at, packed_at=None, key_at=(), link_at=(), dates_at=(),
         Py_ssize_t time_value=-1, dates=None, bint china=False
     ):
-        if len(key_at) > 2 or len(dates_at) > 2:
-            raise ValueError("two key parts and two dates at most")
+        if len(key_at) > 2 or len(link_at) > 2 or len(dates_at) > 2:
+            raise ValueError("two key parts, two link parts and two dates at most")
         if packed_at is None:
             packed_at = [
-                i for i in range(len(schema)) if i != row_at and i not in (*key_at, *dates_at)
+                i for i in range(len(schema))
+                if i != row_at and i not in (*key_at, *link_at, *dates_at)
             ]
         self.schema = schema
         self.row_at = row_at
@@ -425,41 +432,45 @@ cdef class TableLayout:
             raise ValueError("a packed table holds at least one value a row")
         self.sources = [NULLS] * len(schema)
         for value, i in enumerate(packed_at):
-            if not 0 <= i < len(schema) or i == row_at or self.sources[i] != NULLS:
-                raise ValueError(f"field {i} cannot hold a packed value")
-            self.sources[i] = value
+            self.fill(i, value, "a packed value")
         for part, i in enumerate(key_at):
-            if not 0 <= i < len(schema) or i == row_at or self.sources[i] != NULLS:
-                raise ValueError(f"field {i} cannot hold a key part")
-            if not pa.types.is_string(schema.field(i).type):
-                raise ValueError(f"field {i} cannot hold a key part: it is not text")
-            self.sources[i] = KEY_PART - part
-        self.key_parts = len(key_at)
+            self.fill(i, KEY_PART - part, "a key part")
+        for part, i in enumerate(link_at):
+            self.fill(i, LINK_PART - part, "a link part")
+        self.key_parts, self.link_parts = len(key_at), len(link_at)
         if dates_at and not (0 <= time_value < len(self.types) and dates is not None):
             raise ValueError("dates need the packed value of their time and `dates`")
         for part, i in enumerate(dates_at):
-            if not 0 <= i < len(schema) or i == row_at or self.sources[i] != NULLS:
-                raise ValueError(f"field {i} cannot hold a date")
-            self.sources[i] = DATE_PART - part
+            self.fill(i, DATE_PART - part, "a date")
         self.date_types = tuple(schema.field(i).type for i in dates_at)
         self.dates, self.time_value = dates, time_value
         self.fixed = china and len(dates_at) == 2
         self.sources[row_at] = ROW_NUMBERS
 
-    cdef object table(self, list built, list keys):
-        """The columns built (a Column per packed value) and the rows' `keys` (tuples; None
-        when the layout has no key part) as a pyarrow Table of one batch, their memory handed
-        over, not copied: one import of a C struct array with the schema already known (an
-        Arrow array per column costs more than the rest of a micro-batch)."""
+    cdef int fill(self, Py_ssize_t i, Py_ssize_t source, str what) except -1:
+        """Field `i` holds `source` (`what` it is, for the error)."""
+        if not 0 <= i < len(self.schema) or i == self.row_at or self.sources[i] != NULLS:
+            raise ValueError(f"field {i} cannot hold {what}")
+        if KEY_PART >= source > DATE_PART and not pa.types.is_string(self.schema.field(i).type):
+            raise ValueError(f"field {i} cannot hold {what}: it is not text")
+        self.sources[i] = source
+        return 0
+
+    cdef object table(self, list built, list keys, list links):
+        """The columns built (a Column per packed value), the rows' `keys` (tuples) and
+        `links` (None when the layout has no such part) as a pyarrow Table of one batch, their
+        memory handed over, not copied: one import of a C struct array with the schema already
+        known (an Arrow array per column costs more than the rest of a micro-batch)."""
         cdef ArrowArray batch
         cdef Py_ssize_t i, source, count = len(self.schema)
         cdef Column nulls, parts
-        cdef tuple key
         cdef list dated = self.dated(built)
-        if self.key_parts and (keys is None or len(keys) != (<Column>built[0]).length):
+        cdef Py_ssize_t rows = (<Column>built[0]).length
+        if self.key_parts and (keys is None or len(keys) != rows):
             raise ValueError("packed rows: not a key per row")
-        exported_array(&batch, (<Column>built[0]).length, 0, 1,
-                       <const void**>calloc(1, sizeof(void*)))
+        if self.link_parts and (links is None or len(links) != rows):
+            raise ValueError("packed rows: not a link per row")
+        exported_array(&batch, rows, 0, 1, <const void**>calloc(1, sizeof(void*)))
         try:
             batch.children = <ArrowArray**>calloc(count, sizeof(ArrowArray*))
             if batch.buffers == NULL or batch.children == NULL:
@@ -480,8 +491,12 @@ cdef class TableLayout:
                     (<Column>dated[DATE_PART - source]).export(batch.children[i])
                 elif source <= KEY_PART:
                     parts = Column(self.schema.field(i).type)
-                    for key in keys:
-                        parts.append_text(key[KEY_PART - source])
+                    if source <= LINK_PART:
+                        for link in links:
+                            parts.append_text(link_part(link, LINK_PART - source, self.link_parts))
+                    else:
+                        for key in keys:
+                            parts.append_text(key[KEY_PART - source])
                     parts.export(batch.children[i])
                 else:
                     (<Column>built[source]).export(batch.children[i])
@@ -516,18 +531,25 @@ cdef class TableLayout:
         return columns
 
 
-def table(list packed, TableLayout layout, list keys=None):
-    """Packed rows (each the MessagePack array of one canonical row) and their keys -> the
-    table `layout` describes, its `_row` column numbering the rows from 1."""
-    return layout.table(rows_built(packed, layout.types), keys)
+def table(list packed, TableLayout layout, list keys=None, list links=None):
+    """Packed rows (each the MessagePack array of one canonical row), their keys and links ->
+    the table `layout` describes, its `_row` column numbering the rows from 1."""
+    return layout.table(rows_built(packed, layout.types), keys, links)
 
 
-def order_tables(list packed, list keys, TableLayout orders, TableLayout lines):
-    """Packed orders ([row, [line, ...]], a line without the order key) and their keys ->
-    (the orders table, the lines table), made as `table` makes them: a line's order key is
+def order_tables(list packed, list keys, list links, TableLayout orders, TableLayout lines):
+    """Packed orders ([row, [line, ...]], a line without the order key), their keys and links
+    -> (the orders table, the lines table), made as `table` makes them: a line's order key is
     its order's."""
     heads, items, line_keys = order_built(packed, keys, orders.types, lines.types)
-    return orders.table(heads, keys), lines.table(items, line_keys)
+    return orders.table(heads, keys, links), lines.table(items, line_keys, None)
+
+
+cdef inline object link_part(link, Py_ssize_t part, Py_ssize_t parts):
+    """Part `part` of a link of `parts` parts: of one, the link (text); of two, its item."""
+    if link is None or parts == 1:
+        return link
+    return link[part]
 
 
 cdef list rows_built(list packed, list types):

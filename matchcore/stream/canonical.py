@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
 from types import ModuleType
@@ -272,9 +272,11 @@ class RowMaker:
     Every column is converted and checked, as batch converts it; the table keeps the values of
     the `kept` columns only (None: every column), in table order, then the order's dates when
     kept (`kept_names`); a table made of rows gets the others as nulls. A row holds those but
-    the first `keyed` (`held_names`): a document's own key, which its holder keeps anyway and
-    gives back to `frame` as `leading`; and with `derive_dates` but the order's dates, which
-    `frame` derives from app_time (`china_dates`: exact, and cheap beside a row's memory).
+    the `apart` ones (`held_names`): its holder keeps their values anyway (a document's own
+    key, what it links by) and gives them back to `frame`; and with `derive_dates` but the
+    order's dates, which `frame` derives from app_time (`china_dates`: exact, and cheap beside
+    a row's memory). The first `given` columns are not the source's (an order line's order
+    key is its order's): neither read nor checked, and kept apart.
     """
 
     def __init__(
@@ -282,7 +284,8 @@ class RowMaker:
         table: Table,
         fields: dict[str, str] | None = None,
         kept: Collection[str] | None = None,
-        keyed: int = 0,
+        apart: Collection[str] = (),
+        given: int = 0,
         derive_dates: bool = False,
     ) -> None:
         self.table = table
@@ -291,13 +294,16 @@ class RowMaker:
         self._plan = [
             (fields.get(c.name, c.name), converter(c), c.required, c.default) for c in table.columns
         ]
-        #: Per number of given columns: the rest of the plan, and its attributes read at once.
-        self._rest: dict[int, tuple[list[Any], Callable[[object], tuple[Any, ...]]]] = {}
+        self.given = given
+        #: The plan of the source's columns, and their attributes read at once.
+        self._read_plan = self._plan[given:]
+        assert len(self._read_plan) > 1  # attrgetter of one name gives the value, not a tuple
+        self._read = attrgetter(*(step[0] for step in self._read_plan))
         self.dates = table.name == "orders"
         self._app_time = table.column_names.index("app_time") if self.dates else -1
         self._types = [_ARROW_TYPES[c.kind] for c in table.columns]
         self._names = [*table.column_names, ROW]
-        self._structs: dict[int, pa.StructType] = {}  # see `frame`
+        self._structs: dict[tuple[str, ...], pa.StructType] = {}  # see `frame`
         if self.dates:
             self._types += [pa.int32(), pa.int64()]
             self._names += [APP_YEAR, APP_YMD]
@@ -307,7 +313,7 @@ class RowMaker:
         self._schema = pa.schema(
             zip(self._names, [*self._types[:count], pa.int64(), *self._types[count:]], strict=True)
         )
-        values = row_values(table)
+        values = self._values = row_values(table)
         #: Where a row's values are in a row of every column (their order: table order).
         self._kept = [at for at, name in enumerate(values) if kept is None or name in kept]
         #: The kept values `frame` derives, not held in a row: the order's dates (the last two).
@@ -316,35 +322,34 @@ class RowMaker:
         if self.derived:
             assert self._kept[-2:] == [len(table.columns), len(table.columns) + 1]
             assert self._app_time in self._kept  # what they derive from
-        #: Where a row's values are in a row of every column: those kept but the key's and the
-        #: derived ones.
-        assert self._kept[:keyed] == list(range(keyed))
-        self.keyed = keyed
-        self._held = self._kept[keyed : len(self._kept) - self.derived]
+        #: The kept columns a row leaves out, in table order.
+        self.apart = [values[at] for at in self._kept if values[at] in apart]
+        assert len(self.apart) == len(apart) and set(values[:given]) <= set(apart)
+        #: Where a row's values are in a row of every column: those kept but the ones apart and
+        #: the derived ones.
+        self._held = [
+            at for at in self._kept[: len(self._kept) - self.derived] if values[at] not in apart
+        ]
         #: A row of every column -> the row held (None: the same row; itemgetter gives a tuple
         #: of two or more).
         assert len(self._held) > 1
         self._narrow = itemgetter(*self._held) if len(self._held) < len(values) else None
         #: The compiled `python_row` (see src_ext/intake.pyx), None when the extension is not
-        #: built; `row(source, given=())` is the one or the other.
+        #: built; `row(source)` is the one or the other.
         self.plan: Any = self._compiled_plan() if _intake is not None else None
-        self.row: Callable[..., tuple[Any, ...]] = (
+        self.row: Callable[[object], tuple[Any, ...]] = (
             self.plan.row if self.plan is not None else self.python_row
         )
 
-    def python_row(self, source: object, given: tuple[Any, ...] = ()) -> tuple[Any, ...]:
-        """The canonical values of `source`'s attributes (those kept); Invalid when the batch
-        would reject any of them.
-
-        `given` holds the canonical values of the first columns when they come from elsewhere
-        (an order line's order key comes from its order). `row` gives the same, compiled.
-        """
-        plan, read = self._rest_of(len(given))
+    def python_row(self, source: object) -> tuple[Any, ...]:
+        """The canonical values of `source`'s attributes (those held); Invalid when the batch
+        would reject any of them. `row` gives the same, compiled."""
+        plan = self._read_plan
         try:
-            found = read(source)
+            found = self._read(source)
         except AttributeError:  # a source without some attributes: those are null
             found = tuple(getattr(source, step[0], None) for step in plan)
-        values = list(given)
+        values: list[Any] = [None] * self.given  # not the source's, and not held
         for (attribute, convert, required, default), raw in zip(plan, found, strict=True):
             try:
                 value = convert(raw) if raw is not None else None  # every conversion keeps null
@@ -360,14 +365,6 @@ class RowMaker:
             values.extend(python_china_dates(values[self._app_time]))
         return self._narrow(values) if self._narrow is not None else tuple(values)
 
-    def _rest_of(self, given: int) -> tuple[list[Any], Callable[[object], tuple[Any, ...]]]:
-        rest = self._rest.get(given)
-        if rest is None:
-            plan = self._plan[given:]
-            assert len(plan) > 1  # attrgetter of one name gives the value, not a 1-tuple
-            rest = self._rest[given] = (plan, attrgetter(*(step[0] for step in plan)))
-        return rest
-
     def _compiled_plan(self) -> Any:
         """`python_row` compiled (see src_ext/intake.pyx), which leaves invalid rows to it."""
         assert _intake is not None
@@ -381,6 +378,7 @@ class RowMaker:
             python_china_dates,
             self.python_row,
             self._held,
+            self.given,
         )
 
     @property
@@ -390,16 +388,17 @@ class RowMaker:
 
     @property
     def kept_names(self) -> list[str]:
-        """The columns whose values the table keeps, in row order (see `row_values`): the key's
-        (`keyed` of them), then those a row holds (`held_names`)."""
+        """The columns whose values the table keeps, in table order (see `row_values`): those
+        apart, then those a row holds (`held_names`), then the derived dates."""
         values = row_values(self.table)
         return [values[at] for at in self._kept]
 
     @property
     def held_names(self) -> list[str]:
-        """The columns whose values a row holds, in its order (`kept_names` less the key's and
-        the derived dates)."""
-        return self.kept_names[self.keyed : len(self._kept) - self.derived]
+        """The columns whose values a row holds, in its order (`kept_names` less those apart
+        and the derived dates)."""
+        values = row_values(self.table)
+        return [values[at] for at in self._held]
 
     @property
     def schema(self) -> pa.Schema:
@@ -414,35 +413,35 @@ class RowMaker:
     @property
     def kept_fields(self) -> list[int]:
         """The position in `schema` of each value of a row (`held_names`); the others but
-        `_row` and the key's (the first `keyed` columns) are null."""
+        `_row`, those apart and the derived dates are null."""
         return [at if at < self.row_at else at + 1 for at in self._held]
 
     def frame(
-        self, rows: Sequence[tuple[Any, ...]], leading: Sequence[Sequence[Any]] = ()
+        self, rows: Sequence[tuple[Any, ...]], columns: Mapping[str, Sequence[Any]] | None = None
     ) -> pa.Table:
         """Rows -> the canonical table (with `_row` 1..n) as Arrow, the columns and types
         `normalise_table` gives (null where not kept), in one Arrow conversion for all values
         (each `pa.array` call has a fixed cost that dominates a micro-batch of a few rows).
-        `rows` are tuples of the values after the first `len(leading)` (less the `derived`
-        dates), whose values `leading` gives per column (a document's key, kept with it)."""
-        struct = self._structs.get(len(leading))
+        `columns` holds the values of some kept columns by name (those apart, which a document's
+        holder keeps); `rows` are tuples of the other kept values (less the `derived` dates)."""
+        given = columns or {}
         end = len(self._kept) - self.derived
+        names = tuple(given)
+        struct = self._structs.get(names)
         if struct is None:
-            fields = list(zip(self.kept_names, self.types, strict=True))[len(leading) : end]
-            struct = self._structs[len(leading)] = pa.struct(fields)
-        given = [
-            pa.array(values, self._types[at])
-            for values, at in zip(leading, self._kept[: len(leading)], strict=True)
-        ]
-        rest = pa.RecordBatch.from_struct_array(pa.array(rows, struct)).columns
+            fields = zip(self.kept_names[:end], self.types[:end], strict=True)
+            struct = self._structs[names] = pa.struct([f for f in fields if f[0] not in given])
+        values = self._values
+        rest = iter(pa.RecordBatch.from_struct_array(pa.array(rows, struct)).columns)
+        kept = {
+            at: pa.array(given[values[at]], self._types[at]) if values[at] in given else next(rest)
+            for at in self._kept[:end]
+        }
         if self.derived:
-            times = rest[self._kept.index(self._app_time) - len(leading)].cast(pa.int64())
+            times = kept[self._app_time].cast(pa.int64())
             dates = [china_dates(t) if t is not None else (None, None) for t in times.to_pylist()]
-            rest += [
-                pa.array([date[part] for date in dates], self._types[at])
-                for part, at in enumerate(self._kept[end:])
-            ]
-        kept = dict(zip(self._kept, [*given, *rest], strict=True))
+            for part, at in enumerate(self._kept[end:]):
+                kept[at] = pa.array([date[part] for date in dates], self._types[at])
         return self.from_columns(
             [
                 kept[at] if at in kept else pa.nulls(len(rows), kind)

@@ -139,7 +139,8 @@ class _Entry(msgspec.Struct, gc=False):
     the decoded message, which is not kept); None after a cancel (a tombstone that keeps the
     revision), empty bytes for a live document restored from an old snapshot whose values no
     longer convert (present, but left out of evaluation as batch leaves it out).
-    `link` is what the document links by (see `_LINK`).
+    `link` is what the document links by (see `_LINK`): the rows leave out the values it and
+    the document's key are made of (see `_ROWS`).
 
     Not tracked by the garbage collector (`gc=False`: it never refers back to anything that
     could refer to it), so a full collection does not walk every pending document.
@@ -268,8 +269,8 @@ class _Batch:
 
 #: A buyer and a year: the orders that share one annual-limit walk (SPEC §3.1).
 BuyerYear = tuple[str, int]
-#: Documents' packed rows and their keys, which the rows leave out (see `_gathered`).
-_Held = tuple[list[bytes], list[tuple[str, str]]]
+#: Documents' packed rows, their keys and links, which the rows leave out (see `_gathered`).
+_Held = tuple[list[bytes], list[tuple[str, str]], list[Any]]
 #: An order's place in its walk: (its `_walk_place`, its key), sorted as the engines sort the
 #: walk, by year, app time, ebp_code and order_no (keys are unique in a stream: no row number).
 WalkKey = tuple[int, OrderKey]
@@ -1067,8 +1068,9 @@ class StreamMatcher:
         buyer-years, with `starts` in place of the ledger's figure.
         """
         gathered = self._glue.gather(linked) if self._glue is not None else self._gathered(linked)
-        (orders, raw_keys), payments, waybills, inventories = gathered
-        frames = dict(zip(("orders", "order_items"), _order_tables(orders, raw_keys), strict=True))
+        (orders, raw_keys, buyers), payments, waybills, inventories = gathered
+        order_tables = _order_tables(orders, raw_keys, buyers)
+        frames = dict(zip(("orders", "order_items"), order_tables, strict=True))
         frames["payments"] = _table("payments", *payments)
         frames["waybills"] = _table("waybills", *waybills)
         if self.inventory_rules:
@@ -1091,26 +1093,24 @@ class StreamMatcher:
         )
 
     def _gathered(self, linked: dict[OrderKey, _Linked]) -> tuple[_Held, _Held, _Held, _Held]:
-        """The packed rows of these orders' documents with their keys (which the rows leave
-        out): (the orders', their payments', their waybills', their inventories'), each
-        document once."""
+        """The packed rows of these orders' documents with their keys and links (which the
+        rows leave out): (the orders', their payments', their waybills', their inventories'),
+        each document once."""
         payment_docs, waybill_docs = self._docs["payment"], self._docs["waybill"]
-        orders: _Held = ([], [])
-        payments: dict[tuple[str, str], bytes | None] = {}
-        waybills: dict[tuple[str, str], bytes | None] = {}
-        inventories: _Held = ([], [])
+        orders: dict[tuple[str, str], _Entry] = {}
+        payments: dict[tuple[str, str], _Entry] = {}
+        waybills: dict[tuple[str, str], _Entry] = {}
+        inventories: dict[tuple[str, str], _Entry] = {}
         for key, documents in linked.items():
-            if documents.order is not None and documents.order.rows:
-                orders[0].append(documents.order.rows)
-                orders[1].append(key)
+            if documents.order is not None:
+                orders[key] = documents.order
             for pay_key in documents.payments:
-                payments[pay_key] = payment_docs[pay_key].rows
+                payments[pay_key] = payment_docs[pay_key]
             for waybill_key in documents.waybills:
-                waybills[waybill_key] = waybill_docs[waybill_key].rows
-            if documents.inventory is not None and documents.inventory.rows:
-                inventories[0].append(documents.inventory.rows)
-                inventories[1].append(key)  # an inventory's key is its order's
-        return orders, _held(payments), _held(waybills), inventories
+                waybills[waybill_key] = waybill_docs[waybill_key]
+            if documents.inventory is not None:
+                inventories[key] = documents.inventory  # an inventory's key is its order's
+        return _held(orders), _held(payments), _held(waybills), _held(inventories)
 
     def _batch_ledger(
         self, groups: Iterable[BuyerYear], starts: dict[BuyerYear, int]
@@ -1284,20 +1284,28 @@ class StreamMatcher:
 def _keep_rows(state: _State, pack: _Packer) -> None:
     """Make the snapshot's rows hold the columns the stream keeps now: rows saved with other
     columns (every column, in snapshots written before the stream kept fewer; the key's
-    columns, in snapshots written before rows left them out) are packed again with those;
-    StateError when they lack one, or hold a key other than their document's."""
+    columns, in snapshots written before rows left them out; the link's, before rows left
+    those out) are packed again with those; StateError when they lack one, or hold a key or
+    link other than their document's."""
     saved = state.columns or _EVERY_COLUMN
     if saved == _KEPT:
         return
     for kind, documents in state.docs.items():
         kept = _kept_of(kind, saved)
-        key_of = _saved_key(kind, saved)
+        table = _KEPT_AS[kind][0]
+        key_of = _saved_values(kind, saved, _KEY_NAMES[table])
+        link_of = _saved_values(kind, saved, _LINK_NAMES[table])
         for doc in documents:
             if doc.rows:  # not a tombstone, nor a document left out of evaluation
                 rows = _UNPACK(doc.rows)
                 if key_of is not None and key_of(rows) != (doc.k1, doc.k2):
                     raise StateError(
                         f"snapshot cannot be restored: a {kind}'s rows hold another key"
+                    )
+                link = _link_values(doc.link, len(_LINK_NAMES[table]))
+                if link_of is not None and link is not None and link_of(rows) != link:
+                    raise StateError(
+                        f"snapshot cannot be restored: a {kind}'s rows hold another link"
                     )
                 doc.rows = pack(kept(rows))
     state.columns = _KEPT
@@ -1309,21 +1317,30 @@ def _kept_of(kind: str, saved: dict[str, list[str]]) -> Callable[[Any], Any]:
     row = _picker(table, saved[table], _KEPT[table])
     if kind != "order":
         return row
-    # An order's lines hold their columns but the order key, which comes from the order.
-    items = _KEPT["order_items"][_KEY_COLUMNS:]
-    line = _picker("order_items", saved["order_items"][_KEY_COLUMNS:], items)
+    # An order's lines never held the order key, whatever the columns saved say.
+    saved_lines = [name for name in saved["order_items"] if name not in _KEY_NAMES["order_items"]]
+    line = _picker("order_items", saved_lines, _KEPT["order_items"])
     return lambda order: (row(order[0]), [line(values) for values in order[1]])
 
 
-def _saved_key(kind: str, saved: dict[str, list[str]]) -> Callable[[Any], Any] | None:
-    """A document's rows of the `saved` columns -> the key they hold (as `_docs` keys it);
-    None when they do not hold it."""
-    table = _KEPT_AS[kind][0]
-    names = _KEY_NAMES[table]
-    if not set(names) <= set(saved[table]):
+def _saved_values(kind: str, saved: dict[str, list[str]], names: Sequence[str]) -> Any:
+    """A document's rows of the `saved` columns -> the values they hold of the columns `names`
+    (a tuple); None when they do not hold them all."""
+    columns = saved[_KEPT_AS[kind][0]]
+    if not set(names) <= set(columns):
         return None
-    key = itemgetter(*(saved[table].index(name) for name in names))
-    return (lambda order: key(order[0])) if kind == "order" else key
+    places = [columns.index(name) for name in names]
+    if kind == "order":
+        return lambda order: tuple(order[0][at] for at in places)
+    return lambda row: tuple(row[at] for at in places)
+
+
+def _link_values(link: Any, parts: int) -> tuple[Any, ...] | None:
+    """The values a document's link gives the columns its row leaves out (see `_link_part`);
+    None for half an order key, which links to nothing and gives none."""
+    if parts == 2 and link is not None and not all(link):
+        return None
+    return tuple(_link_part(link, part, parts) for part in range(parts))
 
 
 def _picker(table: str, saved: list[str], kept: list[str]) -> Callable[[Any], Any]:
@@ -1372,8 +1389,8 @@ class _State(msgspec.Struct):
     dirty_buyers: list[str]
     dirty_since: float | None
     counters: dict[str, int]
-    #: The columns each table's packed rows hold, in their order (`RowMaker.kept_names`); None
-    #: in snapshots written while rows held every column (see `_keep_rows`).
+    #: The columns each table's packed rows hold, in their order (`_KEPT`); None in snapshots
+    #: written while rows held every column (see `_keep_rows`).
     columns: dict[str, list[str]] | None = None
 
 
@@ -1581,10 +1598,14 @@ def _microseconds(times: pa.ChunkedArray) -> list[Any]:
     return [value for chunk in times.chunks for value in chunk.view(pa.int64()).to_pylist()]
 
 
-def _order_tables(packed: list[bytes], keys: list[OrderKey]) -> tuple[pa.Table, pa.Table]:
-    """Packed orders (see `_order_rows`) and their keys -> the orders and order_items tables."""
+def _order_tables(
+    packed: list[bytes], keys: list[OrderKey], links: list[Any]
+) -> tuple[pa.Table, pa.Table]:
+    """Packed orders (see `_order_rows`), their keys and links -> the orders and order_items
+    tables."""
     if _packed is not None:  # straight from the bytes to Arrow (src_ext/packed.pyx)
-        return _packed.order_tables(packed, keys, _LAYOUTS["orders"], _LAYOUTS["order_items"])  # type: ignore[no-any-return]
+        layouts = _LAYOUTS["orders"], _LAYOUTS["order_items"]
+        return _packed.order_tables(packed, keys, links, *layouts)  # type: ignore[no-any-return]
     decoded = _UNPACK_ORDERS(_joined(packed))
     heads = [head for head, _ in decoded]
     lines = [line for _, order_lines in decoded for line in order_lines]
@@ -1592,32 +1613,47 @@ def _order_tables(packed: list[bytes], keys: list[OrderKey]) -> tuple[pa.Table, 
         key for key, (_, order_lines) in zip(keys, decoded, strict=True) for _ in order_lines
     ]
     return (
-        _ROWS["orders"].frame(heads, _key_columns("orders", keys)),
-        _ROWS["order_items"].frame(lines, _key_columns("order_items", line_keys)),
+        _ROWS["orders"].frame(heads, _apart_columns("orders", keys, links)),
+        _ROWS["order_items"].frame(lines, _apart_columns("order_items", line_keys, [])),
     )
 
 
-def _table(name: str, packed: list[bytes], keys: list[tuple[str, str]]) -> pa.Table:
+def _table(
+    name: str, packed: list[bytes], keys: list[tuple[str, str]], links: list[Any]
+) -> pa.Table:
     """Packed canonical rows of one table (payments, waybills, inventories) and their
-    documents' keys -> the table."""
+    documents' keys and links -> the table."""
     if _packed is not None:
-        return _packed.table(packed, _LAYOUTS[name], keys)
-    return _ROWS[name].frame(_unpack_rows(packed), _key_columns(name, keys))
+        return _packed.table(packed, _LAYOUTS[name], keys, links)
+    return _ROWS[name].frame(_unpack_rows(packed), _apart_columns(name, keys, links))
 
 
-def _key_columns(name: str, keys: list[tuple[str, str]]) -> list[list[str]]:
-    """The values of the table's first columns, its rows' key, from the documents' keys (in
-    key order, which is not always the columns' order)."""
-    return [[key[part] for key in keys] for part in _KEY_PARTS[name]]
+def _apart_columns(
+    name: str, keys: list[tuple[str, str]], links: list[Any]
+) -> dict[str, list[Any]]:
+    """The values of the columns a table's rows leave out, by name, from their documents' keys
+    and links (`_KEY_NAMES`, `_LINK_NAMES`)."""
+    columns = {column: [key[part] for key in keys] for part, column in enumerate(_KEY_NAMES[name])}
+    parts = len(_LINK_NAMES[name])
+    for part, column in enumerate(_LINK_NAMES[name]):
+        columns[column] = [_link_part(link, part, parts) for link in links]
+    return columns
 
 
-def _held(documents: dict[tuple[str, str], bytes | None]) -> _Held:
-    """(packed rows, keys) of the documents that have rows."""
-    held: _Held = ([], [])
-    for key, rows in documents.items():
-        if rows:
-            held[0].append(rows)
+def _link_part(link: Any, part: int, parts: int) -> Any:
+    """Part `part` of a link of `parts` parts (as `TableLayout` reads it): of one, the link
+    itself (a buyer's ID number); of two, its item (a key); no link (None): null."""
+    return link if link is None or parts == 1 else link[part]
+
+
+def _held(documents: dict[tuple[str, str], _Entry]) -> _Held:
+    """(packed rows, keys, links) of the documents that have rows."""
+    held: _Held = ([], [], [])
+    for key, entry in documents.items():
+        if entry.rows:
+            held[0].append(entry.rows)
             held[1].append(key)
+            held[2].append(entry.link)
     return held
 
 
@@ -1669,15 +1705,27 @@ _KEY_NAMES = {
     "waybills": Waybill.KEY,
     "inventories": Inventory.KEY,
 }
-#: Every document table starts with the columns of its own key (in some order): a document's
-#: rows leave them out, its key in `_docs` gives them back (a key is canonical and required,
-#: so the two are always equal). An order line's row is cut after them (see `_order_rows`).
-_KEY_COLUMNS = 2
+#: Each document table's columns whose values are what its document links by (`_LINK`), in
+#: the link's order: an order's buyer ID number, a payment's or waybill's order key, an
+#: inventory's waybill key (an order line links to nothing).
+_LINK_NAMES: dict[str, tuple[str, ...]] = {
+    "orders": ("buyer_id_number",),
+    "order_items": (),
+    "payments": ("ebp_code", "order_no"),
+    "waybills": ("ebp_code", "order_no"),
+    "inventories": ("logistics_code", "logistics_no"),
+}
+#: A document's rows leave out its key's and its link's columns, which its key in `_docs` and
+#: its link give back: both are made of those canonical values (required, but a waybill's
+#: order key: its link is None when it names none, nulls, and ("", "") when it names half of
+#: one, which links to nothing: such a waybill goes in no table). An order line's row leaves
+#: out its order's key, which it does not read either (see `_order_rows`).
 _ROWS = {
     table.name: RowMaker(
         table,
         kept=_kept_columns(table),
-        keyed=_KEY_COLUMNS if table is not schema.ORDER_ITEMS else 0,
+        apart=(*_KEY_NAMES[table.name], *_LINK_NAMES[table.name]),
+        given=len(Order.KEY) if table is schema.ORDER_ITEMS else 0,
         derive_dates=True,  # an order's dates: two values less a row
     )
     for table in (
@@ -1688,26 +1736,29 @@ _ROWS = {
         schema.INVENTORIES,
     )
 }
-#: Per table, the key part of each of its first columns (see `_key_columns`).
-_KEY_PARTS = {
-    name: [_KEY_NAMES[name].index(column) for column in maker.kept_names[:_KEY_COLUMNS]]
-    for name, maker in _ROWS.items()
-}
 
 
 def _layout(name: str) -> Any:
     """A canonical table as src_ext/packed.pyx makes it from packed rows, which leave out the
-    key's columns (an order line's too: see `_order_rows`), and their documents' keys."""
+    key's and the link's columns (see `_ROWS`), their documents' keys and links."""
     assert _packed is not None
     maker = _ROWS[name]
-    key_at = [maker.schema.get_field_index(column) for column in _KEY_NAMES[name]]
-    packed_at = [at for at in maker.kept_fields if at not in key_at]
-    if not maker.derived:
-        return _packed.TableLayout(maker.schema, maker.row_at, packed_at, key_at)
-    dates_at = [maker.schema.get_field_index(column) for column in maker.kept_names[-2:]]
-    time_value = maker.held_names.index("app_time")
+    at = maker.schema.get_field_index
+    dates: dict[str, Any] = {}
+    if maker.derived:
+        dates = {
+            "dates_at": [at(column) for column in maker.kept_names[-2:]],
+            "time_value": maker.held_names.index("app_time"),
+            "dates": china_dates,
+            "china": True,
+        }
     return _packed.TableLayout(
-        maker.schema, maker.row_at, packed_at, key_at, dates_at, time_value, china_dates, True
+        maker.schema,
+        maker.row_at,
+        maker.kept_fields,
+        key_at=[at(column) for column in _KEY_NAMES[name]],
+        link_at=[at(column) for column in _LINK_NAMES[name]],
+        **dates,
     )
 
 
@@ -1716,20 +1767,17 @@ _LAYOUTS = {name: _layout(name) for name in _ROWS} if _packed is not None else {
 
 
 def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """An order's canonical row (less its key) and its lines' rows less their first two
-    columns, the order's key, which the order's key gives back (kept once, not once a line).
-    A repeated `gnum` keeps the first line, as batch keeps the first copy of a duplicated key.
-    """
+    """An order's canonical row and its lines' rows, less the columns kept apart (a line's
+    order key too, which the order's key gives back: kept once, not once a line). A repeated
+    `gnum` keeps the first line, as batch keeps the first copy of a duplicated key."""
     row = _ROWS["orders"].row(order)
     lines: dict[int, tuple[Any, ...]] = {}
     for position, item in enumerate(order.items):
         try:
-            # A line's order key is given, not converted, and cut off: any two values do (the
-            # compiled intake gives the row's first two).
-            line = _ROWS["order_items"].row(item, row[:_KEY_COLUMNS])
+            line = _ROWS["order_items"].row(item)
         except Invalid as exc:
             raise Invalid(f"items[{position}]: {exc}") from None
-        lines.setdefault(line[_KEY_COLUMNS], line[_KEY_COLUMNS:])
+        lines.setdefault(line[0], line)  # by its gnum
     return row, list(lines.values())
 
 
@@ -1751,11 +1799,7 @@ _EMITTED = {
     verdict: f"emitted_{verdict}"
     for verdict in ("pass", "review", "reject", "incomplete", "cancelled", "invalid")
 }
-assert all(
-    sorted(maker.kept_names[:_KEY_COLUMNS]) == sorted(_KEY_NAMES[name])
-    for name, maker in _ROWS.items()
-)
-assert _ROWS["order_items"].kept_names[_KEY_COLUMNS] == "gnum"
+assert _ROWS["order_items"].held_names[0] == "gnum"
 
 
 class _Packer:
@@ -1830,10 +1874,10 @@ class _DocumentIntake:
 
 #: Each kind of document -> its canonical table, and how `_LINK` links it, from which fields.
 _KEPT_AS = {
-    "order": ("orders", "LINK_BUYER", ("buyer_id_number",)),
-    "payment": ("payments", "LINK_ORDER", ("ebp_code", "order_no")),
-    "waybill": ("waybills", "LINK_ORDER", ("ebp_code", "order_no")),
-    "inventory": ("inventories", "LINK_WAYBILL", ("logistics_code", "logistics_no")),
+    "order": ("orders", "LINK_BUYER", _LINK_NAMES["orders"]),
+    "payment": ("payments", "LINK_ORDER", _LINK_NAMES["payments"]),
+    "waybill": ("waybills", "LINK_ORDER", _LINK_NAMES["waybills"]),
+    "inventory": ("inventories", "LINK_WAYBILL", _LINK_NAMES["inventories"]),
 }
 
 
@@ -1851,7 +1895,6 @@ def _compiled_intake(kind: str, cls: type[Message]) -> Any:
         canonical_id_number,
         _ROWS[table].plan,
         _ROWS["order_items"].plan if kind == "order" else None,
-        _KEY_COLUMNS,
         _CONVERT[kind],
         msgspec.msgpack.Encoder().encode_into,
     )

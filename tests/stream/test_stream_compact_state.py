@@ -305,10 +305,11 @@ def test_a_table_built_in_one_conversion_is_the_table_built_by_columns(maker, da
     rows = data.draw(st.lists(row, max_size=5))
     expected = _by_columns(maker, [(*r, *_derived(maker, r)) for r in rows])
     assert maker.frame(rows).equals(expected, check_metadata=True)
-    leading = data.draw(st.integers(0, 2))
-    given_columns = [[r[column] for r in rows] for column in range(leading)]
-    rest = [r[leading:] for r in rows]
-    assert maker.frame(rest, given_columns).equals(expected, check_metadata=True)
+    names = maker.kept_names[:end]
+    given = data.draw(st.sets(st.sampled_from(names), max_size=len(names) - 1))
+    columns = {name: [r[names.index(name)] for r in rows] for name in given}
+    rest = [tuple(v for name, v in zip(names, r, strict=True) if name not in given) for r in rows]
+    assert maker.frame(rest, columns).equals(expected, check_metadata=True)
 
 
 def _derived(maker, row):
@@ -334,40 +335,62 @@ def _reading(compiled):
 
 
 def _kept_rows(maker, data, size):
-    """Random rows of the columns a table keeps, its key's (the first two) text as a key is,
-    the values it derives derived."""
-    keyed = [st.text(max_size=6)] * matcher_module._KEY_COLUMNS
+    """Random rows of the columns a table keeps, those apart (its key's, its link's) text as
+    a key and a link are (a waybill names a whole order key or none), the values it derives
+    derived."""
     end = len(maker.types) - maker.derived
-    values = [_VALUES[t] for t in maker.types[matcher_module._KEY_COLUMNS : end]]
-    rows = data.draw(st.lists(st.tuples(*keyed, *values), max_size=size))
+    names = maker.kept_names[:end]
+    text = st.text(max_size=6)
+    values = [
+        text if name in maker.apart else _VALUES[kind]
+        for name, kind in zip(names, maker.types[:end], strict=True)
+    ]
+    rows = data.draw(st.lists(st.tuples(*values), max_size=size))
+    if maker.table.name == "waybills":
+        link = [names.index(name) for name in matcher_module._LINK_NAMES["waybills"]]
+        none = data.draw(st.lists(st.booleans(), min_size=len(rows), max_size=len(rows)))
+        rows = [
+            tuple(None if no_link and at in link else v for at, v in enumerate(row))
+            for row, no_link in zip(rows, none, strict=True)
+        ]
     return [(*row, *_derived(maker, row)) for row in rows]
 
 
 def _split(name, row):
-    """A row of every kept column -> (the document's key, in key order; the row held)."""
+    """A row of every kept column -> (the document's key, in key order; its link, as the
+    matcher holds it; the row held)."""
     maker = matcher_module._ROWS[name]
-    key = tuple(row[maker.kept_names.index(column)] for column in matcher_module._KEY_NAMES[name])
-    return key, row[matcher_module._KEY_COLUMNS : len(row) - maker.derived]
+    value = dict(zip(maker.kept_names, row, strict=True))
+    key = tuple(value[column] for column in matcher_module._KEY_NAMES[name])
+    link = tuple(value[column] for column in matcher_module._LINK_NAMES[name])
+    if len(link) == 1:
+        link = link[0]  # a buyer
+    elif link == (None, None):
+        link = None  # a waybill naming no order
+    return key, link, tuple(value[column] for column in maker.held_names)
 
 
 def _packed_orders(data, lines_of):
     """Random order rows, each with random lines (less the order key), as the matcher packs
-    them (less their key), with their keys; and the orders and order_items tables built
-    column by column from rows of every kept column."""
+    them (less their key and link), with their keys and links; and the orders and
+    order_items tables built column by column from rows of every kept column."""
     orders, items = matcher_module._ROWS["orders"], matcher_module._ROWS["order_items"]
     heads = _kept_rows(orders, data, 4)
-    line_row = st.tuples(*(_VALUES[t] for t in items.types[2:]))
+    line_row = st.tuples(*(_VALUES[t] for t in items.types[len(items.apart) :]))
     lines = [data.draw(st.lists(line_row, max_size=lines_of)) for _ in heads]
     pack = matcher_module._Packer()
-    split = [_split("orders", head) for head in heads]
-    packed = [pack((held, rows)) for (_, held), rows in zip(split, lines, strict=True)]
+    keys, links, held = [], [], []
+    for head in heads:
+        for found, part in zip((keys, links, held), _split("orders", head), strict=True):
+            found.append(part)
+    packed = [pack((row, rows)) for row, rows in zip(held, lines, strict=True)]
     keyed = [
         (*head[:2], *line)
         for head, order_lines in zip(heads, lines, strict=True)
         for line in order_lines
     ]
     expected = (_by_columns(orders, heads), _by_columns(items, keyed))
-    return packed, [key for key, _ in split], [held for _, held in split], expected
+    return packed, keys, links, held, expected
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
@@ -381,10 +404,9 @@ def test_packed_rows_give_the_table_built_by_columns(name, compiled, data):
     rows = _kept_rows(maker, data, 5)
     pack = matcher_module._Packer()
     split = [_split(name, row) for row in rows]
+    keys, links = [key for key, _, _ in split], [link for _, link, _ in split]
     with _reading(compiled):
-        table = matcher_module._table(
-            name, [pack(held) for _, held in split], [key for key, _ in split]
-        )
+        table = matcher_module._table(name, [pack(held) for *_, held in split], keys, links)
     assert table.equals(_by_columns(maker, rows), check_metadata=True)
 
 
@@ -393,9 +415,9 @@ def test_packed_rows_give_the_table_built_by_columns(name, compiled, data):
 def test_packed_orders_give_the_tables_built_by_columns(compiled, data):
     """Packed orders go to the orders and order_items tables, and give each order's app year
     and time, whether read in place or decoded."""
-    packed, keys, heads, expected = _packed_orders(data, lines_of=3)
+    packed, keys, links, heads, expected = _packed_orders(data, lines_of=3)
     with _reading(compiled):
-        tables = matcher_module._order_tables(packed, keys)
+        tables = matcher_module._order_tables(packed, keys, links)
         timed = [
             (p, h[matcher_module._APP_TIME])
             for p, h in zip(packed, heads, strict=True)
@@ -429,15 +451,21 @@ def test_packed_rows_that_do_not_fit_their_table_are_refused(packed, types):
 
 @pytest.mark.skipif(matcher_module._packed is None, reason="the extension is not built")
 def test_packed_rows_without_a_key_each_are_refused():
-    """Rows leave their key out: a table needs one key per row (no row gets another's)."""
+    """Rows leave their key and link out: a table needs one key and one link per row (no row
+    gets another's)."""
     pack = matcher_module._Packer()
     maker = matcher_module._ROWS["payments"]
-    held = tuple(None for _ in maker.held_names)
+    held = [pack(tuple(None for _ in maker.held_names))] * 2
+    links = [("E", "O1"), ("E", "O2")]
     with pytest.raises(ValueError, match="not a key per row"):
-        matcher_module._table("payments", [pack(held), pack(held)], [("P", "T1")])
+        matcher_module._table("payments", held, [("P", "T1")], links)
+    with pytest.raises(ValueError, match="not a link per row"):
+        matcher_module._table("payments", held, [("P", "T1"), ("P", "T2")], links[:1])
     order = pack((tuple(None for _ in matcher_module._ROWS["orders"].held_names), []))
     with pytest.raises(ValueError, match="not a key per order"):
-        matcher_module._order_tables([order], [])
+        matcher_module._order_tables([order], [], [])
+    with pytest.raises(ValueError, match="not a link per row"):
+        matcher_module._order_tables([order], [("E", "O1")], [])
 
 
 #: App times around China's midnights (2024 +- decades), and far ones Python's dates make.
@@ -464,7 +492,7 @@ def test_order_dates_are_made_from_app_time(compiled, times):
     ]
     keys = [("E", f"O{number}") for number in range(len(times))]
     with _reading(compiled):
-        orders, _ = matcher_module._order_tables(rows, keys)
+        orders, _ = matcher_module._order_tables(rows, keys, ["B"] * len(times))
         places = matcher_module._walk_places(rows)
     expected = [python_china_dates(time) for time in times]
     assert orders["_app_year"].to_pylist() == [year for year, _ in expected]

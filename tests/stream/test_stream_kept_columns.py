@@ -167,6 +167,8 @@ def _documents(kit) -> list[dict[str, Any]]:
     ]
     loose = {**kit.waybill_msg("O4"), "logistics_no": "L-LOOSE", "weight": "1.5"}
     del loose["order_no"], loose["ebp_code"]  # linked through its inventory
+    half = {**kit.waybill_msg("O4"), "logistics_no": "L-HALF"}
+    del half["order_no"]  # half an order key: linked to nothing
     return [
         *kit.complete_set("O1"),
         order,
@@ -176,29 +178,46 @@ def _documents(kit) -> list[dict[str, Any]]:
         kit.order_msg("O4"),
         {**kit.inventory_msg("O4"), "logistics_no": "L-LOOSE"},
         loose,
+        half,
         kit.payment_msg("O4"),
         kit.payment_msg("O1", op="cancel", revision=1),
     ]
 
 
+def _makers(*, every: bool, keyed: bool) -> dict[str, RowMaker]:
+    """Row makers as the stream had them: of every column or of the kept ones (`every`),
+    their rows holding their document's link and (unless `keyed`) key; an order line's row
+    never held its order's key."""
+    makers = {}
+    for name, maker in matcher_module._ROWS.items():
+        apart = matcher_module._KEY_NAMES[name] if keyed or maker.given else ()
+        kept = None if every else matcher_module._kept_columns(maker.table)
+        makers[name] = RowMaker(maker.table, kept=kept, apart=apart, given=maker.given)
+    return makers
+
+
 def _every_column_snapshot(matcher, documents, monkeypatch) -> bytes:
     """`matcher`'s snapshot as the stream wrote it while rows held every column."""
-    every = {name: RowMaker(maker.table) for name, maker in matcher_module._ROWS.items()}
-    return _older_snapshot(matcher, documents, monkeypatch, every, columns=False)
+    makers = _makers(every=True, keyed=False)
+    return _older_snapshot(matcher, documents, monkeypatch, makers, columns=False)
 
 
 def _keyed_snapshot(matcher, documents, monkeypatch) -> bytes:
     """`matcher`'s snapshot as the stream wrote it while rows held their document's key."""
-    keyed = {
-        name: RowMaker(maker.table, kept=matcher_module._kept_columns(maker.table))
-        for name, maker in matcher_module._ROWS.items()
-    }
-    return _older_snapshot(matcher, documents, monkeypatch, keyed, columns=True)
+    makers = _makers(every=False, keyed=False)
+    return _older_snapshot(matcher, documents, monkeypatch, makers, columns=True)
+
+
+def _linked_snapshot(matcher, documents, monkeypatch) -> bytes:
+    """`matcher`'s snapshot as the stream wrote it while rows held their document's link."""
+    makers = _makers(every=False, keyed=True)
+    return _older_snapshot(matcher, documents, monkeypatch, makers, columns=True)
 
 
 def _older_snapshot(matcher, documents, monkeypatch, makers, *, columns: bool) -> bytes:
-    """`matcher`'s snapshot with rows made by `makers`: naming their columns (`columns`), or
-    not (as before snapshots named them)."""
+    """`matcher`'s snapshot with rows made by `makers`: naming their columns (`columns`, as
+    the stream named them then: the columns its rows held, an order line's with its order's
+    key), or not (as before snapshots named them)."""
     state = msgspec.msgpack.decode(matcher.snapshot(), type=matcher_module._State)
     every = makers
     monkeypatch.setattr(matcher_module, "_ROWS", every)  # `_order_rows` makes rows of these
@@ -218,7 +237,8 @@ def _older_snapshot(matcher, documents, monkeypatch, makers, *, columns: bool) -
                 doc.rows = pack(convert[kind](messages[(doc.k1, doc.k2), kind]))
     fields = msgspec.structs.asdict(state)
     if columns:
-        fields["columns"] = {name: maker.kept_names for name, maker in every.items()}
+        fields["columns"] = {name: maker.held_names for name, maker in every.items()}
+        fields["columns"]["order_items"] = every["order_items"].kept_names
     else:
         del fields["columns"]  # not in snapshots of those days
     return msgspec.msgpack.encode(fields)
@@ -235,10 +255,11 @@ def _events(matcher) -> list[Any]:
     return [(event.verdict_id, event.content()) for event in matcher.drain()]
 
 
-@pytest.mark.parametrize("older", [_every_column_snapshot, _keyed_snapshot])
+@pytest.mark.parametrize("older", [_every_column_snapshot, _keyed_snapshot, _linked_snapshot])
 def test_a_snapshot_of_rows_of_more_columns_restores(kit, make_matcher, monkeypatch, older):
-    """Rows of every column, or of the kept columns with the document's key (before rows left
-    their key out), restore to the same state, which gives the same verdicts."""
+    """Rows of every column, of the kept columns with the document's key (before rows left
+    their key out), or with its link (before rows left that out) restore to the same state,
+    which gives the same verdicts."""
     documents = _documents(kit)
     current = make_matcher(inventory_rules=True)
     kit.feed_all(current, documents[:3])
@@ -259,27 +280,36 @@ def test_a_snapshot_of_rows_of_more_columns_restores(kit, make_matcher, monkeypa
     assert {v for v, _ in expected} >= {"EBP001/O2/1", "EBP001/O3/1", "EBP001/O4/1"}
 
 
-def test_rows_leave_out_their_documents_key(kit, make_matcher):
-    """A document's packed rows hold no value of its own key's columns (the key is the dict's),
-    and the tables built for the engine have them back."""
+def test_rows_leave_out_their_documents_key_and_link(kit, make_matcher):
+    """A document's packed rows hold no value of its own key's columns (the key is the dict's)
+    nor of its link's (the entry's), an order's lines none of the order key's, and the tables
+    built for the engine have them back."""
     matcher = make_matcher(inventory_rules=True)
     kit.feed_all(matcher, _documents(kit))
     for kind, store in matcher._docs.items():
         table = matcher_module._KEPT_AS[kind][0]
         held = matcher_module._ROWS[table].held_names
-        assert not set(held) & set(schema.TABLES[table].key)
+        assert not set(held) & {*schema.TABLES[table].key, *matcher_module._LINK_NAMES[table]}
         for key, entry in store.items():
             if entry.rows:
                 rows = msgspec.msgpack.decode(entry.rows)
                 head = rows[0] if kind == "order" else rows
                 assert len(head) == len(held)
-                assert not set(key) & {value for value in head if isinstance(value, str)}
+                link = entry.link if isinstance(entry.link, tuple) else (entry.link,)
+                assert not {*key, *link} & {value for value in head if isinstance(value, str)}
+                for line in rows[1] if kind == "order" else ():
+                    assert not set(key) & {value for value in line if isinstance(value, str)}
+                    assert len(line) == len(matcher_module._ROWS["order_items"].held_names)
     linked = {key: matcher._linked(key) for key in matcher._slots}
     batch = matcher._batch_for(linked, {})
     orders = batch.tables.orders
-    assert list(
-        zip(orders["ebp_code"].to_pylist(), orders["order_no"].to_pylist(), strict=True)
-    ) == [key for key in linked if matcher._live("order", key)]
+    live = [key for key in linked if matcher._live("order", key)]
+    assert (
+        list(zip(orders["ebp_code"].to_pylist(), orders["order_no"].to_pylist(), strict=True))
+        == live
+    )
+    buyers = [matcher._docs["order"][key].link for key in live]
+    assert orders["buyer_id_number"].to_pylist() == buyers
     items = batch.tables.order_items
     item_keys = zip(items["ebp_code"].to_pylist(), items["order_no"].to_pylist(), strict=True)
     assert set(item_keys) <= set(linked)
@@ -296,6 +326,11 @@ def test_rows_leave_out_their_documents_key(kit, make_matcher):
         )
         == linked_payments
     )
+    pay_keys, links = (
+        zip(payments[a].to_pylist(), payments[b].to_pylist(), strict=True)
+        for a, b in (("pay_code", "pay_transaction_id"), ("ebp_code", "order_no"))
+    )
+    assert list(links) == [matcher._docs["payment"][key].link for key in pay_keys]
 
 
 def test_a_snapshot_whose_rows_hold_another_key_is_refused(kit, make_matcher, monkeypatch):
@@ -309,6 +344,22 @@ def test_a_snapshot_whose_rows_hold_another_key_is_refused(kit, make_matcher, mo
     [doc] = [d for d in state.docs["payment"] if d.rows][:1]
     doc.k2 = "T-ELSE"
     with pytest.raises(StateError, match="a payment's rows hold another key"):
+        make_matcher(inventory_rules=True).restore(msgspec.msgpack.encode(state))
+
+
+@pytest.mark.parametrize(("kind", "link"), [("order", "X99"), ("payment", ["EBP001", "O-ELSE"])])
+def test_a_snapshot_whose_rows_hold_another_link_is_refused(
+    kit, make_matcher, monkeypatch, kind, link
+):
+    documents = _documents(kit)
+    current = make_matcher(inventory_rules=True)
+    kit.feed_all(current, documents)
+    state = msgspec.msgpack.decode(
+        _linked_snapshot(current, documents, monkeypatch), type=matcher_module._State
+    )
+    monkeypatch.undo()
+    next(doc for doc in state.docs[kind] if doc.rows).link = link
+    with pytest.raises(StateError, match=f"a {kind}'s rows hold another link"):
         make_matcher(inventory_rules=True).restore(msgspec.msgpack.encode(state))
 
 
