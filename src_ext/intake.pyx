@@ -1621,6 +1621,15 @@ cdef class DirectJson:
             return None
         return self.keep(upserts, matcher, now)
 
+    def read(self, NewUpserts upserts, bytes raw):
+        """`prepare` for the one-message intakes (`feed`, `DurableMatcher.offer`): True when
+        `raw` is the usual new upsert, which `store` then takes."""
+        return self.prepare(upserts, raw)
+
+    def store(self, NewUpserts upserts, matcher, now):
+        """`keep` what `read` read, arrived at `now`."""
+        return self.keep(upserts, matcher, now)
+
     cdef object keep(self, NewUpserts upserts, object matcher, object now):
         """Store what `prepare` made, arrived at `now`."""
         route, key, revision, link, packed = (

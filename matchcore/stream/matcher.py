@@ -383,8 +383,11 @@ class StreamMatcher:
         nothing either.
         """
         if isinstance(message, _RAW):
+            raw = bytes(message)
+            if self._read(raw):
+                return self._take_read(self.clock() if now is None else now)
             try:
-                message = decode_bytes(bytes(message))
+                message = decode_bytes(raw)
             except BadMessage as exc:
                 self.counters.add("dead_lettered")
                 return FeedResult("dead", exc.reason)
@@ -396,6 +399,24 @@ class StreamMatcher:
         result = new_upserts.apply(self, message, now) if new_upserts is not None else None
         if result is None:
             result = self._apply(message, now)
+        return self._flushed_when_full(result, now)
+
+    def _read(self, raw: bytes) -> bool:
+        """True when the compiled JSON intake read `raw` as the usual new upsert, without
+        decoding it (`_take_read` then takes it); False having changed nothing: `raw` is then
+        decoded (see `Offers` in src_ext/intake.pyx, the loop of `offer_many`)."""
+        direct, upserts = self._direct_json, self._new_upserts
+        return (
+            direct is not None
+            and isinstance(upserts, _intake.NewUpserts)  # type: ignore[union-attr]
+            and direct.read(upserts, raw)
+        )
+
+    def _take_read(self, now: float) -> FeedResult:
+        """`take` of what `_read` read, arrived at `now`."""
+        return self._flushed_when_full(self._direct_json.store(self._new_upserts, self, now), now)
+
+    def _flushed_when_full(self, result: FeedResult, now: float) -> FeedResult:
         if self.auto_flush and len(self._dirty) >= self.batch_size:
             self.flush(now)
         return result

@@ -288,8 +288,8 @@ def _plain(value: Any) -> bool:
 
 
 def test_offer_many_takes_the_generated_messages_directly(references: References) -> None:
-    """On the benchmark's messages, `offer_many` takes every first upsert of plain text the
-    direct way, and ends as `offer` one by one does (which decodes each)."""
+    """On the benchmark's messages, `offer_many` and `offer` take every first upsert of plain
+    text the direct way, and end as `offer` one by one decoding each does."""
     from benchmarks.bench_stream import make_documents, references_of
 
     raws, _, data = make_documents(300, seed=3)
@@ -301,8 +301,10 @@ def test_offer_many_takes_the_generated_messages_directly(references: References
         fresh = _fresh(message, seen)
         expected += fresh and message.get("op", "upsert") == "upsert" and _plain(message)
     outcomes = []
-    for many in (True, False):
+    for many, direct in ((True, True), (False, True), (False, False)):
         stream = matcher.StreamMatcher(generated, engine="reference", clock=lambda: 0.0)
+        if not direct:
+            stream._direct_json = None
         processor = DurableMatcher(stream, None, deliver=lambda events: None)
         processor.recover()
         taken = matcher._DIRECT_JSON.taken
@@ -312,11 +314,11 @@ def test_offer_many_takes_the_generated_messages_directly(references: References
             for position, raw in enumerate(raws, start=1):
                 processor.offer(raw, position, now=1.0)
         taken = matcher._DIRECT_JSON.taken - taken
-        assert taken == (expected if many else 0)
+        assert taken == (expected if direct else 0)
         stream.flush(2.0)
         outcomes.append((_kept(stream), stream.drain()))
     assert expected > 0.98 * len(raws)
-    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
 
 
 def _fresh(message: dict[str, Any], seen: set[tuple[str, bytes]]) -> bool:

@@ -143,7 +143,7 @@ def test_offer_many_is_offer_one_by_one(
 
 def test_offer_many_without_positions_and_with_a_fixed_time(references: References) -> None:
     """No positions: none is recorded (as `offer` without one); `now` is every message's.
-    `offer_many` reads the three documents directly when the extension is built."""
+    Both read the three documents directly when the extension is built."""
     raws = [msgspec.json.encode(m) for m in complete_set("O1")] + [b"bad"]
     outcomes = []
     direct = stream_matcher._DIRECT_JSON
@@ -157,7 +157,7 @@ def test_offer_many_without_positions_and_with_a_fixed_time(references: Referenc
                 for raw in raws:
                     run.processor.offer(raw, now=5.0)
             if direct is not None:
-                assert direct.taken - taken == (3 if many else 0)
+                assert direct.taken - taken == 3
             run.matcher.flush(6.0)
             outcomes.append(run.outcome())
     assert outcomes[0] == outcomes[1]
