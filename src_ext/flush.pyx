@@ -10,10 +10,96 @@ built (`StreamMatcher._decide_all`, `_linked`, `_walk_years`, `_walked_again`,
 generated streams.
 """
 
+cimport cython
+from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcpy
+
+from types import MemberDescriptorType
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    bint PyType_IS_GC(PyTypeObject* kind)
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+        int flags
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+
+cdef extern from "structmember.h":
+    enum:
+        T_OBJECT_EX  # a member holding an object (AttributeError when unset)
+        READONLY
 
 #: A spent this large would overflow the engine's int64 (matcher.py: `_INT64_END`).
 cdef object INT64_END = 2**63
+
+
+cdef enum:
+    # Where a money text's point goes in `FlushGlue.money`'s buffer (a sign and 20 digits fit
+    # before it), and the most decimals after it (an int64 scale has 18 at most).
+    POINT = 24
+    MAX_DECIMALS = 20
+
+
+@cython.final
+cdef class Field:
+    """One field of a msgspec Struct type, read and written in place: a Struct holds each field
+    in a slot of its instances, at the offset its member descriptor knows (a generic attribute
+    access, a type lookup and a descriptor call, costs some twenty times as much). Objects of
+    another type, and writes to a type the garbage collector tracks (whose Structs track their
+    containers on writes), go through getattr and setattr."""
+
+    cdef PyTypeObject* kind
+    cdef object kind_ref  # keeps `kind` alive
+    cdef str name
+    cdef Py_ssize_t offset
+    cdef bint writable
+
+    def __init__(self, kind, str name):
+        cdef PyMemberDef* member
+        self.name = name
+        if kind is None:  # not known: every access is generic
+            return
+        if not isinstance(kind, type):
+            raise TypeError(f"{kind!r} is not a type")
+        descriptor = getattr(kind, name)
+        if type(descriptor) is not MemberDescriptorType:
+            raise TypeError(f"{kind.__name__}.{name} is not a field held in a slot")
+        member = (<PyMemberDescrObject*>descriptor).d_member
+        if member.type != T_OBJECT_EX:
+            raise TypeError(f"{kind.__name__}.{name} is not a field holding an object")
+        self.kind, self.kind_ref = <PyTypeObject*>kind, kind
+        self.offset = member.offset
+        self.writable = not (member.flags & READONLY or PyType_IS_GC(self.kind))
+
+    cdef inline object get(self, obj):
+        """`obj.<name>`."""
+        cdef PyObject* value
+        if Py_TYPE(obj) == self.kind:
+            value = (<PyObject**>(<char*><PyObject*>obj + self.offset))[0]
+            if value != NULL:
+                return <object>value
+        return getattr(obj, self.name)  # (an unset field raises AttributeError here)
+
+    cdef inline int set(self, obj, value) except -1:
+        """`obj.<name> = value`."""
+        cdef PyObject** held
+        cdef PyObject* old
+        if Py_TYPE(obj) != self.kind or not self.writable:
+            setattr(obj, self.name, value)
+            return 0
+        held = <PyObject**>(<char*><PyObject*>obj + self.offset)
+        old = held[0]
+        Py_INCREF(value)
+        held[0] = <PyObject*>value
+        Py_XDECREF(old)
+        return 0
 
 
 cdef class FlushGlue:
@@ -30,7 +116,9 @@ cdef class FlushGlue:
     (verdict, reasons) cache, `verdict_of(mask)` fills it; `event` makes a VerdictEvent,
     `replayed_event(key, mask)` the order's last one with another reason mask; `emitted` names
     the counter of each verdict; `fraction_text(frac, scale)` gives the decimals of a money
-    amount (see matchcore/money.py) and `scale` is the money scale.
+    amount (see matchcore/money.py) and `scale` is the money scale. `slot_type` and
+    `entry_type` are the types of the slots and documents (`_Slot`, `_Entry`), whose fields the
+    glue reads in place (see `Field`; None: through getattr).
     """
 
     cdef dict slots, buyer_members, payment_members, waybill_members, verdicts
@@ -42,13 +130,17 @@ cdef class FlushGlue:
     cdef list fractions
     cdef int64_t scale
     cdef int place_bits
+    cdef Field slot_place, slot_buyer, slot_evaluated, slot_expired, slot_last, slot_version
+    cdef Field entry_rows, entry_link
+    cdef Field linked_order, linked_payments, linked_waybills, linked_inventory
+    cdef Field event_id, event_version, event_verdict
 
     def __init__(
         self, dict docs, dict slots, dict buyer_members, dict payment_members,
         dict waybill_members, linked_type, settle, walk_places, replayable, replay,
         int place_bits,
         dict verdicts, verdict_of, event, replayed_event, dict emitted, fraction_text,
-        int64_t scale,
+        int64_t scale, *, slot_type=None, entry_type=None,
     ):
         self.orders, self.payments = docs["order"], docs["payment"]
         self.waybills, self.inventories = docs["waybill"], docs["inventory"]
@@ -61,6 +153,21 @@ cdef class FlushGlue:
         self.replayed_event, self.emitted = replayed_event, emitted
         self.fraction_text, self.scale = fraction_text, scale
         self.fractions = [None] * scale  # the decimals of each fraction, made on first use
+        self.slot_place, self.slot_buyer = Field(slot_type, "place"), Field(slot_type, "buyer")
+        self.slot_evaluated = Field(slot_type, "evaluated")
+        self.slot_expired = Field(slot_type, "expired")
+        self.slot_last, self.slot_version = Field(slot_type, "last"), Field(slot_type, "version")
+        self.entry_rows, self.entry_link = Field(entry_type, "rows"), Field(entry_type, "link")
+        # (A test makes the glue with functions, not types: their fields go through getattr.)
+        linked_kind = linked_type if isinstance(linked_type, type) else None
+        self.linked_order = Field(linked_kind, "order")
+        self.linked_payments = Field(linked_kind, "payments")
+        self.linked_waybills = Field(linked_kind, "waybills")
+        self.linked_inventory = Field(linked_kind, "inventory")
+        event_kind = event if isinstance(event, type) else None
+        self.event_id = Field(event_kind, "verdict_id")
+        self.event_version = Field(event_kind, "version")
+        self.event_verdict = Field(event_kind, "verdict")
 
     # --- decisions ----------------------------------------------------------------------------
 
@@ -72,10 +179,11 @@ cdef class FlushGlue:
         walks change in `changed`."""
         cdef list orders_of
         for key in keys:
-            documents = self.decide(key, inventory_rules)
+            slot = self.slots[key]
+            documents = self.decide(key, slot, inventory_rules)
             if documents is not None:
                 linked[key] = documents
-            buyer = self.slots[key].buyer
+            buyer = self.slot_buyer.get(slot)
             if buyer is not None and (documents is not None or waiting_count):
                 orders_of = changed.get(buyer)
                 if orders_of is None:
@@ -83,43 +191,47 @@ cdef class FlushGlue:
                 else:
                     orders_of.append(key)
 
-    cdef object decide(self, key, bint inventory_rules):
-        """`StreamMatcher._decide_without_engine` of one touched order."""
-        slot = self.slots[key]
-        slot.place = None  # its order document may have changed: its walk place is read again
-        order = live(self.orders.get(key))
-        slot.buyer = order.link if order is not None else None
-        evaluated = slot.evaluated
+    cdef object decide(self, key, slot, bint inventory_rules):
+        """`StreamMatcher._decide_without_engine` of one touched order (its `slot`)."""
+        # Its order document may have changed: its walk place is read again
+        self.slot_place.set(slot, None)
+        order = self.live(self.orders.get(key))
+        self.slot_buyer.set(slot, self.entry_link.get(order) if order is not None else None)
+        evaluated = self.slot_evaluated.get(slot)
         if order is not None and (
             evaluated or (key in self.payment_members and (inventory_rules or key in self.waybill_members))
         ):
             documents = self.linked(key, inventory_rules)
             if evaluated or not self.lacks(documents, inventory_rules):
                 return documents
-        if (order is None and evaluated) or slot.expired:
+        if (order is None and evaluated) or self.slot_expired.get(slot):
             self.settle(key, order is not None)
         return None
+
+    cdef object live(self, entry):
+        """matcher.py `_alive`: the entry when it holds a live document."""
+        return entry if entry is not None and self.entry_rows.get(entry) is not None else None
 
     cdef bint lacks(self, documents, bint inventory_rules) except -1:
         """True when `_Linked.missing` of these documents is not empty."""
         return (
-            documents.order is None
-            or not documents.payments
-            or not documents.waybills
-            or (inventory_rules and documents.inventory is None)
+            self.linked_order.get(documents) is None
+            or not self.linked_payments.get(documents)
+            or not self.linked_waybills.get(documents)
+            or (inventory_rules and self.linked_inventory.get(documents) is None)
         )
 
     cpdef object linked(self, key, bint inventory_rules):
         """`StreamMatcher._linked`: the order's live documents."""
-        inventory = live(self.inventories.get(key)) if inventory_rules else None
+        inventory = self.live(self.inventories.get(key)) if inventory_rules else None
         waybills = sorted_members(self.waybill_members.get(key))
         if inventory is not None:
-            loose_key = inventory.link
-            loose = live(self.waybills.get(loose_key))
-            if loose is not None and loose.link is None:
+            loose_key = self.entry_link.get(inventory)
+            loose = self.live(self.waybills.get(loose_key))
+            if loose is not None and self.entry_link.get(loose) is None:
                 waybills = [*waybills, loose_key]
         return self.linked_type(
-            live(self.orders.get(key)),
+            self.live(self.orders.get(key)),
             sorted_members(self.payment_members.get(key)),
             waybills,
             inventory,
@@ -132,15 +244,30 @@ cdef class FlushGlue:
         and links."""
         cdef dict orders = {}, payments = {}, waybills = {}, inventories = {}
         for key, documents in linked.items():
-            if documents.order is not None:
-                orders[key] = documents.order
-            for pay_key in documents.payments:
+            order = self.linked_order.get(documents)
+            if order is not None:
+                orders[key] = order
+            for pay_key in self.linked_payments.get(documents):
                 payments[pay_key] = self.payments[pay_key]
-            for waybill_key in documents.waybills:
+            for waybill_key in self.linked_waybills.get(documents):
                 waybills[waybill_key] = self.waybills[waybill_key]
-            if documents.inventory is not None:
-                inventories[key] = documents.inventory  # an inventory's key is its order's
-        return held(orders), held(payments), held(waybills), held(inventories)
+            inventory = self.linked_inventory.get(documents)
+            if inventory is not None:
+                inventories[key] = inventory  # an inventory's key is its order's
+        return (
+            self.held(orders), self.held(payments), self.held(waybills), self.held(inventories)
+        )
+
+    cdef tuple held(self, dict documents):
+        """(packed rows, keys, links) of the documents that have rows (see `gather`)."""
+        cdef list rows = [], keys = [], links = []
+        for key, entry in documents.items():
+            packed = self.entry_rows.get(entry)
+            if packed:
+                rows.append(packed)
+                keys.append(key)
+                links.append(self.entry_link.get(entry))
+        return rows, keys, links
 
     def walks(self, list keys, list buyers, list years, list times):
         """matcher.py `_walks` of the orders table's columns: each row's walk and place."""
@@ -273,37 +400,39 @@ cdef class FlushGlue:
         cdef list out = matcher._events
         for key in keys:
             documents = linked.get(key)
-            if documents is None:
-                self.emit(key, self.replayed_event(key, replayed[key]), False, counters, out)
-                continue
             slot = self.slots[key]
+            if documents is None:
+                event = self.replayed_event(key, replayed[key])
+                self.emit(key, slot, event, False, counters, out)
+                continue
             if key not in known and (
-                documents.order is None
-                or not (slot.evaluated or not self.lacks(documents, inventory_rules))
+                self.linked_order.get(documents) is None
+                or not (self.slot_evaluated.get(slot) or not self.lacks(documents, inventory_rules))
             ):
                 continue  # (the touched orders in `known` were found eligible this flush)
             event = events.get(key)
             if event is None:  # the order itself is invalid (batch would reject its row)
                 event = self.event("", key[0], key[1], 0, "invalid")
-            slot.evaluated = True
-            self.emit(key, event, key in direct, counters, out)
+            self.slot_evaluated.set(slot, True)
+            self.emit(key, slot, event, key in direct, counters, out)
 
-    cdef emit(self, key, event, bint always, dict counters, list out):
-        """`StreamMatcher._emit`: a new version of the order's verdict, unless it is the last
-        one again (and not `always`)."""
-        slot = self.slots[key]
-        last = slot.last
+    cdef emit(self, key, slot, event, bint always, dict counters, list out):
+        """`StreamMatcher._emit`: a new version of the order's verdict (`slot` its slot),
+        unless it is the last one again (and not `always`)."""
+        last = self.slot_last.get(slot)
         if not always and last is not None:
             # With the last id and version, comparing whole events (in C) compares `content()`
-            event.verdict_id, event.version = last.verdict_id, last.version
+            self.event_id.set(event, self.event_id.get(last))
+            self.event_version.set(event, self.event_version.get(last))
             if event == last:
                 return
-        version = slot.version + 1
-        slot.version = event.version = version
-        event.verdict_id = f"{key[0]}/{key[1]}/{version}"  # messages.verdict_id
-        slot.last = event
+        version = self.slot_version.get(slot) + 1
+        self.slot_version.set(slot, version)
+        self.event_version.set(event, version)
+        self.event_id.set(event, f"{key[0]}/{key[1]}/{version}")  # messages.verdict_id
+        self.slot_last.set(slot, event)
         out.append(event)
-        verdict = event.verdict
+        verdict = self.event_verdict.get(event)
         name = self.emitted.get(verdict)
         if name is None:
             name = f"emitted_{verdict}"
@@ -352,23 +481,26 @@ cdef class FlushGlue:
         text = self.fractions[fraction]
         if text is None:
             text = self.fractions[fraction] = self.fraction_text(fraction, self.scale)
-        return f"-{whole}.{text}" if value < 0 else f"{whole}.{text}"
-
-
-cdef tuple held(dict documents):
-    """(packed rows, keys, links) of the documents that have rows (see `gather`)."""
-    cdef list rows = [], keys = [], links = []
-    for key, entry in documents.items():
-        if entry.rows:
-            rows.append(entry.rows)
-            keys.append(key)
-            links.append(entry.link)
-    return rows, keys, links
-
-
-cdef inline object live(entry):
-    """matcher.py `_alive`: the entry when it holds a live document."""
-    return entry if entry is not None and entry.rows is not None else None
+        cdef Py_ssize_t size
+        cdef const char* decimals = PyUnicode_AsUTF8AndSize(text, &size)
+        if size > MAX_DECIMALS:
+            raise ValueError("money: more decimals than an int64 scale has")
+        # The text in C, digits written backwards from the point: a Python f-string of an int
+        # costs three times as much.
+        cdef char out[POINT + 1 + MAX_DECIMALS]
+        cdef Py_ssize_t start = POINT
+        out[POINT] = c'.'
+        memcpy(out + POINT + 1, decimals, size)
+        while True:
+            start -= 1
+            out[start] = <char>(c'0' + whole % 10)
+            whole //= 10
+            if whole == 0:
+                break
+        if value < 0:
+            start -= 1
+            out[start] = c'-'
+        return PyUnicode_DecodeASCII(out + start, POINT + 1 + size - start, NULL)
 
 
 cdef inline object members(found):

@@ -3,6 +3,9 @@
 from collections.abc import Callable
 from typing import Any
 
+class Field:
+    def __init__(self, kind: type | None, name: str) -> None: ...
+
 class FlushGlue:
     def __init__(
         self,
@@ -24,6 +27,9 @@ class FlushGlue:
         emitted: dict[str, str],
         fraction_text: Callable[[int, int], str],
         scale: int,
+        *,
+        slot_type: type | None = None,
+        entry_type: type | None = None,
     ) -> None: ...
     def decide_all(
         self,

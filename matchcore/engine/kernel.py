@@ -70,9 +70,9 @@ def _column_source(table: Any, name: str) -> Any:
 
 #: The filed records: a stream evaluates many micro-batches against the same ones.
 REFERENCE_TABLES = ("products", "enterprises", "hs_lists", "quota_ledger")
-#: Imported columns of reference tables, per table name: the table they came from and its
-#: columns in kernel order (an ArrowColumn is read-only to the kernel, so one import serves
-#: every run).
+#: Imported columns of reference (or absent) tables, per table name: the table they came from
+#: and its columns in kernel order (an ArrowColumn is read-only to the kernel, so one import
+#: serves every run).
 ImportCache = dict[str, tuple[Any, list[Any]]]
 
 
@@ -111,8 +111,9 @@ def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -
     """One kernel ArrowColumn per (table, column) the kernel reads, in its fixed order.
 
     Huge pages only for the columns read in random row order: moving the others costs a copy.
-    With `cache`, reference tables seen in an earlier call (the same objects) are not imported
-    again: for a micro-batch of a few orders that import costs more than the run.
+    With `cache`, reference tables seen in an earlier call (the same objects), and absent
+    tables, are not imported again: for a micro-batch of a few orders that import costs more
+    than the run.
     """
     columns: list[Any] = []
     for kernel_table in _KERNEL_TABLES:
@@ -122,7 +123,8 @@ def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -
             columns += cached[1]
             continue
         imported = _import_table(table, kernel_table)
-        if cache is not None and kernel_table.name in REFERENCE_TABLES:
+        # An absent table (None) is absent columns, the same in every call.
+        if cache is not None and (kernel_table.name in REFERENCE_TABLES or table is None):
             cache[kernel_table.name] = (table, imported)
         columns += imported
     return columns
