@@ -15,7 +15,7 @@ from it. tests/stream/test_stream_intake.py compares the two on generated values
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
-from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
@@ -25,6 +25,9 @@ import msgspec
 import msgspec.structs
 
 cdef object astuple = msgspec.structs.astuple
+
+cdef extern from "mc_bytes.h":
+    bint mc_bytes_eq(const char* a, const char* b, int64_t n) noexcept nogil
 
 cdef extern from "Python.h":
     enum:
@@ -897,6 +900,7 @@ cdef class NewUpserts:
         and `DirectJson` have found keepable (`keepable`, its key not in the store). The
         order's key tuple is its slot's, whichever document came first (one tuple per order)."""
         cdef bint by_link = route.intake.link == L_ORDER  # a payment or waybill: by its order
+        cdef dict counters
         touched = link if by_link else key  # else keyed by its order's key (order, inventory)
         slot = self.slots.get(touched)
         if slot is not None:
@@ -906,29 +910,54 @@ cdef class NewUpserts:
             else:
                 key = touched
         route.store[key] = self.entry(revision, link, packed)
-        counters = matcher.counters._values
+        counters = matcher.counters._values  # a dict: its `get` called in C, not looked up
         counters["accepted"] = counters.get("accepted", 0) + 1
-        if link is not None and route.members.setdefault(link, key) is not key:
-            route.index.add(link, key)  # linked already: the index decides how to hold both
+        if link is not None:
+            add_member(route, link, key)
         self.touch(matcher, touched, slot is None, now)
         return self.accepted
 
     cdef touch(self, matcher, key, bint new, now):
         """The order `key` (`new`: without a slot yet) waits for a flush
         (`StreamMatcher._touch`)."""
+        cdef dict dirty
         if new:
             self.slots[key] = self.slot(now, key)
             self.deadline(key, now)
-        dirty = matcher._dirty
+        dirty = matcher._dirty  # a dict (a flush makes a new one): its calls made in C
         if not dirty:
             matcher._dirty_since = now
         dirty[key] = None
 
 
+cdef inline int add_member(_Route route, object link, tuple key) except -1:
+    """`route.index.add(link, key)`, its usual cases in C (the link's first member, or its
+    second where the first is held as it is: `_Index.add`); the index does the others."""
+    found = route.members.setdefault(link, key)  # one lookup for the usual new link
+    if found is key:
+        return 0
+    if isinstance(found, tuple):
+        if found != key:
+            route.members[link] = [found, key]
+        return 0
+    route.index.add(link, key)
+    return 0
+
+
 cdef inline bint keepable(DocumentIntake intake, object link):
     """Whether `NewUpserts` keeps a document with this link: a payment or waybill only when it
     names a whole order key (else it links through inventories, or to nothing)."""
-    return intake.link != L_ORDER or not (link is None or link == ("", ""))
+    return intake.link != L_ORDER or not (link is None or no_key(link))
+
+
+cdef inline bint no_key(object link) noexcept:
+    """Whether an order link (`DocumentIntake.linked`: a pair of str) is ("", ""), without
+    comparing tuples."""
+    return (
+        PyTuple_GET_SIZE(link) == 2
+        and PyUnicode_GET_LENGTH(<object>PyTuple_GET_ITEM(link, 0)) == 0
+        and PyUnicode_GET_LENGTH(<object>PyTuple_GET_ITEM(link, 1)) == 0
+    )
 
 
 # --- the log record of one input ---------------------------------------------------------------
@@ -1157,6 +1186,9 @@ cdef struct Rule:  # what one field name of a message type means (see `FieldTabl
     Py_ssize_t column  # its value in the RowPlan's row of every value (-1: none)
     bint needed  # msgspec requires it
     bint key, required, time, amount  # what `MessageCheck` checks of it
+    bint must  # needed, required or a key: a message without it is not taken
+    const uint8_t* name  # its JSON name (the bytes of `FieldTable.names`)
+    Py_ssize_t name_size
     int64_t least, most  # F_KEY: characters; F_AMOUNT: whole numbers [least, most); F_INT: default
 
 
@@ -1224,6 +1256,52 @@ cdef void make_text_classes():
 make_text_classes()
 
 
+cdef extern from *:
+    """
+    /* The eight bytes at p as a little-endian word, whatever the machine's byte order: its
+       lowest byte is p[0] (`plain_bytes` counts from there). */
+    static inline uint64_t mc_little64(const uint8_t* p) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w);
+    #endif
+        return w;
+    }
+    #define mc_lowest_bit(w) __builtin_ctzll(w)
+    """
+    uint64_t mc_little64(const uint8_t* p) noexcept nogil
+    int mc_lowest_bit(uint64_t w) noexcept nogil
+
+
+cdef inline int plain_bytes(const uint8_t* p) noexcept:
+    """How many of the eight bytes at `p` are T_PLAIN (0x21-0x7F but quote and backslash)
+    before the first that is not, in a few word operations. A byte's high bit is set in `w`
+    (not ASCII), in `w` - 0x21 a byte (below 0x21), in `w` ^ quote - 1 a byte (a quote;
+    a backslash likewise) only at or after the first byte that is not plain, as a borrow
+    only comes out of such a byte: the lowest bit set is in that byte."""
+    cdef uint64_t ones = 0x0101010101010101ULL, w = mc_little64(p)
+    cdef uint64_t bad = (
+        (w | (w - 0x21 * ones) | ((w ^ 0x22 * ones) - ones) | ((w ^ 0x5C * ones) - ones))
+        & 0x8080808080808080ULL
+    )
+    return 8 if bad == 0 else mc_lowest_bit(bad) >> 3
+
+
+cdef inline Py_ssize_t plain_end(const uint8_t* p, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """The index of the first byte from `i` that is not T_PLAIN: eight bytes a step while
+    eight are left of the input's `n`, then one at a time."""
+    cdef int k
+    while i + 8 <= n:
+        k = plain_bytes(p + i)
+        i += k
+        if k < 8:
+            return i
+    while TEXT_CLASSES[p[i]] == T_PLAIN:
+        i += 1
+    return i
+
+
 # `read_text` runs to the closing quote without checking the end: the bytes of a bytes object
 # are followed by a NUL (CPython keeps one after every bytes object's data), which is no plain
 # byte and ends it.
@@ -1249,11 +1327,12 @@ cdef Py_ssize_t read_text(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* sp
     cdef bint ascii = True
     i = start
     while True:
-        run = i
-        while TEXT_CLASSES[p[i]] == T_PLAIN:
-            i += 1
-        chars += i - run
         kind = TEXT_CLASSES[p[i]]
+        if kind == T_PLAIN:
+            run = i
+            i = plain_end(p, i, n)
+            chars += i - run
+            kind = TEXT_CLASSES[p[i]]
         if kind == T_QUOTE:
             break
         if kind == T_SPACE:
@@ -1316,6 +1395,40 @@ cdef inline void trim(Span* span, const uint8_t** p, Py_ssize_t* size) noexcept:
     p[0], size[0] = span.p + start, end - start
 
 
+cdef inline bint takes(Rule* rule, Span* span) noexcept:
+    """Whether msgspec and `MessageCheck` take this value of the field as it is (see
+    `FieldTable.match`). What is read for a check is kept in `span` for
+    `FieldTable.convert`, which would read it again."""
+    cdef Time t
+    if span.type == J_NULL:
+        return (rule.kind == F_TEXT or rule.kind == F_AMOUNT) and not (rule.required or rule.key)
+    if rule.kind == F_ITEMS:
+        return span.type == J_ITEMS
+    if span.type == J_ITEMS:
+        return False
+    if rule.kind == F_INT:
+        return span.type == J_INT
+    if rule.kind == F_AMOUNT and span.type == J_INT:
+        return rule.least <= span.number < rule.most  # else msgspec refuses it
+    if span.type != J_TEXT or rule.kind == F_OTHER:
+        return False
+    if rule.kind == F_OP:  # a cancel (or no op) is the Python path's
+        return span.size == 6 and memcmp(span.p, b"upsert", 6) == 0
+    if rule.kind == F_KEY and not rule.least <= span.chars <= rule.most:
+        return False  # msgspec refuses it
+    if (rule.required or rule.key) and all_spaces(span):
+        return False  # missing, or no key once canonical
+    if rule.time:
+        if not (span.ascii and time_of(span.p, span.size, &t) and valid_time_of(&t) == 1):
+            return False
+        span.parsed = P_MICROS if utc_micros_of(&t, &span.micros) else P_TIME
+    if rule.amount:
+        if not decimal_of(span.p, span.size, &span.decimal) or money_text_of(&span.decimal) != 1:
+            return False
+        span.parsed = P_DECIMAL
+    return True
+
+
 @cython.final  # its methods called directly, not through a table
 cdef class FieldTable:
     """The fields of one message type (or of order lines) for `DirectJson`: JSON name -> `Rule`,
@@ -1323,7 +1436,7 @@ cdef class FieldTable:
     `columns[i]` is the field of the row's value i (-1: none)."""
 
     cdef tuple names
-    cdef Py_ssize_t count, op, revision, items
+    cdef Py_ssize_t count, op, revision, items, musts  # musts: rules with `must`
     cdef Rule* rules
     cdef Py_ssize_t columns[MAX_VALUES]
 
@@ -1339,10 +1452,13 @@ cdef class FieldTable:
         if self.rules == NULL:
             raise MemoryError()
         self.op = self.revision = self.items = -1
+        self.musts = 0
         for f in range(MAX_VALUES):
             self.columns[f] = -1
         for f, (_, attribute, kind, needed, least, most) in enumerate(fields):
             rule = &self.rules[f]
+            rule.name = <const uint8_t*>PyBytes_AS_STRING(self.names[f])
+            rule.name_size = PyBytes_GET_SIZE(self.names[f])
             rule.kind, rule.needed, rule.least, rule.most = kind, needed, least, most
             rule.column = -1
             rule.key, rule.required = f in check.key, f in check.required
@@ -1358,6 +1474,8 @@ cdef class FieldTable:
                 self.columns[rule.column] = f
             else:
                 rule.kind, rule.needed = F_OTHER, True  # unknown to the fast path: never taken
+            rule.must = rule.needed or rule.required or rule.key
+            self.musts += rule.must
 
     def __dealloc__(self):
         free(self.rules)
@@ -1370,7 +1488,9 @@ cdef class FieldTable:
         cdef Py_ssize_t k, f
         f = hint if hint < self.count else 0
         for k in range(self.count):
-            if same_bytes(<bytes>self.names[f], name, size):
+            if self.rules[f].name_size == size and mc_bytes_eq(
+                <const char*>self.rules[f].name, <const char*>name, size
+            ):
                 return f
             f = f + 1 if f + 1 < self.count else 0
         return -1
@@ -1379,68 +1499,17 @@ cdef class FieldTable:
         """`found[f]`: the span of field f (-1: absent). False for an unknown or repeated field,
         a missing field msgspec requires, or a value msgspec or `MessageCheck` would not take
         as it is (see `DirectJson`)."""
-        cdef Py_ssize_t f, s, hint = 0
-        cdef Span* span
-        cdef Rule* rule
-        cdef Decimal d
-        cdef Time t
+        cdef Py_ssize_t f, s, hint = 0, musts = 0
         for f in range(self.count):
             found[f] = -1
         for s in range(count):
             f = self.find(spans[s].name, spans[s].name_size, hint)
-            if f < 0 or found[f] >= 0:
+            if f < 0 or found[f] >= 0 or not takes(&self.rules[f], &spans[s]):
                 return False
             found[f] = s
             hint = f + 1
-        for f in range(self.count):
-            rule = &self.rules[f]
-            if found[f] < 0:
-                if rule.needed or rule.required or rule.key:
-                    return False
-                continue
-            span = &spans[found[f]]
-            if span.type == J_NULL:
-                if rule.kind == F_TEXT or rule.kind == F_AMOUNT:
-                    if rule.required or rule.key:
-                        return False
-                    continue
-                return False
-            if rule.kind == F_ITEMS:
-                if span.type != J_ITEMS:
-                    return False
-                continue
-            if span.type == J_ITEMS:
-                return False
-            if rule.kind == F_INT:
-                if span.type != J_INT:
-                    return False
-                continue
-            if rule.kind == F_AMOUNT and span.type == J_INT:
-                if not rule.least <= span.number < rule.most:
-                    return False  # msgspec refuses it
-                continue
-            if span.type != J_TEXT or rule.kind == F_OTHER:
-                return False
-            if rule.kind == F_OP:
-                if span.size != 6 or memcmp(span.p, b"upsert", 6) != 0:
-                    return False  # a cancel (or no op): the Python path
-                continue
-            if rule.kind == F_KEY and not rule.least <= span.chars <= rule.most:
-                return False  # msgspec refuses it
-            if (rule.required or rule.key) and all_spaces(span):
-                return False  # missing, or no key once canonical
-            # what is read for a check is kept for `convert`, which would read it again
-            if rule.time:
-                if not (span.ascii and time_of(span.p, span.size, &t) and valid_time_of(&t) == 1):
-                    return False
-                span.parsed = P_MICROS if utc_micros_of(&t, &span.micros) else P_TIME
-            if rule.amount:
-                if not decimal_of(span.p, span.size, &span.decimal):
-                    return False
-                if money_text_of(&span.decimal) != 1:
-                    return False
-                span.parsed = P_DECIMAL
-        return True
+            musts += self.rules[f].must
+        return musts == self.musts  # none missing of those that must be given
 
     cdef bint convert(
         self, RowPlan plan, Span* spans, Py_ssize_t* found, Py_ssize_t start, Value* values
@@ -1827,7 +1896,7 @@ cdef class DirectJson:
             entry = &self.texts[text_slot(p, size, upper)]
             if (
                 entry.text != NULL and entry.size == size and entry.upper == upper
-                and memcmp(entry.bytes, p, size) == 0
+                and mc_bytes_eq(<const char*>entry.bytes, <const char*>p, size)
             ):
                 return <object>entry.text
         if upper:
@@ -2018,7 +2087,11 @@ cdef inline object interned(object text):
 
 
 cdef inline bint same_bytes(bytes known, const uint8_t* p, Py_ssize_t size) noexcept:
-    return PyBytes_GET_SIZE(known) == size and memcmp(PyBytes_AS_STRING(known), p, size) == 0
+    """Whether `known` is the `size` bytes at `p` (field names and tags: short, compared
+    without a libc call)."""
+    return PyBytes_GET_SIZE(known) == size and mc_bytes_eq(
+        PyBytes_AS_STRING(known), <const char*>p, size
+    )
 
 
 # --- many messages offered in one call -----------------------------------------------------------

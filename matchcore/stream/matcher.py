@@ -151,10 +151,10 @@ class _Entry(msgspec.Struct, gc=False):
     rows: bytes | None = None
 
 
-def _entry(revision: int, link: Any = None, rows: bytes | None = None) -> _Entry:
-    """A document version as the matcher keeps it: every `_Entry` is made here (the compiled
-    intake makes them with this too, see `_new_upserts`)."""
-    return _Entry(revision, link, rows)
+#: A document version as the matcher keeps it, `_entry(revision, link, rows)`: every `_Entry` is
+#: made through this name (the compiled intake too, see `_new_upserts`). The type itself, not a
+#: function calling it: a call from C then runs no Python frame.
+_entry: Callable[..., _Entry] = _Entry
 
 
 class _Slot(msgspec.Struct, gc=False):
@@ -1470,7 +1470,8 @@ class _Index:
         return key in self._members
 
     def add(self, key: Any, member: tuple[Any, ...]) -> None:
-        """Link `member` to `key`."""
+        """Link `member` to `key` (src_ext/intake.pyx: `add_member` does the first two cases,
+        a first member and a second beside one held as it is, in C: keep them the same)."""
         found = self._members.setdefault(key, member)  # one lookup for the usual new key
         if found is member:
             return
