@@ -36,8 +36,10 @@ cdef extern from "structmember.h":
         T_OBJECT_EX  # a member holding an object (AttributeError when unset)
         READONLY
 
-#: A spent this large would overflow the engine's int64 (matcher.py: `_INT64_END`).
+#: A spent this large would overflow the engine's int64 (matcher.py: `_INT64_END`), and the
+#: least it holds (made once: Cython would negate the other on every use).
 cdef object INT64_END = 2**63
+cdef object INT64_MIN = -(2**63)
 
 
 cdef enum:
@@ -109,10 +111,10 @@ cdef class FlushGlue:
     `docs` are the matcher's documents by kind, `slots` its order slots, `buyer_members`,
     `payment_members` and `waybill_members` its link indexes' members (see `_Index`); `linked`
     makes a `_Linked`, `settle(key, live)` does what a touched order that does not go to the
-    engine gets (`StreamMatcher._settle`). `walk_places(packed)` reads the (year, app time) of
-    packed orders (matcher.py `_walk_places`), `replayable(key)` tells whether an order's walk
+    engine gets (`StreamMatcher._settle`). `place_of(packed)` reads the walk place of a packed
+    order (matcher.py `_place_of`), `replayable(key)` tells whether an order's walk
     is known without the engine (called for the orders not evaluated yet: for the others the
-    slot tells), `replay` makes a `_Replay`. `verdicts` is the matcher's reason mask ->
+    slot tells), `replay` is the `_Replay` type. `verdicts` is the matcher's reason mask ->
     (verdict, reasons) cache, `verdict_of(mask)` fills it; `event` makes a VerdictEvent,
     `replayed_event(key, mask)` the order's last one with another reason mask; `emitted` names
     the counter of each verdict; `fraction_text(frac, scale)` gives the decimals of a money
@@ -123,7 +125,7 @@ cdef class FlushGlue:
 
     cdef dict slots, buyer_members, payment_members, waybill_members, verdicts
     cdef dict orders, payments, waybills, inventories
-    cdef object linked_type, settle, walk_places, replayable, replay, verdict_of, event
+    cdef object linked_type, settle, place_of, replayable, replay, verdict_of, event
     cdef object replayed_event
     cdef dict emitted
     cdef object fraction_text
@@ -137,7 +139,7 @@ cdef class FlushGlue:
 
     def __init__(
         self, dict docs, dict slots, dict buyer_members, dict payment_members,
-        dict waybill_members, linked_type, settle, walk_places, replayable, replay,
+        dict waybill_members, linked_type, settle, place_of, replayable, replay,
         int place_bits,
         dict verdicts, verdict_of, event, replayed_event, dict emitted, fraction_text,
         int64_t scale, *, slot_type=None, entry_type=None,
@@ -147,7 +149,7 @@ cdef class FlushGlue:
         self.slots, self.buyer_members = slots, buyer_members
         self.payment_members, self.waybill_members = payment_members, waybill_members
         self.linked_type, self.settle = linked_type, settle
-        self.walk_places, self.replayable, self.replay = walk_places, replayable, replay
+        self.place_of, self.replayable, self.replay = place_of, replayable, replay
         self.place_bits = place_bits
         self.verdicts, self.verdict_of, self.event = verdicts, verdict_of, event
         self.replayed_event, self.emitted = replayed_event, emitted
@@ -193,8 +195,6 @@ cdef class FlushGlue:
 
     cdef object decide(self, key, slot, bint inventory_rules):
         """`StreamMatcher._decide_without_engine` of one touched order (its `slot`)."""
-        # Its order document may have changed: its walk place is read again
-        self.slot_place.set(slot, None)
         order = self.live(self.orders.get(key))
         self.slot_buyer.set(slot, self.entry_link.get(order) if order is not None else None)
         evaluated = self.slot_evaluated.get(slot)
@@ -280,14 +280,17 @@ cdef class FlushGlue:
             walks.append(((buyers[row], year), (self.walk_place(year, times[row]), keys[row])))
         return walks
 
-    cdef object place(self, key):
+    cdef object place(self, key, slot):
         """`StreamMatcher._place`: the order's walk place, read from its packed row and kept in
-        its slot; None when the order is not live and convertible."""
+        its `slot`; None when the order is not live and convertible."""
         entry = self.orders.get(key)
-        if entry is None or not entry.rows:
+        if entry is None:
             return None
-        ((year, app_time),) = self.walk_places([entry.rows])
-        place = self.slots[key].place = self.walk_place(year, app_time)
+        rows = self.entry_rows.get(entry)
+        if not rows:
+            return None
+        place = self.place_of(rows)
+        self.slot_place.set(slot, place)
         return place
 
     cdef inline object walk_place(self, year, app_time):
@@ -300,9 +303,10 @@ cdef class FlushGlue:
         """`StreamMatcher._walk_years`: the buyer's walked orders by year, in walk order."""
         cdef list placed = []
         for key in members(self.buyer_members.get(buyer)):
-            place = self.slots[key].place
+            slot = self.slots[key]
+            place = self.slot_place.get(slot)
             if place is None:
-                place = self.place(key)
+                place = self.place(key, slot)
             if place is not None:
                 placed.append((place, key))
         placed.sort()
@@ -341,7 +345,8 @@ cdef class FlushGlue:
                 starts[(buyer, year)] = spent
             if end < count and self.all_replayable(keys, end):
                 again += keys[at:end]
-                replays.append(self.replay(keys[end - 1], keys[end:], keys))
+                # A NamedTuple's own __new__ is a Python call: made as that makes it.
+                replays.append(tuple.__new__(self.replay, (keys[end - 1], keys[end:], keys)))
             else:
                 again += keys[at:]
         return again
@@ -361,10 +366,11 @@ cdef class FlushGlue:
 
     def remember_walks(
         self, list keys, list walks, list spent_before, list masks, list values, dict starts,
-        ledger_used, limit, skip,
+        dict ledger, limit, skip,
     ):
         """`StreamMatcher._remember_walks` of an engine run that says the spent before each
-        walked order (`spent_before`): `walks` is each row's walk and place in it."""
+        walked order (`spent_before`): `walks` is each row's walk and place in it, `ledger` the
+        quota ledger's `used` by buyer and year (`_ledger_by_group`)."""
         cdef dict groups = {}
         cdef list rows
         cdef Py_ssize_t row
@@ -376,13 +382,16 @@ cdef class FlushGlue:
             else:
                 rows.append((place, row))
         for group, rows in groups.items():
-            spent = starts[group] if group in starts else ledger_used(group)
-            rows.sort()
+            spent = starts.get(group)
+            if spent is None:  # (a start is never None)
+                spent = ledger.get(group, 0)
+            if len(rows) > 1:
+                rows.sort()
             for _, row in rows:
                 before, value = spent_before[row], values[row]
                 if before is not None:
                     after = before + value if value is not None else INT64_END
-                    known = before == spent and -INT64_END <= after < INT64_END
+                    known = before == spent and INT64_MIN <= after < INT64_END
                     spent = (after if after <= limit else before) if known else None
                 slot = self.slots[keys[row]]
                 slot.spent_after = spent

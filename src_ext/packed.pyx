@@ -11,9 +11,10 @@ by one; here the values go straight from the bytes into Arrow buffers, and a tab
 to pyarrow in one call (the C data interface: an array per column has a fixed cost that
 dominates a micro-batch of a few rows). An order's dates are not held either: they are made
 here from its app time. `walk_places` reads the value that places an order in its annual-limit
-walk without decoding the rest. matcher.py keeps the pure-Python path (msgspec, then
-`RowMaker.frame`) for when this is not built; tests/stream/test_stream_compact_state.py checks
-that both give the table built column by column.
+walk without decoding the rest (`walk_place` makes the place itself). matcher.py keeps the
+pure-Python path (msgspec, then `RowMaker.frame`) for when this is not built;
+tests/stream/test_stream_compact_state.py checks that both give the table built column by
+column.
 """
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
@@ -27,6 +28,11 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
 import pyarrow as pa
+
+
+cdef extern from "Python.h":
+    object _PyLong_FromByteArray(const unsigned char* data, size_t n, int little, int signed)
+
 
 cdef int64_t INT32_MIN = -2147483648
 cdef int64_t INT32_MAX = 2147483647
@@ -589,19 +595,41 @@ def walk_places(list packed, Py_ssize_t time_at, dates):
     `time_at` of its row, read without decoding the rest. `dates` is `china_dates`: the usual
     times' are made in C (`fixed_china_dates`)."""
     cdef list places = []
-    cdef Reader r
-    cdef Py_ssize_t i
-    cdef int64_t time, year, ymd
+    cdef int64_t time, year
     for rows in packed:
-        r = reader_of(rows)
-        if array_length(&r) != 2 or array_length(&r) <= time_at:
-            raise ValueError("packed order: not a row and its lines")
-        for i in range(time_at):
-            skip(&r)
-        if not integer(next_byte(&r), &r, &time):
-            raise ValueError("packed order: its app time is not an integer")
-        if fixed_china_dates(time, &year, &ymd):
+        if app_time_of(rows, time_at, &time, &year):
             places.append((year, time))
         else:
             places.append((dates(time)[0], time))
     return places
+
+
+def walk_place(bytes rows, Py_ssize_t time_at, dates):
+    """matcher.py `_walk_place` of the packed order's `walk_places`: its app year above its
+    app time from 0 up, in 64 bits; for the usual times made in C, from 16 bytes."""
+    cdef int64_t time, year
+    cdef uint64_t low, high
+    cdef unsigned char place[16]  # little-endian
+    cdef int i
+    if not app_time_of(rows, time_at, &time, &year):
+        return (dates(time)[0] << 64) + time + (1 << 63)
+    low = <uint64_t>time ^ (<uint64_t>1 << 63)  # time + 2**63, from 0 up
+    high = <uint64_t>year  # (a year of `fixed_china_dates`: after 1991)
+    for i in range(8):
+        place[i], place[8 + i] = (low >> (8 * i)) & 0xFF, (high >> (8 * i)) & 0xFF
+    return _PyLong_FromByteArray(place, 16, 1, 0)
+
+
+cdef bint app_time_of(bytes rows, Py_ssize_t time_at, int64_t* time, int64_t* year) except -1:
+    """The packed order's app time (its integer at `time_at`) into `time`, and its year into
+    `year` when `fixed_china_dates` makes it (True), else False."""
+    cdef Reader r = reader_of(rows)
+    cdef Py_ssize_t i
+    cdef int64_t ymd
+    if array_length(&r) != 2 or array_length(&r) <= time_at:
+        raise ValueError("packed order: not a row and its lines")
+    for i in range(time_at):
+        skip(&r)
+    if not integer(next_byte(&r), &r, time):
+        raise ValueError("packed order: its app time is not an integer")
+    return fixed_china_dates(time[0], year, &ymd)

@@ -180,7 +180,7 @@ class _Slot(msgspec.Struct, gc=False):
     walk_limit: int | None = None
     #: The order's place in its annual-limit walk (see `_place`) while its order document is
     #: unchanged: read once, not on every flush that walks its buyer; None when not read
-    #: (again) yet (not kept in snapshots).
+    #: (again) yet (not kept in snapshots; `_relink_buyer` forgets it when the document changes).
     place: int | None = None
 
 
@@ -485,6 +485,10 @@ class StreamMatcher:
         return (link,)
 
     def _relink_buyer(self, key: OrderKey, old: _Entry | None, new: _Entry | None) -> None:
+        """An order document changed: its buyers' walks and its place in them change."""
+        slot = self._slots.get(key)
+        if slot is not None:
+            slot.place = None  # read again from the new document (see `_place`)
         old_buyer = old.link if old is not None else None
         if old_buyer is not None:
             self._buyer_orders.discard(old_buyer, key)
@@ -641,7 +645,6 @@ class StreamMatcher:
         """Handle a touched order that needs no engine; when it goes to the engine, its
         documents (see `_linked`)."""
         slot = self._slots[key]
-        slot.place = None  # its order document may have changed: its walk place is read again
         order = self._live("order", key)
         slot.buyer = order.link if order is not None else None
         if order is not None and (slot.evaluated or self._may_be_complete(key)):
@@ -792,8 +795,7 @@ class StreamMatcher:
         entry = self._docs["order"].get(key)
         if entry is None or not entry.rows:
             return None
-        ((year, app_time),) = _walk_places([entry.rows])
-        place = self._slots[key].place = _walk_place(year, app_time)
+        place = self._slots[key].place = _place_of(entry.rows)
         return place
 
     def _replayable(self, key: OrderKey) -> bool:
@@ -963,7 +965,7 @@ class StreamMatcher:
                 masks,
                 values,
                 starts,
-                self._ledger_used,
+                self._ledger_by_group(),
                 limit,
                 skip,
             )
@@ -1602,6 +1604,14 @@ def _walk_places(packed: list[bytes]) -> list[tuple[int, int]]:
     return [(china_dates(time)[0], time) for time in times]
 
 
+def _place_of(rows: bytes) -> int:
+    """`_walk_place` of a packed order's `_walk_places`."""
+    if _packed is not None:  # made in C, no tuple between
+        return _packed.walk_place(rows, _APP_TIME, china_dates)  # type: ignore[no-any-return]
+    ((year, app_time),) = _walk_places([rows])
+    return _walk_place(year, app_time)
+
+
 def _walks(keys: list[OrderKey], orders: pa.Table, glue: Any) -> list[tuple[BuyerYear, WalkKey]]:
     """Each canonical order row's annual-limit walk and its place in it, from the rows' order
     keys (the same text as their ebp_code and order_no) and the orders table just built (with
@@ -1827,7 +1837,7 @@ _LEDGER_SCHEMA = pa.schema(
 _PAY_ID = Payment.KEY.index("pay_transaction_id")
 _LOGISTICS_NO = Waybill.KEY.index("logistics_no")
 _INT64_END = 2**63  # a spent this large would overflow the engine's int64
-_PLACE_BITS = 64  # see `_walk_place`
+_PLACE_BITS = 64  # see `_walk_place` (src_ext/packed.pyx `walk_place` makes it in 64 bits)
 _ANNUAL_BIT = Rule.ANNUAL_LIMIT_EXCEEDED.bit
 #: The counter of each verdict emitted (named once, not on every event).
 _EMITTED = {
@@ -1959,7 +1969,7 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         matcher._waybills_of._members,
         _Linked,
         matcher._settle,
-        _walk_places,
+        _place_of,
         matcher._replayable,
         _Replay,
         _PLACE_BITS,

@@ -494,7 +494,9 @@ def test_order_dates_are_made_from_app_time(compiled, times):
     with _reading(compiled):
         orders, _ = matcher_module._order_tables(rows, keys, ["B"] * len(times))
         places = matcher_module._walk_places(rows)
+        one_by_one = [matcher_module._place_of(packed) for packed in rows]
     expected = [python_china_dates(time) for time in times]
     assert orders["_app_year"].to_pylist() == [year for year, _ in expected]
     assert orders["_app_ymd"].to_pylist() == [ymd for _, ymd in expected]
     assert places == [(year, time) for (year, _), time in zip(expected, times, strict=True)]
+    assert one_by_one == [matcher_module._walk_place(*place) for place in places]

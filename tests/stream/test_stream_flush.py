@@ -17,7 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matchcore.money import format_money, fraction_text
-from matchcore.stream.matcher import References, StreamMatcher
+from matchcore.stream.matcher import (
+    _PLACE_BITS,
+    References,
+    StreamMatcher,
+    _walk_place,
+    _walk_places,
+)
 
 from . import test_stream_parity as parity
 from .test_stream_parity import LENIENT, NEW_YEAR_TIMES, SETTINGS, scenario
@@ -81,6 +87,63 @@ def test_compiled_and_python_flushes_give_the_same_events_and_state(
         matcher.flush()
     assert fast.drain() == python.drain()
     assert _state(fast) == _state(python)
+
+
+def _fresh_walks(matcher: StreamMatcher, buyer: str) -> dict[int, list[Any]]:
+    """The buyer's walks made afresh from its orders' documents (`_walk_years` without the
+    places the slots keep)."""
+    orders = matcher._docs["order"]
+    placed = sorted(
+        (_walk_place(*_walk_places([orders[key].rows])[0]), key)
+        for key in matcher._buyer_orders.members(buyer)
+        if orders[key].rows
+    )
+    years: dict[int, list[Any]] = {}
+    for place, key in placed:
+        years.setdefault(place >> _PLACE_BITS, []).append(key)
+    return years
+
+
+def _check_walks(matcher: StreamMatcher) -> None:
+    """Every place a slot keeps is its order's, and the glue gives every buyer's walks as a
+    fresh sort makes them."""
+    orders = matcher._docs["order"]
+    for key, slot in matcher._slots.items():
+        if slot.place is not None:
+            assert slot.place == _walk_place(*_walk_places([orders[key].rows])[0])
+    assert matcher._glue is not None
+    for buyer in matcher._buyer_orders._members:
+        assert matcher._glue.walk_years(buyer) == _fresh_walks(matcher, buyer)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_the_places_slots_keep_are_their_orders(
+    data: Any, kit: Any, ledger_references: References, clock: Any
+) -> None:
+    """Places kept in slots (and so the glue's walks) follow new orders, revisions moving
+    orders in time or between buyers, cancels, flushes and restores."""
+    pytest.importorskip("matchcore._native.kernel")
+    orders = tuple(f"O{n}" for n in range(1, 7))
+    feed, flushes = data.draw(
+        scenario(kit, orders, lambda draw: draw(st.sampled_from(NEW_YEAR_TIMES)))
+    )
+    matcher, _ = _pair(ledger_references, SETTINGS, clock)
+    for position, message in enumerate(feed):
+        if data.draw(st.integers(0, 9)) == 0:
+            matcher.restore(matcher.snapshot())
+        if position in flushes:
+            matcher.flush()
+        if data.draw(st.booleans()):
+            _check_walks(matcher)
+        matcher.feed(msgspec.json.encode(message))
+    _check_walks(matcher)
+    matcher.flush()
+    _check_walks(matcher)
 
 
 @settings(max_examples=300, deadline=None)
