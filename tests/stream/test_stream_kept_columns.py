@@ -333,14 +333,20 @@ def test_rows_leave_out_their_documents_key_and_link(kit, make_matcher):
     assert list(links) == [matcher._docs["payment"][key].link for key in pay_keys]
 
 
-def test_a_snapshot_whose_rows_hold_another_key_is_refused(kit, make_matcher, monkeypatch):
+def _snapshot_state(kit, make_matcher, monkeypatch, snapshot):
+    """The decoded state of `snapshot(matcher, documents, monkeypatch)` after the documents."""
     documents = _documents(kit)
     current = make_matcher(inventory_rules=True)
     kit.feed_all(current, documents)
     state = msgspec.msgpack.decode(
-        _keyed_snapshot(current, documents, monkeypatch), type=matcher_module._State
+        snapshot(current, documents, monkeypatch), type=matcher_module._State
     )
     monkeypatch.undo()
+    return state
+
+
+def test_a_snapshot_whose_rows_hold_another_key_is_refused(kit, make_matcher, monkeypatch):
+    state = _snapshot_state(kit, make_matcher, monkeypatch, _keyed_snapshot)
     [doc] = [d for d in state.docs["payment"] if d.rows][:1]
     doc.k2 = "T-ELSE"
     with pytest.raises(StateError, match="a payment's rows hold another key"):
@@ -351,13 +357,7 @@ def test_a_snapshot_whose_rows_hold_another_key_is_refused(kit, make_matcher, mo
 def test_a_snapshot_whose_rows_hold_another_link_is_refused(
     kit, make_matcher, monkeypatch, kind, link
 ):
-    documents = _documents(kit)
-    current = make_matcher(inventory_rules=True)
-    kit.feed_all(current, documents)
-    state = msgspec.msgpack.decode(
-        _linked_snapshot(current, documents, monkeypatch), type=matcher_module._State
-    )
-    monkeypatch.undo()
+    state = _snapshot_state(kit, make_matcher, monkeypatch, _linked_snapshot)
     next(doc for doc in state.docs[kind] if doc.rows).link = link
     with pytest.raises(StateError, match=f"a {kind}'s rows hold another link"):
         make_matcher(inventory_rules=True).restore(msgspec.msgpack.encode(state))
