@@ -25,11 +25,11 @@ import os
 # stream uses no BLAS. Set before NumPy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import functools  # noqa: E402
-import itertools  # noqa: E402
-import pickle  # noqa: E402
-import tempfile  # noqa: E402
+import argparse
+import functools
+import itertools
+import pickle
+import tempfile
 from pathlib import Path
 
 from matchcore.stream.matcher import StreamMatcher

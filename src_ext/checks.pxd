@@ -10,6 +10,7 @@ from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
 from arrow_access cimport (Col, StrRef, col_f64, col_i64, col_is_null, col_str, prefetch_str,
                            prefetch_str_data, prefetch_value, str_eq, str_eq_nullsafe)
+from china_dates cimport days_in_month
 from context cimport *
 from hashtable cimport KeyVal, key_hash, table_find
 
@@ -73,14 +74,6 @@ cdef inline bint currency_differs(StrRef a, StrRef b) noexcept nogil:
 
 
 # ---- GB 11643 resident ID ---------------------------------------------------------------
-
-cdef inline int days_in_month(int64_t year, int64_t month) noexcept nogil:
-    if month == 2:
-        return 29 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 28
-    if month == 4 or month == 6 or month == 9 or month == 11:
-        return 30
-    return 31
-
 
 cdef inline bint resident_id_valid(StrRef s, int64_t app_ymd) noexcept nogil:
     """17 digits + GB 11643 check character, and a real birth date not after the order's day."""

@@ -19,7 +19,8 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTu
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
-from china_dates cimport CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, fixed_china_dates
+from china_dates cimport (CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, days_from_civil,
+                         days_in_month, fixed_china_dates)
 
 import msgspec
 import msgspec.structs
@@ -266,22 +267,12 @@ cdef inline int digits(const uint8_t* p, Py_ssize_t n, Py_ssize_t at, int count)
     return value
 
 
-cdef inline bint leap(int year) noexcept:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-cdef inline int month_days(int year, int month) noexcept:
-    if month == 2:
-        return 29 if leap(year) else 28
-    return 30 if month in (4, 6, 9, 11) else 31
-
-
 cdef inline bint valid_fields(Time* t) noexcept:
     """The ranges `datetime` accepts, and the years the fast paths handle."""
     return (
         MIN_YEAR <= t.year <= MAX_YEAR
         and 1 <= t.month <= 12
-        and 1 <= t.day <= month_days(t.year, t.month)
+        and 1 <= t.day <= days_in_month(t.year, t.month)
         and t.hour <= 23
         and t.minute <= 59
         and t.second <= 59
@@ -375,15 +366,6 @@ cdef inline bint time_of(const uint8_t* p, Py_ssize_t n, Time* t) noexcept:
     if n >= 10 and p[4] == 0x2D:
         return parse_iso(p, n, t)
     return parse_customs(p, n, t)
-
-
-cdef inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d) noexcept:
-    """Days since 1970-01-01 of a proleptic Gregorian date (years >= 1)."""
-    y -= m <= 2
-    cdef int64_t era = y // 400
-    cdef int64_t yoe = y - era * 400
-    cdef int64_t doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
 cdef object fast_utc_micros(object value):
@@ -1512,9 +1494,10 @@ cdef class FieldTable:
         return musts == self.musts  # none missing of those that must be given
 
     cdef bint convert(
-        self, RowPlan plan, Span* spans, Py_ssize_t* found, Py_ssize_t start, Value* values
+        self, RowPlan plan, Span* spans, Py_ssize_t* found, Value* values
     ) except -1:
-        """The row's values from `start` on (`RowPlan.convert` in the fast path), or False."""
+        """The row's values from the plan's `start` on (`RowPlan.convert` in the fast path), or
+        False."""
         cdef Py_ssize_t i, f
         cdef Span* span
         cdef Value* value
@@ -1524,7 +1507,7 @@ cdef class FieldTable:
         cdef const unsigned char* kinds = plan.kinds
         cdef const unsigned char* required = plan.required
         cdef int64_t year, ymd
-        for i in range(start, plan.size):
+        for i in range(plan.start, plan.size):
             f = self.columns[i]
             value = &values[i]
             value.type = V_NONE
@@ -1750,7 +1733,7 @@ cdef class DirectJson:
         )
         if key in route.store:
             return False  # a new version of a kept document: the Python path
-        if not fields.convert(plan.intake.rows, self.spans, found, 0, values):
+        if not fields.convert(plan.intake.rows, self.spans, found, values):
             return False
         link = self.link_of(plan, found)
         if link is UNHANDLED or not keepable(plan.intake, link):
@@ -1758,7 +1741,7 @@ cdef class DirectJson:
         self.out_size = 0
         if plan.lines is not None:
             self.put_head(2)  # (row, lines)
-        self.put_row(plan.intake.rows, values, 0, plan.defaults)
+        self.put_row(plan.intake.rows, values, plan.defaults)
         if plan.lines is not None:
             if fields.items >= 0 and found[fields.items] >= 0:
                 items = self.spans[found[fields.items]].digits
@@ -2014,21 +1997,19 @@ cdef class DirectJson:
             self.put_text(value.p, value.size, value.type == V_UPPER)
         return 0
 
-    cdef Py_ssize_t put_row(
-        self, RowPlan plan, Value* values, Py_ssize_t start, tuple defaults
-    ) except -1:
-        """The row's kept values from place `start` on, packed as msgspec packs the tuple
-        (`RowPlan.convert`, then `DocumentIntake.packed`): where its first value ends."""
+    cdef Py_ssize_t put_row(self, RowPlan plan, Value* values, tuple defaults) except -1:
+        """The row's kept values, packed as msgspec packs the tuple (`RowPlan.convert`, then
+        `DocumentIntake.packed`): where its first value ends."""
         cdef Py_ssize_t at, place, first_end = self.out_size
         cdef Py_ssize_t kept[MAX_VALUES]  # place -> value
         for at in range(plan.size + (2 if plan.dates_at >= 0 else 0)):
             place = plan.places[at]
-            if place >= start:
+            if place >= 0:  # (-1: a value the row does not keep)
                 kept[place] = at
-        self.put_head(plan.width - start)
-        for place in range(start, plan.width):
+        self.put_head(plan.width)
+        for place in range(plan.width):
             self.put_value(&values[kept[place]], defaults, kept[place])
-            if place == start:
+            if place == 0:
                 first_end = self.out_size
         return first_end
 
@@ -2048,11 +2029,11 @@ cdef class DirectJson:
             start, end = self.item_starts[k], self.item_starts[k + 1]
             if not plan.lines.match(self.items + start, end - start, found):
                 return False
-            if not plan.lines.convert(lines, self.items + start, found, lines.start, values):
+            if not plan.lines.convert(lines, self.items + start, found, values):
                 return False
             start = self.out_size
             first = start + (1 if lines.width < 16 else 3)  # after its head
-            end = self.put_row(lines, values, 0, plan.line_defaults)
+            end = self.put_row(lines, values, plan.line_defaults)
             repeated = False
             for j in range(kept):
                 if (

@@ -10,8 +10,8 @@ those into Python tuples made a Python object per value, which Arrow then conver
 by one; here the values go straight from the bytes into Arrow buffers, and a table's buffers
 to pyarrow in one call (the C data interface: an array per column has a fixed cost that
 dominates a micro-batch of a few rows). An order's dates are not held either: they are made
-here from its app time. `walk_places` reads the value that places an order in its annual-limit
-walk without decoding the rest (`walk_place` makes the place itself). matcher.py keeps the
+here from its app time. `walk_place` makes the value that places an order in its annual-limit
+walk from its app time, without decoding the rest. matcher.py keeps the
 pure-Python path (msgspec, then `RowMaker.frame`) for when this is not built;
 tests/stream/test_stream_compact_state.py checks that both give the table built column by
 column.
@@ -590,23 +590,10 @@ cdef tuple order_built(list packed, list keys, list types, list line_types):
     return orders, lines, line_keys
 
 
-def walk_places(list packed, Py_ssize_t time_at, dates):
-    """(app year, app time) of each packed order: `dates(app time)[0]` and the integer at
-    `time_at` of its row, read without decoding the rest. `dates` is `china_dates`: the usual
-    times' are made in C (`fixed_china_dates`)."""
-    cdef list places = []
-    cdef int64_t time, year
-    for rows in packed:
-        if app_time_of(rows, time_at, &time, &year):
-            places.append((year, time))
-        else:
-            places.append((dates(time)[0], time))
-    return places
-
-
 def walk_place(bytes rows, Py_ssize_t time_at, dates):
-    """matcher.py `_walk_place` of the packed order's `walk_places`: its app year above its
-    app time from 0 up, in 64 bits; for the usual times made in C, from 16 bytes."""
+    """matcher.py `_place_of`: the packed order's app year (`dates(app time)[0]`, `dates` being
+    `china_dates`) above its app time (the integer at `time_at` of its row) from 0 up, in 64
+    bits; for the usual times made in C, from 16 bytes."""
     cdef int64_t time, year
     cdef uint64_t low, high
     cdef unsigned char place[16]  # little-endian

@@ -388,17 +388,15 @@ class RowMaker:
 
     @property
     def kept_names(self) -> list[str]:
-        """The columns whose values the table keeps, in table order (see `row_values`): those
-        apart, then those a row holds (`held_names`), then the derived dates."""
-        values = row_values(self.table)
-        return [values[at] for at in self._kept]
+        """The columns whose values the table keeps, in table order (see `row_values`: the
+        derived dates last): those apart and those a row holds (`held_names`)."""
+        return [self._values[at] for at in self._kept]
 
     @property
     def held_names(self) -> list[str]:
         """The columns whose values a row holds, in its order (`kept_names` less those apart
         and the derived dates)."""
-        values = row_values(self.table)
-        return [values[at] for at in self._held]
+        return [self._values[at] for at in self._held]
 
     @property
     def schema(self) -> pa.Schema:

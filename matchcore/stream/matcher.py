@@ -367,8 +367,9 @@ class StreamMatcher:
         self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
         #: `_apply` of the usual message in one compiled call (None: not built).
         self._new_upserts = _new_upserts(self) if _intake is not None else None
-        #: The usual JSON message read straight into what `_new_upserts` keeps, by
-        #: `DurableMatcher.offer_many` (None: not built, or switched off: decoded first).
+        #: The usual JSON message read straight into what `_new_upserts` keeps, by `feed`,
+        #: `DurableMatcher.offer` and `offer_many` (None: not built, or switched off: decoded
+        #: first).
         self._direct_json = _DIRECT_JSON
         #: The per-order steps of a flush in compiled calls (None: not built, see `_glue_of`).
         self._glue = _glue_of(self) if _flush is not None else None
@@ -1597,9 +1598,7 @@ def _walk_place(year: int, app_time: int) -> int:
 
 def _walk_places(packed: list[bytes]) -> list[tuple[int, int]]:
     """(app year, app time) of each packed order (see `_order_rows`): the year is made from
-    the time, as the orders table's `_app_year` is."""
-    if _packed is not None:  # read in place, not decoded
-        return _packed.walk_places(packed, _APP_TIME, china_dates)  # type: ignore[no-any-return]
+    the time, as the orders table's `_app_year` is (the reference of `_place_of`)."""
     times = [head[_APP_TIME] for head, _ in _UNPACK_ORDERS(_joined(packed))]
     return [(china_dates(time)[0], time) for time in times]
 

@@ -428,16 +428,14 @@ class DurableMatcher:
         matcher = self.matcher
         now = matcher.clock() if now is None else now
         raw = message if isinstance(message, bytes) else encode_message(message)
-        if matcher._read(raw):  # the usual new upsert, read without decoding
-            log.append_input(now, position, raw)
-            result = matcher._take_read(now)
-        else:
+        read = matcher._read(raw)  # the usual new upsert, read without decoding
+        if not read:
             try:
                 decoded = decode_bytes(raw)
             except BadMessage as exc:
                 return self.reject(exc.reason, position, raw)
-            log.append_input(now, position, raw)
-            result = matcher.take(decoded, now)
+        log.append_input(now, position, raw)
+        result = matcher._take_read(now) if read else matcher.take(decoded, now)
         if result.status == "dead":  # a value batch would reject (replay finds it dead again)
             self.on_dead_letter(result.reason or "", position, raw)
         if position is not None:
