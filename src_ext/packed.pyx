@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Packed canonical rows -> Arrow columns, in C.
+"""Packed canonical rows -> Arrow tables, in C.
 
 The streaming matcher keeps each document's canonical row(s) as MessagePack (matcher.py,
 `_Packer`): an array of values, each nil, an integer or UTF-8 text; an order is the array
@@ -7,24 +7,25 @@ The streaming matcher keeps each document's canonical row(s) as MessagePack (mat
 its buyer's ID number, a payment or waybill its order's key, an inventory its waybill's): the
 matcher holds those as the document's dict key and link, which come in beside the rows. Decoding
 those into Python tuples made a Python object per value, which Arrow then converted back one
-by one; here the values go straight from the bytes into Arrow buffers, and a table's buffers
-to pyarrow in one call (the C data interface: an array per column has a fixed cost that
-dominates a micro-batch of a few rows). An order's dates are not held either: they are made
-here from its app time. `walk_place` makes the value that places an order in its annual-limit
-walk from its app time, without decoding the rest. matcher.py keeps the
-pure-Python path (msgspec, then `RowMaker.frame`) for when this is not built;
-tests/stream/test_stream_compact_state.py checks that both give the table built column by
-column.
+by one; here the values go straight from the bytes into Arrow buffers, held by a `Table` that
+Arrow consumers read through the C stream interface (`__arrow_c_stream__`): the kernel takes
+its columns from it with no pyarrow object between (wrapping and exporting them through
+pyarrow cost more than the rest of a micro-batch), and pyarrow or Polars read it as well. An
+order's dates are not held either: they are made here from its app time. `walk_place` makes the
+value that places an order in its annual-limit walk from its app time, without decoding the
+rest. matcher.py keeps the pure-Python path (msgspec, then `RowMaker.frame`) for when this is
+not built; tests/stream/test_stream_compact_state.py checks that both give the table built
+column by column.
 """
 
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memset, strlen
 
-from arrow_access cimport ArrowArray
 from china_dates cimport fixed_china_dates
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
 import pyarrow as pa
@@ -32,6 +33,50 @@ import pyarrow as pa
 
 cdef extern from "Python.h":
     object _PyLong_FromByteArray(const unsigned char* data, size_t n, int little, int signed)
+
+
+cdef extern from "arrow_c_abi.h":  # every field (arrow_access.pxd declares those it reads)
+    struct ArrowSchema:
+        const char* format
+        const char* name
+        const char* metadata
+        int64_t flags
+        int64_t n_children
+        ArrowSchema** children
+        ArrowSchema* dictionary
+        void (*release)(ArrowSchema*) noexcept nogil
+        void* private_data
+    struct ArrowArray:
+        int64_t length
+        int64_t null_count
+        int64_t offset
+        int64_t n_buffers
+        int64_t n_children
+        const void** buffers
+        ArrowArray** children
+        ArrowArray* dictionary
+        void (*release)(ArrowArray*) noexcept nogil
+        void* private_data
+    struct ArrowArrayStream:
+        int (*get_schema)(ArrowArrayStream*, ArrowSchema*) noexcept nogil
+        int (*get_next)(ArrowArrayStream*, ArrowArray*) noexcept nogil
+        const char* (*get_last_error)(ArrowArrayStream*) noexcept nogil
+        void (*release)(ArrowArrayStream*) noexcept nogil
+        void* private_data
+
+
+cdef extern from *:
+    """
+    /* Reference counts shared by exported arrays: a consumer may release them on any thread. */
+    static inline int64_t mc_refs_add(int64_t* refs, int64_t n) {
+        return __atomic_add_fetch(refs, n, __ATOMIC_ACQ_REL);
+    }
+    """
+    int64_t mc_refs_add(int64_t* refs, int64_t n) noexcept nogil
+
+
+cdef int ENOMEM = 12  # the C stream interface's error codes are errno values
+cdef int64_t live_tables = 0, live_schemas = 0  # allocations not freed yet (see `allocated`)
 
 
 cdef int64_t INT32_MIN = -2147483648
@@ -173,25 +218,27 @@ cdef inline int append(Buffer* b, const void* data, Py_ssize_t size) except -1:
     return 0
 
 
-cdef class Column:
-    """One Arrow column being built: text (`string`) or integers of 4 or 8 bytes (int32,
-    int64, timestamp), with a validity byte per value until `export` packs them as bits."""
+cdef int width_of(kind) except -1:
+    """Bytes per value of a column of type `kind`: 0 for text, 4 or 8 for integers."""
+    if pa.types.is_string(kind):
+        return 0
+    if not (pa.types.is_integer(kind) or pa.types.is_timestamp(kind)) or kind.bit_width not in (
+            32, 64):
+        raise ValueError(f"no packed column of type {kind}")
+    return kind.bit_width // 8
 
-    cdef object type
+
+cdef class Column:
+    """One Arrow column being built (see `new_column`): text (`string`) or integers of 4 or 8
+    bytes (int32, int64, timestamp), with a validity byte per value until `give` packs them as
+    bits."""
+
+    cdef object type  # for messages
     cdef int width  # bytes per integer value; 0 for text
     cdef Buffer values  # integers, or for text its int32 offsets
     cdef Buffer text
     cdef Buffer valid
     cdef Py_ssize_t length, nulls
-
-    def __cinit__(self, type):
-        cdef int zero = 0
-        self.type = type
-        self.width = 0 if pa.types.is_string(type) else type.bit_width // 8
-        if self.width == 0:
-            append(&self.values, &zero, 4)  # offsets start at 0
-        elif self.width not in (4, 8):
-            raise ValueError(f"no packed column of type {type}")
 
     def __dealloc__(self):
         free(self.values.data)
@@ -253,8 +300,12 @@ cdef class Column:
 
     cdef int append_integer(self, object value) except -1:
         """Append a Python integer (None: null) to an integer column."""
-        cdef int64_t number = value if value is not None else 0
-        cdef uint8_t is_valid = value is not None
+        if value is None:
+            return self.append_number(0, 0)
+        return self.append_number(value, 1)
+
+    cdef int append_number(self, int64_t number, uint8_t is_valid) except -1:
+        """Append an integer (`is_valid` 0: a null) to an integer column."""
         cdef int small
         if self.width == 8:
             append(&self.values, &number, 8)
@@ -268,16 +319,8 @@ cdef class Column:
         self.length += 1
         return 0
 
-    cdef object integer_at(self, Py_ssize_t i):
-        """Value `i` of an int64 column (None: null)."""
-        if self.width != 8:
-            raise ValueError(f"not an int64 column: {self.type}")
-        if not self.valid.data[i]:
-            return None
-        return (<int64_t*>self.values.data)[i]
-
     cdef int append_nulls(self, Py_ssize_t count) except -1:
-        """Append `count` nulls (a column the packed rows do not hold)."""
+        """Append `count` nulls."""
         cdef Py_ssize_t size = 4 if self.width == 0 else self.width
         cdef int offset = <int>self.text.size
         cdef Py_ssize_t i
@@ -297,20 +340,28 @@ cdef class Column:
         self.length += count
         return 0
 
-    cdef int export(self, ArrowArray* out) except -1:
-        """Hand the values over as an Arrow C array (`out`, which owns them from now on)."""
-        cdef const void** buffers = <const void**>calloc(3, sizeof(void*))
-        if buffers == NULL:
-            raise MemoryError()
-        exported_array(out, self.length, self.nulls, 3 if self.width == 0 else 2, buffers)
-        buffers[0] = self.validity_bits()
-        buffers[1] = taken(&self.values)
+    cdef int give(self, Table table, Py_ssize_t i) except -1:
+        """Hand the values over to field `i` of `table` (which owns them from now on)."""
+        cdef Shared* shared = table.shared
+        cdef Field* field = &shared.fields[i]
+        cdef void* validity
+        cdef void* values
+        cdef void* text = NULL
+        if self.length != shared.length:
+            raise ValueError("packed rows: not as many values in every column")
+        validity = self.validity_bits()
+        values = taken(&self.values)
+        own(shared, validity)
+        own(shared, values)
         if self.width == 0:
-            buffers[2] = taken(&self.text)
-        if buffers[1] == NULL or (self.width == 0 and buffers[2] == NULL) or (
-                self.nulls and buffers[0] == NULL):
-            release_exported_array(out)
+            text = taken(&self.text)
+            own(shared, text)
+        if values == NULL or (self.width == 0 and text == NULL) or (
+                self.nulls and validity == NULL):
             raise MemoryError()
+        field.null_count = self.nulls
+        field.n_buffers = 3 if self.width == 0 else 2
+        field.buffers[0], field.buffers[1], field.buffers[2] = validity, values, text
         return 0
 
     cdef void* validity_bits(self) noexcept:
@@ -328,6 +379,17 @@ cdef class Column:
         return out
 
 
+cdef Column new_column(int width, kind):
+    """An empty Column of `width` bytes a value (0: text), of type `kind` (for messages); made
+    without Python calls, as a micro-batch makes a few dozen."""
+    cdef Column column = Column.__new__(Column)
+    cdef int zero = 0
+    column.type, column.width = kind, width
+    if width == 0:
+        append(&column.values, &zero, 4)  # offsets start at 0
+    return column
+
+
 cdef int read_row(Reader* r, list columns, Py_ssize_t first) except -1:
     """Append one packed row (an array of values) to `columns[first:]`."""
     cdef Py_ssize_t i, count = len(columns)
@@ -336,9 +398,6 @@ cdef int read_row(Reader* r, list columns, Py_ssize_t first) except -1:
     for i in range(first, count):
         (<Column>columns[i]).read(r)
     return 0
-
-
-# --- handing built columns to Arrow in one call (the C data interface) --------------------------
 
 
 cdef void* taken(Buffer* b) noexcept:
@@ -351,45 +410,421 @@ cdef void* taken(Buffer* b) noexcept:
     return data
 
 
-cdef void exported_array(ArrowArray* out, int64_t length, int64_t nulls, int64_t n_buffers,
-                         const void** buffers) noexcept:
-    memset(out, 0, sizeof(ArrowArray))
-    out.length = length
-    out.null_count = nulls
-    out.n_buffers = n_buffers
-    out.buffers = buffers
-    out.release = release_exported_array
+# --- tables handed to Arrow consumers (the C stream interface, PyCapsules) ----------------------
+#
+# A built table's buffers are shared by every array exported from it, and by the Table: each
+# holds a reference, and whoever lets go last frees them. So the kernel can move a column out
+# of a batch (and pyarrow keep it) while the table stays readable, with no copy.
 
 
-cdef void release_exported_array(ArrowArray* array) noexcept nogil:
-    """Free an array made here: its children, its buffers (every one malloc'd here)."""
+cdef struct Field:  # one column's Arrow buffers, as an exported array gives them
+    int64_t null_count
+    int64_t n_buffers
+    const void* buffers[3]  # validity (NULL: no nulls), values or offsets, text
+
+
+cdef struct Shared:  # a table's buffers; allocated with its fields and `owned` after it
+    int64_t refs
+    int64_t length
+    int64_t n_fields
+    Field* fields
+    void** owned  # every buffer of the fields, malloc'd: 3 per field and one more at most
+    int64_t n_owned
+    const void* no_validity[1]  # the buffers of an exported record batch (a struct array)
+
+
+cdef inline void own(Shared* shared, void* data) noexcept:
+    if data != NULL:
+        shared.owned[shared.n_owned] = data
+        shared.n_owned += 1
+
+
+cdef void unref(Shared* shared) noexcept nogil:
+    cdef int64_t i
+    if mc_refs_add(&shared.refs, -1) == 0:
+        for i in range(shared.n_owned):
+            free(shared.owned[i])
+        free(shared)
+        mc_refs_add(&live_tables, -1)
+
+
+cdef void release_field(ArrowArray* array) noexcept nogil:
+    unref(<Shared*>array.private_data)
+    array.release = NULL
+
+
+cdef void release_batch(ArrowArray* array) noexcept nogil:
+    """Release the children not moved out (a moved one's release is NULL here), then the
+    batch's own memory."""
     cdef int64_t i
     for i in range(array.n_children):
         if array.children[i].release != NULL:
             array.children[i].release(array.children[i])
-        free(array.children[i])
-    free(array.children)
-    if array.buffers != NULL:
-        for i in range(array.n_buffers):
-            free(<void*>array.buffers[i])
-    free(array.buffers)
+    free(array.children)  # with the children's structs (see `export_batch`)
+    unref(<Shared*>array.private_data)
     array.release = NULL
 
 
-cdef int export_row_numbers(ArrowArray* out, int64_t count) except -1:
-    """1..count as an Arrow C int64 array."""
-    cdef int64_t i
-    cdef int64_t* numbers = <int64_t*>malloc(max(count, 1) * sizeof(int64_t))
-    cdef const void** buffers = <const void**>calloc(2, sizeof(void*))
-    if numbers == NULL or buffers == NULL:
-        free(numbers)
-        free(buffers)
-        raise MemoryError()
-    for i in range(count):
-        numbers[i] = i + 1
-    buffers[1] = numbers
-    exported_array(out, count, 0, 2, buffers)
+cdef int export_batch(Shared* shared, ArrowArray* out) noexcept nogil:
+    """The table as an Arrow C record batch (a struct array) in `out`; 0, or ENOMEM. A child's
+    buffer list is the table's (it lives as long as the buffers): no memory of its own, so it
+    can be moved out and released alone."""
+    cdef int64_t i, n = shared.n_fields
+    cdef ArrowArray** children = <ArrowArray**>malloc(
+        max(n, 1) * (sizeof(ArrowArray*) + sizeof(ArrowArray)))
+    cdef ArrowArray* child
+    if children == NULL:
+        return ENOMEM
+    for i in range(n):
+        child = (<ArrowArray*>(children + n)) + i
+        children[i] = child
+        memset(child, 0, sizeof(ArrowArray))
+        child.length = shared.length
+        child.null_count = shared.fields[i].null_count
+        child.n_buffers = shared.fields[i].n_buffers
+        child.buffers = shared.fields[i].buffers
+        child.release = release_field
+        child.private_data = shared
+    memset(out, 0, sizeof(ArrowArray))
+    out.length = shared.length
+    out.n_buffers = 1
+    out.buffers = shared.no_validity
+    out.n_children = n
+    out.children = children
+    out.release = release_batch
+    out.private_data = shared
+    mc_refs_add(&shared.refs, n + 1)
     return 0
+
+
+cdef struct SchemaBlock:  # heads the one allocation of a copied schema tree (`copy_schema`)
+    int64_t refs  # its nodes not released yet
+
+
+cdef inline size_t aligned(size_t size) noexcept nogil:
+    return (size + 7) & ~(<size_t>7)
+
+
+cdef size_t metadata_size(const char* metadata) noexcept nogil:
+    """Bytes of Arrow C schema metadata (an int32 count of pairs, each two int32-sized
+    strings)."""
+    cdef int32_t pairs, size, i
+    cdef const char* at = metadata
+    if metadata == NULL:
+        return 0
+    memcpy(&pairs, at, 4)
+    at += 4
+    for i in range(2 * pairs):
+        memcpy(&size, at, 4)
+        at += 4 + size
+    return at - metadata
+
+
+cdef size_t node_size(const ArrowSchema* schema) noexcept nogil:
+    """Bytes of one node's part of a copy: its children's pointers and structs, its strings."""
+    return aligned(
+        schema.n_children * (sizeof(ArrowSchema*) + sizeof(ArrowSchema))
+        + strlen(schema.format) + 1
+        + (strlen(schema.name) + 1 if schema.name != NULL else 0)
+        + metadata_size(schema.metadata))
+
+
+cdef int64_t tree_nodes(const ArrowSchema* schema, size_t* size) noexcept nogil:
+    """The nodes of `schema` (itself and its children's), their copies' bytes added to `size`;
+    -1 for a dictionary (no table here has one)."""
+    cdef int64_t i, nodes = 1, more
+    if schema.dictionary != NULL:
+        return -1
+    size[0] += node_size(schema)
+    for i in range(schema.n_children):
+        more = tree_nodes(schema.children[i], size)
+        if more < 0:
+            return -1
+        nodes += more
+    return nodes
+
+
+cdef char* fill_node(const ArrowSchema* source, ArrowSchema* out, char* at,
+                     SchemaBlock* block) noexcept nogil:
+    """Copy `source` into `out`, its children and strings from `at` on; where the next node's
+    copy goes."""
+    cdef int64_t i
+    cdef size_t size
+    cdef char* end = at + node_size(source)
+    out.flags, out.n_children, out.dictionary = source.flags, source.n_children, NULL
+    out.children = NULL
+    if source.n_children:
+        out.children = <ArrowSchema**>at
+        at += source.n_children * sizeof(ArrowSchema*)
+        for i in range(source.n_children):
+            out.children[i] = <ArrowSchema*>at
+            at += sizeof(ArrowSchema)
+    size = strlen(source.format) + 1
+    memcpy(at, source.format, size)
+    out.format, at = at, at + size
+    out.name = NULL
+    if source.name != NULL:
+        size = strlen(source.name) + 1
+        memcpy(at, source.name, size)
+        out.name, at = at, at + size
+    size = metadata_size(source.metadata)
+    out.metadata = NULL
+    if size:
+        memcpy(at, source.metadata, size)
+        out.metadata = at
+    out.release, out.private_data = release_schema_node, block
+    for i in range(source.n_children):
+        end = fill_node(source.children[i], out.children[i], end, block)
+    return end
+
+
+cdef int copy_schema(const ArrowSchema* source, ArrowSchema* out) noexcept nogil:
+    """A deep copy of `source` in `out`, in one allocation shared by its nodes (each may be
+    moved out and released alone); 0, or an errno."""
+    cdef size_t size = sizeof(SchemaBlock)
+    cdef int64_t nodes = tree_nodes(source, &size)
+    cdef SchemaBlock* block
+    if nodes < 0:
+        return 22  # EINVAL
+    block = <SchemaBlock*>malloc(size)
+    if block == NULL:
+        return ENOMEM
+    block.refs = nodes
+    fill_node(source, out, <char*>(block + 1), block)
+    mc_refs_add(&live_schemas, 1)
+    return 0
+
+
+cdef void release_schema_node(ArrowSchema* schema) noexcept nogil:
+    cdef int64_t i
+    cdef SchemaBlock* block = <SchemaBlock*>schema.private_data
+    for i in range(schema.n_children):
+        if schema.children[i].release != NULL:
+            schema.children[i].release(schema.children[i])
+    schema.release = NULL
+    if mc_refs_add(&block.refs, -1) == 0:
+        free(block)
+        mc_refs_add(&live_schemas, -1)
+
+
+cdef struct StreamState:  # an exported stream's: one batch, then the end
+    Shared* shared
+    ArrowSchema schema
+    bint done
+
+
+cdef int stream_schema(ArrowArrayStream* stream, ArrowSchema* out) noexcept nogil:
+    return copy_schema(&(<StreamState*>stream.private_data).schema, out)
+
+
+cdef int stream_next(ArrowArrayStream* stream, ArrowArray* out) noexcept nogil:
+    cdef StreamState* state = <StreamState*>stream.private_data
+    if state.done:
+        memset(out, 0, sizeof(ArrowArray))  # released: the end of the stream
+        return 0
+    if export_batch(state.shared, out) != 0:
+        return ENOMEM
+    state.done = True
+    return 0
+
+
+cdef const char* stream_error(ArrowArrayStream* stream) noexcept nogil:
+    return NULL
+
+
+cdef void release_stream(ArrowArrayStream* stream) noexcept nogil:
+    cdef StreamState* state = <StreamState*>stream.private_data
+    if state.schema.release != NULL:
+        state.schema.release(&state.schema)
+    unref(state.shared)
+    free(state)
+    stream.release = NULL
+
+
+cdef void free_stream_capsule(object capsule) noexcept:
+    """A stream capsule's destructor: releases the stream unless its consumer did."""
+    cdef ArrowArrayStream* stream = <ArrowArrayStream*>PyCapsule_GetPointer(
+        capsule, "arrow_array_stream")
+    if stream.release != NULL:
+        stream.release(stream)
+    free(stream)
+
+
+cdef class TableSchema:
+    """A pyarrow schema as the tables built here export it: its C copy (made once), the
+    bytes per value of each field (0: text)."""
+
+    cdef readonly object schema
+    cdef readonly list types
+    cdef readonly list widths
+    cdef dict positions  # of each field, by name (a pyarrow lookup costs more)
+    cdef ArrowSchema exported
+
+    def __cinit__(self, schema):
+        self.exported.release = NULL
+        self.schema = schema
+        self.types = list(schema.types)
+        self.widths = [width_of(kind) for kind in self.types]
+        self.positions = {name: i for i, name in enumerate(schema.names)}
+        capsule = schema.__arrow_c_schema__()
+        if copy_schema(<ArrowSchema*>PyCapsule_GetPointer(capsule, "arrow_schema"),
+                       &self.exported) != 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self.exported.release != NULL:
+            self.exported.release(&self.exported)
+
+
+cdef class Table:
+    """A table built here (see `table`, `order_tables`, `from_columns`): one record batch that
+    Arrow consumers read through `__arrow_c_stream__` (the kernel, `pa.table(table)`,
+    `pl.DataFrame(table)`), each export sharing its buffers, not copying them."""
+
+    cdef Shared* shared
+    cdef readonly TableSchema shape
+
+    def __init__(self):
+        raise TypeError("tables are made by table(), order_tables() and from_columns()")
+
+    def __dealloc__(self):
+        if self.shared != NULL:
+            unref(self.shared)
+
+    @property
+    def schema(self):
+        return self.shape.schema
+
+    @property
+    def num_rows(self):
+        return self.shared.length
+
+    @property
+    def column_names(self):
+        return self.shape.schema.names
+
+    def __len__(self):
+        return self.shared.length
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        """An Arrow C stream of the table's one record batch, as a PyCapsule (the schema
+        requested is not heeded: the table has its own)."""
+        cdef ArrowArrayStream* stream = <ArrowArrayStream*>calloc(1, sizeof(ArrowArrayStream))
+        cdef StreamState* state = <StreamState*>calloc(1, sizeof(StreamState))
+        if stream == NULL or state == NULL or copy_schema(&self.shape.exported,
+                                                          &state.schema) != 0:
+            free(stream)
+            free(state)
+            raise MemoryError()
+        state.shared = self.shared
+        mc_refs_add(&self.shared.refs, 1)
+        stream.get_schema = stream_schema
+        stream.get_next = stream_next
+        stream.get_last_error = stream_error
+        stream.release = release_stream
+        stream.private_data = state
+        return PyCapsule_New(stream, "arrow_array_stream", free_stream_capsule)
+
+    def to_arrow(self):
+        """The table as a pyarrow Table (sharing its buffers)."""
+        return pa.table(self)
+
+    def integers(self, str name):
+        """The values of an integer (or timestamp: its int64) column as Python integers, None
+        where null: what the matcher reads back of a micro-batch, with no Arrow objects."""
+        cdef Py_ssize_t i = self.shape.positions[name], row
+        cdef int width
+        cdef Field* field
+        cdef const uint8_t* validity
+        cdef list values
+        width = self.shape.widths[i]
+        if width == 0:
+            raise ValueError(f"column {name} does not hold integers")
+        field = &self.shared.fields[i]
+        validity = <const uint8_t*>field.buffers[0]
+        values = [None] * self.shared.length
+        for row in range(self.shared.length):
+            if validity != NULL and not (validity[row >> 3] >> (row & 7)) & 1:
+                continue
+            if width == 8:
+                values[row] = (<const int64_t*>field.buffers[1])[row]
+            else:
+                values[row] = (<const int32_t*>field.buffers[1])[row]
+        return values
+
+    cdef int row_numbers(self, Py_ssize_t i) except -1:
+        """Field `i` numbers the rows from 1."""
+        cdef int64_t row, rows = self.shared.length
+        cdef int64_t* numbers = <int64_t*>malloc(max(rows, 1) * sizeof(int64_t))
+        own(self.shared, numbers)
+        if numbers == NULL:
+            raise MemoryError()
+        for row in range(rows):
+            numbers[row] = row + 1
+        self.set_field(i, 0, 2, numbers)
+        return 0
+
+    cdef int nulls(self, Py_ssize_t i) except -1:
+        """Field `i` is null in every row: its buffers all one zeroed block (zero validity bits,
+        values and offsets)."""
+        cdef int64_t rows = self.shared.length
+        cdef void* zeros = calloc(max(8 * rows, 4 * rows + 4), 1)
+        own(self.shared, zeros)
+        if zeros == NULL:
+            raise MemoryError()
+        self.set_field(i, rows, 3 if self.shape.widths[i] == 0 else 2, zeros)
+        self.shared.fields[i].buffers[0] = zeros
+        self.shared.fields[i].buffers[2] = zeros
+        return 0
+
+    cdef void set_field(self, Py_ssize_t i, int64_t nulls, int64_t n_buffers,
+                        void* values) noexcept:
+        cdef Field* field = &self.shared.fields[i]
+        field.null_count, field.n_buffers = nulls, n_buffers
+        field.buffers[0], field.buffers[1], field.buffers[2] = NULL, values, NULL
+
+
+cdef Table new_table(TableSchema shape, int64_t rows):
+    """An empty Table of `shape` and `rows` rows, its fields to fill."""
+    cdef Table made = Table.__new__(Table)
+    cdef int64_t n = len(shape.widths)
+    cdef Shared* shared = <Shared*>calloc(
+        1, sizeof(Shared) + n * sizeof(Field) + (3 * n + 1) * sizeof(void*))
+    if shared == NULL:
+        raise MemoryError()
+    shared.refs, shared.length, shared.n_fields = 1, rows, n
+    mc_refs_add(&live_tables, 1)
+    shared.fields = <Field*>(shared + 1)
+    shared.owned = <void**>(shared.fields + n)
+    made.shared, made.shape = shared, shape
+    return made
+
+
+def allocated():
+    """(tables' buffer sets, schema copies) allocated here and not freed yet: for tests that
+    every export is released once."""
+    return mc_refs_add(&live_tables, 0), mc_refs_add(&live_schemas, 0)
+
+
+def from_columns(TableSchema shape, list columns):
+    """Python values, a list per field of `shape` (text or integers; None: null) -> a Table:
+    for the few rows the matcher makes itself (a micro-batch's quota ledger)."""
+    cdef Py_ssize_t i
+    cdef int width
+    cdef Column column
+    if len(columns) != len(shape.widths):
+        raise ValueError("not a list of values per field")
+    made = new_table(shape, len(columns[0]) if columns else 0)
+    for i in range(len(columns)):
+        width = shape.widths[i]
+        column = new_column(width, shape.types[i])
+        for value in columns[i]:
+            if width == 0:
+                column.append_text(value)
+            else:
+                column.append_integer(value)
+        column.give(made, i)
+    return made
 
 
 cdef enum:  # what fills a field of a table, besides a packed value (see `TableLayout`)
@@ -411,13 +846,15 @@ cdef class TableLayout:
     `dates` is `china_dates`, made in C where it can); the rest are null."""
 
     cdef readonly object schema
+    cdef readonly TableSchema shape
     cdef readonly Py_ssize_t row_at
     cdef readonly list types  # of the packed values
+    cdef list widths  # of the packed values
     cdef readonly Py_ssize_t key_parts, link_parts
     cdef list sources  # per field: a packed value, ROW_NUMBERS, NULLS, a key, link or date part
     cdef object dates
     cdef Py_ssize_t time_value
-    cdef tuple date_types
+    cdef list date_fields
     cdef bint fixed  # `dates` are China's (year, YYYYMMDD): made in C where it can
 
     def __init__(
@@ -432,8 +869,10 @@ cdef class TableLayout:
                 if i != row_at and i not in (*key_at, *link_at, *dates_at)
             ]
         self.schema = schema
+        self.shape = TableSchema(schema)
         self.row_at = row_at
         self.types = [schema.field(i).type for i in packed_at]
+        self.widths = [self.shape.widths[i] for i in packed_at]
         if not self.types:
             raise ValueError("a packed table holds at least one value a row")
         self.sources = [NULLS] * len(schema)
@@ -444,11 +883,13 @@ cdef class TableLayout:
         for part, i in enumerate(link_at):
             self.fill(i, LINK_PART - part, "a link part")
         self.key_parts, self.link_parts = len(key_at), len(link_at)
-        if dates_at and not (0 <= time_value < len(self.types) and dates is not None):
-            raise ValueError("dates need the packed value of their time and `dates`")
+        if dates_at and not (
+                0 <= time_value < len(self.types) and dates is not None
+                and self.widths[time_value] == 8):
+            raise ValueError("dates need the packed int64 value of their time and `dates`")
         for part, i in enumerate(dates_at):
             self.fill(i, DATE_PART - part, "a date")
-        self.date_types = tuple(schema.field(i).type for i in dates_at)
+        self.date_fields = list(dates_at)
         self.dates, self.time_value = dates, time_value
         self.fixed = china and len(dates_at) == 2
         self.sources[row_at] = ROW_NUMBERS
@@ -457,81 +898,69 @@ cdef class TableLayout:
         """Field `i` holds `source` (`what` it is, for the error)."""
         if not 0 <= i < len(self.schema) or i == self.row_at or self.sources[i] != NULLS:
             raise ValueError(f"field {i} cannot hold {what}")
-        if KEY_PART >= source > DATE_PART and not pa.types.is_string(self.schema.field(i).type):
+        if KEY_PART >= source > DATE_PART and self.shape.widths[i] != 0:
             raise ValueError(f"field {i} cannot hold {what}: it is not text")
         self.sources[i] = source
         return 0
 
-    cdef object table(self, list built, list keys, list links):
+    cdef Table table(self, list built, list keys, list links):
         """The columns built (a Column per packed value), the rows' `keys` (tuples) and
-        `links` (None when the layout has no such part) as a pyarrow Table of one batch, their
-        memory handed over, not copied: one import of a C struct array with the schema already
-        known (an Arrow array per column costs more than the rest of a micro-batch)."""
-        cdef ArrowArray batch
-        cdef Py_ssize_t i, source, count = len(self.schema)
-        cdef Column nulls, parts
+        `links` (None when the layout has no such part) as a Table, their memory handed over,
+        not copied."""
+        cdef Py_ssize_t i, source
+        cdef Column parts
         cdef list dated = self.dated(built)
         cdef Py_ssize_t rows = (<Column>built[0]).length
         if self.key_parts and (keys is None or len(keys) != rows):
             raise ValueError("packed rows: not a key per row")
         if self.link_parts and (links is None or len(links) != rows):
             raise ValueError("packed rows: not a link per row")
-        exported_array(&batch, rows, 0, 1, <const void**>calloc(1, sizeof(void*)))
-        try:
-            batch.children = <ArrowArray**>calloc(count, sizeof(ArrowArray*))
-            if batch.buffers == NULL or batch.children == NULL:
-                raise MemoryError()
-            for i in range(count):
-                batch.children[i] = <ArrowArray*>calloc(1, sizeof(ArrowArray))
-                if batch.children[i] == NULL:
-                    raise MemoryError()
-                batch.n_children += 1
-                source = self.sources[i]
-                if source == ROW_NUMBERS:
-                    export_row_numbers(batch.children[i], batch.length)
-                elif source == NULLS:
-                    nulls = Column(self.schema.field(i).type)
-                    nulls.append_nulls(batch.length)
-                    nulls.export(batch.children[i])
-                elif source <= DATE_PART:
-                    (<Column>dated[DATE_PART - source]).export(batch.children[i])
-                elif source <= KEY_PART:
-                    parts = Column(self.schema.field(i).type)
-                    if source <= LINK_PART:
-                        for link in links:
-                            parts.append_text(link_part(link, LINK_PART - source, self.link_parts))
-                    else:
-                        for key in keys:
-                            parts.append_text(key[KEY_PART - source])
-                    parts.export(batch.children[i])
+        made = new_table(self.shape, rows)
+        for i in range(len(self.sources)):
+            source = self.sources[i]
+            if source == ROW_NUMBERS:
+                made.row_numbers(i)
+            elif source == NULLS:
+                made.nulls(i)
+            elif source <= DATE_PART:
+                (<Column>dated[DATE_PART - source]).give(made, i)
+            elif source <= KEY_PART:
+                parts = new_column(0, self.shape.types[i])
+                if source <= LINK_PART:
+                    for link in links:
+                        parts.append_text(link_part(link, LINK_PART - source, self.link_parts))
                 else:
-                    (<Column>built[source]).export(batch.children[i])
-            imported = pa.RecordBatch._import_from_c(<size_t>&batch, self.schema)
-        finally:
-            if batch.release != NULL:  # not moved to Arrow
-                batch.release(&batch)
-        return pa.Table.from_batches([imported])
-
+                    for key in keys:
+                        parts.append_text(key[KEY_PART - source])
+                parts.give(made, i)
+            else:
+                (<Column>built[source]).give(made, i)
+        return made
 
     cdef list dated(self, list built):
         """A Column per item of `dates` of each row's time (none when the layout has none):
         the usual times' in C (`fixed_china_dates`, when `dates` are those two), the others'
         from `dates`."""
-        cdef list columns = [Column(kind) for kind in self.date_types]
+        cdef list columns = [
+            new_column(self.shape.widths[i], self.shape.types[i]) for i in self.date_fields
+        ]
         cdef Column times
         cdef Py_ssize_t row, part
-        cdef int64_t year, ymd
+        cdef int64_t time, year, ymd
         if not columns:
             return columns
         times = built[self.time_value]
         for row in range(times.length):
-            time = times.integer_at(row)
-            if time is None:
-                values = (None,) * len(columns)
-            elif self.fixed and fixed_china_dates(time, &year, &ymd):
-                values = (year, ymd)
-            else:
-                values = self.dates(time)
+            if not times.valid.data[row]:
+                for part in range(len(columns)):
+                    (<Column>columns[part]).append_nulls(1)
+                continue
+            time = (<int64_t*>times.values.data)[row]
+            if self.fixed and fixed_china_dates(time, &year, &ymd):
+                (<Column>columns[0]).append_number(year, 1)
+                (<Column>columns[1]).append_number(ymd, 1)
+                continue
+            values = self.dates(time)
             for part in range(len(columns)):
                 (<Column>columns[part]).append_integer(values[part])
         return columns
@@ -540,14 +969,14 @@ cdef class TableLayout:
 def table(list packed, TableLayout layout, list keys=None, list links=None):
     """Packed rows (each the MessagePack array of one canonical row), their keys and links ->
     the table `layout` describes, its `_row` column numbering the rows from 1."""
-    return layout.table(rows_built(packed, layout.types), keys, links)
+    return layout.table(rows_built(packed, layout), keys, links)
 
 
 def order_tables(list packed, list keys, list links, TableLayout orders, TableLayout lines):
     """Packed orders ([row, [line, ...]], a line without the order key), their keys and links
     -> (the orders table, the lines table), made as `table` makes them: a line's order key is
     its order's."""
-    heads, items, line_keys = order_built(packed, keys, orders.types, lines.types)
+    heads, items, line_keys = order_built(packed, keys, orders, lines)
     return orders.table(heads, keys, links), lines.table(items, line_keys, None)
 
 
@@ -558,9 +987,15 @@ cdef inline object link_part(link, Py_ssize_t part, Py_ssize_t parts):
     return link[part]
 
 
-cdef list rows_built(list packed, list types):
-    """Packed rows -> a Column per value, of the `types` given."""
-    cdef list built = [Column(kind) for kind in types]
+cdef list new_columns(TableLayout layout):
+    """An empty Column per packed value of `layout`."""
+    cdef Py_ssize_t i
+    return [new_column(layout.widths[i], layout.types[i]) for i in range(len(layout.widths))]
+
+
+cdef list rows_built(list packed, TableLayout layout):
+    """Packed rows -> a Column per value of `layout`."""
+    cdef list built = new_columns(layout)
     cdef Reader r
     for rows in packed:
         r = reader_of(rows)
@@ -568,11 +1003,11 @@ cdef list rows_built(list packed, list types):
     return built
 
 
-cdef tuple order_built(list packed, list keys, list types, list line_types):
+cdef tuple order_built(list packed, list keys, TableLayout layout, TableLayout line_layout):
     """Packed orders ([row, [line, ...]], a line without the order key) -> (the orders'
     Columns, the lines' Columns, each line's order key, from `keys`)."""
-    cdef list orders = [Column(kind) for kind in types]
-    cdef list lines = [Column(kind) for kind in line_types]
+    cdef list orders = new_columns(layout)
+    cdef list lines = new_columns(line_layout)
     cdef list line_keys = []
     cdef Reader r
     cdef Py_ssize_t at

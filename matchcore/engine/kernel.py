@@ -1,7 +1,8 @@
 """The compiled kernel engine: hands the canonical columns to `matchcore._native.kernel`
 zero-copy (Arrow PyCapsule interface) and turns its arrays into the `EngineOutput` tables.
 
-Tables may be Polars DataFrames or any Arrow producer with columns (pyarrow Tables, ...).
+Tables may be Polars DataFrames or any Arrow producer with columns (pyarrow Tables, ...), or
+the streaming matcher's micro-batch tables (`matchcore._native.packed.Table`), read as a stream.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ from .base import (
     CanonicalTables,
     EngineOutput,
 )
+
+try:
+    from .._native.packed import Table as _PackedTable
+
+    #: Tables imported in one read of their Arrow stream (a stream's micro-batch).
+    _STREAMED: tuple[type, ...] = (pa.Table, _PackedTable)
+except ImportError:  # not built: the matcher makes pyarrow tables
+    _STREAMED = (pa.Table,)
 
 NULLABLE_ORDER_COLUMNS = (
     "payment_row",
@@ -52,6 +61,8 @@ def _columns_of(table: Any) -> dict[str, Any]:
         return {}
     if isinstance(table, pl.DataFrame):
         return {column.name: column for column in table.get_columns()}
+    if not isinstance(table, pa.Table) and isinstance(table, _STREAMED):
+        table = pa.table(table)  # (it has no columns of its own)
     return dict(zip(table.column_names, table.columns, strict=True))
 
 
@@ -132,7 +143,7 @@ def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -
 
 def _import_table(table: Any, kernel_table: _KernelTable) -> list[Any]:
     """The kernel ArrowColumns of one table (absent table or column: an absent column)."""
-    if isinstance(table, pa.Table):  # a stream's micro-batch: its columns in one read
+    if isinstance(table, _STREAMED):  # a stream's micro-batch: its columns in one read
         try:
             imported = _kernel.import_table(table, kernel_table.columns, kernel_table.huge)
         except _kernel.ArrowLayoutError as exc:

@@ -236,10 +236,10 @@ def engine_evaluator(engine: str = "auto") -> Evaluator:
 
     def evaluate(tables: CanonicalTables, settings: RuleSettings) -> OrderResults:
         documents: dict[str, Any] = {
-            name: pl.from_arrow(getattr(tables, name))
+            name: pl.from_arrow(_arrow_table(getattr(tables, name)))
             for name in (*_ROWS, "quota_ledger")
-            if isinstance(getattr(tables, name), pa.Table)
-        }  # the reference engine reads Polars frames
+            if isinstance(getattr(tables, name), _BATCH_TABLES)
+        }  # the reference engine reads Polars frames (a micro-batch's tables are Arrow)
         output = chosen.run(dataclasses.replace(tables, **documents), settings)
         return {name: output.orders[name].to_list() for name in EVALUATED_COLUMNS}
 
@@ -1101,7 +1101,7 @@ class StreamMatcher:
         frames["waybills"] = _table("waybills", *waybills)
         if self.inventory_rules:
             frames["inventories"] = _table("inventories", *inventories)
-        walks = _walks(raw_keys, frames["orders"], self._glue)
+        walks = _walks(raw_keys, buyers, frames["orders"], self._glue)
         refs = self.references
         tables = CanonicalTables(
             products=refs.products,
@@ -1139,9 +1139,7 @@ class StreamMatcher:
                 inventories[key] = documents.inventory  # an inventory's key is its order's
         return _held(orders), _held(payments), _held(waybills), _held(inventories)
 
-    def _batch_ledger(
-        self, groups: Iterable[BuyerYear], starts: dict[BuyerYear, int]
-    ) -> pa.Table | None:
+    def _batch_ledger(self, groups: Iterable[BuyerYear], starts: dict[BuyerYear, int]) -> Any:
         """The quota ledger rows of these buyer-years (the others are not read), in the order
         given, with the spent a walk starts from where it does not start from the year's first
         order; None when there are none (a walk without a ledger row starts from 0)."""
@@ -1159,6 +1157,8 @@ class StreamMatcher:
                 spents.append(spent)
         if not buyers:
             return None
+        if _packed is not None:  # no Arrow object between (see `_table`)
+            return _packed.from_columns(_LEDGER_SHAPE, [buyers, years, spents])
         # The numbers through NumPy: half the cost of Arrow converting them one by one.
         integers = [pa.array(np.array(values, dtype=np.int64)) for values in (years, spents)]
         return pa.Table.from_arrays(
@@ -1611,13 +1611,18 @@ def _place_of(rows: bytes) -> int:
     return _walk_place(year, app_time)
 
 
-def _walks(keys: list[OrderKey], orders: pa.Table, glue: Any) -> list[tuple[BuyerYear, WalkKey]]:
+def _walks(
+    keys: list[OrderKey], buyers: list[Any], orders: Any, glue: Any
+) -> list[tuple[BuyerYear, WalkKey]]:
     """Each canonical order row's annual-limit walk and its place in it, from the rows' order
-    keys (the same text as their ebp_code and order_no) and the orders table just built (with
-    the matcher's compiled `glue` when there is one)."""
-    buyers = orders.column("buyer_id_number").to_pylist()
-    years = orders.column(schema.APP_YEAR).to_pylist()
-    times = _microseconds(orders.column("app_time"))
+    keys (the same text as their ebp_code and order_no), their links (the buyer_id_number
+    column's values) and the orders table just built (with the matcher's compiled `glue` when
+    there is one)."""
+    if isinstance(orders, pa.Table):
+        years = orders.column(schema.APP_YEAR).to_pylist()
+        times = _microseconds(orders.column("app_time"))
+    else:  # src_ext/packed.pyx's: read from its buffers
+        years, times = orders.integers(schema.APP_YEAR), orders.integers("app_time")
     if glue is not None:
         return glue.walks(keys, buyers, years, times)  # type: ignore[no-any-return]
     return [
@@ -1632,12 +1637,11 @@ def _microseconds(times: pa.ChunkedArray) -> list[Any]:
     return [value for chunk in times.chunks for value in chunk.view(pa.int64()).to_pylist()]
 
 
-def _order_tables(
-    packed: list[bytes], keys: list[OrderKey], links: list[Any]
-) -> tuple[pa.Table, pa.Table]:
+def _order_tables(packed: list[bytes], keys: list[OrderKey], links: list[Any]) -> tuple[Any, Any]:
     """Packed orders (see `_order_rows`), their keys and links -> the orders and order_items
-    tables."""
-    if _packed is not None:  # straight from the bytes to Arrow (src_ext/packed.pyx)
+    tables (pyarrow Tables, or when compiled src_ext/packed.pyx's, which Arrow consumers read
+    through `__arrow_c_stream__`: see `_arrow_table`)."""
+    if _packed is not None:  # straight from the bytes to Arrow buffers (src_ext/packed.pyx)
         layouts = _LAYOUTS["orders"], _LAYOUTS["order_items"]
         return _packed.order_tables(packed, keys, links, *layouts)  # type: ignore[no-any-return]
     decoded = _UNPACK_ORDERS(_joined(packed))
@@ -1652,14 +1656,17 @@ def _order_tables(
     )
 
 
-def _table(
-    name: str, packed: list[bytes], keys: list[tuple[str, str]], links: list[Any]
-) -> pa.Table:
+def _table(name: str, packed: list[bytes], keys: list[tuple[str, str]], links: list[Any]) -> Any:
     """Packed canonical rows of one table (payments, waybills, inventories) and their
-    documents' keys and links -> the table."""
+    documents' keys and links -> the table (as `_order_tables` makes them)."""
     if _packed is not None:
         return _packed.table(packed, _LAYOUTS[name], keys, links)
     return _ROWS[name].frame(_unpack_rows(packed), _apart_columns(name, keys, links))
+
+
+def _arrow_table(table: Any) -> pa.Table:
+    """A micro-batch's table as a pyarrow Table (src_ext/packed.pyx's shares its buffers)."""
+    return table if isinstance(table, pa.Table) else pa.table(table)
 
 
 def _apart_columns(
@@ -1832,6 +1839,10 @@ _LEDGER_COLUMNS = ("buyer_id_number", "year", "used")
 _LEDGER_SCHEMA = pa.schema(
     [("buyer_id_number", pa.string()), ("year", pa.int64()), ("used", pa.int64())]
 )
+#: A micro-batch's quota ledger as src_ext/packed.pyx makes it (see `_batch_ledger`).
+_LEDGER_SHAPE = _packed.TableSchema(_LEDGER_SCHEMA) if _packed is not None else None
+#: The types of a micro-batch's tables (see `_order_tables`).
+_BATCH_TABLES: tuple[type, ...] = (pa.Table,) if _packed is None else (pa.Table, _packed.Table)
 #: The key part of a payment's pay_transaction_id and of a waybill's logistics_no (an event's).
 _PAY_ID = Payment.KEY.index("pay_transaction_id")
 _LOGISTICS_NO = Waybill.KEY.index("logistics_no")

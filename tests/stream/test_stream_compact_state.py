@@ -8,6 +8,7 @@ import heapq
 from contextlib import contextmanager
 
 import msgspec
+import polars as pl
 import pyarrow as pa
 import pytest
 from hypothesis import given
@@ -407,7 +408,7 @@ def test_packed_rows_give_the_table_built_by_columns(name, compiled, data):
     keys, links = [key for key, _, _ in split], [link for _, link, _ in split]
     with _reading(compiled):
         table = matcher_module._table(name, [pack(held) for *_, held in split], keys, links)
-    assert table.equals(_by_columns(maker, rows), check_metadata=True)
+    assert matcher_module._arrow_table(table).equals(_by_columns(maker, rows), check_metadata=True)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
@@ -425,7 +426,7 @@ def test_packed_orders_give_the_tables_built_by_columns(compiled, data):
         ]
         places = matcher_module._walk_places([p for p, _ in timed])
     for table, wanted in zip(tables, expected, strict=True):
-        assert table.equals(wanted, check_metadata=True)
+        assert matcher_module._arrow_table(table).equals(wanted, check_metadata=True)
     assert places == [(python_china_dates(time)[0], time) for _, time in timed]
 
 
@@ -492,7 +493,9 @@ def test_order_dates_are_made_from_app_time(compiled, times):
     ]
     keys = [("E", f"O{number}") for number in range(len(times))]
     with _reading(compiled):
-        orders, _ = matcher_module._order_tables(rows, keys, ["B"] * len(times))
+        orders = matcher_module._arrow_table(
+            matcher_module._order_tables(rows, keys, ["B"] * len(times))[0]
+        )
         places = matcher_module._walk_places(rows)
         one_by_one = [matcher_module._place_of(packed) for packed in rows]
     expected = [python_china_dates(time) for time in times]
@@ -500,3 +503,143 @@ def test_order_dates_are_made_from_app_time(compiled, times):
     assert orders["_app_ymd"].to_pylist() == [ymd for _, ymd in expected]
     assert places == [(year, time) for (year, _), time in zip(expected, times, strict=True)]
     assert one_by_one == [matcher_module._walk_place(*place) for place in places]
+
+
+# --- the compiled tables handed to Arrow consumers (src_ext/packed.pyx `Table`) ---------------
+
+_compiled = pytest.mark.skipif(
+    matcher_module._packed is None, reason="the packed-rows extension is not built"
+)
+
+
+def _kernel_values(table, names):
+    """The values the kernel reads of `names` (imported as a micro-batch's tables are)."""
+    kernel = pytest.importorskip("matchcore._native.kernel")
+    return {name: column.to_pylist() for name, column in kernel.import_table(table, names).items()}
+
+
+def _integers(column):
+    """An integer or timestamp column's values as integers (a timestamp's as `_walks` reads it
+    in Python)."""
+    if pa.types.is_timestamp(column.type):
+        return matcher_module._microseconds(column)
+    return column.to_pylist()
+
+
+def _same_tables(table, wanted):
+    """`table` (compiled) reads as the pyarrow table `wanted`: through pyarrow, Polars and the
+    kernel, its integers directly, and again after the kernel moved its columns out."""
+    names = wanted.column_names
+    assert (table.num_rows, table.column_names) == (wanted.num_rows, names)
+    assert _kernel_values(table, names) == _kernel_values(wanted, names)
+    assert pa.table(table).equals(wanted, check_metadata=True)
+    assert pl.DataFrame(table).equals(pl.from_arrow(wanted))
+    for name, kind in zip(names, wanted.schema.types, strict=True):
+        if not pa.types.is_string(kind):
+            assert table.integers(name) == _integers(wanted.column(name))
+
+
+@_compiled
+@pytest.mark.parametrize("name", ["payments", "waybills", "inventories"])
+@given(data=st.data())
+def test_compiled_tables_read_as_the_pyarrow_tables_of_their_rows(name, data):
+    """Any reader gets from a compiled table the values of the pyarrow table of the same rows
+    (the Python path's): nulls, no rows, text of several UTF-8 bytes, int64's extremes."""
+    maker = matcher_module._ROWS[name]
+    rows = _kept_rows(maker, data, 5)
+    split = [_split(name, row) for row in rows]
+    keys, links = [key for key, _, _ in split], [link for _, link, _ in split]
+    packed = [matcher_module._Packer()(held) for *_, held in split]
+    table = matcher_module._table(name, packed, keys, links)
+    with _reading(compiled=False):
+        wanted = matcher_module._table(name, packed, keys, links)
+    _same_tables(table, wanted)
+
+
+@_compiled
+@given(data=st.data())
+def test_compiled_order_tables_read_as_the_pyarrow_tables_of_their_rows(data):
+    packed, keys, links, _, _ = _packed_orders(data, lines_of=3)
+    tables = matcher_module._order_tables(packed, keys, links)
+    with _reading(compiled=False):
+        wanted = matcher_module._order_tables(packed, keys, links)
+    for table, expected in zip(tables, wanted, strict=True):
+        _same_tables(table, expected)
+
+
+_LEDGER_ROWS = st.lists(
+    st.tuples(
+        st.none() | st.text(max_size=4) | st.just("身份证é"),
+        st.none() | st.integers(-(2**63), 2**63 - 1) | st.sampled_from([-(2**63), 2**63 - 1]),
+        st.none() | st.integers(-(2**63), 2**63 - 1),
+    ),
+    max_size=4,
+)
+
+
+@_compiled
+@given(rows=_LEDGER_ROWS)
+def test_a_ledger_from_python_values_reads_as_its_pyarrow_table(rows):
+    """A micro-batch's quota ledger, made from Python values (`_batch_ledger`)."""
+    columns = [list(values) for values in zip(*rows, strict=True)] if rows else [[], [], []]
+    schema = matcher_module._LEDGER_SCHEMA
+    table = matcher_module._packed.from_columns(matcher_module._LEDGER_SHAPE, columns)
+    wanted = pa.Table.from_arrays(
+        [pa.array(values, kind) for values, kind in zip(columns, schema.types, strict=True)],
+        schema=schema,
+    )
+    _same_tables(table, wanted)
+
+
+@_compiled
+def test_python_values_that_do_not_fit_a_compiled_table_are_refused():
+    shape, packed = matcher_module._LEDGER_SHAPE, matcher_module._packed
+    before = packed.allocated()
+    with pytest.raises(ValueError, match="different lengths|not as many"):
+        packed.from_columns(shape, [["a"], [1, 2], [3]])
+    with pytest.raises(ValueError, match="a list of values per field"):
+        packed.from_columns(shape, [["a"], [1]])
+    with pytest.raises(OverflowError):
+        packed.from_columns(shape, [["a"], [2**63], [0]])
+    with pytest.raises(TypeError):
+        packed.Table()
+    gc.collect()
+    assert packed.allocated() == before  # what the refused tables held is freed
+
+
+def _ledger(rows):
+    columns = [list(values) for values in zip(*rows, strict=True)]
+    return matcher_module._packed.from_columns(matcher_module._LEDGER_SHAPE, columns)
+
+
+@_compiled
+def test_every_export_of_a_compiled_table_is_released_once():
+    """A table's buffers are freed once, when the table and every array exported from it are
+    released, whoever lets go last: the kernel (which moves the columns it reads out of the
+    batch and releases the rest), pyarrow, Polars, or a capsule nobody consumed."""
+    packed = matcher_module._packed
+    gc.collect()
+    before = packed.allocated()
+    rows = [("B1", 2024, 10), (None, 2025, None), ("身份证", -(2**63), 2**63 - 1)]
+    table = _ledger(rows)
+    assert packed.allocated() == (before[0] + 1, before[1])
+    columns = pytest.importorskip("matchcore._native.kernel").import_table(
+        table, ["used", "buyer_id_number"]
+    )
+    table.__arrow_c_stream__()  # a capsule dropped unread
+    reader = pa.RecordBatchReader.from_stream(table)  # its schema read, no batch
+    assert reader.schema == matcher_module._LEDGER_SCHEMA
+    del reader
+    arrow, frame = pa.table(table), pl.DataFrame(table)
+    assert packed.allocated()[1] == before[1]  # every schema copy released
+    del table
+    gc.collect()
+    assert packed.allocated()[0] == before[0] + 1  # the readers still hold the buffers
+    assert arrow.to_pylist() == [dict(zip(arrow.column_names, row, strict=True)) for row in rows]
+    assert columns["used"].to_pylist() == [10, None, 2**63 - 1]
+    del arrow, frame
+    gc.collect()
+    assert columns["buyer_id_number"].to_pylist() == ["B1", None, "身份证"]
+    del columns
+    gc.collect()
+    assert packed.allocated() == before

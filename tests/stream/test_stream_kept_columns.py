@@ -302,7 +302,8 @@ def test_rows_leave_out_their_documents_key_and_link(kit, make_matcher):
                     assert len(line) == len(matcher_module._ROWS["order_items"].held_names)
     linked = {key: matcher._linked(key) for key in matcher._slots}
     batch = matcher._batch_for(linked, {})
-    orders = batch.tables.orders
+    arrow = matcher_module._arrow_table
+    orders = arrow(batch.tables.orders)
     live = [key for key in linked if matcher._live("order", key)]
     assert (
         list(zip(orders["ebp_code"].to_pylist(), orders["order_no"].to_pylist(), strict=True))
@@ -310,10 +311,10 @@ def test_rows_leave_out_their_documents_key_and_link(kit, make_matcher):
     )
     buyers = [matcher._docs["order"][key].link for key in live]
     assert orders["buyer_id_number"].to_pylist() == buyers
-    items = batch.tables.order_items
+    items = arrow(batch.tables.order_items)
     item_keys = zip(items["ebp_code"].to_pylist(), items["order_no"].to_pylist(), strict=True)
     assert set(item_keys) <= set(linked)
-    payments = batch.tables.payments
+    payments = arrow(batch.tables.payments)
     linked_payments = {pay for documents in linked.values() for pay in documents.payments}
     assert linked_payments
     assert (
