@@ -5,17 +5,21 @@ making the verdict events of a micro-batch, each in one call instead of a dozen 
 order.
 
 matchcore/stream/matcher.py keeps the pure-Python path, the reference, for when this is not
-built (`StreamMatcher._decide_all`, `_linked`, `_walk_years`, `_walked_again`,
+built (`StreamMatcher._decide_all`, `_linked`, `_walk_years`, `_walked_again`, `_replay_all`,
 `_remember_walks`, `_events_of`); tests/stream/test_stream_flush.py runs both side by side on
 generated streams.
 """
 
 cimport cython
-from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
+from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.object cimport (
+    Py_EQ, Py_LT, PyObject, PyObject_RichCompareBool, PyTypeObject, Py_TYPE,
+)
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from types import MemberDescriptorType
 
@@ -47,6 +51,10 @@ cdef enum:
     # before it), and the most decimals after it (an int64 scale has 18 at most).
     POINT = 24
     MAX_DECIMALS = 20
+    # A walk of up to this many orders is sorted in C by insertion (see `sorted_walk`); up to
+    # this many changed orders are found in a walk by scanning, not through a set.
+    INSERTION_MAX = 32
+    CHANGED_SCAN_MAX = 8
 
 
 @cython.final
@@ -111,8 +119,10 @@ cdef class FlushGlue:
     `docs` are the matcher's documents by kind, `slots` its order slots, `buyer_members`,
     `payment_members` and `waybill_members` its link indexes' members (see `_Index`); `linked`
     makes a `_Linked`, `settle(key, live)` does what a touched order that does not go to the
-    engine gets (`StreamMatcher._settle`). `place_of(packed)` reads the walk place of a packed
-    order (matcher.py `_place_of`), `replayable(key)` tells whether an order's walk
+    engine gets (`StreamMatcher._settle`). `place_of(packed, *place_args)` reads the walk place
+    of a packed order (matcher.py `_place_of`; `place_args`: the two arguments after the rows
+    that `packed.walk_place` takes, called straight, not through a Python frame),
+    `replayable(key)` tells whether an order's walk
     is known without the engine (called for the orders not evaluated yet: for the others the
     slot tells), `replay` is the `_Replay` type. `verdicts` is the matcher's reason mask ->
     (verdict, reasons) cache, `verdict_of(mask)` fills it; `event` makes a VerdictEvent,
@@ -126,6 +136,7 @@ cdef class FlushGlue:
     cdef dict slots, buyer_members, payment_members, waybill_members, verdicts
     cdef dict orders, payments, waybills, inventories
     cdef object linked_type, settle, place_of, replayable, replay, verdict_of, event
+    cdef object place_at, place_dates  # `place_args` (`place_dates` None: none)
     cdef object replayed_event
     cdef dict emitted
     cdef object fraction_text
@@ -133,16 +144,22 @@ cdef class FlushGlue:
     cdef int64_t scale
     cdef int place_bits
     cdef Field slot_place, slot_buyer, slot_evaluated, slot_expired, slot_last, slot_version
+    cdef Field slot_spent, slot_walk_limit
     cdef Field entry_rows, entry_link
     cdef Field linked_order, linked_payments, linked_waybills, linked_inventory
-    cdef Field event_id, event_version, event_verdict
+    cdef Field event_id, event_version, event_verdict, event_mask
+    # Scratch arrays of one walk (see `reserve`): its orders' positions in walk order, and
+    # which of them changed.
+    cdef Py_ssize_t* order
+    cdef char* fresh
+    cdef Py_ssize_t capacity
 
     def __init__(
         self, dict docs, dict slots, dict buyer_members, dict payment_members,
         dict waybill_members, linked_type, settle, place_of, replayable, replay,
         int place_bits,
         dict verdicts, verdict_of, event, replayed_event, dict emitted, fraction_text,
-        int64_t scale, *, slot_type=None, entry_type=None,
+        int64_t scale, *, slot_type=None, entry_type=None, tuple place_args=(None, None),
     ):
         self.orders, self.payments = docs["order"], docs["payment"]
         self.waybills, self.inventories = docs["waybill"], docs["inventory"]
@@ -150,6 +167,7 @@ cdef class FlushGlue:
         self.payment_members, self.waybill_members = payment_members, waybill_members
         self.linked_type, self.settle = linked_type, settle
         self.place_of, self.replayable, self.replay = place_of, replayable, replay
+        self.place_at, self.place_dates = place_args
         self.place_bits = place_bits
         self.verdicts, self.verdict_of, self.event = verdicts, verdict_of, event
         self.replayed_event, self.emitted = replayed_event, emitted
@@ -159,6 +177,8 @@ cdef class FlushGlue:
         self.slot_evaluated = Field(slot_type, "evaluated")
         self.slot_expired = Field(slot_type, "expired")
         self.slot_last, self.slot_version = Field(slot_type, "last"), Field(slot_type, "version")
+        self.slot_spent = Field(slot_type, "spent_after")
+        self.slot_walk_limit = Field(slot_type, "walk_limit")
         self.entry_rows, self.entry_link = Field(entry_type, "rows"), Field(entry_type, "link")
         # (A test makes the glue with functions, not types: their fields go through getattr.)
         linked_kind = linked_type if isinstance(linked_type, type) else None
@@ -170,19 +190,26 @@ cdef class FlushGlue:
         self.event_id = Field(event_kind, "verdict_id")
         self.event_version = Field(event_kind, "version")
         self.event_verdict = Field(event_kind, "verdict")
+        self.event_mask = Field(event_kind, "reason_mask")
+
+    def __dealloc__(self):
+        PyMem_Free(self.order)
+        PyMem_Free(self.fresh)
 
     # --- decisions ----------------------------------------------------------------------------
 
     def decide_all(
-        self, list keys, dict linked, dict changed, bint waiting_count, bint inventory_rules
+        self, dict keys, dict linked, dict changed, bint waiting_count, bint inventory_rules
     ):
-        """`StreamMatcher._decide_all`: decide the touched orders (`keys`, sorted), putting the
-        documents of those that go to the engine in `linked` and each buyer's orders whose
-        walks change in `changed`."""
+        """`StreamMatcher._decide_all`: decide the touched orders (`keys`, in any order),
+        putting the documents of those that go to the engine in `linked` and each buyer's
+        orders whose walks change in `changed`; settle the others that need it, in key
+        order."""
         cdef list orders_of
+        cdef dict settles = {}
         for key in keys:
             slot = self.slots[key]
-            documents = self.decide(key, slot, inventory_rules)
+            documents = self.decide(key, slot, inventory_rules, settles)
             if documents is not None:
                 linked[key] = documents
             buyer = self.slot_buyer.get(slot)
@@ -192,8 +219,11 @@ cdef class FlushGlue:
                     changed[buyer] = [key]
                 else:
                     orders_of.append(key)
+        if settles:
+            for key in sorted(settles):
+                self.settle(key, settles[key])
 
-    cdef object decide(self, key, slot, bint inventory_rules):
+    cdef object decide(self, key, slot, bint inventory_rules, dict settles):
         """`StreamMatcher._decide_without_engine` of one touched order (its `slot`)."""
         order = self.live(self.orders.get(key))
         self.slot_buyer.set(slot, self.entry_link.get(order) if order is not None else None)
@@ -205,7 +235,7 @@ cdef class FlushGlue:
             if evaluated or not self.lacks(documents, inventory_rules):
                 return documents
         if (order is None and evaluated) or self.slot_expired.get(slot):
-            self.settle(key, order is not None)
+            settles[key] = order is not None
         return None
 
     cdef object live(self, entry):
@@ -242,32 +272,38 @@ cdef class FlushGlue:
     def gather(self, dict linked):
         """`StreamMatcher._gathered`: the packed rows of these orders' documents, with keys
         and links."""
-        cdef dict orders = {}, payments = {}, waybills = {}, inventories = {}
+        # Orders and inventories (an inventory's key is its order's) are held once each: no
+        # dict between, as payments and waybills that several orders share need.
+        cdef tuple orders = ([], [], []), inventories = ([], [], [])
+        cdef dict payments = {}, waybills = {}
         for key, documents in linked.items():
             order = self.linked_order.get(documents)
             if order is not None:
-                orders[key] = order
+                self.hold(key, order, orders)
             for pay_key in self.linked_payments.get(documents):
                 payments[pay_key] = self.payments[pay_key]
             for waybill_key in self.linked_waybills.get(documents):
                 waybills[waybill_key] = self.waybills[waybill_key]
             inventory = self.linked_inventory.get(documents)
             if inventory is not None:
-                inventories[key] = inventory  # an inventory's key is its order's
-        return (
-            self.held(orders), self.held(payments), self.held(waybills), self.held(inventories)
-        )
+                self.hold(key, inventory, inventories)
+        return orders, self.held(payments), self.held(waybills), inventories
 
     cdef tuple held(self, dict documents):
         """(packed rows, keys, links) of the documents that have rows (see `gather`)."""
-        cdef list rows = [], keys = [], links = []
+        cdef tuple held = ([], [], [])
         for key, entry in documents.items():
-            packed = self.entry_rows.get(entry)
-            if packed:
-                rows.append(packed)
-                keys.append(key)
-                links.append(self.entry_link.get(entry))
-        return rows, keys, links
+            self.hold(key, entry, held)
+        return held
+
+    cdef int hold(self, key, entry, tuple held) except -1:
+        """Add the document to `held` (see `held`) when it has rows."""
+        packed = self.entry_rows.get(entry)
+        if packed:
+            (<list>held[0]).append(packed)
+            (<list>held[1]).append(key)
+            (<list>held[2]).append(self.entry_link.get(entry))
+        return 0
 
     def walks(self, list keys, list buyers, list years, list times):
         """matcher.py `_walks` of the orders table's columns: each row's walk and place."""
@@ -289,7 +325,10 @@ cdef class FlushGlue:
         rows = self.entry_rows.get(entry)
         if not rows:
             return None
-        place = self.place_of(rows)
+        if self.place_dates is None:
+            place = self.place_of(rows)
+        else:
+            place = self.place_of(rows, self.place_at, self.place_dates)
         self.slot_place.set(slot, place)
         return place
 
@@ -299,70 +338,223 @@ cdef class FlushGlue:
 
     # --- walks --------------------------------------------------------------------------------
 
-    cpdef dict walk_years(self, buyer):
-        """`StreamMatcher._walk_years`: the buyer's walked orders by year, in walk order."""
-        cdef list placed = []
+    cdef Py_ssize_t sorted_walk(self, buyer, list held) except -1:
+        """The buyer's walked orders (its live, convertible orders) in walk order, by place then
+        key: appends each one's key, slot and place to `held` (3 items an order) and puts their
+        positions there in walk order in `self.order`; returns how many.
+
+        Sorted in C by insertion, comparing places as a tuple (place, key) compares (keys only
+        where places tie): a walk is mostly a few orders, for which making and comparing
+        tuples costs more than the sort. Many orders are sorted as tuples (no quadratic
+        insertion)."""
+        cdef Py_ssize_t count, position, at, member
         for key in members(self.buyer_members.get(buyer)):
             slot = self.slots[key]
             place = self.slot_place.get(slot)
             if place is None:
                 place = self.place(key, slot)
-            if place is not None:
-                placed.append((place, key))
-        placed.sort()
+                if place is None:
+                    continue
+            held.append(key)
+            held.append(slot)
+            held.append(place)
+        count = len(held) // 3
+        self.reserve(count)
+        if count > INSERTION_MAX:
+            pairs = sorted([(held[3 * position + 2], held[3 * position], position)
+                            for position in range(count)])
+            for position in range(count):
+                self.order[position] = pairs[position][2]
+            return count
+        for position in range(count):
+            at = position
+            while at and not walks_before(held, self.order[at - 1], position):
+                self.order[at] = self.order[at - 1]
+                at -= 1
+            self.order[at] = position
+        return count
+
+    cdef int reserve(self, Py_ssize_t count) except -1:
+        """Room for `count` orders in the scratch arrays of `sorted_walk` and `walked_again`
+        (kept between calls: the largest walk's size, not state of any buyer; nothing a walk
+        calls back into walks again)."""
+        if count <= self.capacity:
+            return 0
+        count = max(count, 2 * self.capacity, 16)
+        order = <Py_ssize_t*>PyMem_Realloc(self.order, count * sizeof(Py_ssize_t))
+        if order == NULL:
+            raise MemoryError()
+        self.order = order
+        fresh = <char*>PyMem_Realloc(self.fresh, count)
+        if fresh == NULL:
+            raise MemoryError()
+        self.fresh, self.capacity = fresh, count
+        return 0
+
+    cdef Py_ssize_t year_end(self, list held, Py_ssize_t start, Py_ssize_t count, year) except -1:
+        """Where the walk of `year` (the year of the order at `start` in walk order) ends."""
+        bound = (year + 1) << self.place_bits  # the first place of the next year
+        if held[3 * self.order[count - 1] + 2] < bound:
+            return count  # (the usual walk: one year)
+        while start < count and held[3 * self.order[start] + 2] < bound:
+            start += 1
+        return start
+
+    cdef list walk_keys(self, list held, Py_ssize_t start, Py_ssize_t end):
+        """The keys of the orders from `start` to `end` in walk order."""
+        cdef list keys = PyList_New(end - start)
+        cdef Py_ssize_t position
+        for position in range(start, end):
+            key = held[3 * self.order[position]]
+            Py_INCREF(key)
+            PyList_SET_ITEM(keys, position - start, key)
+        return keys
+
+    cpdef dict walk_years(self, buyer):
+        """`StreamMatcher._walk_years`: the buyer's walked orders by year, in walk order."""
+        cdef list held = []
+        cdef Py_ssize_t start = 0, end, count = self.sorted_walk(buyer, held)
         cdef dict years = {}
-        cdef list keys
-        for place, key in placed:
-            year = place >> self.place_bits
-            keys = years.get(year)
-            if keys is None:
-                years[year] = [key]
-            else:
-                keys.append(key)
+        while start < count:
+            year = held[3 * self.order[start] + 2] >> self.place_bits
+            end = self.year_end(held, start, count, year)
+            years[year] = self.walk_keys(held, start, end)
+            start = end
         return years
 
-    def walked_again(self, buyer, list changed, dict starts, list replays):
-        """`StreamMatcher._walked_again`: the buyer's orders that go to the engine when the
-        `changed` ones are evaluated (the spent walks start from put in `starts`, the walks
-        replayed after the engine in `replays`)."""
-        cdef set changing = set(changed)
-        cdef list again = [], keys
-        cdef Py_ssize_t at, end, position, count
-        for year, keys in self.walk_years(buyer).items():
-            at, end, count = -1, -1, len(keys)
-            for position in range(count):
-                if keys[position] in changing:
+    def walked_again(self, buyer, list changed, dict starts, list replays, set again):
+        """`StreamMatcher._walked_again`: put in `again` the buyer's orders that go to the
+        engine when the `changed` ones are evaluated (the spent walks start from put in
+        `starts`, the walks replayed after the engine in `replays`)."""
+        cdef list held = []
+        cdef Py_ssize_t count = self.sorted_walk(buyer, held)
+        cdef Py_ssize_t start = 0, end, at, last, position
+        if not count:
+            return
+        self.mark_changed(held, count, changed)
+        while start < count:
+            year = held[3 * self.order[start] + 2] >> self.place_bits
+            end = self.year_end(held, start, count, year)
+            at = last = -1
+            for position in range(start, end):
+                if self.fresh[self.order[position]]:
                     if at < 0:
                         at = position
-                    end = position + 1
+                    last = position
             if at < 0:
+                start = end
                 continue
-            if at:
-                spent = self.slots[keys[at - 1]].spent_after
+            if at > start:
+                spent = self.slot_spent.get(held[3 * self.order[at - 1] + 1])
                 if spent is None:
-                    again += keys
+                    self.add_keys(held, start, end, again)
+                    start = end
                     continue
                 starts[(buyer, year)] = spent
-            if end < count and self.all_replayable(keys, end):
-                again += keys[at:end]
+            if last + 1 < end and self.all_replayable(held, last + 1, end):
+                self.add_keys(held, at, last + 1, again)
                 # A NamedTuple's own __new__ is a Python call: made as that makes it.
-                replays.append(tuple.__new__(self.replay, (keys[end - 1], keys[end:], keys)))
+                replays.append(tuple.__new__(self.replay, (
+                    held[3 * self.order[last]],
+                    self.walk_keys(held, last + 1, end),
+                    self.walk_keys(held, start, end),
+                )))
             else:
-                again += keys[at:]
-        return again
+                self.add_keys(held, at, end, again)
+            start = end
 
-    cdef bint all_replayable(self, list keys, Py_ssize_t start) except -1:
-        """`StreamMatcher._replayable` of every order from `start` on."""
+    cdef int mark_changed(self, list held, Py_ssize_t count, list changed) except -1:
+        """`self.fresh[i]`: whether order i of `held` is one of the `changed` ones. A changed
+        key is mostly the very tuple the buyer's index holds: found by identity first, by
+        equality only when some is not (a set for many)."""
+        cdef Py_ssize_t member, found = 0
+        cdef PyObject* key
+        memset(self.fresh, 0, count)
+        if len(changed) > CHANGED_SCAN_MAX:
+            changing = set(changed)
+            for member in range(count):
+                self.fresh[member] = held[3 * member] in changing
+            return 0
+        for wanted in changed:
+            for member in range(count):
+                if PyList_GET_ITEM(held, 3 * member) == <PyObject*>wanted:
+                    self.fresh[member] = 1
+                    found += 1
+                    break
+        if found == len(changed):
+            return 0
+        for member in range(count):
+            if not self.fresh[member]:
+                key = PyList_GET_ITEM(held, 3 * member)
+                for wanted in changed:
+                    if PyObject_RichCompareBool(<object>key, wanted, Py_EQ):
+                        self.fresh[member] = 1
+                        break
+        return 0
+
+    cdef int add_keys(self, list held, Py_ssize_t start, Py_ssize_t end, set again) except -1:
+        """Put the keys of the orders from `start` to `end` in walk order in `again`."""
         cdef Py_ssize_t position
-        for position in range(start, len(keys)):
-            key = keys[position]
-            slot = self.slots[key]
-            if slot.evaluated:
-                if slot.walk_limit is None or slot.last is None:
+        for position in range(start, end):
+            again.add(held[3 * self.order[position]])
+        return 0
+
+    cdef bint all_replayable(self, list held, Py_ssize_t start, Py_ssize_t end) except -1:
+        """`StreamMatcher._replayable` of every order from `start` to `end` in walk order."""
+        cdef Py_ssize_t position, member
+        for position in range(start, end):
+            member = self.order[position]
+            slot = held[3 * member + 1]
+            if self.slot_evaluated.get(slot):
+                if self.slot_walk_limit.get(slot) is None or self.slot_last.get(slot) is None:
                     return False
-            elif not self.replayable(key):
+            elif not self.replayable(held[3 * member]):
                 return False
         return True
+
+    def replay_all(
+        self, list replays, dict replayed, list whole, limit, skip, annual, keep
+    ):
+        """`StreamMatcher._replay_all` of the walks in `replays` (`limit` the annual limit,
+        `skip` and `annual` its `_walk_masks`, `keep` the reason mask bits but the annual
+        limit's): returns how many orders were replayed."""
+        cdef Py_ssize_t done = 0
+        cdef dict changes
+        for replay in replays:
+            after, orders, walk = <tuple>replay
+            start = self.slot_spent.get(self.slots[after])
+            changes = {}
+            if (
+                start is None
+                or self.replay_walk(orders, start, changes, limit, skip, annual, keep) is None
+            ):
+                whole += walk  # the engine's walk did not agree: the engine walks it
+                continue
+            replayed.update(changes)
+            done += len(<list>orders)
+        return done
+
+    cdef object replay_walk(self, list keys, spent, dict changes, limit, skip, annual, keep):
+        """`StreamMatcher._replay`: walk these orders from `spent`, keeping the spent after
+        each in its slot, their changed reason masks put in `changes`; the spent after the
+        last, None when a sum would overflow the engine's int64."""
+        for key in keys:
+            slot = self.slots[key]
+            if self.slot_evaluated.get(slot):
+                was = self.event_mask.get(self.slot_last.get(slot))
+                mask = was & keep
+                if not mask & skip:
+                    after = spent + self.slot_walk_limit.get(slot)
+                    if not INT64_MIN <= after < INT64_END:
+                        return None
+                    if after > limit:
+                        mask |= annual
+                    else:
+                        spent = after
+                if mask != was:
+                    changes[key] = mask
+            self.slot_spent.set(slot, spent)
+        return spent
 
     def remember_walks(
         self, list keys, list walks, list spent_before, list masks, list values, dict starts,
@@ -394,9 +586,9 @@ cdef class FlushGlue:
                     known = before == spent and INT64_MIN <= after < INT64_END
                     spent = (after if after <= limit else before) if known else None
                 slot = self.slots[keys[row]]
-                slot.spent_after = spent
+                self.slot_spent.set(slot, spent)
                 walked = not masks[row] & skip
-                slot.walk_limit = value if (before is not None) == walked else None
+                self.slot_walk_limit.set(slot, value if (before is not None) == walked else None)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -510,6 +702,17 @@ cdef class FlushGlue:
             start -= 1
             out[start] = c'-'
         return PyUnicode_DecodeASCII(out + start, POINT + 1 + size - start, NULL)
+
+
+cdef inline int walks_before(list held, Py_ssize_t first, Py_ssize_t second) except -1:
+    """1 when order `first` of `held` (see `FlushGlue.sorted_walk`) comes before order `second`
+    in walk order: (place, key) compared as a tuple compares them."""
+    place, other = held[3 * first + 2], held[3 * second + 2]
+    if PyObject_RichCompareBool(place, other, Py_LT):
+        return 1
+    if PyObject_RichCompareBool(other, place, Py_LT):
+        return 0
+    return PyObject_RichCompareBool(held[3 * first], held[3 * second], Py_LT)
 
 
 cdef inline object members(found):

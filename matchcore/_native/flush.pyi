@@ -16,7 +16,7 @@ class FlushGlue:
         waybill_members: dict[Any, Any],
         linked_type: Callable[..., Any],
         settle: Callable[[Any, bool], None],
-        walk_places: Callable[[list[bytes]], list[tuple[int, int]]],
+        place_of: Callable[..., int],
         replayable: Callable[[Any], bool],
         replay: Callable[..., Any],
         place_bits: int,
@@ -30,6 +30,7 @@ class FlushGlue:
         *,
         slot_type: type | None = None,
         entry_type: type | None = None,
+        place_args: tuple[Any, Any] = (None, None),
     ) -> None: ...
     def decide_all(
         self,
@@ -53,8 +54,23 @@ class FlushGlue:
     ) -> list[Any]: ...
     def walk_years(self, buyer: str) -> dict[int, list[Any]]: ...
     def walked_again(
-        self, buyer: str, changed: list[Any], starts: dict[Any, int], replays: list[Any]
-    ) -> list[Any]: ...
+        self,
+        buyer: str,
+        changed: list[Any],
+        starts: dict[Any, int],
+        replays: list[Any],
+        again: set[Any],
+    ) -> None: ...
+    def replay_all(
+        self,
+        replays: list[Any],
+        replayed: dict[Any, int],
+        whole: list[Any],
+        limit: int,
+        skip: int,
+        annual: int,
+        keep: int,
+    ) -> int: ...
     def remember_walks(
         self,
         keys: list[Any],
@@ -63,7 +79,7 @@ class FlushGlue:
         masks: list[Any],
         values: list[Any],
         starts: dict[Any, int],
-        ledger_used: Callable[[Any], int],
+        ledger: dict[Any, int],
         limit: int,
         skip: int,
     ) -> None: ...

@@ -558,11 +558,9 @@ class StreamMatcher:
         # buyer's walks: a document for it can change the other orders' verdicts.
         waiting_count = not self._walks_resume()
         if self._glue is not None:
-            self._glue.decide_all(
-                sorted(direct), linked, changed, waiting_count, self.inventory_rules
-            )
+            self._glue.decide_all(direct, linked, changed, waiting_count, self.inventory_rules)
         else:
-            self._decide_all(sorted(direct), linked, changed, waiting_count)
+            self._decide_all(direct, linked, changed, waiting_count)
         if waiting_count:
             buyers.update(changed)
         starts: dict[BuyerYear, int] = {}
@@ -580,10 +578,10 @@ class StreamMatcher:
                 to_evaluate.update(self._buyer_orders.members(buyer))
         walked_again = self._glue.walked_again if self._glue is not None else self._walked_again
         for buyer, keys in resumed.items():
-            to_evaluate.update(walked_again(buyer, keys, starts, replays))
+            walked_again(buyer, keys, starts, replays, to_evaluate)
         if to_evaluate or replays or replayed:
             started = time.perf_counter()
-            keys = _merged(linked, to_evaluate.difference(linked))
+            keys = sorted(to_evaluate)  # (`linked` is in arrival order: no merge)
             self._evaluate_orders(keys, direct, starts, linked, replays, replayed)
             self._flush_cost = time.perf_counter() - started
 
@@ -626,25 +624,32 @@ class StreamMatcher:
 
     def _decide_all(
         self,
-        keys: list[OrderKey],
+        keys: dict[OrderKey, None],
         linked: dict[OrderKey, _Linked],
         changed: dict[str, list[OrderKey]],
         waiting_count: bool,
     ) -> None:
-        """Decide the touched orders (`keys`, sorted): put the documents of those that go to
-        the engine in `linked`, and per buyer in `changed` its orders whose walks change (those
-        that go to the engine; all of them when `waiting_count`)."""
+        """Decide the touched orders (`keys`, in any order): put the documents of those that go
+        to the engine in `linked`, and per buyer in `changed` its orders whose walks change
+        (those that go to the engine; all of them when `waiting_count`). The others that need
+        it are settled after, in key order (the order of their events): only they are sorted,
+        not every touched order."""
+        settles: dict[OrderKey, bool] = {}
         for key in keys:
-            to_engine = self._decide_without_engine(key)
+            to_engine = self._decide_without_engine(key, settles)
             if to_engine is not None:
                 linked[key] = to_engine
             buyer = self._slots[key].buyer
             if buyer is not None and (to_engine is not None or waiting_count):
                 changed.setdefault(buyer, []).append(key)
+        for key in sorted(settles):
+            self._settle(key, settles[key])
 
-    def _decide_without_engine(self, key: OrderKey) -> _Linked | None:
-        """Handle a touched order that needs no engine; when it goes to the engine, its
-        documents (see `_linked`)."""
+    def _decide_without_engine(
+        self, key: OrderKey, settles: dict[OrderKey, bool]
+    ) -> _Linked | None:
+        """When the touched order goes to the engine, its documents (see `_linked`); else,
+        when it needs settling, whether it is live is put in `settles` (see `_settle`)."""
         slot = self._slots[key]
         order = self._live("order", key)
         slot.buyer = order.link if order is not None else None
@@ -653,7 +658,7 @@ class StreamMatcher:
             if self._eligible(key, linked):
                 return linked
         if (order is None and slot.evaluated) or slot.expired:
-            self._settle(key, order is not None)
+            settles[key] = order is not None
         return None
 
     def _settle(self, key: OrderKey, live: bool) -> None:
@@ -697,8 +702,10 @@ class StreamMatcher:
         changed: list[OrderKey],
         starts: dict[BuyerYear, int],
         replays: list[_Replay],
-    ) -> list[OrderKey]:
-        """The buyer's orders that go to the engine when the `changed` ones are evaluated.
+        again: set[OrderKey],
+    ) -> None:
+        """Put in `again` the buyer's orders that go to the engine when the `changed` ones are
+        evaluated.
 
         An order's annual-limit walk reads only the orders before it in its year (SPEC §3.1),
         so in each year with a changed order the walk is done again from the first changed
@@ -708,7 +715,6 @@ class StreamMatcher:
         after the engine ran (put in `replays`), else they go to the engine too.
         """
         changing = set(changed)
-        again: list[OrderKey] = []
         for year, keys in self._walk_years(buyer).items():
             fresh = [position for position, key in enumerate(keys) if key in changing]
             if not fresh:
@@ -717,16 +723,15 @@ class StreamMatcher:
             if at:
                 spent = self._slots[keys[at - 1]].spent_after
                 if spent is None:
-                    again += keys
+                    again.update(keys)
                     continue
                 starts[(buyer, year)] = spent
             tail = keys[end:]
             if tail and all(self._replayable(key) for key in tail):
-                again += keys[at:end]
+                again.update(keys[at:end])
                 replays.append(_Replay(keys[end - 1], tail, keys))
             else:
-                again += keys[at:]
-        return again
+                again.update(keys[at:])
 
     def _walked_whole(
         self,
@@ -841,6 +846,24 @@ class StreamMatcher:
             slot.spent_after = spent
         return spent
 
+    def _replay_all(
+        self, replays: list[_Replay], replayed: dict[OrderKey, int], whole: list[OrderKey]
+    ) -> int:
+        """Replay the walks of `replays` from the spent the engine's walk left (see `_replay`),
+        putting the new reason masks in `replayed`; a walk whose start is not known, or whose
+        replay would overflow, goes in `whole` (the engine walks it again). Returns how many
+        orders were replayed."""
+        done = 0
+        for replay in replays:
+            start = self._slots[replay.after].spent_after
+            changes: dict[OrderKey, int] = {}
+            if start is None or self._replay(replay.orders, start, changes) is None:
+                whole += replay.walk  # the engine's walk did not agree: the engine walks it
+                continue
+            replayed.update(changes)
+            done += len(replay.orders)
+        return done
+
     def _evaluate_orders(
         self,
         keys: list[OrderKey],
@@ -860,14 +883,15 @@ class StreamMatcher:
         """
         linked, events = self._run_engine(keys, starts, known) if keys else ({}, {})
         whole: list[OrderKey] = []
-        for replay in replays:
-            start = self._slots[replay.after].spent_after
-            changes: dict[OrderKey, int] = {}
-            if start is None or self._replay(replay.orders, start, changes) is None:
-                whole += replay.walk  # the engine's walk did not agree: the engine walks it
-                continue
-            replayed.update(changes)
-            self.counters.add("replayed_orders", len(replay.orders))
+        if self._glue is not None:
+            limit = self.settings.parameters.annual_limit
+            done = self._glue.replay_all(
+                replays, replayed, whole, limit, *self._walk_masks, ~_ANNUAL_BIT
+            )
+        else:
+            done = self._replay_all(replays, replayed, whole)
+        if done:
+            self.counters.add("replayed_orders", done)
         if whole:  # from the quota ledger, as after a restore
             more_linked, more_events = self._run_engine(whole, {}, linked)
             linked.update(more_linked)
@@ -1979,7 +2003,7 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         matcher._waybills_of._members,
         _Linked,
         matcher._settle,
-        _place_of,
+        _packed.walk_place if _packed is not None else _place_of,
         matcher._replayable,
         _Replay,
         _PLACE_BITS,
@@ -1992,6 +2016,8 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         schema.MONEY_SCALE,
         slot_type=_Slot,
         entry_type=_Entry,
+        # `_place_of` without its Python frame
+        place_args=(_APP_TIME, china_dates) if _packed is not None else (None, None),
     )
 
 

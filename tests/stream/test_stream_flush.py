@@ -18,12 +18,15 @@ from hypothesis import strategies as st
 
 from matchcore.money import format_money, fraction_text
 from matchcore.stream.matcher import (
+    _ANNUAL_BIT,
     _PLACE_BITS,
     References,
     StreamMatcher,
+    _Slot,
     _walk_place,
     _walk_places,
 )
+from matchcore.stream.messages import VerdictEvent
 
 from . import test_stream_parity as parity
 from .test_stream_parity import LENIENT, NEW_YEAR_TIMES, SETTINGS, scenario
@@ -144,6 +147,86 @@ def test_the_places_slots_keep_are_their_orders(
     _check_walks(matcher)
     matcher.flush()
     _check_walks(matcher)
+
+
+#: A walked order made up for the walk steps below: (order_no, year, app time, what its slot
+#: remembers: evaluated, spent after, walk limit, last reason mask (None: no last event)).
+_order = st.tuples(
+    st.integers(0, 60).map(lambda n: f"O{n}"),
+    st.sampled_from([2023, 2024, 2025]),
+    st.integers(-2, 2),  # few times: places tie, and the keys decide
+    st.sampled_from([True, True, True, False]),
+    st.one_of(st.integers(69_998_000, 70_000_000), st.just(70_000_000), st.none()),
+    # (mostly known; a few past int64 when summed)
+    st.integers(0, 999).map(lambda n: None if n >= 960 else 2**63 - 1 if n >= 940 else n),
+    st.sampled_from([0, 0, _ANNUAL_BIT, _ANNUAL_BIT, 1, _ANNUAL_BIT | 1, 1 << 21, None]),
+)
+_orders = st.lists(_order, max_size=8, unique_by=lambda order: order[0]) | st.lists(
+    _order, min_size=33, max_size=45, unique_by=lambda order: order[0]
+)  # (more than the glue's insertion sort takes)
+
+
+def _made_up_walks(matcher: StreamMatcher, orders: list[Any], data: Any) -> list[Any]:
+    """Put `orders` (see `_orders`) in the matcher's state as one buyer's; some without a place
+    and an order document (out of the walk). Returns the changed keys: some of the orders
+    (some as equal copies of their keys, not the tuple the index holds) and one not walked."""
+    keys = []
+    for order_no, year, app_time, evaluated, spent, limit, mask in orders:
+        key = ("E", order_no)
+        slot = matcher._slots[key] = _Slot(0.0, key, evaluated=evaluated, buyer="B")
+        if data.draw(st.integers(0, 9)):
+            slot.place = _walk_place(year, app_time)
+        slot.spent_after, slot.walk_limit = spent, limit
+        if mask is not None:
+            slot.last = VerdictEvent("", *key, 1, "pass", reason_mask=mask)
+        matcher._buyer_orders.add("B", key)
+        keys.append(key)
+    changed = data.draw(st.lists(st.sampled_from(keys), unique=True) if keys else st.just([]))
+    return [(key[0], key[1]) if data.draw(st.booleans()) else key for key in changed]
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(orders=_orders, data=st.data())
+def test_compiled_walk_steps_are_the_python_ones(
+    orders: list[Any], data: Any, ledger_references: References
+) -> None:
+    """The glue's `walked_again` and `replay_all` do what `_walked_again` and `_replay_all` do
+    on made-up walks: places that tie, several years, more orders than its insertion sort
+    takes, changed keys that are copies, unknown spents and limits, sums past int64."""
+    matcher = StreamMatcher(ledger_references, SETTINGS, engine="kernel")
+    glue = matcher._glue
+    assert glue is not None
+    changed = _made_up_walks(matcher, orders, data)
+    if data.draw(st.booleans()):
+        changed.append(("E", "not walked"))
+    remembered = {key: msgspec.structs.astuple(slot) for key, slot in matcher._slots.items()}
+    outcomes = []
+    for steps in (glue, None):
+        matcher._glue = steps
+        for key, fields in remembered.items():  # each side from the same state
+            matcher._slots[key] = _Slot(*fields)
+        starts: dict[Any, int] = {}
+        replays: list[Any] = []
+        again: set[Any] = set()
+        walked_again = matcher._walked_again if steps is None else steps.walked_again
+        walked_again("B", changed, starts, replays, again)
+        replayed: dict[Any, int] = {}
+        whole: list[Any] = []
+        if steps is None:
+            done = matcher._replay_all(replays, replayed, whole)
+        else:
+            limit = matcher.settings.parameters.annual_limit
+            done = steps.replay_all(
+                replays, replayed, whole, limit, *matcher._walk_masks, ~_ANNUAL_BIT
+            )
+        spents = {key: slot.spent_after for key, slot in matcher._slots.items()}
+        outcomes.append((again, starts, [tuple(replay) for replay in replays], done, replayed))
+        outcomes[-1] += (whole, spents)
+    assert outcomes[0] == outcomes[1]
 
 
 @settings(max_examples=300, deadline=None)
