@@ -2,7 +2,8 @@
 """Streaming intake in C: message field values -> checks passed and canonical values; a
 document -> the key, link and packed rows the stream matcher keeps; the usual message -> decoded
 and checked, and taken into the matcher's state, each in one call; the usual JSON message ->
-what the matcher keeps, in one pass over its bytes (`DirectJson`); an input -> its log record.
+what the matcher keeps, in one pass over its bytes (`DirectJson`); an input, or a flush's
+verdicts, -> their log records.
 
 Each fast path here handles the common form of a value (text without anything NFKC or white
 space collapsing could change, plain decimal amounts, ISO 8601 and customs times) and hands
@@ -942,7 +943,7 @@ cdef inline bint no_key(object link) noexcept:
     )
 
 
-# --- the log record of one input ---------------------------------------------------------------
+# --- log records: of one input, of a flush's verdicts ----------------------------------------------
 
 #: CRC-32 (zlib's: reflected polynomial 0xEDB88320) of each byte value, and in table k of the
 #: byte followed by k zero bytes: eight bytes a step (slicing by 8). The log record's checksum
@@ -1084,13 +1085,11 @@ cdef object record_of(bytes kind, object python_record, object now, object posit
     the CRC of `raw` read where it is. Anything but a float `now`, an int64 or None
     `position` and bytes `raw` (or a record over 4 GiB) is left to `python_record`."""
     cdef unsigned char prefix[PREFIX_MAX]
-    cdef Py_ssize_t n = 0, size, length
+    cdef Py_ssize_t n = 0, size
     cdef int overflow = 0
     cdef long long number = 0
     cdef double value
     cdef uint64_t bits
-    cdef uint32_t checksum
-    cdef unsigned char* out
     if not (PyFloat_CheckExact(now) and PyBytes_CheckExact(raw) and len(kind) == 1):
         return python_record(kind, now, position, raw)
     if position is not None:
@@ -1114,15 +1113,38 @@ cdef object record_of(bytes kind, object python_record, object now, object posit
     else:
         n += put_int(prefix + n, number)
     n += put_bin_head(prefix + n, size)
-    length = n + size  # the body: kind and payload
-    checksum = crc32(crc32(0, prefix, n), <const unsigned char*>PyBytes_AS_STRING(raw), size)
+    return framed(prefix, n, raw)
+
+
+cdef bytes framed(const unsigned char* head, Py_ssize_t n, bytes payload):
+    """The framed log record of body `head` (its `n` bytes) then `payload`: length, CRC32 of
+    the body, the body (`encode_record` in matchcore/stream/state.py), in one allocation. The
+    body must be under 4 GiB."""
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(payload), length = n + size
+    cdef unsigned char* out
     record = PyBytes_FromStringAndSize(NULL, HEADER_SIZE + length)
     out = <unsigned char*>PyBytes_AS_STRING(record)
+    memcpy(out + HEADER_SIZE, head, n)
+    memcpy(out + HEADER_SIZE + n, PyBytes_AS_STRING(payload), size)
     put_big(out, length, 4)
-    put_big(out + 4, checksum, 4)
-    memcpy(out + HEADER_SIZE, prefix, n)
-    memcpy(out + HEADER_SIZE + n, PyBytes_AS_STRING(raw), size)
+    # the body's CRC in one pass once it is in place: the head is then folded with the payload
+    # (16 bytes a step) instead of taking a table-driven pass of its own
+    put_big(out + 4, crc32(0, out + HEADER_SIZE, length), 4)
     return record
+
+
+def frame_all(list buffer, bytes kind, items, encode, python_record):
+    """The log records of `items` onto `buffer`, each `python_record(kind, encode(item))`
+    (`encode_record` in matchcore/stream/state.py: `StateLog.append_all`), framed in C; a
+    record of 4 GiB or more is left to `python_record`."""
+    cdef const unsigned char* head = <const unsigned char*>PyBytes_AS_STRING(kind)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(kind)
+    for item in items:
+        payload = encode(item)
+        if not PyBytes_CheckExact(payload) or n + PyBytes_GET_SIZE(payload) >= (1LL << 32):
+            buffer.append(python_record(kind, payload))
+        else:
+            buffer.append(framed(head, n, payload))
 
 
 # --- the usual JSON message, straight to what NewUpserts keeps -----------------------------------

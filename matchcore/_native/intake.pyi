@@ -1,6 +1,6 @@
 """Type stubs of the compiled intake (src_ext/intake.pyx)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 TEXT: int
@@ -101,6 +101,13 @@ def input_record(
     raw: bytes,
 ) -> bytes: ...
 def crc32_of(data: bytes, crc: int = 0) -> int: ...
+def frame_all(
+    buffer: list[bytes],
+    kind: bytes,
+    items: Iterable[Any],
+    encode: Callable[[Any], bytes],
+    python_record: Callable[[bytes, bytes], bytes],
+) -> None: ...
 
 class Tally:
     records: int

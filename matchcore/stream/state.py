@@ -178,6 +178,18 @@ class StateLog:
         self._buffer.append(input_record(now, position, raw))
         self.records_pending += 1
 
+    def append_all(self, kind: bytes, items: list[Any]) -> None:
+        """`append` of each item, packed by msgspec, in turn (a flush's verdicts: framed in
+        one compiled loop, without two Python calls and four bytes objects each)."""
+        queued = len(self._buffer)
+        try:
+            if _intake is not None:
+                _intake.frame_all(self._buffer, kind, items, _encode, encode_record)
+            else:
+                self._buffer.extend(encode_record(kind, _encode(item)) for item in items)
+        finally:  # those queued count, also when packing one raised
+            self.records_pending += len(self._buffer) - queued
+
     def queue(self) -> list[bytes] | None:
         """The list records wait in for the next commit, in order (the compiled intake puts
         them there itself; the caller counts them in `records_pending`)."""
@@ -229,6 +241,10 @@ class _NullLog:
     def append_input(self, now: float, position: int | None, raw: bytes) -> None:
         """Nothing to keep."""
         self.records_pending += 1
+
+    def append_all(self, kind: bytes, items: list[Any]) -> None:
+        """Nothing to keep."""
+        self.records_pending += len(items)
 
     def queue(self) -> list[bytes] | None:
         """None: records are not kept (only counted)."""
@@ -613,9 +629,7 @@ class DurableMatcher:
     def _collect(self) -> None:
         events = self.matcher.drain()
         if events:
-            log = self._require_log()
-            for event in events:
-                log.append(VERDICT, _encode(event))
+            self._require_log().append_all(VERDICT, events)
             self._undelivered.extend(events)
 
     def _log_flush(self, now: float) -> None:
