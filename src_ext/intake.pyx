@@ -53,6 +53,7 @@ cdef extern from "Python.h":
     bint PyUnicode_CHECK_INTERNED(object)
     void Py_XDECREF(PyObject*)
     long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
+    object PyLong_FromLongLong(long long)
 
 cdef enum Kind:  # which fast path a `Converter` runs (`RowPlan` kinds too)
     K_TEXT, K_ID_NUMBER, K_AMOUNT, K_WHOLE, K_TIME, K_OTHER, K_CHINA_DATES, K_VALID_TIME, K_MONEY_TEXT
@@ -823,10 +824,12 @@ cdef class _Route:
     cdef DocumentIntake intake
     cdef dict store, members
     cdef object index
+    cdef Py_ssize_t list_max  # members a link holds in a list (`_Index.LIST_MAX`)
 
     def __init__(self, DocumentIntake intake, dict store, index):
         self.intake, self.store, self.index = intake, store, index
         self.members = index._members
+        self.list_max = index.LIST_MAX
 
 
 cdef class NewUpserts:
@@ -841,8 +844,9 @@ cdef class NewUpserts:
     its `_Deadlines.add`; `entry(revision, link, rows)` and `slot(first_seen, key)` make what
     the matcher keeps (a document holds its order's key as the tuple of the order's slot, its
     `key`, when there is one: `StreamMatcher._order_key`); `accepted` is what `apply` returns
-    when it took the message. The matcher's dirty set and counters are read from it on every
-    call (a flush or a restore replaces them).
+    when it took the message. The matcher's dirty set and counters' dict are read from it on
+    every Python call (a flush or a restore replaces them); C callers hand them in (`Offers`
+    reads them again only after what may replace them).
     """
 
     cdef dict routes, slots
@@ -855,10 +859,11 @@ cdef class NewUpserts:
 
     def apply(self, matcher, message, now):
         """Take `message` arrived at `now` into `matcher`'s state, or None (see the class)."""
-        return self.take(matcher, message, now)
+        return self.take(matcher, message, now, matcher._dirty, matcher.counters._values)
 
-    cdef object take(self, object matcher, object message, object now):
-        """`apply`, for C callers."""
+    cdef object take(self, object matcher, object message, object now, dict dirty, dict counts):
+        """`apply`, for C callers (`dirty`, `counts`: the matcher's dirty set and counters'
+        dict)."""
         cdef _Route route = self.routes.get(type(message))
         cdef DocumentIntake intake
         if route is None:
@@ -873,17 +878,19 @@ cdef class NewUpserts:
         link = intake.linked(message)
         if not keepable(intake, link):
             return None
-        return self.keep(matcher, route, key, message.revision, link, intake.packed(rows), now)
+        return self.keep(
+            matcher, route, key, message.revision, link, intake.packed(rows), now, dirty, counts
+        )
 
     cdef object keep(
         self, object matcher, _Route route, tuple key, object revision, object link,
-        bytes packed, object now
+        bytes packed, object now, dict dirty, dict counts
     ):
         """Store a new document's version, index its link and touch its order: what `take`
         and `DirectJson` have found keepable (`keepable`, its key not in the store). The
-        order's key tuple is its slot's, whichever document came first (one tuple per order)."""
+        order's key tuple is its slot's, whichever document came first (one tuple per order).
+        `dirty`, `counts`: as `take`'s."""
         cdef bint by_link = route.intake.link == L_ORDER  # a payment or waybill: by its order
-        cdef dict counters
         touched = link if by_link else key  # else keyed by its order's key (order, inventory)
         slot = self.slots.get(touched)
         if slot is not None:
@@ -893,35 +900,37 @@ cdef class NewUpserts:
             else:
                 key = touched
         route.store[key] = self.entry(revision, link, packed)
-        counters = matcher.counters._values  # a dict: its `get` called in C, not looked up
-        counters["accepted"] = counters.get("accepted", 0) + 1
+        counts["accepted"] = counts.get("accepted", 0) + 1  # a dict: its `get` called in C
         if link is not None:
             add_member(route, link, key)
-        self.touch(matcher, touched, slot is None, now)
+        self.touch(matcher, touched, slot is None, now, dirty)
         return self.accepted
 
-    cdef touch(self, matcher, key, bint new, now):
-        """The order `key` (`new`: without a slot yet) waits for a flush
-        (`StreamMatcher._touch`)."""
-        cdef dict dirty
+    cdef touch(self, matcher, key, bint new, now, dict dirty):
+        """The order `key` (`new`: without a slot yet) waits for a flush in `dirty`, the
+        matcher's dirty set (`StreamMatcher._touch`)."""
         if new:
             self.slots[key] = self.slot(now, key)
             self.deadline(key, now)
-        dirty = matcher._dirty  # a dict (a flush makes a new one): its calls made in C
         if not dirty:
             matcher._dirty_since = now
         dirty[key] = None
 
 
 cdef inline int add_member(_Route route, object link, tuple key) except -1:
-    """`route.index.add(link, key)`, its usual cases in C (the link's first member, or its
-    second where the first is held as it is: `_Index.add`); the index does the others."""
+    """`route.index.add(link, key)`, its usual cases in C (the link's first member, its second
+    where the first is held as it is, a further one in a list with room: `_Index.add`); the
+    index does the others (a set, or a list that becomes one)."""
     found = route.members.setdefault(link, key)  # one lookup for the usual new link
     if found is key:
         return 0
     if isinstance(found, tuple):
         if found != key:
             route.members[link] = [found, key]
+        return 0
+    if type(found) is list and len(<list>found) < route.list_max:
+        if key not in <list>found:  # a buyer's orders: a list while they are few
+            (<list>found).append(key)
         return 0
     route.index.add(link, key)
     return 0
@@ -1693,7 +1702,7 @@ cdef class DirectJson:
         nothing."""
         if not self.prepare(upserts, raw):
             return None
-        return self.keep(upserts, matcher, now)
+        return self.keep(upserts, matcher, now, matcher._dirty, matcher.counters._values)
 
     def read(self, NewUpserts upserts, bytes raw):
         """`prepare` for the one-message intakes (`feed`, `DurableMatcher.offer`): True when
@@ -1702,16 +1711,19 @@ cdef class DirectJson:
 
     def store(self, NewUpserts upserts, matcher, now):
         """`keep` what `read` read, arrived at `now`."""
-        return self.keep(upserts, matcher, now)
+        return self.keep(upserts, matcher, now, matcher._dirty, matcher.counters._values)
 
-    cdef object keep(self, NewUpserts upserts, object matcher, object now):
-        """Store what `prepare` made, arrived at `now`."""
+    cdef object keep(
+        self, NewUpserts upserts, object matcher, object now, dict dirty, dict counts
+    ):
+        """Store what `prepare` made, arrived at `now` (`dirty`, `counts`: as
+        `NewUpserts.take`'s)."""
         route, key, revision, link, packed = (
             self.route, self.key, self.revision, self.link, self.packed
         )
         self.route = self.key = self.revision = self.link = self.packed = None
         self.taken += 1
-        return upserts.keep(matcher, route, key, revision, link, packed, now)
+        return upserts.keep(matcher, route, key, revision, link, packed, now, dirty, counts)
 
     cdef bint prepare(self, NewUpserts upserts, object raw) except -1:
         """Read `raw`; True when it is the usual new upsert (see the class)."""
@@ -1846,7 +1858,6 @@ cdef class DirectJson:
     ) except -2:
         """An array of flat objects at `i` (its bracket) into `items`: the index after it, or
         -1 (also for a second array)."""
-        cdef Span fields[MAX_FIELDS]
         cdef Py_ssize_t count = 0, total = 0, k = 0
         if self.has_items:
             return -1
@@ -1860,11 +1871,10 @@ cdef class DirectJson:
             while True:
                 if i >= n or p[i] != 0x7B:
                     return -1
-                i = self.read_fields(p, i, n, fields, &count, False)
+                self.reserve_items(total + MAX_FIELDS)  # read in place: an item has at most that
+                i = self.read_fields(p, i, n, self.items + total, &count, False)
                 if i < 0:
                     return -1
-                self.reserve_items(total + count)
-                memcpy(self.items + total, fields, count * sizeof(Span))
                 total += count
                 k += 1
                 self.reserve_starts(k + 1)
@@ -2100,6 +2110,16 @@ cdef inline bint same_bytes(bytes known, const uint8_t* p, Py_ssize_t size) noex
 # --- many messages offered in one call -----------------------------------------------------------
 
 
+cdef inline bint small_int(object value, long long* out) except -1:
+    """Whether `value` is an int within 2**62 of zero (`out`: it): sums of two such do not
+    overflow."""
+    cdef int overflow = 0
+    if not PyLong_CheckExact(value):
+        return False
+    out[0] = PyLong_AsLongLongAndOverflow(value, &overflow)
+    return not overflow and -(1LL << 62) < out[0] < (1LL << 62)
+
+
 cdef class Tally:
     """What one `Offers.offer` call did that its caller (`DurableMatcher.offer_many`) books
     once, not per message: log records queued, messages logged and taken (`taken` counts them
@@ -2148,6 +2168,7 @@ cdef class Offers:
         """Offer every message of `raws` (with the position of the same index in `positions`,
         or None for all when it is None) arrived at `now` (None: `matcher.clock()` each)."""
         cdef Py_ssize_t at, count = len(raws)
+        cdef long long first = 0, step = 0, last = 0
         upserts = matcher._new_upserts  # compiled (called in C), None, or a stand-in of tests
         cdef NewUpserts compiled = upserts if isinstance(upserts, NewUpserts) else None
         direct = matcher._direct_json  # None: every message decoded first (tests' switch)
@@ -2156,12 +2177,29 @@ cdef class Offers:
         )
         cdef bint auto_flush = matcher.auto_flush
         cdef Py_ssize_t batch_size = matcher.batch_size
+        # The matcher's dirty set and counters' dict, read again only after a call that may
+        # replace them (a flush, a callback: `stale`; not `clock`, `encode` or `decode`), and
+        # its events looked at only after one that may make some (`unseen`): read per message,
+        # these attributes cost ~1K instructions a message.
+        cdef dict dirty = None, counts = None
+        cdef bint stale = True, unseen = True, in_python
         clock = matcher.clock
         if positions is not None and len(positions) != count:
             raise ValueError(f"{count} messages but {len(positions)} positions")
+        # A range of positions (what the CLI and the harness hand over) made in C: indexing it
+        # computes with Python ints, a few hundred instructions a message.
+        cdef bint ranged = (
+            type(positions) is range and count > 0 and small_int(positions.start, &first)
+            and small_int(positions.step, &step) and small_int(positions[count - 1], &last)
+        )
         for at in range(count):
+            if stale:
+                dirty, counts, stale = matcher._dirty, matcher.counters._values, False
             raw = raws[at]
-            position = positions[at] if positions is not None else None
+            if ranged:
+                position = PyLong_FromLongLong(first + at * step)
+            else:
+                position = positions[at] if positions is not None else None
             arrival = clock() if now is None else now
             if not isinstance(raw, bytes):
                 raw = self.encode(raw)
@@ -2173,27 +2211,35 @@ cdef class Offers:
                         message = self.decode(raw)
                     except self.bad_message as exc:
                         durable.reject(exc.reason, position, raw)
+                        stale = unseen = True  # (it calls back)
                         self.moved(tally, position)
                         continue
             if queue is not None:
                 queue.append(record_of(self.kind, self.python_record, arrival, position, raw))
             tally.records += 1
             if direct_upsert:  # the usual new upsert, read straight into the state
-                result = json.keep(compiled, matcher, arrival)
+                result = json.keep(compiled, matcher, arrival, dirty, counts)
             elif compiled is not None:
-                result = compiled.take(matcher, message, arrival)
+                result = compiled.take(matcher, message, arrival, dirty, counts)
             else:
                 result = upserts.apply(matcher, message, arrival) if upserts is not None else None
+            in_python = compiled is None or result is None
             if result is None:
                 result = matcher._apply(message, arrival)
-            if auto_flush and len(matcher._dirty) >= batch_size:
+            if in_python:  # the Python path (or a stand-in of tests): read again, to be safe
+                dirty, counts, unseen = matcher._dirty, matcher.counters._values, True
+            if auto_flush and len(dirty) >= batch_size:
                 matcher.flush(arrival)
+                stale = unseen = True
             if result is not self.accepted and result.status == "dead":
                 durable.on_dead_letter(result.reason or "", position, raw)
+                stale = unseen = True
             self.moved(tally, position)
             tally.taken += 1
-            if matcher._events:  # the feed flushed
-                durable._collect()
+            if unseen:
+                unseen = False
+                if matcher._events:  # the feed flushed
+                    durable._collect()
 
     cdef inline void moved(self, Tally tally, object position):
         """The input moved on to `position` (None: it has none)."""

@@ -1497,8 +1497,8 @@ class _Index:
         return key in self._members
 
     def add(self, key: Any, member: tuple[Any, ...]) -> None:
-        """Link `member` to `key` (src_ext/intake.pyx: `add_member` does the first two cases,
-        a first member and a second beside one held as it is, in C: keep them the same)."""
+        """Link `member` to `key` (src_ext/intake.pyx: `add_member` does all but the set cases,
+        a set and a full list that becomes one, in C: keep them the same)."""
         found = self._members.setdefault(key, member)  # one lookup for the usual new key
         if found is member:
             return

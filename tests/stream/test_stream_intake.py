@@ -621,6 +621,24 @@ def test_compiled_and_python_intake_keep_the_same_state(
     assert _state(fast) == _state(python)
 
 
+@compiled
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(BUYER_IDS), st.integers(0, 40)), max_size=45))
+def test_compiled_and_python_intake_index_many_orders_of_a_buyer_the_same(
+    references: References, orders: list[tuple[str, int]]
+) -> None:
+    """A buyer's orders are indexed alike by the compiled path and in Python: one, a list of
+    up to `_Index.LIST_MAX` in the order they came, then a set."""
+    python = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    python._new_upserts = None
+    fast = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    for buyer, number in orders:
+        raw = msgspec.json.encode(order_msg(f"O{number}", buyer=buyer))
+        assert fast.feed(raw, now=1.0) == python.feed(raw, now=1.0)
+    assert fast._buyer_orders._members == python._buyer_orders._members
+    assert _state(fast) == _state(python)
+
+
 def test_the_compiled_intake_takes_the_usual_documents(references: References) -> None:
     """Every document of a complete order set goes the compiled way when it is built."""
     stream = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)

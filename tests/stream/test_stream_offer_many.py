@@ -166,6 +166,29 @@ def test_offer_many_without_positions_and_with_a_fixed_time(references: Referenc
     assert [letter[0] for letter in outcomes[0][3]][0].startswith("undecodable")
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    start=st.one_of(st.integers(-5, 5), st.integers(2**62 - 40, 2**62), st.just(2**63 - 60)),
+    step=st.integers(1, 5),
+)
+def test_offer_many_takes_a_range_of_positions_as_their_list(
+    references: References, start: int, step: int
+) -> None:
+    """Positions given as a range (made in C where they are small) are those of its list."""
+    raws = [msgspec.json.encode(m) for m in [*complete_set("O1"), *complete_set("O2")]]
+    raws.insert(2, b"bad")
+    positions = range(start, start + step * len(raws), step)
+    outcomes = []
+    for given_as in (positions, list(positions)):
+        with tempfile.TemporaryDirectory(prefix="offer-many-") as state_dir:
+            run = _Run(references, state_dir, batch_size=4, intake="direct")
+            run.processor.offer_many(raws, given_as)
+            outcomes.append(run.outcome())
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][4] == positions[-1]  # acknowledged
+    assert [letter[1] for letter in outcomes[0][3]] == [positions[2]]
+
+
 class _Calls:
     """A processor that records what it is asked: each message offered (with its position,
     one by one or many at once) and each poll."""
