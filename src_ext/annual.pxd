@@ -12,7 +12,7 @@ from libc.stdlib cimport free, malloc
 from arrow_access cimport StrRef, col_i64, col_str, prefetch_str, prefetch_value, str_cmp
 from context cimport (Ctx, O_APP_TIME, O_APP_YEAR, O_BUYER_ID_NUMBER, O_EBP_CODE, O_ORDER_NO,
                       Q_BUYER_ID_NUMBER, Q_USED, Q_YEAR)
-from hashtable cimport HashTable, KeySpec, KeyVal, key_hash, table_find
+from hashtable cimport CACHED_ROWS, HashTable, KeySpec, KeyVal, key_hash, table_find
 
 cdef extern from "mc_int128.h":
     void mc_prefetch "MC_PREFETCH"(const void* p) noexcept nogil
@@ -169,8 +169,9 @@ cdef inline int annual_walk(Ctx* x, Walk* w) noexcept nogil:
     cdef int32_t* rows
     cdef int32_t* tmp
     cdef int failed = 0
+    cdef int64_t prefetched = x.n_orders if x.n_orders > CACHED_ROWS else 0  # (see CACHED_ROWS)
     for i in prange(x.n_orders, schedule="dynamic", chunksize=4096, num_threads=x.threads):
-        if i + WALK_AHEAD < x.n_orders:
+        if i + WALK_AHEAD < prefetched:
             prefetch_buyer(x, w, i + WALK_AHEAD)
         if w.buyer_first[i] != i:
             continue

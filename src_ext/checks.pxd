@@ -12,7 +12,8 @@ from arrow_access cimport (Col, StrRef, col_f64, col_i64, col_is_null, col_str, 
                            prefetch_str_data, prefetch_value, str_eq, str_eq_nullsafe)
 from china_dates cimport days_in_month
 from context cimport *
-from hashtable cimport KeyVal, key_hash, table_find
+from hashing cimport hash_str
+from hashtable cimport KeyVal, key_hash, key_hash_after, table_find
 
 cdef extern from "mc_int128.h":
     int mc_product_differs(int64_t a, int64_t b, int64_t c, int64_t scale, int64_t limit) noexcept nogil
@@ -132,23 +133,24 @@ cdef inline uint64_t check_party(Ctx* x, int64_t i, int party, int role, StrRef 
     """ENTERPRISE_NOT_FILED / _INACTIVE / _DISHONEST for one party of order row i."""
     cdef uint64_t fails = 0
     cdef int32_t e = find_enterprise(x, code)
-    cdef int64_t bound
+    cdef const Enterprise* ent
     if e < 0:
         emit(x, pos, write, i, 20, party, -1, 0)
         return bit(20)
-    if not (col_i64(x.cols + E_ROLES, e, 0) & role):
+    ent = x.enterprises + e
+    if not (ent.roles & role):
         fails |= bit(20)
         emit(x, pos, write, i, 20, party, -1, 1)
-    if not (x.ent_flags[e] & ENT_ACTIVE):
+    if not (ent.flags & ENT_ACTIVE):
         fails |= bit(21)
         emit(x, pos, write, i, 21, party, -1, 0)
-    elif not col_is_null(x.cols + E_VALID_FROM, e) and app_time < col_i64(x.cols + E_VALID_FROM, e, 0):
+    elif ent.flags & ENT_FROM and app_time < ent.valid_from:
         fails |= bit(21)
         emit(x, pos, write, i, 21, party, -1, 1)
-    elif not col_is_null(x.cols + E_VALID_TO, e) and app_time >= col_i64(x.cols + E_VALID_TO, e, 0):
+    elif ent.flags & ENT_TO and app_time >= ent.valid_to:
         fails |= bit(21)
         emit(x, pos, write, i, 21, party, -1, 2)
-    if x.ent_flags[e] & ENT_DISHONEST:
+    if ent.flags & ENT_DISHONEST:
         fails |= bit(22)
         emit(x, pos, write, i, 22, party, -1, 0)
     return fails
@@ -175,26 +177,29 @@ cdef inline uint64_t check_parties(Ctx* x, int64_t i, int32_t f, int64_t* pos,
 
 # ---- lines and tax ----------------------------------------------------------------------
 
-cdef inline int32_t find_product(Ctx* x, StrRef ebc_code, StrRef item_no) noexcept nogil:
+cdef inline int32_t find_product(Ctx* x, StrRef ebc_code, uint64_t ebc_hash,
+                                 StrRef item_no) noexcept nogil:
+    """The product row of (ebc_code, item_no), or -1; ebc_hash = hash_str(ebc_code, 0), the
+    same for every line of an order."""
     cdef KeyVal v
     v.s0 = ebc_code
     v.s1 = item_no
     v.i0 = 0
     v.has_null = ebc_code.len < 0 or item_no.len < 0
-    return table_find(&x.prod_table, &x.prod_key, &v, key_hash(&v))
+    return table_find(&x.prod_table, &x.prod_key, &v, key_hash_after(&v, ebc_hash))
 
 
 cdef inline int not_filed_variant(Ctx* x, int32_t product, int64_t app_time) noexcept nogil:
     """PRODUCT_NOT_FILED variant, or -1 when the line's product is filed."""
+    cdef const Product* filed
     if product < 0:
         return 0
-    if x.prod_flags[product] & PROD_REVOKED:
+    filed = x.products + product
+    if filed.flags & PROD_REVOKED:
         return 1
-    if not col_is_null(x.cols + R_VALID_FROM, product) and \
-            app_time < col_i64(x.cols + R_VALID_FROM, product, 0):
+    if filed.flags & PROD_FROM and app_time < filed.valid_from:
         return 2
-    if not col_is_null(x.cols + R_VALID_TO, product) and \
-            app_time >= col_i64(x.cols + R_VALID_TO, product, 0):
+    if filed.flags & PROD_TO and app_time >= filed.valid_to:
         return 3
     return -1
 
@@ -202,12 +207,12 @@ cdef inline int not_filed_variant(Ctx* x, int32_t product, int64_t app_time) noe
 cdef inline bint line_tax(Ctx* x, int64_t line, int32_t product, int64_t items_total,
                           int64_t shipping, int64_t* tax) noexcept nogil:
     """Add t_i of SPEC §3.2 to tax; False when the order's tax must be skipped."""
+    cdef const Product* filed = x.products + product
     cdef double p = <double>col_i64(x.cols + L_TOTAL_PRICE, line, 0)
-    cdef double c = col_f64(x.cols + R_CONSUMPTION_TAX_RATE, product, 0.0)
-    cdef double v = col_f64(x.cols + R_VAT_RATE, product, 0.0)
+    cdef double c = filed.consumption_tax_rate
+    cdef double v = filed.vat_rate
     cdef double share, dutiable, consumption, vat, raw
-    if col_is_null(x.cols + R_CONSUMPTION_TAX_RATE, product) or \
-            col_is_null(x.cols + R_VAT_RATE, product) or not (c < 1.0):
+    if filed.flags & PROD_UNTAXED:
         return False
     share = 0.0 if items_total == 0 else (<double>shipping) * p / (<double>items_total)
     dutiable = p + share
@@ -231,20 +236,20 @@ cdef inline int64_t round_half_up_to_cent(int64_t units) noexcept nogil:
     return d * 100
 
 
-cdef inline uint64_t check_lines(Ctx* x, int64_t i, int32_t f, int64_t* pos, bint write,
-                                 int64_t* computed_tax) noexcept nogil:
-    """LINE_TOTAL_MISMATCH and PRODUCT_* per line; computed_tax (INT64_MIN when skipped)."""
+cdef inline uint64_t check_lines(Ctx* x, int64_t i, int32_t f, int64_t items_total,
+                                 int64_t* pos, bint write, int64_t* computed_tax) noexcept nogil:
+    """LINE_TOTAL_MISMATCH and PRODUCT_* per line (items_total: the sum of their total_price);
+    computed_tax (INT64_MIN when skipped)."""
     cdef int64_t k, line, start = x.line_start[f], end = x.line_start[f + 1]
     cdef int64_t app_time = col_i64(x.cols + O_APP_TIME, i, 0)
-    cdef int64_t items_total = 0, tax = 0, shipping
+    cdef int64_t tax = 0, shipping
     cdef StrRef ebc_code = col_str(x.cols + O_EBC_CODE, i)
+    cdef uint64_t ebc_hash = hash_str(ebc_code, 0)
     cdef int32_t product
     cdef int variant
     cdef uint8_t flags
     cdef uint64_t fails = 0
     cdef bint taxable = end > start
-    for k in range(start, end):
-        items_total += col_i64(x.cols + L_TOTAL_PRICE, x.line_rows[k], 0)
     shipping = col_i64(x.cols + O_FREIGHT, i, 0) - col_i64(x.cols + O_DISCOUNT, i, 0)
     for k in range(start, end):
         line = x.line_rows[k]
@@ -252,14 +257,14 @@ cdef inline uint64_t check_lines(Ctx* x, int64_t i, int32_t f, int64_t* pos, bin
                               col_i64(x.cols + L_TOTAL_PRICE, line, 0), MONEY_SCALE, LINE_TOLERANCE):
             fails |= bit(13)
             emit(x, pos, write, i, 13, -1, line, 0)
-        product = find_product(x, ebc_code, col_str(x.cols + L_ITEM_NO, line))
+        product = find_product(x, ebc_code, ebc_hash, col_str(x.cols + L_ITEM_NO, line))
         variant = not_filed_variant(x, product, app_time)
         if variant >= 0:
             fails |= bit(23)
             emit(x, pos, write, i, 23, -1, line, variant)
             taxable = False
             continue
-        flags = x.prod_flags[product]
+        flags = x.products[product].flags
         if x.p.positive_list and not (flags & PROD_POSITIVE):
             fails |= bit(24)
             emit(x, pos, write, i, 24, -1, line, 0)
@@ -425,7 +430,7 @@ cdef inline uint64_t evaluate_order(Ctx* x, int64_t i, int64_t* n_subjects) noex
     if lv > x.p.single_limit:
         fails |= bit(18)
     fails |= check_parties(x, i, f, &pos, False)
-    fails |= check_lines(x, i, f, &pos, False, &tax)
+    fails |= check_lines(x, i, f, items_total, &pos, False, &tax)
     if tax != INT64_MIN and abs64(col_i64(x.cols + O_TAX_TOTAL, i, 0) - tax) > x.p.tax_tolerance:
         fails |= bit(26)
     if x.p.inventory_rules:
@@ -450,4 +455,4 @@ cdef inline void write_subjects(Ctx* x, int64_t i) noexcept nogil:
     cdef int64_t pos = x.subject_start[i]
     cdef int64_t tax
     check_parties(x, i, f, &pos, True)
-    check_lines(x, i, f, &pos, True, &tax)
+    check_lines(x, i, f, x.items_total[i], &pos, True, &tax)  # (the order's, when it has lines)

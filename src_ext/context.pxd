@@ -33,11 +33,31 @@ cdef enum ColumnIndex:
 cdef enum:
     ENT_ACTIVE = 1
     ENT_DISHONEST = 2
+    ENT_FROM = 4            # valid_from is not null
+    ENT_TO = 8              # valid_to is not null
     PROD_REVOKED = 1
     PROD_POSITIVE = 2
     PROD_PROHIBITED = 4
+    PROD_FROM = 8           # valid_from is not null
+    PROD_TO = 16            # valid_to is not null
+    PROD_UNTAXED = 32       # a null rate, or a consumption tax rate not below 1: no tax
     HS_POSITIVE = 1
     HS_PROHIBITED = 2
+
+# What the checks read of a reference row, gathered when its table is prepared: a lookup then
+# reads one record instead of a column (and its null test) per value.
+ctypedef struct Enterprise:
+    int64_t roles           # E_ROLES, 0 when null
+    int64_t valid_from      # E_VALID_FROM, when flags has ENT_FROM
+    int64_t valid_to        # E_VALID_TO, when flags has ENT_TO
+    uint8_t flags
+
+ctypedef struct Product:
+    int64_t valid_from      # R_VALID_FROM, when flags has PROD_FROM
+    int64_t valid_to        # R_VALID_TO, when flags has PROD_TO
+    double vat_rate         # R_VAT_RATE and
+    double consumption_tax_rate  # R_CONSUMPTION_TAX_RATE, when flags lacks PROD_UNTAXED
+    uint8_t flags
 
 ctypedef struct Params:
     int64_t amount_tolerance
@@ -84,10 +104,10 @@ ctypedef struct Ctx:
     # Reference tables.
     HashTable ent_table
     KeySpec ent_key
-    uint8_t* ent_flags
+    Enterprise* enterprises   # per enterprise row
     HashTable prod_table
     KeySpec prod_key
-    uint8_t* prod_flags
+    Product* products         # per product row
     # Outputs, per order row (INT64_MIN marks null in nullable columns).
     uint64_t* mask
     int64_t* payment_row

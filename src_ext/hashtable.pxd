@@ -55,6 +55,9 @@ cdef enum:
     PREFETCH_AHEAD = 16   # rows between the build's slot, key view, key bytes prefetches
     PROBE_DISTANCE = 16   # rows between the slot, key view, key bytes prefetches and the lookup
     PROBE_BLOCK = 1024    # rows a thread takes at a time
+    # Tables of at most this many rows (a stream's micro-batch) stay in cache: software
+    # prefetching them costs more instructions than the misses it would hide.
+    CACHED_ROWS = 4096
 
 cdef enum:
     KEY_COPY = 32             # bytes per row: two lengths, then both strings' bytes
@@ -81,10 +84,13 @@ cdef inline KeyVal key_at(const KeySpec* k, int64_t row) noexcept nogil:
     return v
 
 
+cdef inline uint64_t key_hash_after(const KeyVal* v, uint64_t s0_hash) noexcept nogil:
+    """key_hash(v) from s0_hash = hash_str(v.s0, 0): keys sharing their first part hash it once."""
+    return hash_int(v.i0, hash_str(v.s1, s0_hash))
+
+
 cdef inline uint64_t key_hash(const KeyVal* v) noexcept nogil:
-    cdef uint64_t h = hash_str(v.s0, 0)
-    h = hash_str(v.s1, h)
-    return hash_int(v.i0, h)
+    return key_hash_after(v, hash_str(v.s0, 0))
 
 
 cdef inline bint key_eq(const KeyVal* a, const KeyVal* b) noexcept nogil:
@@ -264,14 +270,15 @@ cdef inline void build_rows(HashTable* t, const KeySpec* k, int64_t n, const uin
     """
     cdef int64_t parts = 1 << t.part_bits
     cdef int64_t p, row, d = PREFETCH_AHEAD
+    cdef int64_t prefetched = n if n > CACHED_ROWS else 0  # rows that prefetches reach
     cdef KeyVal v
     for p in prange(parts, schedule="static", num_threads=threads):
         for row in range(n):
-            if row + 3 * d < n and builds_here(t, hashes, first, row + 3 * d, p):
+            if row + 3 * d < prefetched and builds_here(t, hashes, first, row + 3 * d, p):
                 mc_prefetch(slot_of(t, hashes[row + 3 * d]))
-            if row + 2 * d < n and builds_here(t, hashes, first, row + 2 * d, p):
+            if row + 2 * d < prefetched and builds_here(t, hashes, first, row + 2 * d, p):
                 prefetch_candidate(t, k, hashes[row + 2 * d])
-            if row + d < n and builds_here(t, hashes, first, row + d, p):
+            if row + d < prefetched and builds_here(t, hashes, first, row + d, p):
                 prefetch_candidate_bytes(t, k, hashes[row + d])
             if not builds_here(t, hashes, first, row, p):
                 continue
@@ -324,9 +331,29 @@ cdef inline void probe_block(const HashTable* t, const KeySpec* build, const Key
         found[row] = table_find(t, build, &v, hs[row - start])
 
 
+cdef inline void probe_cached(const HashTable* t, const KeySpec* build, const KeySpec* probe,
+                              int64_t n, int32_t* found) noexcept nogil:
+    """probe_rows for a table of at most CACHED_ROWS rows: one row after the other."""
+    cdef int64_t row
+    cdef KeyVal v
+    for row in range(n):
+        v = key_at(probe, row)
+        found[row] = table_find(t, build, &v, key_hash(&v))
+
+
 cdef inline void probe_rows(const HashTable* t, const KeySpec* build, const KeySpec* probe,
                             int64_t n, int32_t* found, int threads) noexcept nogil:
-    """found[row] = first build row whose key equals probe row's key, else -1 (in parallel)."""
+    """found[row] = first build row whose key equals probe row's key, else -1 (in parallel;
+    a small table probed by at most a block of rows, on this thread, unpipelined)."""
+    if t.size <= CACHED_ROWS and n <= PROBE_BLOCK:
+        probe_cached(t, build, probe, n, found)
+    else:
+        probe_pipelined(t, build, probe, n, found, threads)
+
+
+cdef inline void probe_pipelined(const HashTable* t, const KeySpec* build, const KeySpec* probe,
+                                 int64_t n, int32_t* found, int threads) noexcept nogil:
+    """probe_rows in prefetched blocks of PROBE_BLOCK rows, in parallel."""
     cdef int64_t nblocks = (n + PROBE_BLOCK - 1) // PROBE_BLOCK
     cdef int64_t b
     for b in prange(nblocks, schedule="dynamic", num_threads=threads):

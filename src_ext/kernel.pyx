@@ -10,9 +10,10 @@ import numpy as np
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy, memset
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset, strlen
 from cython.parallel cimport prange
 cimport openmp
 
@@ -22,8 +23,8 @@ from checks cimport (evaluate_order, prefetch_document_strings, prefetch_documen
                     write_subjects)
 from context cimport *
 from hashing cimport hash_bytes
-from hashtable cimport (HashTable, KeySpec, KeyVal, build_rows, hash_rows, key_at, key_hash,
-                        probe_rows, table_build, table_copy_keys, table_find, table_free,
+from hashtable cimport (CACHED_ROWS, HashTable, KeySpec, KeyVal, build_rows, hash_rows, key_at,
+                        key_hash, probe_pipelined, probe_rows, table_build, table_copy_keys, table_find, table_free,
                         table_init)
 from join cimport (group_rows, link_inventories, link_lines, link_orders, link_payments,
                    link_waybills)
@@ -305,7 +306,8 @@ def import_table(source, list names, huge_names=frozenset()):
     cdef ArrowSchema schema
     cdef ArrowArray batch
     cdef ArrowColumn column
-    cdef dict columns = {name: ArrowColumn() for name in names}
+    # (__new__: straight to the type's constructor, without a Python call per column)
+    cdef dict columns = {name: ArrowColumn.__new__(ArrowColumn) for name in names}
     cdef list placed  # per child of a batch: its column, or None
     if mc_stream_schema(stream, &schema) != 0:
         mc_release_stream(stream)
@@ -337,19 +339,23 @@ cdef list _placed_columns(ArrowSchema* schema, dict columns):
     cdef int64_t i
     if (<bytes>schema.format) != b"+s":
         raise ArrowLayoutError("the Arrow stream does not hold record batches")
+    cdef const char* text
+    cdef bytes fmt
     placed = [None] * schema.n_children
     last = {}
     for i in range(schema.n_children):
-        last[(<bytes>schema.children[i].name).decode()] = i
+        text = schema.children[i].name
+        last[PyUnicode_DecodeUTF8(text, <Py_ssize_t>strlen(text), NULL)] = i
     for name, i in last.items():
         column = columns.get(name)
         if column is None:
             continue
+        fmt = <bytes>schema.children[i].format
         try:
-            column.col.layout = layout_of(<bytes>schema.children[i].format)
+            column.col.layout = layout_of(fmt)
         except ArrowLayoutError as exc:
             raise ArrowLayoutError(f"column {name}: {exc}") from None
-        column.format = (<bytes>schema.children[i].format).decode()
+        column.format = fmt.decode()
         placed[i] = column
     return placed
 
@@ -383,11 +389,12 @@ def hash_bytes_test(bytes data, uint64_t seed=0) -> int:
 
 
 def hash_table_test(ArrowColumn build, ArrowColumn probe, uint64_t hash_mask=~0ULL,
-                    int part_bits=0, int threads=1, bint copy_keys=False):
+                    int part_bits=0, int threads=1, bint copy_keys=False, bint pipelined=False):
     """Build a table over `build` strings, probe it with `probe`: (first rows, found rows).
 
     `hash_mask` is AND-ed into every hash, so a test can force tag and slot collisions;
-    `copy_keys` compares keys from the table's key copies (large tables) instead of the column.
+    `copy_keys` compares keys from the table's key copies (large tables) instead of the column;
+    `pipelined` probes in prefetched blocks even when the tables are small enough not to.
     """
     cdef KeySpec bk, pk
     cdef HashTable t
@@ -414,8 +421,10 @@ def hash_table_test(ArrowColumn build, ArrowColumn probe, uint64_t hash_mask=~0U
         for row in range(n):
             hashes[row] &= hash_mask
         build_rows(&t, &bk, n, hashes, first, threads)
-        if hash_mask == ~(<uint64_t>0):
-            probe_rows(&t, &bk, &pk, m, found, threads)  # the product path: batched, prefetched
+        if hash_mask == ~(<uint64_t>0) and pipelined:
+            probe_pipelined(&t, &bk, &pk, m, found, threads)
+        elif hash_mask == ~(<uint64_t>0):
+            probe_rows(&t, &bk, &pk, m, found, threads)  # the product path
         else:
             for row in range(m):
                 v = key_at(&pk, row)
@@ -445,10 +454,11 @@ cdef void reference_keys(Ctx* x) noexcept nogil:
 
 
 cdef int prepare_enterprises(Ctx* x) noexcept nogil:
-    """Enterprise table by code, and its active/dishonest flags."""
+    """Enterprise table by code, and each enterprise's record (context.pxd)."""
     cdef uint64_t* hashes = <uint64_t*>malloc(<size_t>(x.n_enterprises + 1) * sizeof(uint64_t))
     cdef int32_t* first = <int32_t*>malloc(<size_t>(x.n_enterprises + 1) * sizeof(int32_t))
     cdef int64_t e
+    cdef Enterprise* ent
     cdef int rc
     if hashes == NULL or first == NULL:
         free(hashes)
@@ -456,18 +466,58 @@ cdef int prepare_enterprises(Ctx* x) noexcept nogil:
         return -1
     rc = table_build(&x.ent_table, &x.ent_key, x.n_enterprises, hashes, first, 0, 1)
     for e in range(x.n_enterprises):
-        x.ent_flags[e] = 0
+        ent = x.enterprises + e
+        ent.flags = 0
         if str_is(col_str(x.cols + E_STATUS, e), b"active", 6):
-            x.ent_flags[e] |= ENT_ACTIVE
+            ent.flags |= ENT_ACTIVE
         if str_is(col_str(x.cols + E_CREDIT_CLASS, e), b"dishonest", 9):
-            x.ent_flags[e] |= ENT_DISHONEST
+            ent.flags |= ENT_DISHONEST
+        ent.roles = col_i64(x.cols + E_ROLES, e, 0)
+        ent.valid_from = col_i64(x.cols + E_VALID_FROM, e, 0)
+        ent.valid_to = col_i64(x.cols + E_VALID_TO, e, 0)
+        if not col_is_null(x.cols + E_VALID_FROM, e):
+            ent.flags |= ENT_FROM
+        if not col_is_null(x.cols + E_VALID_TO, e):
+            ent.flags |= ENT_TO
     free(hashes)
     free(first)
     return rc
 
 
+cdef uint64_t prefix_lengths(const Col* prefixes, int64_t n) noexcept nogil:
+    """Bit k set: some prefix is k bytes long (every bit from 63 up when one is longer)."""
+    cdef uint64_t lengths = 0
+    cdef int64_t r, k
+    for r in range(n):
+        k = col_str(prefixes, r).len
+        if k >= 63:
+            lengths |= (<uint64_t>1) << 63
+        elif k >= 0:
+            lengths |= (<uint64_t>1) << k
+    return lengths
+
+
+cdef void product_record(Ctx* x, int64_t r) noexcept nogil:
+    """Product row r's record: its dates, rates and flags but the HS-list ones."""
+    cdef Product* filed = x.products + r
+    filed.flags = 0 if str_is(col_str(x.cols + R_STATUS, r), b"active", 6) else PROD_REVOKED
+    if not x.p.positive_list:
+        filed.flags |= PROD_POSITIVE  # no hs_lists: every code counts as listed
+    filed.valid_from = col_i64(x.cols + R_VALID_FROM, r, 0)
+    filed.valid_to = col_i64(x.cols + R_VALID_TO, r, 0)
+    if not col_is_null(x.cols + R_VALID_FROM, r):
+        filed.flags |= PROD_FROM
+    if not col_is_null(x.cols + R_VALID_TO, r):
+        filed.flags |= PROD_TO
+    filed.consumption_tax_rate = col_f64(x.cols + R_CONSUMPTION_TAX_RATE, r, 0.0)
+    filed.vat_rate = col_f64(x.cols + R_VAT_RATE, r, 0.0)
+    if col_is_null(x.cols + R_CONSUMPTION_TAX_RATE, r) or col_is_null(x.cols + R_VAT_RATE, r) \
+            or not (filed.consumption_tax_rate < 1.0):
+        filed.flags |= PROD_UNTAXED  # line_tax skips the order's tax
+
+
 cdef int prepare_products(Ctx* x) noexcept nogil:
-    """Product table by (ebc_code, item_no), and each product's status and HS-list flags."""
+    """Product table by (ebc_code, item_no), and each product's record with its HS-list flags."""
     cdef int64_t n = x.n_products if x.n_products > x.n_hs else x.n_hs
     cdef uint64_t* hashes = <uint64_t*>malloc(<size_t>(n + 1) * sizeof(uint64_t))
     cdef int32_t* first = <int32_t*>malloc(<size_t>(n + 1) * sizeof(int32_t))
@@ -478,7 +528,9 @@ cdef int prepare_products(Ctx* x) noexcept nogil:
     cdef StrRef code, name
     cdef int64_t r, length
     cdef int32_t q
+    cdef Product* filed
     cdef int rc = 0
+    cdef uint64_t lengths = prefix_lengths(x.cols + H_HS_PREFIX, x.n_hs)
     hs_key.s0 = x.cols + H_HS_PREFIX
     hs_key.s1 = NULL
     hs_key.i0 = NULL
@@ -499,24 +551,24 @@ cdef int prepare_products(Ctx* x) noexcept nogil:
                 elif str_is(name, b"prohibited", 10):
                     hs_flags[first[r]] |= HS_PROHIBITED
         for r in range(x.n_products):
-            x.prod_flags[r] = 0 if str_is(col_str(x.cols + R_STATUS, r), b"active", 6) \
-                else PROD_REVOKED
-            if not x.p.positive_list:
-                x.prod_flags[r] |= PROD_POSITIVE  # no hs_lists: every code counts as listed
+            product_record(x, r)
+            filed = x.products + r
             code = col_str(x.cols + R_HS_CODE, r)
             v.s1.ptr = NULL
             v.s1.len = 0
             v.i0 = 0
             v.has_null = False
             for length in range(1, code.len + 1):
+                if length < 64 and not (lengths >> length) & 1:
+                    continue  # no prefix this long: nothing to find
                 v.s0.ptr = code.ptr
                 v.s0.len = length
                 q = table_find(&hs_table, &hs_key, &v, key_hash(&v))
                 if q >= 0:
                     if hs_flags[q] & HS_POSITIVE:
-                        x.prod_flags[r] |= PROD_POSITIVE
+                        filed.flags |= PROD_POSITIVE
                     if hs_flags[q] & HS_PROHIBITED:
-                        x.prod_flags[r] |= PROD_PROHIBITED
+                        filed.flags |= PROD_PROHIBITED
         table_free(&hs_table)
     free(hashes)
     free(first)
@@ -529,15 +581,15 @@ cdef int FIRST_REFERENCE = R_EBC_CODE, END_REFERENCE = E_VALID_TO + 1
 
 
 cdef class PreparedReferences:
-    """The product and enterprise tables and flags of the filed records, built by a run and
+    """The product and enterprise tables and records of the filed records, built by a run and
     reused by later runs given the same reference columns (the same ArrowColumn objects):
     for a micro-batch of a few orders, building them costs more than the rest of the run.
     A run given other columns builds them again."""
 
     cdef HashTable ent_table
     cdef HashTable prod_table
-    cdef object ent_flags
-    cdef object prod_flags
+    cdef Enterprise* enterprises
+    cdef Product* products
     cdef tuple sources  # the reference columns they were built from; None: not built
     cdef int64_t n_products, n_hs, n_enterprises
     cdef bint positive_list
@@ -546,11 +598,15 @@ cdef class PreparedReferences:
     def __cinit__(self):
         memset(&self.ent_table, 0, sizeof(HashTable))
         memset(&self.prod_table, 0, sizeof(HashTable))
+        self.enterprises = NULL
+        self.products = NULL
         self.sources = None
 
     def __dealloc__(self):
         table_free(&self.ent_table)
         table_free(&self.prod_table)
+        free(self.enterprises)
+        free(self.products)
 
     @property
     def built(self) -> bool:
@@ -570,22 +626,26 @@ cdef class PreparedReferences:
         return True
 
     cdef int lend(self, Ctx* x) except -1:
-        """Point the run at the tables and flags (they stay owned here)."""
+        """Point the run at the tables and records (they stay owned here)."""
         x.ent_table = self.ent_table
         x.prod_table = self.prod_table
-        x.ent_flags = <uint8_t*>ptr(self.ent_flags)
-        x.prod_flags = <uint8_t*>ptr(self.prod_flags)
+        x.enterprises = self.enterprises
+        x.products = self.products
         return 0
 
     cdef int clear(self, Ctx* x) except -1:
-        """Free the tables, and make zeroed flags for the run to build them into."""
+        """Free the tables, and make zeroed records for the run to build them into."""
         table_free(&self.ent_table)
         table_free(&self.prod_table)
         memset(&self.ent_table, 0, sizeof(HashTable))
         memset(&self.prod_table, 0, sizeof(HashTable))
         self.sources = None
-        self.ent_flags = np.zeros(x.n_enterprises + 1, dtype=np.uint8)
-        self.prod_flags = np.zeros(x.n_products + 1, dtype=np.uint8)
+        free(self.enterprises)
+        free(self.products)
+        self.enterprises = <Enterprise*>calloc(<size_t>(x.n_enterprises + 1), sizeof(Enterprise))
+        self.products = <Product*>calloc(<size_t>(x.n_products + 1), sizeof(Product))
+        if self.enterprises == NULL or self.products == NULL:
+            raise MemoryError()
         return self.lend(x)
 
     cdef int adopt(self, Ctx* x, list columns, bint built) except -1:
@@ -644,9 +704,21 @@ cdef void evaluate_block(Ctx* x, int64_t start, int64_t end) noexcept nogil:
         x.subject_start[i] = count
 
 
+cdef bint run_is_cached(const Ctx* x) noexcept nogil:
+    """Every table the evaluation reads is small enough to stay in cache (a stream's
+    micro-batch): prefetching would cost more instructions than the misses it hides."""
+    return x.n_orders <= EVALUATE_BLOCK and \
+        x.n_payments + x.n_waybills + x.n_items + x.n_inventories <= CACHED_ROWS
+
+
 cdef void evaluate_all(Ctx* x) noexcept nogil:
     """Pass 1: every rule but the annual limit; subject_start[i] = order i's subject rows."""
-    cdef int64_t b, nblocks = (x.n_orders + EVALUATE_BLOCK - 1) // EVALUATE_BLOCK
+    cdef int64_t b, i, count, nblocks = (x.n_orders + EVALUATE_BLOCK - 1) // EVALUATE_BLOCK
+    if run_is_cached(x):  # one block, on this thread
+        for i in range(x.n_orders):
+            evaluate_order(x, i, &count)
+            x.subject_start[i] = count
+        return
     # Dynamic: a thread that loses its core (busy machine) does not hold the pass back.
     for b in prange(nblocks, schedule="dynamic", num_threads=x.threads):
         evaluate_block(x, b * EVALUATE_BLOCK, min((b + 1) * EVALUATE_BLOCK, x.n_orders))
@@ -683,9 +755,9 @@ cdef int64_t offsets_from_counts(int64_t* counts, int64_t n) noexcept nogil:
     return total
 
 
-cdef int walk_annual(Ctx* x, Walk* w, object buyer_first_arr, object group_start_arr,
-                     object group_rows_arr) except -1:
-    """Pass 2 (SPEC §3.1): buyers through a hash table, then the walk."""
+cdef int walk_annual(Ctx* x, Walk* w) noexcept nogil:
+    """Pass 2 (SPEC §3.1): buyers through a hash table, then the walk (w's buyer_first,
+    group_start and group_rows are its room). -1 if out of memory."""
     cdef KeySpec bkey, lkey
     cdef HashTable buyers, ledger
     cdef uint64_t* hashes = <uint64_t*>malloc(<size_t>(x.n_orders + x.n_ledger + 1) * sizeof(uint64_t))
@@ -695,41 +767,60 @@ cdef int walk_annual(Ctx* x, Walk* w, object buyer_first_arr, object group_start
     if hashes == NULL or ledger_first == NULL:
         free(hashes)
         free(ledger_first)
-        raise MemoryError()
+        return -1
     bkey.s0 = x.cols + O_BUYER_ID_NUMBER
     bkey.s1 = NULL
     bkey.i0 = NULL
     lkey.s0 = x.cols + Q_BUYER_ID_NUMBER
     lkey.s1 = NULL
     lkey.i0 = x.cols + Q_YEAR
-    cdef int32_t* buyer_first = <int32_t*>ptr(buyer_first_arr)
-    cdef int64_t* group_start = <int64_t*>ptr(group_start_arr)
-    cdef int32_t* rows = <int32_t*>ptr(group_rows_arr)
-    w.buyer_first = buyer_first
-    w.group_start = group_start
-    w.group_rows = rows
     w.ledger_key = &lkey
     w.ledger = &ledger if x.n_ledger > 0 else NULL
-    with nogil:
-        rc = table_build(&buyers, &bkey, x.n_orders, hashes, buyer_first, x.part_bits, x.threads)
-        table_free(&buyers)
-        if rc == 0:
-            rc = group_rows(buyer_first, x.n_orders, x.n_orders, group_start, rows, x.threads)
-        if rc == 0 and x.n_ledger > 0:
-            rc = table_build(&ledger, &lkey, x.n_ledger, hashes, ledger_first, 0, 1)
-        if rc == 0:
-            rc = annual_walk(x, w)
-        if x.n_ledger > 0:
-            table_free(&ledger)
-        if rc == 0 and (x.p.enabled_mask >> ANNUAL_RULE) & 1:
-            for i in range(x.n_orders):
-                if w.annual_fails[i]:
-                    x.mask[i] |= (<uint64_t>1) << ANNUAL_RULE
+    rc = table_build(&buyers, &bkey, x.n_orders, hashes, <int32_t*>w.buyer_first, x.part_bits,
+                     x.threads)
+    table_free(&buyers)
+    if rc == 0:
+        rc = group_rows(w.buyer_first, x.n_orders, x.n_orders, <int64_t*>w.group_start,
+                        <int32_t*>w.group_rows, x.threads)
+    if rc == 0 and x.n_ledger > 0:
+        rc = table_build(&ledger, &lkey, x.n_ledger, hashes, ledger_first, 0, 1)
+    if rc == 0:
+        rc = annual_walk(x, w)
+    if x.n_ledger > 0:
+        table_free(&ledger)
+    if rc == 0 and (x.p.enabled_mask >> ANNUAL_RULE) & 1:
+        for i in range(x.n_orders):
+            if w.annual_fails[i]:
+                x.mask[i] |= (<uint64_t>1) << ANNUAL_RULE
+    w.ledger_key = NULL  # (on this stack frame)
+    w.ledger = NULL
     free(hashes)
     free(ledger_first)
-    if rc != 0:
-        raise MemoryError()
-    return 0
+    return rc
+
+
+cdef class Workspace:
+    """The run's arrays that no output keeps (linking, grouping, the walk's room), zeroed, in
+    one allocation: for a micro-batch, making each a NumPy array costs more than the run."""
+
+    cdef char* base
+    cdef size_t used, size
+
+    def __cinit__(self, size_t size):
+        self.base = <char*>calloc(size, 1)
+        if self.base == NULL and size > 0:
+            raise MemoryError()
+        self.used = 0
+        self.size = size
+
+    def __dealloc__(self):
+        free(self.base)
+
+    cdef void* take(self, size_t nbytes) noexcept:
+        """The next `nbytes` (rounded up to 8, so every array stays aligned)."""
+        cdef void* p = self.base + self.used
+        self.used += (nbytes + 7) & ~(<size_t>7)
+        return p
 
 
 def run(list columns, dict sizes, dict params, int threads=2,
@@ -742,10 +833,15 @@ def run(list columns, dict sizes, dict params, int threads=2,
     """
     cdef Ctx x
     cdef Walk w
-    cdef int64_t i, n_subjects
+    cdef int64_t i, n_subjects, f
     cdef int rc = 0
     cdef bint prepare
     cdef ArrowColumn column
+    cdef Workspace room
+    cdef int32_t* order_copies
+    cdef int32_t* payment_count
+    cdef int32_t* waybill_count
+    cdef int32_t* item_count
     cdef double clock[8]
     if len(columns) != N_COLUMNS:
         raise ValueError(f"expected {N_COLUMNS} columns, got {len(columns)}")
@@ -782,38 +878,47 @@ def run(list columns, dict sizes, dict params, int threads=2,
         x.part_bits += 1
 
     n = x.n_orders
-    # Arrays are zeroed lazily by the OS (np.zeros) or left empty when a pass writes every
-    # element (the probes); the few with another start value are filled below, by all threads.
-    i32 = lambda size: np.zeros(size, dtype=np.int32)
-    unfilled32 = lambda size: np.empty(size, dtype=np.int32)
+    cdef size_t per_order = <size_t>(n + 2)
+    # 10 int32 and 2 int64 arrays of an order row each, the order lines, the walk's failures;
+    # the few with another start value than 0 are filled below, by all threads.
+    room = Workspace(per_order * (10 * 4 + 2 * 8 + 1) + <size_t>(x.n_items + 1) * 4 + 15 * 8)
+    x.order_first = <int32_t*>room.take(per_order * 4)
+    x.copies = <int32_t*>room.take(per_order * 4)
+    x.pay_count = <int32_t*>room.take(per_order * 4)
+    x.pay_last = <int32_t*>room.take(per_order * 4)
+    x.wb_count = <int32_t*>room.take(per_order * 4)
+    x.wb_last = <int32_t*>room.take(per_order * 4)
+    x.inv_of = <int32_t*>room.take(per_order * 4)
+    x.line_start = <int64_t*>room.take(per_order * 8)
+    x.line_rows = <int32_t*>room.take(<size_t>(x.n_items + 1) * 4)
+    w.buyer_first = <int32_t*>room.take(per_order * 4)
+    w.group_rows = <int32_t*>room.take(per_order * 4)
+    w.group_start = <int64_t*>room.take(per_order * 8)
+    w.annual_fails = <uint8_t*>room.take(per_order)
+    # Outputs: each exactly as long as its table (no slice to take afterwards).
     arrays = {
-        "order_first": i32(n + 1), "copies": i32(n + 1),
-        "pay_count": i32(n + 1), "pay_last": unfilled32(n + 1),
-        "wb_count": i32(n + 1), "wb_last": unfilled32(n + 1), "inv_of": unfilled32(n + 1),
-        "line_start": np.zeros(n + 2, dtype=np.int64),
-        "line_rows": i32(x.n_items + 1),
-        "pay_order": unfilled32(x.n_payments + 1), "item_order": unfilled32(x.n_items + 1),
-        "inv_order": unfilled32(x.n_inventories + 1),
-        "wb_linked": np.zeros(x.n_waybills + 1, dtype=np.uint8),
-        "reason_mask": np.zeros(n + 1, dtype=np.uint64),
-        "payment_row": np.zeros(n + 1, dtype=np.int64),
-        "waybill_row": np.zeros(n + 1, dtype=np.int64),
-        "inventory_row": np.zeros(n + 1, dtype=np.int64),
-        "items_total": np.zeros(n + 1, dtype=np.int64),
-        "computed_tax": np.zeros(n + 1, dtype=np.int64),
-        "limit_value": np.zeros(n + 1, dtype=np.int64),
-        "annual_spent": np.empty(n + 1, dtype=np.int64),
+        "pay_order": np.empty(x.n_payments, dtype=np.int32),
+        "item_order": np.empty(x.n_items, dtype=np.int32),
+        "inv_order": np.empty(x.n_inventories, dtype=np.int32),
+        "wb_linked": np.zeros(x.n_waybills, dtype=np.uint8),
+        "reason_mask": np.zeros(n, dtype=np.uint64),
+        "payment_row": np.zeros(n, dtype=np.int64),
+        "waybill_row": np.zeros(n, dtype=np.int64),
+        "inventory_row": np.zeros(n, dtype=np.int64),
+        "items_total": np.zeros(n, dtype=np.int64),
+        "computed_tax": np.zeros(n, dtype=np.int64),
+        "limit_value": np.zeros(n, dtype=np.int64),
+        "annual_spent": np.empty(n, dtype=np.int64),
         "subject_start": np.zeros(n + 2, dtype=np.int64),
+        "order_copies": np.empty(n, dtype=np.int32),
+        "payment_count": np.empty(n, dtype=np.int32),
+        "waybill_count": np.empty(n, dtype=np.int32),
+        "item_count": np.empty(n, dtype=np.int32),
+        "ledger_buyer_row": np.empty(n, dtype=np.int32),
+        "ledger_year": np.zeros(n, dtype=np.int64),
+        "ledger_used": np.zeros(n, dtype=np.int64),
+        "ledger_matched": np.zeros(x.n_ledger, dtype=np.uint8),
     }
-    x.order_first = <int32_t*>ptr(arrays["order_first"])
-    x.copies = <int32_t*>ptr(arrays["copies"])
-    x.pay_count = <int32_t*>ptr(arrays["pay_count"])
-    x.pay_last = <int32_t*>ptr(arrays["pay_last"])
-    x.wb_count = <int32_t*>ptr(arrays["wb_count"])
-    x.wb_last = <int32_t*>ptr(arrays["wb_last"])
-    x.inv_of = <int32_t*>ptr(arrays["inv_of"])
-    x.line_start = <int64_t*>ptr(arrays["line_start"])
-    x.line_rows = <int32_t*>ptr(arrays["line_rows"])
     x.pay_order = <int32_t*>ptr(arrays["pay_order"])
     x.item_order = <int32_t*>ptr(arrays["item_order"])
     x.inv_order = <int32_t*>ptr(arrays["inv_order"])
@@ -835,6 +940,16 @@ def run(list columns, dict sizes, dict params, int threads=2,
     x.limit_value = <int64_t*>ptr(arrays["limit_value"])
     x.annual_spent = <int64_t*>ptr(arrays["annual_spent"])
     x.subject_start = <int64_t*>ptr(arrays["subject_start"])
+    order_copies = <int32_t*>ptr(arrays["order_copies"])
+    payment_count = <int32_t*>ptr(arrays["payment_count"])
+    waybill_count = <int32_t*>ptr(arrays["waybill_count"])
+    item_count = <int32_t*>ptr(arrays["item_count"])
+    w.annual_limit = x.p.annual_limit
+    w.skip_mask = x.p.reject_mask & ~((<uint64_t>1) << ANNUAL_RULE)
+    w.ledger_buyer_row = <int32_t*>ptr(arrays["ledger_buyer_row"])
+    w.ledger_year = <int64_t*>ptr(arrays["ledger_year"])
+    w.ledger_used = <int64_t*>ptr(arrays["ledger_used"])
+    w.ledger_matched = <uint8_t*>ptr(arrays["ledger_matched"])
     try:
         with nogil:
             clock[0] = openmp.omp_get_wtime()
@@ -849,7 +964,8 @@ def run(list columns, dict sizes, dict params, int threads=2,
             fill(x.pay_last, x.n_orders + 1, <int32_t>-1, x.threads)
             fill(x.wb_last, x.n_orders + 1, <int32_t>-1, x.threads)
             fill(x.inv_of, x.n_orders + 1, <int32_t>-1, x.threads)
-            fill(x.annual_spent, x.n_orders + 1, <int64_t>INT64_MIN, x.threads)
+            fill(x.annual_spent, x.n_orders, <int64_t>INT64_MIN, x.threads)
+            fill(w.ledger_buyer_row, x.n_orders, <int32_t>-1, x.threads)
             if rc == 0:
                 rc = link_all(&x)
             clock[2] = openmp.omp_get_wtime()
@@ -873,52 +989,29 @@ def run(list columns, dict sizes, dict params, int threads=2,
         x.s_variant = <uint8_t*>ptr(subjects["variant"])
         with nogil:
             write_all_subjects(&x)
-        clock[4] = openmp.omp_get_wtime()
-
-        walk = {
-            "buyer_first": i32(n + 1), "group_start": np.zeros(n + 2, dtype=np.int64),
-            "group_rows": i32(n + 1), "annual_fails": np.zeros(n + 1, dtype=np.uint8),
-            "ledger_buyer_row": unfilled32(n + 1), "ledger_year": np.zeros(n + 1, dtype=np.int64),
-            "ledger_used": np.zeros(n + 1, dtype=np.int64),
-            "ledger_matched": np.zeros(x.n_ledger + 1, dtype=np.uint8),
-        }
-        w.annual_limit = x.p.annual_limit
-        w.skip_mask = x.p.reject_mask & ~((<uint64_t>1) << ANNUAL_RULE)
-        w.annual_fails = <uint8_t*>ptr(walk["annual_fails"])
-        w.ledger_buyer_row = <int32_t*>ptr(walk["ledger_buyer_row"])
-        with nogil:
-            fill(w.ledger_buyer_row, x.n_orders + 1, <int32_t>-1, x.threads)
-        w.ledger_year = <int64_t*>ptr(walk["ledger_year"])
-        w.ledger_used = <int64_t*>ptr(walk["ledger_used"])
-        w.ledger_matched = <uint8_t*>ptr(walk["ledger_matched"])
-        walk_annual(&x, &w, walk["buyer_first"], walk["group_start"], walk["group_rows"])
-        clock[5] = openmp.omp_get_wtime()
+            clock[4] = openmp.omp_get_wtime()
+            rc = walk_annual(&x, &w)
+            clock[5] = openmp.omp_get_wtime()
+            # Per order row, its key's counts (read at the key's first row).
+            for i in range(x.n_orders):
+                f = x.order_first[i]
+                order_copies[i] = x.copies[f]
+                payment_count[i] = x.pay_count[f]
+                waybill_count[i] = x.wb_count[f]
+                item_count[i] = <int32_t>(x.line_start[f + 1] - x.line_start[f])
+        if rc != 0:
+            raise MemoryError()
     finally:
         free(x.cols)  # the reference tables are `references`' to free
 
-    out = {name: arrays[name][:n] for name in (
-        "reason_mask", "payment_row", "waybill_row", "inventory_row", "items_total",
-        "computed_tax", "limit_value", "annual_spent")}
-    out["order_copies"] = arrays["copies"][arrays["order_first"][:n]]
-    first = arrays["order_first"][:n]
-    out["payment_count"] = arrays["pay_count"][first]
-    out["waybill_count"] = arrays["wb_count"][first]
-    out["item_count"] = np.diff(arrays["line_start"][: n + 1])[first].astype(np.int32)
-    out["subjects"] = subjects
-    out["pay_order"] = arrays["pay_order"][: x.n_payments]
-    out["item_order"] = arrays["item_order"][: x.n_items]
-    out["inv_order"] = arrays["inv_order"][: x.n_inventories]
-    out["wb_linked"] = arrays["wb_linked"][: x.n_waybills]
-    out["ledger_buyer_row"] = walk["ledger_buyer_row"][:n]
-    out["ledger_year"] = walk["ledger_year"][:n]
-    out["ledger_used"] = walk["ledger_used"][:n]
-    out["ledger_matched"] = walk["ledger_matched"][: x.n_ledger]
-    out["timings"] = {
+    del arrays["subject_start"]
+    arrays["subjects"] = subjects
+    arrays["timings"] = {
         "reference_tables": clock[1] - clock[0], "link": clock[2] - clock[1],
         "evaluate": clock[3] - clock[2], "subjects": clock[4] - clock[3],
         "annual": clock[5] - clock[4],
     }
-    return out
+    return arrays
 
 
 def key_hashes_test(ArrowColumn first, ArrowColumn second=None):

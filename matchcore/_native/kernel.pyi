@@ -40,5 +40,7 @@ def hash_table_test(
     hash_mask: int = ...,
     part_bits: int = 0,
     threads: int = 1,
+    copy_keys: bool = False,
+    pipelined: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def key_hashes_test(first: ArrowColumn, second: ArrowColumn | None = None) -> np.ndarray: ...

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matchcore._native.kernel import ArrowColumn, hash_bytes_test, hash_table_test, key_hashes_test
 
@@ -76,3 +78,29 @@ def test_key_copies_and_keys_too_long_to_copy_compare_exactly():
     )
     assert first.tolist() == [0, 1, 2, 1, 0, 5, -1]
     assert found.tolist() == [0, 1, 5, -1, -1, -1]
+
+
+KEY_TEXT = st.one_of(st.none(), st.sampled_from(["", "A", "B", "ORDER-000000000000001"]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    keys=st.lists(KEY_TEXT, max_size=40),
+    probes=st.lists(KEY_TEXT, max_size=40),
+    filler=st.integers(0, 5000),
+)
+def test_small_and_pipelined_probes_find_the_first_row(keys, probes, filler):
+    # `filler` distinct keys make some tables too large for the unpipelined probe of a
+    # micro-batch's tables; both probes must find what a dict of first rows finds.
+    keys = keys + [f"F{i}" for i in range(filler)]
+    first_of: dict[str, int] = {}
+    for row, key in enumerate(keys):
+        if key is not None:
+            first_of.setdefault(key, row)
+    build = ArrowColumn(pl.Series(keys, dtype=pl.String))
+    probe = ArrowColumn(pl.Series(probes, dtype=pl.String))
+    expected = [-1 if key is None else first_of.get(key, -1) for key in probes]
+    for pipelined in (False, True):
+        first, found = hash_table_test(build, probe, pipelined=pipelined)
+        assert found.tolist() == expected
+        assert first.tolist() == [-1 if key is None else first_of[key] for key in keys]
