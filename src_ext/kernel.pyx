@@ -806,12 +806,14 @@ cdef class Workspace:
     cdef char* base
     cdef size_t used, size
 
-    def __cinit__(self, size_t size):
-        self.base = <char*>calloc(size, 1)
+    def __cinit__(self, Py_ssize_t size):
+        if size < 0:  # (also keeps gcc from seeing a calloc of SIZE_MAX on the error path)
+            raise ValueError("negative workspace size")
+        self.base = <char*>calloc(<size_t>size, 1)
         if self.base == NULL and size > 0:
             raise MemoryError()
         self.used = 0
-        self.size = size
+        self.size = <size_t>size
 
     def __dealloc__(self):
         free(self.base)
