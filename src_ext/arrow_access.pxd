@@ -9,13 +9,17 @@ offsets and validity bitmaps.
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcmp
 
-cdef extern from "arrow_c_abi.h":
+cdef extern from "arrow_c_abi.h":  # every field: packed.pyx makes these, the kernel reads them
     struct ArrowSchema:
         const char* format
         const char* name
+        const char* metadata
+        int64_t flags
         int64_t n_children
         ArrowSchema** children
+        ArrowSchema* dictionary
         void (*release)(ArrowSchema*) noexcept nogil
+        void* private_data
     struct ArrowArray:
         int64_t length
         int64_t null_count
@@ -26,8 +30,13 @@ cdef extern from "arrow_c_abi.h":
         ArrowArray** children
         ArrowArray* dictionary
         void (*release)(ArrowArray*) noexcept nogil
+        void* private_data
     struct ArrowArrayStream:
+        int (*get_schema)(ArrowArrayStream*, ArrowSchema*) noexcept nogil
+        int (*get_next)(ArrowArrayStream*, ArrowArray*) noexcept nogil
+        const char* (*get_last_error)(ArrowArrayStream*) noexcept nogil
         void (*release)(ArrowArrayStream*) noexcept nogil
+        void* private_data
     void mc_release_schema(ArrowSchema* s) noexcept nogil
     void mc_release_array(ArrowArray* a) noexcept nogil
     void mc_release_stream(ArrowArrayStream* s) noexcept nogil
