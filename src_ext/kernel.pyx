@@ -776,6 +776,7 @@ cdef int walk_annual(Ctx* x, Walk* w) noexcept nogil:
     lkey.i0 = x.cols + Q_YEAR
     w.ledger_key = &lkey
     w.ledger = &ledger if x.n_ledger > 0 else NULL
+    ledger.slots, ledger.keys = NULL, NULL  # freed below even when an earlier step failed
     rc = table_build(&buyers, &bkey, x.n_orders, hashes, <int32_t*>w.buyer_first, x.part_bits,
                      x.threads)
     table_free(&buyers)
