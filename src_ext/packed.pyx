@@ -666,22 +666,32 @@ cdef class Table:
     def schema(self):
         return self.shape.schema
 
+    cdef Shared* made(self) except NULL:
+        """The table's buffers (a Table from `Table.__new__` alone has none)."""
+        if self.shared == NULL:
+            raise ValueError(
+                "this Table was not made by table(), order_tables() or from_columns()")
+        return self.shared
+
     @property
     def num_rows(self):
-        return self.shared.length
+        return self.made().length
 
     @property
     def column_names(self):
         return self.shape.schema.names
 
     def __len__(self):
-        return self.shared.length
+        return self.made().length
 
     def __arrow_c_stream__(self, requested_schema=None):
         """An Arrow C stream of the table's one record batch, as a PyCapsule (the schema
         requested is not heeded: the table has its own)."""
-        cdef ArrowArrayStream* stream = <ArrowArrayStream*>calloc(1, sizeof(ArrowArrayStream))
-        cdef StreamState* state = <StreamState*>calloc(1, sizeof(StreamState))
+        cdef ArrowArrayStream* stream
+        cdef StreamState* state
+        self.made()
+        stream = <ArrowArrayStream*>calloc(1, sizeof(ArrowArrayStream))
+        state = <StreamState*>calloc(1, sizeof(StreamState))
         if stream == NULL or state == NULL or copy_schema(&self.shape.exported,
                                                           &state.schema) != 0:
             free(stream)
@@ -703,11 +713,13 @@ cdef class Table:
     def integers(self, str name):
         """The values of an integer (or timestamp: its int64) column as Python integers, None
         where null: what the matcher reads back of a micro-batch, with no Arrow objects."""
-        cdef Py_ssize_t i = self.shape.positions[name], row
+        cdef Py_ssize_t i, row
         cdef int width
         cdef Field* field
         cdef const uint8_t* validity
         cdef list values
+        self.made()
+        i = self.shape.positions[name]
         width = self.shape.widths[i]
         if width == 0:
             raise ValueError(f"column {name} does not hold integers")

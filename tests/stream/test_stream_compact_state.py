@@ -607,6 +607,16 @@ def test_python_values_that_do_not_fit_a_compiled_table_are_refused():
     assert packed.allocated() == before  # what the refused tables held is freed
 
 
+@_compiled
+def test_a_table_made_without_its_buffers_refuses_to_be_read():
+    bare = matcher_module._packed.Table.__new__(matcher_module._packed.Table)
+    for read in (lambda: bare.num_rows, lambda: len(bare), bare.__arrow_c_stream__):
+        with pytest.raises(ValueError, match="was not made by"):
+            read()
+    with pytest.raises(ValueError, match="was not made by"):
+        bare.integers("year")
+
+
 def _ledger(rows):
     columns = [list(values) for values in zip(*rows, strict=True)]
     return matcher_module._packed.from_columns(matcher_module._LEDGER_SHAPE, columns)
