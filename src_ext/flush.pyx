@@ -347,7 +347,7 @@ cdef class FlushGlue:
         where places tie): a walk is mostly a few orders, for which making and comparing
         tuples costs more than the sort. Many orders are sorted as tuples (no quadratic
         insertion)."""
-        cdef Py_ssize_t count, position, at, member
+        cdef Py_ssize_t count, position, at
         for key in members(self.buyer_members.get(buyer)):
             slot = self.slots[key]
             place = self.slot_place.get(slot)

@@ -706,10 +706,6 @@ cdef class Table:
         stream.private_data = state
         return PyCapsule_New(stream, "arrow_array_stream", free_stream_capsule)
 
-    def to_arrow(self):
-        """The table as a pyarrow Table (sharing its buffers)."""
-        return pa.table(self)
-
     def integers(self, str name):
         """The values of an integer (or timestamp: its int64) column as Python integers, None
         where null: what the matcher reads back of a micro-batch, with no Arrow objects."""
@@ -828,7 +824,6 @@ cdef class TableLayout:
     packed value at `time_value` (an int64, the order's app time; null: null dates; `china`:
     `dates` is `china_dates`, made in C where it can); the rest are null."""
 
-    cdef readonly object schema
     cdef readonly TableSchema shape
     cdef readonly Py_ssize_t row_at
     cdef readonly list types  # of the packed values
@@ -851,7 +846,6 @@ cdef class TableLayout:
                 i for i in range(len(schema))
                 if i != row_at and i not in (*key_at, *link_at, *dates_at)
             ]
-        self.schema = schema
         self.shape = TableSchema(schema)
         self.row_at = row_at
         self.types = [schema.field(i).type for i in packed_at]
@@ -876,6 +870,11 @@ cdef class TableLayout:
         self.dates, self.time_value = dates, time_value
         self.fixed = china and len(dates_at) == 2
         self.sources[row_at] = ROW_NUMBERS
+
+    @property
+    def schema(self):
+        """The table's Arrow schema."""
+        return self.shape.schema
 
     cdef int fill(self, Py_ssize_t i, Py_ssize_t source, str what) except -1:
         """Field `i` holds `source` (`what` it is, for the error)."""
