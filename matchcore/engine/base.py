@@ -8,7 +8,7 @@ See docs/internals.md for the exact meaning of every column.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -31,6 +31,27 @@ class CanonicalTables:
     inventories: pl.DataFrame | None = None
     hs_lists: pl.DataFrame | None = None
     quota_ledger: pl.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        """Each table's shape only: the rows hold personal data, which is never logged, and
+        Polars cannot print every datetime a table may hold."""
+        shapes = ", ".join(f"{name}={_shape(getattr(self, name))}" for name in TABLE_NAMES)
+        return f"CanonicalTables({shapes})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """The same in IPython's pretty printer (and hypothesis', which reports drawn tables):
+        it would print a dataclass field by field."""
+        printer.text(repr(self))
+
+
+def _shape(table: object) -> str:
+    """`<rows x columns>` of a Polars frame or an Arrow table; None as it is."""
+    if table is None:
+        return "None"
+    if isinstance(table, pl.DataFrame):
+        return f"<{table.height} rows x {table.width} columns>"
+    rows, columns = getattr(table, "num_rows", "?"), getattr(table, "num_columns", "?")
+    return f"<{rows} rows x {columns} columns>"
 
 
 #: The names of the canonical tables, in `CanonicalTables` order.

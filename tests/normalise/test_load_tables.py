@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis.vendor.pretty import pretty
 
 from matchcore.engine.base import CanonicalTables
 from matchcore.exceptions import SchemaError
@@ -56,3 +57,13 @@ def test_a_directory_is_discovered(make_raw, tmp_path: Path) -> None:
     loaded = load_tables(tmp_path)
     assert loaded.tables.enterprises["roles"].to_list() == [1]
     assert loaded.rejects.is_empty()
+
+
+def test_canonical_tables_print_shapes_not_rows(make_raw) -> None:
+    tables = load_tables(_required(make_raw)).tables
+    buyer = tables.orders["buyer_id_number"][0]
+    printed = repr(tables)
+    assert printed.startswith("CanonicalTables(orders=<1 rows x ")
+    assert "inventories=None" in printed
+    assert buyer not in printed  # personal data is never printed
+    assert pretty(tables) == printed  # as hypothesis reports drawn tables
