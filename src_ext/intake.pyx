@@ -14,6 +14,8 @@ from it. tests/stream/test_stream_intake.py compares the two on generated values
 """
 
 cimport cython
+from cpython.buffer cimport PyBuffer_FillInfo
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
@@ -1083,33 +1085,122 @@ cdef inline Py_ssize_t put_bin_head(unsigned char* out, Py_ssize_t size):
     return 1 + put_big(out + 1, size, 4)
 
 
-def input_record(bytes kind, object python_record, object now, object position, object raw):
-    """`record_of` (below), for Python callers."""
-    return record_of(kind, python_record, now, position, raw)
+cdef enum:
+    KEPT_MAX = 4 << 20  # a `LogBuffer` bigger than this is freed at `clear` (after a burst)
 
 
-cdef object record_of(bytes kind, object python_record, object now, object position, object raw):
-    """The framed log record of one input: `python_record(kind, now, position, raw)` (length,
-    CRC32, kind, then [now, position, raw] packed by msgspec), made in one allocation with
-    the CRC of `raw` read where it is. Anything but a float `now`, an int64 or None
+cdef class LogBuffer:
+    """The log records waiting for the next commit (`StateLog`'s queue), framed one after
+    another in one buffer that grows and is kept from commit to commit: a record is written in
+    place, without a bytes object of its own and the join of a list of them at the commit.
+    Read as bytes through the buffer protocol (`file.write(buffer)`); `extend`, `clear` and
+    `len` as a bytearray's (the queue without the extension)."""
+
+    cdef unsigned char* data
+    cdef Py_ssize_t size, capacity, exports
+    cdef bytearray scratch  # where `frame_all` packs each item
+
+    def __cinit__(self):
+        self.scratch = bytearray()
+
+    def __dealloc__(self):
+        free(self.data)
+
+    def __len__(self):
+        return self.size
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, self.data, self.size, 1, flags)
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer* view):
+        self.exports -= 1
+
+    def extend(self, bytes record):
+        """Queue `record` (one framed in Python) as it is."""
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(record)
+        memcpy(self.reserve(size), PyBytes_AS_STRING(record), size)
+        self.size += size
+
+    def input(self, bytes kind, python_record, now, position, raw):
+        """Queue the record of one input (`put_input`)."""
+        put_input(self, kind, python_record, now, position, raw)
+
+    def clear(self):
+        """Empty it (after a commit wrote it): the memory is kept for the next records."""
+        if self.exports:
+            raise BufferError("the log buffer is being read")
+        self.size = 0
+        if self.capacity > KEPT_MAX:
+            free(self.data)
+            self.data, self.capacity = NULL, 0
+        if self.scratch.__alloc__() > KEPT_MAX:
+            self.scratch = bytearray()
+
+    cdef unsigned char* reserve(self, Py_ssize_t extra) except NULL:
+        """Where `extra` more bytes go: the end, with room for them."""
+        cdef Py_ssize_t capacity
+        cdef void* grown
+        if self.size + extra > self.capacity or self.data == NULL:  # (NULL: the error value)
+            if self.exports:  # moving the memory would pull it from under a reader
+                raise BufferError("the log buffer is being read")
+            capacity = max(2 * self.capacity, self.size + extra, 4096)
+            grown = realloc(self.data, capacity)
+            if grown == NULL:
+                raise MemoryError()
+            self.data, self.capacity = <unsigned char*>grown, capacity
+        return self.data + self.size
+
+    cdef int put(
+        self, const unsigned char* head, Py_ssize_t n, const unsigned char* payload,
+        Py_ssize_t size
+    ) except -1:
+        """The framed record of body `head` (its `n` bytes) then `payload` (`size`): length,
+        CRC32 of the body, the body (`encode_record` in matchcore/stream/state.py). The body
+        must be under 4 GiB."""
+        cdef Py_ssize_t length = n + size
+        cdef unsigned char* out = self.reserve(HEADER_SIZE + length)
+        memcpy(out + HEADER_SIZE, head, n)
+        memcpy(out + HEADER_SIZE + n, payload, size)
+        put_big(out, length, 4)
+        # the body's CRC in one pass once it is in place: the head is then folded with the
+        # payload (16 bytes a step) instead of taking a table-driven pass of its own
+        put_big(out + 4, crc32(0, out + HEADER_SIZE, length), 4)
+        self.size += HEADER_SIZE + length
+        return 0
+
+
+cdef inline bint int64_or_none(object position, long long* out) except -1:
+    """Whether `position` is None or an int64 (`out`: it)."""
+    cdef int overflow = 0
+    if position is None:
+        return True
+    if not PyLong_CheckExact(position):
+        return False
+    out[0] = PyLong_AsLongLongAndOverflow(position, &overflow)
+    return not overflow
+
+
+cdef int put_input(
+    LogBuffer buffer, bytes kind, object python_record, object now, object position, object raw
+) except -1:
+    """Queue the framed log record of one input: `python_record(kind, now, position, raw)`
+    (length, CRC32, kind, then [now, position, raw] packed by msgspec), written in place with
+    the CRC of `raw` read where it lands. Anything but a float `now`, an int64 or None
     `position` and bytes `raw` (or a record over 4 GiB) is left to `python_record`."""
     cdef unsigned char prefix[PREFIX_MAX]
     cdef Py_ssize_t n = 0, size
-    cdef int overflow = 0
     cdef long long number = 0
     cdef double value
     cdef uint64_t bits
-    if not (PyFloat_CheckExact(now) and PyBytes_CheckExact(raw) and len(kind) == 1):
-        return python_record(kind, now, position, raw)
-    if position is not None:
-        if not PyLong_CheckExact(position):
-            return python_record(kind, now, position, raw)
-        number = PyLong_AsLongLongAndOverflow(position, &overflow)
-        if overflow:
-            return python_record(kind, now, position, raw)
+    if not (
+        PyFloat_CheckExact(now) and PyBytes_CheckExact(raw) and len(kind) == 1
+        and int64_or_none(position, &number)
+        and PyBytes_GET_SIZE(raw) < (1LL << 32) - PREFIX_MAX
+    ):
+        buffer.extend(python_record(kind, now, position, raw))
+        return 0
     size = PyBytes_GET_SIZE(raw)
-    if size >= (1LL << 32) - PREFIX_MAX:
-        return python_record(kind, now, position, raw)
     prefix[0] = (<unsigned char*>PyBytes_AS_STRING(kind))[0]
     prefix[1] = 0x93  # an array of three
     prefix[2] = 0xCB  # float64
@@ -1122,38 +1213,27 @@ cdef object record_of(bytes kind, object python_record, object now, object posit
     else:
         n += put_int(prefix + n, number)
     n += put_bin_head(prefix + n, size)
-    return framed(prefix, n, raw)
+    return buffer.put(prefix, n, <const unsigned char*>PyBytes_AS_STRING(raw), size)
 
 
-cdef bytes framed(const unsigned char* head, Py_ssize_t n, bytes payload):
-    """The framed log record of body `head` (its `n` bytes) then `payload`: length, CRC32 of
-    the body, the body (`encode_record` in matchcore/stream/state.py), in one allocation. The
-    body must be under 4 GiB."""
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(payload), length = n + size
-    cdef unsigned char* out
-    record = PyBytes_FromStringAndSize(NULL, HEADER_SIZE + length)
-    out = <unsigned char*>PyBytes_AS_STRING(record)
-    memcpy(out + HEADER_SIZE, head, n)
-    memcpy(out + HEADER_SIZE + n, PyBytes_AS_STRING(payload), size)
-    put_big(out, length, 4)
-    # the body's CRC in one pass once it is in place: the head is then folded with the payload
-    # (16 bytes a step) instead of taking a table-driven pass of its own
-    put_big(out + 4, crc32(0, out + HEADER_SIZE, length), 4)
-    return record
-
-
-def frame_all(list buffer, bytes kind, items, encode, python_record):
-    """The log records of `items` onto `buffer`, each `python_record(kind, encode(item))`
-    (`encode_record` in matchcore/stream/state.py: `StateLog.append_all`), framed in C; a
-    record of 4 GiB or more is left to `python_record`."""
+def frame_all(Tally tally, LogBuffer buffer, bytes kind, items, encode_into, python_record):
+    """Queue the log records of `items` in `buffer`, each `python_record(kind, payload)` of
+    the item packed by `encode_into(item, bytearray)` (msgspec's; `encode_record` in
+    matchcore/stream/state.py: `StateLog.append_all`), framed in C and counted in
+    `tally.records`; a record of 4 GiB or more is left to `python_record`. Each item is packed
+    into the buffer's `scratch`, whose memory is kept: no bytes object and no growing of one
+    per item."""
     cdef const unsigned char* head = <const unsigned char*>PyBytes_AS_STRING(kind)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(kind)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(kind), size
+    cdef bytearray scratch = buffer.scratch
     for item in items:
-        payload = encode(item)
-        if not PyBytes_CheckExact(payload) or n + PyBytes_GET_SIZE(payload) >= (1LL << 32):
-            buffer.append(python_record(kind, payload))
+        encode_into(item, scratch)
+        size = PyByteArray_GET_SIZE(scratch)
+        if n + size >= (1LL << 32):
+            buffer.extend(python_record(kind, bytes(scratch)))
         else:
-            buffer.append(framed(head, n, payload))
+            buffer.put(head, n, <const unsigned char*>PyByteArray_AS_STRING(scratch), size)
+        tally.records += 1
 
 
 # --- the usual JSON message, straight to what NewUpserts keeps -----------------------------------
@@ -2124,7 +2204,8 @@ cdef class Tally:
     """What one `Offers.offer` call did that its caller (`DurableMatcher.offer_many`) books
     once, not per message: log records queued, messages logged and taken (`taken` counts them
     for the snapshot interval, as `offer` does), and the newest input position seen (`moved`:
-    one was). Kept up to date message by message, so it is right when a message raises."""
+    one was). Kept up to date message by message, so it is right when a message raises.
+    `frame_all` counts its records in one too."""
 
     cdef public Py_ssize_t records, taken
     cdef public bint moved
@@ -2164,7 +2245,7 @@ cdef class Offers:
         self.encode, self.kind, self.python_record = encode, kind, python_record
         self.accepted = accepted
 
-    def offer(self, Tally tally, durable, matcher, list queue, raws, positions, now):
+    def offer(self, Tally tally, durable, matcher, LogBuffer queue, raws, positions, now):
         """Offer every message of `raws` (with the position of the same index in `positions`,
         or None for all when it is None) arrived at `now` (None: `matcher.clock()` each)."""
         cdef Py_ssize_t at, count = len(raws)
@@ -2215,7 +2296,7 @@ cdef class Offers:
                         self.moved(tally, position)
                         continue
             if queue is not None:
-                queue.append(record_of(self.kind, self.python_record, arrival, position, raw))
+                put_input(queue, self.kind, self.python_record, arrival, position, raw)
             tally.records += 1
             if direct_upsert:  # the usual new upsert, read straight into the state
                 result = json.keep(compiled, matcher, arrival, dirty, counts)

@@ -93,19 +93,29 @@ class NewUpserts:
     ) -> None: ...
     def apply(self, matcher: object, message: object, now: float) -> Any | None: ...
 
-def input_record(
-    kind: bytes,
-    python_record: Callable[[bytes, float, int | None, bytes], bytes],
-    now: float,
-    position: int | None,
-    raw: bytes,
-) -> bytes: ...
 def crc32_of(data: bytes, crc: int = 0) -> int: ...
+
+class LogBuffer:
+    def __init__(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def extend(self, record: bytes) -> None: ...
+    def input(
+        self,
+        kind: bytes,
+        python_record: Callable[[bytes, float, int | None, bytes], bytes],
+        now: float,
+        position: int | None,
+        raw: bytes,
+    ) -> None: ...
+    def clear(self) -> None: ...
+
 def frame_all(
-    buffer: list[bytes],
+    tally: Tally,
+    buffer: LogBuffer,
     kind: bytes,
     items: Iterable[Any],
-    encode: Callable[[Any], bytes],
+    encode_into: Callable[[Any, bytearray], None],
     python_record: Callable[[bytes, bytes], bytes],
 ) -> None: ...
 
@@ -132,7 +142,7 @@ class Offers:
         tally: Tally,
         durable: object,
         matcher: object,
-        queue: list[bytes] | None,
+        queue: LogBuffer | None,
         raws: Sequence[Any],
         positions: Sequence[int | None] | None,
         now: float | None,

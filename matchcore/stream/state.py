@@ -8,7 +8,6 @@ covers them. Recovery = newest valid snapshot + replay of the log after it; a to
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
 import struct
@@ -53,7 +52,8 @@ _LOG_PREFIX, _LOG_SUFFIX = "log-", ".bin"
 _SNAP_PREFIX, _SNAP_SUFFIX = "snapshot-", ".bin"
 _RULES_FILE = "rules.json"  # the Configuration the state was built with
 
-_encode = msgspec.msgpack.Encoder().encode
+_encoder = msgspec.msgpack.Encoder()
+_encode, _encode_into = _encoder.encode, _encoder.encode_into
 #: Snapshots are written by a forked child where processes fork (POSIX).
 _CAN_FORK = hasattr(os, "fork")
 _event_decoder = msgspec.msgpack.Decoder(VerdictEvent)
@@ -70,13 +70,9 @@ def python_input_record(kind: bytes, now: float, position: int | None, raw: byte
     return encode_record(kind, _encode((now, position, raw)))
 
 
-#: `input_record(now, position, raw)`: `python_input_record` of an `INPUT`, compiled when the
-#: extension is built (one call and one allocation for the record every message adds).
-input_record: Callable[[float, int | None, bytes], bytes] = (
-    functools.partial(_intake.input_record, INPUT, python_input_record)
-    if _intake is not None
-    else functools.partial(python_input_record, INPUT)
-)
+#: The CRC-32 of a snapshot's body: zlib's, compiled (16 bytes a step where the CPU can) when
+#: the extension is built; a snapshot is read back with zlib's.
+_snapshot_crc: Callable[[bytes], int] = _intake.crc32_of if _intake is not None else zlib.crc32
 
 #: `DurableMatcher.offer` of many messages in one compiled loop (src_ext/intake.pyx: `Offers`);
 #: None when the extension is not built (`offer_many` then offers them one by one).
@@ -159,7 +155,9 @@ class StateLog:
         self.directory = directory
         self.segment = segment
         self.sync = sync
-        self._buffer: list[bytes] = []
+        #: The records waiting for the next commit, framed one after another: written in place
+        #: by the compiled intake (`LogBuffer`) when it is built.
+        self._buffer: Any = _intake.LogBuffer() if _intake is not None else bytearray()
         self._file = open(self._path(segment), "ab")  # noqa: SIM115 - kept open for appends
         self.records_pending = 0
         self.bytes_written = 0
@@ -170,38 +168,43 @@ class StateLog:
 
     def append(self, kind: bytes, payload: bytes) -> None:
         """Queue a record for the next commit."""
-        self._buffer.append(encode_record(kind, payload))
+        self._buffer.extend(encode_record(kind, payload))
         self.records_pending += 1
 
     def append_input(self, now: float, position: int | None, raw: bytes) -> None:
         """Queue the `INPUT` record of a message arrived at `now`."""
-        self._buffer.append(input_record(now, position, raw))
+        if isinstance(self._buffer, bytearray):
+            self._buffer.extend(python_input_record(INPUT, now, position, raw))
+        else:  # framed in place (one call, no bytes object for the record)
+            self._buffer.input(INPUT, python_input_record, now, position, raw)
         self.records_pending += 1
 
     def append_all(self, kind: bytes, items: list[Any]) -> None:
         """`append` of each item, packed by msgspec, in turn (a flush's verdicts: framed in
         one compiled loop, without two Python calls and four bytes objects each)."""
-        queued = len(self._buffer)
+        if _intake is None or isinstance(self._buffer, bytearray):
+            for item in items:
+                self.append(kind, _encode(item))
+            return
+        tally = _intake.Tally()
         try:
-            if _intake is not None:
-                _intake.frame_all(self._buffer, kind, items, _encode, encode_record)
-            else:
-                self._buffer.extend(encode_record(kind, _encode(item)) for item in items)
+            _intake.frame_all(tally, self._buffer, kind, items, _encode_into, encode_record)
         finally:  # those queued count, also when packing one raised
-            self.records_pending += len(self._buffer) - queued
+            self.records_pending += tally.records
 
-    def queue(self) -> list[bytes] | None:
-        """The list records wait in for the next commit, in order (the compiled intake puts
-        them there itself; the caller counts them in `records_pending`)."""
+    def queue(self) -> Any:
+        """Where records wait for the next commit (the compiled intake puts them there itself;
+        the caller counts them in `records_pending`)."""
         return self._buffer
 
     def commit(self) -> None:
         """Write queued records and (when `sync`) fsync: after this they survive a crash."""
         if self._buffer:
-            data = b"".join(self._buffer)
-            self._buffer.clear()
-            self._file.write(data)
-            self.bytes_written += len(data)
+            try:
+                self._file.write(self._buffer)
+                self.bytes_written += len(self._buffer)
+            finally:  # dropped also when the write fails (what reached the file is unknown)
+                self._buffer.clear()
         self._file.flush()
         if self.sync:
             os.fsync(self._file.fileno())
@@ -246,7 +249,7 @@ class _NullLog:
         """Nothing to keep."""
         self.records_pending += len(items)
 
-    def queue(self) -> list[bytes] | None:
+    def queue(self) -> None:
         """None: records are not kept (only counted)."""
         return None
 
@@ -665,16 +668,16 @@ def _reclaim_cycles() -> None:
 
 def _write_snapshot(path: Path, body: bytes) -> None:
     """A snapshot file: magic, CRC32 and length, then the body; written atomically."""
-    _write_atomically(
-        path, _SNAPSHOT_MAGIC + _SNAPSHOT_HEADER.pack(zlib.crc32(body), len(body)) + body
-    )
+    head = _SNAPSHOT_MAGIC + _SNAPSHOT_HEADER.pack(_snapshot_crc(body), len(body))
+    _write_atomically(path, head, body)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write temp, fsync, rename over, fsync the directory: all or nothing."""
+def _write_atomically(path: Path, *parts: bytes) -> None:
+    """Write `parts` to a temp file, fsync, rename over, fsync the directory: all or nothing
+    (in parts: a snapshot's body is not copied behind its head first)."""
     temp = path.with_suffix(path.suffix + ".tmp")
     with open(temp, "wb") as handle:
-        handle.write(data)
+        handle.writelines(parts)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, path)

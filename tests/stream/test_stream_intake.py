@@ -492,7 +492,10 @@ def test_input_records(now: float, position: int | None, raw: bytes) -> None:
     """The compiled INPUT record is byte for byte the one msgspec and `encode_record` make
     (old logs replay, and new ones read as before)."""
     python = state.python_input_record(state.INPUT, now, position, raw)
-    assert state.input_record(now, position, raw) == python
+    buffer = intake.LogBuffer()
+    buffer.input(state.INPUT, state.python_input_record, now, position, raw)
+    buffer.input(state.INPUT, state.python_input_record, now, position, raw)
+    assert bytes(buffer) == python * 2  # framed in place, one after the other
     assert state.read_records(python) == ([(state.INPUT, python[9:])], len(python))
 
 

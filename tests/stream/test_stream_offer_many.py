@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchcore.stream import matcher as stream_matcher
+from matchcore.stream import state
 from matchcore.stream.io import read_frames, run_file
 from matchcore.stream.matcher import References, StreamMatcher
 from matchcore.stream.state import DurableMatcher
@@ -139,6 +141,23 @@ def test_offer_many_is_offer_one_by_one(
     one_by_one = _fed(references, calls, options, many=False)
     many = _fed(references, calls, options, many=True)
     assert many == one_by_one
+
+
+@settings(max_examples=60, deadline=None)
+@given(streams(), st.sampled_from([1, 3, 4096]))
+def test_the_compiled_log_is_the_python_log(
+    references: References, calls: Any, batch_size: int
+) -> None:
+    """The log the compiled intake writes (records framed in place, one after another, in one
+    buffer) is byte for byte the one written record by record in Python (a bytes object
+    each, joined at the commit), with the same verdicts, counters and positions."""
+    options = (True, batch_size, "direct")
+    compiled = _fed(references, calls, options, many=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state, "_intake", None)
+        patch.setattr(state, "_offers", None)
+        python = _fed(references, calls, options, many=True)
+    assert compiled == python
 
 
 def test_offer_many_without_positions_and_with_a_fixed_time(references: References) -> None:

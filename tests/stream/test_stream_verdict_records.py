@@ -40,14 +40,16 @@ except ImportError:  # not built: the Python path is all there is
     st.sampled_from([state.VERDICT, state.FLUSH, state.DEAD]),
 )
 def test_framed_records_are_encode_records(items: list[Any], kind: bytes) -> None:
-    """Each item's record is `encode_record` of it packed (framed in C, and by the Python
-    reference when the encoder gives no bytes), in order, and reads back as packed."""
+    """Each item's record is `encode_record` of it packed (packed into one scratch buffer
+    and framed in C), in order, counted, and reads back as packed."""
     packed = [msgspec.msgpack.encode(item) for item in items]
     expected = [state.encode_record(kind, payload) for payload in packed]
-    for encode in (msgspec.msgpack.encode, lambda item: bytearray(msgspec.msgpack.encode(item))):
-        buffer = [b"before"]
-        intake.frame_all(buffer, kind, items, encode, state.encode_record)
-        assert buffer == [b"before", *expected]
+    buffer, tally = intake.LogBuffer(), intake.Tally()
+    buffer.extend(b"before")
+    encode_into = msgspec.msgpack.Encoder().encode_into
+    intake.frame_all(tally, buffer, kind, items, encode_into, state.encode_record)
+    assert bytes(buffer) == b"".join([b"before", *expected])
+    assert tally.records == len(items)
     assert state.read_records(b"".join(expected)) == (
         [(kind, payload) for payload in packed],
         sum(map(len, expected)),
@@ -77,3 +79,28 @@ def test_verdicts_are_logged_one_record_each(
     verdicts = [body for kind, body in records if kind == state.VERDICT]
     assert pending == len(delivered) == 4
     assert verdicts == [msgspec.msgpack.encode(event) for event in delivered]
+
+
+@pytest.mark.skipif(intake is None, reason="the intake extension is not built")
+def test_log_buffer_reads_as_its_bytes() -> None:
+    """The compiled queue of records: its bytes in order (read in place), emptied by `clear`
+    and used again, and it does not move its memory while it is being read."""
+    buffer = intake.LogBuffer()
+    assert not buffer
+    assert bytes(buffer) == b""
+    records = [bytes([n % 256]) * n for n in range(0, 9000, 700)]
+    for record in records:
+        buffer.extend(record)
+    assert len(buffer) == sum(map(len, records))
+    assert bytes(buffer) == b"".join(records)
+    with memoryview(buffer) as view:
+        assert view.readonly
+        assert view.tobytes() == b"".join(records)
+        with pytest.raises(BufferError):
+            buffer.extend(b"x" * 100_000)  # would move the memory being read
+        with pytest.raises(BufferError):
+            buffer.clear()
+    buffer.clear()
+    assert len(buffer) == 0
+    buffer.extend(b"again")
+    assert bytes(buffer) == b"again"
