@@ -27,6 +27,8 @@ from china_dates cimport fixed_china_dates
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
+from cpython.list cimport PyList_GET_ITEM
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
 import pyarrow as pa
@@ -34,6 +36,14 @@ import pyarrow as pa
 
 cdef extern from "Python.h":
     object _PyLong_FromByteArray(const unsigned char* data, size_t n, int little, int signed)
+    # On borrowed references (keys and links read in place, see `put_str`):
+    bint tuple_exact "PyTuple_CheckExact"(PyObject* o)
+    Py_ssize_t tuple_size "PyTuple_GET_SIZE"(PyObject* o)
+    PyObject* tuple_item "PyTuple_GET_ITEM"(PyObject* o, Py_ssize_t i)
+    bint is_str "PyUnicode_Check"(PyObject* o)
+    bint is_compact_ascii "PyUnicode_IS_COMPACT_ASCII"(PyObject* o)
+    void* str_data "PyUnicode_DATA"(PyObject* o)
+    Py_ssize_t str_length "PyUnicode_GET_LENGTH"(PyObject* o)
 
 
 cdef extern from *:
@@ -42,8 +52,43 @@ cdef extern from *:
     static inline int64_t mc_refs_add(int64_t* refs, int64_t n) {
         return __atomic_add_fetch(refs, n, __ATOMIC_ACQ_REL);
     }
+    /* `n` (1, 2, 4 or 8) bytes as an unsigned big-endian number: one load, not a loop. */
+    static inline uint64_t mc_big_endian(const uint8_t* at, int n) {
+        uint16_t two; uint32_t four; uint64_t eight;
+        switch (n) {
+            case 1: return at[0];
+            case 2: memcpy(&two, at, 2); return __builtin_bswap16(two);
+            case 4: memcpy(&four, at, 4); return __builtin_bswap32(four);
+            default: memcpy(&eight, at, 8); return __builtin_bswap64(eight);
+        }
+    }
+    /* Copy `n` bytes: up to 32 by overlapping word moves (the usual keys, codes and names),
+       without the call and size dispatch of memcpy. */
+    static inline void mc_copy(char* to, const void* source, Py_ssize_t n) {
+        const char* from = (const char*)source;
+        uint64_t a, b, c, d;
+        uint32_t e, f;
+        if (n >= 8 && n <= 16) {
+            memcpy(&a, from, 8); memcpy(&b, from + n - 8, 8);
+            memcpy(to, &a, 8); memcpy(to + n - 8, &b, 8);
+        } else if (n > 16 && n <= 32) {
+            memcpy(&a, from, 8); memcpy(&b, from + 8, 8);
+            memcpy(&c, from + n - 16, 8); memcpy(&d, from + n - 8, 8);
+            memcpy(to, &a, 8); memcpy(to + 8, &b, 8);
+            memcpy(to + n - 16, &c, 8); memcpy(to + n - 8, &d, 8);
+        } else if (n >= 4 && n < 8) {
+            memcpy(&e, from, 4); memcpy(&f, from + n - 4, 4);
+            memcpy(to, &e, 4); memcpy(to + n - 4, &f, 4);
+        } else if (n > 32) {
+            memcpy(to, from, n);
+        } else {
+            for (Py_ssize_t i = 0; i < n; i++) to[i] = from[i];
+        }
+    }
     """
     int64_t mc_refs_add(int64_t* refs, int64_t n) noexcept nogil
+    uint64_t mc_big_endian(const uint8_t* at, int n) noexcept nogil
+    void mc_copy(char* to, const void* source, Py_ssize_t n) noexcept nogil
 
 
 cdef int ENOMEM = 12  # the C stream interface's error codes are errno values
@@ -53,6 +98,7 @@ cdef int64_t live_tables = 0, live_schemas = 0  # allocations not freed yet (see
 cdef int64_t INT32_MIN = -2147483648
 cdef int64_t INT32_MAX = 2147483647
 cdef uint64_t INT64_MAX = 9223372036854775807
+cdef Py_ssize_t TEXT_GUESS = 16  # bytes a text value, to reserve (see `new_columns`)
 
 
 # --- reading MessagePack -----------------------------------------------------------------------
@@ -76,12 +122,10 @@ cdef inline int need(Reader* r, Py_ssize_t n) except -1:
 
 
 cdef inline uint64_t big_endian(Reader* r, int n) except? 0xFFFFFFFFFFFFFFFF:
-    """The next `n` bytes as an unsigned big-endian number."""
-    cdef uint64_t value = 0
-    cdef int i
+    """The next `n` (1, 2, 4 or 8) bytes as an unsigned big-endian number."""
+    cdef uint64_t value
     need(r, n)
-    for i in range(n):
-        value = (value << 8) | r.at[i]
+    value = mc_big_endian(r.at, n)
     r.at += n
     return value
 
@@ -122,25 +166,23 @@ cdef inline Py_ssize_t text_length(uint8_t first, Reader* r) except -2:
 cdef inline bint integer(uint8_t first, Reader* r, int64_t* value) except -1:
     """Read the integer whose first byte is `first` into `value`; False when it is not one."""
     cdef uint64_t unsigned
+    cdef int size, shift
     if first <= 0x7F or first >= 0xE0:  # positive and negative fixint
         value[0] = <int64_t>(<signed char>first)
-    elif 0xCC <= first <= 0xCF:  # uint 8, 16, 32, 64
-        unsigned = big_endian(r, 1 << (first - 0xCC))
+        return True
+    if not 0xCC <= first <= 0xD3:
+        return False
+    size = 1 << (first & 3)  # uint and int 8, 16, 32, 64
+    need(r, size)
+    unsigned = mc_big_endian(r.at, size)
+    r.at += size
+    if first <= 0xCF:
         if unsigned > INT64_MAX:
             raise ValueError("packed row: an integer beyond int64")
         value[0] = <int64_t>unsigned
-    elif 0xD0 <= first <= 0xD3:  # int 8, 16, 32, 64: sign-extended from their width
-        unsigned = big_endian(r, 1 << (first - 0xD0))
-        if first == 0xD0:
-            value[0] = <signed char>unsigned
-        elif first == 0xD1:
-            value[0] = <short>unsigned
-        elif first == 0xD2:
-            value[0] = <int>unsigned
-        else:
-            value[0] = <int64_t>unsigned
-    else:
-        return False
+    else:  # an int: sign-extended from its width
+        shift = 64 - 8 * size
+        value[0] = (<int64_t>(unsigned << shift)) >> shift
     return True
 
 
@@ -149,11 +191,16 @@ cdef int skip(Reader* r) except -1:
     cdef int64_t ignored
     cdef Py_ssize_t length
     cdef uint8_t first = next_byte(r)
-    if first == 0xC0 or integer(first, r, &ignored):
+    if first <= 0x7F or first >= 0xE0 or first == 0xC0:  # fixint or nil: the byte alone
         return 0
-    length = text_length(first, r)
-    if length < 0:
-        raise ValueError("packed row: a value that is not nil, an integer or text")
+    if 0xA0 <= first <= 0xBF:
+        length = first & 0x1F
+    elif integer(first, r, &ignored):
+        return 0
+    else:
+        length = text_length(first, r)
+        if length < 0:
+            raise ValueError("packed row: a value that is not nil, an integer or text")
     need(r, length)
     r.at += length
     return 0
@@ -167,16 +214,18 @@ cdef struct Buffer:  # grows as values are appended
     Py_ssize_t capacity
 
 
-cdef int reserve(Buffer* b, Py_ssize_t more) except -1:
-    cdef Py_ssize_t wanted = b.size + more, capacity
-    cdef char* grown
-    if wanted <= b.capacity:
-        return 0
-    capacity = max(wanted, 2 * b.capacity, 256)
-    grown = <char*>realloc(b.data, capacity)
+cdef int grow(Buffer* b, Py_ssize_t wanted) except -1:
+    cdef Py_ssize_t capacity = max(wanted, 2 * b.capacity, 256)
+    cdef char* grown = <char*>realloc(b.data, capacity)
     if grown == NULL:
         raise MemoryError()
     b.data, b.capacity = grown, capacity
+    return 0
+
+
+cdef inline int reserve(Buffer* b, Py_ssize_t more) except -1:
+    if b.size + more > b.capacity:
+        grow(b, b.size + more)
     return 0
 
 
@@ -199,175 +248,239 @@ cdef int width_of(kind) except -1:
     return kind.bit_width // 8
 
 
-cdef class Column:
-    """One Arrow column being built (see `new_column`): text (`string`) or integers of 4 or 8
-    bytes (int32, int64, timestamp), with a validity byte per value until `give` packs them as
-    bits."""
+cdef struct Builder:  # one Arrow column being built (see `Columns`)
+    int width  # bytes per integer value (4 or 8); 0 for text
+    Buffer values  # integers, or for text its int32 offsets
+    Buffer text
+    Buffer valid  # validity bits, kept from the first null on (see `mark`)
+    Py_ssize_t length, nulls
 
-    cdef object type  # for messages
-    cdef int width  # bytes per integer value; 0 for text
-    cdef Buffer values  # integers, or for text its int32 offsets
-    cdef Buffer text
-    cdef Buffer valid
-    cdef Py_ssize_t length, nulls
+
+cdef class Columns:
+    """Arrow columns being built, each text (`string`) or integers of 4 or 8 bytes (int32,
+    int64, timestamp), until `give` hands them to a Table. Plain C structs, not an object a
+    column: a packed value goes into its column with no Python call (see `read_value`)."""
+
+    cdef Builder* at
+    cdef Py_ssize_t count
+    cdef list types  # of each column, for messages
 
     def __dealloc__(self):
-        free(self.values.data)
-        free(self.text.data)
-        free(self.valid.data)
+        cdef Py_ssize_t i
+        if self.at == NULL:
+            return
+        for i in range(self.count):
+            free(self.at[i].values.data)
+            free(self.at[i].text.data)
+            free(self.at[i].valid.data)
+        free(self.at)
 
-    cdef int read(self, Reader* r) except -1:
-        """Append the value that starts here."""
-        cdef uint8_t first = next_byte(r)
-        cdef uint8_t is_valid = first != 0xC0
-        cdef int64_t number = 0
-        cdef int small
-        cdef Py_ssize_t length
-        if self.width == 0:
-            length = text_length(first, r) if is_valid else 0
+
+cdef Columns new_columns(list widths, list types, Py_ssize_t rows=0):
+    """Empty Columns of these widths (0: text) and types, room made for `rows` values each
+    (and `TEXT_GUESS` bytes a text value: most keys and codes are shorter, and growing a
+    buffer by steps from nothing cost more than filling it)."""
+    cdef Columns made = Columns.__new__(Columns)
+    cdef Py_ssize_t i, n = len(widths)
+    cdef Builder* b
+    made.at = <Builder*>calloc(max(n, 1), sizeof(Builder))
+    if made.at == NULL:
+        raise MemoryError()
+    made.count, made.types = n, types
+    for i in range(n):
+        b = &made.at[i]
+        b.width = widths[i]
+        reserve(&b.values, (b.width or 4) * rows + 4)
+        if b.width == 0:  # offsets start at 0
+            reserve(&b.text, TEXT_GUESS * rows)
+            (<int32_t*>b.values.data)[0] = 0
+            b.values.size = 4
+    return made
+
+
+cdef inline int mark(Builder* b, bint is_valid) except -1:
+    """Count value `b.length` in: while no value is null, nothing else to record."""
+    if b.nulls or not is_valid:
+        mark_bit(b, is_valid)
+    b.length += 1
+    return 0
+
+
+cdef int mark_bit(Builder* b, bint is_valid) except -1:
+    """Set the validity bit of value `b.length`; at the first null, the bits of the values
+    before it (valid) too."""
+    cdef Py_ssize_t byte = b.length >> 3
+    cdef uint8_t* bits
+    if b.nulls == 0:
+        reserve(&b.valid, byte + 1)
+        memset(b.valid.data, 0xFF, byte)
+        b.valid.data[byte] = (1 << (b.length & 7)) - 1
+        b.valid.size = byte + 1
+    elif byte == b.valid.size:
+        reserve(&b.valid, 1)
+        b.valid.data[byte] = 0
+        b.valid.size += 1
+    bits = <uint8_t*>b.valid.data
+    if is_valid:
+        bits[byte] |= 1 << (b.length & 7)
+    else:
+        b.nulls += 1
+    return 0
+
+
+cdef inline bint is_null(const Builder* b, Py_ssize_t row) noexcept:
+    return b.nulls != 0 and not ((<const uint8_t*>b.valid.data)[row >> 3] >> (row & 7)) & 1
+
+
+cdef inline int put_null(Builder* b) except -1:
+    cdef int64_t zero = 0
+    cdef int32_t offset = <int32_t>b.text.size
+    if b.width == 0:
+        append(&b.values, &offset, 4)
+    else:
+        append(&b.values, &zero, b.width)
+    return mark(b, False)
+
+
+cdef inline int put_text(Builder* b, const void* utf8, Py_ssize_t length) except -1:
+    cdef Py_ssize_t end = b.text.size + length
+    if end > INT32_MAX:
+        raise ValueError("packed rows: more text than a string column holds")
+    if length:
+        reserve(&b.text, length)
+        mc_copy(b.text.data + b.text.size, utf8, length)
+        b.text.size = end
+    reserve(&b.values, 4)
+    (<int32_t*>(b.values.data + b.values.size))[0] = <int32_t>end
+    b.values.size += 4
+    return mark(b, True)
+
+
+cdef inline bint put_number(Builder* b, int64_t number) except -1:
+    """Append an integer (valid) to an integer column; False when it does not fit."""
+    if b.width == 8:
+        reserve(&b.values, 8)
+        (<int64_t*>(b.values.data + b.values.size))[0] = number
+        b.values.size += 8
+    elif INT32_MIN <= number <= INT32_MAX:
+        reserve(&b.values, 4)
+        (<int32_t*>(b.values.data + b.values.size))[0] = <int32_t>number
+        b.values.size += 4
+    else:
+        return False
+    mark(b, True)
+    return True
+
+
+cdef int read_value(Reader* r, Columns columns, Py_ssize_t i) except -1:
+    """Append the packed value that starts here to column `i`: the usual kinds (nil, fixstr,
+    fixint) read here, the others by `text_length` and `integer`."""
+    cdef Builder* b = &columns.at[i]
+    cdef uint8_t first
+    cdef int64_t number
+    cdef Py_ssize_t length
+    need(r, 1)
+    first = r.at[0]
+    r.at += 1
+    if first == 0xC0:
+        return put_null(b)
+    if b.width == 0:
+        if 0xA0 <= first <= 0xBF:
+            length = first & 0x1F
+        else:
+            length = text_length(first, r)
             if length < 0:
-                raise ValueError(f"packed row: text expected for a {self.type} column")
-            need(r, length)
-            if self.text.size + length > INT32_MAX:
-                raise ValueError("packed rows: more text than a string column holds")
-            append(&self.text, r.at, length)
-            r.at += length
-            small = <int>self.text.size
-            append(&self.values, &small, 4)
-        else:
-            if is_valid and not integer(first, r, &number):
-                raise ValueError(f"packed row: an integer expected for a {self.type} column")
-            if self.width == 8:
-                append(&self.values, &number, 8)
-            elif INT32_MIN <= number <= INT32_MAX:
-                small = <int>number
-                append(&self.values, &small, 4)
-            else:
-                raise ValueError(f"packed row: {number} does not fit a {self.type} column")
-        append(&self.valid, &is_valid, 1)
-        self.nulls += not is_valid
-        self.length += 1
+                raise ValueError(f"packed row: text expected for a {columns.types[i]} column")
+        need(r, length)
+        put_text(b, r.at, length)
+        r.at += length
         return 0
-
-    cdef int append_text(self, str value) except -1:
-        """Append a key or link part (text; None: null)."""
-        cdef Py_ssize_t length
-        cdef const char* utf8
-        cdef int offset
-        cdef uint8_t is_valid = 1
-        if self.width != 0:
-            raise ValueError(f"a key or link part is text, not a {self.type} value")
-        if value is None:
-            return self.append_nulls(1)
-        utf8 = PyUnicode_AsUTF8AndSize(value, &length)
-        if self.text.size + length > INT32_MAX:
-            raise ValueError("packed rows: more text than a string column holds")
-        append(&self.text, utf8, length)
-        offset = <int>self.text.size
-        append(&self.values, &offset, 4)
-        append(&self.valid, &is_valid, 1)
-        self.length += 1
-        return 0
-
-    cdef int append_integer(self, object value) except -1:
-        """Append a Python integer (None: null) to an integer column."""
-        if value is None:
-            return self.append_number(0, 0)
-        return self.append_number(value, 1)
-
-    cdef int append_number(self, int64_t number, uint8_t is_valid) except -1:
-        """Append an integer (`is_valid` 0: a null) to an integer column."""
-        cdef int small
-        if self.width == 8:
-            append(&self.values, &number, 8)
-        elif self.width == 4 and INT32_MIN <= number <= INT32_MAX:
-            small = <int>number
-            append(&self.values, &small, 4)
-        else:
-            raise ValueError(f"{number} does not fit a {self.type} column")
-        append(&self.valid, &is_valid, 1)
-        self.nulls += not is_valid
-        self.length += 1
-        return 0
-
-    cdef int append_nulls(self, Py_ssize_t count) except -1:
-        """Append `count` nulls."""
-        cdef Py_ssize_t size = 4 if self.width == 0 else self.width
-        cdef int offset = <int>self.text.size
-        cdef Py_ssize_t i
-        if count == 0:
-            return 0
-        reserve(&self.values, count * size)
-        if self.width == 0:
-            for i in range(count):
-                append(&self.values, &offset, 4)
-        else:
-            memset(self.values.data + self.values.size, 0, count * size)
-            self.values.size += count * size
-        reserve(&self.valid, count)
-        memset(self.valid.data + self.valid.size, 0, count)
-        self.valid.size += count
-        self.nulls += count
-        self.length += count
-        return 0
-
-    cdef int give(self, Table table, Py_ssize_t i) except -1:
-        """Hand the values over to field `i` of `table` (which owns them from now on)."""
-        cdef Shared* shared = table.shared
-        cdef Field* field = &shared.fields[i]
-        cdef void* validity
-        cdef void* values
-        cdef void* text = NULL
-        if self.length != shared.length:
-            raise ValueError("packed rows: not as many values in every column")
-        validity = self.validity_bits()
-        values = taken(&self.values)
-        own(shared, validity)
-        own(shared, values)
-        if self.width == 0:
-            text = taken(&self.text)
-            own(shared, text)
-        if values == NULL or (self.width == 0 and text == NULL) or (
-                self.nulls and validity == NULL):
-            raise MemoryError()
-        field.null_count = self.nulls
-        field.n_buffers = 3 if self.width == 0 else 2
-        field.buffers[0], field.buffers[1], field.buffers[2] = validity, values, text
-        return 0
-
-    cdef void* validity_bits(self) noexcept:
-        """The validity bitmap (bit i set: value i is not null), malloc'd; NULL when no value is
-        null (or out of memory)."""
-        cdef Py_ssize_t i
-        cdef uint8_t* out
-        if self.nulls == 0:
-            return NULL
-        out = <uint8_t*>calloc((self.length + 7) // 8 + 1, 1)
-        if out != NULL:
-            for i in range(self.length):
-                if self.valid.data[i]:
-                    out[i >> 3] |= 1 << (i & 7)
-        return out
+    if first <= 0x7F or first >= 0xE0:  # positive and negative fixint
+        number = <signed char>first
+    elif not integer(first, r, &number):
+        raise ValueError(f"packed row: an integer expected for a {columns.types[i]} column")
+    if not put_number(b, number):
+        raise ValueError(f"packed row: {number} does not fit a {columns.types[i]} column")
+    return 0
 
 
-cdef Column new_column(int width, kind):
-    """An empty Column of `width` bytes a value (0: text), of type `kind` (for messages); made
-    without Python calls, as a micro-batch makes a few dozen."""
-    cdef Column column = Column.__new__(Column)
-    cdef int zero = 0
-    column.type, column.width = kind, width
-    if width == 0:
-        append(&column.values, &zero, 4)  # offsets start at 0
-    return column
-
-
-cdef int read_row(Reader* r, list columns, Py_ssize_t first) except -1:
-    """Append one packed row (an array of values) to `columns[first:]`."""
-    cdef Py_ssize_t i, count = len(columns)
-    if array_length(r) != count - first:
+cdef int read_row(Reader* r, Columns columns) except -1:
+    """Append one packed row (an array of values) to `columns`."""
+    cdef Py_ssize_t i
+    if array_length(r) != columns.count:
         raise ValueError("packed row: not as many values as the table has columns")
-    for i in range(first, count):
-        (<Column>columns[i]).read(r)
+    for i in range(columns.count):
+        read_value(r, columns, i)
+    return 0
+
+
+cdef int put_str(Columns columns, Py_ssize_t i, PyObject* value) except -1:
+    """Append a key or link part (text; None: null) to text column `i`: the bytes of ASCII
+    text read in place (the usual keys), others' through their cached UTF-8. (A borrowed
+    reference: no reference counting a value.)"""
+    cdef Builder* b = &columns.at[i]
+    cdef Py_ssize_t length
+    cdef const char* utf8
+    if b.width != 0:
+        raise ValueError(f"a key or link part is text, not a {columns.types[i]} value")
+    if value == <PyObject*>None:
+        return put_null(b)
+    if not is_str(value):
+        raise TypeError(f"a key or link part is text, not {type(<object>value).__name__}")
+    if is_compact_ascii(value):
+        utf8, length = <const char*>str_data(value), str_length(value)
+    else:
+        utf8 = PyUnicode_AsUTF8AndSize(<object>value, &length)
+    return put_text(b, utf8, length)
+
+
+cdef inline int put_part(Columns columns, Py_ssize_t i, PyObject* whole,
+                         Py_ssize_t part) except -1:
+    """Append item `part` of a key or link (a tuple: read in place) to text column `i`."""
+    if tuple_exact(whole) and part < tuple_size(whole):
+        return put_str(columns, i, tuple_item(whole, part))
+    value = (<object>whole)[part]
+    return put_str(columns, i, <PyObject*>value)
+
+
+cdef int put_integer(Columns columns, Py_ssize_t i, object value) except -1:
+    """Append a Python integer (None: null) to integer column `i`."""
+    if value is None:
+        return put_null(&columns.at[i])
+    return put_int(columns, i, value)
+
+
+cdef int put_int(Columns columns, Py_ssize_t i, int64_t number) except -1:
+    if columns.at[i].width == 0 or not put_number(&columns.at[i], number):
+        raise ValueError(f"{number} does not fit a {columns.types[i]} column")
+    return 0
+
+
+cdef int give(Columns columns, Py_ssize_t at, Table table, Py_ssize_t i) except -1:
+    """Hand column `at`'s values over to field `i` of `table` (which owns them from now on)."""
+    cdef Builder* b = &columns.at[at]
+    cdef Shared* shared = table.shared
+    cdef Field* field = &shared.fields[i]
+    cdef void* validity = NULL
+    cdef void* values
+    cdef void* text = NULL
+    if b.length != shared.length:
+        raise ValueError("packed rows: not as many values in every column")
+    if b.nulls:
+        reserve(&b.valid, 1)
+        b.valid.data[b.valid.size] = 0  # a spare byte, as the calloc'd bitmap had
+        validity = taken(&b.valid)
+    values = taken(&b.values)
+    own(shared, validity)
+    own(shared, values)
+    if b.width == 0:
+        text = taken(&b.text)
+        own(shared, text)
+    if values == NULL or (b.width == 0 and text == NULL):
+        raise MemoryError()
+    field.null_count = b.nulls
+    field.n_buffers = 3 if b.width == 0 else 2
+    field.buffers[0], field.buffers[1], field.buffers[2] = validity, values, text
     return 0
 
 
@@ -401,6 +514,7 @@ cdef struct Shared:  # a table's buffers; allocated with its fields and `owned` 
     Field* fields
     void** owned  # every buffer of the fields, malloc'd: 3 per field and one more at most
     int64_t n_owned
+    void* zeros  # (owned) the buffers of every field null in every row (see `Table.nulls`)
     const void* no_validity[1]  # the buffers of an exported record batch (a struct array)
 
 
@@ -578,14 +692,26 @@ cdef void release_schema_node(ArrowSchema* schema) noexcept nogil:
         mc_refs_add(&live_schemas, -1)
 
 
+cdef struct SharedSchema:  # a TableSchema's C schema, shared with the streams made from it
+    int64_t refs
+    ArrowSchema schema
+
+
+cdef void unref_schema(SharedSchema* shared) noexcept nogil:
+    if mc_refs_add(&shared.refs, -1) == 0:
+        if shared.schema.release != NULL:
+            shared.schema.release(&shared.schema)
+        free(shared)
+
+
 cdef struct StreamState:  # an exported stream's: one batch, then the end
     Shared* shared
-    ArrowSchema schema
+    SharedSchema* schema
     bint done
 
 
 cdef int stream_schema(ArrowArrayStream* stream, ArrowSchema* out) noexcept nogil:
-    return copy_schema(&(<StreamState*>stream.private_data).schema, out)
+    return copy_schema(&(<StreamState*>stream.private_data).schema.schema, out)
 
 
 cdef int stream_next(ArrowArrayStream* stream, ArrowArray* out) noexcept nogil:
@@ -605,8 +731,7 @@ cdef const char* stream_error(ArrowArrayStream* stream) noexcept nogil:
 
 cdef void release_stream(ArrowArrayStream* stream) noexcept nogil:
     cdef StreamState* state = <StreamState*>stream.private_data
-    if state.schema.release != NULL:
-        state.schema.release(&state.schema)
+    unref_schema(state.schema)
     unref(state.shared)
     free(state)
     stream.release = NULL
@@ -629,22 +754,25 @@ cdef class TableSchema:
     cdef readonly list types
     cdef readonly list widths
     cdef dict positions  # of each field, by name (a pyarrow lookup costs more)
-    cdef ArrowSchema exported
+    cdef SharedSchema* exported  # (a stream holds it too: not copied a stream)
 
     def __cinit__(self, schema):
-        self.exported.release = NULL
         self.schema = schema
         self.types = list(schema.types)
         self.widths = [width_of(kind) for kind in self.types]
         self.positions = {name: i for i, name in enumerate(schema.names)}
         capsule = schema.__arrow_c_schema__()
+        self.exported = <SharedSchema*>calloc(1, sizeof(SharedSchema))
+        if self.exported == NULL:
+            raise MemoryError()
+        self.exported.refs = 1
         if copy_schema(<ArrowSchema*>PyCapsule_GetPointer(capsule, "arrow_schema"),
-                       &self.exported) != 0:
+                       &self.exported.schema) != 0:
             raise MemoryError()
 
     def __dealloc__(self):
-        if self.exported.release != NULL:
-            self.exported.release(&self.exported)
+        if self.exported != NULL:
+            unref_schema(self.exported)
 
 
 cdef class Table:
@@ -692,13 +820,13 @@ cdef class Table:
         self.made()
         stream = <ArrowArrayStream*>calloc(1, sizeof(ArrowArrayStream))
         state = <StreamState*>calloc(1, sizeof(StreamState))
-        if stream == NULL or state == NULL or copy_schema(&self.shape.exported,
-                                                          &state.schema) != 0:
+        if stream == NULL or state == NULL:
             free(stream)
             free(state)
             raise MemoryError()
-        state.shared = self.shared
+        state.shared, state.schema = self.shared, self.shape.exported
         mc_refs_add(&self.shared.refs, 1)
+        mc_refs_add(&state.schema.refs, 1)
         stream.get_schema = stream_schema
         stream.get_next = stream_next
         stream.get_last_error = stream_error
@@ -745,12 +873,15 @@ cdef class Table:
 
     cdef int nulls(self, Py_ssize_t i) except -1:
         """Field `i` is null in every row: its buffers all one zeroed block (zero validity bits,
-        values and offsets)."""
+        values and offsets), the same for every such field of the table."""
         cdef int64_t rows = self.shared.length
-        cdef void* zeros = calloc(max(8 * rows, 4 * rows + 4), 1)
-        own(self.shared, zeros)
+        cdef void* zeros = self.shared.zeros
         if zeros == NULL:
-            raise MemoryError()
+            zeros = calloc(max(8 * rows, 4 * rows + 4), 1)
+            own(self.shared, zeros)
+            if zeros == NULL:
+                raise MemoryError()
+            self.shared.zeros = zeros
         self.set_field(i, rows, 3 if self.shape.widths[i] == 0 else 2, zeros)
         self.shared.fields[i].buffers[0] = zeros
         self.shared.fields[i].buffers[2] = zeros
@@ -789,20 +920,18 @@ def from_columns(TableSchema shape, list columns):
     """Python values, a list per field of `shape` (text or integers; None: null) -> a Table:
     for the few rows the matcher makes itself (a micro-batch's quota ledger)."""
     cdef Py_ssize_t i
-    cdef int width
-    cdef Column column
+    cdef Columns built
     if len(columns) != len(shape.widths):
         raise ValueError("not a list of values per field")
     made = new_table(shape, len(columns[0]) if columns else 0)
+    built = new_columns(shape.widths, shape.types)
     for i in range(len(columns)):
-        width = shape.widths[i]
-        column = new_column(width, shape.types[i])
         for value in columns[i]:
-            if width == 0:
-                column.append_text(value)
+            if built.at[i].width == 0:
+                put_str(built, i, <PyObject*>value)
             else:
-                column.append_integer(value)
-        column.give(made, i)
+                put_integer(built, i, value)
+        give(built, i, made, i)
     return made
 
 
@@ -830,9 +959,11 @@ cdef class TableLayout:
     cdef list widths  # of the packed values
     cdef readonly Py_ssize_t key_parts, link_parts
     cdef list sources  # per field: a packed value, ROW_NUMBERS, NULLS, a key, link or date part
+    cdef list apart_types  # of the key parts', then the link parts' fields
     cdef object dates
     cdef Py_ssize_t time_value
     cdef list date_fields
+    cdef list date_widths, date_types
     cdef bint fixed  # `dates` are China's (year, YYYYMMDD): made in C where it can
 
     def __init__(
@@ -860,6 +991,7 @@ cdef class TableLayout:
         for part, i in enumerate(link_at):
             self.fill(i, LINK_PART - part, "a link part")
         self.key_parts, self.link_parts = len(key_at), len(link_at)
+        self.apart_types = [schema.field(i).type for i in (*key_at, *link_at)]
         if dates_at and not (
                 0 <= time_value < len(self.types) and dates is not None
                 and self.widths[time_value] == 8):
@@ -867,6 +999,8 @@ cdef class TableLayout:
         for part, i in enumerate(dates_at):
             self.fill(i, DATE_PART - part, "a date")
         self.date_fields = list(dates_at)
+        self.date_widths = [self.shape.widths[i] for i in dates_at]
+        self.date_types = [self.shape.types[i] for i in dates_at]
         self.dates, self.time_value = dates, time_value
         self.fixed = china and len(dates_at) == 2
         self.sources[row_at] = ROW_NUMBERS
@@ -885,18 +1019,22 @@ cdef class TableLayout:
         self.sources[i] = source
         return 0
 
-    cdef Table table(self, list built, list keys, list links):
-        """The columns built (a Column per packed value), the rows' `keys` (tuples) and
-        `links` (None when the layout has no such part) as a Table, their memory handed over,
-        not copied."""
+    cdef Columns built(self, Py_ssize_t rows=0):
+        """Empty Columns for the packed values, room made for `rows` rows."""
+        return new_columns(self.widths, self.types, rows)
+
+    cdef Table table(self, Columns built, list keys, list links):
+        """The columns built (one per packed value), the rows' `keys` (tuples) and `links`
+        (None when the layout has no such part) as a Table, their memory handed over, not
+        copied."""
         cdef Py_ssize_t i, source
-        cdef Column parts
-        cdef list dated = self.dated(built)
-        cdef Py_ssize_t rows = (<Column>built[0]).length
+        cdef Py_ssize_t rows = built.at[0].length
         if self.key_parts and (keys is None or len(keys) != rows):
             raise ValueError("packed rows: not a key per row")
         if self.link_parts and (links is None or len(links) != rows):
             raise ValueError("packed rows: not a link per row")
+        cdef Columns dated = self.dated(built)
+        cdef Columns apart = self.apart(keys, links, rows)
         made = new_table(self.shape, rows)
         for i in range(len(self.sources)):
             source = self.sources[i]
@@ -905,106 +1043,93 @@ cdef class TableLayout:
             elif source == NULLS:
                 made.nulls(i)
             elif source <= DATE_PART:
-                (<Column>dated[DATE_PART - source]).give(made, i)
+                give(dated, DATE_PART - source, made, i)
+            elif source <= LINK_PART:
+                give(apart, self.key_parts + LINK_PART - source, made, i)
             elif source <= KEY_PART:
-                parts = new_column(0, self.shape.types[i])
-                if source <= LINK_PART:
-                    for link in links:
-                        parts.append_text(link_part(link, LINK_PART - source, self.link_parts))
-                else:
-                    for key in keys:
-                        parts.append_text(key[KEY_PART - source])
-                parts.give(made, i)
+                give(apart, KEY_PART - source, made, i)
             else:
-                (<Column>built[source]).give(made, i)
+                give(built, source, made, i)
         return made
 
-    cdef list dated(self, list built):
-        """A Column per item of `dates` of each row's time (none when the layout has none):
+    cdef Columns apart(self, list keys, list links, Py_ssize_t rows):
+        """A text column per part of the rows' keys, then per part of their links (`rows`
+        of each: checked by `table`)."""
+        cdef Columns parts = new_columns([0] * len(self.apart_types), self.apart_types, rows)
+        cdef Py_ssize_t row, part, at
+        cdef PyObject* link
+        for row in range(rows if self.key_parts else 0):
+            for part in range(self.key_parts):
+                put_part(parts, part, PyList_GET_ITEM(keys, row), part)
+        for row in range(rows if self.link_parts else 0):
+            link = PyList_GET_ITEM(links, row)
+            for part in range(self.link_parts):
+                at = self.key_parts + part
+                if link == <PyObject*>None or self.link_parts == 1:
+                    put_str(parts, at, link)  # a link of one part is the value; None: nulls
+                else:
+                    put_part(parts, at, link, part)
+        return parts
+
+    cdef Columns dated(self, Columns built):
+        """A column per item of `dates` of each row's time (none when the layout has none):
         the usual times' in C (`fixed_china_dates`, when `dates` are those two), the others'
         from `dates`."""
-        cdef list columns = [
-            new_column(self.shape.widths[i], self.shape.types[i]) for i in self.date_fields
-        ]
-        cdef Column times
+        cdef Columns columns = new_columns(self.date_widths, self.date_types)
+        cdef Builder* times
         cdef Py_ssize_t row, part
         cdef int64_t time, year, ymd
-        if not columns:
+        if not self.date_fields:
             return columns
-        times = built[self.time_value]
+        times = &built.at[self.time_value]
         for row in range(times.length):
-            if not times.valid.data[row]:
-                for part in range(len(columns)):
-                    (<Column>columns[part]).append_nulls(1)
+            if is_null(times, row):
+                for part in range(columns.count):
+                    put_null(&columns.at[part])
                 continue
             time = (<int64_t*>times.values.data)[row]
             if self.fixed and fixed_china_dates(time, &year, &ymd):
-                (<Column>columns[0]).append_number(year, 1)
-                (<Column>columns[1]).append_number(ymd, 1)
+                put_int(columns, 0, year)
+                put_int(columns, 1, ymd)
                 continue
             values = self.dates(time)
-            for part in range(len(columns)):
-                (<Column>columns[part]).append_integer(values[part])
+            for part in range(columns.count):
+                put_integer(columns, part, values[part])
         return columns
 
 
 def table(list packed, TableLayout layout, list keys=None, list links=None):
     """Packed rows (each the MessagePack array of one canonical row), their keys and links ->
     the table `layout` describes, its `_row` column numbering the rows from 1."""
-    return layout.table(rows_built(packed, layout), keys, links)
+    cdef Columns built = layout.built(len(packed))
+    cdef Reader r
+    for rows in packed:
+        r = reader_of(rows)
+        read_row(&r, built)
+    return layout.table(built, keys, links)
 
 
 def order_tables(list packed, list keys, list links, TableLayout orders, TableLayout lines):
     """Packed orders ([row, [line, ...]], a line without the order key), their keys and links
     -> (the orders table, the lines table), made as `table` makes them: a line's order key is
     its order's."""
-    heads, items, line_keys = order_built(packed, keys, orders, lines)
-    return orders.table(heads, keys, links), lines.table(items, line_keys, None)
-
-
-cdef inline object link_part(link, Py_ssize_t part, Py_ssize_t parts):
-    """Part `part` of a link of `parts` parts: of one, the link (text); of two, its item."""
-    if link is None or parts == 1:
-        return link
-    return link[part]
-
-
-cdef list new_columns(TableLayout layout):
-    """An empty Column per packed value of `layout`."""
-    cdef Py_ssize_t i
-    return [new_column(layout.widths[i], layout.types[i]) for i in range(len(layout.widths))]
-
-
-cdef list rows_built(list packed, TableLayout layout):
-    """Packed rows -> a Column per value of `layout`."""
-    cdef list built = new_columns(layout)
-    cdef Reader r
-    for rows in packed:
-        r = reader_of(rows)
-        read_row(&r, built, 0)
-    return built
-
-
-cdef tuple order_built(list packed, list keys, TableLayout layout, TableLayout line_layout):
-    """Packed orders ([row, [line, ...]], a line without the order key) -> (the orders'
-    Columns, the lines' Columns, each line's order key, from `keys`)."""
-    cdef list orders = new_columns(layout)
-    cdef list lines = new_columns(line_layout)
+    cdef Columns heads = orders.built(len(packed))
+    cdef Columns items = lines.built(len(packed))
     cdef list line_keys = []
     cdef Reader r
-    cdef Py_ssize_t at
+    cdef Py_ssize_t at, count
     if len(keys) != len(packed):
         raise ValueError("packed orders: not a key per order")
     for at in range(len(packed)):
         r = reader_of(packed[at])
         if array_length(&r) != 2:
             raise ValueError("packed order: not a row and its lines")
-        read_row(&r, orders, 0)
+        read_row(&r, heads)
         key = keys[at]
         for _ in range(array_length(&r)):
-            read_row(&r, lines, 0)
+            read_row(&r, items)
             line_keys.append(key)
-    return orders, lines, line_keys
+    return orders.table(heads, keys, links), lines.table(items, line_keys, None)
 
 
 def walk_place(bytes rows, Py_ssize_t time_at, dates):

@@ -87,3 +87,10 @@ def test_import_table_refuses_a_column_it_cannot_read_and_names_it():
     with pytest.raises(ArrowLayoutError, match="column bad: .*not supported"):
         import_table(table, ["fine", "bad"])
     assert import_table(table, ["fine"])["fine"].to_pylist() == ["x"]  # not read: no error
+
+
+def test_import_table_finds_names_that_share_a_start_or_are_not_ascii():
+    table = pa.table({"ab": ["1"], "a": ["2"], "abc": ["3"], "é": ["4"], "e": ["5"]})
+    names = ["a", "abc", "é", "ab", "missing", "a\x00b"]
+    imported = import_table(table, names)
+    assert [imported[name].to_pylist() for name in names] == [["2"], ["3"], ["4"], ["1"], [], []]

@@ -567,6 +567,64 @@ def test_compiled_order_tables_read_as_the_pyarrow_tables_of_their_rows(data):
         _same_tables(table, expected)
 
 
+#: A table of every kind of packed value, a key and a link part, and a field none fills.
+_WIDE = pa.schema(
+    [
+        ("key", pa.string()),
+        ("text", pa.string()),
+        ("count", pa.int32()),
+        ("amount", pa.int64()),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("link", pa.string()),
+        ("absent", pa.int64()),
+        ("_row", pa.int64()),
+    ]
+)
+#: Text of every length the small copies handle differently (0 to 40 bytes and more), some of
+#: several UTF-8 bytes a character.
+_LONG_TEXT = st.text(max_size=12) | st.text(min_size=12, max_size=45) | st.just("身份证" * 11)
+
+
+@_compiled
+@given(data=st.data())
+def test_a_compiled_table_of_many_rows_reads_as_the_pyarrow_table_of_its_rows(data):
+    """Rows enough for validity bitmaps of several bytes (a column's first null anywhere, or
+    none), text of every length in packed values, keys and links; keys given as tuples or
+    lists."""
+    packed_module = matcher_module._packed
+    kinds = [_WIDE.field(name).type for name in ("text", "count", "amount", "time")]
+    values = [st.none() | _LONG_TEXT, *(_VALUES[kind] for kind in kinds[1:])]
+    rows = data.draw(st.lists(st.tuples(*values), max_size=40))
+    apart = st.lists(st.none() | _LONG_TEXT, min_size=len(rows), max_size=len(rows))
+    keys, links = data.draw(apart), data.draw(apart)
+    layout = packed_module.TableLayout(_WIDE, 7, [1, 2, 3, 4], key_at=[0], link_at=[5])
+    pack = matcher_module._Packer()
+    packed = [pack(row) for row in rows]
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 4
+    wanted = pa.Table.from_arrays(
+        [
+            pa.array(keys, pa.string()),
+            *(pa.array(column, kind) for column, kind in zip(columns, kinds, strict=True)),
+            pa.array(links, pa.string()),
+            pa.nulls(len(rows), pa.int64()),
+            pa.array(range(1, len(rows) + 1), pa.int64()),
+        ],
+        schema=_WIDE,
+    )
+    _same_tables(packed_module.table(packed, layout, [(key,) for key in keys], links), wanted)
+    _same_tables(packed_module.table(packed, layout, [[key] for key in keys], links), wanted)
+
+
+@_compiled
+def test_key_and_link_parts_that_are_not_text_are_refused():
+    layout = matcher_module._packed.TableLayout(_WIDE, 7, [1, 2, 3, 4], key_at=[0], link_at=[5])
+    packed = [matcher_module._Packer()(("x", 1, 2, 3))]
+    with pytest.raises(TypeError, match="a key or link part is text, not int"):
+        matcher_module._packed.table(packed, layout, [(1,)], ["L"])
+    with pytest.raises(TypeError, match="a key or link part is text, not bytes"):
+        matcher_module._packed.table(packed, layout, [("K",)], [b"L"])
+
+
 _LEDGER_ROWS = st.lists(
     st.tuples(
         st.none() | st.text(max_size=4) | st.just("身份证é"),
