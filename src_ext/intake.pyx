@@ -71,6 +71,8 @@ cdef enum:  # the time constants are china_dates.pxd's
     MAX_SIGNIFICANT = 18  # digits: every 18-digit number fits in int64
 
 cdef int64_t INT64_MAX = 9223372036854775807
+cdef int64_t TEN_POWERS[5]
+TEN_POWERS[:] = [1, 10, 100, 1000, 10000]
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -176,16 +178,18 @@ cdef inline bint plain_decimal(object value, Decimal* out):
 
 cdef inline bint decimal_of(const uint8_t* p, Py_ssize_t n, Decimal* out) noexcept:
     """`plain_decimal` of the `n` bytes at `p`."""
-    cdef Py_ssize_t i = 0, last = 0, start
-    cdef int64_t number = 0, significant = 0
-    while i < n and 0x30 <= p[i] <= 0x39:
-        if significant or p[i] != 0x30:
-            significant += 1
-            if significant <= MAX_SIGNIFICANT:
-                number = number * 10 + (p[i] - 0x30)
+    cdef Py_ssize_t i = 0, last, start, zeros
+    cdef uint64_t number = 0  # leading zeros add nothing; past 19 digits it wraps, unused
+    cdef int64_t significant
+    while i < n and p[i] == 0x30:
+        i += 1
+    zeros = i
+    while i < n and <uint8_t>(p[i] - 0x30) < 10:
+        number = number * 10 + (p[i] - 0x30)
         i += 1
     if i == 0:
         return False
+    significant = i - zeros
     out.whole_digits = significant
     out.places = 0
     if i < n:
@@ -193,19 +197,23 @@ cdef inline bint decimal_of(const uint8_t* p, Py_ssize_t n, Decimal* out) noexce
             return False
         i += 1
         start = i
-        while i < n and 0x30 <= p[i] <= 0x39:
-            if p[i] != 0x30:
-                last = i - start + 1
+        while i < n and <uint8_t>(p[i] - 0x30) < 10:
             i += 1
         if i < n:
             return False
+        while i > start and p[i - 1] == 0x30:  # trailing zeros are no places
+            i -= 1
+        last = i - start
         out.places = last
+        if significant == 0:  # the point's zeros are not significant either
+            zeros = start
+            while zeros < start + last and p[zeros] == 0x30:
+                zeros += 1
+            significant = start - zeros
+        significant += last
         for i in range(start, start + last):
-            if significant or p[i] != 0x30:
-                significant += 1
-                if significant <= MAX_SIGNIFICANT:
-                    number = number * 10 + (p[i] - 0x30)
-    out.number = number if significant <= MAX_SIGNIFICANT else -1
+            number = number * 10 + (p[i] - 0x30)
+    out.number = <int64_t>number if significant <= MAX_SIGNIFICANT else -1
     return True
 
 
@@ -220,11 +228,10 @@ cdef object fast_units(object value):
 
 cdef inline bint units_of(Decimal* d, int64_t* out) noexcept:
     """A decimal's ten-thousandths, when it has at most 4 places and they fit."""
-    cdef int64_t scale = 1, place
+    cdef int64_t scale
     if d.places > 4 or d.number < 0:
         return False
-    for place in range(d.places, 4):
-        scale *= 10
+    scale = TEN_POWERS[4 - d.places]
     if d.number > INT64_MAX // scale:
         return False
     out[0] = d.number * scale
@@ -1239,7 +1246,7 @@ def frame_all(Tally tally, LogBuffer buffer, bytes kind, items, encode_into, pyt
 # --- the usual JSON message, straight to what NewUpserts keeps -----------------------------------
 
 cdef enum FieldKind:  # what msgspec takes for a message field (`direct_fields` in messages.py)
-    F_OTHER, F_TEXT, F_KEY, F_AMOUNT, F_INT, F_OP, F_ITEMS
+    F_OTHER, F_TEXT, F_KEY, F_AMOUNT, F_INT, F_OP, F_ITEMS  # F_TEXT-F_AMOUNT: `takes_text`
 
 FIELD_OTHER, FIELD_TEXT, FIELD_KEY, FIELD_AMOUNT = F_OTHER, F_TEXT, F_KEY, F_AMOUNT
 FIELD_INT, FIELD_OP, FIELD_ITEMS = F_INT, F_OP, F_ITEMS
@@ -1253,11 +1260,14 @@ cdef enum ValueType:  # a converted value, before it is packed
 cdef enum:
     MAX_FIELDS = 64  # of an object (more: left to msgspec)
     MAX_VALUES = 64  # of a row of every value
+    NO_FIELD = -1  # `Span.field`: a name its table does not know (or no table read it)
+    TAG_FIELD = -2  # `Span.field`: the tag field (`DirectJson.tag_field`)
 
 
 cdef struct Span:  # one field of a JSON object: its name and value, as bytes of the input
     const uint8_t* name
     Py_ssize_t name_size
+    Py_ssize_t field  # the field of the table it was read with (`DirectJson.read_field_name`)
     int type  # JsonType
     const uint8_t* p  # text: its bytes (between the quotes, no escapes)
     Py_ssize_t size
@@ -1279,9 +1289,11 @@ cdef struct Rule:  # what one field name of a message type means (see `FieldTabl
     Py_ssize_t column  # its value in the RowPlan's row of every value (-1: none)
     bint needed  # msgspec requires it
     bint key, required, time, amount  # what `MessageCheck` checks of it
+    bint given  # required or a key: text of spaces only is refused
     bint must  # needed, required or a key: a message without it is not taken
     const uint8_t* name  # its JSON name (the bytes of `FieldTable.names`)
     Py_ssize_t name_size
+    bint plain_name  # printable ASCII but quote and backslash: compared in place (`name_at`)
     int64_t least, most  # F_KEY: characters; F_AMOUNT: whole numbers [least, most); F_INT: default
 
 
@@ -1319,8 +1331,11 @@ cdef inline Py_ssize_t text_slot(const uint8_t* p, Py_ssize_t size, bint upper) 
 
 
 cdef inline Py_ssize_t json_space(const uint8_t* p, Py_ssize_t i, Py_ssize_t n) noexcept:
-    """The index after JSON white space from `i`."""
-    # one test for the usual next byte, which is no white space (all is at most 0x20)
+    """The index after JSON white space from `i` (at most `n`)."""
+    # one test for the usual next byte, which is no white space (all is at most 0x20; p[n]
+    # is a NUL: the input is a bytes object)
+    if p[i] > 0x20:
+        return i
     while i < n and p[i] <= 0x20 and (
         p[i] == 0x20 or p[i] == 0x0A or p[i] == 0x0D or p[i] == 0x09
     ):
@@ -1411,6 +1426,23 @@ cdef Py_ssize_t read_name(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* sp
     return end - p + 1
 
 
+cdef inline bint name_at(
+    const uint8_t* p, Py_ssize_t i, Py_ssize_t n, const uint8_t* name, Py_ssize_t size
+) noexcept:
+    """Whether the string at `i` (its quote) is `name`, a plain name (`plain_name`): then its
+    bytes are the name's and the next its closing quote."""
+    return (
+        i + size + 1 < n and p[i + size + 1] == 0x22
+        and mc_bytes_eq(<const char*>name, <const char*>p + i + 1, size)
+    )
+
+
+cdef bint plain_name(bytes name):
+    """Whether `name` is printable ASCII without a quote or backslash: JSON writes it as it
+    is, so `name_at` compares it in place."""
+    return all(0x20 <= c < 0x7F and c != 0x22 and c != 0x5C for c in name)
+
+
 cdef Py_ssize_t read_text(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span) noexcept:
     """A string at `i` (its quote) without escapes whose text `is_plain` accepts, read as UTF-8
     (plain text is ASCII and U+4E00-U+9FFF: E4 B8-BF xx to E9 BF BF, which is valid UTF-8):
@@ -1432,17 +1464,21 @@ cdef Py_ssize_t read_text(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* sp
             if p[i + 1] == 0x20:
                 return -1  # two spaces
             i += 1
+            chars += 1
         elif kind == T_CJK:
-            if (
-                (p[i] == 0xE4 and p[i + 1] < 0xB8)
-                or not 0x80 <= p[i + 1] <= 0xBF or not 0x80 <= p[i + 2] <= 0xBF
-            ):
-                return -1
             ascii = False
-            i += 3
+            while True:  # CJK comes in runs (names, addresses): read to the run's end
+                if (
+                    (p[i] == 0xE4 and p[i + 1] < 0xB8)
+                    or (p[i + 1] & 0xC0) != 0x80 or (p[i + 2] & 0xC0) != 0x80
+                ):
+                    return -1
+                i += 3
+                chars += 1
+                if TEXT_CLASSES[p[i]] != T_CJK:
+                    break
         else:
             return -1
-        chars += 1
     span.type, span.p, span.size, span.chars, span.ascii = J_TEXT, p + start, i - start, chars, ascii
     span.parsed = P_NONE
     return i + 1
@@ -1492,24 +1528,25 @@ cdef inline bint takes(Rule* rule, Span* span) noexcept:
     """Whether msgspec and `MessageCheck` take this value of the field as it is (see
     `FieldTable.match`). What is read for a check is kept in `span` for
     `FieldTable.convert`, which would read it again."""
-    cdef Time t
+    if span.type == J_TEXT:  # the usual value
+        return takes_text(rule, span)
     if span.type == J_NULL:
-        return (rule.kind == F_TEXT or rule.kind == F_AMOUNT) and not (rule.required or rule.key)
-    if rule.kind == F_ITEMS:
-        return span.type == J_ITEMS
+        return (rule.kind == F_TEXT or rule.kind == F_AMOUNT) and not rule.given
     if span.type == J_ITEMS:
-        return False
-    if rule.kind == F_INT:
-        return span.type == J_INT
-    if rule.kind == F_AMOUNT and span.type == J_INT:
+        return rule.kind == F_ITEMS
+    if rule.kind == F_AMOUNT:  # J_INT
         return rule.least <= span.number < rule.most  # else msgspec refuses it
-    if span.type != J_TEXT or rule.kind == F_OTHER:
-        return False
-    if rule.kind == F_OP:  # a cancel (or no op) is the Python path's
-        return span.size == 6 and memcmp(span.p, b"upsert", 6) == 0
+    return rule.kind == F_INT
+
+
+cdef inline bint takes_text(Rule* rule, Span* span) noexcept:
+    """`takes` of text."""
+    cdef Time t
+    if not F_TEXT <= rule.kind <= F_AMOUNT:  # a cancel (or no op) is the Python path's
+        return rule.kind == F_OP and span.size == 6 and memcmp(span.p, b"upsert", 6) == 0
     if rule.kind == F_KEY and not rule.least <= span.chars <= rule.most:
         return False  # msgspec refuses it
-    if (rule.required or rule.key) and all_spaces(span):
+    if rule.given and all_spaces(span):
         return False  # missing, or no key once canonical
     if rule.time:
         if not (span.ascii and time_of(span.p, span.size, &t) and valid_time_of(&t) == 1):
@@ -1526,12 +1563,15 @@ cdef inline bint takes(Rule* rule, Span* span) noexcept:
 cdef class FieldTable:
     """The fields of one message type (or of order lines) for `DirectJson`: JSON name -> `Rule`,
     from `direct_fields` (messages.py), the type's `MessageCheck` and the `RowPlan` of its rows.
-    `columns[i]` is the field of the row's value i (-1: none)."""
+    `columns[i]` is the field of the row's value i (-1: none). `order[s]` is the field (or
+    TAG_FIELD) named s-th in the last object read with it (`DirectJson.read_field_name`;
+    NO_FIELD: none expected)."""
 
     cdef tuple names
     cdef Py_ssize_t count, op, revision, items, musts  # musts: rules with `must`
     cdef Rule* rules
     cdef Py_ssize_t columns[MAX_VALUES]
+    cdef Py_ssize_t order[MAX_FIELDS]
 
     def __init__(self, fields, MessageCheck check, RowPlan plan):
         cdef Py_ssize_t f
@@ -1548,14 +1588,18 @@ cdef class FieldTable:
         self.musts = 0
         for f in range(MAX_VALUES):
             self.columns[f] = -1
+        for f in range(MAX_FIELDS):
+            self.order[f] = NO_FIELD
         for f, (_, attribute, kind, needed, least, most) in enumerate(fields):
             rule = &self.rules[f]
             rule.name = <const uint8_t*>PyBytes_AS_STRING(self.names[f])
             rule.name_size = PyBytes_GET_SIZE(self.names[f])
+            rule.plain_name = plain_name(self.names[f])
             rule.kind, rule.needed, rule.least, rule.most = kind, needed, least, most
             rule.column = -1
             rule.key, rule.required = f in check.key, f in check.required
             rule.time, rule.amount = f in check.times, f in check.amounts
+            rule.given = rule.required or rule.key
             if kind == F_OP and f == check.op:
                 self.op = f
             elif kind == F_ITEMS and f == check.items:
@@ -1588,21 +1632,37 @@ cdef class FieldTable:
             f = f + 1 if f + 1 < self.count else 0
         return -1
 
-    cdef bint match(self, Span* spans, Py_ssize_t count, Py_ssize_t* found) except -1:
+    cdef bint match(
+        self, Span* spans, Py_ssize_t count, Py_ssize_t* found, bint named
+    ) except -1:
         """`found[f]`: the span of field f (-1: absent). False for an unknown or repeated field,
         a missing field msgspec requires, or a value msgspec or `MessageCheck` would not take
-        as it is (see `DirectJson`)."""
+        as it is (see `DirectJson`). The tag's span is passed over. `named`: the spans were
+        read with this table, their `field` says which they are; else they are looked for,
+        and their order remembered (`order`)."""
         cdef Py_ssize_t f, s, hint = 0, musts = 0
         for f in range(self.count):
             found[f] = -1
         for s in range(count):
-            f = self.find(spans[s].name, spans[s].name_size, hint)
-            if f < 0 or found[f] >= 0 or not takes(&self.rules[f], &spans[s]):
+            f = spans[s].field
+            if not named:
+                if f != TAG_FIELD:
+                    f = self.find(spans[s].name, spans[s].name_size, hint)
+                self.remember(s, f)
+            if f < 0:
+                if f == TAG_FIELD:
+                    continue
+                return False
+            if found[f] >= 0 or not takes(&self.rules[f], &spans[s]):
                 return False
             found[f] = s
             hint = f + 1
             musts += self.rules[f].must
         return musts == self.musts  # none missing of those that must be given
+
+    cdef inline void remember(self, Py_ssize_t at, Py_ssize_t f) noexcept:
+        """Field `f` was named at place `at` (see `order`): one compared in place next."""
+        self.order[at] = f if f < 0 or self.rules[f].plain_name else NO_FIELD
 
     cdef bint convert(
         self, RowPlan plan, Span* spans, Py_ssize_t* found, Value* values
@@ -1688,6 +1748,8 @@ cdef class DirectPlan:
     cdef FieldTable fields, lines
     cdef Py_ssize_t key_a, key_b, link_a, link_b
     cdef tuple defaults, line_defaults
+    cdef Py_ssize_t row_kept[MAX_VALUES]  # a row's packed place -> its value (`kept_values`)
+    cdef Py_ssize_t line_kept[MAX_VALUES]  # a line's, likewise
 
     def __init__(self, str tag, cls, DocumentIntake intake, MessageCheck check, fields,
                  line_fields, encode):
@@ -1702,6 +1764,17 @@ cdef class DirectPlan:
         self.link_b = names.index(intake.link_b) if intake.link_b is not None else -1
         self.defaults = packed_defaults(intake.rows, encode)
         self.line_defaults = packed_defaults(intake.lines, encode) if intake.lines else ()
+        kept_values(intake.rows, self.row_kept)
+        if intake.lines is not None:
+            kept_values(intake.lines, self.line_kept)
+
+
+cdef void kept_values(RowPlan plan, Py_ssize_t* kept) noexcept:
+    """Which value of a row of every value each place of the packed row holds."""
+    cdef Py_ssize_t at
+    for at in range(plan.size + (2 if plan.dates_at >= 0 else 0)):
+        if plan.places[at] >= 0:  # (-1: a value the row does not keep)
+            kept[plan.places[at]] = at
 
 
 cdef tuple packed_defaults(RowPlan plan, encode):
@@ -1739,11 +1812,15 @@ cdef class DirectJson:
     the store yet and that `keepable` keeps. `prepare` says False for anything else, having
     changed nothing; else `keep` stores what it made with the matcher's `NewUpserts.keep`.
     Only key and link parts become str objects (interned, as `DocumentIntake` makes them; the
-    latest of them kept by their bytes, `text_of`).
+    latest of them kept by their bytes, `text_of`). A sender keeps one order of fields: each
+    name is first compared in place with the one read at its place in the last message that
+    began as this one (`guessed`, `read_field_name`), and looked for only when it differs.
     """
 
     cdef tuple plans
     cdef bytes tag_field
+    cdef DirectPlan guess  # the plan whose table reads the message (`guessed`; None: none)
+    cdef Py_ssize_t tag_at  # the tag's span (-1: none yet)
     cdef Span spans[MAX_FIELDS]
     cdef Span* items  # the fields of every item, one item after another
     cdef Py_ssize_t* item_starts  # item k's fields: items[item_starts[k]:item_starts[k + 1]]
@@ -1765,6 +1842,10 @@ cdef class DirectJson:
         for plan in self.plans:
             if not isinstance(plan, DirectPlan):
                 raise TypeError("DirectJson takes DirectPlans")
+            if self.tag_field in (<DirectPlan>plan).fields.names:
+                raise ValueError("a message field named as the tag field")
+        if not plain_name(self.tag_field):
+            raise ValueError("a tag field named with a quote, backslash or control character")
 
     def __dealloc__(self):
         cdef Py_ssize_t e
@@ -1807,39 +1888,32 @@ cdef class DirectJson:
 
     cdef bint prepare(self, NewUpserts upserts, object raw) except -1:
         """Read `raw`; True when it is the usual new upsert (see the class)."""
-        cdef Py_ssize_t count, at, items = 0
+        cdef Py_ssize_t count, items = 0
         cdef Py_ssize_t found[MAX_FIELDS]
         cdef Value values[MAX_VALUES]
         cdef DirectPlan plan = None
         cdef FieldTable fields
         cdef Span* tag = NULL
-        cdef Py_ssize_t tag_at = -1
         cdef _Route route
         if not PyBytes_CheckExact(raw):
             return False
         count = self.read_object(<const uint8_t*>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
-        if count < 0:
+        if count < 0 or self.tag_at < 0:
             return False
-        for at in range(count - 1, -1, -1):  # the tag, mostly last
-            if same_bytes(self.tag_field, self.spans[at].name, self.spans[at].name_size):
-                if tag != NULL or self.spans[at].type != J_TEXT:
-                    return False  # twice, or not text: msgspec says why
-                tag, tag_at = &self.spans[at], at
-        if tag == NULL:
-            return False
+        tag = &self.spans[self.tag_at]
+        if tag.type != J_TEXT:
+            return False  # msgspec says why
         for candidate in self.plans:
             if same_bytes((<DirectPlan>candidate).tag, tag.p, tag.size):
                 plan = <DirectPlan>candidate
                 break
         if plan is None:
             return False
-        self.spans[tag_at] = self.spans[count - 1]  # not one of the fields
-        count -= 1
         route = upserts.routes.get(plan.cls)
         if route is None or route.intake is not plan.intake:
             return False
         fields = plan.fields
-        if not fields.match(self.spans, count, found):
+        if not fields.match(self.spans, count, found, plan is self.guess):
             return False
         key = (
             self.text_of(&self.spans[found[plan.key_a]], False),
@@ -1855,7 +1929,7 @@ cdef class DirectJson:
         self.out_size = 0
         if plan.lines is not None:
             self.put_head(2)  # (row, lines)
-        self.put_row(plan.intake.rows, values, plan.defaults)
+        self.put_row(plan.intake.rows, plan.row_kept, values, plan.defaults)
         if plan.lines is not None:
             if fields.items >= 0 and found[fields.items] >= 0:
                 items = self.spans[found[fields.items]].digits
@@ -1873,41 +1947,97 @@ cdef class DirectJson:
 
     cdef Py_ssize_t read_object(self, const uint8_t* p, Py_ssize_t n) except -2:
         """The fields of the JSON object that is all of `p` (but white space) into `spans`:
-        their number, or -1."""
+        their number, or -1. They are read with the table of the `guessed` plan."""
         cdef Py_ssize_t count = 0, i = json_space(p, 0, n)
         self.has_items = False
+        self.tag_at = -1
         if i >= n or p[i] != 0x7B:  # {
             return -1
-        i = self.read_fields(p, i, n, self.spans, &count, True)
+        self.guess = self.guessed(p, json_space(p, i + 1, n), n)
+        i = self.read_fields(
+            p, i, n, self.spans, &count, self.guess.fields if self.guess is not None else None,
+            True,
+        )
         if i < 0 or json_space(p, i, n) != n:
             return -1
         return count
 
+    cdef DirectPlan guessed(self, const uint8_t* p, Py_ssize_t i, Py_ssize_t n):
+        """The plan whose last message began with the name at `i`: mostly the message's (its
+        tag, mostly last, says); None when none did."""
+        cdef FieldTable fields
+        cdef Py_ssize_t f
+        for plan in self.plans:
+            fields = (<DirectPlan>plan).fields
+            f = fields.order[0]
+            if f >= 0 and name_at(p, i, n, fields.rules[f].name, fields.rules[f].name_size):
+                return <DirectPlan>plan
+        return None
+
+    cdef inline Py_ssize_t read_field_name(
+        self, const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span, FieldTable table,
+        Py_ssize_t at, bint top
+    ) noexcept:
+        """`read_name`, and which field of `table` the name is (`span.field`; TAG_FIELD: the
+        tag of the `top` object; NO_FIELD: unknown, or no table): first compared in place
+        with the name `table` read at place `at` last (senders keep one order), else looked
+        for, and remembered for the next object."""
+        cdef Py_ssize_t f = table.order[at] if table is not None else NO_FIELD
+        if f >= 0 and name_at(p, i, n, table.rules[f].name, table.rules[f].name_size):
+            span.name, span.name_size, span.field = p + i + 1, table.rules[f].name_size, f
+            return i + span.name_size + 2
+        if f == TAG_FIELD and name_at(
+            p, i, n, <const uint8_t*>PyBytes_AS_STRING(self.tag_field),
+            PyBytes_GET_SIZE(self.tag_field),
+        ):
+            span.name, span.name_size = p + i + 1, PyBytes_GET_SIZE(self.tag_field)
+            span.field = f
+            return i + span.name_size + 2
+        i = read_name(p, i, n, span)
+        if i < 0:
+            return -1
+        if top and same_bytes(self.tag_field, span.name, span.name_size):
+            f = TAG_FIELD
+        elif table is not None:
+            f = table.find(span.name, span.name_size, at)
+        else:
+            f = NO_FIELD
+        span.field = f
+        if table is not None:
+            table.remember(at, f)
+        return i
+
     cdef Py_ssize_t read_fields(
         self, const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* spans, Py_ssize_t* count,
-        bint top
+        FieldTable table, bint top
     ) except -2:
-        """The fields of the object at `i` (its brace): the index after it, or -1. Only the
-        `top` object may hold an array (of objects, see `read_items`)."""
+        """The fields of the object at `i` (its brace), named with `table` (`read_field_name`):
+        their number in `count`, the index after it, or -1. Only the `top` object may hold an
+        array (of objects, see `read_items`) and the tag (once)."""
+        # An index is at most `n`, where the input's NUL is: no byte of JSON's syntax, it
+        # ends the input without a test of the index.
         cdef Span* span
         cdef uint8_t c
+        cdef Py_ssize_t k = 0
         count[0] = 0
         i = json_space(p, i + 1, n)
-        if i < n and p[i] == 0x7D:  # }
+        if p[i] == 0x7D:  # }
             return i + 1
         while True:
-            if count[0] == MAX_FIELDS or i >= n or p[i] != 0x22:
+            if k == MAX_FIELDS or p[i] != 0x22:
                 return -1
-            span = &spans[count[0]]
-            i = read_name(p, i, n, span)
+            span = &spans[k]
+            i = self.read_field_name(p, i, n, span, table, k, top)
             if i < 0:
                 return -1
+            if span.field == TAG_FIELD:
+                if self.tag_at >= 0:
+                    return -1  # twice: msgspec says why
+                self.tag_at = k
             i = json_space(p, i, n)
-            if i >= n or p[i] != 0x3A:  # :
+            if p[i] != 0x3A:  # :
                 return -1
             i = json_space(p, i + 1, n)
-            if i >= n:
-                return -1
             c = p[i]
             if c == 0x22:
                 i = read_text(p, i, n, span)
@@ -1922,13 +2052,12 @@ cdef class DirectJson:
                 return -1  # true, false, a float, an object: msgspec's
             if i < 0:
                 return -1
-            count[0] += 1
+            k += 1
             i = json_space(p, i, n)
-            if i >= n:
-                return -1
             if p[i] == 0x2C:  # ,
                 i = json_space(p, i + 1, n)
             elif p[i] == 0x7D:
+                count[0] = k
                 return i + 1
             else:
                 return -1
@@ -1939,6 +2068,7 @@ cdef class DirectJson:
         """An array of flat objects at `i` (its bracket) into `items`: the index after it, or
         -1 (also for a second array)."""
         cdef Py_ssize_t count = 0, total = 0, k = 0
+        cdef FieldTable lines = self.guess.lines if self.guess is not None else None
         if self.has_items:
             return -1
         self.has_items = True
@@ -1952,7 +2082,7 @@ cdef class DirectJson:
                 if i >= n or p[i] != 0x7B:
                     return -1
                 self.reserve_items(total + MAX_FIELDS)  # read in place: an item has at most that
-                i = self.read_fields(p, i, n, self.items + total, &count, False)
+                i = self.read_fields(p, i, n, self.items + total, &count, lines, False)
                 if i < 0:
                     return -1
                 total += count
@@ -2109,15 +2239,12 @@ cdef class DirectJson:
             self.put_text(value.p, value.size, value.type == V_UPPER)
         return 0
 
-    cdef Py_ssize_t put_row(self, RowPlan plan, Value* values, tuple defaults) except -1:
-        """The row's kept values, packed as msgspec packs the tuple (`RowPlan.convert`, then
-        `DocumentIntake.packed`): where its first value ends."""
-        cdef Py_ssize_t at, place, first_end = self.out_size
-        cdef Py_ssize_t kept[MAX_VALUES]  # place -> value
-        for at in range(plan.size + (2 if plan.dates_at >= 0 else 0)):
-            place = plan.places[at]
-            if place >= 0:  # (-1: a value the row does not keep)
-                kept[place] = at
+    cdef Py_ssize_t put_row(
+        self, RowPlan plan, const Py_ssize_t* kept, Value* values, tuple defaults
+    ) except -1:
+        """The row's kept values (`kept`: see `kept_values`), packed as msgspec packs the
+        tuple (`RowPlan.convert`, then `DocumentIntake.packed`): where its first value ends."""
+        cdef Py_ssize_t place, first_end = self.out_size
         self.put_head(plan.width)
         for place in range(plan.width):
             self.put_value(&values[kept[place]], defaults, kept[place])
@@ -2139,13 +2266,13 @@ cdef class DirectJson:
         body = self.out_size
         for k in range(count):
             start, end = self.item_starts[k], self.item_starts[k + 1]
-            if not plan.lines.match(self.items + start, end - start, found):
+            if not plan.lines.match(self.items + start, end - start, found, plan is self.guess):
                 return False
             if not plan.lines.convert(lines, self.items + start, found, values):
                 return False
             start = self.out_size
             first = start + (1 if lines.width < 16 else 3)  # after its head
-            end = self.put_row(lines, values, plan.line_defaults)
+            end = self.put_row(lines, plan.line_kept, values, plan.line_defaults)
             repeated = False
             for j in range(kept):
                 if (

@@ -5,7 +5,8 @@ anything else it leaves, having changed nothing. On random messages (fields in a
 JSON white space, CJK and other text, escapes, numbers and floats as amounts, nulls, missing
 or blank required fields, unknown or repeated fields, bad JSON, cancels, repeated line
 numbers, keys at and past their length bounds) a message it takes leaves the matcher in the
-state decoding it and `StreamMatcher.take` do, and would not have been a dead letter.
+state decoding it and `StreamMatcher.take` do, and would not have been a dead letter. Field
+names it compares in place with the order it last read takes what looking each name up takes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from matchcore.stream import matcher
@@ -338,3 +339,106 @@ def test_a_bad_message_is_left_to_the_decoder(references: References) -> None:
         assert matcher._DIRECT_JSON.take(stream._new_upserts, stream, raw, 0.0) is None
         with pytest.raises(BadMessage):
             matcher.decode_bytes(raw)
+
+
+def _direct_json() -> Any:
+    """A `DirectJson` of its own: no field order remembered yet."""
+    return type(matcher._DIRECT_JSON)(matcher._direct_plans(), "doc_type")
+
+
+def _like(name: str, how: str) -> str:
+    """A name like `name` (a prefix, one byte more or different, another case) or the tag."""
+    if how == "prefix":
+        return name[:-1]
+    if how == "longer":
+        return name + "_"
+    if how == "changed":
+        return name[:-1] + ("x" if name[-1] != "x" else "y")
+    if how == "upper":
+        return name.upper()
+    return "doc_type"
+
+
+@st.composite
+def written(draw: Any, value: dict[str, Any], orders: list[list[str]], changes: list[str]) -> str:
+    """`value` as compact JSON, its fields in the usual order, another, or one of `orders`
+    (those written before: the last two alternate), now and then a name repeated, unknown or
+    like another (said in `changes`); its lines written likewise."""
+    names = list(value)
+    how = draw(st.sampled_from(["usual", "usual", "reversed", "shuffled", "earlier", "earlier"]))
+    if how == "reversed":
+        names.reverse()
+    elif how == "shuffled":
+        names = draw(st.permutations(names))
+    elif how == "earlier":
+        known = [order for order in orders[-2:] if sorted(order) == sorted(names)]
+        names = draw(st.sampled_from(known)) if known else names
+    orders.append(names)
+    pairs = [(name, value[name]) for name in names]
+    change = draw(st.sampled_from(["none"] * 6 + ["repeat", "unknown", "like"]))
+    changes.append(change)
+    if change == "repeat":
+        pairs.insert(draw(st.integers(0, len(pairs))), draw(st.sampled_from(pairs)))
+    elif change == "unknown":
+        pairs.insert(draw(st.integers(0, len(pairs))), ("extra", "x"))
+    elif change == "like":
+        at = draw(st.integers(0, len(pairs) - 1))
+        how = draw(st.sampled_from(["prefix", "longer", "changed", "upper", "tag"]))
+        pairs[at] = (_like(pairs[at][0], how), pairs[at][1])
+    parts = []
+    for name, item in pairs:
+        if isinstance(item, list):
+            text = "[" + ",".join(draw(written(line, orders, changes)) for line in item) + "]"
+        else:
+            text = json.dumps(item, ensure_ascii=False)
+        parts.append(json.dumps(name) + ":" + text)
+    return "{" + ",".join(parts) + "}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_names_compared_with_the_remembered_order_are_read_as_looked_for(
+    references: References, data: Any
+) -> None:
+    """`DirectJson` compares each name with the one read at its place in the last message
+    that began as this one does (and in the last line): over messages in a few field orders
+    (the usual one, others, two alternating), with names repeated, unknown, or like the
+    expected one, it takes what a `DirectJson` remembering nothing (which looks each name
+    for) takes, leaving the same state, the one decoding leaves; and a message without such
+    names exactly when the compiled intake takes it decoded (see
+    `test_the_usual_messages_are_taken`)."""
+    remembering = _direct_json()
+    orders: list[list[str]] = []
+    for _ in range(data.draw(st.integers(1, 8))):
+        message = msgspec.json.decode(msgspec.json.encode(data.draw(st.sampled_from(_USUAL))))
+        changes: list[str] = []
+        raw = data.draw(written(message, orders, changes)).encode()
+        direct, looked_for, decoded = (_matcher(references) for _ in range(3))
+        result = remembering.take(direct._new_upserts, direct, raw, 1000.0)
+        expected = _direct_json().take(looked_for._new_upserts, looked_for, raw, 1000.0)
+        assert result == expected, raw
+        assert _kept(direct) == _kept(looked_for)
+        event("taken" if result is not None else "left")
+        if set(changes) == {"none"}:
+            usual = decoded._new_upserts.apply(decoded, matcher.decode_bytes(raw), 1000.0)
+            assert result == (None if message["doc_type"] == "inventory" else usual), raw
+        elif result is not None:
+            assert decoded.take(matcher.decode_bytes(raw), 1000.0) == matcher.ACCEPTED
+        if result is not None:
+            assert _kept(direct) == _kept(decoded)
+
+
+def test_the_usual_order_is_read_in_place(references: References) -> None:
+    """A message in the order of the last of its type is taken, read in place; one whose
+    first name is another type's first, and one with a name one byte longer than the
+    expected one, are not misread."""
+    direct = _direct_json()
+    order, payment, _ = complete_set("O7")
+    stream = _matcher(references)
+    for raw in (json.dumps(order).encode(), json.dumps(payment).encode()):
+        assert direct.take(stream._new_upserts, stream, raw, 0.0) is not None
+    mixed = {"order_no": payment["order_no"], **payment}  # begins as an order does
+    again = _matcher(references)
+    assert direct.take(again._new_upserts, again, json.dumps(mixed).encode(), 0.0) is not None
+    longer = json.dumps(payment).replace('"pay_code"', '"pay_code_"', 1).encode()
+    assert direct.take(again._new_upserts, again, longer, 0.0) is None
