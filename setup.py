@@ -31,7 +31,7 @@ extensions = [
 setup(
     ext_modules=cythonize(
         extensions,
-        include_path=["src_ext"],
+        include_path=["src_ext", "."],  # "." for matchcore/_native/*.pxd
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,

@@ -18,14 +18,19 @@ from cpython.object cimport (
 )
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeASCII
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
+from matchcore._native.slots cimport (
+    EVALUATED, EXPIRED, PLACE_KNOWN, SPENT_KNOWN, WALK_LIMIT_KNOWN, Slot, set_place,
+    set_spent_after, set_walk_limit, spent_after,
+)
 
 from types import MemberDescriptorType
 
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
     bint PyType_IS_GC(PyTypeObject* kind)
     ctypedef struct PyMemberDef:
         int type
@@ -33,6 +38,10 @@ cdef extern from "Python.h":
         int flags
     ctypedef struct PyMemberDescrObject:
         PyMemberDef* d_member
+
+
+cdef extern from *:
+    bint add_overflows "__builtin_add_overflow"(int64_t a, int64_t b, int64_t* sum) noexcept
 
 
 cdef extern from "structmember.h":
@@ -55,6 +64,13 @@ cdef enum:
     # this many changed orders are found in a walk by scanning, not through a set.
     INSERTION_MAX = 32
     CHANGED_SCAN_MAX = 8
+
+
+ctypedef struct Place:
+    # An order's walk place as its slot keeps it (see matchcore/_native/slots.pxd): the year
+    # above 64 bits of app time, compared as the pair.
+    int32_t high
+    uint64_t low
 
 
 @cython.final
@@ -128,9 +144,9 @@ cdef class FlushGlue:
     (verdict, reasons) cache, `verdict_of(mask)` fills it; `event` makes a VerdictEvent,
     `replayed_event(key, mask)` the order's last one with another reason mask; `emitted` names
     the counter of each verdict; `fraction_text(frac, scale)` gives the decimals of a money
-    amount (see matchcore/money.py) and `scale` is the money scale. `slot_type` and
-    `entry_type` are the types of the slots and documents (`_Slot`, `_Entry`), whose fields the
-    glue reads in place (see `Field`; None: through getattr).
+    amount (see matchcore/money.py) and `scale` is the money scale. The slots are compiled
+    ones (src_ext/slots.pyx), read and written in C; `entry_type` is the type of the documents
+    (`_Entry`), whose fields the glue reads in place (see `Field`; None: through getattr).
     """
 
     cdef dict slots, buyer_members, payment_members, waybill_members, verdicts
@@ -143,15 +159,14 @@ cdef class FlushGlue:
     cdef list fractions
     cdef int64_t scale
     cdef int place_bits
-    cdef Field slot_place, slot_buyer, slot_evaluated, slot_expired, slot_last, slot_version
-    cdef Field slot_spent, slot_walk_limit
     cdef Field entry_rows, entry_link
     cdef Field linked_order, linked_payments, linked_waybills, linked_inventory
     cdef Field event_id, event_version, event_verdict, event_mask
-    # Scratch arrays of one walk (see `reserve`): its orders' positions in walk order, and
-    # which of them changed.
+    # Scratch arrays of one walk (see `reserve`): its orders' positions in walk order, which
+    # of them changed, and their places.
     cdef Py_ssize_t* order
     cdef char* fresh
+    cdef Place* places
     cdef Py_ssize_t capacity
 
     def __init__(
@@ -159,8 +174,10 @@ cdef class FlushGlue:
         dict waybill_members, linked_type, settle, place_of, replayable, replay,
         int place_bits,
         dict verdicts, verdict_of, event, replayed_event, dict emitted, fraction_text,
-        int64_t scale, *, slot_type=None, entry_type=None, tuple place_args=(None, None),
+        int64_t scale, *, entry_type=None, tuple place_args=(None, None),
     ):
+        if place_bits != 64:
+            raise ValueError("a compiled slot keeps a walk place as its year above 64 bits")
         self.orders, self.payments = docs["order"], docs["payment"]
         self.waybills, self.inventories = docs["waybill"], docs["inventory"]
         self.slots, self.buyer_members = slots, buyer_members
@@ -173,12 +190,6 @@ cdef class FlushGlue:
         self.replayed_event, self.emitted = replayed_event, emitted
         self.fraction_text, self.scale = fraction_text, scale
         self.fractions = [None] * scale  # the decimals of each fraction, made on first use
-        self.slot_place, self.slot_buyer = Field(slot_type, "place"), Field(slot_type, "buyer")
-        self.slot_evaluated = Field(slot_type, "evaluated")
-        self.slot_expired = Field(slot_type, "expired")
-        self.slot_last, self.slot_version = Field(slot_type, "last"), Field(slot_type, "version")
-        self.slot_spent = Field(slot_type, "spent_after")
-        self.slot_walk_limit = Field(slot_type, "walk_limit")
         self.entry_rows, self.entry_link = Field(entry_type, "rows"), Field(entry_type, "link")
         # (A test makes the glue with functions, not types: their fields go through getattr.)
         linked_kind = linked_type if isinstance(linked_type, type) else None
@@ -195,6 +206,7 @@ cdef class FlushGlue:
     def __dealloc__(self):
         PyMem_Free(self.order)
         PyMem_Free(self.fresh)
+        PyMem_Free(self.places)
 
     # --- decisions ----------------------------------------------------------------------------
 
@@ -207,12 +219,13 @@ cdef class FlushGlue:
         order."""
         cdef list orders_of
         cdef dict settles = {}
+        cdef Slot slot
         for key in keys:
             slot = self.slots[key]
             documents = self.decide(key, slot, inventory_rules, settles)
             if documents is not None:
                 linked[key] = documents
-            buyer = self.slot_buyer.get(slot)
+            buyer = slot.buyer
             if buyer is not None and (documents is not None or waiting_count):
                 orders_of = changed.get(buyer)
                 if orders_of is None:
@@ -223,18 +236,18 @@ cdef class FlushGlue:
             for key in sorted(settles):
                 self.settle(key, settles[key])
 
-    cdef object decide(self, key, slot, bint inventory_rules, dict settles):
+    cdef object decide(self, key, Slot slot, bint inventory_rules, dict settles):
         """`StreamMatcher._decide_without_engine` of one touched order (its `slot`)."""
         order = self.live(self.orders.get(key))
-        self.slot_buyer.set(slot, self.entry_link.get(order) if order is not None else None)
-        evaluated = self.slot_evaluated.get(slot)
+        slot.buyer = self.entry_link.get(order) if order is not None else None
+        cdef bint evaluated = slot.flags & EVALUATED
         if order is not None and (
             evaluated or (key in self.payment_members and (inventory_rules or key in self.waybill_members))
         ):
             documents = self.linked(key, inventory_rules)
             if evaluated or not self.lacks(documents, inventory_rules):
                 return documents
-        if (order is None and evaluated) or self.slot_expired.get(slot):
+        if (order is None and evaluated) or slot.flags & EXPIRED:
             settles[key] = order is not None
         return None
 
@@ -316,21 +329,22 @@ cdef class FlushGlue:
             walks.append(((buyers[row], year), (self.walk_place(year, times[row]), keys[row])))
         return walks
 
-    cdef object place(self, key, slot):
-        """`StreamMatcher._place`: the order's walk place, read from its packed row and kept in
-        its `slot`; None when the order is not live and convertible."""
+    cdef bint place(self, key, Slot slot) except -1:
+        """`StreamMatcher._place`: read the order's walk place from its packed row and keep it
+        in its `slot`; False when the order is not live and convertible."""
         entry = self.orders.get(key)
         if entry is None:
-            return None
+            return False
         rows = self.entry_rows.get(entry)
         if not rows:
-            return None
+            return False
         if self.place_dates is None:
             place = self.place_of(rows)
         else:
             place = self.place_of(rows, self.place_at, self.place_dates)
-        self.slot_place.set(slot, place)
-        return place
+        if not set_place(slot, place):  # (a year from `china_dates` is within 1..9999)
+            raise OverflowError(f"the walk place of order {key} is past a slot's 96 bits")
+        return True
 
     cdef inline object walk_place(self, year, app_time):
         """matcher.py `_walk_place`: an order's app year and time as one integer."""
@@ -340,35 +354,34 @@ cdef class FlushGlue:
 
     cdef Py_ssize_t sorted_walk(self, buyer, list held) except -1:
         """The buyer's walked orders (its live, convertible orders) in walk order, by place then
-        key: appends each one's key, slot and place to `held` (3 items an order) and puts their
-        positions there in walk order in `self.order`; returns how many.
+        key: appends each one's key and slot to `held` (2 items an order), puts its place in
+        `self.places` and their positions in walk order in `self.order`; returns how many.
 
         Sorted in C by insertion, comparing places as a tuple (place, key) compares (keys only
         where places tie): a walk is mostly a few orders, for which making and comparing
         tuples costs more than the sort. Many orders are sorted as tuples (no quadratic
         insertion)."""
-        cdef Py_ssize_t count, position, at
-        for key in members(self.buyer_members.get(buyer)):
+        cdef Py_ssize_t count = 0, position, at
+        cdef Slot slot
+        orders = members(self.buyer_members.get(buyer))
+        self.reserve(len(orders))
+        for key in orders:
             slot = self.slots[key]
-            place = self.slot_place.get(slot)
-            if place is None:
-                place = self.place(key, slot)
-                if place is None:
-                    continue
+            if not slot.flags & PLACE_KNOWN and not self.place(key, slot):
+                continue
             held.append(key)
             held.append(slot)
-            held.append(place)
-        count = len(held) // 3
-        self.reserve(count)
+            self.places[count].high, self.places[count].low = slot.place_high, slot.place_low
+            count += 1
         if count > INSERTION_MAX:
-            pairs = sorted([(held[3 * position + 2], held[3 * position], position)
-                            for position in range(count)])
+            pairs = sorted([(self.places[position].high, self.places[position].low,
+                             held[2 * position], position) for position in range(count)])
             for position in range(count):
-                self.order[position] = pairs[position][2]
+                self.order[position] = pairs[position][3]
             return count
         for position in range(count):
             at = position
-            while at and not walks_before(held, self.order[at - 1], position):
+            while at and not walks_before(held, self.places, self.order[at - 1], position):
                 self.order[at] = self.order[at - 1]
                 at -= 1
             self.order[at] = position
@@ -388,15 +401,18 @@ cdef class FlushGlue:
         fresh = <char*>PyMem_Realloc(self.fresh, count)
         if fresh == NULL:
             raise MemoryError()
-        self.fresh, self.capacity = fresh, count
+        self.fresh = fresh
+        places = <Place*>PyMem_Realloc(self.places, count * sizeof(Place))
+        if places == NULL:
+            raise MemoryError()
+        self.places, self.capacity = places, count
         return 0
 
-    cdef Py_ssize_t year_end(self, list held, Py_ssize_t start, Py_ssize_t count, year) except -1:
+    cdef Py_ssize_t year_end(self, Py_ssize_t start, Py_ssize_t count, int32_t year) noexcept:
         """Where the walk of `year` (the year of the order at `start` in walk order) ends."""
-        bound = (year + 1) << self.place_bits  # the first place of the next year
-        if held[3 * self.order[count - 1] + 2] < bound:
+        if self.places[self.order[count - 1]].high <= year:
             return count  # (the usual walk: one year)
-        while start < count and held[3 * self.order[start] + 2] < bound:
+        while start < count and self.places[self.order[start]].high <= year:
             start += 1
         return start
 
@@ -405,7 +421,7 @@ cdef class FlushGlue:
         cdef list keys = PyList_New(end - start)
         cdef Py_ssize_t position
         for position in range(start, end):
-            key = held[3 * self.order[position]]
+            key = held[2 * self.order[position]]
             Py_INCREF(key)
             PyList_SET_ITEM(keys, position - start, key)
         return keys
@@ -415,9 +431,10 @@ cdef class FlushGlue:
         cdef list held = []
         cdef Py_ssize_t start = 0, end, count = self.sorted_walk(buyer, held)
         cdef dict years = {}
+        cdef int32_t year
         while start < count:
-            year = held[3 * self.order[start] + 2] >> self.place_bits
-            end = self.year_end(held, start, count, year)
+            year = self.places[self.order[start]].high
+            end = self.year_end(start, count, year)
             years[year] = self.walk_keys(held, start, end)
             start = end
         return years
@@ -429,12 +446,13 @@ cdef class FlushGlue:
         cdef list held = []
         cdef Py_ssize_t count = self.sorted_walk(buyer, held)
         cdef Py_ssize_t start = 0, end, at, last, position
+        cdef int32_t year
         if not count:
             return
         self.mark_changed(held, count, changed)
         while start < count:
-            year = held[3 * self.order[start] + 2] >> self.place_bits
-            end = self.year_end(held, start, count, year)
+            year = self.places[self.order[start]].high
+            end = self.year_end(start, count, year)
             at = last = -1
             for position in range(start, end):
                 if self.fresh[self.order[position]]:
@@ -445,7 +463,7 @@ cdef class FlushGlue:
                 start = end
                 continue
             if at > start:
-                spent = self.slot_spent.get(held[3 * self.order[at - 1] + 1])
+                spent = spent_after(<Slot>held[2 * self.order[at - 1] + 1])
                 if spent is None:
                     self.add_keys(held, start, end, again)
                     start = end
@@ -455,7 +473,7 @@ cdef class FlushGlue:
                 self.add_keys(held, at, last + 1, again)
                 # A NamedTuple's own __new__ is a Python call: made as that makes it.
                 replays.append(tuple.__new__(self.replay, (
-                    held[3 * self.order[last]],
+                    held[2 * self.order[last]],
                     self.walk_keys(held, last + 1, end),
                     self.walk_keys(held, start, end),
                 )))
@@ -473,11 +491,11 @@ cdef class FlushGlue:
         if len(changed) > CHANGED_SCAN_MAX:
             changing = set(changed)
             for member in range(count):
-                self.fresh[member] = held[3 * member] in changing
+                self.fresh[member] = held[2 * member] in changing
             return 0
         for wanted in changed:
             for member in range(count):
-                if PyList_GET_ITEM(held, 3 * member) == <PyObject*>wanted:
+                if PyList_GET_ITEM(held, 2 * member) == <PyObject*>wanted:
                     self.fresh[member] = 1
                     found += 1
                     break
@@ -485,7 +503,7 @@ cdef class FlushGlue:
             return 0
         for member in range(count):
             if not self.fresh[member]:
-                key = PyList_GET_ITEM(held, 3 * member)
+                key = PyList_GET_ITEM(held, 2 * member)
                 for wanted in changed:
                     if PyObject_RichCompareBool(<object>key, wanted, Py_EQ):
                         self.fresh[member] = 1
@@ -496,19 +514,20 @@ cdef class FlushGlue:
         """Put the keys of the orders from `start` to `end` in walk order in `again`."""
         cdef Py_ssize_t position
         for position in range(start, end):
-            again.add(held[3 * self.order[position]])
+            again.add(held[2 * self.order[position]])
         return 0
 
     cdef bint all_replayable(self, list held, Py_ssize_t start, Py_ssize_t end) except -1:
         """`StreamMatcher._replayable` of every order from `start` to `end` in walk order."""
         cdef Py_ssize_t position, member
+        cdef Slot slot
         for position in range(start, end):
             member = self.order[position]
-            slot = held[3 * member + 1]
-            if self.slot_evaluated.get(slot):
-                if self.slot_walk_limit.get(slot) is None or self.slot_last.get(slot) is None:
+            slot = <Slot>held[2 * member + 1]
+            if slot.flags & EVALUATED:
+                if not slot.flags & WALK_LIMIT_KNOWN or slot.last is None:
                     return False
-            elif not self.replayable(held[3 * member]):
+            elif not self.replayable(held[2 * member]):
                 return False
         return True
 
@@ -520,13 +539,17 @@ cdef class FlushGlue:
         limit's): returns how many orders were replayed."""
         cdef Py_ssize_t done = 0
         cdef dict changes
+        cdef Slot start
+        cdef int past  # the limit past int64: 1 above, -1 below
+        cdef int64_t bound = PyLong_AsLongLongAndOverflow(limit, &past)
+        if past > 0:
+            bound = INT64_MAX  # no spent goes over it
         for replay in replays:
             after, orders, walk = <tuple>replay
-            start = self.slot_spent.get(self.slots[after])
+            start = self.slots[after]
             changes = {}
-            if (
-                start is None
-                or self.replay_walk(orders, start, changes, limit, skip, annual, keep) is None
+            if not start.flags & SPENT_KNOWN or not self.replay_walk(
+                orders, start.spent, changes, bound, past < 0, skip, annual, keep
             ):
                 whole += walk  # the engine's walk did not agree: the engine walks it
                 continue
@@ -534,27 +557,35 @@ cdef class FlushGlue:
             done += len(<list>orders)
         return done
 
-    cdef object replay_walk(self, list keys, spent, dict changes, limit, skip, annual, keep):
+    cdef bint replay_walk(
+        self, list keys, int64_t spent, dict changes, int64_t limit, bint below, skip, annual,
+        keep,
+    ) except -1:
         """`StreamMatcher._replay`: walk these orders from `spent`, keeping the spent after
-        each in its slot, their changed reason masks put in `changes`; the spent after the
-        last, None when a sum would overflow the engine's int64."""
+        each in its slot, their changed reason masks put in `changes`; False when a sum would
+        overflow the engine's int64 (`limit`: the annual limit; every spent goes over it when
+        `below`)."""
+        cdef Slot slot
+        cdef int64_t after
         for key in keys:
             slot = self.slots[key]
-            if self.slot_evaluated.get(slot):
-                was = self.event_mask.get(self.slot_last.get(slot))
+            if slot.flags & EVALUATED:
+                was = self.event_mask.get(slot.last)
                 mask = was & keep
                 if not mask & skip:
-                    after = spent + self.slot_walk_limit.get(slot)
-                    if not INT64_MIN <= after < INT64_END:
-                        return None
-                    if after > limit:
+                    # (a replayed order's limit is known, see `all_replayable`; were it not,
+                    # the engine would walk it)
+                    if not slot.flags & WALK_LIMIT_KNOWN or add_overflows(spent, slot.limit, &after):
+                        return False
+                    if below or after > limit:
                         mask |= annual
                     else:
                         spent = after
                 if mask != was:
                     changes[key] = mask
-            self.slot_spent.set(slot, spent)
-        return spent
+            slot.spent = spent
+            slot.flags |= SPENT_KNOWN
+        return True
 
     def remember_walks(
         self, list keys, list walks, list spent_before, list masks, list values, dict starts,
@@ -566,6 +597,7 @@ cdef class FlushGlue:
         cdef dict groups = {}
         cdef list rows
         cdef Py_ssize_t row
+        cdef Slot slot
         for row in range(len(walks)):
             group, place = walks[row]
             rows = groups.get(group)
@@ -586,9 +618,9 @@ cdef class FlushGlue:
                     known = before == spent and INT64_MIN <= after < INT64_END
                     spent = (after if after <= limit else before) if known else None
                 slot = self.slots[keys[row]]
-                self.slot_spent.set(slot, spent)
+                set_spent_after(slot, spent)
                 walked = not masks[row] & skip
-                self.slot_walk_limit.set(slot, value if (before is not None) == walked else None)
+                set_walk_limit(slot, value if (before is not None) == walked else None)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -599,6 +631,7 @@ cdef class FlushGlue:
         """`StreamMatcher._emit_all`: emit the events of an evaluation, in `keys` order."""
         cdef dict counters = matcher.counters._values  # both replaced by a restore or a drain
         cdef list out = matcher._events
+        cdef Slot slot
         for key in keys:
             documents = linked.get(key)
             slot = self.slots[key]
@@ -608,30 +641,30 @@ cdef class FlushGlue:
                 continue
             if key not in known and (
                 self.linked_order.get(documents) is None
-                or not (self.slot_evaluated.get(slot) or not self.lacks(documents, inventory_rules))
+                or not (slot.flags & EVALUATED or not self.lacks(documents, inventory_rules))
             ):
                 continue  # (the touched orders in `known` were found eligible this flush)
             event = events.get(key)
             if event is None:  # the order itself is invalid (batch would reject its row)
                 event = self.event("", key[0], key[1], 0, "invalid")
-            self.slot_evaluated.set(slot, True)
+            slot.flags |= EVALUATED
             self.emit(key, slot, event, key in direct, counters, out)
 
-    cdef emit(self, key, slot, event, bint always, dict counters, list out):
+    cdef emit(self, key, Slot slot, event, bint always, dict counters, list out):
         """`StreamMatcher._emit`: a new version of the order's verdict (`slot` its slot),
         unless it is the last one again (and not `always`)."""
-        last = self.slot_last.get(slot)
+        last = slot.last
         if not always and last is not None:
             # With the last id and version, comparing whole events (in C) compares `content()`
             self.event_id.set(event, self.event_id.get(last))
             self.event_version.set(event, self.event_version.get(last))
             if event == last:
                 return
-        version = self.slot_version.get(slot) + 1
-        self.slot_version.set(slot, version)
+        slot.version += 1
+        version = slot.version
         self.event_version.set(event, version)
         self.event_id.set(event, f"{key[0]}/{key[1]}/{version}")  # messages.verdict_id
-        self.slot_last.set(slot, event)
+        slot.last = event
         out.append(event)
         verdict = self.event_verdict.get(event)
         name = self.emitted.get(verdict)
@@ -704,15 +737,17 @@ cdef class FlushGlue:
         return PyUnicode_DecodeASCII(out + start, POINT + 1 + size - start, NULL)
 
 
-cdef inline int walks_before(list held, Py_ssize_t first, Py_ssize_t second) except -1:
-    """1 when order `first` of `held` (see `FlushGlue.sorted_walk`) comes before order `second`
-    in walk order: (place, key) compared as a tuple compares them."""
-    place, other = held[3 * first + 2], held[3 * second + 2]
-    if PyObject_RichCompareBool(place, other, Py_LT):
-        return 1
-    if PyObject_RichCompareBool(other, place, Py_LT):
-        return 0
-    return PyObject_RichCompareBool(held[3 * first], held[3 * second], Py_LT)
+cdef inline int walks_before(
+    list held, const Place* places, Py_ssize_t first, Py_ssize_t second
+) except -1:
+    """1 when order `first` of `held` and `places` (see `FlushGlue.sorted_walk`) comes before
+    order `second` in walk order: (place, key) compared as a tuple compares them."""
+    cdef Place place = places[first], other = places[second]
+    if place.high != other.high:
+        return place.high < other.high
+    if place.low != other.low:
+        return place.low < other.low
+    return PyObject_RichCompareBool(held[2 * first], held[2 * second], Py_LT)
 
 
 cdef inline object members(found):

@@ -24,6 +24,7 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 from china_dates cimport (CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, days_from_civil,
                          days_in_month, fixed_china_dates)
+from matchcore._native.slots cimport Slot, new_slot
 
 import msgspec
 import msgspec.structs
@@ -850,21 +851,22 @@ cdef class NewUpserts:
 
     `routes` maps each message type to (its DocumentIntake, the matcher's documents of that
     kind, the link index the kind goes in); `slots` are the matcher's order slots, `deadline`
-    its `_Deadlines.add`; `entry(revision, link, rows)` and `slot(first_seen, key)` make what
-    the matcher keeps (a document holds its order's key as the tuple of the order's slot, its
-    `key`, when there is one: `StreamMatcher._order_key`); `accepted` is what `apply` returns
+    its `_Deadlines.add`; `entry(revision, link, rows)` makes what the matcher keeps of a
+    document and `touch` an order's slot (src_ext/slots.pyx; a document holds its order's key
+    as the tuple of the order's slot, its `key`, when there is one:
+    `StreamMatcher._order_key`); `accepted` is what `apply` returns
     when it took the message. The matcher's dirty set and counters' dict are read from it on
     every Python call (a flush or a restore replaces them); C callers hand them in (`Offers`
     reads them again only after what may replace them).
     """
 
     cdef dict routes, slots
-    cdef object deadline, entry, slot, accepted
+    cdef object deadline, entry, accepted
 
-    def __init__(self, routes, dict slots, deadline, entry, slot, accepted):
+    def __init__(self, routes, dict slots, deadline, entry, accepted):
         self.routes = {cls: _Route(*route) for cls, route in routes.items()}
         self.slots, self.deadline = slots, deadline
-        self.entry, self.slot, self.accepted = entry, slot, accepted
+        self.entry, self.accepted = entry, accepted
 
     def apply(self, matcher, message, now):
         """Take `message` arrived at `now` into `matcher`'s state, or None (see the class)."""
@@ -901,7 +903,7 @@ cdef class NewUpserts:
         `dirty`, `counts`: as `take`'s."""
         cdef bint by_link = route.intake.link == L_ORDER  # a payment or waybill: by its order
         touched = link if by_link else key  # else keyed by its order's key (order, inventory)
-        slot = self.slots.get(touched)
+        cdef Slot slot = self.slots.get(touched)
         if slot is not None:
             touched = slot.key
             if by_link:
@@ -919,7 +921,7 @@ cdef class NewUpserts:
         """The order `key` (`new`: without a slot yet) waits for a flush in `dirty`, the
         matcher's dirty set (`StreamMatcher._touch`)."""
         if new:
-            self.slots[key] = self.slot(now, key)
+            self.slots[key] = new_slot(now, key)
             self.deadline(key, now)
         if not dirty:
             matcher._dirty_since = now

@@ -4,7 +4,8 @@
 tells the normaliser which text needs cleaning, see src_ext/text_scan.pyx; `intake` checks
 streaming messages, converts them to the canonical rows and links the stream matcher keeps,
 and makes their log records, see src_ext/intake.pyx; `packed` reads the streaming matcher's
-packed canonical rows into Arrow arrays, see src_ext/packed.pyx.
+packed canonical rows into Arrow arrays, see src_ext/packed.pyx; `slots` is the stream
+matcher's order slot in C fields, see src_ext/slots.pyx (declared in slots.pxd here).
 """
 
 import os

@@ -28,7 +28,6 @@ class FlushGlue:
         fraction_text: Callable[[int, int], str],
         scale: int,
         *,
-        slot_type: type | None = None,
         entry_type: type | None = None,
         place_args: tuple[Any, Any] = (None, None),
     ) -> None: ...

@@ -88,7 +88,6 @@ class NewUpserts:
         slots: dict[Any, Any],
         deadline: Callable[[Any, float], None],
         entry: Callable[[int, Any, bytes], Any],
-        slot: Callable[[float], Any],
         accepted: Any,
     ) -> None: ...
     def apply(self, matcher: object, message: object, now: float) -> Any | None: ...

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -74,6 +74,11 @@ try:
     from .._native import flush as _flush
 except ImportError:  # not built: the matcher's own methods plan walks and make events
     _flush = None
+_native_slots: ModuleType | None
+try:
+    from .._native import slots as _native_slots
+except ImportError:  # not built: `_SlotStruct` is the order slot
+    _native_slots = None
 
 #: Default completion window (SPEC §5): 24 hours of processing time.
 DEFAULT_COMPLETION_WINDOW = 24 * 3600.0
@@ -157,8 +162,10 @@ class _Entry(msgspec.Struct, gc=False):
 _entry: Callable[..., _Entry] = _Entry
 
 
-class _Slot(msgspec.Struct, gc=False):
-    """What the matcher remembers per order key between documents (untracked, like `_Entry`)."""
+class _SlotStruct(msgspec.Struct, gc=False):
+    """What the matcher remembers per order key between documents (untracked, like `_Entry`):
+    the order slot when the extension is not built, and the reference of the compiled one
+    (src_ext/slots.pyx `Slot`: the same fields, its ints in C, None when not known)."""
 
     first_seen: float
     #: The slot's own key, the tuple `_slots` holds it by: the one tuple of the order key that
@@ -182,6 +189,14 @@ class _Slot(msgspec.Struct, gc=False):
     #: unchanged: read once, not on every flush that walks its buyer; None when not read
     #: (again) yet (not kept in snapshots; `_relink_buyer` forgets it when the document changes).
     place: int | None = None
+
+
+#: The order slot type, `_SlotStruct` or when built its compiled twin: every slot is made through
+#: this name (the compiled intake makes the compiled one itself, see `_new_upserts`).
+if TYPE_CHECKING:
+    _Slot = _SlotStruct
+else:
+    _Slot = _native_slots.Slot if _native_slots is not None else _SlotStruct
 
 
 class Configuration(msgspec.Struct, frozen=True):
@@ -806,7 +821,7 @@ class StreamMatcher:
 
     def _replayable(self, key: OrderKey) -> bool:
         """True when what the order's walk needs is known without the engine: an evaluated
-        order's last evaluation (`_Slot.walk_limit`); an order still waiting is missing a
+        order's last evaluation (`_SlotStruct.walk_limit`); an order still waiting is missing a
         document, which takes it out of the walk (`_walks_resume` holds while replaying)."""
         slot = self._slots[key]
         if slot.evaluated:
@@ -971,7 +986,7 @@ class StreamMatcher:
         the walk leaves it as it was; an order walked adds its limit value unless that goes
         over the limit. Anything that does not agree with the engine leaves it unknown.
 
-        Keeps too each order's limit value (`_Slot.walk_limit`) when the engine walked it
+        Keeps too each order's limit value (`_SlotStruct.walk_limit`) when the engine walked it
         exactly when its reason mask fails no reject rule but the annual limit."""
         limit = self.settings.parameters.annual_limit
         spent_before = results.get("annual_spent")
@@ -2014,7 +2029,6 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         _EMITTED,
         fraction_text,
         schema.MONEY_SCALE,
-        slot_type=_Slot,
         entry_type=_Entry,
         # `_place_of` without its Python frame
         place_args=(_APP_TIME, china_dates) if _packed is not None else (None, None),
@@ -2035,9 +2049,7 @@ def _new_upserts(matcher: StreamMatcher) -> Any:
     for cls in (Order, Payment, Waybill, Inventory):
         intake = _INTAKES.get(cls) or _intake_of(cls)
         routes[cls] = (intake, matcher._docs[intake.kind], indexes[intake.kind])
-    return _intake.NewUpserts(
-        routes, matcher._slots, matcher._deadlines.add, _entry, _Slot, ACCEPTED
-    )
+    return _intake.NewUpserts(routes, matcher._slots, matcher._deadlines.add, _entry, ACCEPTED)
 
 
 def _direct_plans() -> list[Any]:
