@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.matchcore-installed
-SOURCES := $(wildcard src_ext/*.pyx src_ext/*.pxd src_ext/includes/*) setup.py pyproject.toml
+SOURCES := $(wildcard src_ext/*.pyx src_ext/*.pxd src_ext/includes/* matchcore/_native/*.pxd) setup.py pyproject.toml
 DEMO_DIR := build/demo
 
 .PHONY: install build browser demo test test-all test-explore bench lint format clean
