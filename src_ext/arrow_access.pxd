@@ -80,6 +80,11 @@ ctypedef struct Col:
     # is no longer than the shortest chunk, so it spans at most two chunks.
     const int32_t* chunk_at
     int block_bits
+    # One chunk without nulls (a stream's micro-batch tables): col_str / col_i64 read these
+    # straight, without the layout, chunk and validity tests; NULL otherwise.
+    const int32_t* dense_offsets  # utf8: offsets (from the chunk's offset) into dense_data
+    const char* dense_data
+    const int64_t* dense_i64      # int64 values (from the chunk's offset)
 
 ctypedef struct StrRef:
     const char* ptr
@@ -155,6 +160,10 @@ cdef inline StrRef col_str(const Col* c, int64_t row) noexcept nogil:
     """The UTF-8 bytes of a string value; `len` is -1 when null or the column is absent."""
     cdef StrRef s
     cdef const Chunk* ch
+    if c.dense_offsets != NULL:
+        s.ptr = c.dense_data + c.dense_offsets[row]
+        s.len = c.dense_offsets[row + 1] - c.dense_offsets[row]
+        return s
     if c.layout == LAYOUT_ABSENT or c.layout == LAYOUT_NULL:
         s.ptr = NULL
         s.len = -1
@@ -208,6 +217,8 @@ cdef inline int64_t col_i64(const Col* c, int64_t row, int64_t if_null) noexcept
     """An integer value widened to int64 (int64, int32, uint8, timestamps); `if_null` if null."""
     cdef const Chunk* ch
     cdef int64_t j
+    if c.dense_i64 != NULL:
+        return c.dense_i64[row]
     if c.layout == LAYOUT_ABSENT or c.layout == LAYOUT_NULL:
         return if_null
     ch = chunk_of(c, &row)

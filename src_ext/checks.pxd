@@ -8,8 +8,9 @@ cimport cython
 from libc.math cimport isfinite, rint
 from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t, uint8_t, uint64_t
 
-from arrow_access cimport (Col, StrRef, col_f64, col_i64, col_is_null, col_str, prefetch_str,
-                           prefetch_str_data, prefetch_value, str_eq, str_eq_nullsafe)
+from arrow_access cimport (Col, StrRef, col_f64, col_i64, col_is_null, col_str, mc_bytes_eq,
+                           prefetch_str, prefetch_str_data, prefetch_value, str_eq,
+                           str_eq_nullsafe)
 from china_dates cimport days_in_month
 from context cimport *
 from hashing cimport hash_str
@@ -119,13 +120,23 @@ cdef inline void emit(Ctx* x, int64_t* pos, bint write, int64_t order_row, int r
 # ---- parties ----------------------------------------------------------------------------
 
 cdef inline int32_t find_enterprise(Ctx* x, StrRef code) noexcept nogil:
+    """The enterprise row of a code, or -1; through x.recent when there is one."""
     cdef KeyVal v
+    cdef uint64_t h = hash_str(code, 0)
+    cdef Recent* seen
     v.s0 = code
     v.s1.ptr = NULL
     v.s1.len = 0
     v.i0 = 0
     v.has_null = code.len < 0
-    return table_find(&x.ent_table, &x.ent_key, &v, key_hash(&v))
+    if x.recent == NULL or code.len < 0:
+        return table_find(&x.ent_table, &x.ent_key, &v, key_hash_after(&v, h))
+    seen = x.recent + (h & (RECENT_SLOTS - 1))
+    if seen.len != code.len or not mc_bytes_eq(seen.ptr, code.ptr, code.len):
+        seen.ptr = code.ptr
+        seen.len = code.len
+        seen.row = table_find(&x.ent_table, &x.ent_key, &v, key_hash_after(&v, h))
+    return seen.row
 
 
 cdef inline uint64_t check_party(Ctx* x, int64_t i, int party, int role, StrRef code,

@@ -59,6 +59,16 @@ ctypedef struct Product:
     double consumption_tax_rate  # R_CONSUMPTION_TAX_RATE, when flags lacks PROD_UNTAXED
     uint8_t flags
 
+# A code looked up in the enterprise table, remembered by its hash's low bits: a micro-batch
+# names a few dozen enterprises many times over (see checks.pxd find_enterprise).
+cdef enum:
+    RECENT_SLOTS = 128
+
+ctypedef struct Recent:
+    const char* ptr         # the code's bytes (in an input column: valid for the run)
+    int64_t len             # -1: an empty slot
+    int32_t row             # its enterprise row, or -1
+
 ctypedef struct Params:
     int64_t amount_tolerance
     int64_t tax_tolerance
@@ -105,6 +115,7 @@ ctypedef struct Ctx:
     HashTable ent_table
     KeySpec ent_key
     Enterprise* enterprises   # per enterprise row
+    Recent* recent            # RECENT_SLOTS codes looked up, or NULL (several threads)
     HashTable prod_table
     KeySpec prod_key
     Product* products         # per product row

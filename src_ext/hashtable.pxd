@@ -293,9 +293,24 @@ cdef inline int table_build(HashTable* t, const KeySpec* k, int64_t n, uint64_t*
         return -1
     if n >= KEY_COPY_MIN_ROWS and k.i0 == NULL:
         table_copy_keys(t, n)
+    if part_bits == 0 and n <= CACHED_ROWS:
+        build_cached(t, k, n, hashes, first)
+        return 0
     hash_rows(k, n, hashes, first, threads, t.keys)
     build_rows(t, k, n, hashes, first, threads)
     return 0
+
+
+cdef inline void build_cached(HashTable* t, const KeySpec* k, int64_t n, uint64_t* hashes,
+                              int32_t* first) noexcept nogil:
+    """hash_rows then build_rows for a table of one partition that stays in cache (a stream's
+    micro-batch): in one pass on this thread, each row's key read once."""
+    cdef int64_t row
+    cdef KeyVal v
+    for row in range(n):
+        v = key_at(k, row)
+        hashes[row] = key_hash(&v)
+        first[row] = -1 if v.has_null else table_insert(t, k, &v, hashes[row], <int32_t>row)
 
 
 cdef inline void hash_and_prefetch(const HashTable* t, const KeySpec* probe, int64_t row,

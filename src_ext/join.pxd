@@ -63,27 +63,37 @@ cdef inline void scan_by_order(const int32_t* doc_order, int64_t n, int32_t* cou
                                int32_t* first, int32_t* last, int threads) noexcept nogil:
     """Per order f, over the documents linked to it: count[f] of them, first[f] (starts at -1)
     and last[f] of them. Any of the three may be NULL."""
-    cdef int64_t t, j
-    cdef int32_t f, ahead
+    cdef int64_t t
+    if threads == 1:  # (entering a parallel region costs more than a micro-batch's scan)
+        scan_residue(doc_order, n, count, first, last, 0, 1)
+        return
     for t in prange(threads, schedule="static", num_threads=threads):
-        for j in range(n):
-            if j + SCATTER_AHEAD < n:
-                ahead = doc_order[j + SCATTER_AHEAD]
-                if owns(ahead, t, threads):
-                    if count != NULL:
-                        mc_prefetch_w(count + ahead)
-                    if first != NULL:
-                        mc_prefetch_w(first + ahead)
-                    if last != NULL:
-                        mc_prefetch_w(last + ahead)
-            f = doc_order[j]
-            if owns(f, t, threads):
+        scan_residue(doc_order, n, count, first, last, t, threads)
+
+
+cdef inline void scan_residue(const int32_t* doc_order, int64_t n, int32_t* count,
+                              int32_t* first, int32_t* last, int64_t t, int threads) noexcept nogil:
+    """scan_by_order for the orders thread t owns."""
+    cdef int64_t j
+    cdef int32_t f, ahead
+    for j in range(n):
+        if j + SCATTER_AHEAD < n:
+            ahead = doc_order[j + SCATTER_AHEAD]
+            if owns(ahead, t, threads):
                 if count != NULL:
-                    count[f] += 1
-                if first != NULL and first[f] < 0:
-                    first[f] = <int32_t>j
+                    mc_prefetch_w(count + ahead)
+                if first != NULL:
+                    mc_prefetch_w(first + ahead)
                 if last != NULL:
-                    last[f] = <int32_t>j
+                    mc_prefetch_w(last + ahead)
+        f = doc_order[j]
+        if owns(f, t, threads):
+            if count != NULL:
+                count[f] += 1
+            if first != NULL and first[f] < 0:
+                first[f] = <int32_t>j
+            if last != NULL:
+                last[f] = <int32_t>j
 
 
 cdef inline void link_payments(Ctx* x, const HashTable* orders, const KeySpec* okey) noexcept nogil:
@@ -106,8 +116,7 @@ cdef inline int group_rows(const int32_t* group_of, int64_t n, int64_t n_groups,
     Rows with a negative group are left out. -1 if out of memory.
     """
     cdef int32_t* counts = <int32_t*>calloc(<size_t>(n_groups + 1), sizeof(int32_t))
-    cdef int64_t g, j, t, total = 0
-    cdef int32_t f, ahead
+    cdef int64_t g, t, total = 0
     if counts == NULL:
         return -1
     scan_by_order(group_of, n, counts, NULL, NULL, threads)
@@ -116,19 +125,31 @@ cdef inline int group_rows(const int32_t* group_of, int64_t n, int64_t n_groups,
         total += counts[g]
         counts[g] = 0
     start[n_groups] = total
-    for t in prange(threads, schedule="static", num_threads=threads):
-        for j in range(n):
-            if j + SCATTER_AHEAD < n:
-                ahead = group_of[j + SCATTER_AHEAD]
-                if owns(ahead, t, threads):
-                    mc_prefetch(start + ahead)
-                    mc_prefetch_w(counts + ahead)
-            f = group_of[j]
-            if owns(f, t, threads):
-                rows[start[f] + counts[f]] = <int32_t>j
-                counts[f] += 1
+    if threads == 1:
+        place_residue(group_of, n, start, counts, rows, 0, 1)
+    else:
+        for t in prange(threads, schedule="static", num_threads=threads):
+            place_residue(group_of, n, start, counts, rows, t, threads)
     free(counts)
     return 0
+
+
+cdef inline void place_residue(const int32_t* group_of, int64_t n, const int64_t* start,
+                               int32_t* counts, int32_t* rows, int64_t t,
+                               int threads) noexcept nogil:
+    """group_rows' placing of the rows of the groups thread t owns."""
+    cdef int64_t j
+    cdef int32_t f, ahead
+    for j in range(n):
+        if j + SCATTER_AHEAD < n:
+            ahead = group_of[j + SCATTER_AHEAD]
+            if owns(ahead, t, threads):
+                mc_prefetch(start + ahead)
+                mc_prefetch_w(counts + ahead)
+        f = group_of[j]
+        if owns(f, t, threads):
+            rows[start[f] + counts[f]] = <int32_t>j
+            counts[f] += 1
 
 
 cdef inline int link_lines(Ctx* x, const HashTable* orders, const KeySpec* okey) noexcept nogil:

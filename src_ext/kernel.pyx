@@ -150,6 +150,9 @@ cdef class ArrowColumn:
         self.col.chunks = NULL
         self.col.chunk_at = NULL
         self.col.block_bits = 0
+        self.col.dense_offsets = NULL
+        self.col.dense_data = NULL
+        self.col.dense_i64 = NULL
         self.format = ""
         if source is None:
             return
@@ -237,6 +240,17 @@ cdef class ArrowColumn:
         self.col.length = start
         if n > 1:
             self._index_blocks()
+        elif n == 1 and self.col.chunks.validity == NULL:
+            self._index_dense()
+
+    cdef void _index_dense(self) noexcept:
+        """The dense_* pointers of a column of one chunk without nulls (arrow_access.pxd)."""
+        cdef const Chunk* ch = self.col.chunks
+        if self.col.layout == LAYOUT_UTF8:
+            self.col.dense_offsets = (<const int32_t*>ch.values) + ch.offset
+            self.col.dense_data = ch.data
+        elif self.col.layout == LAYOUT_I64:
+            self.col.dense_i64 = (<const int64_t*>ch.values) + ch.offset
 
     cdef void _index_blocks(self) except *:
         """chunk_at: the chunk of every block's first row, blocks of 2**bits <= shortest chunk."""
@@ -724,10 +738,15 @@ cdef bint run_is_cached(const Ctx* x) noexcept nogil:
 cdef void evaluate_all(Ctx* x) noexcept nogil:
     """Pass 1: every rule but the annual limit; subject_start[i] = order i's subject rows."""
     cdef int64_t b, i, count, nblocks = (x.n_orders + EVALUATE_BLOCK - 1) // EVALUATE_BLOCK
+    cdef Recent recent[RECENT_SLOTS]
     if run_is_cached(x):  # one block, on this thread
+        for i in range(RECENT_SLOTS):
+            recent[i].len = -1
+        x.recent = recent
         for i in range(x.n_orders):
             evaluate_order(x, i, &count)
             x.subject_start[i] = count
+        x.recent = NULL  # (this stack frame's)
         return
     # Dynamic: a thread that loses its core (busy machine) does not hold the pass back.
     for b in prange(nblocks, schedule="dynamic", num_threads=x.threads):
@@ -750,6 +769,10 @@ cdef void fill(filled_t* values, int64_t n, filled_t value, int threads) noexcep
     """values[0:n] = value, on every thread: touching fresh pages (faults, zeroing) is most of
     the cost, and it splits."""
     cdef int64_t i
+    if threads == 1:  # (entering a parallel region costs more than a micro-batch's fill)
+        for i in range(n):
+            values[i] = value
+        return
     for i in prange(n, schedule="static", num_threads=threads):
         values[i] = value
 

@@ -97,6 +97,20 @@ def test_sliced_validity_bitmap_with_offset_beyond_a_byte():
     assert ArrowColumn(sliced).to_pylist() == values[11:31]
 
 
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (pa.array(["skip", "a", "", "张三", "tail"], pa.string()).slice(1, 3), ["a", "", "张三"]),
+        (pa.array([9, 1, -(2**62), 9], pa.int64()).slice(1, 2), [1, -(2**62)]),
+        (pa.array(["a", "b", None], pa.string()).slice(0, 2), ["a", "b"]),  # a bitmap, no null
+    ],
+    ids=["utf8", "int64", "utf8-bitmap"],
+)
+def test_one_chunk_without_nulls_is_read_at_its_offset(source, expected):
+    """Such columns (a stream's micro-batch tables) are read through their dense pointers."""
+    assert ArrowColumn(source).to_pylist() == expected
+
+
 def test_absent_column_is_all_null_and_empty():
     column = ArrowColumn(None)
     assert len(column) == 0
