@@ -1032,7 +1032,7 @@ cdef uint32_t crc32(uint32_t crc, const unsigned char* p, Py_ssize_t n):
 
 
 def crc32_of(bytes data, uint32_t crc=0):
-    """`zlib.crc32(data, crc)` as the log record gets it (for tests)."""
+    """`zlib.crc32(data, crc)`, as log records get it (a snapshot too)."""
     return crc32(crc, <const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
 

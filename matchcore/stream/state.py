@@ -72,7 +72,7 @@ def python_input_record(kind: bytes, now: float, position: int | None, raw: byte
 
 #: The CRC-32 of a snapshot's body: zlib's, compiled (16 bytes a step where the CPU can) when
 #: the extension is built; a snapshot is read back with zlib's.
-_snapshot_crc: Callable[[bytes], int] = _intake.crc32_of if _intake is not None else zlib.crc32
+_snapshot_crc: Callable[[bytes, int], int] = _intake.crc32_of if _intake is not None else zlib.crc32
 
 #: `DurableMatcher.offer` of many messages in one compiled loop (src_ext/intake.pyx: `Offers`);
 #: None when the extension is not built (`offer_many` then offers them one by one).
@@ -575,10 +575,8 @@ class DurableMatcher:
         self._snapshot_written(segment)
 
     def _write_snapshot(self, path: Path, segment: int) -> None:
-        body = msgspec.msgpack.encode(
-            _SnapshotFile(segment, self.committed_position, self.matcher.snapshot())
-        )
-        _write_snapshot(path, body)
+        state = self.matcher.snapshot()
+        _write_snapshot(path, *_snapshot_body(segment, self.committed_position, state))
 
     def _snapshot_written(self, segment: int) -> None:
         """The snapshot starting `segment` is durable: older snapshots and logs can go."""
@@ -666,10 +664,27 @@ def _reclaim_cycles() -> None:
     gc.freeze()
 
 
-def _write_snapshot(path: Path, body: bytes) -> None:
-    """A snapshot file: magic, CRC32 and length, then the body; written atomically."""
-    head = _SNAPSHOT_MAGIC + _SNAPSHOT_HEADER.pack(_snapshot_crc(body), len(body))
-    _write_atomically(path, head, body)
+def _snapshot_body(segment: int, position: int | None, matcher: bytes) -> tuple[bytes, bytes]:
+    """`_SnapshotFile(segment, position, matcher)` packed, as two parts: the matcher's state
+    (the last field, most of the file) is not copied into a packed whole, which would hold a
+    second copy of the state in memory while the snapshot is written."""
+    head = _encode(_SnapshotFile(segment, position, b""))
+    if not head.endswith(b"\xc4\x00"):  # the last field, as bin 8 of length 0
+        raise AssertionError("the snapshot's state is not its last packed field")
+    size = len(matcher)
+    bin_head = b"\xc4" if size < 1 << 8 else b"\xc5" if size < 1 << 16 else b"\xc6"
+    width = {b"\xc4": 1, b"\xc5": 2, b"\xc6": 4}[bin_head]
+    return head[:-2] + bin_head + size.to_bytes(width, "big"), matcher
+
+
+def _write_snapshot(path: Path, *body: bytes) -> None:
+    """A snapshot file: magic, CRC32 and length, then the body (given in parts); written
+    atomically."""
+    crc = 0
+    for part in body:
+        crc = _snapshot_crc(part, crc)
+    size = sum(map(len, body))
+    _write_atomically(path, _SNAPSHOT_MAGIC + _SNAPSHOT_HEADER.pack(crc, size), *body)
 
 
 def _write_atomically(path: Path, *parts: bytes) -> None:

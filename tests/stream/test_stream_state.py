@@ -12,6 +12,7 @@ import pytest
 
 from matchcore.exceptions import StateError
 from matchcore.rules import RuleSettings
+from matchcore.stream import state
 from matchcore.stream.state import (
     DEAD,
     FLUSH,
@@ -383,3 +384,19 @@ def test_state_counters_are_exact_across_kills_and_restarts(kit, make_matcher, t
     assert {name: crashy.get(name, 0) for name in exact} == {name: whole[name] for name in exact}
     assert whole["duplicates"] == whole["stale"] == whole["dead_lettered"] == 1
     assert whole["emitted_pass"] > 0 and whole["emitted_reject"] > 0
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 65_535, 65_536, 70_000])
+@pytest.mark.parametrize("position", [None, 0, 2**40])
+def test_a_snapshot_written_in_parts_is_the_packed_snapshot_file(tmp_path, size, position):
+    """The matcher's state goes into the file behind a head packed alone (no packed whole
+    holds a second copy of it): the bytes are those of the whole `_SnapshotFile` packed, at
+    every width of MessagePack's bin length, and read back as written."""
+    state_bytes = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    parts = state._snapshot_body(7, position, state_bytes)
+    whole = msgspec.msgpack.encode(state._SnapshotFile(7, position, state_bytes))
+    assert b"".join(parts) == whole
+    path = tmp_path / "snapshot.bin"
+    state._write_snapshot(path, *parts)
+    assert path.read_bytes()[len(state._SNAPSHOT_MAGIC) + state._SNAPSHOT_HEADER.size :] == whole
+    assert state._read_snapshot(path) == state._SnapshotFile(7, position, state_bytes)
