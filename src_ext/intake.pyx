@@ -1148,16 +1148,10 @@ cdef class LogBuffer:
 
     cdef unsigned char* reserve(self, Py_ssize_t extra) except NULL:
         """Where `extra` more bytes go: the end, with room for them."""
-        cdef Py_ssize_t capacity
-        cdef void* grown
         if self.size + extra > self.capacity or self.data == NULL:  # (NULL: the error value)
             if self.exports:  # moving the memory would pull it from under a reader
                 raise BufferError("the log buffer is being read")
-            capacity = max(2 * self.capacity, self.size + extra, 4096)
-            grown = realloc(self.data, capacity)
-            if grown == NULL:
-                raise MemoryError()
-            self.data, self.capacity = <unsigned char*>grown, capacity
+            grow(<void**>&self.data, &self.capacity, max(self.size + extra, 1), 1, 4096)
         return self.data + self.size
 
     cdef int put(

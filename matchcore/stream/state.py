@@ -672,9 +672,8 @@ def _snapshot_body(segment: int, position: int | None, matcher: bytes) -> tuple[
     if not head.endswith(b"\xc4\x00"):  # the last field, as bin 8 of length 0
         raise AssertionError("the snapshot's state is not its last packed field")
     size = len(matcher)
-    bin_head = b"\xc4" if size < 1 << 8 else b"\xc5" if size < 1 << 16 else b"\xc6"
-    width = {b"\xc4": 1, b"\xc5": 2, b"\xc6": 4}[bin_head]
-    return head[:-2] + bin_head + size.to_bytes(width, "big"), matcher
+    code, width = (0xC4, 1) if size < 1 << 8 else (0xC5, 2) if size < 1 << 16 else (0xC6, 4)
+    return head[:-2] + bytes([code]) + size.to_bytes(width, "big"), matcher
 
 
 def _write_snapshot(path: Path, *body: bytes) -> None:
