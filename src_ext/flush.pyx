@@ -694,9 +694,9 @@ cdef class FlushGlue:
                 key[1],
                 0,
                 verdict[0],
-                list(verdict[1]),
+                verdict[1],  # the mask's one tuple of codes, shared (see VerdictEvent)
                 mask,
-                [],
+                (),
                 pay_ids[payment] if payment is not None else None,
                 logistics_nos[waybill] if waybill is not None else None,
                 self.money(taxes[row]),
@@ -754,7 +754,9 @@ cdef inline object members(found):
     """`_Index.members` of what the index holds for a key."""
     if found is None:
         return ()
-    return (found,) if type(found) is tuple else found  # a single member is held as it is
+    if type(found) is tuple and type((<tuple>found)[0]) is not tuple:
+        return (found,)  # a single member (a key: a tuple of str) is held as it is
+    return found  # a tuple or set of members
 
 
 cdef inline object sorted_members(found):

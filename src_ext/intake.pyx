@@ -57,6 +57,9 @@ cdef extern from "Python.h":
     void Py_XDECREF(PyObject*)
     long long PyLong_AsLongLongAndOverflow(object, int*) except? -1
     object PyLong_FromLongLong(long long)
+    void PyObject_GC_UnTrack(void*)
+    bint PyObject_IS_GC(object)
+    bint PyObject_GC_IsTracked(object)
 
 cdef enum Kind:  # which fast path a `Converter` runs (`RowPlan` kinds too)
     K_TEXT, K_ID_NUMBER, K_AMOUNT, K_WHOLE, K_TIME, K_OTHER, K_CHINA_DATES, K_VALID_TIME, K_MONEY_TEXT
@@ -77,6 +80,41 @@ TEN_POWERS[:] = [1, 10, 100, 1000, 10000]
 
 
 # --- text ------------------------------------------------------------------------------------
+
+cdef inline tuple text_pair(object a, object b):
+    """The key or link `(a, b)` of two str, untracked by the cyclic garbage collector: it can
+    be in no cycle, and a dict of the matcher's state stays untracked while every key put in
+    it is (CPython tracks a dict again when a tracked key goes in), so a full collection does
+    not visit every pending document (see state.py `_freeze_survivors`)."""
+    cdef tuple pair = (a, b)
+    PyObject_GC_UnTrack(<void*>pair)
+    return pair
+
+
+cpdef untracked(items):
+    """The tuple `items`, untracked by the cyclic garbage collector when nothing in it may be
+    tracked, as a full collection would untrack it (matcher.py `_untracked`). A tuple in it
+    that holds nothing tracked is untracked on the way."""
+    if not may_be_tracked(items):
+        PyObject_GC_UnTrack(<void*>items)
+    return items
+
+
+cdef bint may_be_tracked(object items) except -1:
+    """Whether something in `items` may be tracked (CPython's `_PyObject_GC_MAY_BE_TRACKED`):
+    an object of a collected type but a plain tuple, or a plain tuple that holds one. A plain
+    tuple found holding none is untracked."""
+    for item in items:
+        if not PyObject_IS_GC(item):
+            continue
+        if type(item) is not tuple:
+            return True
+        if PyObject_GC_IsTracked(item):
+            if may_be_tracked(item):
+                return True
+            PyObject_GC_UnTrack(<void*>item)
+    return False
+
 
 cdef inline bint is_plain(object text):
     """No character outside ASCII and U+4E00-U+9FFF, no white space but a space, no two spaces
@@ -729,7 +767,8 @@ cdef class DocumentIntake:
         return self.linked(message), self.packed(rows)
 
     cdef tuple own_key(self, object message):
-        return (self.code(getattr(message, self.key_a)), self.code(getattr(message, self.key_b)))
+        key_a, key_b = getattr(message, self.key_a), getattr(message, self.key_b)
+        return text_pair(self.code(key_a), self.code(key_b))
 
     cdef bytes packed(self, object rows):
         """`rows` as MessagePack, in bytes of exactly their size (see `_Packer`)."""
@@ -753,13 +792,13 @@ cdef class DocumentIntake:
             buyer = self.id_number.convert(a) if a is not None else None
             return interned(buyer) if buyer is not None else None
         if self.link == L_WAYBILL:
-            return (self.code(a), self.code(b))
+            return text_pair(self.code(a), self.code(b))
         ebp, order_no = self.canonical(a), self.canonical(b)
         if ebp is None and order_no is None:
             return None  # a waybill without an order key: linked through inventories
         if ebp is None or order_no is None:
             return ("", "")  # half a key links to nothing
-        return (interned(ebp), interned(order_no))
+        return text_pair(interned(ebp), interned(order_no))
 
     cdef object convert(self, object message):
         """The rows in the fast path, None when it leaves them."""
@@ -834,7 +873,7 @@ cdef class _Route:
     cdef DocumentIntake intake
     cdef dict store, members
     cdef object index
-    cdef Py_ssize_t list_max  # members a link holds in a list (`_Index.LIST_MAX`)
+    cdef Py_ssize_t list_max  # members a link holds in a tuple (`_Index.LIST_MAX`)
 
     def __init__(self, DocumentIntake intake, dict store, index):
         self.intake, self.store, self.index = intake, store, index
@@ -930,19 +969,21 @@ cdef class NewUpserts:
 
 cdef inline int add_member(_Route route, object link, tuple key) except -1:
     """`route.index.add(link, key)`, its usual cases in C (the link's first member, its second
-    where the first is held as it is, a further one in a list with room: `_Index.add`); the
-    index does the others (a set, or a list that becomes one)."""
+    where the first is held as it is, a further one in a tuple with room: `_Index.add`); the
+    index does the others (a set, or a full tuple that becomes one)."""
     found = route.members.setdefault(link, key)  # one lookup for the usual new link
     if found is key:
         return 0
-    if isinstance(found, tuple):
-        if found != key:
-            route.members[link] = [found, key]
-        return 0
-    if type(found) is list and len(<list>found) < route.list_max:
-        if key not in <list>found:  # a buyer's orders: a list while they are few
-            (<list>found).append(key)
-        return 0
+    if type(found) is tuple:
+        if type((<tuple>found)[0]) is not tuple:  # a single member, held as it is
+            if found != key:
+                route.members[link] = untracked((found, key))
+            return 0
+        if key in <tuple>found:
+            return 0
+        if len(<tuple>found) < route.list_max:  # a buyer's orders: a tuple while they are few
+            route.members[link] = untracked(<tuple>found + (key,))
+            return 0
     route.index.add(link, key)
     return 0
 
@@ -1911,7 +1952,7 @@ cdef class DirectJson:
         fields = plan.fields
         if not fields.match(self.spans, count, found, plan is self.guess):
             return False
-        key = (
+        key = text_pair(
             self.text_of(&self.spans[found[plan.key_a]], False),
             self.text_of(&self.spans[found[plan.key_b]], False),
         )
@@ -2150,7 +2191,7 @@ cdef class DirectJson:
                 return None
             return self.text_of(a, True) if a.ascii else UNHANDLED
         if plan.intake.link == L_WAYBILL:
-            return (
+            return text_pair(
                 self.text_of(a, False) if a != NULL else "",
                 self.text_of(b, False) if b != NULL else "",
             )
@@ -2158,7 +2199,7 @@ cdef class DirectJson:
             return None
         if a == NULL or b == NULL:
             return ("", "")
-        return (self.text_of(a, False), self.text_of(b, False))
+        return text_pair(self.text_of(a, False), self.text_of(b, False))
 
     # --- packing -------------------------------------------------------------------------------
 

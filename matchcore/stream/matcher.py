@@ -37,6 +37,7 @@ from ..money import format_money, fraction_text
 from ..rules import Rule, RuleSettings
 from .canonical import Invalid, RowMaker, china_dates, clean_text, row_values
 from .messages import (
+    DOC_TYPES,
     BadMessage,
     Document,
     Inventory,
@@ -309,18 +310,14 @@ class _Linked(msgspec.Struct, gc=False):
     waybills: Sequence[tuple[str, str]]  # keys (see `_linked_waybill_keys`)
     inventory: _Entry | None  # None too when inventory rules are off
 
-    def missing(self, inventory_rules: bool) -> list[str]:
+    def missing(self, inventory_rules: bool) -> tuple[str, ...]:
         """The documents the order still lacks, in SPEC order."""
-        missing = []
-        if self.order is None:
-            missing.append("order")
-        if not self.payments:
-            missing.append("payment")
-        if not self.waybills:
-            missing.append("waybill")
-        if inventory_rules and self.inventory is None:
-            missing.append("inventory")
-        return missing
+        return _MISSING[
+            (self.order is None)
+            | (not self.payments) << 1
+            | (not self.waybills) << 2
+            | (inventory_rules and self.inventory is None) << 3
+        ]
 
 
 class StreamMatcher:
@@ -377,7 +374,7 @@ class StreamMatcher:
         self._dirty_since: float | None = None
         self._events: list[VerdictEvent] = []
         self._flush_cost = 0.0  # seconds the last flush took (wall clock)
-        self._verdicts: dict[int, tuple[str, list[str]]] = {}  # reason mask -> verdict, codes
+        self._verdicts: dict[int, tuple[str, tuple[str, ...]]] = {}  # mask -> verdict, codes
         self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
         self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
         #: `_apply` of the usual message in one compiled call (None: not built).
@@ -633,7 +630,7 @@ class StreamMatcher:
 
     # --- decisions ----------------------------------------------------------------------------
 
-    def _missing(self, key: OrderKey) -> list[str]:
+    def _missing(self, key: OrderKey) -> tuple[str, ...]:
         """The documents the order still lacks, in SPEC order."""
         return self._linked(key).missing(self.inventory_rules)
 
@@ -965,16 +962,17 @@ class StreamMatcher:
         last = self._slots[key].last
         assert last is not None  # an evaluated order (see `_replayable`)
         return msgspec.structs.replace(
-            last, verdict=verdict, reasons=list(reasons), reason_mask=mask, missing=[]
+            last, verdict=verdict, reasons=reasons, reason_mask=mask, missing=()
         )
 
-    def _verdict_of(self, mask: int) -> tuple[str, list[str]]:
-        """The verdict and reason codes of a reason mask (cached)."""
+    def _verdict_of(self, mask: int) -> tuple[str, tuple[str, ...]]:
+        """The verdict and reason codes of a reason mask (cached: every event of the mask
+        shares the one tuple of codes)."""
         verdict = self._verdicts.get(mask)
         if verdict is None:
             verdict = self._verdicts[mask] = (
                 self.settings.verdict_of(mask),
-                self.settings.reasons_of(mask),
+                tuple(self.settings.reasons_of(mask)),
             )
         return verdict
 
@@ -1061,9 +1059,9 @@ class StreamMatcher:
                 key[1],
                 0,
                 verdict,
-                list(reasons),
+                reasons,
                 mask,
-                [],
+                (),
                 pay_ids[payment] if payment is not None else None,
                 logistics_nos[waybill] if waybill is not None else None,
                 format_money(tax),
@@ -1089,7 +1087,7 @@ class StreamMatcher:
     def _bare_event(self, key: OrderKey, verdict: str) -> VerdictEvent:
         return VerdictEvent("", key[0], key[1], 0, verdict)
 
-    def _incomplete(self, key: OrderKey, missing: list[str]) -> VerdictEvent:
+    def _incomplete(self, key: OrderKey, missing: tuple[str, ...]) -> VerdictEvent:
         event = self._bare_event(key, "incomplete")
         event.missing = missing
         return event
@@ -1488,24 +1486,27 @@ def decode_in_python(raw: bytes) -> Message:
 
 
 class _Index:
-    """A many-to-many link index: key -> members (members are key tuples). Nearly every key
-    has a single member, held as it is; a few members go into a list (a third of the memory
-    of a set), many into a set (so no key costs quadratic time)."""
+    """A many-to-many link index: key -> members (members are key tuples of str). Nearly every
+    key has a single member, held as it is; a few members go into a tuple of them, many into a
+    set (so no key costs quadratic time).
+
+    Held that way, what the index holds for up to `LIST_MAX` members is out of the cyclic
+    garbage collector's sight, and so is its dict while no key has a set (see `_untracked`)."""
 
     __slots__ = ("_members",)
 
-    #: Members kept in a list up to this many.
+    #: Members kept in a tuple up to this many.
     LIST_MAX = 16
 
     def __init__(self) -> None:
-        self._members: dict[Any, tuple[Any, ...] | list[Any] | set[Any]] = {}
+        self._members: dict[Any, tuple[Any, ...] | set[Any]] = {}
 
-    def members(self, key: Any) -> tuple[Any, ...] | list[Any] | set[Any]:
+    def members(self, key: Any) -> tuple[Any, ...] | set[Any]:
         """The members of `key` (empty when none)."""
         found = self._members.get(key)
         if found is None:
             return ()
-        return (found,) if isinstance(found, tuple) else found
+        return (found,) if _single(found) else found
 
     def has(self, key: Any) -> bool:
         """True when `key` has a member (a key whose last member goes is removed)."""
@@ -1513,18 +1514,18 @@ class _Index:
 
     def add(self, key: Any, member: tuple[Any, ...]) -> None:
         """Link `member` to `key` (src_ext/intake.pyx: `add_member` does all but the set cases,
-        a set and a full list that becomes one, in C: keep them the same)."""
+        a set and a full tuple that becomes one, in C: keep them the same)."""
         found = self._members.setdefault(key, member)  # one lookup for the usual new key
         if found is member:
             return
-        if isinstance(found, tuple):
+        if _single(found):
             if found != member:
-                self._members[key] = [found, member]
+                self._members[key] = _untracked((found, member))
         elif member not in found:
-            if isinstance(found, set):
+            if type(found) is set:
                 found.add(member)
             elif len(found) < self.LIST_MAX:
-                found.append(member)
+                self._members[key] = _untracked((*found, member))
             else:
                 self._members[key] = {*found, member}
 
@@ -1533,13 +1534,33 @@ class _Index:
         found = self._members.get(key)
         if found is None:
             return
-        if isinstance(found, tuple):
+        if _single(found):
             if found == member:
                 del self._members[key]
         elif member in found:
-            found.remove(member)
-            if len(found) == 1:
-                (self._members[key],) = found  # back to a single member held as it is
+            if type(found) is set:
+                found.remove(member)
+                rest: Collection[Any] = found
+            else:
+                rest = tuple(other for other in found if other != member)
+                self._members[key] = _untracked(rest)
+            if len(rest) == 1:
+                (self._members[key],) = rest  # back to a single member held as it is
+
+
+def _single(found: tuple[Any, ...] | set[Any]) -> bool:
+    """Whether what an `_Index` holds for a key is a single member (a tuple of str), not a
+    tuple or set of members (src_ext/flush.pyx `members` tells them apart the same way)."""
+    return type(found) is tuple and type(found[0]) is not tuple
+
+
+#: `_untracked(items)`: the tuple `items`, out of the cyclic garbage collector's sight when
+#: nothing in it is tracked (what a full collection would do to a plain tuple, done at once).
+#: The matcher's state holds millions of tuples of keys and no cycles; kept untracked, so are
+#: the dicts that hold them (CPython tracks a dict again when a tracked object goes in), and a
+#: full collection costs the same however many orders wait (see state.py `_freeze_survivors`).
+#: Without the extension: the tuple as it is.
+_untracked: Callable[[Any], Any] = _intake.untracked if _intake is not None else (lambda t: t)
 
 
 class _Deadlines:
@@ -1548,21 +1569,32 @@ class _Deadlines:
     Slots are made in processing-time order, so nearly every deadline sits in a queue of keys
     (8 bytes each, against 80 for a heap entry of due time and key), due in queue order; a
     slot first seen before the newest queued one (the clock went back) waits in a heap.
+
+    The queue is chunks of `CHUNK` keys, each a tuple out of the cyclic garbage collector's
+    sight, and the newest keys in a list: a full collection visits a few hundred chunks, not
+    every pending order (see `_untracked`).
     """
 
-    __slots__ = ("_slots", "_window", "_queue", "_late", "_newest")
+    __slots__ = ("_slots", "_window", "_chunks", "_tail", "_head", "_late", "_newest")
+
+    CHUNK = 1024
 
     def __init__(self, slots: dict[OrderKey, _Slot], window: float) -> None:
         self._slots = slots
         self._window = window
-        self._queue: deque[OrderKey] = deque()
+        self._chunks: deque[tuple[OrderKey, ...]] = deque()  # full, oldest first
+        self._tail: list[OrderKey] = []  # the newest keys, fewer than CHUNK
+        self._head = 0  # keys already due of the first chunk (of the tail when none)
         self._late: list[tuple[float, OrderKey]] = []
         self._newest = -math.inf  # first_seen of the last queued slot
 
     def add(self, key: OrderKey, first_seen: float) -> None:
         """The slot of `key`, first seen at `first_seen`, is due a window later."""
         if first_seen >= self._newest:
-            self._queue.append(key)
+            self._tail.append(key)
+            if len(self._tail) == self.CHUNK:
+                self._chunks.append(_untracked(tuple(self._tail)))
+                self._tail = []
             self._newest = first_seen
         else:
             heapq.heappush(self._late, (first_seen + self._window, key))
@@ -1570,20 +1602,35 @@ class _Deadlines:
     def next_due(self) -> float | None:
         """The earliest deadline, None when there is none."""
         late = self._late[0][0] if self._late else None
-        if not self._queue:
+        first = self._first()
+        if first is None:
             return late
-        due = self._due(self._queue[0])
+        due = self._due(first)
         return due if late is None or due < late else late
 
     def pop_due(self, now: float) -> list[OrderKey]:
         """Remove and return the keys due at or before `now`, by due time then key."""
         due: list[tuple[float, OrderKey]] = []
-        while self._queue and self._due(self._queue[0]) <= now:
-            key = self._queue.popleft()
-            due.append((self._due(key), key))
+        while (first := self._first()) is not None and self._due(first) <= now:
+            self._head += 1
+            due.append((self._due(first), first))
         while self._late and self._late[0][0] <= now:
             due.append(heapq.heappop(self._late))
         return [key for _, key in sorted(due)]
+
+    def _first(self) -> OrderKey | None:
+        """The first key in the queue, None when it is empty (moving past a chunk all due)."""
+        if self._chunks:
+            if self._head < self.CHUNK:
+                return self._chunks[0][self._head]
+            self._chunks.popleft()
+            self._head = 0
+            return self._first()
+        if self._head < len(self._tail):
+            return self._tail[self._head]
+        self._tail.clear()  # all due
+        self._head = 0
+        return None
 
     def _due(self, key: OrderKey) -> float:
         return self._slots[key].first_seen + self._window
@@ -1751,7 +1798,7 @@ def _sorted(members: tuple[Any, ...] | list[Any] | set[Any]) -> Any:
 def _shared_key(key: Any) -> tuple[str, str]:
     """A key with interned parts: the same order key is held by many documents and indexes
     (one copy of its text instead of one per holder)."""
-    return (sys.intern(key[0]), sys.intern(key[1]))
+    return _untracked((sys.intern(key[0]), sys.intern(key[1])))  # type: ignore[no-any-return]
 
 
 def _logistics_of(inventory: Inventory) -> tuple[str, str]:
@@ -1894,6 +1941,11 @@ _EMITTED = {
     for verdict in ("pass", "review", "reject", "incomplete", "cancelled", "invalid")
 }
 assert _ROWS["order_items"].held_names[0] == "gnum"
+#: The documents an order lacks (`_Linked.missing`) by bit (1 order, 2 payment, 4 waybill,
+#: 8 inventory), in SPEC order: one shared tuple each, not a list per event.
+_MISSING: tuple[tuple[str, ...], ...] = tuple(
+    tuple(kind for bit, kind in enumerate(DOC_TYPES) if lacks >> bit & 1) for lacks in range(16)
+)
 
 
 class _Packer:

@@ -192,6 +192,10 @@ class VerdictEvent(msgspec.Struct, gc=False, omit_defaults=False):
 
     `verdict` is pass | review | reject (batch rules), incomplete (documents still `missing`
     after the completion window) or cancelled (the order was cancelled after a verdict).
+
+    `reasons` and `missing` are tuples: the matcher keeps each order's last event, and one
+    shared immutable tuple per reason mask costs no memory per order and leaves nothing per
+    order for the cyclic garbage collector to walk (a list is always tracked).
     """
 
     verdict_id: str
@@ -199,9 +203,9 @@ class VerdictEvent(msgspec.Struct, gc=False, omit_defaults=False):
     order_no: str
     version: int
     verdict: str
-    reasons: list[str] = []
+    reasons: tuple[str, ...] = ()
     reason_mask: int = 0
-    missing: list[str] = []
+    missing: tuple[str, ...] = ()
     pay_transaction_id: str | None = None
     logistics_no: str | None = None
     computed_tax: str | None = None
@@ -211,9 +215,9 @@ class VerdictEvent(msgspec.Struct, gc=False, omit_defaults=False):
         """Everything but the id and version: what decides whether a verdict changed."""
         return (
             self.verdict,
-            tuple(self.reasons),
+            self.reasons,
             self.reason_mask,
-            tuple(self.missing),
+            self.missing,
             self.pay_transaction_id,
             self.logistics_no,
             self.computed_tax,

@@ -275,6 +275,6 @@ def batch_verdicts(
         engine="reference",
     )
     return {
-        row["order_no"]: (row["verdict"], list(row["reasons"]), int(row["reason_mask"]))
+        row["order_no"]: (row["verdict"], tuple(row["reasons"]), int(row["reason_mask"]))
         for row in result.verdicts.iter_rows(named=True)
     }

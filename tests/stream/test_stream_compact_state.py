@@ -90,7 +90,7 @@ def _assert_one_tuple_per_order_key(matcher):
             if key in slots:
                 assert key is slots[key]
     for members in matcher._buyer_orders._members.values():
-        for key in members if isinstance(members, list | set) else (members,):
+        for key in (members,) if matcher_module._single(members) else members:
             assert key is slots[key]
 
 
@@ -187,7 +187,7 @@ def test_link_index_keeps_one_member_small_and_many_in_a_set():
     index.add("buyer", ("E", "1"))
     assert index.members("buyer") == (("E", "1"),)
     index.add("buyer", ("E", "2"))
-    assert index.members("buyer") == [("E", "1"), ("E", "2")]  # a few: a list
+    assert index.members("buyer") == (("E", "1"), ("E", "2"))  # a few: a tuple
     for number in range(3, 3 + matcher_module._Index.LIST_MAX):
         index.add("buyer", ("E", str(number)))
     assert isinstance(index.members("buyer"), set)  # many: a set
@@ -202,27 +202,41 @@ def test_link_index_keeps_one_member_small_and_many_in_a_set():
 
 
 @given(
-    st.lists(st.sampled_from([0.0, 1.0, 2.5, 3.0, 7.0]), max_size=30),
-    st.lists(st.sampled_from([0.0, 2.0, 3.0, 5.0, 9.0, 20.0]), max_size=6),
+    st.sampled_from([1, 2, 3, 1024]),
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.sampled_from([0.0, 1.0, 2.5, 3.0, 7.0, 8.0])),
+            st.tuples(st.just("pop"), st.sampled_from([0.0, 2.0, 3.0, 5.0, 9.0, 20.0])),
+        ),
+        max_size=40,
+    ),
 )
-def test_deadlines_come_due_as_a_heap_of_due_times_gives_them(arrivals, nows):
-    """The queue of deadlines (a heap only for slots made after the clock went back) pops
-    what a heap of (due, key) pops, in the same order."""
+def test_deadlines_come_due_as_a_heap_of_due_times_gives_them(chunk, operations):
+    """The queue of deadlines (chunks of `CHUNK` keys and a tail; a heap only for slots made
+    after the clock went back) pops what a heap of (due, key) pops, in the same order, however
+    adding and popping interleave across chunks."""
+
+    class Deadlines(matcher_module._Deadlines):
+        __slots__ = ()
+        CHUNK = chunk
+
     window = 4.0
     slots: dict = {}
-    deadlines = matcher_module._Deadlines(slots, window)
+    deadlines = Deadlines(slots, window)
     heap: list = []
-    for number, first_seen in enumerate(arrivals):
-        key = ("EBP", f"O{number}")
-        slots[key] = matcher_module._Slot(first_seen, key)
-        deadlines.add(key, first_seen)
-        heapq.heappush(heap, (first_seen + window, key))
-    for now in nows:
+    for number, (operation, time) in enumerate(operations):
+        if operation == "add":
+            key = ("EBP", f"O{number}")
+            slots[key] = matcher_module._Slot(time, key)
+            deadlines.add(key, time)
+            heapq.heappush(heap, (time + window, key))
+            continue
         assert deadlines.next_due() == (heap[0][0] if heap else None)
         expected = []
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= time:
             expected.append(heapq.heappop(heap)[1])
-        assert deadlines.pop_due(now) == expected
+        assert deadlines.pop_due(time) == expected
+    assert deadlines.next_due() == (heap[0][0] if heap else None)
 
 
 @given(
@@ -232,7 +246,7 @@ def test_deadlines_come_due_as_a_heap_of_due_times_gives_them(arrivals, nows):
     )
 )
 def test_link_index_holds_what_a_dict_of_sets_holds(operations):
-    """Single members held bare, a few in a list, many in a set: the same members (and a key
+    """Single members held bare, a few in a tuple, many in a set: the same members (and a key
     has members exactly when it has some left)."""
     index = matcher_module._Index()
     model: dict = {}

@@ -594,7 +594,8 @@ def _state(stream: Any) -> tuple[Any, ...]:
     return (
         stream.snapshot(),  # documents, slots, dirty orders and buyers, counters
         [index._members for index in indexes],
-        (list(deadlines._queue), deadlines._late, deadlines._newest),
+        (list(deadlines._chunks), deadlines._tail, deadlines._head),
+        (deadlines._late, deadlines._newest),
         list(stream._dirty),
         stream._dirty_since,
     )
@@ -630,7 +631,7 @@ def test_compiled_and_python_intake_keep_the_same_state(
 def test_compiled_and_python_intake_index_many_orders_of_a_buyer_the_same(
     references: References, orders: list[tuple[str, int]]
 ) -> None:
-    """A buyer's orders are indexed alike by the compiled path and in Python: one, a list of
+    """A buyer's orders are indexed alike by the compiled path and in Python: one, a tuple of
     up to `_Index.LIST_MAX` in the order they came, then a set."""
     python = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
     python._new_upserts = None

@@ -251,12 +251,12 @@ def test_a_document_for_a_waiting_order_walks_its_buyer_again_when_missing_is_le
     matcher.flush()
     events = matcher.drain()
     assert [(e.order_no, e.verdict, e.reasons) for e in events] == [
-        ("O2", "reject", ["ANNUAL_LIMIT_EXCEEDED"])
+        ("O2", "reject", ("ANNUAL_LIMIT_EXCEEDED",))
     ]
     final = final_documents([*first, later])
     assert batch_verdicts(final, kit, rules=LENIENT)["O2"][:2] == (
         "reject",
-        ["ANNUAL_LIMIT_EXCEEDED"],
+        ("ANNUAL_LIMIT_EXCEEDED",),
     )
 
 
@@ -278,8 +278,8 @@ def test_a_revision_that_moves_an_order_in_time_moves_it_in_its_buyers_walk(kit,
     kit.feed_all(matcher, [earlier])
     matcher.flush()
     assert sorted((e.order_no, e.verdict, e.reasons) for e in matcher.drain()) == [
-        ("O1", "reject", ["ANNUAL_LIMIT_EXCEEDED"]),
-        ("O2", "pass", []),
+        ("O1", "reject", ("ANNUAL_LIMIT_EXCEEDED",)),
+        ("O2", "pass", ()),
     ]
     final = final_documents([*documents, earlier])
     assert {o: v[0] for o, v in batch_verdicts(final, kit, rules=SETTINGS).items()} == {

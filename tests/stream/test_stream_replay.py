@@ -83,7 +83,7 @@ class _Run:
         assert live <= set(self.last)
 
 
-ANNUAL = ["ANNUAL_LIMIT_EXCEEDED"]
+ANNUAL = ("ANNUAL_LIMIT_EXCEEDED",)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -94,17 +94,17 @@ def test_an_order_early_in_the_year_pushes_a_later_one_over_the_limit_by_replay(
     alone, and O3, replayed, goes over the limit (O2 stays within it, no new event)."""
     run = _Run(references, LIMIT_7000, engine, clock)
     assert run.step(_order_set(kit, "O2", 3000, 11) + _order_set(kit, "O3", 3000, 12)) == (
-        {"O2": ("pass", []), "O3": ("pass", [])},
+        {"O2": ("pass", ()), "O3": ("pass", ())},
         2,
     )
     events, evaluated = run.step(_order_set(kit, "O1", 3000, 10))
-    assert events == {"O1": ("pass", []), "O3": ("reject", ANNUAL)}
+    assert events == {"O1": ("pass", ()), "O3": ("reject", ANNUAL)}
     assert evaluated == 1
     assert run.matcher.stats()["replayed_orders"] == 2
     run.check_batch(kit)
     # O4, later still and small, fits below the limit after O3 (which added nothing).
     events, evaluated = run.step(_order_set(kit, "O4", 900, 13))
-    assert (events, evaluated) == ({"O4": ("pass", [])}, 1)
+    assert (events, evaluated) == ({"O4": ("pass", ())}, 1)
     run.check_batch(kit)
 
 
@@ -127,7 +127,7 @@ def test_cancelling_an_early_order_brings_a_later_one_back_under_the_limit(
         "order_no": "O1",
     }
     events, evaluated = run.step([cancel])
-    assert events == {"O1": ("cancelled", []), "O3": ("pass", [])}
+    assert events == {"O1": ("cancelled", ()), "O3": ("pass", ())}
     assert evaluated == 0
     run.check_batch(kit)
     # A revision of O2 that doubles it pushes O3 over again: the engine evaluates O2 only.
@@ -135,7 +135,7 @@ def test_cancelling_an_early_order_brings_a_later_one_back_under_the_limit(
     paid = {"amount_paid": bigger["actual_paid"], "payer_id_number": bigger["buyer_id_number"]}
     payment = dict(kit.payment_msg("O2"), revision=1, **paid)
     events, evaluated = run.step([bigger, payment])
-    assert events == {"O2": ("pass", []), "O3": ("reject", ANNUAL)}
+    assert events == {"O2": ("pass", ()), "O3": ("reject", ANNUAL)}
     assert evaluated == 1
     run.check_batch(kit)
 
@@ -152,7 +152,7 @@ def test_a_revised_app_time_moves_the_order_in_its_walk(engine, kit, references,
     run.step(_order_set(kit, "O4", 1, 13))  # a walk planned with the places of O1-O3
     earlier = dict(_order_set(kit, "O3", 3000, 9)[0], revision=1)
     events, _ = run.step([earlier])
-    assert events == {"O2": ("reject", ANNUAL), "O3": ("pass", [])}
+    assert events == {"O2": ("reject", ANNUAL), "O3": ("pass", ())}
     run.check_batch(kit)
 
 
@@ -167,15 +167,15 @@ def test_a_later_order_failing_another_reject_rule_stays_out_of_the_replayed_wal
     documents = [*_order_set(kit, "O2", 3000, 11), *_order_set(kit, "O3", 100, 12, tax="1.00")]
     documents += _order_set(kit, "O4", 900, 13)
     events, _ = run.step(documents)
-    assert events["O3"] == ("reject", ["TAX_MISMATCH"])
+    assert events["O3"] == ("reject", ("TAX_MISMATCH",))
     events, evaluated = run.step(_order_set(kit, "O1", 3000, 10))
-    assert (events, evaluated) == ({"O1": ("pass", [])}, 1)
-    assert run.last["O3"].reasons == ["TAX_MISMATCH"] and run.last["O4"].verdict == "pass"
+    assert (events, evaluated) == ({"O1": ("pass", ())}, 1)
+    assert run.last["O3"].reasons == ("TAX_MISMATCH",) and run.last["O4"].verdict == "pass"
     run.check_batch(kit)
     # One more early order: O2 goes over (3010 * 3 > 7000) and adds nothing, so O4 still fits.
     events, evaluated = run.step(_order_set(kit, "O0", 3000, 9))
-    assert (events, evaluated) == ({"O0": ("pass", []), "O2": ("reject", ANNUAL)}, 1)
-    assert run.last["O3"].reasons == ["TAX_MISMATCH"] and run.last["O4"].verdict == "pass"
+    assert (events, evaluated) == ({"O0": ("pass", ()), "O2": ("reject", ANNUAL)}, 1)
+    assert run.last["O3"].reasons == ("TAX_MISMATCH",) and run.last["O4"].verdict == "pass"
     run.check_batch(kit)
 
 
@@ -192,17 +192,17 @@ def test_replayed_walks_start_from_the_ledger_and_allow_exactly_the_limit(engine
     )
     run = _Run(references, LIMIT_7000, engine, clock)
     events, _ = run.step(_order_set(kit, "O2", 3000, 11) + _order_set(kit, "O3", 1970, 12))
-    assert events == {"O2": ("pass", []), "O3": ("pass", [])}
+    assert events == {"O2": ("pass", ()), "O3": ("pass", ())}
     events, evaluated = run.step(_order_set(kit, "O1", 1000, 10))
-    assert (events, evaluated) == ({"O1": ("pass", [])}, 1)  # O3 ends exactly at 7000
+    assert (events, evaluated) == ({"O1": ("pass", ())}, 1)  # O3 ends exactly at 7000
     run.check_batch(kit, ledger)
     events, evaluated = run.step(_order_set(kit, "O0", 1, 9))
-    assert (events, evaluated) == ({"O0": ("pass", []), "O3": ("reject", ANNUAL)}, 1)
+    assert (events, evaluated) == ({"O0": ("pass", ()), "O3": ("reject", ANNUAL)}, 1)
     run.check_batch(kit, ledger)
     # Cancelling O0 (a whole walk, replayed from the ledger) gives O3 its pass back.
     cancel = {"doc_type": "order", "op": "cancel", "revision": 1, "ebp_code": kit.EBP}
     events, evaluated = run.step([dict(cancel, order_no="O0")])
-    assert (events, evaluated) == ({"O0": ("cancelled", []), "O3": ("pass", [])}, 0)
+    assert (events, evaluated) == ({"O0": ("cancelled", ()), "O3": ("pass", ())}, 0)
     run.check_batch(kit, ledger)
 
 
@@ -217,7 +217,7 @@ def test_a_replayed_walk_keeps_the_annual_rules_severity(engine, severity, kit, 
     documents += _order_set(kit, "O4", 900, 13)
     run.step(documents)
     events, evaluated = run.step(_order_set(kit, "O1", 3000, 10))
-    expected = {"O1": ("pass", [])}
+    expected = {"O1": ("pass", ())}
     if severity == "review":
         expected["O3"] = ("review", ANNUAL)
     assert (events, evaluated) == (expected, 1)
@@ -239,7 +239,7 @@ def test_a_change_between_unchanged_orders_walks_from_what_the_replay_left(
     run.step(first + _order_set(kit, "O5", 2000, 14))
     events, evaluated = run.step(_order_set(kit, "O1", 1000, 10) + _order_set(kit, "O3", 100, 12))
     # 1010, 2010, 110, 2010 = 5140; O5 would make 7150.
-    assert events == {"O1": ("pass", []), "O3": ("pass", []), "O5": ("reject", ANNUAL)}
+    assert events == {"O1": ("pass", ()), "O3": ("pass", ()), "O5": ("reject", ANNUAL)}
     assert evaluated == 3  # O1, O2, O3: O4 and O5 replayed
     run.check_batch(kit)
 
@@ -253,9 +253,9 @@ def test_after_a_restore_the_first_walk_is_the_engines(kit, references, clock):
     run.matcher.restore(snapshot)
     assert run.matcher.snapshot() == snapshot
     events, evaluated = run.step(_order_set(kit, "O1", 3000, 10))
-    assert (events, evaluated) == ({"O1": ("pass", []), "O3": ("reject", ANNUAL)}, 3)
+    assert (events, evaluated) == ({"O1": ("pass", ()), "O3": ("reject", ANNUAL)}, 3)
     events, evaluated = run.step(_order_set(kit, "O0", 1, 9))
-    assert (events, evaluated) == ({"O0": ("pass", [])}, 1)
+    assert (events, evaluated) == ({"O0": ("pass", ())}, 1)
     run.check_batch(kit)
 
 
@@ -289,9 +289,9 @@ def test_a_walk_the_engine_does_not_agree_with_is_walked_whole_by_the_engine(
     run.step(_order_set(kit, "O2", 3000, 11) + _order_set(kit, "O3", 3000, 12))
     tampered[0] = True
     events, evaluated = run.step(_order_set(kit, "O1", 3000, 10))
-    assert (events, evaluated) == ({"O1": ("pass", []), "O3": ("reject", ANNUAL)}, 1 + 3)
+    assert (events, evaluated) == ({"O1": ("pass", ()), "O3": ("reject", ANNUAL)}, 1 + 3)
     run.check_batch(kit)
     tampered[0] = False
     events, evaluated = run.step(_order_set(kit, "O0", 1, 9))
-    assert (events, evaluated) == ({"O0": ("pass", [])}, 1)
+    assert (events, evaluated) == ({"O0": ("pass", ())}, 1)
     run.check_batch(kit)

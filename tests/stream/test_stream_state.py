@@ -300,8 +300,8 @@ def test_restart_with_other_rules_is_refused_or_reevaluates(kit, make_matcher, t
     processor.matcher.flush()
     processor.commit()  # then the process dies
     assert [(e.order_no, e.verdict, e.reasons) for e in delivered] == [
-        ("O1", "pass", []),
-        ("O2", "reject", ["TAX_MISMATCH"]),
+        ("O1", "pass", ()),
+        ("O2", "reject", ("TAX_MISMATCH",)),
     ]
 
     lenient = RuleSettings.from_overrides({"TAX_MISMATCH": "warn"})
