@@ -168,6 +168,8 @@ def _reference_sources(directory: Path | None) -> dict[str, Path]:
 class _Discard:
     """The sink of a run that only inspects a state directory."""
 
+    cut = 0
+
     def write(self, events: object) -> None:
         """Nothing is delivered."""
 
@@ -269,6 +271,12 @@ def run(args: argparse.Namespace) -> int:
     report = processor.recover()
     for note in report.notes:
         sys.stderr.write(f"matchcore stream: {note}\n")
+    for path, cut in ((args.output, sink.cut), (args.dead_letters, dead.cut)):
+        if cut:
+            sys.stderr.write(
+                f"matchcore stream: cut a torn frame of {cut} bytes from the end of {path} "
+                "(written when a run was killed; it is written again)\n"
+            )
     if _inspecting(args):
         print(json.dumps(processor.stats(), indent=2))
         return EXIT_OK

@@ -2,7 +2,8 @@
 
 Framing is newline-delimited JSON or length-prefixed (4-byte big-endian) MessagePack, for
 messages in and verdicts out. Sources yield (frame bytes, input position after the frame);
-sinks write verdict events in one system call per batch so a crash never tears a line.
+sinks write verdict events in one system call per batch, and a file sink cuts the incomplete
+frame a crash can still leave (a killed write stops part-way) before it appends.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import base64
 import os
 import socket
+import stat
 import struct
 import sys
 import time
@@ -79,6 +81,42 @@ def split_frames(buffer: bytes, framing: Framing, base: int) -> tuple[list[tuple
     return frames, offset
 
 
+def cut_torn_tail(fd: int, framing: Framing) -> int:
+    """Cut an incomplete last frame off the file open at `fd` (read and write), so what is
+    appended next starts a frame of its own; the number of bytes cut. A write of many frames
+    stops part-way when its process is killed (Linux checks for a fatal signal between pages),
+    which one write call per batch does not prevent. Pipes and terminals are left alone."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return 0
+    end = _frames_end(fd, info.st_size, framing)
+    if end < info.st_size:
+        os.ftruncate(fd, end)
+    return info.st_size - end
+
+
+def _frames_end(fd: int, size: int, framing: Framing, block: int = 1 << 20) -> int:
+    """Where the last whole frame of the file at `fd` (`size` bytes) ends."""
+    if framing == "ndjson":  # after the last newline, looked for from the end
+        end = size
+        while end > 0:
+            start = max(0, end - block)
+            newline = os.pread(fd, end - start, start).rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            end = start
+        return 0
+    offset, data, data_start = 0, b"", 0  # lengths walked from the start, a block at a time
+    while offset + _LENGTH.size <= size:
+        if offset + _LENGTH.size > data_start + len(data):
+            data, data_start = os.pread(fd, block, offset), offset
+        (length,) = _LENGTH.unpack_from(data, offset - data_start)
+        if offset + _LENGTH.size + length > size:
+            break
+        offset += _LENGTH.size + length
+    return offset
+
+
 def read_frames(
     handle: BinaryIO,
     framing: Framing,
@@ -139,21 +177,26 @@ def open_input(path: str | Path, start: int = 0) -> BinaryIO:
 
 
 class VerdictSink:
-    """Verdict events to a file descriptor (stdout or a file opened for appending)."""
+    """Verdict events to a file descriptor (stdout or a file opened for appending).
+
+    `cut` is the bytes of a torn last frame cut from the file when it was opened (see
+    `cut_torn_tail`; recovery delivers that frame's verdicts again)."""
 
     def __init__(self, fd: int, framing: Framing, *, owns: bool = False) -> None:
         self.fd = fd
         self.framing = framing
         self.owns = owns
         self.written = 0
+        self.cut = 0
 
     @classmethod
     def to_path(cls, path: str | Path, framing: Framing) -> VerdictSink:
-        """A sink appending to `path` ("-" is stdout)."""
+        """A sink appending to `path` ("-" is stdout), a torn last frame cut first."""
         if str(path) == "-":
             return cls(sys.stdout.fileno(), framing)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        return cls(fd, framing, owns=True)
+        sink = cls(_open_appending(path), framing, owns=True)
+        sink.cut = cut_torn_tail(sink.fd, framing)
+        return sink
 
     def write(self, events: list[VerdictEvent]) -> None:
         """Write the events; one write call, so a crash leaves whole frames only."""
@@ -179,16 +222,20 @@ class VerdictSink:
             os.close(self.fd)
 
 
+def _open_appending(path: str | Path) -> int:
+    """A file opened for appending, and reading (`cut_torn_tail` reads its end)."""
+    return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+
+
 class DeadLetters:
     """Dead-letter file: one NDJSON line per bad message (reason, position, raw bytes)."""
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path is not None else None
-        self.fd = (
-            os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            if self.path is not None
-            else None
-        )
+        self.fd = _open_appending(self.path) if self.path is not None else None
+        #: Bytes of a torn last line cut when the file was opened (see `cut_torn_tail`; its
+        #: message, not committed, is read and dead-lettered again).
+        self.cut = cut_torn_tail(self.fd, "ndjson") if self.fd is not None else 0
         self.count = 0
 
     def write(self, reason: str, position: int | None, raw: bytes) -> None:

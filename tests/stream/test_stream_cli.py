@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -66,6 +72,33 @@ def test_restart_resumes_after_the_committed_offset(kit, workspace, capsys):
     assert stats["accepted"] == 6 and stats.get("duplicates", 0) == 0
     assert main(_args(workspace, "--state-dir", str(workspace / "s"), "--stats")) == 0
     assert json.loads(capsys.readouterr().out)["emitted_pass"] == 2
+
+
+def test_a_torn_verdict_at_the_end_of_the_output_is_cut_and_written_again(kit, workspace, capsys):
+    """A run killed in the middle of writing verdicts leaves part of a line; the next run cuts
+    it, says so, and its recovery writes the verdict again, so every line parses."""
+    source, out = workspace / "in.ndjson", workspace / "out.ndjson"
+    source.write_bytes(b"".join(msgspec.json.encode(m) + b"\n" for m in kit.complete_set("O1")))
+    common = ["--input", str(source), "--output", str(out), "--state-dir", str(workspace / "s")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "matchcore", *_args(workspace, *common, "--follow")],
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.kill()  # no close: the verdict is in the log after the last snapshot
+        process.wait()
+    whole = out.read_bytes()
+    out.write_bytes(whole[: len(whole) // 2])  # as a kill in the middle of the write leaves it
+    assert main(_args(workspace, *common)) == 0
+    assert f"cut a torn frame of {len(whole) // 2} bytes from the end of {out}" in (
+        capsys.readouterr().err
+    )
+    assert [e["verdict_id"] for e in _lines(out)] == ["EBP001/O1/1"]
 
 
 def test_msgpack_input_and_output(kit, workspace):
@@ -135,13 +168,6 @@ def test_customs_xml_input_matches_like_batch(tmp_path):
 
 
 def test_follow_times_out_an_idle_order_and_stops_on_sigterm(kit, workspace):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     source, out = workspace / "in.ndjson", workspace / "out.ndjson"
     source.write_bytes(msgspec.json.encode(kit.order_msg("LONELY")) + b"\n")
     command = [

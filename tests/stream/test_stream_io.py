@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 from matchcore.exceptions import InputError
 from matchcore.stream.io import (
     MAX_FRAME,
+    DeadLetters,
     TcpService,
     VerdictSink,
     _ConnectionFrames,
+    _frames_end,
     frame,
     read_frames,
     split_frames,
@@ -85,6 +87,52 @@ def test_sink_writes_whole_frames(tmp_path):
         ("E/O/1", "pass"),
         ("E/P/1", "review"),
     ]
+
+
+@pytest.mark.parametrize("framing", ["ndjson", "msgpack"])
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(0, 40), max_size=6), kept=st.integers(0, 2**31))
+def test_a_sink_cuts_a_torn_last_frame_before_it_appends(tmp_path_factory, framing, sizes, kept):
+    """A file that a killed run left with part of a frame at its end (any cut of its bytes)
+    loses exactly that part when a sink opens it: whole frames stay, and the next frame
+    starts a frame of its own."""
+    payloads = [bytes([65 + n % 26]) * size for n, size in enumerate(sizes)]
+    whole = b"".join(frame(payload, framing) for payload in payloads)
+    torn = whole[: kept % (len(whole) + 1)]
+    frames, complete = split_frames(torn, framing, 0)
+    path = tmp_path_factory.mktemp("sink") / "out"
+    path.write_bytes(torn)
+    sink = VerdictSink.to_path(path, framing)
+    assert sink.cut == len(torn) - complete
+    sink.write([VerdictEvent("E/O/1", "E", "O", 1, "pass")])
+    sink.close()
+    data = path.read_bytes()
+    assert data[:complete] == torn[:complete]
+    after, used = split_frames(data, framing, 0)
+    assert used == len(data) and after[: len(frames)] == frames
+    assert msgspec.json.decode(after[-1][0]) if framing == "ndjson" else after[-1][0]
+
+
+def test_frames_are_walked_across_read_blocks(tmp_path):
+    """The length prefixes of MessagePack frames are read a block at a time: frames and
+    prefixes that cross a block's end are walked the same."""
+    data = b"".join(frame(bytes(size), "msgpack") for size in (3, 0, 9, 1, 5)) + b"\0\0"
+    path = tmp_path / "out"
+    path.write_bytes(data)
+    with open(path, "rb") as handle:
+        for block in (4, 5, 7, 64):
+            assert _frames_end(handle.fileno(), len(data), "msgpack", block) == len(data) - 2
+            assert _frames_end(handle.fileno(), len(data) - 3, "msgpack", block) == 29
+
+
+def test_dead_letters_cut_a_torn_last_line(tmp_path):
+    path = tmp_path / "dead.ndjson"
+    path.write_bytes(b'{"reason": "a"}\n{"reas')
+    dead = DeadLetters(path)
+    dead.write("bad", 3, b"x")
+    dead.close()
+    assert dead.cut == 6
+    assert [json.loads(line)["reason"] for line in path.read_bytes().splitlines()] == ["a", "bad"]
 
 
 def test_tcp_intake_acks_after_commit_and_serves_verdicts(kit, make_matcher, tmp_path):
