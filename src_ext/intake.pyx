@@ -17,6 +17,7 @@ cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport Py_EQ, PyObject_RichCompareBool
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -33,6 +34,11 @@ cdef object astuple = msgspec.structs.astuple
 
 cdef extern from "mc_bytes.h":
     bint mc_bytes_eq(const char* a, const char* b, int64_t n) noexcept nogil
+
+cdef extern from "mc_dict.h":  # `dict.get`, `d[key] = value`, `key in d` by a known hash
+    object mc_dict_get(dict d, object key, Py_hash_t hash)
+    int mc_dict_set(dict d, object key, object value, Py_hash_t hash) except -1
+    int mc_dict_contains(dict d, object key, Py_hash_t hash) except -1
 
 cdef extern from "Python.h":
     enum:
@@ -920,7 +926,8 @@ cdef class NewUpserts:
             return None
         intake = route.intake
         key = intake.own_key(message)
-        if key in route.store or message.op == "cancel":
+        cdef Py_hash_t key_hash = hash(key)
+        if mc_dict_contains(route.store, key, key_hash) or message.op == "cancel":
             return None
         rows = intake.convert(message)
         if rows is None:
@@ -929,42 +936,48 @@ cdef class NewUpserts:
         if not keepable(intake, link):
             return None
         return self.keep(
-            matcher, route, key, message.revision, link, intake.packed(rows), now, dirty, counts
+            matcher, route, key, key_hash, message.revision, link, intake.packed(rows), now,
+            dirty, counts,
         )
 
     cdef object keep(
-        self, object matcher, _Route route, tuple key, object revision, object link,
-        bytes packed, object now, dict dirty, dict counts
+        self, object matcher, _Route route, tuple key, Py_hash_t key_hash, object revision,
+        object link, bytes packed, object now, dict dirty, dict counts
     ):
         """Store a new document's version, index its link and touch its order: what `take`
-        and `DirectJson` have found keepable (`keepable`, its key not in the store). The
-        order's key tuple is its slot's, whichever document came first (one tuple per order).
-        `dirty`, `counts`: as `take`'s."""
+        and `DirectJson` have found keepable (`keepable`, its key, of hash `key_hash`, not in
+        the store). The order's key tuple is its slot's, whichever document came first (one
+        tuple per order). `dirty`, `counts`: as `take`'s."""
         cdef bint by_link = route.intake.link == L_ORDER  # a payment or waybill: by its order
         touched = link if by_link else key  # else keyed by its order's key (order, inventory)
-        cdef Slot slot = self.slots.get(touched)
+        # the order key's hash, once for its slot, dirty mark and (order, inventory) document
+        cdef Py_hash_t touched_hash = hash(touched) if by_link else key_hash
+        cdef Slot slot = mc_dict_get(self.slots, touched, touched_hash)
         if slot is not None:
             touched = slot.key
             if by_link:
                 link = touched
             else:
                 key = touched
-        route.store[key] = self.entry(revision, link, packed)
+        mc_dict_set(route.store, key, self.entry(revision, link, packed), key_hash)
         counts["accepted"] = counts.get("accepted", 0) + 1  # a dict: its `get` called in C
         if link is not None:
             add_member(route, link, key)
-        self.touch(matcher, touched, slot is None, now, dirty)
+        self.touch(matcher, touched, touched_hash, slot is None, now, dirty)
         return self.accepted
 
-    cdef touch(self, matcher, key, bint new, now, dict dirty):
-        """The order `key` (`new`: without a slot yet) waits for a flush in `dirty`, the
-        matcher's dirty set (`StreamMatcher._touch`)."""
+    cdef int touch(
+        self, object matcher, object key, Py_hash_t key_hash, bint new, object now, dict dirty
+    ) except -1:
+        """The order `key` (of hash `key_hash`; `new`: without a slot yet) waits for a flush
+        in `dirty`, the matcher's dirty set (`StreamMatcher._touch`)."""
         if new:
-            self.slots[key] = new_slot(now, key)
+            mc_dict_set(self.slots, key, new_slot(now, key), key_hash)
             self.deadline(key, now)
         if not dirty:
             matcher._dirty_since = now
-        dirty[key] = None
+        mc_dict_set(dirty, key, None, key_hash)
+        return 0
 
 
 cdef inline int add_member(_Route route, object link, tuple key) except -1:
@@ -979,13 +992,44 @@ cdef inline int add_member(_Route route, object link, tuple key) except -1:
             if found != key:
                 route.members[link] = untracked((found, key))
             return 0
-        if key in <tuple>found:
+        if has_member(<tuple>found, key):
             return 0
         if len(<tuple>found) < route.list_max:  # a buyer's orders: a tuple while they are few
             route.members[link] = untracked(<tuple>found + (key,))
             return 0
     route.index.add(link, key)
     return 0
+
+
+cdef inline bint has_member(tuple members, tuple key) except -1:
+    """`key in members`, a pair (the usual member) compared part by part with `same_text`:
+    a tuple comparison compares the text of two order numbers (~130 instructions a member,
+    where a buyer has up to `_Index.LIST_MAX`)."""
+    for member in members:
+        if member is key:
+            return True
+        if type(member) is tuple and PyTuple_GET_SIZE(member) == PyTuple_GET_SIZE(key) == 2:
+            if same_text(<object>PyTuple_GET_ITEM(member, 0), <object>PyTuple_GET_ITEM(key, 0)):
+                if same_text(
+                    <object>PyTuple_GET_ITEM(member, 1), <object>PyTuple_GET_ITEM(key, 1)
+                ):
+                    return True
+        elif member == key:
+            return True
+    return False
+
+
+cdef inline bint same_text(object a, object b) except -1:
+    """`a == b`, at once for two interned str (a key's parts are: `interned`), which are
+    equal only when they are the same object."""
+    if a is b:
+        return True
+    if (
+        PyUnicode_CheckExact(a) and PyUnicode_CheckExact(b)
+        and PyUnicode_CHECK_INTERNED(a) and PyUnicode_CHECK_INTERNED(b)
+    ):
+        return False
+    return PyObject_RichCompareBool(a, b, Py_EQ)
 
 
 cdef inline bint keepable(DocumentIntake intake, object link):
@@ -1871,6 +1915,7 @@ cdef class DirectJson:
     cdef CachedText* texts  # the key and link texts made lately (see `text_of`)
     cdef _Route route  # what `prepare` made, for `keep`
     cdef tuple key
+    cdef Py_hash_t key_hash
     cdef object revision, link
     cdef bytes packed
 
@@ -1921,7 +1966,9 @@ cdef class DirectJson:
         )
         self.route = self.key = self.revision = self.link = self.packed = None
         self.taken += 1
-        return upserts.keep(matcher, route, key, revision, link, packed, now, dirty, counts)
+        return upserts.keep(
+            matcher, route, key, self.key_hash, revision, link, packed, now, dirty, counts
+        )
 
     cdef bint prepare(self, NewUpserts upserts, object raw) except -1:
         """Read `raw`; True when it is the usual new upsert (see the class)."""
@@ -1956,7 +2003,8 @@ cdef class DirectJson:
             self.text_of(&self.spans[found[plan.key_a]], False),
             self.text_of(&self.spans[found[plan.key_b]], False),
         )
-        if key in route.store:
+        self.key_hash = hash(key)  # for `keep` too
+        if mc_dict_contains(route.store, key, self.key_hash):
             return False  # a new version of a kept document: the Python path
         if not fields.convert(plan.intake.rows, self.spans, found, values):
             return False

@@ -643,6 +643,45 @@ def test_compiled_and_python_intake_index_many_orders_of_a_buyer_the_same(
     assert _state(fast) == _state(python)
 
 
+def _copy(text: str) -> str:
+    """A str equal to `text` but not the same object (nor interned, as keys' parts are)."""
+    return "".join([text[:1], text[1:]])
+
+
+@compiled
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["same", "equal", "other"]), max_size=8))
+def test_compiled_and_python_intake_find_a_listed_order_of_a_buyer_the_same(
+    references: References, listed: list[str]
+) -> None:
+    """An order already in its buyer's orders (its key of the same interned parts, or
+    of equal str objects) is not listed again by the compiled path, and one that differs only
+    in a part is, as in Python."""
+    raw = msgspec.json.encode(order_msg("O9"))
+    scratch = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    scratch.feed(raw, now=1.0)
+    (key,) = scratch._docs["order"]
+    (buyer,) = scratch._buyer_orders._members
+    members = {
+        "same": key,
+        "equal": (_copy(key[0]), _copy(key[1])),
+        "other": (key[0], _copy(key[1] + "0")),
+    }
+    streams = []
+    for fast in (True, False):
+        stream = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+        if not fast:
+            stream._new_upserts = None
+        for number in (1, 2):  # the buyer's orders: a tuple of them
+            stream.feed(msgspec.json.encode(order_msg(f"O{number}")), now=1.0)
+        orders = stream._buyer_orders._members
+        orders[buyer] = (*orders[buyer], *(members[name] for name in listed))
+        assert stream.feed(raw, now=1.0) == matcher.ACCEPTED
+        streams.append(stream)
+    assert streams[0]._buyer_orders._members == streams[1]._buyer_orders._members
+    assert _state(streams[0]) == _state(streams[1])
+
+
 def test_the_compiled_intake_takes_the_usual_documents(references: References) -> None:
     """Every document of a complete order set goes the compiled way when it is built."""
     stream = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
