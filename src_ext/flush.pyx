@@ -11,12 +11,14 @@ generated streams.
 """
 
 cimport cython
-from cpython.list cimport PyList_GET_ITEM, PyList_New, PyList_SET_ITEM
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.dict cimport PyDict_SetDefault
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport (
     Py_EQ, Py_LT, PyObject, PyObject_RichCompareBool, PyTypeObject, Py_TYPE,
 )
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -32,6 +34,9 @@ cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
     long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
     bint PyType_IS_GC(PyTypeObject* kind)
+    bint PyType_HasFeature(PyTypeObject* kind, unsigned long feature)
+    object PyType_GenericAlloc(PyTypeObject* kind, Py_ssize_t items)
+    enum: Py_TPFLAGS_TUPLE_SUBCLASS
     ctypedef struct PyMemberDef:
         int type
         Py_ssize_t offset
@@ -162,8 +167,11 @@ cdef class FlushGlue:
     cdef Field entry_rows, entry_link
     cdef Field linked_order, linked_payments, linked_waybills, linked_inventory
     cdef Field event_id, event_version, event_verdict, event_mask
-    # Scratch arrays of one walk (see `reserve`): its orders' positions in walk order, which
-    # of them changed, and their places.
+    # Scratch arrays of one walk (see `reserve`): its orders' keys and slots (2 references an
+    # order, `walked` orders: see `sorted_walk`), their positions in walk order, which of them
+    # changed, and their places.
+    cdef PyObject** held
+    cdef Py_ssize_t walked
     cdef Py_ssize_t* order
     cdef char* fresh
     cdef Place* places
@@ -204,6 +212,8 @@ cdef class FlushGlue:
         self.event_mask = Field(event_kind, "reason_mask")
 
     def __dealloc__(self):
+        self.release()
+        PyMem_Free(self.held)
         PyMem_Free(self.order)
         PyMem_Free(self.fresh)
         PyMem_Free(self.places)
@@ -241,14 +251,21 @@ cdef class FlushGlue:
         order = self.live(self.orders.get(key))
         slot.buyer = self.entry_link.get(order) if order is not None else None
         cdef bint evaluated = slot.flags & EVALUATED
-        if order is not None and (
-            evaluated or (key in self.payment_members and (inventory_rules or key in self.waybill_members))
-        ):
-            documents = self.linked(key, inventory_rules)
-            if evaluated or not self.lacks(documents, inventory_rules):
-                return documents
-        if (order is None and evaluated) or slot.flags & EXPIRED:
-            settles[key] = order is not None
+        if order is None:
+            if evaluated or slot.flags & EXPIRED:
+                settles[key] = False
+            return None
+        # Each index looked up once: what tells whether the order may be complete is what
+        # its documents are made of.
+        paying = self.payment_members.get(key)
+        if evaluated or paying is not None:
+            carrying = self.waybill_members.get(key)
+            if evaluated or inventory_rules or carrying is not None:
+                documents = self.linked_of(key, order, paying, carrying, inventory_rules)
+                if evaluated or not self.lacks(documents, inventory_rules):
+                    return documents
+        if slot.flags & EXPIRED:
+            settles[key] = True
         return None
 
     cdef object live(self, entry):
@@ -264,69 +281,88 @@ cdef class FlushGlue:
             or (inventory_rules and self.linked_inventory.get(documents) is None)
         )
 
-    cpdef object linked(self, key, bint inventory_rules):
+    def linked(self, key, bint inventory_rules):
         """`StreamMatcher._linked`: the order's live documents."""
+        return self.linked_of(
+            key,
+            self.live(self.orders.get(key)),
+            self.payment_members.get(key),
+            self.waybill_members.get(key),
+            inventory_rules,
+        )
+
+    cdef object linked_of(self, key, order, paying, carrying, bint inventory_rules):
+        """`linked` of an order whose live `order` entry and link indexes' members (`paying`,
+        `carrying`) were looked up already."""
         inventory = self.live(self.inventories.get(key)) if inventory_rules else None
-        waybills = sorted_members(self.waybill_members.get(key))
+        waybills = sorted_members(carrying)
         if inventory is not None:
             loose_key = self.entry_link.get(inventory)
             loose = self.live(self.waybills.get(loose_key))
             if loose is not None and self.entry_link.get(loose) is None:
                 waybills = [*waybills, loose_key]
-        return self.linked_type(
-            self.live(self.orders.get(key)),
-            sorted_members(self.payment_members.get(key)),
-            waybills,
-            inventory,
-        )
+        return self.linked_type(order, sorted_members(paying), waybills, inventory)
 
     # --- micro-batches ------------------------------------------------------------------------
 
     def gather(self, dict linked):
         """`StreamMatcher._gathered`: the packed rows of these orders' documents, with keys
         and links."""
-        # Orders and inventories (an inventory's key is its order's) are held once each: no
-        # dict between, as payments and waybills that several orders share need.
+        # Each document is held once, in the order of its first holder, with no dict between
+        # but for the few that several orders can hold: a payment or waybill that names an
+        # order is held by that one alone (the link indexes hold it under its link), a
+        # waybill that names none (linked through inventories) by any. An inventory's key is
+        # its order's.
         cdef tuple orders = ([], [], []), inventories = ([], [], [])
-        cdef dict payments = {}, waybills = {}
+        cdef tuple payments = ([], [], []), waybills = ([], [], [])
+        cdef dict paid = {}, carried = {}  # (see `hold_once`)
         for key, documents in linked.items():
             order = self.linked_order.get(documents)
             if order is not None:
-                self.hold(key, order, orders)
+                self.hold(key, order, self.entry_link.get(order), orders)
             for pay_key in self.linked_payments.get(documents):
-                payments[pay_key] = self.payments[pay_key]
+                self.hold_once(key, pay_key, self.payments[pay_key], payments, paid)
             for waybill_key in self.linked_waybills.get(documents):
-                waybills[waybill_key] = self.waybills[waybill_key]
+                self.hold_once(key, waybill_key, self.waybills[waybill_key], waybills, carried)
             inventory = self.linked_inventory.get(documents)
             if inventory is not None:
-                self.hold(key, inventory, inventories)
-        return orders, self.held(payments), self.held(waybills), inventories
+                self.hold(key, inventory, self.entry_link.get(inventory), inventories)
+        return orders, payments, waybills, inventories
 
-    cdef tuple held(self, dict documents):
-        """(packed rows, keys, links) of the documents that have rows (see `gather`)."""
-        cdef tuple held = ([], [], [])
-        for key, entry in documents.items():
-            self.hold(key, entry, held)
-        return held
+    cdef int hold_once(self, order_key, key, entry, tuple held, dict shared) except -1:
+        """`hold` a payment or waybill of the order `order_key` unless another order held it
+        (see `gather`; `shared`: the keys of those of its kind held that name another or no
+        order)."""
+        link = self.entry_link.get(entry)
+        if not (link is order_key or link == order_key):
+            if key in shared:
+                return 0
+            shared[key] = None
+        return self.hold(key, entry, link, held)
 
-    cdef int hold(self, key, entry, tuple held) except -1:
-        """Add the document to `held` (see `held`) when it has rows."""
+    cdef int hold(self, key, entry, link, tuple held) except -1:
+        """Add the document (its `link` given) to `held`, (packed rows, keys, links), when it
+        has rows."""
         packed = self.entry_rows.get(entry)
         if packed:
             (<list>held[0]).append(packed)
             (<list>held[1]).append(key)
-            (<list>held[2]).append(self.entry_link.get(entry))
+            (<list>held[2]).append(link)
         return 0
 
     def walks(self, list keys, list buyers, list years, list times):
-        """matcher.py `_walks` of the orders table's columns: each row's walk and place."""
+        """matcher.py `_walks` of the orders table's columns: each row's walk and place in
+        it, the place made of the app time alone (within a walk, of one year, that sorts as
+        `_walk_place` does, without a big integer a row: see `remember_walks`)."""
         cdef Py_ssize_t row, count = len(keys)
         if len(buyers) != count or len(years) != count or len(times) != count:
             raise ValueError("the orders table does not have a row per order key")
         cdef list walks = []
         for row in range(count):
-            year = years[row]
-            walks.append(((buyers[row], year), (self.walk_place(year, times[row]), keys[row])))
+            year, time = years[row], times[row]
+            if not (isinstance(year, int) and isinstance(time, int)):
+                self.walk_place(year, time)  # (a null raises here, as in `_walk_place`)
+            walks.append(((buyers[row], year), (time, keys[row])))
         return walks
 
     cdef bint place(self, key, Slot slot) except -1:
@@ -352,10 +388,11 @@ cdef class FlushGlue:
 
     # --- walks --------------------------------------------------------------------------------
 
-    cdef Py_ssize_t sorted_walk(self, buyer, list held) except -1:
+    cdef Py_ssize_t sorted_walk(self, buyer) except -1:
         """The buyer's walked orders (its live, convertible orders) in walk order, by place then
-        key: appends each one's key and slot to `held` (2 items an order), puts its place in
-        `self.places` and their positions in walk order in `self.order`; returns how many.
+        key: holds each one's key and slot in `self.held` (see `key_at`, `slot_at`; until
+        `release`), puts its place in `self.places` and their positions in walk order in
+        `self.order`; returns how many. In C arrays: no list of them.
 
         Sorted in C by insertion, comparing places as a tuple (place, key) compares (keys only
         where places tie): a walk is mostly a few orders, for which making and comparing
@@ -363,29 +400,47 @@ cdef class FlushGlue:
         insertion)."""
         cdef Py_ssize_t count = 0, position, at
         cdef Slot slot
+        self.release()  # (none held: each walk releases its own)
         orders = members(self.buyer_members.get(buyer))
         self.reserve(len(orders))
         for key in orders:
             slot = self.slots[key]
             if not slot.flags & PLACE_KNOWN and not self.place(key, slot):
                 continue
-            held.append(key)
-            held.append(slot)
+            Py_INCREF(key)
+            Py_INCREF(slot)
+            self.held[2 * count], self.held[2 * count + 1] = <PyObject*>key, <PyObject*>slot
             self.places[count].high, self.places[count].low = slot.place_high, slot.place_low
             count += 1
+            self.walked = count
         if count > INSERTION_MAX:
             pairs = sorted([(self.places[position].high, self.places[position].low,
-                             held[2 * position], position) for position in range(count)])
+                             self.key_at(position), position) for position in range(count)])
             for position in range(count):
                 self.order[position] = pairs[position][3]
             return count
         for position in range(count):
             at = position
-            while at and not walks_before(held, self.places, self.order[at - 1], position):
+            while at and not walks_before(self.held, self.places, self.order[at - 1], position):
                 self.order[at] = self.order[at - 1]
                 at -= 1
             self.order[at] = position
         return count
+
+    cdef inline object key_at(self, Py_ssize_t member):
+        """The key of order `member` of the walk held (see `sorted_walk`)."""
+        return <object>self.held[2 * member]
+
+    cdef inline Slot slot_at(self, Py_ssize_t member):
+        """The slot of order `member` of the walk held."""
+        return <Slot>self.held[2 * member + 1]
+
+    cdef void release(self) noexcept:
+        """Let go of the keys and slots of the walk held."""
+        cdef Py_ssize_t at
+        for at in range(2 * self.walked):
+            Py_XDECREF(self.held[at])
+        self.walked = 0
 
     cdef int reserve(self, Py_ssize_t count) except -1:
         """Room for `count` orders in the scratch arrays of `sorted_walk` and `walked_again`
@@ -394,6 +449,10 @@ cdef class FlushGlue:
         if count <= self.capacity:
             return 0
         count = max(count, 2 * self.capacity, 16)
+        held = <PyObject**>PyMem_Realloc(self.held, 2 * count * sizeof(PyObject*))
+        if held == NULL:
+            raise MemoryError()
+        self.held = held
         order = <Py_ssize_t*>PyMem_Realloc(self.order, count * sizeof(Py_ssize_t))
         if order == NULL:
             raise MemoryError()
@@ -416,40 +475,62 @@ cdef class FlushGlue:
             start += 1
         return start
 
-    cdef list walk_keys(self, list held, Py_ssize_t start, Py_ssize_t end):
+    cdef list walk_keys(self, Py_ssize_t start, Py_ssize_t end):
         """The keys of the orders from `start` to `end` in walk order."""
         cdef list keys = PyList_New(end - start)
         cdef Py_ssize_t position
         for position in range(start, end):
-            key = held[2 * self.order[position]]
+            key = self.key_at(self.order[position])
             Py_INCREF(key)
             PyList_SET_ITEM(keys, position - start, key)
         return keys
 
     cpdef dict walk_years(self, buyer):
         """`StreamMatcher._walk_years`: the buyer's walked orders by year, in walk order."""
-        cdef list held = []
-        cdef Py_ssize_t start = 0, end, count = self.sorted_walk(buyer, held)
+        cdef Py_ssize_t start = 0, end, count
         cdef dict years = {}
         cdef int32_t year
-        while start < count:
-            year = self.places[self.order[start]].high
-            end = self.year_end(start, count, year)
-            years[year] = self.walk_keys(held, start, end)
-            start = end
+        try:
+            count = self.sorted_walk(buyer)
+            while start < count:
+                year = self.places[self.order[start]].high
+                end = self.year_end(start, count, year)
+                years[year] = self.walk_keys(start, end)
+                start = end
+        finally:
+            self.release()
         return years
+
+    def walked_again_all(self, dict changed, dict starts, list replays, set again):
+        """`walked_again` of each buyer's `changed` orders (buyer -> keys), in one call."""
+        for buyer, keys in changed.items():
+            self.walk_again(buyer, keys, starts, replays, again)
 
     def walked_again(self, buyer, list changed, dict starts, list replays, set again):
         """`StreamMatcher._walked_again`: put in `again` the buyer's orders that go to the
         engine when the `changed` ones are evaluated (the spent walks start from put in
         `starts`, the walks replayed after the engine in `replays`)."""
-        cdef list held = []
-        cdef Py_ssize_t count = self.sorted_walk(buyer, held)
+        self.walk_again(buyer, changed, starts, replays, again)
+
+    cdef int walk_again(
+        self, buyer, list changed, dict starts, list replays, set again
+    ) except -1:
+        """`walked_again`."""
+        try:
+            self.plan_again(buyer, self.sorted_walk(buyer), changed, starts, replays, again)
+        finally:
+            self.release()
+        return 0
+
+    cdef int plan_again(
+        self, buyer, Py_ssize_t count, list changed, dict starts, list replays, set again
+    ) except -1:
+        """`walked_again` of the buyer's walk held (`count` orders, see `sorted_walk`)."""
         cdef Py_ssize_t start = 0, end, at, last, position
         cdef int32_t year
         if not count:
-            return
-        self.mark_changed(held, count, changed)
+            return 0
+        self.mark_changed(count, changed)
         while start < count:
             year = self.places[self.order[start]].high
             end = self.year_end(start, count, year)
@@ -463,39 +544,40 @@ cdef class FlushGlue:
                 start = end
                 continue
             if at > start:
-                spent = spent_after(<Slot>held[2 * self.order[at - 1] + 1])
+                spent = spent_after(self.slot_at(self.order[at - 1]))
                 if spent is None:
-                    self.add_keys(held, start, end, again)
+                    self.add_keys(start, end, again)
                     start = end
                     continue
                 starts[(buyer, year)] = spent
-            if last + 1 < end and self.all_replayable(held, last + 1, end):
-                self.add_keys(held, at, last + 1, again)
-                # A NamedTuple's own __new__ is a Python call: made as that makes it.
-                replays.append(tuple.__new__(self.replay, (
-                    held[2 * self.order[last]],
-                    self.walk_keys(held, last + 1, end),
-                    self.walk_keys(held, start, end),
-                )))
+            if last + 1 < end and self.all_replayable(last + 1, end):
+                self.add_keys(at, last + 1, again)
+                replays.append(replay_of(
+                    self.replay,
+                    self.key_at(self.order[last]),
+                    self.walk_keys(last + 1, end),
+                    self.walk_keys(start, end),
+                ))
             else:
-                self.add_keys(held, at, end, again)
+                self.add_keys(at, end, again)
             start = end
+        return 0
 
-    cdef int mark_changed(self, list held, Py_ssize_t count, list changed) except -1:
-        """`self.fresh[i]`: whether order i of `held` is one of the `changed` ones. A changed
-        key is mostly the very tuple the buyer's index holds: found by identity first, by
-        equality only when some is not (a set for many)."""
+    cdef int mark_changed(self, Py_ssize_t count, list changed) except -1:
+        """`self.fresh[i]`: whether order i of the walk held is one of the `changed` ones. A
+        changed key is mostly the very tuple the buyer's index holds: found by identity first,
+        by equality only when some is not (a set for many)."""
         cdef Py_ssize_t member, found = 0
         cdef PyObject* key
         memset(self.fresh, 0, count)
         if len(changed) > CHANGED_SCAN_MAX:
             changing = set(changed)
             for member in range(count):
-                self.fresh[member] = held[2 * member] in changing
+                self.fresh[member] = self.key_at(member) in changing
             return 0
         for wanted in changed:
             for member in range(count):
-                if PyList_GET_ITEM(held, 2 * member) == <PyObject*>wanted:
+                if self.held[2 * member] == <PyObject*>wanted:
                     self.fresh[member] = 1
                     found += 1
                     break
@@ -503,31 +585,31 @@ cdef class FlushGlue:
             return 0
         for member in range(count):
             if not self.fresh[member]:
-                key = PyList_GET_ITEM(held, 2 * member)
+                key = self.held[2 * member]
                 for wanted in changed:
                     if PyObject_RichCompareBool(<object>key, wanted, Py_EQ):
                         self.fresh[member] = 1
                         break
         return 0
 
-    cdef int add_keys(self, list held, Py_ssize_t start, Py_ssize_t end, set again) except -1:
+    cdef int add_keys(self, Py_ssize_t start, Py_ssize_t end, set again) except -1:
         """Put the keys of the orders from `start` to `end` in walk order in `again`."""
         cdef Py_ssize_t position
         for position in range(start, end):
-            again.add(held[2 * self.order[position]])
+            again.add(self.key_at(self.order[position]))
         return 0
 
-    cdef bint all_replayable(self, list held, Py_ssize_t start, Py_ssize_t end) except -1:
+    cdef bint all_replayable(self, Py_ssize_t start, Py_ssize_t end) except -1:
         """`StreamMatcher._replayable` of every order from `start` to `end` in walk order."""
         cdef Py_ssize_t position, member
         cdef Slot slot
         for position in range(start, end):
             member = self.order[position]
-            slot = <Slot>held[2 * member + 1]
+            slot = self.slot_at(member)
             if slot.flags & EVALUATED:
                 if not slot.flags & WALK_LIMIT_KNOWN or slot.last is None:
                     return False
-            elif not self.replayable(held[2 * member]):
+            elif not self.replayable(self.key_at(member)):
                 return False
         return True
 
@@ -593,34 +675,77 @@ cdef class FlushGlue:
     ):
         """`StreamMatcher._remember_walks` of an engine run that says the spent before each
         walked order (`spent_before`): `walks` is each row's walk and place in it, `ledger` the
-        quota ledger's `used` by buyer and year (`_ledger_by_group`)."""
-        cdef dict groups = {}
-        cdef list rows
-        cdef Py_ssize_t row
+        quota ledger's `used` by buyer and year (`_ledger_by_group`).
+
+        The rows are put in walk order in C: numbered by walk (one dict lookup a row), counted
+        into each walk's run in row order, and only runs of more than one row sorted by place
+        (most walks of a micro-batch have one row): no list or tuple a row."""
+        cdef Py_ssize_t count = len(walks)
+        for column in (keys, spent_before, masks, values):
+            if len(column) != count:
+                raise ValueError("the engine's results do not have a row per order")
+        cdef dict numbers = {}  # walk -> its number, in order of its first row
+        cdef list groups = []
+        cdef Py_ssize_t* rows = <Py_ssize_t*>PyMem_Malloc(3 * max(count, 1) * sizeof(Py_ssize_t))
+        if rows == NULL:
+            raise MemoryError()
+        # `rows` (the rows in walk order), each row's walk number, each walk's first place in
+        # `rows` (then its end)
+        cdef Py_ssize_t* number_of = rows + count
+        cdef Py_ssize_t* bounds = rows + 2 * count
+        cdef Py_ssize_t row, number, at
+        try:
+            for row in range(count):
+                group = (<tuple>walks[row])[0]
+                found = <object>PyDict_SetDefault(numbers, group, len(groups))
+                number = found
+                if number == len(groups):
+                    groups.append(group)
+                number_of[row] = number
+            memset(bounds, 0, len(groups) * sizeof(Py_ssize_t))
+            for row in range(count):
+                bounds[number_of[row]] += 1
+            at = 0
+            for number in range(len(groups)):
+                at += bounds[number]
+                bounds[number] = at - bounds[number]  # the run's start
+            for row in range(count):
+                number = number_of[row]
+                rows[bounds[number]] = row
+                bounds[number] += 1  # (ends as the run's end)
+            at = 0
+            for number in range(len(groups)):
+                sort_run(walks, rows + at, bounds[number] - at)
+                self.remember_walk(
+                    rows + at, bounds[number] - at, groups[number], keys, spent_before, masks,
+                    values, starts, ledger, limit, skip,
+                )
+                at = bounds[number]
+        finally:
+            PyMem_Free(rows)
+
+    cdef int remember_walk(
+        self, const Py_ssize_t* rows, Py_ssize_t count, group, list keys, list spent_before,
+        list masks, list values, dict starts, dict ledger, limit, skip,
+    ) except -1:
+        """`remember_walks` of one walk's `rows`, in walk order."""
         cdef Slot slot
-        for row in range(len(walks)):
-            group, place = walks[row]
-            rows = groups.get(group)
-            if rows is None:
-                groups[group] = [(place, row)]
-            else:
-                rows.append((place, row))
-        for group, rows in groups.items():
-            spent = starts.get(group)
-            if spent is None:  # (a start is never None)
-                spent = ledger.get(group, 0)
-            if len(rows) > 1:
-                rows.sort()
-            for _, row in rows:
-                before, value = spent_before[row], values[row]
-                if before is not None:
-                    after = before + value if value is not None else INT64_END
-                    known = before == spent and INT64_MIN <= after < INT64_END
-                    spent = (after if after <= limit else before) if known else None
-                slot = self.slots[keys[row]]
-                set_spent_after(slot, spent)
-                walked = not masks[row] & skip
-                set_walk_limit(slot, value if (before is not None) == walked else None)
+        cdef Py_ssize_t position, row
+        spent = starts.get(group) if starts else None
+        if spent is None:  # (a start is never None)
+            spent = ledger.get(group, 0) if ledger else 0
+        for position in range(count):
+            row = rows[position]
+            before, value = spent_before[row], values[row]
+            if before is not None:
+                after = before + value if value is not None else INT64_END
+                known = before == spent and INT64_MIN <= after < INT64_END
+                spent = (after if after <= limit else before) if known else None
+            slot = self.slots[keys[row]]
+            set_spent_after(slot, spent)
+            walked = not masks[row] & skip
+            set_walk_limit(slot, value if (before is not None) == walked else None)
+        return 0
 
     # --- events -------------------------------------------------------------------------------
 
@@ -738,7 +863,7 @@ cdef class FlushGlue:
 
 
 cdef inline int walks_before(
-    list held, const Place* places, Py_ssize_t first, Py_ssize_t second
+    PyObject** held, const Place* places, Py_ssize_t first, Py_ssize_t second
 ) except -1:
     """1 when order `first` of `held` and `places` (see `FlushGlue.sorted_walk`) comes before
     order `second` in walk order: (place, key) compared as a tuple compares them."""
@@ -747,7 +872,47 @@ cdef inline int walks_before(
         return place.high < other.high
     if place.low != other.low:
         return place.low < other.low
-    return PyObject_RichCompareBool(held[2 * first], held[2 * second], Py_LT)
+    return PyObject_RichCompareBool(<object>held[2 * first], <object>held[2 * second], Py_LT)
+
+
+cdef int sort_run(list walks, Py_ssize_t* rows, Py_ssize_t count) except -1:
+    """Sort a walk's `rows` (in row order) by their places in `walks`, as sorting (place, row)
+    tuples does: by insertion for a few, else as tuples (no quadratic insertion)."""
+    cdef Py_ssize_t position, at, row
+    if count > INSERTION_MAX:
+        pairs = sorted([((<tuple>walks[rows[at]])[1], rows[at]) for at in range(count)])
+        for at in range(count):
+            rows[at] = pairs[at][1]
+        return 0
+    for position in range(1, count):
+        row, at = rows[position], position
+        while at and PyObject_RichCompareBool(
+            (<tuple>walks[row])[1], (<tuple>walks[rows[at - 1]])[1], Py_LT
+        ):
+            rows[at] = rows[at - 1]
+            at -= 1
+        rows[at] = row
+    return 0
+
+
+cdef object replay_of(kind, after, list orders, list walk):
+    """`kind(after, orders, walk)` of a NamedTuple type `kind` (`_Replay`), made as
+    tuple.__new__ makes an instance of a subtype: its own __new__ is a Python call, and
+    tuple.__new__ a method call through a lookup and an argument tuple."""
+    if not (
+        isinstance(kind, type)
+        and PyType_HasFeature(<PyTypeObject*>kind, Py_TPFLAGS_TUPLE_SUBCLASS)
+    ):
+        raise TypeError(f"{kind!r} is not a tuple type")
+    # (A Python-made type's tp_alloc, as tuple.__new__ calls it: tracked by the collector.)
+    made = PyType_GenericAlloc(<PyTypeObject*>kind, 3)
+    Py_INCREF(after)
+    PyTuple_SET_ITEM(made, 0, after)  # (steals the reference)
+    Py_INCREF(orders)
+    PyTuple_SET_ITEM(made, 1, orders)
+    Py_INCREF(walk)
+    PyTuple_SET_ITEM(made, 2, walk)
+    return made
 
 
 cdef inline object members(found):

@@ -52,6 +52,13 @@ class FlushGlue:
         self, keys: list[Any], buyers: list[Any], years: list[Any], times: list[Any]
     ) -> list[Any]: ...
     def walk_years(self, buyer: str) -> dict[int, list[Any]]: ...
+    def walked_again_all(
+        self,
+        changed: dict[str, list[Any]],
+        starts: dict[Any, int],
+        replays: list[Any],
+        again: set[Any],
+    ) -> None: ...
     def walked_again(
         self,
         buyer: str,

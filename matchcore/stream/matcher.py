@@ -588,9 +588,11 @@ class StreamMatcher:
                 buyer, linked, starts, replays, replayed, to_evaluate
             ):
                 to_evaluate.update(self._buyer_orders.members(buyer))
-        walked_again = self._glue.walked_again if self._glue is not None else self._walked_again
-        for buyer, keys in resumed.items():
-            walked_again(buyer, keys, starts, replays, to_evaluate)
+        if self._glue is not None:
+            self._glue.walked_again_all(resumed, starts, replays, to_evaluate)
+        else:
+            for buyer, keys in resumed.items():
+                self._walked_again(buyer, keys, starts, replays, to_evaluate)
         if to_evaluate or replays or replayed:
             started = time.perf_counter()
             keys = sorted(to_evaluate)  # (`linked` is in arrival order: no merge)
@@ -1703,7 +1705,8 @@ def _walks(
     """Each canonical order row's annual-limit walk and its place in it, from the rows' order
     keys (the same text as their ebp_code and order_no), their links (the buyer_id_number
     column's values) and the orders table just built (with the matcher's compiled `glue` when
-    there is one)."""
+    there is one, whose place is the app time alone: within a walk, of one year, it sorts the
+    same)."""
     if isinstance(orders, pa.Table):
         years = orders.column(schema.APP_YEAR).to_pylist()
         times = _microseconds(orders.column("app_time"))

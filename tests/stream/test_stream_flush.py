@@ -22,6 +22,9 @@ from matchcore.stream.matcher import (
     _PLACE_BITS,
     References,
     StreamMatcher,
+    _Batch,
+    _Entry,
+    _Linked,
     _Slot,
     _SlotStruct,
     _walk_place,
@@ -260,3 +263,126 @@ def test_money_is_formatted_as_format_money_formats_it(units: int) -> None:
         [("E", "O")], [0], [None], [None], [units], [None], [], []
     ).values()
     assert (tax, limit) == (format_money(units), None)
+
+
+#: A row of a made-up engine run: (order_no, app time, the spent before it (None: out of the
+#: walk), its limit value, its reason mask); its walk is drawn apart (see `_engine_rows`).
+_row = st.tuples(
+    st.integers(0, 80).map(lambda n: f"O{n}"),
+    st.integers(-2, 2),  # few times: places tie, and the keys decide
+    st.sampled_from([None, 0, 100, 150, 69_999_950, 70_000_000]),  # (the limit: 70_000_000)
+    st.sampled_from([None, 0, 50, 100, 2**63 - 1]),  # (a few past int64 when summed)
+    st.sampled_from([0, 0, _ANNUAL_BIT, 1]),
+)
+_groups = [("B1", 2024), ("B1", 2025), ("B2", 2024)]
+
+
+@st.composite
+def _engine_rows(draw: Any) -> list[tuple[Any, ...]]:
+    """Rows of an engine run over a few walks (buyer-years): a few rows, or one walk longer
+    than the glue's insertion sort takes among others."""
+    many = draw(st.booleans())
+    rows = draw(
+        st.lists(
+            _row,
+            min_size=40 if many else 0,
+            max_size=50 if many else 10,
+            unique_by=lambda row: row[0],
+        )
+    )
+    walks = st.sampled_from(_groups[:1] * 12 + _groups[1:]) if many else st.sampled_from(_groups)
+    return [(*draw(walks), *row) for row in rows]
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rows=_engine_rows(), data=st.data())
+def test_compiled_remember_walks_is_the_python_one(
+    rows: list[tuple[Any, ...]], data: Any, ledger_references: References
+) -> None:
+    """The glue's `walks` and `remember_walks` leave in each slot what `_remember_walks` does
+    with the Python walks: rows of several walks in row order, places that tie, a walk longer
+    than the insertion sort takes, walks starting from `starts`, the ledger or 0, unknown
+    spents, sums past int64."""
+    matcher = StreamMatcher(ledger_references, SETTINGS, engine="kernel")
+    glue = matcher._glue
+    assert glue is not None
+    keys = [("E", order_no) for _, _, order_no, *_ in rows]
+    buyers, years, times = ([row[at] for row in rows] for at in (0, 1, 3))
+    results = {
+        name: [row[at] for row in rows]
+        for name, at in (("annual_spent", 4), ("limit_value", 5), ("reason_mask", 6))
+    }
+    spents = st.sampled_from([0, 50, 100, 69_999_950])
+    starts = data.draw(st.dictionaries(st.sampled_from(_groups), spents))
+    matcher._ledger = data.draw(st.dictionaries(st.sampled_from(_groups), spents))
+    remembered = []
+    for steps in (glue, None):
+        matcher._glue = steps
+        for key in keys:
+            matcher._slots[key] = _Slot(0.0, key)
+        if steps is None:
+            walks = [
+                ((buyer, year), (_walk_place(year, time), key))
+                for key, buyer, year, time in zip(keys, buyers, years, times, strict=True)
+            ]
+        else:
+            walks = steps.walks(keys, buyers, years, times)
+        matcher._remember_walks(_Batch(None, keys, [], [], walks), results, starts)
+        slots = matcher._slots
+        remembered.append({key: (slots[key].spent_after, slots[key].walk_limit) for key in keys})
+    assert remembered[0] == remembered[1]
+    with pytest.raises(TypeError):  # a null year or time, as `_walk_place` takes them
+        glue.walks([("E", "O")], ["B1"], [2024], [None])
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_compiled_gather_holds_what_python_holds(data: Any, ledger_references: References) -> None:
+    """The glue's `gather` holds each document once, in the order `_gathered` does: payments
+    and waybills naming their order (their links equal keys, or the very tuples), waybills
+    naming none that several orders hold (through inventories), documents without rows."""
+    matcher = StreamMatcher(ledger_references, SETTINGS, engine="kernel")
+    glue = matcher._glue
+    assert glue is not None
+    orders = [("E", f"O{n}") for n in range(data.draw(st.integers(1, 6)))]
+    rows = st.sampled_from([b"\x91\x01", b"\x91\x02", b""])
+
+    def entry(link: Any) -> _Entry:
+        if link is not None and data.draw(st.booleans()):
+            link = (link[0], link[1])  # an equal key, not the same tuple
+        return _Entry(1, link, data.draw(rows))
+
+    def documents(kind: str, prefix: str, loose: bool) -> dict[Any, list[Any]]:
+        """Documents of `kind`, each naming a drawn order (or none when `loose`): by order."""
+        named: dict[Any, list[Any]] = {None: []}
+        for n in range(data.draw(st.integers(0, 8))):
+            order = data.draw(st.sampled_from([*orders, None] if loose else orders))
+            key = (prefix, f"{prefix}{n}")
+            matcher._docs[kind][key] = entry(order)
+            named.setdefault(order, []).append(key)
+        return named
+
+    paid = documents("payment", "P", loose=False)
+    carried = documents("waybill", "L", loose=True)
+    linked = {}
+    for key in data.draw(st.permutations(orders)):
+        loose = (
+            data.draw(st.lists(st.sampled_from(carried[None]), unique=True))
+            if carried[None]
+            else []
+        )
+        linked[key] = _Linked(
+            entry(("B", "1")) if data.draw(st.booleans()) else None,
+            sorted(paid.get(key, [])),
+            [*sorted(carried.get(key, [])), *loose],
+            entry(("L", "L0")) if data.draw(st.booleans()) else None,
+        )
+    assert glue.gather(linked) == matcher._gathered(linked)
