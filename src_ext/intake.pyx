@@ -91,7 +91,7 @@ cdef inline tuple text_pair(object a, object b):
     """The key or link `(a, b)` of two str, untracked by the cyclic garbage collector: it can
     be in no cycle, and a dict of the matcher's state stays untracked while every key put in
     it is (CPython tracks a dict again when a tracked key goes in), so a full collection does
-    not visit every pending document (see state.py `_freeze_survivors`)."""
+    not visit every pending document (matcher.py `_untracked`)."""
     cdef tuple pair = (a, b)
     PyObject_GC_UnTrack(<void*>pair)
     return pair

@@ -1560,7 +1560,7 @@ def _single(found: tuple[Any, ...] | set[Any]) -> bool:
 #: nothing in it is tracked (what a full collection would do to a plain tuple, done at once).
 #: The matcher's state holds millions of tuples of keys and no cycles; kept untracked, so are
 #: the dicts that hold them (CPython tracks a dict again when a tracked object goes in), and a
-#: full collection costs the same however many orders wait (see state.py `_freeze_survivors`).
+#: full collection costs the same however many orders wait (see docs/internals.md).
 #: Without the extension: the tuple as it is.
 _untracked: Callable[[Any], Any] = _intake.untracked if _intake is not None else (lambda t: t)
 

@@ -8,7 +8,6 @@ covers them. Recovery = newest valid snapshot + replay of the log after it; a to
 
 from __future__ import annotations
 
-import gc
 import os
 import struct
 import time
@@ -275,8 +274,9 @@ class DurableMatcher:
     `committed_position` moves on (the input offset to resume from). `recover()` must be called
     once before use.
 
-    The cyclic garbage collector is kept off what lives across a commit (`gc.freeze`), and each
-    snapshot `poll` makes is preceded by one full collection: see `_freeze_survivors`.
+    The process's cyclic garbage collector is left as it is: the matcher keeps its state where
+    the collector does not look (matcher.py `_untracked`), so a full collection costs about
+    what the libraries hold, however many orders wait.
     """
 
     def __init__(
@@ -515,7 +515,6 @@ class DurableMatcher:
                 and time.monotonic() - self._last_snapshot >= self.snapshot_interval
             )
         ):
-            _reclaim_cycles()
             self.snapshot(background=_CAN_FORK)
 
     def _commit_due(self) -> bool:
@@ -526,8 +525,7 @@ class DurableMatcher:
         return pending >= self.commit_records or (pending > 0 and elapsed >= self.commit_interval)
 
     def commit(self) -> None:
-        """Group commit: write and fsync the log, then deliver the verdicts it covers (and
-        freeze what lives now)."""
+        """Group commit: write and fsync the log, then deliver the verdicts it covers."""
         self._collect()
         log = self._require_log()
         log.commit()
@@ -537,7 +535,6 @@ class DurableMatcher:
         self.committed_position = self._position
         if events:
             self.deliver(events)
-        _freeze_survivors()
 
     def snapshot(self, *, background: bool = False) -> None:
         """Write an atomic snapshot and start a new log segment; older files are removed once
@@ -640,33 +637,6 @@ class DurableMatcher:
         if self._log is None:
             raise StateError("DurableMatcher.recover() must be called before use")
         return self._log
-
-
-def _freeze_survivors() -> None:
-    """Take every object alive now out of the cyclic collector's sight (`gc.freeze`, which
-    costs the same however many there are).
-
-    What outlives a commit is the imported libraries and the matcher's state: they live as
-    long as the process or are freed by refcounting (the collections of a whole flooded run
-    found no cyclic garbage). Left to the collector,
-    a full collection walks all of it once the heap grows by a quarter: 250-300 ms at 20,000
-    orders on a loaded machine, landing right after a flush and delaying all its verdicts.
-    """
-    gc.freeze()
-
-
-def _reclaim_cycles() -> None:
-    """One full collection, of the frozen objects too: what other code in the process made in
-    reference cycles (asyncio's tasks, say) and was frozen with the rest is freed here, once a
-    due snapshot (`snapshot_interval`, `snapshot_records`), instead of never.
-
-    It costs about what the libraries hold, however many orders wait: the matcher keeps its
-    state where the collector does not look (untracked tuples of keys, dicts of them and of
-    untracked values, deadline chunks: matcher.py `_untracked`). 100,000 pending orders
-    once made it 150-450 ms."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def _snapshot_body(segment: int, position: int | None, matcher: bytes) -> tuple[bytes, bytes]:
