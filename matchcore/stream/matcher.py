@@ -1794,7 +1794,7 @@ def _merged(ordered: Iterable[OrderKey], more: Iterable[OrderKey]) -> list[Order
     return sorted([*ordered, *sorted(more)])
 
 
-def _sorted(members: tuple[Any, ...] | list[Any] | set[Any]) -> Any:
+def _sorted(members: tuple[Any, ...] | set[Any]) -> Any:
     return members if len(members) < 2 else sorted(members)
 
 
