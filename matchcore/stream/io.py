@@ -81,36 +81,55 @@ def split_frames(buffer: bytes, framing: Framing, base: int) -> tuple[list[tuple
     return frames, offset
 
 
-def cut_torn_tail(fd: int, framing: Framing) -> int:
-    """Cut an incomplete last frame off the file open at `fd` (read and write), so what is
-    appended next starts a frame of its own; the number of bytes cut. A write of many frames
-    stops part-way when its process is killed (Linux checks for a fatal signal between pages),
-    which one write call per batch does not prevent. Pipes and terminals are left alone."""
+def cut_torn_tail(fd: int, framing: Framing, name: str) -> int:
+    """Cut an incomplete last frame off the file `name`, open at `fd` (read and write), so
+    what is appended next starts a frame of its own; the number of bytes cut. A write of many
+    frames stops part-way when its process is killed (Linux checks for a fatal signal between
+    pages), which one write call per batch does not prevent. Pipes and terminals are left
+    alone. A file whose end is no frame of `framing` torn (another format) is refused, whole:
+    InputError."""
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         return 0
-    end = _frames_end(fd, info.st_size, framing)
+    try:
+        end = _frames_end(fd, info.st_size, framing)
+    except ValueError as error:
+        raise InputError(
+            f"{name}: {error}; is it a file of another format? It was left as it is"
+        ) from None
     if end < info.st_size:
         os.ftruncate(fd, end)
     return info.st_size - end
 
 
+#: The most a torn frame can leave: a length prefix and a whole frame but its last byte.
+_TORN_MAX = _LENGTH.size + MAX_FRAME
+
+
 def _frames_end(fd: int, size: int, framing: Framing, block: int = 1 << 20) -> int:
-    """Where the last whole frame of the file at `fd` (`size` bytes) ends."""
+    """Where the last whole frame of the file at `fd` (`size` bytes) ends; ValueError when
+    the bytes after it could not be a torn frame of `framing`."""
     if framing == "ndjson":  # after the last newline, looked for from the end
         end = size
-        while end > 0:
+        while end > 0 and size - end <= _TORN_MAX:
             start = max(0, end - block)
             newline = os.pread(fd, end - start, start).rfind(b"\n")
             if newline >= 0:
-                return start + newline + 1
+                end = start + newline + 1
+                break
             end = start
-        return 0
+        if size - end > _TORN_MAX:
+            raise ValueError(f"no line ends in its last {_TORN_MAX} bytes")
+        return end
     offset, data, data_start = 0, b"", 0  # lengths walked from the start, a block at a time
     while offset + _LENGTH.size <= size:
         if offset + _LENGTH.size > data_start + len(data):
             data, data_start = os.pread(fd, block, offset), offset
         (length,) = _LENGTH.unpack_from(data, offset - data_start)
+        if length > MAX_FRAME:
+            raise ValueError(
+                f"the MessagePack frame at byte {offset} claims {length} bytes (limit {MAX_FRAME})"
+            )
         if offset + _LENGTH.size + length > size:
             break
         offset += _LENGTH.size + length
@@ -194,8 +213,9 @@ class VerdictSink:
         """A sink appending to `path` ("-" is stdout), a torn last frame cut first."""
         if str(path) == "-":
             return cls(sys.stdout.fileno(), framing)
-        sink = cls(_open_appending(path), framing, owns=True)
-        sink.cut = cut_torn_tail(sink.fd, framing)
+        fd, cut = _open_appending(path, framing)
+        sink = cls(fd, framing, owns=True)
+        sink.cut = cut
         return sink
 
     def write(self, events: list[VerdictEvent]) -> None:
@@ -222,9 +242,15 @@ class VerdictSink:
             os.close(self.fd)
 
 
-def _open_appending(path: str | Path) -> int:
-    """A file opened for appending, and reading (`cut_torn_tail` reads its end)."""
-    return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+def _open_appending(path: str | Path, framing: Framing) -> tuple[int, int]:
+    """A file opened for appending (and reading), its torn last frame cut: the descriptor and
+    the bytes cut (see `cut_torn_tail`)."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        return fd, cut_torn_tail(fd, framing, str(path))
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class DeadLetters:
@@ -232,10 +258,12 @@ class DeadLetters:
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path is not None else None
-        self.fd = _open_appending(self.path) if self.path is not None else None
+        self.fd: int | None = None
         #: Bytes of a torn last line cut when the file was opened (see `cut_torn_tail`; its
         #: message, not committed, is read and dead-lettered again).
-        self.cut = cut_torn_tail(self.fd, "ndjson") if self.fd is not None else 0
+        self.cut = 0
+        if self.path is not None:
+            self.fd, self.cut = _open_appending(self.path, "ndjson")
         self.count = 0
 
     def write(self, reason: str, position: int | None, raw: bytes) -> None:

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchcore.exceptions import InputError
+from matchcore.stream import io as io_module
 from matchcore.stream.io import (
     MAX_FRAME,
     DeadLetters,
@@ -123,6 +124,25 @@ def test_frames_are_walked_across_read_blocks(tmp_path):
         for block in (4, 5, 7, 64):
             assert _frames_end(handle.fileno(), len(data), "msgpack", block) == len(data) - 2
             assert _frames_end(handle.fileno(), len(data) - 3, "msgpack", block) == 29
+
+
+def test_a_sink_refuses_a_file_of_another_format_and_leaves_it_whole(tmp_path, monkeypatch):
+    """Cutting back to the last whole frame must not eat a file that was never this framing:
+    NDJSON read as MessagePack claims huge frames, and a file with no line end near its end is
+    no torn NDJSON (past the longest frame a torn write can leave)."""
+    lines = tmp_path / "lines"
+    lines.write_bytes(b'{"verdict_id": "E/O/1"}\n{"verdict_id": "E/O/2"}\n')
+    with pytest.raises(InputError, match="claims .* bytes .* another format"):
+        VerdictSink.to_path(lines, "msgpack")
+    assert lines.read_bytes().count(b"\n") == 2
+    monkeypatch.setattr(io_module, "_TORN_MAX", 64)
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"a line\n" + bytes(range(11, 111)))
+    with pytest.raises(InputError, match="no line ends in its last 64 bytes"):
+        DeadLetters(binary)
+    assert len(binary.read_bytes()) == 107
+    binary.write_bytes(b"a line\n" + bytes(range(11, 60)))  # within the bound: torn
+    assert VerdictSink.to_path(binary, "ndjson").cut == 49
 
 
 def test_dead_letters_cut_a_torn_last_line(tmp_path):
