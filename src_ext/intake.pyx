@@ -762,7 +762,7 @@ cdef class DocumentIntake:
         self.buffer = bytearray()
 
     def key(self, message):
-        """The document's own key, canonical and interned."""
+        """The document's own key, canonical (see matcher.py `_shared_key`)."""
         return self.own_key(message)
 
     def keep(self, message):
@@ -774,7 +774,7 @@ cdef class DocumentIntake:
 
     cdef tuple own_key(self, object message):
         key_a, key_b = getattr(message, self.key_a), getattr(message, self.key_b)
-        return text_pair(self.code(key_a), self.code(key_b))
+        return text_pair(self.code(key_a), self.number(key_b))
 
     cdef bytes packed(self, object rows):
         """`rows` as MessagePack, in bytes of exactly their size (see `_Packer`)."""
@@ -786,9 +786,15 @@ cdef class DocumentIntake:
         return self.text.convert(value) if value is not None else None
 
     cdef object code(self, object value):
-        """Canonical text, "" for none, interned."""
+        """Canonical text, "" for none, interned (a company code: it repeats)."""
         text = self.canonical(value)
         return interned(text) if text is not None else ""
+
+    cdef object number(self, object value):
+        """Canonical text, "" for none, not interned (a document's number:
+        see matcher.py `_shared_key`)."""
+        text = self.canonical(value)
+        return text if text is not None else ""
 
     cdef object linked(self, object message):
         """What the document links by (see the class)."""
@@ -798,13 +804,13 @@ cdef class DocumentIntake:
             buyer = self.id_number.convert(a) if a is not None else None
             return interned(buyer) if buyer is not None else None
         if self.link == L_WAYBILL:
-            return text_pair(self.code(a), self.code(b))
+            return text_pair(self.code(a), self.number(b))
         ebp, order_no = self.canonical(a), self.canonical(b)
         if ebp is None and order_no is None:
             return None  # a waybill without an order key: linked through inventories
         if ebp is None or order_no is None:
             return ("", "")  # half a key links to nothing
-        return text_pair(interned(ebp), interned(order_no))
+        return text_pair(interned(ebp), order_no)
 
     cdef object convert(self, object message):
         """The rows in the fast path, None when it leaves them."""
@@ -1020,8 +1026,8 @@ cdef inline bint has_member(tuple members, tuple key) except -1:
 
 
 cdef inline bint same_text(object a, object b) except -1:
-    """`a == b`, at once for two interned str (a key's parts are: `interned`), which are
-    equal only when they are the same object."""
+    """`a == b`, at once for two interned str (a key's company codes are: `interned`), which
+    are equal only when they are the same object."""
     if a is b:
         return True
     if (
@@ -1390,8 +1396,8 @@ cdef enum:
     CACHED_SIZE = 47  # bytes of the longest text it holds (codes and numbers are shorter)
 
 
-cdef struct CachedText:  # one entry of that cache: the bytes read and the interned str made
-    PyObject* text  # a reference held (NULL: empty), so it stays the one `sys.intern` gives
+cdef struct CachedText:  # one entry of that cache: the bytes read and the str made
+    PyObject* text  # a reference held (NULL: empty): while held, no other str takes its place
     uint8_t size
     bint upper
     uint8_t bytes[CACHED_SIZE]
@@ -1892,7 +1898,7 @@ cdef class DirectJson:
     "upsert") whose checks pass, whose values convert in the fast paths, whose key is not in
     the store yet and that `keepable` keeps. `prepare` says False for anything else, having
     changed nothing; else `keep` stores what it made with the matcher's `NewUpserts.keep`.
-    Only key and link parts become str objects (interned, as `DocumentIntake` makes them; the
+    Only key and link parts become str objects (interned as `DocumentIntake` interns them; the
     latest of them kept by their bytes, `text_of`). A sender keeps one order of fields: each
     name is first compared in place with the one read at its place in the last message that
     began as this one (`guessed`, `read_field_name`), and looked for only when it differs.
@@ -2000,8 +2006,8 @@ cdef class DirectJson:
         if not fields.match(self.spans, count, found, plan is self.guess):
             return False
         key = text_pair(
-            self.text_of(&self.spans[found[plan.key_a]], False),
-            self.text_of(&self.spans[found[plan.key_b]], False),
+            self.text_of(&self.spans[found[plan.key_a]], False, True),
+            self.text_of(&self.spans[found[plan.key_b]], False, False),
         )
         self.key_hash = hash(key)  # for `keep` too
         if mc_dict_contains(route.store, key, self.key_hash):
@@ -2189,15 +2195,16 @@ cdef class DirectJson:
 
     # --- what is kept --------------------------------------------------------------------------
 
-    cdef object text_of(self, Span* span, bint upper):
+    cdef object text_of(self, Span* span, bint upper, bint intern):
         """Canonical text of plain text (`fast_text`, or `fast_id_number` of ASCII text when
-        `upper`), interned; the caller has made sure something is left once trimmed."""
+        `upper`), interned when `intern` (see matcher.py `_shared_key`); the caller has made sure
+        something is left once trimmed."""
         cdef const uint8_t* p
         cdef Py_ssize_t size
         cdef CachedText* entry = NULL
         trim(span, &p, &size)
         # Codes repeat, and an order number comes back in its payment and waybill: a text
-        # made lately is looked up by its bytes, not decoded, hashed and interned again.
+        # made lately is looked up by its bytes, not decoded, hashed (and interned) again.
         if size <= CACHED_SIZE:
             if self.texts == NULL:
                 self.texts = <CachedText*>calloc(1 << TEXT_CACHE_BITS, sizeof(CachedText))
@@ -2208,14 +2215,20 @@ cdef class DirectJson:
                 entry.text != NULL and entry.size == size and entry.upper == upper
                 and mc_bytes_eq(<const char*>entry.bytes, <const char*>p, size)
             ):
+                if intern and not PyUnicode_CHECK_INTERNED(<object>entry.text):
+                    text = interned(<object>entry.text)
+                    Py_INCREF(text)
+                    Py_XDECREF(entry.text)
+                    entry.text = <PyObject*>text
                 return <object>entry.text
         if upper:
             text = PyUnicode_New(size, 127)
             copy_upper(<uint8_t*>PyUnicode_DATA(text), p, size)
         else:
             text = PyUnicode_DecodeUTF8(<const char*>p, size, NULL)
-        text = interned(text)
-        if entry != NULL and PyUnicode_CHECK_INTERNED(text):
+        if intern:
+            text = interned(text)
+        if entry != NULL:
             Py_XDECREF(entry.text)
             Py_INCREF(text)
             entry.text, entry.size, entry.upper = <PyObject*>text, size, upper
@@ -2237,17 +2250,17 @@ cdef class DirectJson:
         if plan.intake.link == L_BUYER:
             if a == NULL:
                 return None
-            return self.text_of(a, True) if a.ascii else UNHANDLED
+            return self.text_of(a, True, True) if a.ascii else UNHANDLED
         if plan.intake.link == L_WAYBILL:
             return text_pair(
-                self.text_of(a, False) if a != NULL else "",
-                self.text_of(b, False) if b != NULL else "",
+                self.text_of(a, False, True) if a != NULL else "",
+                self.text_of(b, False, False) if b != NULL else "",
             )
         if a == NULL and b == NULL:
             return None
         if a == NULL or b == NULL:
             return ("", "")
-        return text_pair(self.text_of(a, False), self.text_of(b, False))
+        return text_pair(self.text_of(a, False, True), self.text_of(b, False, False))
 
     # --- packing -------------------------------------------------------------------------------
 
@@ -2382,7 +2395,7 @@ cdef class DirectJson:
 
 cdef inline object interned(object text):
     """`sys.intern(text)` without a call through Python (what it runs): interned text is one
-    copy of a key part however many documents and indexes hold it."""
+    copy of a code however many documents and indexes hold it."""
     cdef PyObject* held = <PyObject*>text
     Py_INCREF(text)  # `held`'s own reference, which interning may swap for the kept copy's
     PyUnicode_InternInPlace(&held)

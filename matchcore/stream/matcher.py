@@ -1799,9 +1799,12 @@ def _sorted(members: tuple[Any, ...] | set[Any]) -> Any:
 
 
 def _shared_key(key: Any) -> tuple[str, str]:
-    """A key with interned parts: the same order key is held by many documents and indexes
-    (one copy of its text instead of one per holder)."""
-    return _untracked((sys.intern(key[0]), sys.intern(key[1])))  # type: ignore[no-any-return]
+    """A key with its company code interned: one copy of a code that thousands of documents
+    hold. Its second part, a document's number, is its own (an order's is held by its one key
+    tuple, which its documents and the indexes share, see `_order_key`): interning it would
+    only grow the interpreter's table of interned text by an entry per document (the compiled
+    intake interns the same parts, as do `_buyer_of` a buyer's ID number)."""
+    return _untracked((sys.intern(key[0]), key[1]))  # type: ignore[no-any-return]
 
 
 def _logistics_of(inventory: Inventory) -> tuple[str, str]:
@@ -2012,7 +2015,7 @@ class _DocumentIntake:
         self._pack = _Packer()
 
     def key(self, message: Message) -> OrderKey:
-        """The document's own key, canonical, with interned parts."""
+        """The document's own key, canonical (see `_shared_key`)."""
         return _shared_key(message.key())
 
     def keep(self, message: Message) -> tuple[Any, bytes]:
