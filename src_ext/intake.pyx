@@ -26,6 +26,7 @@ from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 from china_dates cimport (CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, days_from_civil,
                          days_in_month, fixed_china_dates)
 from matchcore._native.slots cimport Slot, new_slot
+from msgpack_out cimport grow, put_big, put_bin_head, put_int
 
 import msgspec
 import msgspec.structs
@@ -1132,59 +1133,6 @@ cdef enum:
     HEADER_SIZE = 8  # body length, CRC32 of the body
 
 
-cdef inline Py_ssize_t put_big(unsigned char* out, uint64_t value, int size):
-    """`value` as `size` bytes, big-endian (MessagePack's and the log header's order)."""
-    cdef int i
-    for i in range(size):
-        out[i] = (value >> (8 * (size - 1 - i))) & 0xFF
-    return size
-
-
-cdef inline Py_ssize_t put_int(unsigned char* out, long long x):
-    """An integer as msgspec packs it: the smallest MessagePack form."""
-    if x >= 0:
-        if x < 128:
-            out[0] = <unsigned char>x
-            return 1
-        if x < (1 << 8):
-            out[0] = 0xCC
-            return 1 + put_big(out + 1, x, 1)
-        if x < (1 << 16):
-            out[0] = 0xCD
-            return 1 + put_big(out + 1, x, 2)
-        if x < (1LL << 32):
-            out[0] = 0xCE
-            return 1 + put_big(out + 1, x, 4)
-        out[0] = 0xCF
-        return 1 + put_big(out + 1, x, 8)
-    if x >= -32:
-        out[0] = <unsigned char>(x & 0xFF)
-        return 1
-    if x >= -(1 << 7):
-        out[0] = 0xD0
-        return 1 + put_big(out + 1, <uint64_t>x, 1)
-    if x >= -(1 << 15):
-        out[0] = 0xD1
-        return 1 + put_big(out + 1, <uint64_t>x, 2)
-    if x >= -(1LL << 31):
-        out[0] = 0xD2
-        return 1 + put_big(out + 1, <uint64_t>x, 4)
-    out[0] = 0xD3
-    return 1 + put_big(out + 1, <uint64_t>x, 8)
-
-
-cdef inline Py_ssize_t put_bin_head(unsigned char* out, Py_ssize_t size):
-    """The head of MessagePack binary data of `size` bytes (msgspec's form for bytes)."""
-    if size < (1 << 8):
-        out[0] = 0xC4
-        return 1 + put_big(out + 1, size, 1)
-    if size < (1 << 16):
-        out[0] = 0xC5
-        return 1 + put_big(out + 1, size, 2)
-    out[0] = 0xC6
-    return 1 + put_big(out + 1, size, 4)
-
-
 cdef enum:
     KEPT_MAX = 4 << 20  # a `LogBuffer` bigger than this is freed at `clear` (after a burst)
 
@@ -1867,22 +1815,6 @@ cdef void kept_values(RowPlan plan, Py_ssize_t* kept) noexcept:
 cdef tuple packed_defaults(RowPlan plan, encode):
     """Each column's default packed (None: none)."""
     return tuple(encode(value) if value is not None else None for value in plan.defaults)
-
-
-cdef int grow(
-    void** data, Py_ssize_t* capacity, Py_ssize_t count, size_t size, Py_ssize_t least
-) except -1:
-    """Room for `count` items of `size` bytes in the array at `data[0]` of `capacity[0]` items:
-    it is reallocated to at least twice its capacity (and `least`) when too small."""
-    cdef void* grown
-    if count <= capacity[0]:
-        return 0
-    count = max(count, 2 * capacity[0], least)
-    grown = realloc(data[0], count * size)
-    if grown == NULL:
-        raise MemoryError()
-    data[0], capacity[0] = grown, count
-    return 0
 
 
 @cython.final

@@ -80,6 +80,11 @@ try:
     from .._native import slots as _native_slots
 except ImportError:  # not built: `_SlotStruct` is the order slot
     _native_slots = None
+_snapshot: ModuleType | None
+try:
+    from .._native import snapshot as _snapshot
+except ImportError:  # not built: msgspec packs a `_State` made of the state
+    _snapshot = None
 
 #: Default completion window (SPEC §5): 24 hours of processing time.
 DEFAULT_COMPLETION_WINDOW = 24 * 3600.0
@@ -1243,8 +1248,27 @@ class StreamMatcher:
         return values
 
     def snapshot(self) -> bytes:
-        """The whole state as MessagePack (see `restore`)."""
-        state = _State(
+        """The whole state as MessagePack (see `restore`): `_saved()` packed by msgspec, or
+        the same bytes written by the compiled writer straight from the state."""
+        if _snapshot is not None:
+            data = _snapshot.encode_state(
+                _State.__struct_fields__,
+                self._docs,
+                self._slots,
+                sorted(self._dirty),
+                sorted(self._dirty_buyers),
+                self._dirty_since,
+                self.counters.as_dict(),
+                _KEPT,
+                _ENCODE_INTO,
+            )
+            if data is not None:
+                return data  # type: ignore[no-any-return]
+        return msgspec.msgpack.encode(self._saved())
+
+    def _saved(self) -> _State:
+        """The whole state as a snapshot holds it."""
+        return _State(
             docs={
                 kind: [_SavedDoc(k[0], k[1], e.revision, e.link, e.rows) for k, e in store.items()]
                 for kind, store in self._docs.items()
@@ -1261,7 +1285,6 @@ class StreamMatcher:
             counters=self.counters.as_dict(),
             columns=_KEPT,
         )
-        return msgspec.msgpack.encode(state)
 
     def restore(self, data: bytes) -> None:
         """Replace the state with a `snapshot()`; indexes are rebuilt from the documents."""
@@ -1973,6 +1996,8 @@ class _Packer:
 #: The columns each table's packed rows hold (`RowMaker.held_names`; see `_State.columns`),
 #: and the columns they held before the stream kept fewer: every one.
 _KEPT = {name: maker.held_names for name, maker in _ROWS.items()}
+#: msgspec's packing into a bytearray, for the values the compiled snapshot writer leaves to it.
+_ENCODE_INTO = msgspec.msgpack.Encoder().encode_into
 _EVERY_COLUMN = {name: row_values(maker.table) for name, maker in _ROWS.items()}
 #: One packed document (see `_Entry.rows`).
 _UNPACK = msgspec.msgpack.Decoder().decode

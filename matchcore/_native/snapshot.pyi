@@ -1,0 +1,16 @@
+"""Type stubs of the compiled snapshot writer (src_ext/snapshot.pyx)."""
+
+from collections.abc import Callable
+from typing import Any
+
+def encode_state(
+    names: tuple[str, ...],
+    docs: dict[str, dict[Any, Any]],
+    slots: dict[Any, Any],
+    dirty: Any,
+    dirty_buyers: Any,
+    dirty_since: Any,
+    counters: Any,
+    columns: Any,
+    encode_into: Callable[[Any, bytearray], None],
+) -> bytes | None: ...

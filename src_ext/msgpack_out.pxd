@@ -1,0 +1,110 @@
+# cython: language_level=3
+"""Writing MessagePack in C, in the forms msgspec writes (its encoder is the reference: a log
+record, a packed row or a snapshot written here is byte for byte what msgspec gives), and the
+growable arrays the writers keep it in."""
+
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport realloc
+
+
+cdef inline Py_ssize_t put_big(unsigned char* out, uint64_t value, int size) noexcept:
+    """`value` as `size` bytes, big-endian (MessagePack's and the log header's order)."""
+    cdef int i
+    for i in range(size):
+        out[i] = (value >> (8 * (size - 1 - i))) & 0xFF
+    return size
+
+
+cdef inline Py_ssize_t put_int(unsigned char* out, long long x) noexcept:
+    """An integer as msgspec packs it: the smallest MessagePack form."""
+    if x >= 0:
+        if x < 128:
+            out[0] = <unsigned char>x
+            return 1
+        if x < (1 << 8):
+            out[0] = 0xCC
+            return 1 + put_big(out + 1, x, 1)
+        if x < (1 << 16):
+            out[0] = 0xCD
+            return 1 + put_big(out + 1, x, 2)
+        if x < (1LL << 32):
+            out[0] = 0xCE
+            return 1 + put_big(out + 1, x, 4)
+        out[0] = 0xCF
+        return 1 + put_big(out + 1, x, 8)
+    if x >= -32:
+        out[0] = <unsigned char>(x & 0xFF)
+        return 1
+    if x >= -(1 << 7):
+        out[0] = 0xD0
+        return 1 + put_big(out + 1, <uint64_t>x, 1)
+    if x >= -(1 << 15):
+        out[0] = 0xD1
+        return 1 + put_big(out + 1, <uint64_t>x, 2)
+    if x >= -(1LL << 31):
+        out[0] = 0xD2
+        return 1 + put_big(out + 1, <uint64_t>x, 4)
+    out[0] = 0xD3
+    return 1 + put_big(out + 1, <uint64_t>x, 8)
+
+
+cdef inline Py_ssize_t put_bin_head(unsigned char* out, Py_ssize_t size) noexcept:
+    """The head of MessagePack binary data of `size` bytes (msgspec's form for bytes)."""
+    if size < (1 << 8):
+        out[0] = 0xC4
+        return 1 + put_big(out + 1, size, 1)
+    if size < (1 << 16):
+        out[0] = 0xC5
+        return 1 + put_big(out + 1, size, 2)
+    out[0] = 0xC6
+    return 1 + put_big(out + 1, size, 4)
+
+
+cdef inline Py_ssize_t put_head(
+    unsigned char* out, Py_ssize_t count, unsigned char fixed, int fixed_max,
+    unsigned char wide
+) noexcept:
+    """The head of a MessagePack str, array or map of `count` bytes or items: `fixed | count`
+    below `fixed_max`, else `wide` (str 16, array 16, map 16) with 2 bytes, `wide + 1` with 4
+    (a str of under 256 bytes has its own form: `put_str_head`)."""
+    if count < fixed_max:
+        out[0] = fixed | <unsigned char>count
+        return 1
+    if count < (1 << 16):
+        out[0] = wide
+        return 1 + put_big(out + 1, count, 2)
+    out[0] = wide + 1
+    return 1 + put_big(out + 1, count, 4)
+
+
+cdef inline Py_ssize_t put_str_head(unsigned char* out, Py_ssize_t size) noexcept:
+    """The head of a MessagePack str of `size` bytes of UTF-8."""
+    if 32 <= size < (1 << 8):
+        out[0] = 0xD9
+        out[1] = <unsigned char>size
+        return 2
+    return put_head(out, size, 0xA0, 32, 0xDA)
+
+
+cdef inline Py_ssize_t put_array_head(unsigned char* out, Py_ssize_t count) noexcept:
+    return put_head(out, count, 0x90, 16, 0xDC)
+
+
+cdef inline Py_ssize_t put_map_head(unsigned char* out, Py_ssize_t count) noexcept:
+    return put_head(out, count, 0x80, 16, 0xDE)
+
+
+cdef inline int grow(
+    void** data, Py_ssize_t* capacity, Py_ssize_t count, size_t size, Py_ssize_t least
+) except -1:
+    """Room for `count` items of `size` bytes in the array at `data[0]` of `capacity[0]` items:
+    it is reallocated to at least twice its capacity (and `least`) when too small."""
+    cdef void* grown
+    if count <= capacity[0]:
+        return 0
+    count = max(count, 2 * capacity[0], least)
+    grown = realloc(data[0], count * size)
+    if grown == NULL:
+        raise MemoryError()
+    data[0], capacity[0] = grown, count
+    return 0

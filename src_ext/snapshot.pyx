@@ -1,0 +1,193 @@
+# cython: language_level=3
+"""The stream matcher's state as a snapshot in one compiled pass (matchcore/stream/matcher.py
+`StreamMatcher.snapshot`): the MessagePack that msgspec writes for the `_State` of the state,
+byte for byte, written straight from the matcher's dicts, with no `_SavedDoc` or `_SavedSlot`
+made for each document and slot first (those, and msgspec walking them, were most of a
+snapshot's time). tests/stream/test_stream_snapshot_writer.py compares the two."""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy
+
+from matchcore._native.slots cimport EVALUATED, EXPIRED, Slot
+from msgpack_out cimport (
+    put_array_head, put_big, put_bin_head, put_int, put_map_head, put_str_head,
+)
+
+cdef extern from "Python.h":
+    bint PyLong_CheckExact(object value)
+    bint PyFloat_CheckExact(object value)
+    bint PyUnicode_CheckExact(object value)
+    bint PyBytes_CheckExact(object value)
+    bint PyTuple_CheckExact(object value)
+    bint PyList_CheckExact(object value)
+    bint PyDict_CheckExact(object value)
+    long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
+    int _PyBytes_Resize(PyObject** data, Py_ssize_t size) except -1
+
+cdef enum:
+    HEAD_MAX = 9  # the longest head of a value: a float64 or an int64, a tag and 8 bytes
+
+
+@cython.final
+cdef class Writer:
+    """A MessagePack document being written: the values of the state in msgspec's forms, and
+    anything else packed by msgspec itself (`encode_into`, into a scratch array) and copied:
+    what msgspec writes for a value does not depend on where the value is."""
+
+    cdef PyObject* buffer  # a bytes object of `capacity` bytes, the first `size` written
+    cdef Py_ssize_t size, capacity
+    cdef object encode_into
+    cdef bytearray scratch
+
+    def __cinit__(self, encode_into):
+        self.encode_into = encode_into
+        self.scratch = bytearray()
+
+    def __dealloc__(self):
+        Py_XDECREF(self.buffer)
+
+    cdef inline unsigned char* room(self, Py_ssize_t extra) except NULL:
+        """Where `extra` more bytes go (the bytes object grows in place where it can: a big
+        one is remapped, not copied)."""
+        cdef Py_ssize_t needed = self.size + extra
+        if needed > self.capacity:
+            needed = max(needed, 2 * self.capacity, 1 << 16)
+            if self.buffer == NULL:
+                fresh = PyBytes_FromStringAndSize(NULL, needed)
+                Py_INCREF(fresh)  # the writer's own reference (`fresh`'s goes at return)
+                self.buffer = <PyObject*>fresh
+            else:
+                _PyBytes_Resize(&self.buffer, needed)
+            self.capacity = needed
+        return <unsigned char*>PyBytes_AS_STRING(<object>self.buffer) + self.size
+
+    cdef inline int head(self, Py_ssize_t (*put)(unsigned char*, Py_ssize_t) noexcept,
+                         Py_ssize_t count) except -1:
+        self.size += put(self.room(HEAD_MAX), count)
+        return 0
+
+    cdef int raw(self, const void* data, Py_ssize_t size) except -1:
+        memcpy(self.room(size), data, size)
+        self.size += size
+        return 0
+
+    cdef int text(self, object value) except -1:
+        """A str (exactly: its subclasses go to msgspec)."""
+        cdef Py_ssize_t size
+        cdef const char* utf8 = PyUnicode_AsUTF8AndSize(value, &size)
+        self.head(put_str_head, size)
+        return self.raw(utf8, size)
+
+    cdef bint whole(self, object value) except -1:
+        """An int within int64 (False, having written nothing, for one past it)."""
+        cdef int overflow = 0
+        cdef long long number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow:
+            return False
+        self.size += put_int(self.room(HEAD_MAX), number)
+        return True
+
+    cdef int real(self, double value) except -1:
+        """A float: always a float64 (msgspec's form)."""
+        cdef uint64_t bits
+        cdef unsigned char* out = self.room(HEAD_MAX)
+        memcpy(&bits, &value, 8)
+        out[0] = 0xCB
+        self.size += 1 + put_big(out + 1, bits, 8)
+        return 0
+
+    cdef int value(self, object value) except -1:
+        """Any value, as msgspec packs it."""
+        if value is None:
+            self.room(1)[0] = 0xC0
+            self.size += 1
+        elif value is True or value is False:
+            self.room(1)[0] = 0xC3 if value is True else 0xC2
+            self.size += 1
+        elif PyUnicode_CheckExact(value):
+            self.text(value)
+        elif PyLong_CheckExact(value) and self.whole(value):
+            pass
+        elif PyBytes_CheckExact(value):
+            self.size += put_bin_head(self.room(HEAD_MAX), PyBytes_GET_SIZE(value))
+            self.raw(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value))
+        elif PyFloat_CheckExact(value):
+            self.real(PyFloat_AS_DOUBLE(value))
+        elif PyTuple_CheckExact(value) or PyList_CheckExact(value):
+            self.head(put_array_head, len(value))
+            for item in value:
+                self.value(item)
+        elif PyDict_CheckExact(value):
+            self.head(put_map_head, len(<dict>value))
+            for key, item in (<dict>value).items():
+                self.value(key)
+                self.value(item)
+        else:  # a Struct (a verdict event), an int past int64, a subclass: msgspec's own
+            self.encode_into(value, self.scratch)
+            self.raw(PyByteArray_AS_STRING(self.scratch), PyByteArray_GET_SIZE(self.scratch))
+        return 0
+
+    cdef bytes done(self):
+        """What was written, as bytes of exactly its size (the writer's own, handed over)."""
+        if self.buffer == NULL:
+            return b""
+        _PyBytes_Resize(&self.buffer, self.size)
+        result = <object>self.buffer
+        Py_DECREF(result)  # the writer's reference, now `result`'s
+        self.buffer = NULL
+        return result
+
+
+def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_since,
+                 counters, columns, encode_into):
+    """`msgspec.msgpack.encode(_State(...))` of the state: `names` are `_State`'s fields in
+    order (docs, slots, dirty, dirty_buyers, dirty_since, counters, columns), `docs` the
+    matcher's documents by kind (each an `_Entry`: a `_SavedDoc` of it is its key's two parts,
+    revision, link and rows), `slots` its order slots (compiled ones: a `_SavedSlot` is its
+    key's two parts, first_seen, version, last, evaluated, expired and buyer), the rest as
+    `_State` holds them. None when a slot is not a compiled one (the caller packs it)."""
+    if len(names) != 7:
+        raise ValueError("a state has seven fields")
+    cdef Writer out = Writer(encode_into)
+    cdef Slot slot
+    cdef unsigned char* flags
+    out.head(put_map_head, 7)
+    out.text(names[0])
+    out.head(put_map_head, len(docs))
+    for kind, store in docs.items():
+        out.value(kind)
+        out.head(put_array_head, len(<dict>store))
+        for key, entry in (<dict>store).items():
+            out.head(put_array_head, 5)
+            out.value((<tuple>key)[0])
+            out.value((<tuple>key)[1])
+            out.value(entry.revision)
+            out.value(entry.link)
+            out.value(entry.rows)
+    out.text(names[1])
+    out.head(put_array_head, len(slots))
+    for key, held in slots.items():
+        if type(held) is not Slot:
+            return None
+        slot = <Slot>held
+        out.head(put_array_head, 8)
+        out.value((<tuple>key)[0])
+        out.value((<tuple>key)[1])
+        out.real(slot.first_seen)
+        out.size += put_int(out.room(HEAD_MAX), slot.version)
+        out.value(slot.last)
+        flags = out.room(2)
+        flags[0] = 0xC3 if slot.flags & EVALUATED else 0xC2
+        flags[1] = 0xC3 if slot.flags & EXPIRED else 0xC2
+        out.size += 2
+        out.value(slot.buyer)
+    for name, value in zip(names[2:], (dirty, dirty_buyers, dirty_since, counters, columns)):
+        out.text(name)
+        out.value(value)
+    return out.done()

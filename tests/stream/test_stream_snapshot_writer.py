@@ -1,0 +1,157 @@
+"""The compiled snapshot writer (src_ext/snapshot.pyx) writes exactly the bytes msgspec writes
+for the matcher's `_State`: on random streams, and for every form of value a state can hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matchcore.stream import matcher
+from matchcore.stream.matcher import StreamMatcher
+from matchcore.stream.messages import VerdictEvent
+
+from .test_stream_parity import SETTINGS, scenario
+
+pytestmark = pytest.mark.skipif(matcher._snapshot is None, reason="extension not built")
+
+
+def _packed_by_msgspec(stream: StreamMatcher) -> bytes:
+    return msgspec.msgpack.encode(stream._saved())
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_snapshots_are_msgspecs_bytes_on_random_streams(data, kit, references, clock):
+    """Documents of every kind, revisions, cancels, redeliveries, flushes, verdicts and orders
+    that expire: the snapshot after each step is the one msgspec packs."""
+    feed, flushes = data.draw(scenario(kit))
+    stream = StreamMatcher(
+        references, SETTINGS, engine="reference", clock=clock, completion_window=30.0
+    )
+    stream.auto_flush = False
+    for position, message in enumerate(feed):
+        if position in flushes:
+            clock.advance(data.draw(st.sampled_from((0.5, 40.0))))  # some orders expire
+            stream.tick()
+            stream.flush()
+        stream.feed(msgspec.json.encode(message))
+        assert stream.snapshot() == _packed_by_msgspec(stream)
+    stream.flush()
+    assert stream.snapshot() == _packed_by_msgspec(stream)
+    restored = StreamMatcher(references, SETTINGS, engine="reference", clock=clock)
+    restored.restore(stream.snapshot())
+    assert restored.snapshot() == stream.snapshot()
+
+
+#: Values at each edge of the forms MessagePack has (msgspec writes the smallest that fits).
+EDGE_INTS = [
+    0, 1, 127, 128, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32, 2**63 - 1, 2**64 - 1,
+    -1, -32, -33, -128, -129, -32_768, -32_769, -(2**31), -(2**31) - 1, -(2**63),
+]  # fmt: skip
+EDGE_SIZES = [0, 1, 15, 16, 31, 32, 255, 256, 65_535, 65_536]
+
+
+def _event(number: int) -> VerdictEvent:
+    return VerdictEvent(f"E/{number}/1", "E", str(number), 1, "pass", ("R1",), 2, ())
+
+
+values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.sampled_from(EDGE_INTS)
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.sampled_from(EDGE_SIZES).map(lambda size: "字" * size)
+    | st.sampled_from(EDGE_SIZES).map(lambda size: b"x" * size)
+    | st.binary(max_size=40)
+    | st.integers(0, 9).map(_event),
+    lambda inner: (
+        st.lists(inner, max_size=18)
+        | st.lists(inner, max_size=18).map(tuple)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=18)
+    ),
+    max_leaves=40,
+)
+
+
+def _encoded(docs: dict[str, Any], slots: dict[Any, Any], rest: dict[str, Any]) -> Any:
+    """`encode_state` of these docs and slots, and of the other fields of `_State` in `rest`."""
+    names = matcher._State.__struct_fields__
+    return matcher._snapshot.encode_state(  # type: ignore[union-attr]
+        names, docs, slots, *(rest[name] for name in names[2:]), matcher._ENCODE_INTO
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    revision=values,
+    link=values,
+    rows=values,
+    rest=st.fixed_dictionaries(
+        {
+            "dirty": values,
+            "dirty_buyers": values,
+            "dirty_since": values,
+            "counters": values,
+            "columns": values,
+        }
+    ),
+    version=st.integers(-(2**63), 2**63 - 1),
+    first_seen=st.floats(allow_nan=False),
+    flags=st.tuples(st.booleans(), st.booleans()),
+    buyer=st.none() | st.text(max_size=40),
+    count=st.sampled_from([0, 1, 15, 16, 17]),
+)
+def test_every_form_of_value_is_msgspecs(
+    revision, link, rows, rest, version, first_seen, flags, buyer, count
+):
+    """Ints, texts, bytes, arrays and maps at the edges of their forms, floats, None, bools and
+    Structs (left to msgspec), nested, wherever a state holds a value."""
+    key = ("E", "N1")
+    entries = {(f"E{n}", f"N{n}"): matcher._Entry(revision, link, rows) for n in range(count)}
+    docs = {"order": entries, "payment": {key: matcher._Entry(revision, link, rows)}}
+    slot = matcher._Slot(first_seen, key, version, _event(3), *flags, buyer)
+    expected = matcher._State(
+        docs={
+            kind: [matcher._SavedDoc(k[0], k[1], e.revision, e.link, e.rows) for k, e in d.items()]
+            for kind, d in docs.items()
+        },
+        slots=[matcher._SavedSlot(*key, first_seen, version, _event(3), *flags, buyer)],
+        **rest,
+    )
+    assert _encoded(docs, {key: slot}, rest) == msgspec.msgpack.encode(expected)
+
+
+def test_an_int_past_what_msgspec_packs_raises_as_msgspec_does():
+    rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
+    docs = {"order": {("E", "N"): matcher._Entry(2**64)}}
+    with pytest.raises(OverflowError):
+        msgspec.msgpack.encode(2**64)
+    with pytest.raises(OverflowError):
+        _encoded(docs, {}, rest)
+
+
+def test_a_slot_of_another_type_is_left_to_msgspec(kit, make_matcher):
+    """A state holding an order slot that is not the compiled one (a test's `_SlotStruct`) is
+    packed by msgspec: the writer says None and `snapshot` packs `_saved()`."""
+    stream = make_matcher()
+    for message in kit.complete_set("O1"):
+        stream.feed(msgspec.json.encode(message))
+    stream.flush()
+    key = next(iter(stream._slots))
+    compiled = stream._slots[key]
+    stream._slots[key] = matcher._SlotStruct(
+        compiled.first_seen, key, compiled.version, compiled.last, compiled.evaluated
+    )
+    rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
+    assert _encoded(stream._docs, stream._slots, rest) is None
+    assert stream.snapshot() == _packed_by_msgspec(stream)
