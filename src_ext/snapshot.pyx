@@ -15,6 +15,7 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 from matchcore._native.slots cimport EVALUATED, EXPIRED, Slot
+from struct_fields cimport field_at, object_member
 from msgpack_out cimport (
     put_array_head, put_big, put_bin_head, put_int, put_map_head, put_str_head,
 )
@@ -32,6 +33,33 @@ cdef extern from "Python.h":
 
 cdef enum:
     HEAD_MAX = 9  # the longest head of a value: a float64 or an int64, a tag and 8 bytes
+    FIELDS_MAX = 32  # fields of a Struct the writer packs itself (one of more: msgspec's)
+
+
+@cython.final
+cdef class Plan:
+    """Where a msgspec Struct type holds its fields (`offsets`, in field order), and the
+    names msgspec packs them by: how the writer packs one as msgspec does (a map of every
+    field; `packs` False when msgspec would pack it otherwise: as an array, leaving out
+    defaults, with a tag, or with more fields than the writer holds)."""
+
+    cdef object kind
+    cdef tuple names  # as msgspec packs them: each a MessagePack str
+    cdef Py_ssize_t count
+    cdef Py_ssize_t offsets[FIELDS_MAX]
+    cdef bint packs
+
+    def __cinit__(self, kind, encode, bint packed=True):
+        cdef Py_ssize_t f
+        config = kind.__struct_config__
+        fields = kind.__struct_fields__
+        self.kind, self.count = kind, len(fields)
+        self.names = tuple(encode(name) for name in kind.__struct_encode_fields__)
+        self.packs = packed and self.count <= FIELDS_MAX and not (
+            config.array_like or config.omit_defaults or config.tag is not None
+        )
+        for f in range(min(self.count, FIELDS_MAX)):
+            self.offsets[f] = object_member(kind, fields[f]).offset
 
 
 @cython.final
@@ -133,6 +161,19 @@ cdef class Writer:
             self.raw(PyByteArray_AS_STRING(self.scratch), PyByteArray_GET_SIZE(self.scratch))
         return 0
 
+    cdef int struct(self, Plan plan, object value) except -1:
+        """A Struct of `plan`'s type, as msgspec packs it: a map of its fields by name
+        (anything else: `value`)."""
+        cdef Py_ssize_t f
+        if not plan.packs or type(value) is not plan.kind or not all_set(value, plan):
+            return self.value(value)
+        self.head(put_map_head, plan.count)
+        for f in range(plan.count):
+            name = plan.names[f]
+            self.raw(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+            self.value(<object>field_at(value, plan.offsets[f]))
+        return 0
+
     cdef bytes done(self):
         """What was written, as bytes of exactly its size (the writer's own, handed over)."""
         if self.buffer == NULL:
@@ -144,19 +185,34 @@ cdef class Writer:
         return result
 
 
+cdef inline bint all_set(object value, Plan plan) noexcept:
+    """Whether every field of `value` (of `plan`'s type) is set (else msgspec says why not)."""
+    cdef Py_ssize_t f
+    for f in range(plan.count):
+        if field_at(value, plan.offsets[f]) == NULL:
+            return False
+    return True
+
+
 def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_since,
-                 counters, columns, encode_into):
+                 counters, columns, encode, encode_into, entry_type, event_type):
     """`msgspec.msgpack.encode(_State(...))` of the state: `names` are `_State`'s fields in
     order (docs, slots, dirty, dirty_buyers, dirty_since, counters, columns), `docs` the
-    matcher's documents by kind (each an `_Entry`: a `_SavedDoc` of it is its key's two parts,
-    revision, link and rows), `slots` its order slots (compiled ones: a `_SavedSlot` is its
-    key's two parts, first_seen, version, last, evaluated, expired and buyer), the rest as
-    `_State` holds them. None when a slot is not a compiled one (the caller packs it)."""
+    matcher's documents by kind (each an `entry_type`, `_Entry`: a `_SavedDoc` of it is its
+    key's two parts, revision, link and rows), `slots` its order slots (compiled ones: a
+    `_SavedSlot` is its key's two parts, first_seen, version, last (an `event_type` or None),
+    evaluated, expired and buyer), the rest as `_State` holds them; `encode` and `encode_into`
+    are msgspec's, for names and for values of other types. None when a slot is not a compiled one (the caller packs it)."""
     if len(names) != 7:
         raise ValueError("a state has seven fields")
     cdef Writer out = Writer(encode_into)
     cdef Slot slot
     cdef unsigned char* flags
+    cdef Plan entries = Plan(entry_type, encode, False), events = Plan(event_type, encode)
+    cdef Py_ssize_t revision = entries.offsets[0], link = entries.offsets[1]
+    cdef Py_ssize_t rows = entries.offsets[2]
+    if entry_type.__struct_fields__ != ("revision", "link", "rows"):
+        raise ValueError(f"{entry_type.__name__} is not a document entry")
     out.head(put_map_head, 7)
     out.text(names[0])
     out.head(put_map_head, len(docs))
@@ -167,9 +223,14 @@ def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_
             out.head(put_array_head, 5)
             out.value((<tuple>key)[0])
             out.value((<tuple>key)[1])
-            out.value(entry.revision)
-            out.value(entry.link)
-            out.value(entry.rows)
+            if type(entry) is entry_type and all_set(entry, entries):
+                out.value(<object>field_at(entry, revision))
+                out.value(<object>field_at(entry, link))
+                out.value(<object>field_at(entry, rows))
+            else:
+                out.value(entry.revision)
+                out.value(entry.link)
+                out.value(entry.rows)
     out.text(names[1])
     out.head(put_array_head, len(slots))
     for key, held in slots.items():
@@ -181,7 +242,7 @@ def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_
         out.value((<tuple>key)[1])
         out.real(slot.first_seen)
         out.size += put_int(out.room(HEAD_MAX), slot.version)
-        out.value(slot.last)
+        out.struct(events, slot.last)
         flags = out.room(2)
         flags[0] = 0xC3 if slot.flags & EVALUATED else 0xC2
         flags[1] = 0xC3 if slot.flags & EXPIRED else 0xC2

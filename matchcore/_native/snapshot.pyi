@@ -12,5 +12,8 @@ def encode_state(
     dirty_since: Any,
     counters: Any,
     columns: Any,
+    encode: Callable[[Any], bytes],
     encode_into: Callable[[Any, bytearray], None],
+    entry_type: type,
+    event_type: type,
 ) -> bytes | None: ...

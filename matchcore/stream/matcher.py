@@ -1260,7 +1260,10 @@ class StreamMatcher:
                 self._dirty_since,
                 self.counters.as_dict(),
                 _KEPT,
+                msgspec.msgpack.encode,
                 _ENCODE_INTO,
+                _Entry,
+                VerdictEvent,
             )
             if data is not None:
                 return data  # type: ignore[no-any-return]

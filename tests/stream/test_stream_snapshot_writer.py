@@ -3,6 +3,7 @@ for the matcher's `_State`: on random streams, and for every form of value a sta
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -87,7 +88,14 @@ def _encoded(docs: dict[str, Any], slots: dict[Any, Any], rest: dict[str, Any]) 
     """`encode_state` of these docs and slots, and of the other fields of `_State` in `rest`."""
     names = matcher._State.__struct_fields__
     return matcher._snapshot.encode_state(  # type: ignore[union-attr]
-        names, docs, slots, *(rest[name] for name in names[2:]), matcher._ENCODE_INTO
+        names,
+        docs,
+        slots,
+        *(rest[name] for name in names[2:]),
+        msgspec.msgpack.encode,
+        matcher._ENCODE_INTO,
+        matcher._Entry,
+        VerdictEvent,
     )
 
 
@@ -109,23 +117,29 @@ def _encoded(docs: dict[str, Any], slots: dict[Any, Any], rest: dict[str, Any]) 
     first_seen=st.floats(allow_nan=False),
     flags=st.tuples(st.booleans(), st.booleans()),
     buyer=st.none() | st.text(max_size=40),
+    last=st.integers(0, 9).map(_event) | values,
     count=st.sampled_from([0, 1, 15, 16, 17]),
+    entry=st.sampled_from([matcher._Entry, SimpleNamespace]),
 )
 def test_every_form_of_value_is_msgspecs(
-    revision, link, rows, rest, version, first_seen, flags, buyer, count
+    revision, link, rows, rest, version, first_seen, flags, buyer, last, count, entry
 ):
     """Ints, texts, bytes, arrays and maps at the edges of their forms, floats, None, bools and
-    Structs (left to msgspec), nested, wherever a state holds a value."""
+    Structs (a verdict event packed by the writer, others by msgspec), nested, wherever a
+    state holds a value; documents of another type than `_Entry` read by their attributes."""
     key = ("E", "N1")
-    entries = {(f"E{n}", f"N{n}"): matcher._Entry(revision, link, rows) for n in range(count)}
-    docs = {"order": entries, "payment": {key: matcher._Entry(revision, link, rows)}}
-    slot = matcher._Slot(first_seen, key, version, _event(3), *flags, buyer)
+    documents = {(f"E{n}", f"N{n}"): (revision, link, rows) for n in range(count)}
+    docs = {
+        "order": {k: entry(revision=r, link=li, rows=ro) for k, (r, li, ro) in documents.items()},
+        "payment": {key: entry(revision=revision, link=link, rows=rows)},
+    }
+    slot = matcher._Slot(first_seen, key, version, last, *flags, buyer)
     expected = matcher._State(
         docs={
             kind: [matcher._SavedDoc(k[0], k[1], e.revision, e.link, e.rows) for k, e in d.items()]
             for kind, d in docs.items()
         },
-        slots=[matcher._SavedSlot(*key, first_seen, version, _event(3), *flags, buyer)],
+        slots=[matcher._SavedSlot(*key, first_seen, version, last, *flags, buyer)],
         **rest,
     )
     assert _encoded(docs, {key: slot}, rest) == msgspec.msgpack.encode(expected)
