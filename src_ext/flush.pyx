@@ -1,13 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The stream matcher's per-order flush glue in C: deciding the touched orders, looking up
-their documents, planning a buyer's annual-limit walks, remembering the engine's walks and
-making the verdict events of a micro-batch, each in one call instead of a dozen Python calls an
-order.
+their documents, sorting their keys, planning a buyer's annual-limit walks and a micro-batch's
+quota ledger, remembering the engine's walks and making the verdict events of a micro-batch,
+each in one call instead of a dozen Python calls an order.
 
 matchcore/stream/matcher.py keeps the pure-Python path, the reference, for when this is not
 built (`StreamMatcher._decide_all`, `_linked`, `_walk_years`, `_walked_again`, `_replay_all`,
-`_remember_walks`, `_events_of`); tests/stream/test_stream_flush.py runs both side by side on
-generated streams.
+`_remember_walks`, `_events_of`, `_ledger_columns`, `sorted`); tests/stream/test_stream_flush.py
+runs both side by side on generated streams.
 """
 
 cimport cython
@@ -19,9 +19,10 @@ from cpython.object cimport (
 )
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_SET_ITEM
-from cpython.unicode cimport PyUnicode_DecodeASCII
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.stdlib cimport qsort
+from libc.string cimport memcmp, memcpy, memset
+from matchcore._native.packed cimport app_time_of
 from matchcore._native.slots cimport (
     EVALUATED, EXPIRED, PLACE_KNOWN, SPENT_KNOWN, WALK_LIMIT_KNOWN, Slot, set_place,
     set_spent_after, set_walk_limit, spent_after,
@@ -33,6 +34,8 @@ from types import MemberDescriptorType
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
     long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 most)
+    void* PyUnicode_DATA(object text)
     bint PyType_IS_GC(PyTypeObject* kind)
     bint PyType_HasFeature(PyTypeObject* kind, unsigned long feature)
     object PyType_GenericAlloc(PyTypeObject* kind, Py_ssize_t items)
@@ -43,6 +46,19 @@ cdef extern from "Python.h":
         int flags
     ctypedef struct PyMemberDescrObject:
         PyMemberDef* d_member
+
+
+cdef extern from "Python.h":
+    # On borrowed references, with no Python call (see `key_order`):
+    bint tuple_exact "PyTuple_CheckExact"(PyObject* o) noexcept nogil
+    Py_ssize_t tuple_size "PyTuple_GET_SIZE"(PyObject* o) noexcept nogil
+    PyObject* tuple_item "PyTuple_GET_ITEM"(PyObject* o, Py_ssize_t i) noexcept nogil
+    bint str_exact "PyUnicode_CheckExact"(PyObject* o) noexcept nogil
+    bint str_ready "PyUnicode_IS_READY"(PyObject* o) noexcept nogil
+    int str_kind "PyUnicode_KIND"(PyObject* o) noexcept nogil
+    const void* str_data "PyUnicode_DATA"(PyObject* o) noexcept nogil
+    Py_ssize_t str_length "PyUnicode_GET_LENGTH"(PyObject* o) noexcept nogil
+    enum: PyUnicode_1BYTE_KIND
 
 
 cdef extern from *:
@@ -142,8 +158,8 @@ cdef class FlushGlue:
     makes a `_Linked`, `settle(key, live)` does what a touched order that does not go to the
     engine gets (`StreamMatcher._settle`). `place_of(packed, *place_args)` reads the walk place
     of a packed order (matcher.py `_place_of`; `place_args`: the two arguments after the rows
-    that `packed.walk_place` takes, called straight, not through a Python frame),
-    `replayable(key)` tells whether an order's walk
+    that `packed.walk_place` takes, called straight, not through a Python frame; given, the
+    usual places are read in C, see `place`), `replayable(key)` tells whether an order's walk
     is known without the engine (called for the orders not evaluated yet: for the others the
     slot tells), `replay` is the `_Replay` type. `verdicts` is the matcher's reason mask ->
     (verdict, reasons) cache, `verdict_of(mask)` fills it; `event` makes a VerdictEvent,
@@ -158,6 +174,7 @@ cdef class FlushGlue:
     cdef dict orders, payments, waybills, inventories
     cdef object linked_type, settle, place_of, replayable, replay, verdict_of, event
     cdef object place_at, place_dates  # `place_args` (`place_dates` None: none)
+    cdef Py_ssize_t time_at  # `place_at` (when `place_dates` is not None)
     cdef object replayed_event
     cdef dict emitted
     cdef object fraction_text
@@ -193,6 +210,7 @@ cdef class FlushGlue:
         self.linked_type, self.settle = linked_type, settle
         self.place_of, self.replayable, self.replay = place_of, replayable, replay
         self.place_at, self.place_dates = place_args
+        self.time_at = place_args[0] if self.place_dates is not None else -1
         self.place_bits = place_bits
         self.verdicts, self.verdict_of, self.event = verdicts, verdict_of, event
         self.replayed_event, self.emitted = replayed_event, emitted
@@ -283,6 +301,21 @@ cdef class FlushGlue:
 
     def linked(self, key, bint inventory_rules):
         """`StreamMatcher._linked`: the order's live documents."""
+        return self.look_up(key, inventory_rules)
+
+    def linked_all(self, list keys, dict known, bint inventory_rules):
+        """The documents of these orders as `StreamMatcher._run_engine` has them: those in
+        `known` (looked up already this flush), the others' looked up (`linked`)."""
+        cdef dict linked = {}
+        for key in keys:
+            documents = known.get(key)  # (documents are never None)
+            linked[key] = documents if documents is not None else self.look_up(
+                key, inventory_rules
+            )
+        return linked
+
+    cdef object look_up(self, key, bint inventory_rules):
+        """`linked`."""
         return self.linked_of(
             key,
             self.live(self.orders.get(key)),
@@ -350,6 +383,52 @@ cdef class FlushGlue:
             (<list>held[2]).append(link)
         return 0
 
+    def ledger_columns(self, list walks, dict starts, dict ledger):
+        """matcher.py `_ledger_columns`: the quota ledger's columns (buyers, years, spents) of
+        the buyer-years of `walks` whose walks do not start from 0, in order of their first
+        rows."""
+        cdef list buyers = [], years = [], spents = []
+        cdef set seen = set()
+        cdef Py_ssize_t count
+        for walk in walks:
+            group = (<tuple>walk)[0]
+            # Most walks start from 0 (no ledger row): only the others are made unique. An
+            # empty dict is not asked (a lookup hashes the tuple first).
+            spent = starts.get(group) if starts else None  # (a start is never None)
+            if spent is None:
+                spent = ledger.get(group, 0) if ledger else 0
+            if not spent:
+                continue
+            count = len(seen)
+            seen.add(group)
+            if len(seen) > count:  # (one lookup, not two)
+                buyers.append((<tuple>group)[0])
+                years.append((<tuple>group)[1])
+                spents.append(spent)
+        return buyers, years, spents
+
+    def sorted_keys(self, set keys):
+        """`sorted(keys)` of a flush's order keys: tuples of one-byte texts (the usual keys)
+        sorted in C (see `key_order`), others by `sorted`."""
+        cdef Py_ssize_t count = len(keys), at = 0
+        cdef PyObject** held = <PyObject**>PyMem_Malloc(max(count, 1) * sizeof(PyObject*))
+        if held == NULL:
+            raise MemoryError()
+        try:
+            for key in keys:  # (borrowed: nothing below runs Python code)
+                if not byte_texts(<PyObject*>key):
+                    return sorted(keys)
+                held[at] = <PyObject*>key
+                at += 1
+            qsort(held, count, sizeof(PyObject*), &key_order)  # (unique keys: not stable)
+            ordered = PyList_New(count)
+            for at in range(count):
+                Py_INCREF(<object>held[at])
+                PyList_SET_ITEM(ordered, at, <object>held[at])
+            return ordered
+        finally:
+            PyMem_Free(held)
+
     def walks(self, list keys, list buyers, list years, list times):
         """matcher.py `_walks` of the orders table's columns: each row's walk and place in
         it, the place made of the app time alone (within a walk, of one year, that sorts as
@@ -374,8 +453,15 @@ cdef class FlushGlue:
         rows = self.entry_rows.get(entry)
         if not rows:
             return False
+        cdef int64_t time, year
         if self.place_dates is None:
             place = self.place_of(rows)
+        elif app_time_of(rows, self.time_at, &time, &year):
+            # The usual time, its year made in C: put in the slot as `set_place` puts
+            # `walk_place`'s int (no Python call, no 96-bit int made and read back).
+            slot.place_high, slot.place_low = <int32_t>year, <uint64_t>time ^ (<uint64_t>1 << 63)
+            slot.flags |= PLACE_KNOWN
+            return True
         else:
             place = self.place_of(rows, self.place_at, self.place_dates)
         if not set_place(slot, place):  # (a year from `china_dates` is within 1..9999)
@@ -501,10 +587,14 @@ cdef class FlushGlue:
             self.release()
         return years
 
-    def walked_again_all(self, dict changed, dict starts, list replays, set again):
-        """`walked_again` of each buyer's `changed` orders (buyer -> keys), in one call."""
+    def walked_again_all(
+        self, dict changed, set walked_whole, dict starts, list replays, set again
+    ):
+        """`walked_again` of each buyer's `changed` orders (buyer -> keys), but for the buyers
+        in `walked_whole`, in one call."""
         for buyer, keys in changed.items():
-            self.walk_again(buyer, keys, starts, replays, again)
+            if buyer not in walked_whole:
+                self.walk_again(buyer, keys, starts, replays, again)
 
     def walked_again(self, buyer, list changed, dict starts, list replays, set again):
         """`StreamMatcher._walked_again`: put in `again` the buyer's orders that go to the
@@ -839,7 +929,10 @@ cdef class FlushGlue:
         cdef Py_ssize_t fraction = magnitude % <uint64_t>self.scale
         text = self.fractions[fraction]
         if text is None:
-            text = self.fractions[fraction] = self.fraction_text(fraction, self.scale)
+            text = self.fraction_text(fraction, self.scale)
+            if not (<str?>text).isascii():  # (the text is made as ASCII below)
+                raise ValueError(f"money: decimals {text!r} are not digits")
+            self.fractions[fraction] = text
         cdef Py_ssize_t size
         cdef const char* decimals = PyUnicode_AsUTF8AndSize(text, &size)
         if size > MAX_DECIMALS:
@@ -859,7 +952,10 @@ cdef class FlushGlue:
         if value < 0:
             start -= 1
             out[start] = c'-'
-        return PyUnicode_DecodeASCII(out + start, POINT + 1 + size - start, NULL)
+        # An ASCII str filled in place: decoding checks every byte again.
+        made = PyUnicode_New(POINT + 1 + size - start, 127)
+        memcpy(PyUnicode_DATA(made), out + start, POINT + 1 + size - start)
+        return made
 
 
 cdef inline int walks_before(
@@ -913,6 +1009,43 @@ cdef object replay_of(kind, after, list orders, list walk):
     Py_INCREF(walk)
     PyTuple_SET_ITEM(made, 2, walk)
     return made
+
+
+cdef bint byte_texts(PyObject* key) noexcept:
+    """Whether `key` is a tuple of str of one byte a character (which `key_order` orders)."""
+    cdef Py_ssize_t at
+    cdef PyObject* item
+    if not tuple_exact(key):
+        return False
+    for at in range(tuple_size(key)):
+        item = tuple_item(key, at)
+        if not (str_exact(item) and str_ready(item) and str_kind(item) == PyUnicode_1BYTE_KIND):
+            return False
+    return True
+
+
+cdef int key_order(const void* first, const void* second) noexcept nogil:
+    """qsort's order of two `byte_texts` keys, as Python compares them: item by item, a
+    text's characters (Latin-1: a byte each) as unsigned bytes, a prefix first. A tuple
+    comparison through Python, equality then order of each item, costs some 300
+    instructions."""
+    cdef PyObject* one = (<PyObject**>first)[0]
+    cdef PyObject* other = (<PyObject**>second)[0]
+    cdef Py_ssize_t at, size = min(tuple_size(one), tuple_size(other)), length, other_length
+    cdef PyObject* text
+    cdef PyObject* other_text
+    cdef int order
+    for at in range(size):
+        text, other_text = tuple_item(one, at), tuple_item(other, at)
+        if text == other_text:
+            continue
+        length, other_length = str_length(text), str_length(other_text)
+        order = memcmp(str_data(text), str_data(other_text), min(length, other_length))
+        if order:
+            return order
+        if length != other_length:
+            return -1 if length < other_length else 1
+    return (tuple_size(one) > tuple_size(other)) - (tuple_size(one) < tuple_size(other))
 
 
 cdef inline object members(found):

@@ -40,6 +40,9 @@ class FlushGlue:
         inventory_rules: bool,
     ) -> None: ...
     def linked(self, key: Any, inventory_rules: bool) -> Any: ...
+    def linked_all(
+        self, keys: list[Any], known: dict[Any, Any], inventory_rules: bool
+    ) -> dict[Any, Any]: ...
     def gather(
         self, linked: dict[Any, Any]
     ) -> tuple[
@@ -48,6 +51,10 @@ class FlushGlue:
         tuple[list[bytes], list[Any]],
         tuple[list[bytes], list[Any]],
     ]: ...
+    def sorted_keys(self, keys: set[Any]) -> list[Any]: ...
+    def ledger_columns(
+        self, walks: list[Any], starts: dict[Any, int], ledger: dict[Any, int]
+    ) -> tuple[list[str], list[int], list[int]]: ...
     def walks(
         self, keys: list[Any], buyers: list[Any], years: list[Any], times: list[Any]
     ) -> list[Any]: ...
@@ -55,6 +62,7 @@ class FlushGlue:
     def walked_again_all(
         self,
         changed: dict[str, list[Any]],
+        walked_whole: set[str],
         starts: dict[Any, int],
         replays: list[Any],
         again: set[Any],

@@ -584,7 +584,6 @@ class StreamMatcher:
         to_evaluate: set[OrderKey] = set(linked)
         replays: list[_Replay] = []  # walks the matcher replays after the engine ran
         replayed: dict[OrderKey, int] = {}  # orders replayed already: their new reason masks
-        resumed = {buyer: keys for buyer, keys in changed.items() if buyer not in buyers}
         # A document left or moved: every walk of the buyer again, the orders that did not
         # change replayed (when all their last evaluations are known), unless waiting orders
         # count in walks.
@@ -593,14 +592,20 @@ class StreamMatcher:
                 buyer, linked, starts, replays, replayed, to_evaluate
             ):
                 to_evaluate.update(self._buyer_orders.members(buyer))
+        # The other buyers' walks resume from their first changed orders.
         if self._glue is not None:
-            self._glue.walked_again_all(resumed, starts, replays, to_evaluate)
+            self._glue.walked_again_all(changed, buyers, starts, replays, to_evaluate)
         else:
-            for buyer, keys in resumed.items():
-                self._walked_again(buyer, keys, starts, replays, to_evaluate)
+            for buyer, keys in changed.items():
+                if buyer not in buyers:
+                    self._walked_again(buyer, keys, starts, replays, to_evaluate)
         if to_evaluate or replays or replayed:
             started = time.perf_counter()
-            keys = sorted(to_evaluate)  # (`linked` is in arrival order: no merge)
+            # Every key sorted (`linked` is in arrival order: no merge), in C when built.
+            if self._glue is not None:
+                keys = self._glue.sorted_keys(to_evaluate)
+            else:
+                keys = sorted(to_evaluate)
             self._evaluate_orders(keys, direct, starts, linked, replays, replayed)
             self._flush_cost = time.perf_counter() - started
 
@@ -956,7 +961,10 @@ class StreamMatcher:
         self, keys: list[OrderKey], starts: dict[BuyerYear, int], known: dict[OrderKey, _Linked]
     ) -> tuple[dict[OrderKey, _Linked], dict[OrderKey, VerdictEvent]]:
         """The engine's events for these orders (and their documents), its walks remembered."""
-        linked = {key: known[key] if key in known else self._linked(key) for key in keys}
+        if self._glue is not None:
+            linked = self._glue.linked_all(keys, known, self.inventory_rules)
+        else:
+            linked = {key: known[key] if key in known else self._linked(key) for key in keys}
         batch = self._batch_for(linked, starts)
         self.counters.add("evaluated_orders", len(keys))
         results = self._evaluate(batch.tables, self.settings)
@@ -1151,15 +1159,15 @@ class StreamMatcher:
             products=refs.products,
             enterprises=refs.enterprises,
             hs_lists=refs.hs_lists,
-            quota_ledger=self._batch_ledger(dict.fromkeys(group for group, _ in walks), starts),
+            quota_ledger=self._batch_ledger(walks, starts),
             **frames,
         )
         return _Batch(
             tables,
             raw_keys,
             # The tables' columns of these are the documents' keys: read from the keys held
-            [key[_PAY_ID] for key in payments[1]],
-            [key[_LOGISTICS_NO] for key in waybills[1]],
+            list(map(_PAY_ID_OF, payments[1])),
+            list(map(_LOGISTICS_NO_OF, waybills[1])),
             walks,
         )
 
@@ -1183,22 +1191,20 @@ class StreamMatcher:
                 inventories[key] = documents.inventory  # an inventory's key is its order's
         return _held(orders), _held(payments), _held(waybills), _held(inventories)
 
-    def _batch_ledger(self, groups: Iterable[BuyerYear], starts: dict[BuyerYear, int]) -> Any:
-        """The quota ledger rows of these buyer-years (the others are not read), in the order
-        given, with the spent a walk starts from where it does not start from the year's first
-        order; None when there are none (a walk without a ledger row starts from 0)."""
+    def _batch_ledger(
+        self, walks: list[tuple[BuyerYear, WalkKey]], starts: dict[BuyerYear, int]
+    ) -> Any:
+        """The quota ledger rows of the buyer-years of these `walks` (the others are not read),
+        in order of their first rows, with the spent a walk starts from where it does not start
+        from the year's first order; None when there are none (a walk without a ledger row
+        starts from 0)."""
         if self.references.quota_ledger is None and not starts:
             return None
         ledger = self._ledger_by_group()
-        buyers: list[str] = []
-        years: list[int] = []
-        spents: list[int] = []
-        for group in groups:
-            spent = starts[group] if group in starts else ledger.get(group, 0)
-            if spent:
-                buyers.append(group[0])
-                years.append(group[1])
-                spents.append(spent)
+        if self._glue is not None:
+            buyers, years, spents = self._glue.ledger_columns(walks, starts, ledger)
+        else:
+            buyers, years, spents = _ledger_columns(walks, starts, ledger)
         if not buyers:
             return None
         if _packed is not None:  # no Arrow object between (see `_table`)
@@ -1813,6 +1819,26 @@ def _held(documents: dict[tuple[str, str], _Entry]) -> _Held:
     return held
 
 
+def _ledger_columns(
+    walks: list[tuple[BuyerYear, WalkKey]],
+    starts: dict[BuyerYear, int],
+    ledger: dict[BuyerYear, int],
+) -> tuple[list[str], list[int], list[int]]:
+    """The quota ledger's columns (buyers, years, spents) of `_batch_ledger`: a row per
+    buyer-year of `walks` whose walk does not start from 0 (its spent in `starts`, else in
+    `ledger`), in order of their first rows."""
+    buyers: list[str] = []
+    years: list[int] = []
+    spents: list[int] = []
+    for group in dict.fromkeys(group for group, _ in walks):
+        spent = starts[group] if group in starts else ledger.get(group, 0)
+        if spent:
+            buyers.append(group[0])
+            years.append(group[1])
+            spents.append(spent)
+    return buyers, years, spents
+
+
 def _merged(ordered: Iterable[OrderKey], more: Iterable[OrderKey]) -> list[OrderKey]:
     """Keys `ordered` (in key order, mostly) and `more` (none of them in `ordered`) in key
     order: `more` sorted on its own, then the two runs merged, which takes a fraction of the
@@ -1962,8 +1988,8 @@ _LEDGER_SHAPE = _packed.TableSchema(_LEDGER_SCHEMA) if _packed is not None else 
 #: The types of a micro-batch's tables (see `_order_tables`).
 _BATCH_TABLES: tuple[type, ...] = (pa.Table,) if _packed is None else (pa.Table, _packed.Table)
 #: The key part of a payment's pay_transaction_id and of a waybill's logistics_no (an event's).
-_PAY_ID = Payment.KEY.index("pay_transaction_id")
-_LOGISTICS_NO = Waybill.KEY.index("logistics_no")
+_PAY_ID_OF = itemgetter(Payment.KEY.index("pay_transaction_id"))
+_LOGISTICS_NO_OF = itemgetter(Waybill.KEY.index("logistics_no"))
 _INT64_END = 2**63  # a spent this large would overflow the engine's int64
 _PLACE_BITS = 64  # see `_walk_place` (src_ext/packed.pyx `walk_place` makes it in 64 bits)
 _ANNUAL_BIT = Rule.ANNUAL_LIMIT_EXCEEDED.bit

@@ -20,11 +20,14 @@ from matchcore.money import format_money, fraction_text
 from matchcore.stream.matcher import (
     _ANNUAL_BIT,
     _PLACE_BITS,
+    _ROWS,
     References,
     StreamMatcher,
     _Batch,
     _Entry,
+    _ledger_columns,
     _Linked,
+    _Packer,
     _Slot,
     _SlotStruct,
     _walk_place,
@@ -153,6 +156,39 @@ def test_the_places_slots_keep_are_their_orders(
     _check_walks(matcher)
 
 
+#: App times about now (China's dates of them made in C) and far ones (made by `china_dates`).
+_APP_TIMES = st.integers(1_500_000_000, 1_900_000_000).map(lambda at: at * 10**6) | st.integers(
+    -(2**63), 2**63 - 1
+)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(times=st.lists(_APP_TIMES, min_size=1, max_size=6))
+def test_the_glue_places_orders_as_their_rows_say(
+    times: list[int], ledger_references: References
+) -> None:
+    """The places the glue reads from packed orders (in C for the usual app times, through
+    `packed.walk_place` for the others) are `_walk_place` of their `_walk_places`."""
+    matcher = StreamMatcher(ledger_references, SETTINGS, engine="kernel")
+    glue = matcher._glue
+    assert glue is not None
+    pack = _Packer()
+    held = _ROWS["orders"].held_names
+    for number, time in enumerate(times):
+        key = ("E", f"O{number}")
+        head = tuple(time if name == "app_time" else None for name in held)
+        matcher._docs["order"][key] = _Entry(1, "B", pack((head, [])))
+        matcher._slots[key] = _Slot(0.0, key, buyer="B")
+        matcher._buyer_orders.add("B", key)
+    assert glue.walk_years("B") == _fresh_walks(matcher, "B")
+    for key, slot in matcher._slots.items():
+        assert slot.place == _walk_place(*_walk_places([matcher._docs["order"][key].rows])[0])
+
+
 #: A walked order made up for the walk steps below: (order_no, year, app time, what its slot
 #: remembers: evaluated, spent after, walk limit, last reason mask (None: no last event)).
 _order = st.tuples(
@@ -242,11 +278,29 @@ def test_compiled_walk_steps_are_the_python_ones(
     assert outcomes[0] == outcomes[1]
 
 
+#: Order keys: mostly tuples of texts of a byte a character (the glue sorts those in C), some
+#: with wider characters or of another length (sorted by Python).
+_texts = st.text(st.sampled_from("ab0\x00\x7f\x80\xe9\xff"), max_size=4)
+_keys = st.sets(
+    st.tuples(_texts, _texts)
+    | st.tuples(st.just("E"), _texts)
+    | st.tuples(st.just("E"), st.text(st.sampled_from("a\u0100\U0001f600"), max_size=2))
+    | st.lists(_texts, max_size=3).map(tuple),
+    max_size=40,
+)
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.integers(-(2**63), 2**63 - 1) | st.integers(-30_000, 30_000))
-def test_money_is_formatted_as_format_money_formats_it(units: int) -> None:
-    """The glue's money text is `format_money`'s, on every int64 (signs, fractions, extremes)."""
-    glue = flush.FlushGlue(
+@given(keys=_keys)
+def test_compiled_key_order_is_pythons(keys: set[Any]) -> None:
+    """The glue sorts a flush's keys as `sorted` does: bytes past 127, prefixes, empty texts,
+    texts of wider characters, tuples of other lengths."""
+    assert _bare_glue().sorted_keys(keys) == sorted(keys)
+
+
+def _bare_glue() -> Any:
+    """A glue on empty state, for its steps that read none."""
+    return flush.FlushGlue(
         {"order": {}, "payment": {}, "waybill": {}, "inventory": {}},
         *({}, {}, {}, {}),
         *(None, None, None, None, None),
@@ -259,9 +313,15 @@ def test_money_is_formatted_as_format_money_formats_it(units: int) -> None:
         fraction_text,
         10_000,
     )
-    ((*_, tax, limit),) = glue.events_of(
-        [("E", "O")], [0], [None], [None], [units], [None], [], []
-    ).values()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(2**63), 2**63 - 1) | st.integers(-30_000, 30_000))
+def test_money_is_formatted_as_format_money_formats_it(units: int) -> None:
+    """The glue's money text is `format_money`'s, on every int64 (signs, fractions, extremes)."""
+    ((*_, tax, limit),) = (
+        _bare_glue().events_of([("E", "O")], [0], [None], [None], [units], [None], [], []).values()
+    )
     assert (tax, limit) == (format_money(units), None)
 
 
@@ -306,7 +366,7 @@ def test_compiled_remember_walks_is_the_python_one(
     """The glue's `walks` and `remember_walks` leave in each slot what `_remember_walks` does
     with the Python walks: rows of several walks in row order, places that tie, a walk longer
     than the insertion sort takes, walks starting from `starts`, the ledger or 0, unknown
-    spents, sums past int64."""
+    spents, sums past int64. Its `ledger_columns` of the walks are `_ledger_columns`'."""
     matcher = StreamMatcher(ledger_references, SETTINGS, engine="kernel")
     glue = matcher._glue
     assert glue is not None
@@ -334,7 +394,9 @@ def test_compiled_remember_walks_is_the_python_one(
         matcher._remember_walks(_Batch(None, keys, [], [], walks), results, starts)
         slots = matcher._slots
         remembered.append({key: (slots[key].spent_after, slots[key].walk_limit) for key in keys})
-    assert remembered[0] == remembered[1]
+        ledger = _ledger_columns if steps is None else steps.ledger_columns
+        remembered.append(ledger(walks, starts, matcher._ledger))
+    assert remembered[:2] == remembered[2:]
     with pytest.raises(TypeError):  # a null year or time, as `_walk_place` takes them
         glue.walks([("E", "O")], ["B1"], [2024], [None])
 
