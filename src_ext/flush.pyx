@@ -27,8 +27,8 @@ from matchcore._native.slots cimport (
     EVALUATED, EXPIRED, PLACE_KNOWN, SPENT_KNOWN, WALK_LIMIT_KNOWN, Slot, set_place,
     set_spent_after, set_walk_limit, spent_after,
 )
+from struct_fields cimport READONLY, PyMemberDef, field_at, object_member
 
-from types import MemberDescriptorType
 
 
 cdef extern from "Python.h":
@@ -40,12 +40,6 @@ cdef extern from "Python.h":
     bint PyType_HasFeature(PyTypeObject* kind, unsigned long feature)
     object PyType_GenericAlloc(PyTypeObject* kind, Py_ssize_t items)
     enum: Py_TPFLAGS_TUPLE_SUBCLASS
-    ctypedef struct PyMemberDef:
-        int type
-        Py_ssize_t offset
-        int flags
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef* d_member
 
 
 cdef extern from "Python.h":
@@ -64,11 +58,6 @@ cdef extern from "Python.h":
 cdef extern from *:
     bint add_overflows "__builtin_add_overflow"(int64_t a, int64_t b, int64_t* sum) noexcept
 
-
-cdef extern from "structmember.h":
-    enum:
-        T_OBJECT_EX  # a member holding an object (AttributeError when unset)
-        READONLY
 
 #: A spent this large would overflow the engine's int64 (matcher.py: `_INT64_END`), and the
 #: least it holds (made once: Cython would negate the other on every use).
@@ -96,11 +85,10 @@ ctypedef struct Place:
 
 @cython.final
 cdef class Field:
-    """One field of a msgspec Struct type, read and written in place: a Struct holds each field
-    in a slot of its instances, at the offset its member descriptor knows (a generic attribute
-    access, a type lookup and a descriptor call, costs some twenty times as much). Objects of
-    another type, and writes to a type the garbage collector tracks (whose Structs track their
-    containers on writes), go through getattr and setattr."""
+    """One field of a msgspec Struct type, read and written in place (see
+    src_ext/struct_fields.pxd). Objects of another type, and writes to a type the garbage
+    collector tracks (whose Structs track their containers on writes), go through getattr and
+    setattr."""
 
     cdef PyTypeObject* kind
     cdef object kind_ref  # keeps `kind` alive
@@ -115,12 +103,7 @@ cdef class Field:
             return
         if not isinstance(kind, type):
             raise TypeError(f"{kind!r} is not a type")
-        descriptor = getattr(kind, name)
-        if type(descriptor) is not MemberDescriptorType:
-            raise TypeError(f"{kind.__name__}.{name} is not a field held in a slot")
-        member = (<PyMemberDescrObject*>descriptor).d_member
-        if member.type != T_OBJECT_EX:
-            raise TypeError(f"{kind.__name__}.{name} is not a field holding an object")
+        member = object_member(kind, name)
         self.kind, self.kind_ref = <PyTypeObject*>kind, kind
         self.offset = member.offset
         self.writable = not (member.flags & READONLY or PyType_IS_GC(self.kind))
@@ -129,7 +112,7 @@ cdef class Field:
         """`obj.<name>`."""
         cdef PyObject* value
         if Py_TYPE(obj) == self.kind:
-            value = (<PyObject**>(<char*><PyObject*>obj + self.offset))[0]
+            value = field_at(obj, self.offset)
             if value != NULL:
                 return <object>value
         return getattr(obj, self.name)  # (an unset field raises AttributeError here)
