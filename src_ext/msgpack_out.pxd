@@ -15,6 +15,14 @@ cdef inline Py_ssize_t put_big(unsigned char* out, uint64_t value, int size) noe
     return size
 
 
+cdef inline Py_ssize_t put_tagged(
+    unsigned char* out, unsigned char tag, uint64_t value, int size
+) noexcept:
+    """A MessagePack tag and `value` as the `size` bytes after it."""
+    out[0] = tag
+    return 1 + put_big(out + 1, value, size)
+
+
 cdef inline Py_ssize_t put_int(unsigned char* out, long long x) noexcept:
     """An integer as msgspec packs it: the smallest MessagePack form."""
     if x >= 0:
@@ -22,42 +30,31 @@ cdef inline Py_ssize_t put_int(unsigned char* out, long long x) noexcept:
             out[0] = <unsigned char>x
             return 1
         if x < (1 << 8):
-            out[0] = 0xCC
-            return 1 + put_big(out + 1, x, 1)
+            return put_tagged(out, 0xCC, x, 1)
         if x < (1 << 16):
-            out[0] = 0xCD
-            return 1 + put_big(out + 1, x, 2)
+            return put_tagged(out, 0xCD, x, 2)
         if x < (1LL << 32):
-            out[0] = 0xCE
-            return 1 + put_big(out + 1, x, 4)
-        out[0] = 0xCF
-        return 1 + put_big(out + 1, x, 8)
+            return put_tagged(out, 0xCE, x, 4)
+        return put_tagged(out, 0xCF, x, 8)
     if x >= -32:
         out[0] = <unsigned char>(x & 0xFF)
         return 1
     if x >= -(1 << 7):
-        out[0] = 0xD0
-        return 1 + put_big(out + 1, <uint64_t>x, 1)
+        return put_tagged(out, 0xD0, <uint64_t>x, 1)
     if x >= -(1 << 15):
-        out[0] = 0xD1
-        return 1 + put_big(out + 1, <uint64_t>x, 2)
+        return put_tagged(out, 0xD1, <uint64_t>x, 2)
     if x >= -(1LL << 31):
-        out[0] = 0xD2
-        return 1 + put_big(out + 1, <uint64_t>x, 4)
-    out[0] = 0xD3
-    return 1 + put_big(out + 1, <uint64_t>x, 8)
+        return put_tagged(out, 0xD2, <uint64_t>x, 4)
+    return put_tagged(out, 0xD3, <uint64_t>x, 8)
 
 
 cdef inline Py_ssize_t put_bin_head(unsigned char* out, Py_ssize_t size) noexcept:
     """The head of MessagePack binary data of `size` bytes (msgspec's form for bytes)."""
     if size < (1 << 8):
-        out[0] = 0xC4
-        return 1 + put_big(out + 1, size, 1)
+        return put_tagged(out, 0xC4, size, 1)
     if size < (1 << 16):
-        out[0] = 0xC5
-        return 1 + put_big(out + 1, size, 2)
-    out[0] = 0xC6
-    return 1 + put_big(out + 1, size, 4)
+        return put_tagged(out, 0xC5, size, 2)
+    return put_tagged(out, 0xC6, size, 4)
 
 
 cdef inline Py_ssize_t put_head(
@@ -71,10 +68,8 @@ cdef inline Py_ssize_t put_head(
         out[0] = fixed | <unsigned char>count
         return 1
     if count < (1 << 16):
-        out[0] = wide
-        return 1 + put_big(out + 1, count, 2)
-    out[0] = wide + 1
-    return 1 + put_big(out + 1, count, 4)
+        return put_tagged(out, wide, count, 2)
+    return put_tagged(out, wide + 1, count, 4)
 
 
 cdef inline Py_ssize_t put_str_head(unsigned char* out, Py_ssize_t size) noexcept:
