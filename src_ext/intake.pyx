@@ -35,6 +35,8 @@ cdef object astuple = msgspec.structs.astuple
 
 cdef extern from "mc_bytes.h":
     bint mc_bytes_eq(const char* a, const char* b, int64_t n) noexcept nogil
+    int64_t mc_plain_end(const uint8_t* p, int64_t i, int64_t n) noexcept nogil
+    bint mc_four_digits(const uint8_t* p, uint32_t* value, int* zeros) noexcept nogil
 
 cdef extern from "mc_dict.h":  # `dict.get`, `d[key] = value`, `key in d` by a known hash
     object mc_dict_get(dict d, object key, Py_hash_t hash)
@@ -80,10 +82,13 @@ cdef enum:  # the time constants are china_dates.pxd's
     MIN_YEAR = 1900  # times outside [MIN_YEAR, MAX_YEAR] are left to Python, which also
     MAX_YEAR = 9000  # knows the zone's rules before 1992 and the ends of the calendar
     MAX_SIGNIFICANT = 18  # digits: every 18-digit number fits in int64
+    MAX_MONEY_DIGITS = 14  # before the point, in an amount the messages take (`_MONEY_TEXT`)
 
 cdef int64_t INT64_MAX = 9223372036854775807
 cdef int64_t TEN_POWERS[5]
 TEN_POWERS[:] = [1, 10, 100, 1000, 10000]
+cdef uint64_t FIFTHS[5]  # 5**-k modulo 2**64: times it divides a multiple of 5**k by 5**k
+FIFTHS[:] = [pow(5**k, -1, 1 << 64) for k in range(5)]
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -227,6 +232,8 @@ cdef inline bint decimal_of(const uint8_t* p, Py_ssize_t n, Decimal* out) noexce
     cdef Py_ssize_t i = 0, last, start, zeros
     cdef uint64_t number = 0  # leading zeros add nothing; past 19 digits it wraps, unused
     cdef int64_t significant
+    if 6 <= n <= 5 + MAX_MONEY_DIGITS and p[n - 5] == 0x2E and four_places(p, n, out):
+        return True  # the usual amount
     while i < n and p[i] == 0x30:
         i += 1
     zeros = i
@@ -263,6 +270,28 @@ cdef inline bint decimal_of(const uint8_t* p, Py_ssize_t n, Decimal* out) noexce
     return True
 
 
+cdef inline bint four_places(const uint8_t* p, Py_ssize_t n, Decimal* out) noexcept:
+    """`decimal_of` of at most MAX_MONEY_DIGITS digits, a point and four digits (a sender's
+    usual amount), or False having read another form."""
+    cdef Py_ssize_t i, whole_size = n - 5, zeros = 0
+    cdef uint64_t whole = 0
+    cdef uint32_t fraction
+    cdef int places_zeros
+    for i in range(whole_size):
+        if <uint8_t>(p[i] - 0x30) >= 10:
+            return False
+        whole = whole * 10 + (p[i] - 0x30)
+    if not mc_four_digits(p + n - 4, &fraction, &places_zeros):
+        return False
+    while zeros < whole_size and p[zeros] == 0x30:
+        zeros += 1
+    out.whole_digits, out.places = whole_size - zeros, 4 - places_zeros
+    # less the trailing zeros, an exact division by 10**k: 2**k shifted out, then times the
+    # inverse of 5**k modulo 2**64 (at most 18 digits: no overflow)
+    out.number = <int64_t>(((whole * 10000 + fraction) >> places_zeros) * FIFTHS[places_zeros])
+    return True
+
+
 cdef object fast_units(object value):
     """`units` of a plain decimal with at most 4 places that fits: exact ten-thousandths."""
     cdef Decimal d
@@ -292,7 +321,7 @@ cdef int fast_money_text(object value):
 
 cdef inline int money_text_of(Decimal* d) noexcept:
     """`fast_money_text` of a plain decimal."""
-    return 1 if d.whole_digits <= 14 and d.places <= 4 else -1
+    return 1 if d.whole_digits <= MAX_MONEY_DIGITS and d.places <= 4 else -1
 
 
 cdef object fast_whole(object value):
@@ -354,6 +383,9 @@ cdef bint parse_iso(const uint8_t* p, Py_ssize_t n, Time* t) noexcept:
     space, optional Z or +-HH[[:]MM]. The whole text must be read and the fields valid."""
     cdef Py_ssize_t i = 10, start
     cdef int hh, mm, scale, sign
+    cdef int usual = usual_iso(p, n, t)
+    if usual >= 0:
+        return usual
     t.year, t.month, t.day = digits(p, n, 0, 4), digits(p, n, 5, 2), digits(p, n, 8, 2)
     if n < 10 or p[4] != 0x2D or p[7] != 0x2D or min(t.year, t.month, t.day) < 0:
         return False
@@ -408,6 +440,36 @@ cdef bint parse_iso(const uint8_t* p, Py_ssize_t n, Time* t) noexcept:
         else:
             return False
     return i == n and valid_fields(t)
+
+
+cdef inline int usual_iso(const uint8_t* p, Py_ssize_t n, Time* t) noexcept:
+    """`parse_iso` of the form senders mostly write, yyyy-MM-ddTHH:mm:ss+HHMM (+HH:MM, or -):
+    1 or 0, or -1 for another form, which `parse_iso` reads then."""
+    cdef uint32_t year
+    cdef int zeros, hh, mm
+    if not (n == 24 or (n == 25 and p[22] == 0x3A)):
+        return -1
+    if not (
+        p[4] == 0x2D and p[7] == 0x2D and p[10] == 0x54 and p[13] == 0x3A and p[16] == 0x3A
+        and (p[19] == 0x2B or p[19] == 0x2D) and mc_four_digits(p, &year, &zeros)
+    ):
+        return -1
+    t.year, t.month, t.day = year, two_digits(p + 5), two_digits(p + 8)
+    t.hour, t.minute, t.second = two_digits(p + 11), two_digits(p + 14), two_digits(p + 17)
+    hh, mm = two_digits(p + 20), two_digits(p + n - 2)
+    if min(t.month, t.day, t.hour, t.minute, t.second, hh, mm) < 0:
+        return -1
+    t.micro = 0
+    t.offset = (hh * 60 + mm) * (-1 if p[19] == 0x2D else 1)
+    t.iso = t.has_time = t.has_seconds = t.has_zone = t.zone_minutes = True
+    t.space_before_zone = t.zone_lower_z = False
+    return valid_fields(t)
+
+
+cdef inline int two_digits(const uint8_t* p) noexcept:
+    """The number two ASCII digits at `p` write, or -1."""
+    cdef unsigned tens = p[0] - 0x30, ones = p[1] - 0x30
+    return <int>(tens * 10 + ones) if tens < 10 and ones < 10 else -1
 
 
 cdef bint parse_time(object value, Time* t):
@@ -1308,6 +1370,7 @@ cdef struct Span:  # one field of a JSON object: its name and value, as bytes of
     Py_ssize_t size
     Py_ssize_t chars  # text: its characters
     bint ascii  # text: ASCII only
+    bint spaced  # text: it has a space (else `trim` and `all_spaces` need not look)
     int64_t number  # an integer; for J_ITEMS the first item's index
     Py_ssize_t digits  # an integer's digits; for J_ITEMS the number of items
     int parsed  # text: what `FieldTable.match` read of it for its checks (Parsed), for convert
@@ -1378,71 +1441,9 @@ cdef inline Py_ssize_t json_space(const uint8_t* p, Py_ssize_t i, Py_ssize_t n) 
     return i
 
 
-cdef enum TextClass:  # a byte in a JSON string, for `read_text` (see `make_text_classes`)
-    T_PLAIN, T_QUOTE, T_SPACE, T_CJK, T_OTHER
-
-cdef uint8_t TEXT_CLASSES[256]
-
-
-cdef void make_text_classes():
-    """Printable ASCII but quote, backslash and space is plain; the lead bytes of U+4E00-U+9FFF
-    start CJK; control characters (not JSON), backslash (an escape) and any other byte are
-    left to msgspec and the Python path."""
-    cdef int c
-    for c in range(256):
-        TEXT_CLASSES[c] = T_PLAIN if 0x21 <= c <= 0x7F else T_OTHER
-    TEXT_CLASSES[0x22], TEXT_CLASSES[0x20], TEXT_CLASSES[0x5C] = T_QUOTE, T_SPACE, T_OTHER
-    for c in range(0xE4, 0xEA):
-        TEXT_CLASSES[c] = T_CJK
-
-
-make_text_classes()
-
-
-cdef extern from *:
-    """
-    /* The eight bytes at p as a little-endian word, whatever the machine's byte order: its
-       lowest byte is p[0] (`plain_bytes` counts from there). */
-    static inline uint64_t mc_little64(const uint8_t* p) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-        w = __builtin_bswap64(w);
-    #endif
-        return w;
-    }
-    #define mc_lowest_bit(w) __builtin_ctzll(w)
-    """
-    uint64_t mc_little64(const uint8_t* p) noexcept nogil
-    int mc_lowest_bit(uint64_t w) noexcept nogil
-
-
-cdef inline int plain_bytes(const uint8_t* p) noexcept:
-    """How many of the eight bytes at `p` are T_PLAIN (0x21-0x7F but quote and backslash)
-    before the first that is not, in a few word operations. A byte's high bit is set in `w`
-    (not ASCII), in `w` - 0x21 a byte (below 0x21), in `w` ^ quote - 1 a byte (a quote;
-    a backslash likewise) only at or after the first byte that is not plain, as a borrow
-    only comes out of such a byte: the lowest bit set is in that byte."""
-    cdef uint64_t ones = 0x0101010101010101ULL, w = mc_little64(p)
-    cdef uint64_t bad = (
-        (w | (w - 0x21 * ones) | ((w ^ 0x22 * ones) - ones) | ((w ^ 0x5C * ones) - ones))
-        & 0x8080808080808080ULL
-    )
-    return 8 if bad == 0 else mc_lowest_bit(bad) >> 3
-
-
-cdef inline Py_ssize_t plain_end(const uint8_t* p, Py_ssize_t i, Py_ssize_t n) noexcept:
-    """The index of the first byte from `i` that is not T_PLAIN: eight bytes a step while
-    eight are left of the input's `n`, then one at a time."""
-    cdef int k
-    while i + 8 <= n:
-        k = plain_bytes(p + i)
-        i += k
-        if k < 8:
-            return i
-    while TEXT_CLASSES[p[i]] == T_PLAIN:
-        i += 1
-    return i
+cdef inline bint cjk_lead(uint8_t c) noexcept:
+    """Whether `c` may begin a character of U+4E00-U+9FFF (E4-E9; see `read_text`)."""
+    return 0xE4 <= c <= 0xE9
 
 
 # `read_text` runs to the closing quote without checking the end: the bytes of a bytes object
@@ -1481,40 +1482,40 @@ cdef bint plain_name(bytes name):
 cdef Py_ssize_t read_text(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* span) noexcept:
     """A string at `i` (its quote) without escapes whose text `is_plain` accepts, read as UTF-8
     (plain text is ASCII and U+4E00-U+9FFF: E4 B8-BF xx to E9 BF BF, which is valid UTF-8):
-    the index after it, or -1 for any other."""
-    cdef Py_ssize_t start = i + 1, chars = 0, run
-    cdef uint8_t kind
-    cdef bint ascii = True
+    the index after it, or -1 for any other. Printable ASCII but quote and backslash runs to
+    the next other byte (`mc_plain_end`); a space (not two) and CJK are read there; control
+    characters (not JSON), backslash (an escape) and any other byte are left to msgspec and
+    the Python path."""
+    cdef Py_ssize_t start = i + 1, wide = 0  # wide: CJK characters, three bytes each
+    cdef uint8_t c
+    cdef bint spaced = False
     i = start
     while True:
-        kind = TEXT_CLASSES[p[i]]
-        if kind == T_PLAIN:
-            run = i
-            i = plain_end(p, i, n)
-            chars += i - run
-            kind = TEXT_CLASSES[p[i]]
-        if kind == T_QUOTE:
+        i = mc_plain_end(p, i, n)
+        c = p[i]
+        if c == 0x22:
             break
-        if kind == T_SPACE:
+        if c == 0x20:
             if p[i + 1] == 0x20:
                 return -1  # two spaces
             i += 1
-            chars += 1
-        elif kind == T_CJK:
-            ascii = False
+            spaced = True
+        elif cjk_lead(c):
             while True:  # CJK comes in runs (names, addresses): read to the run's end
                 if (
-                    (p[i] == 0xE4 and p[i + 1] < 0xB8)
+                    (c == 0xE4 and p[i + 1] < 0xB8)
                     or (p[i + 1] & 0xC0) != 0x80 or (p[i + 2] & 0xC0) != 0x80
                 ):
                     return -1
                 i += 3
-                chars += 1
-                if TEXT_CLASSES[p[i]] != T_CJK:
+                wide += 1
+                c = p[i]
+                if not cjk_lead(c):
                     break
         else:
             return -1
-    span.type, span.p, span.size, span.chars, span.ascii = J_TEXT, p + start, i - start, chars, ascii
+    span.type, span.p, span.size = J_TEXT, p + start, i - start
+    span.chars, span.ascii, span.spaced = i - start - 2 * wide, wide == 0, spaced
     span.parsed = P_NONE
     return i + 1
 
@@ -1543,6 +1544,8 @@ cdef Py_ssize_t read_int(const uint8_t* p, Py_ssize_t i, Py_ssize_t n, Span* spa
 cdef inline bint all_spaces(Span* span) noexcept:
     """Text that is spaces only (plain text has no other white space)."""
     cdef Py_ssize_t i
+    if not span.spaced:
+        return span.size == 0
     for i in range(span.size):
         if span.p[i] != 0x20:
             return False
@@ -1552,6 +1555,9 @@ cdef inline bint all_spaces(Span* span) noexcept:
 cdef inline void trim(Span* span, const uint8_t** p, Py_ssize_t* size) noexcept:
     """The text of `span` without spaces at its ends (`trimmed`)."""
     cdef Py_ssize_t start = 0, end = span.size
+    if not span.spaced:
+        p[0], size[0] = span.p, span.size
+        return
     while start < end and span.p[start] == 0x20:
         start += 1
     while end > start and span.p[end - 1] == 0x20:
@@ -2047,7 +2053,13 @@ cdef class DirectJson:
         if p[i] == 0x7D:  # }
             return i + 1
         while True:
-            if k == MAX_FIELDS or p[i] != 0x22:
+            # senders mostly write no white space: a name's quote and the colon after it are
+            # looked for before it is
+            if p[i] != 0x22:
+                i = json_space(p, i, n)
+                if p[i] != 0x22:
+                    return -1
+            if k == MAX_FIELDS:
                 return -1
             span = &spans[k]
             i = self.read_field_name(p, i, n, span, table, k, top)
@@ -2057,9 +2069,10 @@ cdef class DirectJson:
                 if self.tag_at >= 0:
                     return -1  # twice: msgspec says why
                 self.tag_at = k
-            i = json_space(p, i, n)
             if p[i] != 0x3A:  # :
-                return -1
+                i = json_space(p, i, n)
+                if p[i] != 0x3A:
+                    return -1
             i = json_space(p, i + 1, n)
             c = p[i]
             if c == 0x22:
@@ -2078,7 +2091,7 @@ cdef class DirectJson:
             k += 1
             i = json_space(p, i, n)
             if p[i] == 0x2C:  # ,
-                i = json_space(p, i + 1, n)
+                i += 1
             elif p[i] == 0x7D:
                 count[0] = k
                 return i + 1

@@ -56,13 +56,16 @@ _TEXTS = [
 ]  # fmt: skip
 _AMOUNTS = [
     "1", "1.5", "0.0001", "0.00001", "1.000000", "+1", "-0", " 1", "1e3", "99999999999999",
-    "100000000000000", "", "   ", ".5", "1.",
+    "100000000000000", "", "   ", ".5", "1.", "596.3000", "0.1700", "00.0000", "1.2x00",
+    "99999999999999.9999", "100000000000000.0000",
 ]  # fmt: skip
 _NUMBERS = [0, 5, 127, 128, 65536, -1, 10**14 - 1, 10**14, 2**63, 0.5, 1e14, 12.3456]
 _TIMES = [
     "2024-03-01 10:00:00", "2024-03-01T10:00:00+08:00", "2024-03-01T10:00:00Z", "20240301",
     "20240301100000", "2024-02-30 10:00:00", "1980-01-01 00:00:00", "2024-03-01T10:00+0800",
     "2024-03-01T10:00:00.123456+0800", "2024-03-01t10:00:00", " 2024-03-01 10:00:00",
+    "2025-07-14T05:26:08+0800", "2025-07-14T05:26:08-08:00", "2024-02-30T10:00:00+0800",
+    "2024-03-01T10:00:00+2400", "2024-03-01 10:00:00+0800", "2024-03-01T10:00:00+08:0x",
 ]  # fmt: skip
 #: Each message type's key fields.
 _KEY_NAMES = {
@@ -275,6 +278,32 @@ def test_a_name_with_an_escape_is_left_to_msgspec(references: References) -> Non
         assert matcher._DIRECT_JSON.take(stream._new_upserts, stream, escaped, 0.0) is None
         assert not stream._docs["payment"]
     assert matcher._DIRECT_JSON.take(stream._new_upserts, stream, raw, 0.0) is not None
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_text_is_read_to_the_end_of_the_input(
+    references: References, separators: tuple[str, str]
+) -> None:
+    """Text is read a block of bytes at a time, the last block the one that ends with the
+    input: a text field written last, in every length about a block's, ending in what ends a
+    run of plain bytes or in nothing, is taken exactly when it is plain and written without
+    escapes, as decoding takes it (messages compact, and with white space)."""
+    base = {name: value for name, value in _BASE["payment"].items() if name != "payer_name"}
+    for length in range(1, 40):
+        for text in (
+            "x" * length, "李" * length, ("ab " * length)[:length], "x" * length + "\x7f",
+            "x" * length + "é", "x" * length + "\u3000", "x" * length + "\\", "x" * length + '"',
+            "x" * length + "\x01", "李" * length + "x", "x" * length + "李",
+        ):  # fmt: skip
+            message = {**base, "payer_name": text}
+            raw = json.dumps(message, ensure_ascii=False, separators=separators).encode()
+            direct, decoded = _matcher(references), _matcher(references)
+            result = matcher._DIRECT_JSON.take(direct._new_upserts, direct, raw, 1000.0)
+            escaped = "\\" in text or '"' in text  # (JSON escapes them)
+            assert (result is not None) == (_plain(message) and not escaped), raw
+            if result is not None:
+                assert decoded.take(matcher.decode_bytes(raw), 1000.0) == matcher.ACCEPTED
+                assert _kept(direct) == _kept(decoded)
 
 
 def _plain(value: Any) -> bool:
