@@ -33,7 +33,7 @@ cdef extern from "Python.h":
 
 cdef enum:
     HEAD_MAX = 9  # the longest head of a value: a float64 or an int64, a tag and 8 bytes
-    FIELDS_MAX = 32  # fields of a Struct the writer packs itself (one of more: msgspec's)
+    FIELDS_MAX = 32  # fields of a Struct the writer packs itself (a Struct of more: msgspec)
 
 
 @cython.final
@@ -202,7 +202,8 @@ def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_
     key's two parts, revision, link and rows), `slots` its order slots (compiled ones: a
     `_SavedSlot` is its key's two parts, first_seen, version, last (an `event_type` or None),
     evaluated, expired and buyer), the rest as `_State` holds them; `encode` and `encode_into`
-    are msgspec's, for names and for values of other types. None when a slot is not a compiled one (the caller packs it)."""
+    are msgspec's, for names and for values of other types. None when a slot is not a
+    compiled one (the caller packs it)."""
     if len(names) != 7:
         raise ValueError("a state has seven fields")
     cdef Writer out = Writer(encode_into)
@@ -221,8 +222,8 @@ def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_
         out.head(put_array_head, len(<dict>store))
         for key, entry in (<dict>store).items():
             out.head(put_array_head, 5)
-            out.value((<tuple>key)[0])
-            out.value((<tuple>key)[1])
+            out.value((<tuple?>key)[0])
+            out.value((<tuple?>key)[1])
             if type(entry) is entry_type and all_set(entry, entries):
                 out.value(<object>field_at(entry, revision))
                 out.value(<object>field_at(entry, link))
@@ -238,8 +239,8 @@ def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_
             return None
         slot = <Slot>held
         out.head(put_array_head, 8)
-        out.value((<tuple>key)[0])
-        out.value((<tuple>key)[1])
+        out.value((<tuple?>key)[0])
+        out.value((<tuple?>key)[1])
         out.real(slot.first_seen)
         out.size += put_int(out.room(HEAD_MAX), slot.version)
         out.struct(events, slot.last)
