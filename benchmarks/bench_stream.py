@@ -158,9 +158,8 @@ def run_stream(
         matcher = StreamMatcher(references, engine=engine, clock=time.time)
         processor = DurableMatcher(matcher, state_dir if durable else None, deliver=deliver)
         processor.recover()
-        # The earlier runs' garbage would otherwise be collected inside this one (a matcher
-        # is freed by the cyclic collector: its flush glue refers back to it), a stall that
-        # would land on this run's latencies.
+        # The set-up's and earlier runs' garbage would otherwise be collected inside this
+        # one, a stall that would land on this run's latencies.
         gc.collect()
         started, cpu_started = time.perf_counter(), time.process_time()
         if rate is None:

@@ -76,9 +76,8 @@ def run(path: Path, passes: int, durable: bool, chunk: int) -> None:
                     processor.offer_many(messages[start:end], range(start + 1, end + 1))
                     _between(matcher, processor, end, done)
             processor.close()  # its flush reads the clock once more
-        # Kept: freeing a pass's state (by the cyclic collector, as the flush glue refers
-        # back to its matcher) would be counted in whichever later pass it lands in, and
-        # not at all where it is frozen.
+        # Kept: freeing a pass's state would be counted in the next pass (when `processor`
+        # is bound again), and the last pass's in none (the run leaves without teardown).
         kept.append(processor)
     counters = matcher.counters.as_dict()
     print(f"{len(messages):,} messages a pass; last pass: {counters}")

@@ -17,6 +17,7 @@ import heapq
 import math
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -2120,7 +2121,8 @@ _INTAKES: dict[type, Any] = {}
 
 def _glue_of(matcher: StreamMatcher) -> Any:
     """The matcher's per-order flush steps in compiled calls on its own documents, slots, link
-    indexes and verdict cache (src_ext/flush.pyx: `FlushGlue`)."""
+    indexes and verdict cache (src_ext/flush.pyx: `FlushGlue`), which calls the matcher's
+    methods through a weak reference to it (`weakly_bound`): the matcher holds the glue."""
     assert _flush is not None
     return _flush.FlushGlue(
         matcher._docs,
@@ -2129,15 +2131,15 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         matcher._payments_of._members,
         matcher._waybills_of._members,
         _Linked,
-        matcher._settle,
+        weakly_bound(matcher._settle),
         _packed.walk_place if _packed is not None else _place_of,
-        matcher._replayable,
+        weakly_bound(matcher._replayable),
         _Replay,
         _PLACE_BITS,
         matcher._verdicts,
-        matcher._verdict_of,
+        weakly_bound(matcher._verdict_of),
         VerdictEvent,
-        matcher._replayed_event,
+        weakly_bound(matcher._replayed_event),
         _EMITTED,
         fraction_text,
         schema.MONEY_SCALE,
@@ -2145,6 +2147,19 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         # `_place_of` without its Python frame
         place_args=(_APP_TIME, china_dates) if _packed is not None else (None, None),
     )
+
+
+def weakly_bound(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method`, a bound method, called through a weak reference to its object: for what the
+    object itself holds (a callback to it would make a reference cycle, and the object, with
+    all it holds, would wait for the cyclic garbage collector when dropped)."""
+    owner = weakref.ref(method.__self__)  # type: ignore[attr-defined]
+    function = method.__func__  # type: ignore[attr-defined]
+
+    def call(*args: Any) -> Any:
+        return function(owner(), *args)
+
+    return call
 
 
 def _new_upserts(matcher: StreamMatcher) -> Any:

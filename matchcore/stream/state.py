@@ -28,6 +28,7 @@ from .matcher import (
     StreamMatcher,
     decode_bytes,
     decode_in_python,
+    weakly_bound,
 )
 from .messages import BadMessage, Message, VerdictEvent, checked_decoder, encode_message
 
@@ -318,7 +319,9 @@ class DurableMatcher:
         self._records_since_snapshot = 0
         #: The process writing a snapshot in the background, and that snapshot's segment.
         self._snapshot_writer: tuple[int, int] | None = None
-        matcher.flush_listener = self._log_flush
+        #: `_log_flush`, as the matcher (which this holds) calls it before each flush.
+        self._flush_listener = weakly_bound(self._log_flush)
+        matcher.flush_listener = self._flush_listener
 
     # --- recovery -----------------------------------------------------------------------------
 
@@ -351,7 +354,7 @@ class DurableMatcher:
                 self._replay_segment(number, path, last=last, report=report)
         finally:
             self.matcher.auto_flush = True
-            self.matcher.flush_listener = self._log_flush
+            self.matcher.flush_listener = self._flush_listener
         current = to_replay[-1][0] if to_replay else segment
         self._log = StateLog(self.directory, current, sync=self.sync)
         if self.sync:

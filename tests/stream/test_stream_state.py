@@ -139,6 +139,28 @@ def test_the_process_collector_is_left_as_it_is(kit, make_matcher, tmp_path, fro
     assert 0 < gc.get_freeze_count() <= frozen_host
 
 
+@pytest.mark.parametrize("durable", [True, False], ids=["durable", "in-memory"])
+def test_a_dropped_matcher_is_freed_without_the_cyclic_collector(
+    kit, make_matcher, tmp_path, durable
+):
+    """Neither the flush glue nor the log's flush listener holds the matcher or its durable
+    processor back: dropped, they and the state go at once (a cycle would leave them, with
+    every pending order, to the next full collection)."""
+    processor = _durable(make_matcher, tmp_path if durable else None, [], sync=False)
+    messages = kit.complete_set("O1") + kit.complete_set("O2")[:2]
+    processor.offer_many(_encoded(kit, messages), range(1, len(messages) + 1))
+    processor.close()
+    held = weakref.ref(processor), weakref.ref(processor.matcher)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del processor
+        assert [ref() for ref in held] == [None, None]
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def test_recovery_replays_the_log_to_the_same_state(kit, make_matcher, tmp_path):
     delivered = []
     processor = _durable(make_matcher, tmp_path, delivered)
