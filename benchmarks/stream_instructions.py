@@ -50,7 +50,7 @@ def make(path: Path, orders: int, seed: int) -> None:
     print(f"{len(messages):,} messages for {orders:,} orders in {path}")
 
 
-def run(path: Path, passes: int, durable: bool, chunk: int) -> None:
+def run(path: Path, passes: int, durable: bool, chunk: int) -> list[DurableMatcher]:
     """A warm-up pass and `passes` more, each a fresh matcher fed every message (`chunk` > 1:
     up to that many a call, `offer_many`). The clock moves `STEP` at each document's arrival
     (a read of it: `offer` reads it once a document), in C: the same times and the same cost
@@ -76,11 +76,13 @@ def run(path: Path, passes: int, durable: bool, chunk: int) -> None:
                     processor.offer_many(messages[start:end], range(start + 1, end + 1))
                     _between(matcher, processor, end, done)
             processor.close()  # its flush reads the clock once more
-        # Kept: freeing a pass's state would be counted in the next pass (when `processor`
-        # is bound again), and the last pass's in none (the run leaves without teardown).
+        # Kept, and returned for the caller to hold until the process leaves: freeing a
+        # pass's state would be counted in the next pass (when `processor` is bound again),
+        # or at the return (the last pass's: one pass's more with `--passes 1` than with 0).
         kept.append(processor)
     counters = matcher.counters.as_dict()
     print(f"{len(messages):,} messages a pass; last pass: {counters}")
+    return kept
 
 
 def _between(matcher: StreamMatcher, processor: DurableMatcher, position: int, done: int) -> None:
@@ -125,11 +127,11 @@ def main() -> None:
     if args.command == "make":
         make(args.path, args.orders, args.seed)
     else:
-        run(args.path, args.passes, durable=not args.in_memory, chunk=args.chunk)
-        # No interpreter teardown: freeing the passes' state at exit (one pass's more with
-        # `--passes 1` than with 0) would be counted as streaming work.
+        kept = run(args.path, args.passes, durable=not args.in_memory, chunk=args.chunk)
+        # No interpreter teardown: freeing the passes' state (`kept`) at exit would be
+        # counted as streaming work.
         sys.stdout.flush()
-        os._exit(0)
+        os._exit(0 if kept else 1)
 
 
 if __name__ == "__main__":
