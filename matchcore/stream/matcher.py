@@ -2152,12 +2152,15 @@ def _glue_of(matcher: StreamMatcher) -> Any:
 def weakly_bound(method: Callable[..., Any]) -> Callable[..., Any]:
     """`method`, a bound method, called through a weak reference to its object: for what the
     object itself holds (a callback to it would make a reference cycle, and the object, with
-    all it holds, would wait for the cyclic garbage collector when dropped)."""
+    all it holds, would wait for the cyclic garbage collector when dropped). Once the object
+    is gone a call does nothing (a matcher kept after its `DurableMatcher` was dropped has no
+    log to tell of its flushes)."""
     owner = weakref.ref(method.__self__)  # type: ignore[attr-defined]
     function = method.__func__  # type: ignore[attr-defined]
 
     def call(*args: Any) -> Any:
-        return function(owner(), *args)
+        target = owner()
+        return function(target, *args) if target is not None else None
 
     return call
 

@@ -161,6 +161,16 @@ def test_a_dropped_matcher_is_freed_without_the_cyclic_collector(
             gc.enable()
 
 
+def test_a_matcher_outliving_its_durable_processor_still_flushes(kit, make_matcher, tmp_path):
+    """The processor's flush listener does not hold it: once it is dropped, the matcher it
+    wrapped flushes and gives verdicts as a plain one (no log left to tell)."""
+    matcher = _durable(make_matcher, tmp_path, [], sync=False).matcher
+    for raw in _encoded(kit, kit.complete_set("O1")):
+        matcher.feed(raw)
+    matcher.flush()
+    assert [event.verdict for event in matcher.drain()] == ["pass"]
+
+
 def test_recovery_replays_the_log_to_the_same_state(kit, make_matcher, tmp_path):
     delivered = []
     processor = _durable(make_matcher, tmp_path, delivered)
