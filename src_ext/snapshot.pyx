@@ -194,18 +194,18 @@ cdef inline bint all_set(object value, Plan plan) noexcept:
     return True
 
 
-def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_since,
-                 counters, columns, encode, encode_into, entry_type, event_type):
+def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_into,
+                 entry_type, event_type):
     """`msgspec.msgpack.encode(_State(...))` of the state: `names` are `_State`'s fields in
-    order (docs, slots, dirty, dirty_buyers, dirty_since, counters, columns), `docs` the
+    order (docs, slots, then those of `rest`, which holds them by name), `docs` the
     matcher's documents by kind (each an `entry_type`, `_Entry`: a `_SavedDoc` of it is its
     key's two parts, revision, link and rows), `slots` its order slots (compiled ones: a
     `_SavedSlot` is its key's two parts, first_seen, version, last (an `event_type` or None),
-    evaluated, expired and buyer), the rest as `_State` holds them; `encode` and `encode_into`
+    evaluated, expired and buyer), `rest` as `_State` holds them; `encode` and `encode_into`
     are msgspec's, for names and for values of other types. None when a slot is not a
     compiled one (the caller packs it)."""
-    if len(names) != 7:
-        raise ValueError("a state has seven fields")
+    if len(names) != 2 + len(rest):
+        raise ValueError("a state's fields are its documents, its slots and the rest")
     cdef Writer out = Writer(encode_into)
     cdef Slot slot
     cdef unsigned char* flags
@@ -214,7 +214,7 @@ def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_
     cdef Py_ssize_t rows = entries.offsets[2]
     if entry_type.__struct_fields__ != ("revision", "link", "rows"):
         raise ValueError(f"{entry_type.__name__} is not a document entry")
-    out.head(put_map_head, 7)
+    out.head(put_map_head, len(names))
     out.text(names[0])
     out.head(put_map_head, len(docs))
     for kind, store in docs.items():
@@ -249,7 +249,7 @@ def encode_state(tuple names, dict docs, dict slots, dirty, dirty_buyers, dirty_
         flags[1] = 0xC3 if slot.flags & EXPIRED else 0xC2
         out.size += 2
         out.value(slot.buyer)
-    for name, value in zip(names[2:], (dirty, dirty_buyers, dirty_since, counters, columns)):
+    for name in names[2:]:
         out.text(name)
-        out.value(value)
+        out.value(rest[name])
     return out.done()

@@ -1262,11 +1262,7 @@ class StreamMatcher:
                 _State.__struct_fields__,
                 self._docs,
                 self._slots,
-                sorted(self._dirty),
-                sorted(self._dirty_buyers),
-                self._dirty_since,
-                self.counters.as_dict(),
-                _KEPT,
+                self._saved_rest(),
                 msgspec.msgpack.encode,
                 _ENCODE_INTO,
                 _Entry,
@@ -1289,12 +1285,18 @@ class StreamMatcher:
                 )
                 for k, s in self._slots.items()
             ],
-            dirty=sorted(self._dirty),
-            dirty_buyers=sorted(self._dirty_buyers),
-            dirty_since=self._dirty_since,
-            counters=self.counters.as_dict(),
-            columns=_KEPT,
+            **self._saved_rest(),
         )
+
+    def _saved_rest(self) -> dict[str, Any]:
+        """The fields of `_State` after its documents and slots, by name."""
+        return {
+            "dirty": sorted(self._dirty),
+            "dirty_buyers": sorted(self._dirty_buyers),
+            "dirty_since": self._dirty_since,
+            "counters": self.counters.as_dict(),
+            "columns": _KEPT,
+        }
 
     def restore(self, data: bytes) -> None:
         """Replace the state with a `snapshot()`; indexes are rebuilt from the documents."""

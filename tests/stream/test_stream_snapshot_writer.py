@@ -86,12 +86,11 @@ values = st.recursive(
 
 def _encoded(docs: dict[str, Any], slots: dict[Any, Any], rest: dict[str, Any]) -> Any:
     """`encode_state` of these docs and slots, and of the other fields of `_State` in `rest`."""
-    names = matcher._State.__struct_fields__
     return matcher._snapshot.encode_state(  # type: ignore[union-attr]
-        names,
+        matcher._State.__struct_fields__,
         docs,
         slots,
-        *(rest[name] for name in names[2:]),
+        rest,
         msgspec.msgpack.encode,
         matcher._ENCODE_INTO,
         matcher._Entry,
