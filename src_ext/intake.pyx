@@ -26,7 +26,9 @@ from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 from china_dates cimport (CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, days_from_civil,
                          days_in_month, fixed_china_dates)
 from matchcore._native.slots cimport Slot, new_slot
-from msgpack_out cimport grow, put_big, put_bin_head, put_int
+from msgpack_out cimport (
+    grow, put_array_head, put_big, put_bin_head, put_float, put_int, put_str_head,
+)
 
 import msgspec
 import msgspec.structs
@@ -1295,8 +1297,6 @@ cdef int put_input(
     cdef unsigned char prefix[PREFIX_MAX]
     cdef Py_ssize_t n = 0, size
     cdef long long number = 0
-    cdef double value
-    cdef uint64_t bits
     if not (
         PyFloat_CheckExact(now) and PyBytes_CheckExact(raw) and len(kind) == 1
         and int64_or_none(position, &number)
@@ -1307,10 +1307,7 @@ cdef int put_input(
     size = PyBytes_GET_SIZE(raw)
     prefix[0] = (<unsigned char*>PyBytes_AS_STRING(kind))[0]
     prefix[1] = 0x93  # an array of three
-    prefix[2] = 0xCB  # float64
-    value = PyFloat_AS_DOUBLE(now)
-    memcpy(&bits, &value, 8)
-    n = 3 + put_big(prefix + 3, bits, 8)
+    n = 2 + put_float(prefix + 2, PyFloat_AS_DOUBLE(now))
     if position is None:
         prefix[n] = 0xC0
         n += 1
@@ -2230,15 +2227,7 @@ cdef class DirectJson:
     cdef int put_head(self, Py_ssize_t count) except -1:
         """The head of an array of `count` values (as msgspec packs a tuple or list)."""
         self.reserve(5)
-        if count < 16:
-            self.out[self.out_size] = 0x90 | count
-            self.out_size += 1
-        elif count < (1 << 16):
-            self.out[self.out_size] = 0xDC
-            self.out_size += 1 + put_big(self.out + self.out_size + 1, count, 2)
-        else:
-            self.out[self.out_size] = 0xDD
-            self.out_size += 1 + put_big(self.out + self.out_size + 1, count, 4)
+        self.out_size += put_array_head(self.out + self.out_size, count)
         return 0
 
     cdef int put_text(self, const uint8_t* p, Py_ssize_t size, bint upper) except -1:
@@ -2246,18 +2235,7 @@ cdef class DirectJson:
         cdef unsigned char* q
         self.reserve(5 + size)
         q = self.out + self.out_size
-        if size < 32:
-            q[0] = 0xA0 | size
-            q += 1
-        elif size < (1 << 8):
-            q[0] = 0xD9
-            q += 1 + put_big(q + 1, size, 1)
-        elif size < (1 << 16):
-            q[0] = 0xDA
-            q += 1 + put_big(q + 1, size, 2)
-        else:
-            q[0] = 0xDB
-            q += 1 + put_big(q + 1, size, 4)
+        q += put_str_head(q, size)
         if upper:
             copy_upper(q, p, size)
         else:

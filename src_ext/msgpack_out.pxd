@@ -5,6 +5,7 @@ growable arrays the writers keep it in."""
 
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport realloc
+from libc.string cimport memcpy
 
 
 cdef inline Py_ssize_t put_big(unsigned char* out, uint64_t value, int size) noexcept:
@@ -46,6 +47,13 @@ cdef inline Py_ssize_t put_int(unsigned char* out, long long x) noexcept:
     if x >= -(1LL << 31):
         return put_tagged(out, 0xD2, <uint64_t>x, 4)
     return put_tagged(out, 0xD3, <uint64_t>x, 8)
+
+
+cdef inline Py_ssize_t put_float(unsigned char* out, double value) noexcept:
+    """A float as msgspec packs it: always a float64."""
+    cdef uint64_t bits
+    memcpy(&bits, &value, 8)
+    return put_tagged(out, 0xCB, bits, 8)
 
 
 cdef inline Py_ssize_t put_bin_head(unsigned char* out, Py_ssize_t size) noexcept:

@@ -11,13 +11,12 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
-from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 from matchcore._native.slots cimport EVALUATED, EXPIRED, Slot
 from struct_fields cimport field_at, object_member
 from msgpack_out cimport (
-    put_array_head, put_big, put_bin_head, put_int, put_map_head, put_str_head,
+    put_array_head, put_bin_head, put_float, put_int, put_map_head, put_str_head,
 )
 
 cdef extern from "Python.h":
@@ -122,12 +121,8 @@ cdef class Writer:
         return True
 
     cdef int real(self, double value) except -1:
-        """A float: always a float64 (msgspec's form)."""
-        cdef uint64_t bits
-        cdef unsigned char* out = self.room(HEAD_MAX)
-        memcpy(&bits, &value, 8)
-        out[0] = 0xCB
-        self.size += 1 + put_big(out + 1, bits, 8)
+        """A float (msgspec's form: always a float64)."""
+        self.size += put_float(self.room(HEAD_MAX), value)
         return 0
 
     cdef int value(self, object value) except -1:
