@@ -1162,13 +1162,19 @@ cdef bint CRC_FAST = mc_crc32_fast_available()
 cdef uint32_t crc32(uint32_t crc, const unsigned char* p, Py_ssize_t n):
     """`zlib.crc32(bytes, crc)` of the `n` bytes at `p`."""
     cdef uint32_t c = ~crc
-    cdef uint32_t one, two
     cdef Py_ssize_t folded
     if CRC_FAST and n >= 64:  # carry-less multiplication, 16 bytes at a time
         folded = n & ~(<Py_ssize_t>15)
         c = mc_crc32_fold(c, p, folded)
         p += folded
         n -= folded
+    return ~crc32_tables(c, p, n)
+
+
+cdef uint32_t crc32_tables(uint32_t c, const unsigned char* p, Py_ssize_t n):
+    """The CRC state `c` (not inverted) after the `n` bytes at `p`, by table lookups: eight
+    bytes at a time, then one. All of a CPU without PCLMULQDQ's CRC, the tail of the others'."""
+    cdef uint32_t one, two
     while n >= 8:
         one = little(p) ^ c
         two = little(p + 4)
@@ -1184,12 +1190,16 @@ cdef uint32_t crc32(uint32_t crc, const unsigned char* p, Py_ssize_t n):
         c = CRC_TABLES[0][(c ^ p[0]) & 0xFF] ^ (c >> 8)
         p += 1
         n -= 1
-    return ~c
+    return c
 
 
-def crc32_of(bytes data, uint32_t crc=0):
-    """`zlib.crc32(data, crc)`, as log records get it (a snapshot too)."""
-    return crc32(crc, <const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+def crc32_of(bytes data, uint32_t crc=0, *, bint fold=True):
+    """`zlib.crc32(data, crc)`, as log records get it (a snapshot too). `fold=False` takes the
+    table path alone, as a CPU without PCLMULQDQ does (for tests on one that has it)."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
+    if fold:
+        return crc32(crc, p, PyBytes_GET_SIZE(data))
+    return ~crc32_tables(~crc, p, PyBytes_GET_SIZE(data))
 
 
 cdef enum:
