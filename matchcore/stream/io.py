@@ -201,12 +201,12 @@ class VerdictSink:
     `cut` is the bytes of a torn last frame cut from the file when it was opened (see
     `cut_torn_tail`; recovery delivers that frame's verdicts again)."""
 
-    def __init__(self, fd: int, framing: Framing, *, owns: bool = False) -> None:
+    def __init__(self, fd: int, framing: Framing, *, owns: bool = False, cut: int = 0) -> None:
         self.fd = fd
         self.framing = framing
         self.owns = owns
         self.written = 0
-        self.cut = 0
+        self.cut = cut
 
     @classmethod
     def to_path(cls, path: str | Path, framing: Framing) -> VerdictSink:
@@ -214,9 +214,7 @@ class VerdictSink:
         if str(path) == "-":
             return cls(sys.stdout.fileno(), framing)
         fd, cut = _open_appending(path, framing)
-        sink = cls(fd, framing, owns=True)
-        sink.cut = cut
-        return sink
+        return cls(fd, framing, owns=True, cut=cut)
 
     def write(self, events: list[VerdictEvent]) -> None:
         """Write the events; one write call, so a crash leaves whole frames only."""
