@@ -53,10 +53,11 @@ cdef class Plan:
         config = kind.__struct_config__
         fields = kind.__struct_fields__
         self.kind, self.count = kind, len(fields)
-        self.names = tuple(encode(name) for name in kind.__struct_encode_fields__)
         self.packs = packed and self.count <= FIELDS_MAX and not (
             config.array_like or config.omit_defaults or config.tag is not None
         )
+        packed_names = kind.__struct_encode_fields__ if self.packs else ()  # else unused
+        self.names = tuple(encode(name) for name in packed_names)
         for f in range(min(self.count, FIELDS_MAX)):
             self.offsets[f] = object_member(kind, fields[f]).offset
 
@@ -201,6 +202,9 @@ def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_i
     compiled one (the caller packs it)."""
     if len(names) != 2 + len(rest):
         raise ValueError("a state's fields are its documents, its slots and the rest")
+    for held in slots.values():
+        if type(held) is not Slot:
+            return None  # found before anything is written
     cdef Writer out = Writer(encode_into)
     cdef Slot slot
     cdef unsigned char* flags
@@ -230,8 +234,6 @@ def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_i
     out.text(names[1])
     out.head(put_array_head, len(slots))
     for key, held in slots.items():
-        if type(held) is not Slot:
-            return None
         slot = <Slot>held
         out.head(put_array_head, 8)
         out.value((<tuple?>key)[0])
