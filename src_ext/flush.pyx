@@ -1,17 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The stream matcher's per-order flush glue in C: deciding the touched orders, looking up
 their documents, sorting their keys, planning a buyer's annual-limit walks and a micro-batch's
-quota ledger, remembering the engine's walks and making the verdict events of a micro-batch,
-each in one call instead of a dozen Python calls an order.
+quota ledger, listing the engine's results, remembering its walks and making the verdict events
+of a micro-batch, each in one call instead of a dozen Python calls an order.
 
 matchcore/stream/matcher.py keeps the pure-Python path, the reference, for when this is not
 built (`StreamMatcher._decide_all`, `_linked`, `_walk_years`, `_walked_again`, `_replay_all`,
-`_remember_walks`, `_events_of`, `_ledger_columns`, `sorted`); tests/stream/test_stream_flush.py
-runs both side by side on generated streams.
+`_remember_walks`, `_events_of`, `_ledger_columns`, `_listed_values`, `sorted`);
+tests/stream/test_stream_flush.py runs both side by side on generated streams.
 """
 
 cimport cython
+from cpython.buffer cimport PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer
 from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.long cimport PyLong_FromLongLong, PyLong_FromUnsignedLongLong
 from cpython.dict cimport PyDict_SetDefault
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport (
@@ -53,6 +55,12 @@ cdef extern from "Python.h":
     const void* str_data "PyUnicode_DATA"(PyObject* o) noexcept nogil
     Py_ssize_t str_length "PyUnicode_GET_LENGTH"(PyObject* o) noexcept nogil
     enum: PyUnicode_1BYTE_KIND
+
+
+cdef extern from "mc_dict.h":  # `dict.get`, `d[key] = value`, `key in d` by a known hash
+    object mc_dict_get(dict d, object key, Py_hash_t hash)
+    int mc_dict_set(dict d, object key, object value, Py_hash_t hash) except -1
+    int mc_dict_contains(dict d, object key, Py_hash_t hash) except -1
 
 
 cdef extern from *:
@@ -231,11 +239,15 @@ cdef class FlushGlue:
         cdef list orders_of
         cdef dict settles = {}
         cdef Slot slot
+        cdef Py_hash_t key_hash
         for key in keys:
-            slot = self.slots[key]
-            documents = self.decide(key, slot, inventory_rules, settles)
+            # An order key is looked up in up to six dicts here: hashed once (a tuple keeps no
+            # hash, ~100 instructions a time).
+            key_hash = hash(key)
+            slot = self.slot_of(key, key_hash)
+            documents = self.decide(key, key_hash, slot, inventory_rules, settles)
             if documents is not None:
-                linked[key] = documents
+                mc_dict_set(linked, key, documents, key_hash)
             buyer = slot.buyer
             if buyer is not None and (documents is not None or waiting_count):
                 orders_of = changed.get(buyer)
@@ -247,9 +259,18 @@ cdef class FlushGlue:
             for key in sorted(settles):
                 self.settle(key, settles[key])
 
-    cdef object decide(self, key, Slot slot, bint inventory_rules, dict settles):
+    cdef Slot slot_of(self, key, Py_hash_t key_hash):
+        """`self.slots[key]` (`key_hash`: its hash)."""
+        slot = mc_dict_get(self.slots, key, key_hash)
+        if slot is None:
+            raise KeyError(key)
+        return slot
+
+    cdef object decide(
+        self, key, Py_hash_t key_hash, Slot slot, bint inventory_rules, dict settles
+    ):
         """`StreamMatcher._decide_without_engine` of one touched order (its `slot`)."""
-        order = self.live(self.orders.get(key))
+        order = self.live(mc_dict_get(self.orders, key, key_hash))
         slot.buyer = self.entry_link.get(order) if order is not None else None
         cdef bint evaluated = slot.flags & EVALUATED
         if order is None:
@@ -258,11 +279,13 @@ cdef class FlushGlue:
             return None
         # Each index looked up once: what tells whether the order may be complete is what
         # its documents are made of.
-        paying = self.payment_members.get(key)
+        paying = mc_dict_get(self.payment_members, key, key_hash)
         if evaluated or paying is not None:
-            carrying = self.waybill_members.get(key)
+            carrying = mc_dict_get(self.waybill_members, key, key_hash)
             if evaluated or inventory_rules or carrying is not None:
-                documents = self.linked_of(key, order, paying, carrying, inventory_rules)
+                documents = self.linked_of(
+                    key, key_hash, order, paying, carrying, inventory_rules
+                )
                 if evaluated or not self.lacks(documents, inventory_rules):
                     return documents
         if slot.flags & EXPIRED:
@@ -284,33 +307,40 @@ cdef class FlushGlue:
 
     def linked(self, key, bint inventory_rules):
         """`StreamMatcher._linked`: the order's live documents."""
-        return self.look_up(key, inventory_rules)
+        return self.look_up(key, hash(key), inventory_rules)
 
     def linked_all(self, list keys, dict known, bint inventory_rules):
         """The documents of these orders as `StreamMatcher._run_engine` has them: those in
         `known` (looked up already this flush), the others' looked up (`linked`)."""
         cdef dict linked = {}
+        cdef Py_hash_t key_hash
         for key in keys:
-            documents = known.get(key)  # (documents are never None)
-            linked[key] = documents if documents is not None else self.look_up(
-                key, inventory_rules
-            )
+            key_hash = hash(key)
+            documents = mc_dict_get(known, key, key_hash)  # (documents are never None)
+            if documents is None:
+                documents = self.look_up(key, key_hash, inventory_rules)
+            mc_dict_set(linked, key, documents, key_hash)
         return linked
 
-    cdef object look_up(self, key, bint inventory_rules):
-        """`linked`."""
+    cdef object look_up(self, key, Py_hash_t key_hash, bint inventory_rules):
+        """`linked` (`key_hash`: the key's hash)."""
         return self.linked_of(
             key,
-            self.live(self.orders.get(key)),
-            self.payment_members.get(key),
-            self.waybill_members.get(key),
+            key_hash,
+            self.live(mc_dict_get(self.orders, key, key_hash)),
+            mc_dict_get(self.payment_members, key, key_hash),
+            mc_dict_get(self.waybill_members, key, key_hash),
             inventory_rules,
         )
 
-    cdef object linked_of(self, key, order, paying, carrying, bint inventory_rules):
+    cdef object linked_of(
+        self, key, Py_hash_t key_hash, order, paying, carrying, bint inventory_rules
+    ):
         """`linked` of an order whose live `order` entry and link indexes' members (`paying`,
         `carrying`) were looked up already."""
-        inventory = self.live(self.inventories.get(key)) if inventory_rules else None
+        inventory = (
+            self.live(mc_dict_get(self.inventories, key, key_hash)) if inventory_rules else None
+        )
         waybills = sorted_members(carrying)
         if inventory is not None:
             loose_key = self.entry_link.get(inventory)
@@ -830,23 +860,25 @@ cdef class FlushGlue:
         cdef dict counters = matcher.counters._values  # both replaced by a restore or a drain
         cdef list out = matcher._events
         cdef Slot slot
+        cdef Py_hash_t key_hash
         for key in keys:
-            documents = linked.get(key)
-            slot = self.slots[key]
+            key_hash = hash(key)  # (looked up in up to five dicts)
+            documents = mc_dict_get(linked, key, key_hash)
+            slot = self.slot_of(key, key_hash)
             if documents is None:
                 event = self.replayed_event(key, replayed[key])
                 self.emit(key, slot, event, False, counters, out)
                 continue
-            if key not in known and (
+            if not mc_dict_contains(known, key, key_hash) and (
                 self.linked_order.get(documents) is None
                 or not (slot.flags & EVALUATED or not self.lacks(documents, inventory_rules))
             ):
                 continue  # (the touched orders in `known` were found eligible this flush)
-            event = events.get(key)
+            event = mc_dict_get(events, key, key_hash)
             if event is None:  # the order itself is invalid (batch would reject its row)
                 event = self.event("", key[0], key[1], 0, "invalid")
             slot.flags |= EVALUATED
-            self.emit(key, slot, event, key in direct, counters, out)
+            self.emit(key, slot, event, mc_dict_contains(direct, key, key_hash), counters, out)
 
     cdef emit(self, key, Slot slot, event, bint always, dict counters, list out):
         """`StreamMatcher._emit`: a new version of the order's verdict (`slot` its slot),
@@ -939,6 +971,40 @@ cdef class FlushGlue:
         made = PyUnicode_New(POINT + 1 + size - start, 127)
         memcpy(PyUnicode_DATA(made), out + start, POINT + 1 + size - start)
         return made
+
+
+def kernel_values(values, int64_t null):
+    """matcher.py `_kernel_values` of a kernel output column (a 1-d array): its int64 values
+    as Python ints, `null` as None; uint64 ones as ints; others' through `tolist`. A list made
+    in C: no NumPy comparison, search and `tolist` a column."""
+    cdef Py_buffer view
+    cdef Py_ssize_t row
+    cdef const char* at
+    cdef int64_t value
+    cdef char kind = 0  # the struct module's code of a native 8-byte integer, else 0
+    cdef bint unsigned
+    PyObject_GetBuffer(values, &view, PyBUF_RECORDS_RO)
+    try:
+        if view.ndim == 1 and view.itemsize == 8 and view.format[0] and not view.format[1]:
+            kind = view.format[0]
+        if kind not in b"lqLQ":
+            return values.tolist()
+        unsigned = kind == c"L" or kind == c"Q"
+        listed = PyList_New(view.shape[0])
+        for row in range(view.shape[0]):
+            at = <const char*>view.buf + row * view.strides[0]
+            value = (<const int64_t*>at)[0]
+            if unsigned:
+                item = PyLong_FromUnsignedLongLong((<const uint64_t*>at)[0])
+            elif value == null:
+                item = None
+            else:
+                item = PyLong_FromLongLong(value)
+            Py_INCREF(item)
+            PyList_SET_ITEM(listed, row, item)
+        return listed
+    finally:
+        PyBuffer_Release(&view)
 
 
 cdef inline int walks_before(

@@ -25,7 +25,7 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 from china_dates cimport (CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, days_from_civil,
                          days_in_month, fixed_china_dates)
-from matchcore._native.slots cimport Slot, new_slot
+from matchcore._native.slots cimport DeadlineQueue, Slot, new_slot
 from msgpack_out cimport (
     grow, put_array_head, put_big, put_bin_head, put_float, put_int, put_str_head,
 )
@@ -966,22 +966,24 @@ cdef class NewUpserts:
     nothing; the Python path then does it all.
 
     `routes` maps each message type to (its DocumentIntake, the matcher's documents of that
-    kind, the link index the kind goes in); `slots` are the matcher's order slots, `deadline`
-    its `_Deadlines.add`; `entry(revision, link, rows)` makes what the matcher keeps of a
-    document and `touch` an order's slot (src_ext/slots.pyx; a document holds its order's key
-    as the tuple of the order's slot, its `key`, when there is one:
-    `StreamMatcher._order_key`); `accepted` is what `apply` returns
+    kind, the link index the kind goes in); `slots` are the matcher's order slots, `deadlines`
+    its `_Deadlines` (added to in C: src_ext/slots.pyx `DeadlineQueue`); `entry(revision, link,
+    rows)` makes what the matcher keeps of a document and `touch` an order's slot
+    (src_ext/slots.pyx; a document holds its order's key as the tuple of the order's slot, its
+    `key`, when there is one: `StreamMatcher._order_key`); `accepted` is what `apply` returns
     when it took the message. The matcher's dirty set and counters' dict are read from it on
     every Python call (a flush or a restore replaces them); C callers hand them in (`Offers`
-    reads them again only after what may replace them).
+    reads them again only after what may replace them). `keep` counts nothing: its callers
+    count what it took (`count_accepted`; `Offers` once for many).
     """
 
     cdef dict routes, slots
-    cdef object deadline, entry, accepted
+    cdef DeadlineQueue deadlines
+    cdef object entry, accepted
 
-    def __init__(self, routes, dict slots, deadline, entry, accepted):
+    def __init__(self, routes, dict slots, DeadlineQueue deadlines, entry, accepted):
         self.routes = {cls: _Route(*route) for cls, route in routes.items()}
-        self.slots, self.deadline = slots, deadline
+        self.slots, self.deadlines = slots, deadlines
         self.entry, self.accepted = entry, accepted
 
     def apply(self, matcher, message, now):
@@ -1006,19 +1008,20 @@ cdef class NewUpserts:
         link = intake.linked(message)
         if not keepable(intake, link):
             return None
-        return self.keep(
-            matcher, route, key, key_hash, message.revision, link, intake.packed(rows), now,
-            dirty, counts,
+        result = self.keep(
+            matcher, route, key, key_hash, message.revision, link, intake.packed(rows), now, dirty
         )
+        count_accepted(counts, 1)
+        return result
 
     cdef object keep(
         self, object matcher, _Route route, tuple key, Py_hash_t key_hash, object revision,
-        object link, bytes packed, object now, dict dirty, dict counts
+        object link, bytes packed, object now, dict dirty
     ):
         """Store a new document's version, index its link and touch its order: what `take`
         and `DirectJson` have found keepable (`keepable`, its key, of hash `key_hash`, not in
         the store). The order's key tuple is its slot's, whichever document came first (one
-        tuple per order). `dirty`, `counts`: as `take`'s."""
+        tuple per order). `dirty`: as `take`'s. Not counted (see the class)."""
         cdef bint by_link = route.intake.link == L_ORDER  # a payment or waybill: by its order
         touched = link if by_link else key  # else keyed by its order's key (order, inventory)
         # the order key's hash, once for its slot, dirty mark and (order, inventory) document
@@ -1031,7 +1034,6 @@ cdef class NewUpserts:
             else:
                 key = touched
         mc_dict_set(route.store, key, self.entry(revision, link, packed), key_hash)
-        counts["accepted"] = counts.get("accepted", 0) + 1  # a dict: its `get` called in C
         if link is not None:
             add_member(route, link, key)
         self.touch(matcher, touched, touched_hash, slot is None, now, dirty)
@@ -1042,13 +1044,23 @@ cdef class NewUpserts:
     ) except -1:
         """The order `key` (of hash `key_hash`; `new`: without a slot yet) waits for a flush
         in `dirty`, the matcher's dirty set (`StreamMatcher._touch`)."""
+        cdef double first_seen
         if new:
-            mc_dict_set(self.slots, key, new_slot(now, key), key_hash)
-            self.deadline(key, now)
+            first_seen = now
+            mc_dict_set(self.slots, key, new_slot(first_seen, key), key_hash)
+            self.deadlines.push(key, first_seen)
         if not dirty:
             matcher._dirty_since = now
         mc_dict_set(dirty, key, None, key_hash)
         return 0
+
+
+cdef inline int count_accepted(dict counts, Py_ssize_t taken) except -1:
+    """`counters.add("accepted", taken)` on the counters' dict `counts` (a dict: its `get`
+    called in C), nothing for none."""
+    if taken:
+        counts["accepted"] = counts.get("accepted", 0) + taken
+    return 0
 
 
 cdef inline int add_member(_Route route, object link, tuple key) except -1:
@@ -1896,7 +1908,7 @@ cdef class DirectJson:
         nothing."""
         if not self.prepare(upserts, raw):
             return None
-        return self.keep(upserts, matcher, now, matcher._dirty, matcher.counters._values)
+        return self.store(upserts, matcher, now)
 
     def read(self, NewUpserts upserts, bytes raw):
         """`prepare` for the one-message intakes (`feed`, `DurableMatcher.offer`): True when
@@ -1904,22 +1916,20 @@ cdef class DirectJson:
         return self.prepare(upserts, raw)
 
     def store(self, NewUpserts upserts, matcher, now):
-        """`keep` what `read` read, arrived at `now`."""
-        return self.keep(upserts, matcher, now, matcher._dirty, matcher.counters._values)
+        """`keep` what `read` read, arrived at `now`, and count it."""
+        result = self.keep(upserts, matcher, now, matcher._dirty)
+        count_accepted(matcher.counters._values, 1)
+        return result
 
-    cdef object keep(
-        self, NewUpserts upserts, object matcher, object now, dict dirty, dict counts
-    ):
-        """Store what `prepare` made, arrived at `now` (`dirty`, `counts`: as
-        `NewUpserts.take`'s)."""
+    cdef object keep(self, NewUpserts upserts, object matcher, object now, dict dirty):
+        """Store what `prepare` made, arrived at `now` (`dirty`: as `NewUpserts.take`'s), not
+        counted (`NewUpserts.keep`)."""
         route, key, revision, link, packed = (
             self.route, self.key, self.revision, self.link, self.packed
         )
         self.route = self.key = self.revision = self.link = self.packed = None
         self.taken += 1
-        return upserts.keep(
-            matcher, route, key, self.key_hash, revision, link, packed, now, dirty, counts
-        )
+        return upserts.keep(matcher, route, key, self.key_hash, revision, link, packed, now, dirty)
 
     cdef bint prepare(self, NewUpserts upserts, object raw) except -1:
         """Read `raw`; True when it is the usual new upsert (see the class)."""
@@ -2368,6 +2378,7 @@ cdef class Tally:
     cdef public Py_ssize_t records, taken
     cdef public bint moved
     cdef public object position
+    cdef Py_ssize_t uncounted  # taken by the direct path, not in the matcher's counters yet
 
     def __init__(self):
         self.records = self.taken = 0
@@ -2389,6 +2400,10 @@ cdef class Offers:
     `batch_size` are read once a call: nothing changes them while messages are offered), a
     value batch would reject handed to `durable.on_dead_letter`, and the verdicts of a flush
     collected (`durable._collect`). A message that is not bytes is packed by `encode` first.
+
+    What the direct path takes is counted in the matcher's counters at once, before any call
+    that may read them (all but `clock`, `encode` and indexing `raws` and `positions`, which
+    do not) and when the call ends: counted one by one, ~400 instructions a message.
     """
 
     cdef MessageDecoder decoder
@@ -2406,6 +2421,22 @@ cdef class Offers:
     def offer(self, Tally tally, durable, matcher, LogBuffer queue, raws, positions, now):
         """Offer every message of `raws` (with the position of the same index in `positions`,
         or None for all when it is None) arrived at `now` (None: `matcher.clock()` each)."""
+        try:
+            self.offer_each(tally, durable, matcher, queue, raws, positions, now)
+        finally:  # also when a message raised
+            self.count_taken(tally, matcher.counters._values)
+
+    cdef inline int count_taken(self, Tally tally, dict counts) except -1:
+        """Count what the direct path took in `counts`, the matcher's counters' dict."""
+        count_accepted(counts, tally.uncounted)
+        tally.uncounted = 0
+        return 0
+
+    cdef int offer_each(
+        self, Tally tally, durable, matcher, LogBuffer queue, raws, positions, now
+    ) except -1:
+        """`offer`, but for the count of what the direct path took last (`Tally.uncounted`),
+        which `offer` counts at the end."""
         cdef Py_ssize_t at, count = len(raws)
         cdef long long first = 0, step = 0, last = 0
         upserts = matcher._new_upserts  # compiled (called in C), None, or a stand-in of tests
@@ -2444,6 +2475,7 @@ cdef class Offers:
                 raw = self.encode(raw)
             direct_upsert = json is not None and json.prepare(compiled, raw)
             if not direct_upsert:
+                self.count_taken(tally, counts)  # what follows may read the counters
                 message = self.decoder.checked(raw)
                 if message is None:
                     try:
@@ -2457,7 +2489,8 @@ cdef class Offers:
                 put_input(queue, self.kind, self.python_record, arrival, position, raw)
             tally.records += 1
             if direct_upsert:  # the usual new upsert, read straight into the state
-                result = json.keep(compiled, matcher, arrival, dirty, counts)
+                result = json.keep(compiled, matcher, arrival, dirty)
+                tally.uncounted += 1
             elif compiled is not None:
                 result = compiled.take(matcher, message, arrival, dirty, counts)
             else:
@@ -2468,9 +2501,10 @@ cdef class Offers:
             if in_python:  # the Python path (or a stand-in of tests): read again, to be safe
                 dirty, counts, unseen = matcher._dirty, matcher.counters._values, True
             if auto_flush and len(dirty) >= batch_size:
+                self.count_taken(tally, counts)
                 matcher.flush(arrival)
                 stale = unseen = True
-            if result is not self.accepted and result.status == "dead":
+            if result is not self.accepted and result.status == "dead":  # (not direct)
                 durable.on_dead_letter(result.reason or "", position, raw)
                 stale = unseen = True
             self.moved(tally, position)
@@ -2478,7 +2512,9 @@ cdef class Offers:
             if unseen:
                 unseen = False
                 if matcher._events:  # the feed flushed
+                    self.count_taken(tally, counts)
                     durable._collect()
+        return 0
 
     cdef inline void moved(self, Tally tally, object position):
         """The input moved on to `position` (None: it has none)."""

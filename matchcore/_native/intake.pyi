@@ -3,6 +3,8 @@
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .slots import DeadlineQueue
+
 TEXT: int
 ID_NUMBER: int
 AMOUNT: int
@@ -86,7 +88,7 @@ class NewUpserts:
         self,
         routes: dict[type, tuple[DocumentIntake, dict[Any, Any], Any]],
         slots: dict[Any, Any],
-        deadline: Callable[[Any, float], None],
+        deadlines: DeadlineQueue,
         entry: Callable[[int, Any, bytes], Any],
         accepted: Any,
     ) -> None: ...

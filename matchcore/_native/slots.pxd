@@ -115,3 +115,12 @@ cdef inline object place_of(Slot slot):
     for i in range(8, PLACE_BYTES):
         data[i] = (<uint32_t>slot.place_high >> (8 * (i - 8))) & 0xFF
     return _PyLong_FromByteArray(data, PLACE_BYTES, 1, 1)
+
+
+cdef class DeadlineQueue:
+    # matcher.py `_DeadlineQueue`'s fields, as its subclass `_Deadlines` reads them
+    cdef public double _window, _newest
+    cdef public object _chunks, _untracked
+    cdef public list _tail, _late
+    cdef Py_ssize_t chunk  # `CHUNK` of the queue's type, read once
+    cdef int push(self, object key, double first_seen) except -1

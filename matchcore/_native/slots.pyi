@@ -1,6 +1,8 @@
-"""Type stubs of the compiled order slot (src_ext/slots.pyx)."""
+"""Type stubs of the compiled order slot and deadline queue (src_ext/slots.pyx)."""
 
-from typing import Any
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 FIELDS: tuple[str, ...]
 
@@ -30,3 +32,16 @@ class Slot:
         walk_limit: int | None = None,
         place: int | None = None,
     ) -> None: ...
+
+class DeadlineQueue:
+    """`matchcore.stream.matcher._DeadlineQueue` in C (the base of `_Deadlines`)."""
+
+    CHUNK: ClassVar[int]
+    _window: float
+    _newest: float
+    _chunks: deque[tuple[Any, ...]]
+    _untracked: Callable[[Any], Any]
+    _tail: list[Any]
+    _late: list[tuple[float, Any]]
+    def __init__(self, window: float, untracked: Callable[[Any], Any]) -> None: ...
+    def add(self, key: Any, first_seen: float) -> None: ...

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import msgspec
 import numpy as np
@@ -269,8 +269,16 @@ def engine_evaluator(engine: str = "auto") -> Evaluator:
 
 
 def _kernel_values(values: np.ndarray) -> list[Any]:
-    """A kernel output column as Python values, its null marker (in int64 columns) as None:
-    listed at once, then the few nulls put in (a test per value costs more than the list)."""
+    """A kernel output column as Python values, its null marker (in int64 columns) as None
+    (made in C when built: src_ext/flush.pyx `kernel_values`)."""
+    if _flush is not None:
+        return _flush.kernel_values(values, NULL_INT64)
+    return _listed_values(values)
+
+
+def _listed_values(values: np.ndarray) -> list[Any]:
+    """`_kernel_values` in Python: listed at once, then the few nulls put in (a test per value
+    costs more than the list)."""
     listed = values.tolist()
     if values.dtype == np.int64:
         for row in np.flatnonzero(values == NULL_INT64).tolist():
@@ -383,6 +391,7 @@ class StreamMatcher:
         self._verdicts: dict[int, tuple[str, tuple[str, ...]]] = {}  # mask -> verdict, codes
         self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
         self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
+        self._verdict_masks = _verdict_bits(self.settings)  # (see `_verdict_of`)
         #: `_apply` of the usual message in one compiled call (None: not built).
         self._new_upserts = _new_upserts(self) if _intake is not None else None
         #: The usual JSON message read straight into what `_new_upserts` keeps, by `feed`,
@@ -986,9 +995,19 @@ class StreamMatcher:
         shares the one tuple of codes)."""
         verdict = self._verdicts.get(mask)
         if verdict is None:
+            # `settings.verdict_of` and `reasons_of` from masks worked out once (they look up
+            # every rule's severity, an enum hash each: some 40K instructions a mask), the
+            # codes of the mask's enabled bits taken lowest first: in rule order.
+            reject, review, enabled, codes = self._verdict_masks
+            reasons = []
+            failed = mask & enabled
+            while failed:
+                lowest = failed & -failed
+                reasons.append(codes[lowest])
+                failed ^= lowest
             verdict = self._verdicts[mask] = (
-                self.settings.verdict_of(mask),
-                tuple(self.settings.reasons_of(mask)),
+                "reject" if mask & reject else "review" if mask & review else "pass",
+                tuple(reasons),
             )
         return verdict
 
@@ -1228,6 +1247,7 @@ class StreamMatcher:
         self.inventory_rules = configuration.inventory_rules
         self._verdicts.clear()
         self._walk_masks = _walk_bits(self.settings)
+        self._verdict_masks = _verdict_bits(self.settings)
         for slot in self._slots.values():  # spent and results under other rules
             slot.spent_after = slot.walk_limit = None
 
@@ -1600,7 +1620,42 @@ def _single(found: tuple[Any, ...] | set[Any]) -> bool:
 _untracked: Callable[[Any], Any] = _intake.untracked if _intake is not None else (lambda t: t)
 
 
-class _Deadlines:
+class _DeadlineQueue:
+    """Where `_Deadlines.add` queues an order slot's deadline: the reference, and the base of
+    `_Deadlines` when the extension is not built (else src_ext/slots.pyx `DeadlineQueue`, whose
+    `add` the compiled intake calls in C, not through a Python frame)."""
+
+    __slots__ = ("_window", "_chunks", "_tail", "_late", "_newest", "_untracked")
+
+    CHUNK: ClassVar[int]  # `_Deadlines.CHUNK`
+
+    def __init__(self, window: float, untracked: Callable[[Any], Any]) -> None:
+        self._window = window
+        self._chunks: deque[tuple[OrderKey, ...]] = deque()  # full, oldest first
+        self._tail: list[OrderKey] = []  # the newest keys, fewer than CHUNK
+        self._late: list[tuple[float, OrderKey]] = []
+        self._newest = -math.inf  # first_seen of the last queued slot
+        self._untracked = untracked  # makes each full chunk (`_untracked`)
+
+    def add(self, key: OrderKey, first_seen: float) -> None:
+        """The slot of `key`, first seen at `first_seen`, is due a window later."""
+        if first_seen >= self._newest:
+            self._tail.append(key)
+            if len(self._tail) == self.CHUNK:
+                self._chunks.append(self._untracked(tuple(self._tail)))
+                self._tail = []
+            self._newest = first_seen
+        else:
+            heapq.heappush(self._late, (first_seen + self._window, key))
+
+
+if TYPE_CHECKING:
+    _DeadlineBase = _DeadlineQueue
+else:
+    _DeadlineBase = _native_slots.DeadlineQueue if _native_slots is not None else _DeadlineQueue
+
+
+class _Deadlines(_DeadlineBase):
     """The completion deadlines of order slots (each slot's `first_seen` + the window).
 
     Slots are made in processing-time order, so nearly every deadline sits in a queue of keys
@@ -1609,32 +1664,17 @@ class _Deadlines:
 
     The queue is chunks of `CHUNK` keys, each a tuple out of the cyclic garbage collector's
     sight, and the newest keys in a list: a full collection visits a few hundred chunks, not
-    every pending order (see `_untracked`).
+    every pending order (see `_untracked`). `add` is the base's (`_DeadlineBase`).
     """
 
-    __slots__ = ("_slots", "_window", "_chunks", "_tail", "_head", "_late", "_newest")
+    __slots__ = ("_slots", "_head")
 
-    CHUNK = 1024
+    CHUNK = 1024  # read once a queue is made (by the compiled one)
 
     def __init__(self, slots: dict[OrderKey, _Slot], window: float) -> None:
+        super().__init__(window, _untracked)
         self._slots = slots
-        self._window = window
-        self._chunks: deque[tuple[OrderKey, ...]] = deque()  # full, oldest first
-        self._tail: list[OrderKey] = []  # the newest keys, fewer than CHUNK
         self._head = 0  # keys already due of the first chunk (of the tail when none)
-        self._late: list[tuple[float, OrderKey]] = []
-        self._newest = -math.inf  # first_seen of the last queued slot
-
-    def add(self, key: OrderKey, first_seen: float) -> None:
-        """The slot of `key`, first seen at `first_seen`, is due a window later."""
-        if first_seen >= self._newest:
-            self._tail.append(key)
-            if len(self._tail) == self.CHUNK:
-                self._chunks.append(_untracked(tuple(self._tail)))
-                self._tail = []
-            self._newest = first_seen
-        else:
-            heapq.heappush(self._late, (first_seen + self._window, key))
 
     def next_due(self) -> float | None:
         """The earliest deadline, None when there is none."""
@@ -1710,6 +1750,14 @@ def _walk_bits(settings: RuleSettings) -> tuple[int, int]:
         settings.mask_of("reject") & ~annual.bit,
         annual.bit if settings.enabled(annual) else 0,
     )
+
+
+def _verdict_bits(settings: RuleSettings) -> tuple[int, int, int, dict[int, str]]:
+    """(the reject rules' bits, the review rules', the enabled rules', each rule's code by its
+    bit): what `settings.verdict_of` and `reasons_of` read of the settings. (Rules are in bit
+    order: a mask's codes in rule order are its bits' from the lowest.)"""
+    codes = {rule.bit: rule.name for rule in Rule}
+    return settings.mask_of("reject"), settings.mask_of("review"), settings.enabled_mask, codes
 
 
 def _walk_place(year: int, app_time: int) -> int:
@@ -2181,7 +2229,7 @@ def _new_upserts(matcher: StreamMatcher) -> Any:
     for cls in (Order, Payment, Waybill, Inventory):
         intake = _INTAKES.get(cls) or _intake_of(cls)
         routes[cls] = (intake, matcher._docs[intake.kind], indexes[intake.kind])
-    return _intake.NewUpserts(routes, matcher._slots, matcher._deadlines.add, _entry, ACCEPTED)
+    return _intake.NewUpserts(routes, matcher._slots, matcher._deadlines, _entry, ACCEPTED)
 
 
 def _direct_plans() -> list[Any]:

@@ -12,11 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matchcore.engine.base import NULL_INT64
 from matchcore.money import format_money, fraction_text
+from matchcore.rules import SEVERITIES, Rule, RuleSettings
 from matchcore.stream.matcher import (
     _ANNUAL_BIT,
     _PLACE_BITS,
@@ -27,6 +30,7 @@ from matchcore.stream.matcher import (
     _Entry,
     _ledger_columns,
     _Linked,
+    _listed_values,
     _Packer,
     _Slot,
     _SlotStruct,
@@ -448,3 +452,44 @@ def test_compiled_gather_holds_what_python_holds(data: Any, ledger_references: R
             entry(("L", "L0")) if data.draw(st.booleans()) else None,
         )
     assert glue.gather(linked) == matcher._gathered(linked)
+
+
+#: Kernel output columns: int64 ones with the null marker, reason masks (uint64, never
+#: null), and others the kernel does not make (listed as NumPy lists them).
+_columns = st.one_of(
+    st.lists(st.integers(-(2**63), 2**63 - 1) | st.just(NULL_INT64)).map(
+        lambda values: np.array(values, dtype=np.int64)
+    ),
+    st.lists(st.integers(0, 2**64 - 1)).map(lambda values: np.array(values, dtype=np.uint64)),
+    st.lists(st.integers(-(2**31), 2**31 - 1)).map(lambda values: np.array(values, np.int32)),
+    st.lists(st.floats(allow_nan=False)).map(lambda values: np.array(values, np.float64)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=_columns, step=st.sampled_from([1, 2, -1]))
+def test_compiled_kernel_values_are_the_python_ones(values: Any, step: int) -> None:
+    """The glue lists a kernel column as `_listed_values` does: the null marker of int64 ones
+    as None, the whole uint64 range, other types, strided views."""
+    values = values[::step]
+    assert flush.kernel_values(values, NULL_INT64) == _listed_values(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    severity=st.dictionaries(
+        st.sampled_from([rule.name for rule in Rule]), st.sampled_from(SEVERITIES)
+    ),
+    masks=st.lists(st.integers(0, 2 ** len(Rule) - 1), min_size=1, max_size=8),
+)
+def test_verdicts_of_masks_are_the_settings_ones(
+    severity: dict[str, Any], masks: list[int], ledger_references: References
+) -> None:
+    """A matcher's verdict and reason codes of a reason mask (worked out from its settings'
+    masks once, see `_verdict_of`) are `RuleSettings.verdict_of` and `reasons_of`, in rule
+    order, under any severities."""
+    rules = RuleSettings.from_overrides(severity)
+    matcher = StreamMatcher(ledger_references, rules)
+    for mask in masks:
+        expected = (rules.verdict_of(mask), tuple(rules.reasons_of(mask)))
+        assert matcher._verdict_of(mask) == expected

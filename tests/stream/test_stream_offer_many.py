@@ -1,6 +1,7 @@
 """`DurableMatcher.offer_many` against `offer` one message at a time: on random streams of good
 and bad messages, redeliveries, revisions and cancels, cut into random calls, with auto flushes
-inside them, both give the same log bytes, verdicts, counters, dead letters and positions; with
+inside them, both give the same log bytes, verdicts, counters (also as seen at every flush,
+dead letter and delivery inside a call), dead letters and positions; with
 the compiled intake reading the usual JSON message directly (`offer_many` only), decoding it
 first, or all in Python."""
 
@@ -87,15 +88,34 @@ class _Run:
         self.state_dir = state_dir
         self.delivered: list[Any] = []
         self.dead: list[tuple[str, int | None, bytes]] = []
+        #: The counters whenever something could read them: at each flush, dead letter and
+        #: delivery (`offer_many` counts what it takes at once, before any of them).
+        self.seen: list[dict[str, int]] = []
         self.processor = DurableMatcher(
             self.matcher,
             state_dir,
             commit_interval=1e9,
             commit_records=10**9,
-            deliver=self.delivered.extend,
-            on_dead_letter=lambda *letter: self.dead.append(letter),
+            deliver=self._delivered,
+            on_dead_letter=self._dead,
         )
         self.processor.recover()
+        flushed = self.matcher.flush_listener
+        assert flushed is not None
+
+        def counters_at_flush(now: float) -> None:
+            self.seen.append(self.matcher.counters.as_dict())
+            flushed(now)
+
+        self.matcher.flush_listener = counters_at_flush
+
+    def _delivered(self, events: list[Any]) -> None:
+        self.seen.append(self.matcher.counters.as_dict())
+        self.delivered.extend(events)
+
+    def _dead(self, *letter: Any) -> None:
+        self.seen.append(self.matcher.counters.as_dict())
+        self.dead.append(letter)
 
     def outcome(self) -> tuple[Any, ...]:
         """Everything a caller sees, after a last commit."""
@@ -111,6 +131,7 @@ class _Run:
             self.processor.committed_position,
             self.processor._records_since_snapshot,
             self.matcher.snapshot(),
+            self.seen,
         )
 
 

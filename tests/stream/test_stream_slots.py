@@ -1,7 +1,9 @@
-"""The compiled order slot (src_ext/slots.pyx `Slot`) against `_SlotStruct`, its reference.
+"""The compiled order slot (src_ext/slots.pyx `Slot`) against `_SlotStruct`, its reference, and
+the compiled deadline queue (`DeadlineQueue`) against `_DeadlineQueue`.
 
-Both take the same sets and give the same gets, but for an int past what a C field holds
-(int64; 96 bits for a place), which the compiled slot keeps as not known: None.
+Both slots take the same sets and give the same gets, but for an int past what a C field holds
+(int64; 96 bits for a place), which the compiled slot keeps as not known: None. Both queues
+queue the same keys the same way.
 """
 
 from __future__ import annotations
@@ -125,3 +127,43 @@ def test_compiled_slot_is_small_and_untracked() -> None:
 
 def test_the_matcher_keeps_compiled_slots_when_built() -> None:
     assert matcher_module._Slot is slots.Slot
+
+
+def _queues(chunk: int) -> list[Any]:
+    """A compiled deadline queue and its reference, of `chunk` keys a chunk, a window of 4."""
+
+    class Compiled(slots.DeadlineQueue):
+        CHUNK = chunk
+
+    class Reference(matcher_module._DeadlineQueue):
+        __slots__ = ()
+        CHUNK = chunk
+
+    return [queue(4.0, matcher_module._untracked) for queue in (Compiled, Reference)]
+
+
+def _queued(queue: Any) -> tuple[Any, ...]:
+    """All a deadline queue holds, and whether each chunk is tracked by the collector."""
+    chunks = list(queue._chunks)
+    return (chunks, queue._tail, queue._late, queue._newest, [gc.is_tracked(c) for c in chunks])
+
+
+@given(
+    st.sampled_from([1, 2, 3, 1024]),
+    st.lists(st.sampled_from([0.0, 1.0, 1.0, 2.5, -3.0, 7.0, 1e300]) | st.integers(-2, 9)),
+)
+def test_compiled_deadline_queue_queues_what_the_reference_queues(
+    chunk: int, times: list[float]
+) -> None:
+    """Keys added in time order (and equal times) go in chunks and the tail, one first seen
+    before the newest queued in the heap of late ones, alike after every add."""
+    compiled, reference = _queues(chunk)
+    for number, time in enumerate(times):
+        key = ("EBP", f"O{number}")
+        compiled.add(key, time)
+        reference.add(key, time)
+        assert _queued(compiled) == _queued(reference)
+
+
+def test_the_matcher_queues_deadlines_in_the_compiled_queue_when_built() -> None:
+    assert issubclass(matcher_module._Deadlines, slots.DeadlineQueue)
