@@ -35,8 +35,12 @@ import msgspec.structs
 
 cdef object astuple = msgspec.structs.astuple
 
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) noexcept nogil
+
 cdef extern from "mc_bytes.h":
     bint mc_bytes_eq(const char* a, const char* b, int64_t n) noexcept nogil
+    void mc_copy(char* to, const void* source, int64_t n) noexcept nogil
     int64_t mc_plain_end(const uint8_t* p, int64_t i, int64_t n) noexcept nogil
     bint mc_four_digits(const uint8_t* p, uint32_t* value, int* zeros) noexcept nogil
 
@@ -1392,7 +1396,7 @@ cdef struct Span:  # one field of a JSON object: its name and value, as bytes of
     bint spaced  # text: it has a space (else `trim` and `all_spaces` need not look)
     int64_t number  # an integer; for J_ITEMS the first item's index
     Py_ssize_t digits  # an integer's digits; for J_ITEMS the number of items
-    int parsed  # text: what `FieldTable.match` read of it for its checks (Parsed), for convert
+    int parsed  # text: what `FieldTable.match` read of it for its checks (Parsed): `value_of`
     Decimal decimal  # P_DECIMAL: the amount
     int64_t micros  # P_MICROS: the time, UTC
 
@@ -1401,13 +1405,22 @@ cdef enum Parsed:  # a text's value `FieldTable.match` has read already (see `Sp
     P_NONE, P_DECIMAL, P_MICROS, P_TIME  # P_TIME: a time, but not one `utc_micros_of` gives
 
 
+cdef enum TextChecks:  # what `takes_text` looks at in a field's text, decided once per table
+    TC_NONE  # nothing: text (F_TEXT or F_AMOUNT) that no check reads
+    TC_GIVEN  # only that it is not spaces only (`given`, but no key's length, time or amount)
+    TC_ALL  # each check in turn
+
+
 cdef struct Rule:  # what one field name of a message type means (see `FieldTable`)
     int kind  # FieldKind
     Py_ssize_t column  # its value in the RowPlan's row of every value (-1: none)
+    Py_ssize_t value_at  # `column` when the plan converts it (from its `start` on), else -1
+    int value_kind  # the plan's kind of that value (`value_of`)
     bint needed  # msgspec requires it
     bint key, required, time, amount  # what `MessageCheck` checks of it
     bint given  # required or a key: text of spaces only is refused
     bint must  # needed, required or a key: a message without it is not taken
+    int text_checks  # what `takes_text` looks at (TextChecks)
     const uint8_t* name  # its JSON name (the bytes of `FieldTable.names`)
     Py_ssize_t name_size
     bint plain_name  # printable ASCII but quote and backslash: compared in place (`name_at`)
@@ -1586,8 +1599,8 @@ cdef inline void trim(Span* span, const uint8_t** p, Py_ssize_t* size) noexcept:
 
 cdef inline bint takes(Rule* rule, Span* span) noexcept:
     """Whether msgspec and `MessageCheck` take this value of the field as it is (see
-    `FieldTable.match`). What is read for a check is kept in `span` for
-    `FieldTable.convert`, which would read it again."""
+    `FieldTable.match`). What is read for a check is kept in `span` for `value_of`, which
+    would read it again."""
     if span.type == J_TEXT:  # the usual value
         return takes_text(rule, span)
     if span.type == J_NULL:
@@ -1602,6 +1615,10 @@ cdef inline bint takes(Rule* rule, Span* span) noexcept:
 cdef inline bint takes_text(Rule* rule, Span* span) noexcept:
     """`takes` of text."""
     cdef Time t
+    if rule.text_checks == TC_NONE:  # most fields: decided once, not test by test
+        return True
+    if rule.text_checks == TC_GIVEN:  # most others
+        return not all_spaces(span)
     if not F_TEXT <= rule.kind <= F_AMOUNT:  # a cancel (or no op) is the Python path's
         return rule.kind == F_OP and span.size == 6 and memcmp(span.p, b"upsert", 6) == 0
     if rule.kind == F_KEY and not rule.least <= span.chars <= rule.most:
@@ -1630,6 +1647,11 @@ cdef class FieldTable:
     cdef tuple names
     cdef Py_ssize_t count, op, revision, items, musts  # musts: rules with `must`
     cdef Rule* rules
+    cdef RowPlan plan
+    cdef bint complete  # every column the plan converts has a field (else none is taken)
+    # columns as bits (MAX_VALUES: they fit): those converted (from the plan's `start` on),
+    # those with a default, those required without one
+    cdef uint64_t converted, defaulted, needed
     cdef Py_ssize_t columns[MAX_VALUES]
     cdef Py_ssize_t order[MAX_FIELDS]
 
@@ -1644,6 +1666,7 @@ cdef class FieldTable:
         self.rules = <Rule*>malloc(max(self.count, 1) * sizeof(Rule))
         if self.rules == NULL:
             raise MemoryError()
+        self.plan = plan
         self.op = self.revision = self.items = -1
         self.musts = 0
         for f in range(MAX_VALUES):
@@ -1672,7 +1695,21 @@ cdef class FieldTable:
             else:
                 rule.kind, rule.needed = F_OTHER, True  # unknown to the fast path: never taken
             rule.must = rule.needed or rule.required or rule.key
+            rule.value_at = rule.column if rule.column >= plan.start else -1
+            rule.value_kind = plan.kinds[rule.column] if rule.value_at >= 0 else K_OTHER
+            rule.text_checks = TC_ALL
+            if F_TEXT <= rule.kind <= F_AMOUNT and rule.kind != F_KEY:
+                if not (rule.time or rule.amount):
+                    rule.text_checks = TC_GIVEN if rule.given else TC_NONE
             self.musts += rule.must
+        self.complete = all(self.columns[f] >= 0 for f in range(plan.start, plan.size))
+        self.converted = self.defaulted = self.needed = 0
+        for f in range(plan.start, plan.size):
+            self.converted |= 1ULL << f
+            if plan.defaults[f] is not None:
+                self.defaulted |= 1ULL << f
+            elif plan.required[f]:
+                self.needed |= 1ULL << f
 
     def __dealloc__(self):
         free(self.rules)
@@ -1693,102 +1730,72 @@ cdef class FieldTable:
         return -1
 
     cdef bint match(
-        self, Span* spans, Py_ssize_t count, Py_ssize_t* found, bint named
+        self, Span* spans, Py_ssize_t count, Py_ssize_t* found, Value* values, bint named
     ) except -1:
-        """`found[f]`: the span of field f (-1: absent). False for an unknown or repeated field,
-        a missing field msgspec requires, or a value msgspec or `MessageCheck` would not take
-        as it is (see `DirectJson`). The tag's span is passed over. `named`: the spans were
-        read with this table, their `field` says which they are; else they are looked for,
-        and their order remembered (`order`)."""
-        cdef Py_ssize_t f, s, hint = 0, musts = 0
+        """`found[f]`: the span of field f (-1: absent), and `values` the row's values from the
+        plan's `start` on (`RowPlan.convert` in the fast path), each converted as its field is
+        taken. False for an unknown or repeated field, a missing field msgspec requires, a
+        value msgspec or `MessageCheck` would not take as it is (see `DirectJson`), or a row
+        the fast path leaves. The tag's span is passed over. `named`: the spans were read with
+        this table, their `field` says which they are; else they are named first (`name`)."""
+        cdef Py_ssize_t f, s, column, musts = 0
+        cdef uint64_t given = 0  # the columns given a value
+        cdef Rule* rule
+        if not named:
+            self.name(spans, count)
+        if not self.complete:
+            return False  # a column no field gives: `RowPlan` leaves it
         for f in range(self.count):
             found[f] = -1
         for s in range(count):
             f = spans[s].field
-            if not named:
-                if f != TAG_FIELD:
-                    f = self.find(spans[s].name, spans[s].name_size, hint)
-                self.remember(s, f)
             if f < 0:
                 if f == TAG_FIELD:
                     continue
                 return False
-            if found[f] >= 0 or not takes(&self.rules[f], &spans[s]):
+            rule = &self.rules[f]
+            if found[f] >= 0 or not takes(rule, &spans[s]):
                 return False
             found[f] = s
-            hint = f + 1
-            musts += self.rules[f].must
-        return musts == self.musts  # none missing of those that must be given
+            column = rule.value_at
+            if column >= 0 and spans[s].type != J_NULL:
+                if not value_of(rule, &spans[s], &values[column]):
+                    return False
+                given |= (<uint64_t>(values[column].type != V_NONE)) << column
+            musts += rule.must
+        # none missing of those that must be given
+        return musts == self.musts and self.finish(values, given)
+
+    cdef void name(self, Span* spans, Py_ssize_t count) noexcept:
+        """Which field of this table each span (read with another) is, its `field`: each
+        looked for from the one after the last found, and their order remembered (`order`)."""
+        cdef Py_ssize_t s, f, hint = 0
+        for s in range(count):
+            f = spans[s].field
+            if f != TAG_FIELD:
+                f = spans[s].field = self.find(spans[s].name, spans[s].name_size, hint)
+                if f >= 0:
+                    hint = f + 1
+            self.remember(s, f)
 
     cdef inline void remember(self, Py_ssize_t at, Py_ssize_t f) noexcept:
         """Field `f` was named at place `at` (see `order`): one compared in place next."""
         self.order[at] = f if f < 0 or self.rules[f].plain_name else NO_FIELD
 
-    cdef bint convert(
-        self, RowPlan plan, Span* spans, Py_ssize_t* found, Value* values
-    ) except -1:
-        """The row's values from the plan's `start` on (`RowPlan.convert` in the fast path), or
-        False."""
-        cdef Py_ssize_t i, f
-        cdef Span* span
+    cdef inline bint finish(self, Value* values, uint64_t given) noexcept:
+        """The row's values no field gave (the `given` columns did: the others take their
+        default, or none), and its China dates; False when a required one is missing."""
+        cdef RowPlan plan = self.plan
+        cdef uint64_t missing = self.converted & ~given
+        cdef Py_ssize_t i
         cdef Value* value
-        cdef int kind
-        cdef Decimal d
-        cdef Time t
-        cdef const unsigned char* kinds = plan.kinds
-        cdef const unsigned char* required = plan.required
         cdef int64_t year, ymd
-        for i in range(plan.start, plan.size):
-            f = self.columns[i]
-            value = &values[i]
-            value.type = V_NONE
-            if f < 0:
-                return False  # no such field: `RowPlan` leaves it
-            if found[f] >= 0 and spans[found[f]].type != J_NULL:
-                span = &spans[found[f]]
-                kind = kinds[i]
-                if span.type == J_INT:
-                    if kind == K_WHOLE:
-                        value.type, value.number = V_INT, span.number
-                    elif kind == K_AMOUNT and self.rules[f].kind == F_AMOUNT:
-                        # `MessageCheck` made it text, str(number), which `fast_units` reads
-                        d.whole_digits, d.places, d.number = span.digits, 0, span.number
-                        if not units_of(&d, &value.number):
-                            return False
-                        value.type = V_INT
-                    else:
-                        return False
-                elif kind == K_TEXT or kind == K_ID_NUMBER:
-                    trim(span, &value.p, &value.size)
-                    if value.size:
-                        if kind == K_ID_NUMBER and not span.ascii:
-                            return False
-                        value.type = V_TEXT if kind == K_TEXT else V_UPPER
-                elif kind == K_AMOUNT:
-                    if span.parsed == P_DECIMAL:
-                        d = span.decimal
-                    elif not decimal_of(span.p, span.size, &d):
-                        return False
-                    if not units_of(&d, &value.number):
-                        return False
-                    value.type = V_INT
-                elif kind == K_TIME:
-                    if span.parsed == P_MICROS:
-                        value.number = span.micros
-                    elif span.parsed == P_TIME:
-                        return False  # `utc_micros_of` said no
-                    elif not (span.ascii and time_of(span.p, span.size, &t)):
-                        return False
-                    elif not utc_micros_of(&t, &value.number):
-                        return False
-                    value.type = V_INT
-                else:
-                    return False  # OTHER: Python's to convert
-            if value.type == V_NONE:
-                if plan.defaults[i] is not None:
-                    value.type = V_DEFAULT
-                elif required[i]:
-                    return False
+        if missing & self.needed:
+            return False
+        while missing:  # mostly none or one: not every column looked at again
+            i = __builtin_ctzll(missing)
+            values[i].type = V_DEFAULT if (self.defaulted >> i) & 1 else V_NONE
+            missing &= missing - 1
         if plan.dates_at >= 0:
             value = &values[plan.dates_at]
             if value.type != V_INT or not fixed_china_dates(value.number, &year, &ymd):
@@ -1796,6 +1803,54 @@ cdef class FieldTable:
             values[plan.size].type, values[plan.size].number = V_INT, year
             values[plan.size + 1].type, values[plan.size + 1].number = V_INT, ymd
         return True
+
+
+cdef inline bint value_of(Rule* rule, Span* span, Value* value) noexcept:
+    """The value of the rule's column (`RowPlan.convert`'s fast path) from a span that is not
+    null, or False."""
+    cdef int kind = rule.value_kind
+    cdef Decimal d
+    cdef Time t
+    if span.type == J_INT:
+        if kind == K_WHOLE:
+            value.type, value.number = V_INT, span.number
+        elif kind == K_AMOUNT and rule.kind == F_AMOUNT:
+            # `MessageCheck` made it text, str(number), which `fast_units` reads
+            d.whole_digits, d.places, d.number = span.digits, 0, span.number
+            if not units_of(&d, &value.number):
+                return False
+            value.type = V_INT
+        else:
+            return False
+    elif kind == K_TEXT or kind == K_ID_NUMBER:
+        trim(span, &value.p, &value.size)
+        if not value.size:
+            value.type = V_NONE  # spaces only: none
+        elif kind == K_ID_NUMBER and not span.ascii:
+            return False
+        else:
+            value.type = V_TEXT if kind == K_TEXT else V_UPPER
+    elif kind == K_AMOUNT:
+        if span.parsed == P_DECIMAL:
+            d = span.decimal
+        elif not decimal_of(span.p, span.size, &d):
+            return False
+        if not units_of(&d, &value.number):
+            return False
+        value.type = V_INT
+    elif kind == K_TIME:
+        if span.parsed == P_MICROS:
+            value.number = span.micros
+        elif span.parsed == P_TIME:
+            return False  # `utc_micros_of` said no
+        elif not (span.ascii and time_of(span.p, span.size, &t)):
+            return False
+        elif not utc_micros_of(&t, &value.number):
+            return False
+        value.type = V_INT
+    else:
+        return False  # OTHER: Python's to convert
+    return True
 
 
 cdef class DirectPlan:
@@ -1808,6 +1863,7 @@ cdef class DirectPlan:
     cdef FieldTable fields, lines
     cdef Py_ssize_t key_a, key_b, link_a, link_b
     cdef tuple defaults, line_defaults
+    cdef Py_ssize_t row_room, line_room  # see `packed_room`
     cdef Py_ssize_t row_kept[MAX_VALUES]  # a row's packed place -> its value (`kept_values`)
     cdef Py_ssize_t line_kept[MAX_VALUES]  # a line's, likewise
 
@@ -1824,6 +1880,8 @@ cdef class DirectPlan:
         self.link_b = names.index(intake.link_b) if intake.link_b is not None else -1
         self.defaults = packed_defaults(intake.rows, encode)
         self.line_defaults = packed_defaults(intake.lines, encode) if intake.lines else ()
+        self.row_room = packed_room(intake.rows, self.defaults)
+        self.line_room = packed_room(intake.lines, self.line_defaults) if intake.lines else 0
         kept_values(intake.rows, self.row_kept)
         if intake.lines is not None:
             kept_values(intake.lines, self.line_kept)
@@ -1835,6 +1893,12 @@ cdef void kept_values(RowPlan plan, Py_ssize_t* kept) noexcept:
     for at in range(plan.size + (2 if plan.dates_at >= 0 else 0)):
         if plan.places[at] >= 0:  # (-1: a value the row does not keep)
             kept[plan.places[at]] = at
+
+
+cdef Py_ssize_t packed_room(RowPlan plan, tuple defaults):
+    """The most bytes a packed row takes but the bytes of its texts: its head, each value's
+    (an int's nine bytes, a text's head's five), every default packed."""
+    return 5 + 9 * plan.width + sum(len(value) for value in defaults if value is not None)
 
 
 cdef tuple packed_defaults(RowPlan plan, encode):
@@ -1876,6 +1940,7 @@ cdef class DirectJson:
     cdef Py_ssize_t firsts_capacity
     cdef public Py_ssize_t taken  # messages kept (tests see that the path is used)
     cdef CachedText* texts  # the key and link texts made lately (see `text_of`)
+    cdef Py_ssize_t message_size  # of the message read (`put_row`)
     cdef _Route route  # what `prepare` made, for `keep`
     cdef tuple key
     cdef Py_hash_t key_hash
@@ -1942,6 +2007,7 @@ cdef class DirectJson:
         cdef _Route route
         if not PyBytes_CheckExact(raw):
             return False
+        self.message_size = PyBytes_GET_SIZE(raw)
         count = self.read_object(<const uint8_t*>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
         if count < 0 or self.tag_at < 0:
             return False
@@ -1958,7 +2024,7 @@ cdef class DirectJson:
         if route is None or route.intake is not plan.intake:
             return False
         fields = plan.fields
-        if not fields.match(self.spans, count, found, plan is self.guess):
+        if not fields.match(self.spans, count, found, values, plan is self.guess):
             return False
         key = text_pair(
             self.text_of(&self.spans[found[plan.key_a]], False, True),
@@ -1967,15 +2033,13 @@ cdef class DirectJson:
         self.key_hash = hash(key)  # for `keep` too
         if mc_dict_contains(route.store, key, self.key_hash):
             return False  # a new version of a kept document: the Python path
-        if not fields.convert(plan.intake.rows, self.spans, found, values):
-            return False
         link = self.link_of(plan, found)
         if link is UNHANDLED or not keepable(plan.intake, link):
             return False
         self.out_size = 0
         if plan.lines is not None:
             self.put_head(2)  # (row, lines)
-        self.put_row(plan.intake.rows, plan.row_kept, values, plan.defaults)
+        self.put_row(plan.intake.rows, plan.row_kept, values, plan.defaults, plan.row_room)
         if plan.lines is not None:
             if fields.items >= 0 and found[fields.items] >= 0:
                 items = self.spans[found[fields.items]].digits
@@ -2186,6 +2250,9 @@ cdef class DirectJson:
         if upper:
             text = PyUnicode_New(size, 127)
             copy_upper(<uint8_t*>PyUnicode_DATA(text), p, size)
+        elif span.ascii and size > 1:  # made as decoding makes it (but one character: shared)
+            text = PyUnicode_New(size, 127)
+            mc_copy(<char*>PyUnicode_DATA(text), p, size)
         else:
             text = PyUnicode_DecodeUTF8(<const char*>p, size, NULL)
         if intern:
@@ -2194,7 +2261,7 @@ cdef class DirectJson:
             Py_XDECREF(entry.text)
             Py_INCREF(text)
             entry.text, entry.size, entry.upper = <PyObject*>text, size, upper
-            memcpy(entry.bytes, p, size)
+            mc_copy(<char*>entry.bytes, p, size)
         return text
 
     cdef inline Span* given_text(self, Py_ssize_t* found, Py_ssize_t f):
@@ -2250,22 +2317,20 @@ cdef class DirectJson:
         self.out_size += put_array_head(self.out + self.out_size, count)
         return 0
 
-    cdef int put_text(self, const uint8_t* p, Py_ssize_t size, bint upper) except -1:
-        """UTF-8 text as msgspec packs a str (ASCII letters upper-cased when `upper`)."""
-        cdef unsigned char* q
-        self.reserve(5 + size)
-        q = self.out + self.out_size
+    cdef inline void put_text(self, const uint8_t* p, Py_ssize_t size, bint upper) noexcept:
+        """UTF-8 text as msgspec packs a str (ASCII letters upper-cased when `upper`), in the
+        room `put_row` made."""
+        cdef unsigned char* q = self.out + self.out_size
         q += put_str_head(q, size)
         if upper:
             copy_upper(q, p, size)
         else:
-            memcpy(q, p, size)
+            mc_copy(<char*>q, p, size)
         self.out_size = (q - self.out) + size
-        return 0
 
-    cdef int put_value(self, Value* value, tuple defaults, Py_ssize_t at) except -1:
+    cdef inline void put_value(self, Value* value, tuple defaults, Py_ssize_t at) noexcept:
+        """One value of a row, in the room `put_row` made."""
         cdef bytes packed
-        self.reserve(9)
         if value.type == V_NONE:
             self.out[self.out_size] = 0xC0
             self.out_size += 1
@@ -2273,20 +2338,25 @@ cdef class DirectJson:
             self.out_size += put_int(self.out + self.out_size, value.number)
         elif value.type == V_DEFAULT:
             packed = <bytes>defaults[at]
-            self.reserve(PyBytes_GET_SIZE(packed))
-            memcpy(self.out + self.out_size, PyBytes_AS_STRING(packed), PyBytes_GET_SIZE(packed))
+            mc_copy(
+                <char*>self.out + self.out_size, PyBytes_AS_STRING(packed),
+                PyBytes_GET_SIZE(packed),
+            )
             self.out_size += PyBytes_GET_SIZE(packed)
         else:
             self.put_text(value.p, value.size, value.type == V_UPPER)
-        return 0
 
     cdef Py_ssize_t put_row(
-        self, RowPlan plan, const Py_ssize_t* kept, Value* values, tuple defaults
+        self, RowPlan plan, const Py_ssize_t* kept, Value* values, tuple defaults,
+        Py_ssize_t room,
     ) except -1:
         """The row's kept values (`kept`: see `kept_values`), packed as msgspec packs the
-        tuple (`RowPlan.convert`, then `DocumentIntake.packed`): where its first value ends."""
+        tuple (`RowPlan.convert`, then `DocumentIntake.packed`): where its first value ends.
+        `room`: what it takes at most but its texts (`packed_room`)."""
         cdef Py_ssize_t place, first_end = self.out_size
-        self.put_head(plan.width)
+        # its texts are bytes of the message, apart: room for all of it, not a check a value
+        self.reserve(room + self.message_size)
+        self.out_size += put_array_head(self.out + self.out_size, plan.width)
         for place in range(plan.width):
             self.put_value(&values[kept[place]], defaults, kept[place])
             if place == 0:
@@ -2307,13 +2377,15 @@ cdef class DirectJson:
         body = self.out_size
         for k in range(count):
             start, end = self.item_starts[k], self.item_starts[k + 1]
-            if not plan.lines.match(self.items + start, end - start, found, plan is self.guess):
-                return False
-            if not plan.lines.convert(lines, self.items + start, found, values):
+            if not plan.lines.match(
+                self.items + start, end - start, found, values, plan is self.guess
+            ):
                 return False
             start = self.out_size
             first = start + (1 if lines.width < 16 else 3)  # after its head
-            end = self.put_row(lines, plan.line_kept, values, plan.line_defaults)
+            end = self.put_row(
+                lines, plan.line_kept, values, plan.line_defaults, plan.line_room
+            )
             repeated = False
             for j in range(kept):
                 if (

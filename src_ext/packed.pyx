@@ -46,6 +46,10 @@ cdef extern from "Python.h":
     Py_ssize_t str_length "PyUnicode_GET_LENGTH"(PyObject* o)
 
 
+cdef extern from "mc_bytes.h":
+    void mc_copy(char* to, const void* source, int64_t n) noexcept nogil
+
+
 cdef extern from *:
     """
     /* Reference counts shared by exported arrays: a consumer may release them on any thread. */
@@ -62,33 +66,9 @@ cdef extern from *:
             default: memcpy(&eight, at, 8); return __builtin_bswap64(eight);
         }
     }
-    /* Copy `n` bytes: up to 32 by overlapping word moves (the usual keys, codes and names),
-       without the call and size dispatch of memcpy. */
-    static inline void mc_copy(char* to, const void* source, Py_ssize_t n) {
-        const char* from = (const char*)source;
-        uint64_t a, b, c, d;
-        uint32_t e, f;
-        if (n >= 8 && n <= 16) {
-            memcpy(&a, from, 8); memcpy(&b, from + n - 8, 8);
-            memcpy(to, &a, 8); memcpy(to + n - 8, &b, 8);
-        } else if (n > 16 && n <= 32) {
-            memcpy(&a, from, 8); memcpy(&b, from + 8, 8);
-            memcpy(&c, from + n - 16, 8); memcpy(&d, from + n - 8, 8);
-            memcpy(to, &a, 8); memcpy(to + 8, &b, 8);
-            memcpy(to + n - 16, &c, 8); memcpy(to + n - 8, &d, 8);
-        } else if (n >= 4 && n < 8) {
-            memcpy(&e, from, 4); memcpy(&f, from + n - 4, 4);
-            memcpy(to, &e, 4); memcpy(to + n - 4, &f, 4);
-        } else if (n > 32) {
-            memcpy(to, from, n);
-        } else {
-            for (Py_ssize_t i = 0; i < n; i++) to[i] = from[i];
-        }
-    }
     """
     int64_t mc_refs_add(int64_t* refs, int64_t n) noexcept nogil
     uint64_t mc_big_endian(const uint8_t* at, int n) noexcept nogil
-    void mc_copy(char* to, const void* source, Py_ssize_t n) noexcept nogil
 
 
 cdef int ENOMEM = 12  # the C stream interface's error codes are errno values

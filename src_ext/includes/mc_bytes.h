@@ -38,6 +38,30 @@ static inline __attribute__((always_inline)) int mc_bytes_eq(const char* a, cons
   return 1;
 }
 
+/* Copy `n` bytes: up to 32 by overlapping word moves (the usual keys, codes and names),
+   without the call and size dispatch of memcpy. */
+static inline void mc_copy(char* to, const void* source, int64_t n) {
+  const char* from = (const char*)source;
+  uint64_t a, b, c, d;
+  uint32_t e, f;
+  if (n >= 8 && n <= 16) {
+    memcpy(&a, from, 8); memcpy(&b, from + n - 8, 8);
+    memcpy(to, &a, 8); memcpy(to + n - 8, &b, 8);
+  } else if (n > 16 && n <= 32) {
+    memcpy(&a, from, 8); memcpy(&b, from + 8, 8);
+    memcpy(&c, from + n - 16, 8); memcpy(&d, from + n - 8, 8);
+    memcpy(to, &a, 8); memcpy(to + 8, &b, 8);
+    memcpy(to + n - 16, &c, 8); memcpy(to + n - 8, &d, 8);
+  } else if (n >= 4 && n < 8) {
+    memcpy(&e, from, 4); memcpy(&f, from + n - 4, 4);
+    memcpy(to, &e, 4); memcpy(to + n - 4, &f, 4);
+  } else if (n > 32) {
+    memcpy(to, from, n);
+  } else {
+    for (int64_t i = 0; i < n; i++) to[i] = from[i];
+  }
+}
+
 /* The four bytes at p as a little-endian word, whatever the machine's byte order. */
 static inline __attribute__((always_inline)) uint32_t mc_little32(const uint8_t* p) {
   uint32_t w = mc_load32((const char*)p);

@@ -11,6 +11,7 @@ names it compares in place with the order it last read takes what looking each n
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 from typing import Any
@@ -473,3 +474,57 @@ def test_the_usual_order_is_read_in_place(references: References) -> None:
     assert direct.take(again._new_upserts, again, json.dumps(mixed).encode(), 0.0) is not None
     longer = json.dumps(payment).replace('"pay_code"', '"pay_code_"', 1).encode()
     assert direct.take(again._new_upserts, again, longer, 0.0) is None
+
+
+def _rows_requiring(monkeypatch: pytest.MonkeyPatch, name: str, required: bool) -> None:
+    """Payments' rows made to require the column of field `name`, or not (their intake too)."""
+    maker = copy.copy(matcher._ROWS["payments"])
+    maker._plan = [
+        (column, convert, required if column == name else was, default)
+        for column, convert, was, default in maker._plan
+    ]
+    maker._read_plan = maker._plan[maker.given :]
+    maker.plan = maker._compiled_plan()
+    monkeypatch.setitem(matcher._ROWS, "payments", maker)
+    monkeypatch.setitem(matcher._INTAKES, Payment, matcher._compiled_intake("payment", Payment))
+
+
+def _payments_taken(references: References, message: dict[str, Any], expected: bool) -> None:
+    """`message` is taken directly (as decoded) exactly when `expected`, in its fields' usual
+    order and reversed."""
+    for fields in (message, dict(reversed(message.items()))):
+        direct, decoded = _matcher(references), _matcher(references)
+        raw = json.dumps(fields).encode()
+        result = _direct_json().take(direct._new_upserts, direct, raw, 1000.0)
+        if not expected:
+            assert result is None
+            assert not direct._docs["payment"]
+        else:
+            assert result is matcher.ACCEPTED
+            assert decoded.take(matcher.decode_bytes(raw), 1000.0) == matcher.ACCEPTED
+            assert _kept(direct) == _kept(decoded)
+
+
+@pytest.mark.parametrize("payer_id_type", ["absent", None, "", "   ", "1"])
+def test_a_row_without_a_value_it_requires_is_left(
+    references: References, monkeypatch: pytest.MonkeyPatch, payer_id_type: Any
+) -> None:
+    """A column the rows require that the message's checks do not (made so here: a payer's
+    ID type) is left to the Python path when the message leaves it out, gives null or only
+    spaces (`RowPlan.convert` leaves such a row); given, the message is taken as decoded."""
+    _rows_requiring(monkeypatch, "payer_id_type", True)
+    message = {name: value for name, value in _BASE["payment"].items() if name != "payer_id_type"}
+    if payer_id_type != "absent":
+        message["payer_id_type"] = payer_id_type
+    _payments_taken(references, message, payer_id_type == "1")
+
+
+@pytest.mark.parametrize("payer_name", ["", " ", "Li"])
+def test_a_required_field_of_spaces_is_left_when_its_row_would_take_it(
+    references: References, monkeypatch: pytest.MonkeyPatch, payer_name: str
+) -> None:
+    """A field the message's checks require (a payer's name) given as spaces only is left to
+    the Python path, which refuses it, also where its column is not required in the rows
+    (made so here), which would take it as none."""
+    _rows_requiring(monkeypatch, "payer_name", False)
+    _payments_taken(references, {**_BASE["payment"], "payer_name": payer_name}, payer_name == "Li")
