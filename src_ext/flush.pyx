@@ -57,7 +57,9 @@ cdef extern from "Python.h":
     enum: PyUnicode_1BYTE_KIND
 
 
-cdef extern from "mc_dict.h":  # `dict.get`, `d[key] = value`, `key in d` by a known hash
+cdef extern from "mc_dict.h":  # a presized dict; `dict.get`, `d[key] = value`, `key in d`
+    # by a known hash
+    dict mc_dict_presized(Py_ssize_t size)
     object mc_dict_get(dict d, object key, Py_hash_t hash)
     int mc_dict_set(dict d, object key, object value, Py_hash_t hash) except -1
     int mc_dict_contains(dict d, object key, Py_hash_t hash) except -1
@@ -82,6 +84,16 @@ cdef enum:
     # this many changed orders are found in a walk by scanning, not through a set.
     INSERTION_MAX = 32
     CHANGED_SCAN_MAX = 8
+    # The verdicts an `Emitted` tallies before it adds them to their counters.
+    TALLIED_MAX = 8
+
+
+ctypedef struct Emitted:
+    # The events `FlushGlue.emit_all` emitted, by verdict (each held, and told apart by
+    # identity: the verdicts are the few texts `verdict_of` gives), in order of each's first.
+    PyObject* verdicts[TALLIED_MAX]
+    Py_ssize_t counts[TALLIED_MAX]
+    Py_ssize_t size
 
 
 ctypedef struct Place:
@@ -861,28 +873,38 @@ cdef class FlushGlue:
         cdef list out = matcher._events
         cdef Slot slot
         cdef Py_hash_t key_hash
-        for key in keys:
-            key_hash = hash(key)  # (looked up in up to five dicts)
-            documents = mc_dict_get(linked, key, key_hash)
-            slot = self.slot_of(key, key_hash)
-            if documents is None:
-                event = self.replayed_event(key, replayed[key])
-                self.emit(key, slot, event, False, counters, out)
-                continue
-            if not mc_dict_contains(known, key, key_hash) and (
-                self.linked_order.get(documents) is None
-                or not (slot.flags & EVALUATED or not self.lacks(documents, inventory_rules))
-            ):
-                continue  # (the touched orders in `known` were found eligible this flush)
-            event = mc_dict_get(events, key, key_hash)
-            if event is None:  # the order itself is invalid (batch would reject its row)
-                event = self.event("", key[0], key[1], 0, "invalid")
-            slot.flags |= EVALUATED
-            self.emit(key, slot, event, mc_dict_contains(direct, key, key_hash), counters, out)
+        cdef Emitted counted
+        counted.size = 0
+        try:
+            for key in keys:
+                key_hash = hash(key)  # (looked up in up to five dicts)
+                documents = mc_dict_get(linked, key, key_hash)
+                slot = self.slot_of(key, key_hash)
+                if documents is None:
+                    event = self.replayed_event(key, replayed[key])
+                    self.emit(key, slot, event, False, &counted, counters, out)
+                    continue
+                if not mc_dict_contains(known, key, key_hash) and (
+                    self.linked_order.get(documents) is None
+                    or not (slot.flags & EVALUATED or not self.lacks(documents, inventory_rules))
+                ):
+                    continue  # (the touched orders in `known` were found eligible this flush)
+                event = mc_dict_get(events, key, key_hash)
+                if event is None:  # the order itself is invalid (batch would reject its row)
+                    event = self.event("", key[0], key[1], 0, "invalid")
+                slot.flags |= EVALUATED
+                self.emit(
+                    key, slot, event, mc_dict_contains(direct, key, key_hash), &counted,
+                    counters, out,
+                )
+        finally:
+            self.count_emitted(&counted, counters)
 
-    cdef emit(self, key, Slot slot, event, bint always, dict counters, list out):
+    cdef emit(
+        self, key, Slot slot, event, bint always, Emitted* counted, dict counters, list out
+    ):
         """`StreamMatcher._emit`: a new version of the order's verdict (`slot` its slot),
-        unless it is the last one again (and not `always`)."""
+        unless it is the last one again (and not `always`); tallied in `counted`."""
         last = slot.last
         if not always and last is not None:
             # With the last id and version, comparing whole events (in C) compares `content()`
@@ -896,11 +918,41 @@ cdef class FlushGlue:
         self.event_id.set(event, f"{key[0]}/{key[1]}/{version}")  # messages.verdict_id
         slot.last = event
         out.append(event)
-        verdict = self.event_verdict.get(event)
-        name = self.emitted.get(verdict)
-        if name is None:
-            name = f"emitted_{verdict}"
-        counters[name] = counters.get(name, 0) + 1
+        self.tally(counted, self.event_verdict.get(event), counters)
+
+    cdef int tally(self, Emitted* counted, verdict, dict counters) except -1:
+        """Count an event of `verdict` in `counted`: its counter is added to once an
+        `emit_all` (a lookup and a store in `counters` an event cost some 550
+        instructions)."""
+        cdef Py_ssize_t at
+        for at in range(counted.size):
+            if counted.verdicts[at] == <PyObject*>verdict:
+                counted.counts[at] += 1
+                return 0
+        if counted.size == TALLIED_MAX:  # (more texts than it holds: those counted first)
+            self.count_emitted(counted, counters)
+        Py_INCREF(verdict)
+        counted.verdicts[counted.size] = <PyObject*>verdict
+        counted.counts[counted.size] = 1
+        counted.size += 1
+        return 0
+
+    cdef int count_emitted(self, Emitted* counted, dict counters) except -1:
+        """Add the events tallied in `counted` to their counters (`_EMITTED`'s names), the
+        verdicts in the order they first came (the order `_emit` adds counters in)."""
+        cdef Py_ssize_t at
+        try:
+            for at in range(counted.size):
+                verdict = <object>counted.verdicts[at]
+                name = self.emitted.get(verdict)
+                if name is None:
+                    name = f"emitted_{verdict}"
+                counters[name] = counters.get(name, 0) + counted.counts[at]
+        finally:
+            for at in range(counted.size):
+                Py_XDECREF(counted.verdicts[at])
+            counted.size = 0
+        return 0
 
     def events_of(
         self, list keys, list masks, list payments, list waybills, list taxes, list limits,
@@ -911,13 +963,16 @@ cdef class FlushGlue:
         for column in (masks, payments, waybills, taxes, limits):
             if len(column) != count:
                 raise ValueError("the engine's results do not have a row per order")
-        cdef dict events = {}
+        cdef dict events = mc_dict_presized(count)
+        cdef tuple key, verdict = None
+        last_mask = None
         for row in range(count):
             key, mask = keys[row], masks[row]
-            verdict = self.verdicts.get(mask)
-            if verdict is None:
-                verdict = self.verdict_of(mask)
-            payment, waybill = payments[row], waybills[row]
+            if mask is not last_mask:  # (most rows pass, with one small int for a mask)
+                verdict = self.verdicts.get(mask)
+                if verdict is None:
+                    verdict = self.verdict_of(mask)
+                last_mask = mask
             events[key] = self.event(
                 "",
                 key[0],
@@ -927,8 +982,8 @@ cdef class FlushGlue:
                 verdict[1],  # the mask's one tuple of codes, shared (see VerdictEvent)
                 mask,
                 (),
-                pay_ids[payment] if payment is not None else None,
-                logistics_nos[waybill] if waybill is not None else None,
+                item_at(pay_ids, payments[row]),
+                item_at(logistics_nos, waybills[row]),
                 self.money(taxes[row]),
                 self.money(limits[row]),
             )
@@ -1005,6 +1060,15 @@ def kernel_values(values, int64_t null):
         return listed
     finally:
         PyBuffer_Release(&view)
+
+
+cdef inline object item_at(list items, index):
+    """`items[index]` of an engine row's index into `items` (None: None), read in place when
+    within the list (else as Python reads it)."""
+    if index is None:
+        return None
+    cdef Py_ssize_t at = index
+    return items[at] if 0 <= at < len(items) else items[index]
 
 
 cdef inline int walks_before(

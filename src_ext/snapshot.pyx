@@ -3,11 +3,12 @@
 `StreamMatcher.snapshot`): the MessagePack that msgspec writes for the `_State` of the state,
 byte for byte, written straight from the matcher's dicts, with no `_SavedDoc` or `_SavedSlot`
 made for each document and slot first (those, and msgspec walking them, were most of a
-snapshot's time). tests/stream/test_stream_snapshot_writer.py compares the two."""
+snapshot's time); and a verdict event as its log record holds it (`StructPacker`).
+tests/stream/test_stream_snapshot_writer.py compares the two."""
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
@@ -30,9 +31,24 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
     int _PyBytes_Resize(PyObject** data, Py_ssize_t size) except -1
 
+
+cdef extern from "Python.h":
+    # On borrowed references, with no Python call (see `put_plain`):
+    bint str_exact "PyUnicode_CheckExact"(PyObject* o) noexcept
+    bint str_ascii "PyUnicode_IS_COMPACT_ASCII"(PyObject* o) noexcept
+    Py_ssize_t str_length "PyUnicode_GET_LENGTH"(PyObject* o) noexcept
+    const void* str_data "PyUnicode_DATA"(PyObject* o) noexcept
+    bint int_exact "PyLong_CheckExact"(PyObject* o) noexcept
+    # (of an int: one past int64 sets `overflow`, no error)
+    long long int_value "PyLong_AsLongLongAndOverflow"(PyObject* o, int* overflow) noexcept
+    bint tuple_exact "PyTuple_CheckExact"(PyObject* o) noexcept
+    Py_ssize_t tuple_size "PyTuple_GET_SIZE"(PyObject* o) noexcept
+    PyObject* tuple_item "PyTuple_GET_ITEM"(PyObject* o, Py_ssize_t i) noexcept
+
 cdef enum:
     HEAD_MAX = 9  # the longest head of a value: a float64 or an int64, a tag and 8 bytes
     FIELDS_MAX = 32  # fields of a Struct the writer packs itself (a Struct of more: msgspec)
+    PACKED_MAX = 4096  # the packed size of a Struct `StructPacker` packs in one pass
 
 
 @cython.final
@@ -179,6 +195,103 @@ cdef class Writer:
         Py_DECREF(result)  # the writer's reference, now `result`'s
         self.buffer = NULL
         return result
+
+
+@cython.final
+cdef class StructPacker:
+    """msgspec's `encode_into(value, out)` of Structs of one type (the verdict events of the
+    log's records): the same bytes, without msgspec's walk of the type's fields for each
+    (some 2,000 instructions an event). A Struct of None, ASCII text, ints within int64 and
+    tuples of ASCII text (a verdict event's values) is packed in one pass over its fields
+    (see `put_plain`); any other as the snapshot writer packs it."""
+
+    cdef Plan plan
+    cdef Writer out
+    cdef bytes names  # the packed names of the fields, one after the other
+    cdef Py_ssize_t name_ends[FIELDS_MAX]
+    cdef unsigned char packed[PACKED_MAX]
+
+    def __cinit__(self, kind, encode, encode_into):
+        cdef Py_ssize_t f
+        self.plan, self.out = Plan(kind, encode), Writer(encode_into)
+        self.names = b"".join(self.plan.names)
+        for f in range(len(self.plan.names)):
+            self.name_ends[f] = (self.name_ends[f - 1] if f else 0) + len(self.plan.names[f])
+
+    def pack_into(self, value, bytearray out):
+        """`value` packed into `out`, which then holds just it."""
+        cdef Plan plan = self.plan
+        cdef Py_ssize_t f, size, start = 0
+        cdef unsigned char* at = self.packed
+        cdef const unsigned char* end = self.packed + PACKED_MAX
+        cdef const unsigned char* names = <const unsigned char*>PyBytes_AS_STRING(self.names)
+        if plan.packs and type(value) is plan.kind:
+            at += put_map_head(at, plan.count)
+            for f in range(plan.count):
+                if end - at < self.name_ends[f] - start:
+                    break
+                memcpy(at, names + start, self.name_ends[f] - start)
+                at += self.name_ends[f] - start
+                start = self.name_ends[f]
+                size = put_plain(at, end, field_at(value, plan.offsets[f]))
+                if size < 0:
+                    break
+                at += size
+            else:
+                PyByteArray_Resize(out, at - self.packed)
+                memcpy(PyByteArray_AS_STRING(out), self.packed, at - self.packed)
+                return
+        self.out.size = 0  # (the writer's bytes are kept from one value to the next)
+        self.out.struct(plan, value)
+        PyByteArray_Resize(out, self.out.size)
+        memcpy(PyByteArray_AS_STRING(out), self.out.room(0) - self.out.size, self.out.size)
+
+
+cdef Py_ssize_t put_plain(
+    unsigned char* out, const unsigned char* end, PyObject* value
+) noexcept:
+    """`value` packed at `out`, as msgspec packs it, when it is None, an ASCII str, an int
+    within int64 or a tuple of ASCII strs and fits before `end`: its size (else -1, as for
+    a field not set)."""
+    cdef Py_ssize_t at, size, item_size
+    cdef int overflow = 0
+    cdef long long number
+    if value == NULL or end - out < HEAD_MAX:
+        return -1
+    if value == <PyObject*>None:
+        out[0] = 0xC0
+        return 1
+    if str_exact(value):
+        return put_ascii(out, end, value)
+    if int_exact(value):
+        number = int_value(value, &overflow)
+        return -1 if overflow else put_int(out, number)
+    if not tuple_exact(value):
+        return -1
+    size = put_array_head(out, tuple_size(value))
+    for at in range(tuple_size(value)):
+        if not str_exact(tuple_item(value, at)):
+            return -1
+        item_size = put_ascii(out + size, end, tuple_item(value, at))
+        if item_size < 0:
+            return -1
+        size += item_size
+    return size
+
+
+cdef inline Py_ssize_t put_ascii(
+    unsigned char* out, const unsigned char* end, PyObject* text
+) noexcept:
+    """A str packed at `out` when it is ASCII (its characters are its UTF-8) and fits before
+    `end`: its size (else -1)."""
+    if not str_ascii(text):
+        return -1
+    cdef Py_ssize_t length = str_length(text)
+    if end - out < HEAD_MAX + length:
+        return -1
+    cdef Py_ssize_t size = put_str_head(out, length)
+    memcpy(out + size, str_data(text), length)
+    return size + length
 
 
 cdef inline bint all_set(object value, Plan plan) noexcept:

@@ -13,3 +13,14 @@ def encode_state(
     entry_type: type,
     event_type: type,
 ) -> bytes | None: ...
+
+class StructPacker:
+    """msgspec's `encode_into` of Structs of one type (a verdict event's log record)."""
+
+    def __init__(
+        self,
+        kind: type,
+        encode: Callable[[Any], bytes],
+        encode_into: Callable[[Any, bytearray], None],
+    ) -> None: ...
+    def pack_into(self, value: Any, out: bytearray) -> None: ...

@@ -493,3 +493,78 @@ def test_verdicts_of_masks_are_the_settings_ones(
     for mask in masks:
         expected = (rules.verdict_of(mask), tuple(rules.reasons_of(mask)))
         assert matcher._verdict_of(mask) == expected
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from([0, 0, 0, 1 << 70, 3, 3000, 3000]),  # masks, of one int or equal
+            st.none() | st.integers(-3, 3),  # payment rows, some past the list or from its end
+            st.none() | st.integers(-3, 3),
+            st.none() | st.integers(-(2**63), 2**63 - 1),
+            st.none() | st.integers(-30_000, 30_000),
+        ),
+        max_size=40,
+    )
+)
+def test_compiled_events_of_is_the_python_one(
+    rows: list[tuple[Any, ...]], ledger_references: References, clock: Any
+) -> None:
+    """The glue's events of an engine run are `_events_of`'s: reason masks the same as the
+    last row's or only equal to it, and row indexes into the payments and waybills from the
+    list's end (as Python reads them) or past it (the same IndexError)."""
+    fast, python = _pair(ledger_references, SETTINGS, clock)
+    keys = [("E", f"O{n}") for n in range(len(rows))]
+    # (masks made anew: equal, but not one int object, where past the small ints)
+    columns = [[int(f"{row[0]}") for row in rows]]
+    columns += [[row[at] for row in rows] for at in range(1, 5)]
+    pay_ids, logistics_nos = ["P0", "P1", "P2"], ["W0", "W1", "W2"]
+    results = dict(zip(("reason_mask", "payment_row", "waybill_row", "computed_tax",
+                        "limit_value"), columns, strict=True))  # fmt: skip
+    batch = _Batch(None, keys, pay_ids, logistics_nos, [])  # type: ignore[arg-type]
+    assert fast._glue is not None
+    try:
+        expected = python._events_of(batch, results)
+    except IndexError:
+        with pytest.raises(IndexError):
+            fast._glue.events_of(keys, *columns, pay_ids, logistics_nos)
+        return
+    assert fast._glue.events_of(keys, *columns, pay_ids, logistics_nos) == expected
+
+
+def test_compiled_emit_all_counts_as_python_does(
+    kit: Any, ledger_references: References, clock: Any
+) -> None:
+    """The glue tallies a call's events by verdict and adds them to the counters at its end:
+    the counters `_emit_all` leaves, in the order it adds them, also with more verdicts than
+    the glue tallies at once, equal texts that are not one object and unchanged events."""
+    fast, python = _pair(ledger_references, SETTINGS, clock)
+    keys = [("E", f"O{n}") for n in range(24)]
+    for key in keys:
+        raw = msgspec.json.encode(kit.order_msg(key[1]))
+        assert fast.feed(raw) == python.feed(raw)
+    keys = sorted(fast._slots)
+    for round_ in range(2):  # the second time, some events are the last ones again
+        emitted = {}
+        for matcher in (fast, python):
+            linked = {key: python._linked(key) for key in keys}
+            verdicts = [f"verdict{n % 11}" for n in range(len(keys))]  # (each made anew)
+            events = {
+                key: VerdictEvent("", *key, 0, verdict if round_ or n % 3 else "pass")
+                for n, (key, verdict) in enumerate(zip(keys, verdicts, strict=True))
+            }
+            direct = dict.fromkeys(keys[::5])
+            if matcher is fast:
+                assert matcher._glue is not None
+                matcher._glue.emit_all(matcher, keys, linked, events, {}, linked, direct, False)
+            else:
+                matcher._emit_all(keys, linked, events, {}, linked, direct)
+            emitted[matcher is fast] = matcher.drain()
+        assert emitted[True] == emitted[False]
+        assert list(fast.counters._values.items()) == list(python.counters._values.items())
+        assert _state(fast) == _state(python)

@@ -168,3 +168,40 @@ def test_a_slot_of_another_type_is_left_to_msgspec(kit, make_matcher):
     rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
     assert _encoded(stream._docs, stream._slots, rest) is None
     assert stream.snapshot() == _packed_by_msgspec(stream)
+
+
+_texts = (
+    st.text(max_size=40)
+    | st.text(st.characters(max_codepoint=127), max_size=40)
+    | st.sampled_from(EDGE_SIZES + [4_000, 5_000]).map(lambda size: "x" * size)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    texts=st.tuples(_texts, _texts, _texts, _texts),
+    version=st.sampled_from(EDGE_INTS) | st.integers(-(2**63), 2**64 - 1) | st.just(True),
+    reasons=st.lists(_texts, max_size=17).map(tuple) | st.just((1, 2)),
+    money=st.tuples(st.none() | _texts, st.none() | _texts),
+    ids=st.tuples(st.none() | _texts, st.none() | _texts),
+    value=st.sampled_from([None, 0, 1.5, "x"]),
+)
+def test_verdict_records_are_packed_as_msgspec_packs_them(
+    texts, version, reasons, money, ids, value
+):
+    """`StructPacker` (a verdict record's bytes) is msgspec's `encode_into`: ASCII and other
+    text at the edges of their forms, past what one pass packs, ints at theirs, reasons that
+    are not text; and any other value (left to msgspec)."""
+    from matchcore.stream import state
+
+    event = VerdictEvent(
+        texts[0], texts[1], texts[2], version, texts[3], reasons, version, reasons, *ids, *money
+    )
+    out = bytearray(b"left over")
+    packer = matcher._snapshot.StructPacker(  # type: ignore[union-attr]
+        VerdictEvent, msgspec.msgpack.encode, matcher._ENCODE_INTO
+    )
+    for packed in (event, value):
+        packer.pack_into(packed, out)
+        assert out == msgspec.msgpack.encode(packed)
+    assert state._pack_event_into.__self__ is not None  # the log packs by the compiled one
