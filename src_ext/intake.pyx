@@ -2440,12 +2440,13 @@ cdef inline bint small_int(object value, long long* out) except -1:
     return not overflow and -(1LL << 62) < out[0] < (1LL << 62)
 
 
+@cython.freelist(4)  # one a call: offered one message a call, a new one each message
 cdef class Tally:
-    """What one `Offers.offer` call did that its caller (`DurableMatcher.offer_many`) books
-    once, not per message: log records queued, messages logged and taken (`taken` counts them
-    for the snapshot interval, as `offer` does), and the newest input position seen (`moved`:
-    one was). Kept up to date message by message, so it is right when a message raises.
-    `frame_all` counts its records in one too."""
+    """What one `Offers` call did that its caller (`DurableMatcher.offer_many`, `offer`)
+    books once, not per message: log records queued, messages logged and taken (`taken`
+    counts them for the snapshot interval, as `offer` does), and the newest input position
+    seen (`moved`: one was). Kept up to date message by message, so it is right when a
+    message raises. `frame_all` counts its records in one too."""
 
     cdef public Py_ssize_t records, taken
     cdef public bint moved
@@ -2458,10 +2459,28 @@ cdef class Tally:
         self.position = None
 
 
+@cython.freelist(4)  # (as `Tally`)
+cdef class _Pass:
+    """What one `Offers` call reads of the matcher once, not per message (`Offers.started`):
+    its intakes and flush settings, and its dirty set and counters' dict, read again only
+    after a call that may replace them (a flush, a callback: `stale`; not `clock`, `encode`
+    or `decode`), and whether its events were looked at since a call that may make some
+    (`unseen`): read per message, these attributes cost ~1K instructions a message."""
+
+    cdef Tally tally
+    cdef object durable, matcher, upserts
+    cdef LogBuffer queue
+    cdef NewUpserts compiled  # `upserts` when compiled (called in C)
+    cdef DirectJson json  # the matcher's `_direct_json` when it and `compiled` are built
+    cdef bint auto_flush, stale, unseen
+    cdef Py_ssize_t batch_size
+    cdef dict dirty, counts
+
+
 cdef class Offers:
-    """`DurableMatcher.offer` of each of many messages in turn, in one loop
+    """`DurableMatcher.offer` of each of many messages in turn, in one loop, or of one
     (matchcore/stream/state.py: `offer` and `reject`, and `StreamMatcher.take` in
-    matcher.py, are the reference; `offer_many` calls this and books the `Tally`).
+    matcher.py, are the reference; `offer_many` and `offer` call this and book the `Tally`).
 
     Per message: the usual JSON message read straight into the matcher's state (the matcher's
     `_direct_json`, with its compiled `NewUpserts`; None: off), else the checked message
@@ -2493,39 +2512,64 @@ cdef class Offers:
     def offer(self, Tally tally, durable, matcher, LogBuffer queue, raws, positions, now):
         """Offer every message of `raws` (with the position of the same index in `positions`,
         or None for all when it is None) arrived at `now` (None: `matcher.clock()` each)."""
+        cdef _Pass run = self.started(
+            tally, durable, matcher, queue, matcher._new_upserts, matcher._direct_json,
+            matcher.auto_flush, matcher.batch_size
+        )
         try:
-            self.offer_each(tally, durable, matcher, queue, raws, positions, now)
+            self.offer_each(run, raws, positions, now)
         finally:  # also when a message raised
-            self.count_taken(tally, matcher.counters._values)
+            self.count_taken(run)
 
-    cdef inline int count_taken(self, Tally tally, dict counts) except -1:
-        """Count what the direct path took in `counts`, the matcher's counters' dict."""
-        count_accepted(counts, tally.uncounted)
-        tally.uncounted = 0
+    def offer_one(
+        self, Tally tally, durable, matcher, LogBuffer queue, raw, position, now, upserts,
+        direct, bint auto_flush, Py_ssize_t batch_size, dict dirty, dict counts
+    ):
+        """`offer` of one message, `raw` at `position`, arrived at `now` (None:
+        `matcher.clock()`): its FeedResult. What `started` takes and the matcher's dirty set
+        and counters' dict are read by the caller (`DurableMatcher.offer`): in Python, whose
+        attribute reads are specialised, ~900 instructions a message less than here."""
+        cdef _Pass run = self.started(
+            tally, durable, matcher, queue, upserts, direct, auto_flush, batch_size
+        )
+        run.dirty, run.counts, run.stale = dirty, counts, False
+        try:
+            return self.offer_message(
+                run, raw, position, matcher.clock() if now is None else now
+            )
+        finally:
+            self.count_taken(run)
+
+    cdef _Pass started(
+        self, Tally tally, durable, matcher, LogBuffer queue, upserts, direct,
+        bint auto_flush, Py_ssize_t batch_size
+    ):
+        """What a call reads of `matcher` once (see `_Pass`): `upserts`, its `_new_upserts`
+        (compiled, None, or a stand-in of tests), `direct`, its `_direct_json` (None: every
+        message decoded first, tests' switch), and its `auto_flush` and `batch_size`."""
+        cdef _Pass run = _Pass.__new__(_Pass)
+        run.tally, run.durable, run.matcher, run.queue = tally, durable, matcher, queue
+        run.upserts = upserts
+        run.compiled = upserts if isinstance(upserts, NewUpserts) else None
+        run.json = direct if run.compiled is not None and isinstance(direct, DirectJson) else None
+        run.auto_flush, run.batch_size = auto_flush, batch_size
+        run.stale = run.unseen = True
+        return run
+
+    cdef inline int count_taken(self, _Pass run) except -1:
+        """Count what the direct path took in the matcher's counters (`run.counts`: the
+        matcher's while any is uncounted, since they are counted before any call that may
+        replace them)."""
+        count_accepted(run.counts, run.tally.uncounted)
+        run.tally.uncounted = 0
         return 0
 
-    cdef int offer_each(
-        self, Tally tally, durable, matcher, LogBuffer queue, raws, positions, now
-    ) except -1:
+    cdef int offer_each(self, _Pass run, raws, positions, now) except -1:
         """`offer`, but for the count of what the direct path took last (`Tally.uncounted`),
         which `offer` counts at the end."""
         cdef Py_ssize_t at, count = len(raws)
         cdef long long first = 0, step = 0, last = 0
-        upserts = matcher._new_upserts  # compiled (called in C), None, or a stand-in of tests
-        cdef NewUpserts compiled = upserts if isinstance(upserts, NewUpserts) else None
-        direct = matcher._direct_json  # None: every message decoded first (tests' switch)
-        cdef DirectJson json = (
-            direct if compiled is not None and isinstance(direct, DirectJson) else None
-        )
-        cdef bint auto_flush = matcher.auto_flush
-        cdef Py_ssize_t batch_size = matcher.batch_size
-        # The matcher's dirty set and counters' dict, read again only after a call that may
-        # replace them (a flush, a callback: `stale`; not `clock`, `encode` or `decode`), and
-        # its events looked at only after one that may make some (`unseen`): read per message,
-        # these attributes cost ~1K instructions a message.
-        cdef dict dirty = None, counts = None
-        cdef bint stale = True, unseen = True, in_python
-        clock = matcher.clock
+        clock = run.matcher.clock
         if positions is not None and len(positions) != count:
             raise ValueError(f"{count} messages but {len(positions)} positions")
         # A range of positions (what the CLI and the harness hand over) made in C: indexing it
@@ -2535,58 +2579,68 @@ cdef class Offers:
             and small_int(positions.step, &step) and small_int(positions[count - 1], &last)
         )
         for at in range(count):
-            if stale:
-                dirty, counts, stale = matcher._dirty, matcher.counters._values, False
             raw = raws[at]
             if ranged:
                 position = PyLong_FromLongLong(first + at * step)
             else:
                 position = positions[at] if positions is not None else None
-            arrival = clock() if now is None else now
-            if not isinstance(raw, bytes):
-                raw = self.encode(raw)
-            direct_upsert = json is not None and json.prepare(compiled, raw)
-            if not direct_upsert:
-                self.count_taken(tally, counts)  # what follows may read the counters
-                message = self.decoder.checked(raw)
-                if message is None:
-                    try:
-                        message = self.decode(raw)
-                    except self.bad_message as exc:
-                        durable.reject(exc.reason, position, raw)
-                        stale = unseen = True  # (it calls back)
-                        self.moved(tally, position)
-                        continue
-            if queue is not None:
-                put_input(queue, self.kind, self.python_record, arrival, position, raw)
-            tally.records += 1
-            if direct_upsert:  # the usual new upsert, read straight into the state
-                result = json.keep(compiled, matcher, arrival, dirty)
-                tally.uncounted += 1
-            elif compiled is not None:
-                result = compiled.take(matcher, message, arrival, dirty, counts)
-            else:
-                result = upserts.apply(matcher, message, arrival) if upserts is not None else None
-            in_python = compiled is None or result is None
-            if result is None:
-                result = matcher._apply(message, arrival)
-            if in_python:  # the Python path (or a stand-in of tests): read again, to be safe
-                dirty, counts, unseen = matcher._dirty, matcher.counters._values, True
-            if auto_flush and len(dirty) >= batch_size:
-                self.count_taken(tally, counts)
-                matcher.flush(arrival)
-                stale = unseen = True
-            if result is not self.accepted and result.status == "dead":  # (not direct)
-                durable.on_dead_letter(result.reason or "", position, raw)
-                stale = unseen = True
-            self.moved(tally, position)
-            tally.taken += 1
-            if unseen:
-                unseen = False
-                if matcher._events:  # the feed flushed
-                    self.count_taken(tally, counts)
-                    durable._collect()
+            self.offer_message(run, raw, position, clock() if now is None else now)
         return 0
+
+    cdef object offer_message(self, _Pass run, raw, position, arrival):
+        """Offer `raw` at `position`, arrived at `arrival`: its FeedResult. What the direct
+        path takes is left uncounted in `run.tally` (see `count_taken`)."""
+        cdef Tally tally = run.tally
+        cdef bint in_python
+        matcher = run.matcher
+        if run.stale:
+            run.dirty, run.counts, run.stale = matcher._dirty, matcher.counters._values, False
+        if not isinstance(raw, bytes):
+            raw = self.encode(raw)
+        direct_upsert = run.json is not None and run.json.prepare(run.compiled, raw)
+        if not direct_upsert:
+            self.count_taken(run)  # what follows may read the counters
+            message = self.decoder.checked(raw)
+            if message is None:
+                try:
+                    message = self.decode(raw)
+                except self.bad_message as exc:
+                    run.stale = run.unseen = True  # (it calls back)
+                    result = run.durable.reject(exc.reason, position, raw)
+                    self.moved(tally, position)
+                    return result
+        if run.queue is not None:
+            put_input(run.queue, self.kind, self.python_record, arrival, position, raw)
+        tally.records += 1
+        if direct_upsert:  # the usual new upsert, read straight into the state
+            result = run.json.keep(run.compiled, matcher, arrival, run.dirty)
+            tally.uncounted += 1
+        elif run.compiled is not None:
+            result = run.compiled.take(matcher, message, arrival, run.dirty, run.counts)
+        elif run.upserts is not None:
+            result = run.upserts.apply(matcher, message, arrival)
+        else:
+            result = None
+        in_python = run.compiled is None or result is None
+        if result is None:
+            result = matcher._apply(message, arrival)
+        if in_python:  # the Python path (or a stand-in of tests): read again, to be safe
+            run.dirty, run.counts, run.unseen = matcher._dirty, matcher.counters._values, True
+        if run.auto_flush and len(run.dirty) >= run.batch_size:
+            self.count_taken(run)
+            matcher.flush(arrival)
+            run.stale = run.unseen = True
+        if result is not self.accepted and result.status == "dead":  # (not direct)
+            run.durable.on_dead_letter(result.reason or "", position, raw)
+            run.stale = run.unseen = True
+        self.moved(tally, position)
+        tally.taken += 1
+        if run.unseen:
+            run.unseen = False
+            if matcher._events:  # the feed flushed
+                self.count_taken(run)
+                run.durable._collect()
+        return result
 
     cdef inline void moved(self, Tally tally, object position):
         """The input moved on to `position` (None: it has none)."""

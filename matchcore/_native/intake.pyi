@@ -148,6 +148,16 @@ class Offers:
         positions: Sequence[int | None] | None,
         now: float | None,
     ) -> None: ...
+    def offer_one(
+        self,
+        tally: Tally,
+        durable: object,
+        matcher: object,
+        queue: LogBuffer | None,
+        raw: Any,
+        position: int | None,
+        now: float | None,
+    ) -> Any: ...
 
 FIELD_OTHER: int
 FIELD_TEXT: int

@@ -170,8 +170,9 @@ class StateLog:
         self.segment = segment
         self.sync = sync
         #: The records waiting for the next commit, framed one after another: written in place
-        #: by the compiled intake (`LogBuffer`) when it is built.
-        self._buffer: Any = _intake.LogBuffer() if _intake is not None else bytearray()
+        #: by the compiled intake (`LogBuffer`) when it is built (the caller counts those in
+        #: `records_pending`).
+        self.queue: Any = _intake.LogBuffer() if _intake is not None else bytearray()
         self._file = open(self._path(segment), "ab")  # noqa: SIM115 - kept open for appends
         self.records_pending = 0
         self.bytes_written = 0
@@ -182,44 +183,39 @@ class StateLog:
 
     def append(self, kind: bytes, payload: bytes) -> None:
         """Queue a record for the next commit."""
-        self._buffer.extend(encode_record(kind, payload))
+        self.queue.extend(encode_record(kind, payload))
         self.records_pending += 1
 
     def append_input(self, now: float, position: int | None, raw: bytes) -> None:
         """Queue the `INPUT` record of a message arrived at `now`."""
-        if isinstance(self._buffer, bytearray):
-            self._buffer.extend(python_input_record(INPUT, now, position, raw))
+        if isinstance(self.queue, bytearray):
+            self.queue.extend(python_input_record(INPUT, now, position, raw))
         else:  # framed in place (one call, no bytes object for the record)
-            self._buffer.input(INPUT, python_input_record, now, position, raw)
+            self.queue.input(INPUT, python_input_record, now, position, raw)
         self.records_pending += 1
 
     def append_all(self, kind: bytes, items: list[Any], pack_into: PackInto = _encode_into) -> None:
         """`append` of each item, packed by msgspec, in turn (a flush's verdicts: framed in
         one compiled loop, without two Python calls and four bytes objects each); the
         compiled loop packs each by `pack_into`, which packs as msgspec packs."""
-        if _intake is None or isinstance(self._buffer, bytearray):
+        if _intake is None or isinstance(self.queue, bytearray):
             for item in items:
                 self.append(kind, _encode(item))
             return
         tally = _intake.Tally()
         try:
-            _intake.frame_all(tally, self._buffer, kind, items, pack_into, encode_record)
+            _intake.frame_all(tally, self.queue, kind, items, pack_into, encode_record)
         finally:  # those queued count, also when packing one raised
             self.records_pending += tally.records
 
-    def queue(self) -> Any:
-        """Where records wait for the next commit (the compiled intake puts them there itself;
-        the caller counts them in `records_pending`)."""
-        return self._buffer
-
     def commit(self) -> None:
         """Write queued records and (when `sync`) fsync: after this they survive a crash."""
-        if self._buffer:
+        if self.queue:
             try:
-                self._file.write(self._buffer)
-                self.bytes_written += len(self._buffer)
+                self._file.write(self.queue)
+                self.bytes_written += len(self.queue)
             finally:  # dropped also when the write fails (what reached the file is unknown)
-                self._buffer.clear()
+                self.queue.clear()
         self._file.flush()
         if self.sync:
             os.fsync(self._file.fileno())
@@ -248,6 +244,7 @@ class _NullLog:
     segment = 0
     bytes_written = 0
     fsyncs = 0
+    queue = None  # records are not kept (only counted)
 
     def __init__(self) -> None:
         self.records_pending = 0
@@ -263,10 +260,6 @@ class _NullLog:
     def append_all(self, kind: bytes, items: list[Any], pack_into: PackInto = _encode_into) -> None:
         """Nothing to keep."""
         self.records_pending += len(items)
-
-    def queue(self) -> None:
-        """None: records are not kept (only counted)."""
-        return None
 
     def commit(self) -> None:
         """Nothing to write."""
@@ -461,6 +454,37 @@ class DurableMatcher:
         self, message: bytes | Message, position: int | None = None, *, now: float | None = None
     ) -> FeedResult:
         """Log and feed one message (raw bytes as received, or a Message)."""
+        log = self._log
+        if log is None or _offers is None:  # not recovered (it raises), or not built
+            return self._offer(message, position, now)
+        matcher = self.matcher
+        tally = _intake.Tally()  # type: ignore[union-attr]
+        try:  # one compiled call, without `_offer`'s Python calls
+            return _offers.offer_one(
+                tally,
+                self,
+                matcher,
+                log.queue,
+                message,
+                position,
+                now,
+                matcher._new_upserts,
+                matcher._direct_json,
+                matcher.auto_flush,
+                matcher.batch_size,
+                matcher._dirty,
+                matcher.counters._values,
+            )
+        finally:
+            log.records_pending += tally.records
+            self._records_since_snapshot += tally.taken
+            if tally.moved:
+                self._position = tally.position
+
+    def _offer(
+        self, message: bytes | Message, position: int | None, now: float | None
+    ) -> FeedResult:
+        """`offer` in Python: the reference of `Offers` (src_ext/intake.pyx)."""
         log = self._require_log()
         matcher = self.matcher
         now = matcher.clock() if now is None else now
@@ -499,7 +523,7 @@ class DurableMatcher:
             return
         tally = _intake.Tally()  # type: ignore[union-attr]
         try:
-            _offers.offer(tally, self, self.matcher, log.queue(), messages, positions, now)
+            _offers.offer(tally, self, self.matcher, log.queue, messages, positions, now)
         finally:  # booked as `offer` books them, also when a message raised
             log.records_pending += tally.records
             self._records_since_snapshot += tally.taken

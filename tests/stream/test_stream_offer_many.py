@@ -2,8 +2,8 @@
 and bad messages, redeliveries, revisions and cancels, cut into random calls, with auto flushes
 inside them, both give the same log bytes, verdicts, counters (also as seen at every flush,
 dead letter and delivery inside a call), dead letters and positions; with
-the compiled intake reading the usual JSON message directly (`offer_many` only), decoding it
-first, or all in Python."""
+the compiled intake reading the usual JSON message directly, decoding it first, or all in
+Python. `offer` in one compiled call against its Python reference, likewise."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matchcore.exceptions import StateError
 from matchcore.stream import matcher as stream_matcher
 from matchcore.stream import state
 from matchcore.stream.io import read_frames, run_file
-from matchcore.stream.matcher import References, StreamMatcher
+from matchcore.stream.matcher import ACCEPTED, References, StreamMatcher
 from matchcore.stream.state import DurableMatcher
 
 from .conftest import complete_set
@@ -137,8 +138,10 @@ class _Run:
 
 def _fed(references: References, calls: Any, options: tuple[bool, int, str], many: bool) -> Any:
     """The outcome of feeding `calls` one message at a time or a call at a time, with a poll
-    after each call; `options`: durable, batch size, intake (see `_Run`)."""
+    after each call; `options`: durable, batch size, intake (see `_Run`). The outcome ends
+    with what `offer` returned (one at a time)."""
     durable, batch_size, intake = options
+    results = []
     with tempfile.TemporaryDirectory(prefix="offer-many-") as state_dir:
         run = _Run(references, state_dir if durable else None, batch_size, intake)
         for call in calls:
@@ -146,22 +149,100 @@ def _fed(references: References, calls: Any, options: tuple[bool, int, str], man
                 run.processor.offer_many([raw for raw, _ in call], [at for _, at in call])
             else:
                 for raw, position in call:
-                    run.processor.offer(raw, position)
+                    results.append(run.processor.offer(raw, position))
             run.processor.poll()
-        return run.outcome()
+        return (*run.outcome(), results)
+
+
+#: How `_fed` runs: durable or not, the batch size, the intake.
+_OPTIONS = st.tuples(st.booleans(), st.sampled_from([1, 2, 3, 4096]), st.sampled_from(_INTAKES))
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    streams(),
-    st.tuples(st.booleans(), st.sampled_from([1, 2, 3, 4096]), st.sampled_from(_INTAKES)),
-)
+@given(streams(), _OPTIONS)
 def test_offer_many_is_offer_one_by_one(
     references: References, calls: Any, options: tuple[bool, int, str]
 ) -> None:
     one_by_one = _fed(references, calls, options, many=False)
     many = _fed(references, calls, options, many=True)
-    assert many == one_by_one
+    assert many[:-1] == one_by_one[:-1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(streams(), _OPTIONS)
+def test_the_compiled_offer_is_the_python_offer(
+    references: References, calls: Any, options: tuple[bool, int, str]
+) -> None:
+    """`offer` in one compiled call (`Offers.offer_one`) against its Python reference
+    (`DurableMatcher._offer`): the same log, verdicts, counters (also as seen inside a call),
+    dead letters, positions and results (the shared ACCEPTED one where Python gives it)."""
+    compiled = _fed(references, calls, options, many=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state, "_offers", None)
+        python = _fed(references, calls, options, many=False)
+    assert compiled == python
+    for ours, theirs in zip(compiled[-1], python[-1], strict=True):
+        assert (ours is ACCEPTED) == (theirs is ACCEPTED)
+
+
+def _raising(references: References, calls: Any, failing: int, intake: str) -> Any:
+    """What `offer` one at a time books when the `failing`-th flush (one a message) raises:
+    the positions that raised, the records waiting and their bytes, the messages since the
+    snapshot, the position, the counters."""
+    with tempfile.TemporaryDirectory(prefix="offer-raises-") as state_dir:
+        run = _Run(references, state_dir, 1, intake)
+        flushes = itertools.count(1)
+        listener = run.matcher.flush_listener
+        assert listener is not None
+
+        def flush_or_raise(now: float) -> None:
+            if next(flushes) == failing:
+                raise RuntimeError("the flush failed")
+            listener(now)
+
+        run.matcher.flush_listener = flush_or_raise
+        raised = []
+        for call in calls:
+            for raw, position in call:
+                try:
+                    run.processor.offer(raw, position)
+                except RuntimeError:
+                    raised.append(position)
+        log = run.processor._require_log()
+        return (
+            raised,
+            log.records_pending,
+            bytes(log.queue),
+            run.processor._records_since_snapshot,
+            run.processor._position,
+            run.matcher.counters.as_dict(),
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(streams(), st.integers(1, 6), st.sampled_from(_INTAKES))
+def test_the_compiled_offer_books_what_python_books_when_it_raises(
+    references: References, calls: Any, failing: int, intake: str
+) -> None:
+    """A flush inside `offer` raises: the compiled call books what it did (the input logged,
+    not taken) as its Python reference does, and raises the same."""
+    outcomes = []
+    for offers in (state._offers, None):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(state, "_offers", offers)
+            outcomes.append(_raising(references, calls, failing, intake))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_offer_before_recover_raises(references: References) -> None:
+    """Compiled or not, `offer` before `recover` is refused, having changed nothing."""
+    for offers in (state._offers, None):
+        processor = DurableMatcher(StreamMatcher(references), None)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(state, "_offers", offers)
+            with pytest.raises(StateError, match="recover"):
+                processor.offer(msgspec.json.encode(complete_set("O1")[0]), 1)
+        assert processor.matcher.counters.as_dict() == StreamMatcher(references).counters.as_dict()
 
 
 @settings(max_examples=60, deadline=None)
