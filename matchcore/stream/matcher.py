@@ -391,7 +391,7 @@ class StreamMatcher:
         self._verdicts: dict[int, tuple[str, tuple[str, ...]]] = {}  # mask -> verdict, codes
         self._ledger: dict[BuyerYear, int] | None = None  # the quota ledger, once read
         self._walk_masks = _walk_bits(self.settings)  # of the settings, like `_verdicts`
-        self._verdict_masks = _verdict_bits(self.settings)  # (see `_verdict_of`)
+        self._verdict_masks = self.settings.verdict_masks()  # (see `_verdict_of`)
         #: `_apply` of the usual message in one compiled call (None: not built).
         self._new_upserts = _new_upserts(self) if _intake is not None else None
         #: The usual JSON message read straight into what `_new_upserts` keeps, by `feed`,
@@ -995,19 +995,10 @@ class StreamMatcher:
         shares the one tuple of codes)."""
         verdict = self._verdicts.get(mask)
         if verdict is None:
-            # `settings.verdict_of` and `reasons_of` from masks worked out once (they look up
-            # every rule's severity, an enum hash each: some 40K instructions a mask), the
-            # codes of the mask's enabled bits taken lowest first: in rule order.
-            reject, review, enabled, codes = self._verdict_masks
-            reasons = []
-            failed = mask & enabled
-            while failed:
-                lowest = failed & -failed
-                reasons.append(codes[lowest])
-                failed ^= lowest
+            masks = self._verdict_masks
             verdict = self._verdicts[mask] = (
-                "reject" if mask & reject else "review" if mask & review else "pass",
-                tuple(reasons),
+                masks.verdict_of(mask),
+                tuple(masks.reasons_of(mask)),
             )
         return verdict
 
@@ -1247,7 +1238,7 @@ class StreamMatcher:
         self.inventory_rules = configuration.inventory_rules
         self._verdicts.clear()
         self._walk_masks = _walk_bits(self.settings)
-        self._verdict_masks = _verdict_bits(self.settings)
+        self._verdict_masks = self.settings.verdict_masks()
         for slot in self._slots.values():  # spent and results under other rules
             slot.spent_after = slot.walk_limit = None
 
@@ -1750,14 +1741,6 @@ def _walk_bits(settings: RuleSettings) -> tuple[int, int]:
         settings.mask_of("reject") & ~annual.bit,
         annual.bit if settings.enabled(annual) else 0,
     )
-
-
-def _verdict_bits(settings: RuleSettings) -> tuple[int, int, int, dict[int, str]]:
-    """(the reject rules' bits, the review rules', the enabled rules', each rule's code by its
-    bit): what `settings.verdict_of` and `reasons_of` read of the settings. (Rules are in bit
-    order: a mask's codes in rule order are its bits' from the lowest.)"""
-    codes = {rule.bit: rule.name for rule in Rule}
-    return settings.mask_of("reject"), settings.mask_of("review"), settings.enabled_mask, codes
 
 
 def _walk_place(year: int, app_time: int) -> int:

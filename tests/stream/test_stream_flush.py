@@ -485,9 +485,9 @@ def test_compiled_kernel_values_are_the_python_ones(values: Any, step: int) -> N
 def test_verdicts_of_masks_are_the_settings_ones(
     severity: dict[str, Any], masks: list[int], ledger_references: References
 ) -> None:
-    """A matcher's verdict and reason codes of a reason mask (worked out from its settings'
-    masks once, see `_verdict_of`) are `RuleSettings.verdict_of` and `reasons_of`, in rule
-    order, under any severities."""
+    """A matcher's verdict and reason codes of a reason mask (from its settings' masks,
+    worked out once, see `_verdict_of`) are `RuleSettings.verdict_of` and `reasons_of`
+    (tests/rules/test_verdicts.py checks those against the severities), under any severities."""
     rules = RuleSettings.from_overrides(severity)
     matcher = StreamMatcher(ledger_references, rules)
     for mask in masks:
