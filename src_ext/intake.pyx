@@ -1013,23 +1013,27 @@ cdef class NewUpserts:
         if not keepable(intake, link):
             return None
         result = self.keep(
-            matcher, route, key, key_hash, message.revision, link, intake.packed(rows), now, dirty
+            matcher, route, key, key_hash, message.revision, link, -1, intake.packed(rows), now,
+            dirty,
         )
         count_accepted(counts, 1)
         return result
 
     cdef object keep(
         self, object matcher, _Route route, tuple key, Py_hash_t key_hash, object revision,
-        object link, bytes packed, object now, dict dirty
+        object link, Py_hash_t link_hash, bytes packed, object now, dict dirty
     ):
         """Store a new document's version, index its link and touch its order: what `take`
         and `DirectJson` have found keepable (`keepable`, its key, of hash `key_hash`, not in
-        the store). The order's key tuple is its slot's, whichever document came first (one
-        tuple per order). `dirty`: as `take`'s. Not counted (see the class)."""
+        the store; `link_hash`: its link's, -1 when not known). The order's key tuple is its
+        slot's, whichever document came first (one tuple per order). `dirty`: as `take`'s. Not
+        counted (see the class)."""
         cdef bint by_link = route.intake.link == L_ORDER  # a payment or waybill: by its order
         touched = link if by_link else key  # else keyed by its order's key (order, inventory)
         # the order key's hash, once for its slot, dirty mark and (order, inventory) document
-        cdef Py_hash_t touched_hash = hash(touched) if by_link else key_hash
+        cdef Py_hash_t touched_hash = key_hash
+        if by_link:
+            touched_hash = link_hash if link_hash != -1 else hash(touched)
         cdef Slot slot = mc_dict_get(self.slots, touched, touched_hash)
         if slot is not None:
             touched = slot.key
@@ -1444,6 +1448,8 @@ cdef struct CachedText:  # one entry of that cache: the bytes read and the str m
     uint8_t size
     bint upper
     uint8_t bytes[CACHED_SIZE]
+    PyObject* pair  # the pair made last ending with `text` (a reference held; NULL: none)
+    Py_hash_t pair_hash  # its hash
 
 
 cdef inline Py_ssize_t text_slot(const uint8_t* p, Py_ssize_t size, bint upper) noexcept:
@@ -1920,9 +1926,10 @@ cdef class DirectJson:
     the store yet and that `keepable` keeps. `prepare` says False for anything else, having
     changed nothing; else `keep` stores what it made with the matcher's `NewUpserts.keep`.
     Only key and link parts become str objects (interned as `DocumentIntake` interns them; the
-    latest of them kept by their bytes, `text_of`). A sender keeps one order of fields: each
-    name is first compared in place with the one read at its place in the last message that
-    began as this one (`guessed`, `read_field_name`), and looked for only when it differs.
+    latest of them kept by their bytes, `text_of`, with the latest pair of each, `pair_of`).
+    A sender keeps one order of fields: each name is first compared in place with the one read
+    at its place in the last message that began as this one (`guessed`, `read_field_name`),
+    and looked for only when it differs.
     """
 
     cdef tuple plans
@@ -1943,7 +1950,7 @@ cdef class DirectJson:
     cdef Py_ssize_t message_size  # of the message read (`put_row`)
     cdef _Route route  # what `prepare` made, for `keep`
     cdef tuple key
-    cdef Py_hash_t key_hash
+    cdef Py_hash_t key_hash, link_hash  # (-1: not known)
     cdef object revision, link
     cdef bytes packed
 
@@ -1966,6 +1973,7 @@ cdef class DirectJson:
         if self.texts != NULL:
             for e in range(1 << TEXT_CACHE_BITS):
                 Py_XDECREF(self.texts[e].text)
+                Py_XDECREF(self.texts[e].pair)
             free(self.texts)
 
     def take(self, NewUpserts upserts, matcher, raw, now):
@@ -1994,7 +2002,9 @@ cdef class DirectJson:
         )
         self.route = self.key = self.revision = self.link = self.packed = None
         self.taken += 1
-        return upserts.keep(matcher, route, key, self.key_hash, revision, link, packed, now, dirty)
+        return upserts.keep(
+            matcher, route, key, self.key_hash, revision, link, self.link_hash, packed, now, dirty
+        )
 
     cdef bint prepare(self, NewUpserts upserts, object raw) except -1:
         """Read `raw`; True when it is the usual new upsert (see the class)."""
@@ -2026,11 +2036,9 @@ cdef class DirectJson:
         fields = plan.fields
         if not fields.match(self.spans, count, found, values, plan is self.guess):
             return False
-        key = text_pair(
-            self.text_of(&self.spans[found[plan.key_a]], False, True),
-            self.text_of(&self.spans[found[plan.key_b]], False, False),
+        key = self.pair_of(  # its hash for `keep` too
+            &self.spans[found[plan.key_a]], &self.spans[found[plan.key_b]], &self.key_hash
         )
-        self.key_hash = hash(key)  # for `keep` too
         if mc_dict_contains(route.store, key, self.key_hash):
             return False  # a new version of a kept document: the Python path
         link = self.link_of(plan, found)
@@ -2221,14 +2229,16 @@ cdef class DirectJson:
 
     # --- what is kept --------------------------------------------------------------------------
 
-    cdef object text_of(self, Span* span, bint upper, bint intern):
+    cdef object text_of(self, Span* span, bint upper, bint intern, CachedText** held=NULL):
         """Canonical text of plain text (`fast_text`, or `fast_id_number` of ASCII text when
         `upper`), interned when `intern` (see matcher.py `_shared_key`); the caller has made sure
-        something is left once trimmed."""
+        something is left once trimmed. `held`: the cache entry now holding it (NULL: none)."""
         cdef const uint8_t* p
         cdef Py_ssize_t size
         cdef CachedText* entry = NULL
         trim(span, &p, &size)
+        if held != NULL:
+            held[0] = NULL
         # Codes repeat, and an order number comes back in its payment and waybill: a text
         # made lately is looked up by its bytes, not decoded, hashed (and interned) again.
         if size <= CACHED_SIZE:
@@ -2246,6 +2256,8 @@ cdef class DirectJson:
                     Py_INCREF(text)
                     Py_XDECREF(entry.text)
                     entry.text = <PyObject*>text
+                if held != NULL:
+                    held[0] = entry
                 return <object>entry.text
         if upper:
             text = PyUnicode_New(size, 127)
@@ -2259,10 +2271,36 @@ cdef class DirectJson:
             text = interned(text)
         if entry != NULL:
             Py_XDECREF(entry.text)
+            Py_XDECREF(entry.pair)  # a pair of the text it held
             Py_INCREF(text)
-            entry.text, entry.size, entry.upper = <PyObject*>text, size, upper
+            entry.text, entry.size, entry.upper, entry.pair = <PyObject*>text, size, upper, NULL
             mc_copy(<char*>entry.bytes, p, size)
+            if held != NULL:
+                held[0] = entry
         return text
+
+    cdef tuple pair_of(self, Span* a, Span* b, Py_hash_t* pair_hash):
+        """`text_pair` of the texts of `a` (interned) and `b` (`text_of`), and its hash in
+        `pair_hash`. An order's key comes back as its payment's and waybill's link: the pair
+        made last of the same two texts (kept with `b`'s) is given again, hashed once, and the
+        matcher's dicts holding it as a key find it as it is, without comparing texts."""
+        cdef CachedText* entry = NULL
+        first = self.text_of(a, False, True)
+        second = self.text_of(b, False, False, &entry)
+        if (
+            entry != NULL and entry.pair != NULL
+            and PyTuple_GET_ITEM(<object>entry.pair, 0) == <PyObject*>first
+            and PyTuple_GET_ITEM(<object>entry.pair, 1) == <PyObject*>second
+        ):
+            pair_hash[0] = entry.pair_hash
+            return <tuple>entry.pair
+        pair = text_pair(first, second)
+        pair_hash[0] = hash(pair)
+        if entry != NULL:
+            Py_INCREF(pair)
+            Py_XDECREF(entry.pair)
+            entry.pair, entry.pair_hash = <PyObject*>pair, pair_hash[0]
+        return pair
 
     cdef inline Span* given_text(self, Py_ssize_t* found, Py_ssize_t f):
         """The text of field `f` when it has some once trimmed, else NULL."""
@@ -2273,13 +2311,17 @@ cdef class DirectJson:
         return &self.spans[found[f]]
 
     cdef object link_of(self, DirectPlan plan, Py_ssize_t* found):
-        """`DocumentIntake.linked`; UNHANDLED where that takes a Python path."""
+        """`DocumentIntake.linked`; UNHANDLED where that takes a Python path. A pair of two
+        texts comes with its hash in `link_hash` (else -1: not known)."""
         cdef Span* a = self.given_text(found, plan.link_a)
         cdef Span* b = self.given_text(found, plan.link_b)
+        self.link_hash = -1
         if plan.intake.link == L_BUYER:
             if a == NULL:
                 return None
             return self.text_of(a, True, True) if a.ascii else UNHANDLED
+        if a != NULL and b != NULL:
+            return self.pair_of(a, b, &self.link_hash)
         if plan.intake.link == L_WAYBILL:
             return text_pair(
                 self.text_of(a, False, True) if a != NULL else "",
@@ -2287,9 +2329,7 @@ cdef class DirectJson:
             )
         if a == NULL and b == NULL:
             return None
-        if a == NULL or b == NULL:
-            return ("", "")
-        return text_pair(self.text_of(a, False, True), self.text_of(b, False, False))
+        return ("", "")
 
     # --- packing -------------------------------------------------------------------------------
 

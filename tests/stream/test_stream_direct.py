@@ -268,6 +268,34 @@ def test_texts_made_again_are_interned_where_they_repeat(references: References)
         gc.collect()
 
 
+def test_a_pair_made_lately_is_given_again_only_for_the_same_two_texts(
+    references: References,
+) -> None:
+    """A key or link pair `DirectJson` made lately of the same two texts is given again (an
+    order's key as its payment's link, hashed once), but the same order number of another
+    platform, or another number of the same platform, makes a pair of its own: the state is
+    the decoded path's, every link the one its payment names."""
+    direct, decoded = _matcher(references), _matcher(references)
+    sent = [
+        {**_BASE["order"], "order_no": "PAIR1", "ebp_code": "E1"},
+        {**_BASE["payment"], "order_no": "PAIR1", "ebp_code": "E2", "pay_transaction_id": "T1"},
+        {**_BASE["payment"], "order_no": "PAIR1", "ebp_code": "E1", "pay_transaction_id": "T2"},
+        {**_BASE["payment"], "order_no": "PAIR2", "ebp_code": "E1", "pay_transaction_id": "T3"},
+        {**_BASE["payment"], "order_no": "PAIR1", "ebp_code": "E2", "pay_transaction_id": "T4"},
+    ]
+    for message in sent:
+        raw = json.dumps(message).encode()
+        assert matcher._DIRECT_JSON.take(direct._new_upserts, direct, raw, 0.0) is not None
+        assert decoded.take(matcher.decode_bytes(raw), 0.0) == matcher.ACCEPTED
+    assert _kept(direct) == _kept(decoded)
+    links = {key[1]: entry.link for key, entry in direct._docs["payment"].items()}
+    assert links == {
+        "T1": ("E2", "PAIR1"), "T2": ("E1", "PAIR1"), "T3": ("E1", "PAIR2"), "T4": ("E2", "PAIR1")
+    }  # fmt: skip
+    [order_key] = direct._docs["order"]
+    assert links["T2"] is order_key and links["T4"] is links["T1"]
+
+
 def test_a_name_with_an_escape_is_left_to_msgspec(references: References) -> None:
     """Field names are read to their closing quote and only compared with the known names:
     one written with an escape (even of a known name, or of a quote) is msgspec's to read."""
