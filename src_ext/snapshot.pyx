@@ -41,6 +41,9 @@ cdef extern from "Python.h":
     bint int_exact "PyLong_CheckExact"(PyObject* o) noexcept
     # (of an int: one past int64 sets `overflow`, no error)
     long long int_value "PyLong_AsLongLongAndOverflow"(PyObject* o, int* overflow) noexcept
+    bint bytes_exact "PyBytes_CheckExact"(PyObject* o) noexcept
+    Py_ssize_t bytes_size "PyBytes_GET_SIZE"(PyObject* o) noexcept
+    const char* bytes_data "PyBytes_AS_STRING"(PyObject* o) noexcept
     bint tuple_exact "PyTuple_CheckExact"(PyObject* o) noexcept
     Py_ssize_t tuple_size "PyTuple_GET_SIZE"(PyObject* o) noexcept
     PyObject* tuple_item "PyTuple_GET_ITEM"(PyObject* o, Py_ssize_t i) noexcept
@@ -48,7 +51,16 @@ cdef extern from "Python.h":
 cdef enum:
     HEAD_MAX = 9  # the longest head of a value: a float64 or an int64, a tag and 8 bytes
     FIELDS_MAX = 32  # fields of a Struct the writer packs itself (a Struct of more: msgspec)
-    PACKED_MAX = 4096  # the packed size of a Struct `StructPacker` packs in one pass
+    # The room made before a document, a slot or a Struct is written in one pass (one that
+    # does not fit in the room left is written value by value, the buffer growing as needed).
+    ENTRY_ROOM = 4096
+    # The room a state's buffer starts with, and more for each document and order slot (the
+    # benchmark's take some 150 and 320 bytes): each time the buffer grows, what it holds is
+    # copied (the copies were an eighth of a snapshot's instructions); room never written is
+    # never touched, and given back at the end.
+    STATE_GUESS = 1 << 16
+    DOC_GUESS = 256
+    SLOT_GUESS = 512
 
 
 @cython.final
@@ -59,9 +71,10 @@ cdef class Plan:
     defaults, with a tag, or with more fields than the writer holds)."""
 
     cdef object kind
-    cdef tuple names  # as msgspec packs them: each a MessagePack str
+    cdef bytes names  # as msgspec packs them (each a MessagePack str), one after the other
     cdef Py_ssize_t count
     cdef Py_ssize_t offsets[FIELDS_MAX]
+    cdef Py_ssize_t name_ends[FIELDS_MAX]  # where each name ends in `names`
     cdef bint packs
 
     def __cinit__(self, kind, encode, bint packed=True):
@@ -72,8 +85,11 @@ cdef class Plan:
         self.packs = packed and self.count <= FIELDS_MAX and not (
             config.array_like or config.omit_defaults or config.tag is not None
         )
-        packed_names = kind.__struct_encode_fields__ if self.packs else ()  # else unused
-        self.names = tuple(encode(name) for name in packed_names)
+        encoded_fields = kind.__struct_encode_fields__ if self.packs else ()  # else unused
+        packed_names = [encode(name) for name in encoded_fields]
+        self.names = b"".join(packed_names)
+        for f in range(len(packed_names)):
+            self.name_ends[f] = (self.name_ends[f - 1] if f else 0) + len(packed_names[f])
         for f in range(min(self.count, FIELDS_MAX)):
             self.offsets[f] = object_member(kind, fields[f]).offset
 
@@ -110,6 +126,18 @@ cdef class Writer:
                 _PyBytes_Resize(&self.buffer, needed)
             self.capacity = needed
         return <unsigned char*>PyBytes_AS_STRING(<object>self.buffer) + self.size
+
+    cdef inline const unsigned char* end(self) noexcept:
+        """Where the room made ends (the buffer's end)."""
+        return <unsigned char*>PyBytes_AS_STRING(<object>self.buffer) + self.capacity
+
+    cdef inline bint wrote(self, unsigned char* at) noexcept:
+        """Whether a pass of the `put_` functions wrote (`at`: where it ended), keeping what it
+        wrote; what a pass that failed wrote is written over."""
+        if at == NULL:
+            return False
+        self.size = at - <unsigned char*>PyBytes_AS_STRING(<object>self.buffer)
+        return True
 
     cdef inline int head(self, Py_ssize_t (*put)(unsigned char*, Py_ssize_t) noexcept,
                          Py_ssize_t count) except -1:
@@ -175,14 +203,17 @@ cdef class Writer:
 
     cdef int struct(self, Plan plan, object value) except -1:
         """A Struct of `plan`'s type, as msgspec packs it: a map of its fields by name
-        (anything else: `value`)."""
-        cdef Py_ssize_t f
+        (anything else: `value`); in one pass (`put_struct`) when it can."""
+        cdef Py_ssize_t f, start
+        cdef unsigned char* at = self.room(ENTRY_ROOM)
+        if self.wrote(put_struct(at, self.end(), plan, value)):
+            return 0
         if not plan.packs or type(value) is not plan.kind or not all_set(value, plan):
             return self.value(value)
         self.head(put_map_head, plan.count)
         for f in range(plan.count):
-            name = plan.names[f]
-            self.raw(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+            start = plan.name_ends[f - 1] if f else 0
+            self.raw(PyBytes_AS_STRING(plan.names) + start, plan.name_ends[f] - start)
             self.value(<object>field_at(value, plan.offsets[f]))
         return 0
 
@@ -201,97 +232,135 @@ cdef class Writer:
 cdef class StructPacker:
     """msgspec's `encode_into(value, out)` of Structs of one type (the verdict events of the
     log's records): the same bytes, without msgspec's walk of the type's fields for each
-    (some 2,000 instructions an event). A Struct of None, ASCII text, ints within int64 and
-    tuples of ASCII text (a verdict event's values) is packed in one pass over its fields
-    (see `put_plain`); any other as the snapshot writer packs it."""
+    (some 2,000 instructions an event); the snapshot writer's `struct`."""
 
     cdef Plan plan
     cdef Writer out
-    cdef bytes names  # the packed names of the fields, one after the other
-    cdef Py_ssize_t name_ends[FIELDS_MAX]
-    cdef unsigned char packed[PACKED_MAX]
 
     def __cinit__(self, kind, encode, encode_into):
-        cdef Py_ssize_t f
         self.plan, self.out = Plan(kind, encode), Writer(encode_into)
-        self.names = b"".join(self.plan.names)
-        for f in range(len(self.plan.names)):
-            self.name_ends[f] = (self.name_ends[f - 1] if f else 0) + len(self.plan.names[f])
 
     def pack_into(self, value, bytearray out):
         """`value` packed into `out`, which then holds just it."""
-        cdef Plan plan = self.plan
-        cdef Py_ssize_t f, size, start = 0
-        cdef unsigned char* at = self.packed
-        cdef const unsigned char* end = self.packed + PACKED_MAX
-        cdef const unsigned char* names = <const unsigned char*>PyBytes_AS_STRING(self.names)
-        if plan.packs and type(value) is plan.kind:
-            at += put_map_head(at, plan.count)
-            for f in range(plan.count):
-                if end - at < self.name_ends[f] - start:
-                    break
-                memcpy(at, names + start, self.name_ends[f] - start)
-                at += self.name_ends[f] - start
-                start = self.name_ends[f]
-                size = put_plain(at, end, field_at(value, plan.offsets[f]))
-                if size < 0:
-                    break
-                at += size
-            else:
-                PyByteArray_Resize(out, at - self.packed)
-                memcpy(PyByteArray_AS_STRING(out), self.packed, at - self.packed)
-                return
         self.out.size = 0  # (the writer's bytes are kept from one value to the next)
-        self.out.struct(plan, value)
+        self.out.struct(self.plan, value)
         PyByteArray_Resize(out, self.out.size)
         memcpy(PyByteArray_AS_STRING(out), self.out.room(0) - self.out.size, self.out.size)
 
 
-cdef Py_ssize_t put_plain(
-    unsigned char* out, const unsigned char* end, PyObject* value
+# The `put_` functions write a value, or the values of an entry, in one pass at `at`, when
+# `put_plain` packs each and they fit before `end`, and say where they end; else NULL (a
+# NULL `at`, a pass that failed before, gives NULL) and the writer writes it value by value.
+
+cdef unsigned char* put_plain(
+    unsigned char* at, const unsigned char* end, PyObject* value
 ) noexcept:
-    """`value` packed at `out`, as msgspec packs it, when it is None, an ASCII str, an int
-    within int64 or a tuple of ASCII strs and fits before `end`: its size (else -1, as for
-    a field not set)."""
-    cdef Py_ssize_t at, size, item_size
+    """`value` when it is None, an ASCII str, an int within int64, bytes or a tuple of ASCII
+    strs (NULL: a field not set)."""
+    cdef Py_ssize_t i
     cdef int overflow = 0
     cdef long long number
-    if value == NULL or end - out < HEAD_MAX:
-        return -1
-    if value == <PyObject*>None:
-        out[0] = 0xC0
-        return 1
+    if at == NULL or value == NULL or end - at < HEAD_MAX:
+        return NULL
     if str_exact(value):
-        return put_ascii(out, end, value)
+        return put_ascii(at, end, value)
     if int_exact(value):
         number = int_value(value, &overflow)
-        return -1 if overflow else put_int(out, number)
+        return NULL if overflow else at + put_int(at, number)
+    if value == <PyObject*>None:
+        at[0] = 0xC0
+        return at + 1
+    if bytes_exact(value):
+        if end - at < HEAD_MAX + bytes_size(value):
+            return NULL
+        at += put_bin_head(at, bytes_size(value))
+        memcpy(at, bytes_data(value), bytes_size(value))
+        return at + bytes_size(value)
     if not tuple_exact(value):
-        return -1
-    size = put_array_head(out, tuple_size(value))
-    for at in range(tuple_size(value)):
-        if not str_exact(tuple_item(value, at)):
-            return -1
-        item_size = put_ascii(out + size, end, tuple_item(value, at))
-        if item_size < 0:
-            return -1
-        size += item_size
-    return size
+        return NULL
+    at += put_array_head(at, tuple_size(value))
+    for i in range(tuple_size(value)):
+        if not str_exact(tuple_item(value, i)):
+            return NULL
+        at = put_ascii(at, end, tuple_item(value, i))
+    return at
 
 
-cdef inline Py_ssize_t put_ascii(
-    unsigned char* out, const unsigned char* end, PyObject* text
+cdef inline unsigned char* put_ascii(
+    unsigned char* at, const unsigned char* end, PyObject* text
 ) noexcept:
-    """A str packed at `out` when it is ASCII (its characters are its UTF-8) and fits before
-    `end`: its size (else -1)."""
-    if not str_ascii(text):
-        return -1
-    cdef Py_ssize_t length = str_length(text)
-    if end - out < HEAD_MAX + length:
-        return -1
-    cdef Py_ssize_t size = put_str_head(out, length)
-    memcpy(out + size, str_data(text), length)
-    return size + length
+    """A str when it is ASCII (its characters are its UTF-8)."""
+    if at == NULL or not str_ascii(text) or end - at < HEAD_MAX + str_length(text):
+        return NULL
+    at += put_str_head(at, str_length(text))
+    memcpy(at, str_data(text), str_length(text))
+    return at + str_length(text)
+
+
+cdef unsigned char* put_struct(
+    unsigned char* at, const unsigned char* end, Plan plan, object value
+) noexcept:
+    """A Struct of `plan`'s type as a map of its fields by name; anything else: `put_plain`."""
+    if at == NULL or not plan.packs or type(value) is not plan.kind:
+        return put_plain(at, end, <PyObject*>value)
+    if end - at < HEAD_MAX:
+        return NULL
+    return put_fields(at + put_map_head(at, plan.count), end, plan, value, True)
+
+
+cdef unsigned char* put_fields(
+    unsigned char* at, const unsigned char* end, Plan plan, object value, bint named
+) noexcept:
+    """The fields of `value` (of `plan`'s type), one after the other, each after its name
+    when `named`."""
+    cdef Py_ssize_t f, start = 0
+    cdef const char* names = PyBytes_AS_STRING(plan.names)
+    for f in range(plan.count):
+        if named:
+            if at == NULL or end - at < plan.name_ends[f] - start:
+                return NULL
+            memcpy(at, names + start, plan.name_ends[f] - start)
+            at += plan.name_ends[f] - start
+            start = plan.name_ends[f]
+        at = put_plain(at, end, field_at(value, plan.offsets[f]))
+    return at
+
+
+cdef inline unsigned char* put_key(
+    unsigned char* at, const unsigned char* end, object key
+) noexcept:
+    """A key's two parts (of a document or an order: the first two values of its entry)."""
+    if at == NULL or not tuple_exact(<PyObject*>key) or tuple_size(<PyObject*>key) != 2:
+        return NULL
+    at = put_plain(at, end, tuple_item(<PyObject*>key, 0))
+    return put_plain(at, end, tuple_item(<PyObject*>key, 1))
+
+
+cdef unsigned char* put_doc(
+    unsigned char* at, const unsigned char* end, object key, object entry, Plan entries
+) noexcept:
+    """A `_SavedDoc`: the document `entry` (of `entries`' type) at `key`."""
+    if type(entry) is not entries.kind:
+        return NULL
+    at = put_key(at + put_array_head(at, 2 + entries.count), end, key)
+    return put_fields(at, end, entries, entry, False)
+
+
+cdef unsigned char* put_slot(
+    unsigned char* at, const unsigned char* end, object key, Slot slot, Plan events
+) noexcept:
+    """A `_SavedSlot`: the order slot `slot` at `key`, its last event of `events`' type."""
+    at = put_key(at + put_array_head(at, 8), end, key)
+    if at == NULL or end - at < 2 * HEAD_MAX:
+        return NULL
+    at += put_float(at, slot.first_seen)
+    at += put_int(at, slot.version)
+    at = put_struct(at, end, events, slot.last)
+    if at == NULL or end - at < 2:
+        return NULL
+    at[0] = 0xC3 if slot.flags & EVALUATED else 0xC2
+    at[1] = 0xC3 if slot.flags & EXPIRED else 0xC2
+    return put_plain(at + 2, end, <PyObject*>slot.buyer)
 
 
 cdef inline bint all_set(object value, Plan plan) noexcept:
@@ -320,12 +389,15 @@ def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_i
             return None  # found before anything is written
     cdef Writer out = Writer(encode_into)
     cdef Slot slot
+    cdef unsigned char* at
     cdef unsigned char* flags
     cdef Plan entries = Plan(entry_type, encode, False), events = Plan(event_type, encode)
     cdef Py_ssize_t revision = entries.offsets[0], link = entries.offsets[1]
     cdef Py_ssize_t rows = entries.offsets[2]
     if entry_type.__struct_fields__ != ("revision", "link", "rows"):
         raise ValueError(f"{entry_type.__name__} is not a document entry")
+    documents = sum([len(<dict>store) for store in docs.values()])
+    out.room(STATE_GUESS + DOC_GUESS * documents + SLOT_GUESS * len(slots))
     out.head(put_map_head, len(names))
     out.text(names[0])
     out.head(put_map_head, len(docs))
@@ -333,6 +405,9 @@ def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_i
         out.value(kind)
         out.head(put_array_head, len(<dict>store))
         for key, entry in (<dict>store).items():
+            at = out.room(ENTRY_ROOM)
+            if out.wrote(put_doc(at, out.end(), key, entry, entries)):
+                continue  # else value by value:
             out.head(put_array_head, 5)
             out.value((<tuple?>key)[0])
             out.value((<tuple?>key)[1])
@@ -348,6 +423,9 @@ def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_i
     out.head(put_array_head, len(slots))
     for key, held in slots.items():
         slot = <Slot>held
+        at = out.room(ENTRY_ROOM)
+        if out.wrote(put_slot(at, out.end(), key, slot, events)):
+            continue  # else value by value:
         out.head(put_array_head, 8)
         out.value((<tuple?>key)[0])
         out.value((<tuple?>key)[1])

@@ -205,3 +205,62 @@ def test_verdict_records_are_packed_as_msgspec_packs_them(
         packer.pack_into(packed, out)
         assert out == msgspec.msgpack.encode(packed)
     assert state._pack_event_into.__self__ is not None  # the log packs by the compiled one
+
+
+#: Values the writer packs in one pass (as it finds them: else value by value, as `values`).
+_plain = (
+    st.none()
+    | _texts
+    | st.sampled_from(EDGE_INTS)
+    | st.binary(max_size=40)
+    | st.sampled_from(EDGE_SIZES).map(lambda size: b"x" * size)
+    | st.lists(_texts, max_size=17).map(tuple)
+)
+_events = (
+    st.lists(_plain, min_size=12, max_size=12) | st.lists(_plain | values, min_size=12, max_size=12)
+).map(lambda fields: VerdictEvent(*fields))
+_keys = st.tuples(_texts, _texts)
+#: Rows large enough that some documents meet the end of the writer's buffer.
+_rows = _plain | st.integers(0, 70_000).map(bytes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    documents=st.lists(st.tuples(_keys, _plain | values, _plain | values, _rows), max_size=12),
+    slots=st.lists(
+        st.tuples(
+            _keys,
+            st.floats(allow_nan=False),
+            st.integers(-(2**63), 2**63 - 1),
+            st.none() | _events,
+            st.booleans(),
+            st.booleans(),
+            _plain | values,
+        ),
+        max_size=6,
+    ),
+)
+def test_documents_and_slots_in_one_pass_or_value_by_value_are_msgspecs(documents, slots):
+    """Documents and order slots whose keys and values the writer packs in one pass, and
+    ones it does not (text that is not ASCII, ints past int64, other types), some at the end
+    of its buffer (written over, value by value): msgspec's bytes; and each slot's last event
+    packed by `StructPacker` (the same code) is msgspec's too."""
+    rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
+    store = {key: matcher._Entry(revision, link, rows) for key, revision, link, rows in documents}
+    held = {slot[0]: slot for slot in slots}
+    expected = matcher._State(
+        docs={
+            "order": [matcher._SavedDoc(*k, e.revision, e.link, e.rows) for k, e in store.items()]
+        },
+        slots=[matcher._SavedSlot(*key, *fields) for key, *fields in held.values()],
+        **rest,
+    )
+    compiled = {key: matcher._Slot(seen, key, *fields) for key, seen, *fields in held.values()}
+    assert _encoded({"order": store}, compiled, rest) == msgspec.msgpack.encode(expected)
+    packer = matcher._snapshot.StructPacker(  # type: ignore[union-attr]
+        VerdictEvent, msgspec.msgpack.encode, matcher._ENCODE_INTO
+    )
+    out = bytearray()
+    for _, _, _, last, *_ in slots:
+        packer.pack_into(last, out)
+        assert out == msgspec.msgpack.encode(last)
