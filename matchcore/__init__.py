@@ -19,6 +19,7 @@ from .exceptions import (
     RuleConfigError,
     SchemaError,
     StateError,
+    StateLogError,
 )
 from .result import MatchResult
 from .rules import Parameters, Rule, RuleSettings
@@ -35,6 +36,7 @@ __all__ = [
     "RuleSettings",
     "SchemaError",
     "StateError",
+    "StateLogError",
     "__version__",
     "get_engine",
     "kernel_available",

@@ -19,11 +19,17 @@ class InputError(MatchcoreError):
 
 
 class RuleConfigError(MatchcoreError):
-    """Rule settings are invalid (unknown rule code or key, bad severity or parameter)."""
+    """Rule settings are invalid (unknown rule code or key, bad severity or parameter), or a
+    matcher's setting is (a stream's batch size)."""
 
 
 class StateError(MatchcoreError):
     """Streaming state on disk is unusable (corrupt beyond the torn-tail repair, wrong version)."""
+
+
+class StateLogError(StateError):
+    """A write or fsync of the streaming state log failed: the log stopped for good (what
+    reached the disk is unknown); a restart recovers from the state directory."""
 
 
 class EngineError(MatchcoreError):

@@ -24,6 +24,7 @@ from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t
 from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy, memset
+from counters cimport add_count
 from matchcore._native.packed cimport app_time_of
 from matchcore._native.slots cimport (
     EVALUATED, EXPIRED, PLACE_KNOWN, SPENT_KNOWN, WALK_LIMIT_KNOWN, Slot, set_place,
@@ -67,12 +68,6 @@ cdef extern from "mc_dict.h":  # a presized dict; `dict.get`, `d[key] = value`, 
 
 cdef extern from *:
     bint add_overflows "__builtin_add_overflow"(int64_t a, int64_t b, int64_t* sum) noexcept
-
-
-#: A spent this large would overflow the engine's int64 (matcher.py: `_INT64_END`), and the
-#: least it holds (made once: Cython would negate the other on every use).
-cdef object INT64_END = 2**63
-cdef object INT64_MIN = -(2**63)
 
 
 cdef enum:
@@ -184,6 +179,9 @@ cdef class FlushGlue:
     cdef list fractions
     cdef int64_t scale
     cdef int place_bits
+    # A spent this large would overflow the engine's int64 (matcher.py `_INT64_END`, given),
+    # and the least it holds (made once: Cython would negate the other on every use).
+    cdef object int64_end, int64_min
     cdef Field entry_rows, entry_link
     cdef Field linked_order, linked_payments, linked_waybills, linked_inventory
     cdef Field event_id, event_version, event_verdict, event_mask
@@ -202,7 +200,7 @@ cdef class FlushGlue:
         dict waybill_members, linked_type, settle, place_of, replayable, replay,
         int place_bits,
         dict verdicts, verdict_of, event, replayed_event, dict emitted, fraction_text,
-        int64_t scale, *, entry_type=None, tuple place_args=(None, None),
+        int64_t scale, *, int64_end, entry_type=None, tuple place_args=(None, None),
     ):
         if place_bits != 64:
             raise ValueError("a compiled slot keeps a walk place as its year above 64 bits")
@@ -215,6 +213,7 @@ cdef class FlushGlue:
         self.place_at, self.place_dates = place_args
         self.time_at = place_args[0] if self.place_dates is not None else -1
         self.place_bits = place_bits
+        self.int64_end, self.int64_min = int64_end, -int64_end
         self.verdicts, self.verdict_of, self.event = verdicts, verdict_of, event
         self.replayed_event, self.emitted = replayed_event, emitted
         self.fraction_text, self.scale = fraction_text, scale
@@ -495,7 +494,7 @@ cdef class FlushGlue:
 
     cdef inline object walk_place(self, year, app_time):
         """matcher.py `_walk_place`: an order's app year and time as one integer."""
-        return (year << self.place_bits) + app_time + INT64_END
+        return (year << self.place_bits) + app_time + self.int64_end
 
     # --- walks --------------------------------------------------------------------------------
 
@@ -853,8 +852,8 @@ cdef class FlushGlue:
             row = rows[position]
             before, value = spent_before[row], values[row]
             if before is not None:
-                after = before + value if value is not None else INT64_END
-                known = before == spent and INT64_MIN <= after < INT64_END
+                after = before + value if value is not None else self.int64_end
+                known = before == spent and self.int64_min <= after < self.int64_end
                 spent = (after if after <= limit else before) if known else None
             slot = self.slots[keys[row]]
             set_spent_after(slot, spent)
@@ -947,7 +946,7 @@ cdef class FlushGlue:
                 name = self.emitted.get(verdict)
                 if name is None:
                     name = f"emitted_{verdict}"
-                counters[name] = counters.get(name, 0) + counted.counts[at]
+                add_count(counters, name, counted.counts[at])
         finally:
             for at in range(counted.size):
                 Py_XDECREF(counted.verdicts[at])

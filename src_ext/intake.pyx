@@ -25,6 +25,7 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 from china_dates cimport (CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, days_from_civil,
                          days_in_month, fixed_china_dates)
+from counters cimport add_count
 from matchcore._native.slots cimport DeadlineQueue, Slot, new_slot
 from msgpack_out cimport (
     grow, put_array_head, put_big, put_bin_head, put_float, put_int, put_str_head,
@@ -1064,10 +1065,10 @@ cdef class NewUpserts:
 
 
 cdef inline int count_accepted(dict counts, Py_ssize_t taken) except -1:
-    """`counters.add("accepted", taken)` on the counters' dict `counts` (a dict: its `get`
-    called in C), nothing for none."""
+    """`counters.add("accepted", taken)` on the counters' dict `counts` (`add_count`),
+    nothing for none."""
     if taken:
-        counts["accepted"] = counts.get("accepted", 0) + taken
+        add_count(counts, "accepted", taken)
     return 0
 
 

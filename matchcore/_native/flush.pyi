@@ -28,6 +28,7 @@ class FlushGlue:
         fraction_text: Callable[[int, int], str],
         scale: int,
         *,
+        int64_end: int,
         entry_type: type | None = None,
         place_args: tuple[Any, Any] = (None, None),
     ) -> None: ...

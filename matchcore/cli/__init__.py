@@ -105,7 +105,8 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, ModuleType]] 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 internal, 2 usage/input, 3 fail-on)."""
+    """Run the command line; returns the exit code (0 ok, 1 internal, 2 usage/input, 3 fail-on,
+    4 state log failed)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         parsed = _parse(arguments)

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import MatchcoreError
+from ..exceptions import MatchcoreError, StateLogError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,6 +25,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2  # bad usage or bad input: a MatchcoreError or an OS error on a named file
 EXIT_FAIL_ON = 3  # `--fail-on` threshold reached
+EXIT_STATE_LOG = 4  # `stream`: a write or fsync of the state log failed; a restart recovers
 EXIT_INTERRUPTED = 130
 
 PROG = "matchcore"
@@ -75,8 +76,8 @@ def add_output_flags(parser: argparse.ArgumentParser) -> None:
 def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Call `run(args)`, mapping errors to exit codes with a one-line message on stderr.
 
-    MatchcoreError and OS errors -> 2, Ctrl-C -> 130, anything else -> 1 with a hint to rerun
-    with --debug, which prints the traceback instead.
+    MatchcoreError and OS errors -> 2 (a failed state log: 4), Ctrl-C -> 130, anything else
+    -> 1 with a hint to rerun with --debug, which prints the traceback instead.
     """
     debug = bool(getattr(args, "debug", False))
     try:
@@ -85,7 +86,7 @@ def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         if debug:
             traceback.print_exc()
         error(str(exc))
-        return EXIT_USAGE
+        return EXIT_STATE_LOG if isinstance(exc, StateLogError) else EXIT_USAGE
     except BrokenPipeError:  # `matchcore ... | head`: the reader left, nothing more to say
         _silence_stdout()
         return EXIT_OK

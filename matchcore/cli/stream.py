@@ -88,7 +88,13 @@ def add_parser(subparsers: Any) -> None:
     )
     outputs.add_argument("--dead-letters", metavar="FILE", type=Path, help="bad messages")
     state = parser.add_argument_group("durability and batching")
-    state.add_argument("--state-dir", metavar="DIR", type=Path, help="log + snapshots here")
+    state.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        type=Path,
+        help="log + snapshots here (exit code 4 when a write to the log fails: a restart "
+        "recovers what was committed)",
+    )
     state.add_argument(
         "--no-fsync", action="store_true", help="log without fsync (faster, not crash-safe)"
     )

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Literal
 
 import msgspec
 
-from ..exceptions import InputError
+from ..exceptions import InputError, StateLogError
 from .messages import VerdictEvent
 from .state import DurableMatcher
 
@@ -72,7 +72,7 @@ def split_frames(buffer: bytes, framing: Framing, base: int) -> tuple[list[tuple
         if length > MAX_FRAME:
             raise InputError(
                 f"MessagePack frame at byte {base + offset} claims {length} bytes "
-                f"(limit {MAX_FRAME}); the input is not length-prefixed MessagePack"
+                f"(limit {MAX_FRAME}): not length-prefixed MessagePack"
             )
         if offset + 4 + length > size:
             break
@@ -93,7 +93,7 @@ def cut_torn_tail(fd: int, framing: Framing, name: str) -> int:
         return 0
     try:
         end = _frames_end(fd, info.st_size, framing)
-    except ValueError as error:
+    except InputError as error:
         raise InputError(
             f"{name}: {error}; is it a file of another format? It was left as it is"
         ) from None
@@ -107,7 +107,7 @@ _TORN_MAX = _LENGTH.size + MAX_FRAME
 
 
 def _frames_end(fd: int, size: int, framing: Framing, block: int = 1 << 20) -> int:
-    """Where the last whole frame of the file at `fd` (`size` bytes) ends; ValueError when
+    """Where the last whole frame of the file at `fd` (`size` bytes) ends; InputError when
     the bytes after it could not be a torn frame of `framing`."""
     if framing == "ndjson":  # after the last newline, looked for from the end
         end = size
@@ -119,20 +119,18 @@ def _frames_end(fd: int, size: int, framing: Framing, block: int = 1 << 20) -> i
                 break
             end = start
         if size - end > _TORN_MAX:
-            raise ValueError(f"no line ends in its last {_TORN_MAX} bytes")
+            raise InputError(f"no line ends in its last {_TORN_MAX} bytes")
         return end
-    offset, data, data_start = 0, b"", 0  # lengths walked from the start, a block at a time
-    while offset + _LENGTH.size <= size:
-        if offset + _LENGTH.size > data_start + len(data):
-            data, data_start = os.pread(fd, block, offset), offset
-        (length,) = _LENGTH.unpack_from(data, offset - data_start)
-        if length > MAX_FRAME:
-            raise ValueError(
-                f"the MessagePack frame at byte {offset} claims {length} bytes (limit {MAX_FRAME})"
-            )
-        if offset + _LENGTH.size + length > size:
-            break
-        offset += _LENGTH.size + length
+    offset = 0  # frames walked from the start by `split_frames`, a block at a time
+    while offset < size:
+        wanted = min(block, size - offset)
+        _, used = split_frames(os.pread(fd, wanted, offset), framing, offset)
+        if used:
+            offset += used
+        elif wanted < size - offset:
+            block *= 2  # a frame longer than the block (`split_frames` bounds it)
+        else:
+            break  # at the torn last frame
     return offset
 
 
@@ -538,6 +536,8 @@ class TcpService:
             await self._publish()
         except (InputError, ConnectionError, asyncio.CancelledError):
             pass  # the client resends whatever was not acknowledged
+        except StateLogError:
+            pass  # the service's next tick raises it again (the log stopped): `serve` ends
         finally:
             self._acks.pop(writer, None)
             writer.close()

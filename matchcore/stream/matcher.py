@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from .. import schema
 from ..engine.base import KERNEL_COLUMNS, NULL_INT64, CanonicalTables
-from ..exceptions import InputError, StateError
+from ..exceptions import InputError, RuleConfigError, StateError
 from ..money import format_money, fraction_text
 from ..rules import Rule, RuleSettings
 from .canonical import Invalid, RowMaker, china_dates, clean_text, row_values
@@ -92,6 +92,8 @@ DEFAULT_COMPLETION_WINDOW = 24 * 3600.0
 #: Micro-batch flush thresholds: this many orders waiting, or the oldest waiting this long.
 DEFAULT_BATCH_SIZE = 4096
 DEFAULT_BATCH_INTERVAL = 0.005
+#: The largest batch size: what the compiled offer compares the waiting orders with (a C int).
+MAX_BATCH_SIZE = 2**31 - 1
 #: The longest the interval grows to under load, following the last flush's cost: a slow flush
 #: would otherwise let the next batch grow, and so the flush after it. A flood's flush takes
 #: about 1.5x the wait it follows (intake is that much cheaper than evaluation), so a wait of
@@ -360,7 +362,7 @@ class StreamMatcher:
         self.settings = settings if settings is not None else RuleSettings()
         self.inventory_rules = inventory_rules
         self.completion_window = completion_window
-        self.batch_size = batch_size
+        self.batch_size = _checked_batch_size(batch_size)
         self.batch_interval = batch_interval
         self.max_batch_interval = max_batch_interval
         self.clock = clock
@@ -1733,6 +1735,16 @@ def _unpack_rows(packed: list[bytes]) -> list[tuple[Any, ...]]:
     return _UNPACK_ROWS(_joined(packed))
 
 
+def _checked_batch_size(size: object) -> int:
+    """`size` when it is a batch size (a whole number from 1 to `MAX_BATCH_SIZE`), else
+    RuleConfigError naming it."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH_SIZE:
+        raise RuleConfigError(
+            f"batch size {size!r}: expected a whole number from 1 to {MAX_BATCH_SIZE}"
+        )
+    return size
+
+
 def _walk_bits(settings: RuleSettings) -> tuple[int, int]:
     """(the reject rules that take an order out of the annual walk, the bit an order over the
     annual limit gets: 0 when the rule is off), as both engines have them."""
@@ -1760,7 +1772,7 @@ def _walk_places(packed: list[bytes]) -> list[tuple[int, int]]:
 def _place_of(rows: bytes) -> int:
     """`_walk_place` of a packed order's `_walk_places`."""
     if _packed is not None:  # made in C, no tuple between
-        return _packed.walk_place(rows, _APP_TIME, china_dates)  # type: ignore[no-any-return]
+        return _packed.walk_place(rows, *_WALK_PLACE_ARGS)  # type: ignore[no-any-return]
     ((year, app_time),) = _walk_places([rows])
     return _walk_place(year, app_time)
 
@@ -2009,6 +2021,9 @@ def _order_rows(order: Order) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
 
 #: The position of app time in a held order row (its dates are made from it, not held).
 _APP_TIME = _ROWS["orders"].held_names.index("app_time")
+#: What the compiled `walk_place` takes after a packed order's rows (`_place_of`; the flush
+#: glue calls it with them straight).
+_WALK_PLACE_ARGS = (_APP_TIME, china_dates)
 assert _ROWS["orders"].derived and _ROWS["orders"].kept_names[-2:] == [
     schema.APP_YEAR,
     schema.APP_YMD,
@@ -2156,7 +2171,7 @@ def _glue_of(matcher: StreamMatcher) -> Any:
     """The matcher's per-order flush steps in compiled calls on its own documents, slots, link
     indexes and verdict cache (src_ext/flush.pyx: `FlushGlue`), which calls the matcher's
     methods through a weak reference to it (`weakly_bound`): the matcher holds the glue."""
-    assert _flush is not None
+    assert _flush is not None and _packed is not None  # (flush.pyx uses packed.pyx)
     return _flush.FlushGlue(
         matcher._docs,
         matcher._slots,
@@ -2165,7 +2180,7 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         matcher._waybills_of._members,
         _Linked,
         weakly_bound(matcher._settle),
-        _packed.walk_place if _packed is not None else _place_of,
+        _packed.walk_place,
         weakly_bound(matcher._replayable),
         _Replay,
         _PLACE_BITS,
@@ -2176,9 +2191,9 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         _EMITTED,
         fraction_text,
         schema.MONEY_SCALE,
+        int64_end=_INT64_END,
         entry_type=_Entry,
-        # `_place_of` without its Python frame
-        place_args=(_APP_TIME, china_dates) if _packed is not None else (None, None),
+        place_args=_WALK_PLACE_ARGS,  # `_place_of` without its Python frame
     )
 
 
@@ -2251,6 +2266,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_COMPLETION_WINDOW",
     "FeedResult",
+    "MAX_BATCH_SIZE",
     "References",
     "StreamMatcher",
     "decode_bytes",

@@ -13,14 +13,15 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
-from ..exceptions import StateError
+from ..exceptions import StateError, StateLogError
 from .matcher import (
     ACCEPTED,
     Configuration,
@@ -163,7 +164,13 @@ class RecoveryReport:
 
 
 class StateLog:
-    """Append-only segment files `log-<n>.bin` in the state directory, group-committed."""
+    """Append-only segment files `log-<n>.bin` in the state directory, group-committed.
+
+    Fail-stop: after a write or fsync failed, what reached the disk is unknown (a record may
+    be torn); a record committed after it would be acknowledged, then cut by recovery with the
+    torn one. So the log stops for good (`failure` says why): nothing more reaches the file
+    and every later commit, roll or close raises StateLogError.
+    """
 
     def __init__(self, directory: Path, segment: int, *, sync: bool = True) -> None:
         self.directory = directory
@@ -177,6 +184,7 @@ class StateLog:
         self.records_pending = 0
         self.bytes_written = 0
         self.fsyncs = 0
+        self.failure: str | None = None
 
     def _path(self, segment: int) -> Path:
         return self.directory / f"{_LOG_PREFIX}{segment:08d}{_LOG_SUFFIX}"
@@ -210,26 +218,50 @@ class StateLog:
 
     def commit(self) -> None:
         """Write queued records and (when `sync`) fsync: after this they survive a crash."""
-        if self.queue:
-            try:
+        self._check()
+        try:
+            if self.queue:
                 self._file.write(self.queue)
                 self.bytes_written += len(self.queue)
-            finally:  # dropped also when the write fails (what reached the file is unknown)
                 self.queue.clear()
-        self._file.flush()
-        if self.sync:
-            os.fsync(self._file.fileno())
-            self.fsyncs += 1
+            self._file.flush()
+            if self.sync:
+                os.fsync(self._file.fileno())
+                self.fsyncs += 1
+        except BaseException as exc:
+            self._fail(exc)
         self.records_pending = 0
 
     def roll(self, segment: int) -> None:
         """Continue in a new segment (after a snapshot made the old ones unnecessary)."""
         self.commit()
-        self._file.close()
-        self.segment = segment
-        self._file = open(self._path(segment), "ab")  # noqa: SIM115
-        if self.sync:
-            _fsync_dir(self.directory)
+        try:
+            self._file.close()
+            self.segment = segment
+            self._file = open(self._path(segment), "ab")  # noqa: SIM115
+            if self.sync:
+                _fsync_dir(self.directory)
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _check(self) -> None:
+        """StateLogError once the log has stopped."""
+        if self.failure is not None:
+            raise StateLogError(self.failure)
+
+    def _fail(self, exc: BaseException) -> NoReturn:
+        """Stop the log for good after `exc` interrupted a write, fsync or new segment, and
+        raise: StateLogError for an OSError (from it), else `exc` itself."""
+        self.failure = (
+            f"a write or fsync of the state log {self._path(self.segment)} failed ({exc}); "
+            "the log stopped: restart the process to recover from the state directory"
+        )
+        self.queue.clear()  # never written
+        with suppress(OSError):  # and what the file's buffer holds is dropped, not written
+            self._file.raw.close()
+        if isinstance(exc, OSError):
+            raise StateLogError(self.failure) from exc
+        raise exc
 
     def close(self) -> None:
         """Commit and close the current segment."""
@@ -322,6 +354,8 @@ class DurableMatcher:
         self._position: int | None = None  # of the newest logged input (not yet committed)
         self._undelivered: list[VerdictEvent] = []
         self._log: StateLog | _NullLog | None = None
+        #: The log after it stopped (a write or fsync failed: see `_let_go_if_stopped`).
+        self._stopped_log: StateLog | None = None
         self._last_commit = time.monotonic()
         self._last_snapshot = time.monotonic()
         self._records_since_snapshot = 0
@@ -570,7 +604,10 @@ class DurableMatcher:
         """Group commit: write and fsync the log, then deliver the verdicts it covers."""
         self._collect()
         log = self._require_log()
-        log.commit()
+        try:
+            log.commit()
+        finally:
+            self._let_go_if_stopped(log)
         self._last_commit = time.monotonic()
         self.matcher.counters.add("commits")
         events, self._undelivered = self._undelivered, []
@@ -597,7 +634,10 @@ class DurableMatcher:
         self._reap_snapshot(wait=True)  # one at a time
         self.before_snapshot()  # delivered verdicts must be durable before their log goes
         segment = log.segment + 1
-        log.roll(segment)  # the snapshot covers every segment before this one
+        try:
+            log.roll(segment)  # the snapshot covers every segment before this one
+        finally:
+            self._let_go_if_stopped(log)
         path = self.directory / f"{_SNAP_PREFIX}{segment:08d}{_SNAP_SUFFIX}"
         if background:
             pid = os.fork()
@@ -655,15 +695,20 @@ class DurableMatcher:
         else:
             self.commit()
             self._reap_snapshot(wait=True)
-        self._require_log().close()
+        log = self._require_log()
+        try:
+            log.close()
+        finally:
+            self._let_go_if_stopped(log)
 
     def stats(self) -> dict[str, Any]:
         """Matcher counters plus this process's log figures (which counters a restart keeps
         exact: stats.py)."""
         values: dict[str, Any] = self.matcher.stats()
-        if self._log is not None:
-            values["log_bytes"] = self._log.bytes_written
-            values["fsyncs"] = self._log.fsyncs
+        log = self._log or self._stopped_log
+        if log is not None:
+            values["log_bytes"] = log.bytes_written
+            values["fsyncs"] = log.fsyncs
         return values
 
     def _collect(self) -> None:
@@ -677,8 +722,17 @@ class DurableMatcher:
 
     def _require_log(self) -> StateLog | _NullLog:
         if self._log is None:
+            if self._stopped_log is not None:
+                raise StateLogError(self._stopped_log.failure)
             raise StateError("DurableMatcher.recover() must be called before use")
         return self._log
+
+    def _let_go_if_stopped(self, log: StateLog | _NullLog) -> None:
+        """After a write to `log`: once it has stopped (a write or fsync failed) it is let go,
+        so every later use raises StateLogError (`_require_log`), also `offer`'s compiled
+        call, which goes to `_offer` when there is no log (no check a message)."""
+        if isinstance(log, StateLog) and log.failure is not None:
+            self._log, self._stopped_log = None, log
 
 
 def _snapshot_body(segment: int, position: int | None, matcher: bytes) -> tuple[bytes, bytes]:
@@ -707,11 +761,15 @@ def _write_atomically(path: Path, *parts: bytes) -> None:
     """Write `parts` to a temp file, fsync, rename over, fsync the directory: all or nothing
     (in parts: a snapshot's body is not copied behind its head first)."""
     temp = path.with_suffix(path.suffix + ".tmp")
-    with open(temp, "wb") as handle:
-        handle.writelines(parts)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    try:
+        with open(temp, "wb") as handle:
+            handle.writelines(parts)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:  # (a disk that is full keeps no part-written file)
+        temp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
 
 

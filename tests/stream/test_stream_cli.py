@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -212,6 +213,42 @@ def test_a_state_directory_refuses_another_input(kit, workspace, capsys):
     assert main(_args(workspace, "--input", str(first), *state)) == 0
     assert main(_args(workspace, "--input", str(second), *state)) == 2
     assert "belongs to input" in capsys.readouterr().err
+
+
+def test_a_failed_state_log_ends_the_run_with_code_4_and_a_restart_recovers(
+    kit, workspace, capsys, monkeypatch
+):
+    """An fsync of the log that fails (an I/O error, a disk full) ends the run at once with
+    one line saying to restart, exit code 4, no traceback; the restart delivers every
+    verdict."""
+    source, out = workspace / "in.ndjson", workspace / "out.ndjson"
+    messages = kit.complete_set("O1") + kit.complete_set("O2")
+    source.write_bytes(b"".join(msgspec.json.encode(m) + b"\n" for m in messages))
+    run = _args(workspace, "--input", str(source), "--output", str(out))
+    run += ["--state-dir", str(workspace / "s"), "--batch-size", "1"]
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith("log-"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert main(run) == 4
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("matchcore: error: a write or fsync of the state log ")
+    assert "Input/output error" in line and "restart the process to recover" in line
+    assert out.read_bytes() == b""  # nothing was committed: nothing delivered
+    monkeypatch.undo()
+    assert main(run) == 0
+    assert [e["verdict_id"] for e in _lines(out)] == ["EBP001/O1/1", "EBP001/O2/1"]
+
+
+def test_a_batch_size_out_of_range_is_a_usage_error(kit, workspace, capsys):
+    (workspace / "in.ndjson").write_bytes(msgspec.json.encode(kit.order_msg("O1")) + b"\n")
+    run = _args(workspace, "--input", str(workspace / "in.ndjson"), "--batch-size", "0")
+    assert main([*run, "--output", str(workspace / "out.ndjson")]) == 2
+    assert "error: batch size 0: expected a whole number from 1 to" in capsys.readouterr().err
 
 
 def test_listen_acks_and_serves_verdicts_to_tcp_clients(kit, workspace):

@@ -22,6 +22,7 @@ from matchcore.money import format_money, fraction_text
 from matchcore.rules import SEVERITIES, Rule, RuleSettings
 from matchcore.stream.matcher import (
     _ANNUAL_BIT,
+    _INT64_END,
     _PLACE_BITS,
     _ROWS,
     References,
@@ -316,6 +317,7 @@ def _bare_glue() -> Any:
         {},
         fraction_text,
         10_000,
+        int64_end=_INT64_END,
     )
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import itertools
 import json
+import logging
+import os
 import socket
 import threading
 import time
@@ -15,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchcore.exceptions import InputError
+from matchcore.exceptions import InputError, StateLogError
 from matchcore.stream import io as io_module
 from matchcore.stream.io import (
     MAX_FRAME,
@@ -185,6 +188,42 @@ def test_tcp_intake_acks_after_commit_and_serves_verdicts(kit, make_matcher, tmp
     assert acks[-1] == {"ack": 4}
     assert verdicts[0]["verdict_id"] == "EBP001/T1/1" and verdicts[0]["verdict"] == "pass"
     assert list((tmp_path / "state").glob("snapshot-*.bin"))  # stopped cleanly
+
+
+def test_tcp_service_ends_when_its_state_log_fails(
+    kit, make_matcher, tmp_path, monkeypatch, caplog
+):
+    """A failed fsync of the log in a connection's commit: the connection ends without an ack
+    (and without an unhandled error logged for it), and `serve` ends with the StateLogError
+    (the log stopped: a restart recovers)."""
+    matcher = make_matcher(clock=time.time, batch_interval=3600.0)
+    processor = DurableMatcher(matcher, tmp_path / "state", commit_interval=3600.0)
+    processor.recover()
+    service = TcpService(processor, "ndjson", port=0, tick_interval=0.002)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith("log-"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    async def scenario() -> bytes:
+        ports: dict[str, int] = {}
+        server = asyncio.ensure_future(service.serve(lambda p, o: ports.update(intake=p)))
+        while "intake" not in ports:
+            await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_connection("127.0.0.1", ports["intake"])
+        writer.write(b"".join(msgspec.json.encode(m) + b"\n" for m in kit.complete_set("T1")))
+        writer.write_eof()  # the connection's end: it commits
+        with pytest.raises(StateLogError, match="restart"):
+            await asyncio.wait_for(server, 30)
+        return await asyncio.wait_for(reader.read(), 30)
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        assert asyncio.run(scenario()) == b""  # no ack
+    assert not caplog.records
 
 
 def test_tcp_refuses_other_hosts(make_matcher):

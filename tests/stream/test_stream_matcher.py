@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import gc
 import itertools
+import re
 
 import msgspec
 import numpy as np
 import pytest
 
 from matchcore.engine.base import NULL_INT64
+from matchcore.exceptions import RuleConfigError
 from matchcore.rules import RuleSettings
 from matchcore.stream import matcher as matcher_module
-from matchcore.stream.matcher import _kernel_values
+from matchcore.stream.matcher import MAX_BATCH_SIZE, _kernel_values
+from matchcore.stream.state import DurableMatcher
 
 
 def test_complete_order_is_matched_once_flushed(kit, make_matcher, clock):
@@ -45,6 +48,22 @@ def test_batch_size_flushes_without_tick(kit, make_matcher):
     assert matcher.drain() == []
     kit.feed_all(matcher, [kit.order_msg("O2")])  # the second waiting order fills the batch
     assert [e.order_no for e in matcher.drain()] == ["O1"]
+
+
+@pytest.mark.parametrize("size", [0, -1, MAX_BATCH_SIZE + 1, 2**64, 1.5, True, "8", None])
+def test_a_batch_size_that_is_no_whole_number_in_range_is_refused(make_matcher, size):
+    with pytest.raises(RuleConfigError, match=f"batch size {re.escape(repr(size))}: expected"):
+        make_matcher(batch_size=size)
+
+
+def test_the_largest_batch_size_is_taken_by_every_offer(kit, make_matcher):
+    """The compiled offer reads it as a C int: the largest works (and waits for a tick)."""
+    processor = DurableMatcher(make_matcher(batch_size=MAX_BATCH_SIZE), None)
+    processor.recover()
+    for raw in [msgspec.json.encode(m) for m in kit.complete_set("O1")]:
+        processor.offer(raw)
+    processor.offer_many([msgspec.json.encode(m) for m in kit.complete_set("O2")])
+    assert processor.matcher.drain() == [] and processor.matcher.stats()["accepted"] == 6
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,16 @@ damaged files, snapshots (SPEC §5)."""
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import weakref
+from functools import partial
 
 import msgspec
 import pytest
 
-from matchcore.exceptions import StateError
+from matchcore.exceptions import StateError, StateLogError
 from matchcore.rules import RuleSettings
 from matchcore.stream import state
 from matchcore.stream.state import (
@@ -270,6 +272,146 @@ def test_failed_background_snapshot_keeps_the_older_state(kit, make_matcher, tmp
     report = restarted.recover()
     assert (report.snapshot_segment, report.position) == (1, 4)
     assert restarted.matcher.stats()["pending"] == 2  # O1 (never flushed) and O2
+
+
+def _offer_orders(processor, kit, orders, position):
+    """Offer the complete sets of `orders` from `position` on, flush and commit; the next
+    position."""
+    for raw in _encoded(kit, [m for order in orders for m in kit.complete_set(order)]):
+        processor.offer(raw, position)
+        position += 1
+    processor.matcher.flush()
+    processor.commit()
+    return position
+
+
+def _path_of(fd):
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+class _TornWrite:
+    """A log file whose next write stops part-way, inside its first record, with ENOSPC;
+    writes after that one go through (a log that wrote on would show)."""
+
+    def __init__(self, file):
+        self.file, self.failed = file, False
+
+    def write(self, data):
+        if self.failed:
+            return self.file.write(data)
+        self.failed = True
+        self.file.write(bytes(data)[:7])
+        self.file.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+
+def _fail_once(processor, log, failing, monkeypatch):
+    """Make the next write (`failing` "write") or fsync ("fsync") of the processor's log
+    fail once; a failed fsync loses the pages it was to sync but 7 bytes of a record."""
+    if failing == "write":
+        processor._log._file = _TornWrite(processor._log._file)
+        return
+    real_fsync, good = os.fsync, log.stat().st_size
+
+    def fsync(fd):
+        if _path_of(fd) == str(log) and not failed:
+            failed.append(fd)
+            os.truncate(log, good + 7)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    failed = []
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("failing", ["write", "fsync"])
+def test_a_failed_log_write_or_fsync_stops_the_log(
+    kit, make_matcher, tmp_path, monkeypatch, failing, compiled
+):
+    """Fail-stop: after a failed write or fsync every later use raises StateLogError and
+    nothing more reaches the log (a record committed after a torn one would be acknowledged,
+    then cut by recovery); a restart recovers exactly what was committed before."""
+    if not compiled:  # the log queued and offers made in Python
+        monkeypatch.setattr(state, "_intake", None)
+        monkeypatch.setattr(state, "_offers", None)
+    delivered = []
+    processor = _durable(
+        make_matcher, tmp_path / "state", delivered, commit_interval=3600, commit_records=10**6
+    )
+    position = _offer_orders(processor, kit, ["O1"], 1)
+    [log] = (tmp_path / "state").glob("log-*.bin")
+    _fail_once(processor, log, failing, monkeypatch)
+    with pytest.raises(StateLogError, match="state log .*log-00000000.bin.* restart"):
+        _offer_orders(processor, kit, ["O2"], position)
+    assert processor.committed_position == 3
+    assert [e.verdict_id for e in delivered] == ["EBP001/O1/1"]
+    written, files = log.read_bytes(), sorted((tmp_path / "state").iterdir())
+    raw = msgspec.json.encode(kit.order_msg("O3"))
+    for later in (
+        partial(processor.offer, raw, 7),
+        partial(processor.offer_many, [raw], [7]),
+        partial(processor.reject, "bad", 7, raw),
+        processor.poll,
+        processor.commit,
+        processor.snapshot,
+        processor.close,
+    ):
+        with pytest.raises(StateLogError, match="restart"):
+            later()
+    assert processor.committed_position == 3 and len(delivered) == 1
+    assert processor.stats()["log_bytes"] > 0
+    del processor, later
+    gc.collect()  # (the log file's buffer is not written when it goes)
+    assert log.read_bytes() == written and sorted((tmp_path / "state").iterdir()) == files
+
+    redelivered = []
+    restarted = DurableMatcher(make_matcher(), tmp_path / "state", deliver=redelivered.extend)
+    report = restarted.recover()
+    assert (report.position, report.torn_bytes) == (3, 7)
+    assert [e.verdict_id for e in redelivered] == ["EBP001/O1/1"]
+    reference = _durable(make_matcher, tmp_path / "reference", [])
+    _offer_orders(reference, kit, ["O1"], 1)
+    reference = _durable(make_matcher, tmp_path / "reference", [])  # recovered as well
+    assert restarted.matcher.snapshot() == reference.matcher.snapshot()
+    _offer_orders(restarted, kit, ["O2"], 4)  # and it goes on
+    assert [e.verdict_id for e in redelivered] == ["EBP001/O1/1", "EBP001/O2/1"]
+
+
+def test_a_snapshot_that_fails_to_be_written_keeps_the_log(
+    kit, make_matcher, tmp_path, monkeypatch
+):
+    """A disk full while a snapshot is written: the snapshot raises, but no part-written file
+    is left, the log goes on in its new segment, and recovery has every committed input."""
+    processor = _durable(make_matcher, tmp_path, [])
+    position = _offer_orders(processor, kit, ["O1"], 1)
+    processor.snapshot()
+    position = _offer_orders(processor, kit, ["O2"], position)
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if _path_of(fd).endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="No space left") as raised:
+        processor.snapshot()
+    assert not isinstance(raised.value, StateLogError)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".json") == [
+        "log-00000001.bin",
+        "log-00000002.bin",
+        "snapshot-00000001.bin",
+    ]
+    _offer_orders(processor, kit, ["O3"], position)
+    restarted = DurableMatcher(make_matcher(), tmp_path, deliver=lambda events: None)
+    report = restarted.recover()
+    assert (report.snapshot_segment, report.position) == (1, 9)
+    assert restarted.matcher.stats()["emitted_pass"] == 3
 
 
 def test_damaged_snapshot_without_older_log_is_a_state_error(kit, make_matcher, tmp_path):
