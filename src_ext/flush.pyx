@@ -28,7 +28,7 @@ from counters cimport add_count
 from matchcore._native.packed cimport app_time_of
 from matchcore._native.slots cimport (
     EVALUATED, EXPIRED, PLACE_KNOWN, SPENT_KNOWN, WALK_LIMIT_KNOWN, Slot, set_place,
-    set_spent_after, set_walk_limit, spent_after,
+    set_spent_after, set_time_place, set_walk_limit, spent_after,
 )
 from struct_fields cimport READONLY, PyMemberDef, field_at, object_member
 
@@ -407,15 +407,14 @@ cdef class FlushGlue:
             (<list>held[2]).append(link)
         return 0
 
-    def ledger_columns(self, list walks, dict starts, dict ledger):
+    def ledger_columns(self, tuple walks, dict starts, dict ledger):
         """matcher.py `_ledger_columns`: the quota ledger's columns (buyers, years, spents) of
-        the buyer-years of `walks` whose walks do not start from 0, in order of their first
-        rows."""
+        the buyer-years of `walks` (see `walks`) whose walks do not start from 0, in order of
+        their first rows."""
         cdef list buyers = [], years = [], spents = []
         cdef set seen = set()
         cdef Py_ssize_t count
-        for walk in walks:
-            group = (<tuple>walk)[0]
+        for group in <list>walks[0]:
             # Most walks start from 0 (no ledger row): only the others are made unique. An
             # empty dict is not asked (a lookup hashes the tuple first).
             spent = starts.get(group) if starts else None  # (a start is never None)
@@ -454,19 +453,22 @@ cdef class FlushGlue:
             PyMem_Free(held)
 
     def walks(self, list keys, list buyers, list years, list times):
-        """matcher.py `_walks` of the orders table's columns: each row's walk and place in
-        it, the place made of the app time alone (within a walk, of one year, that sorts as
-        `_walk_place` does, without a big integer a row: see `remember_walks`)."""
+        """matcher.py `_walks` of the orders table's columns, in the glue's own form: (each
+        row's walk, `times`). A row's place in its walk is its app time, then its key (within
+        a walk, of one year, that sorts as `_walk_place` does: see `remember_walks`): no big
+        integer and no tuple of a place a row, made and freed each micro-batch."""
         cdef Py_ssize_t row, count = len(keys)
         if len(buyers) != count or len(years) != count or len(times) != count:
             raise ValueError("the orders table does not have a row per order key")
-        cdef list walks = []
+        cdef list groups = PyList_New(count)
         for row in range(count):
             year, time = years[row], times[row]
             if not (isinstance(year, int) and isinstance(time, int)):
                 self.walk_place(year, time)  # (a null raises here, as in `_walk_place`)
-            walks.append(((buyers[row], year), (time, keys[row])))
-        return walks
+            group = (buyers[row], year)
+            Py_INCREF(group)
+            PyList_SET_ITEM(groups, row, group)
+        return groups, times
 
     cdef bint place(self, key, Slot slot) except -1:
         """`StreamMatcher._place`: read the order's walk place from its packed row and keep it
@@ -481,10 +483,7 @@ cdef class FlushGlue:
         if self.place_dates is None:
             place = self.place_of(rows)
         elif app_time_of(rows, self.time_at, &time, &year):
-            # The usual time, its year made in C: put in the slot as `set_place` puts
-            # `walk_place`'s int (no Python call, no 96-bit int made and read back).
-            slot.place_high, slot.place_low = <int32_t>year, <uint64_t>time ^ (<uint64_t>1 << 63)
-            slot.flags |= PLACE_KNOWN
+            set_time_place(slot, <int32_t>year, time)  # the usual time, its year made in C
             return True
         else:
             place = self.place_of(rows, self.place_at, self.place_dates)
@@ -784,18 +783,19 @@ cdef class FlushGlue:
         return True
 
     def remember_walks(
-        self, list keys, list walks, list spent_before, list masks, list values, dict starts,
+        self, list keys, tuple walks, list spent_before, list masks, list values, dict starts,
         dict ledger, limit, skip,
     ):
         """`StreamMatcher._remember_walks` of an engine run that says the spent before each
-        walked order (`spent_before`): `walks` is each row's walk and place in it, `ledger` the
-        quota ledger's `used` by buyer and year (`_ledger_by_group`).
+        walked order (`spent_before`): `walks` are the rows' walks and app times (`walks`),
+        `ledger` the quota ledger's `used` by buyer and year (`_ledger_by_group`).
 
         The rows are put in walk order in C: numbered by walk (one dict lookup a row), counted
         into each walk's run in row order, and only runs of more than one row sorted by place
         (most walks of a micro-batch have one row): no list or tuple a row."""
-        cdef Py_ssize_t count = len(walks)
-        for column in (keys, spent_before, masks, values):
+        cdef list groups_of = walks[0], times = walks[1]
+        cdef Py_ssize_t count = len(groups_of)
+        for column in (keys, times, spent_before, masks, values):
             if len(column) != count:
                 raise ValueError("the engine's results do not have a row per order")
         cdef dict numbers = {}  # walk -> its number, in order of its first row
@@ -810,7 +810,7 @@ cdef class FlushGlue:
         cdef Py_ssize_t row, number, at
         try:
             for row in range(count):
-                group = (<tuple>walks[row])[0]
+                group = groups_of[row]
                 found = <object>PyDict_SetDefault(numbers, group, len(groups))
                 number = found
                 if number == len(groups):
@@ -829,7 +829,7 @@ cdef class FlushGlue:
                 bounds[number] += 1  # (ends as the run's end)
             at = 0
             for number in range(len(groups)):
-                sort_run(walks, rows + at, bounds[number] - at)
+                sort_run(times, keys, rows + at, bounds[number] - at)
                 self.remember_walk(
                     rows + at, bounds[number] - at, groups[number], keys, spent_before, masks,
                     values, starts, ledger, limit, skip,
@@ -1083,24 +1083,33 @@ cdef inline int walks_before(
     return PyObject_RichCompareBool(<object>held[2 * first], <object>held[2 * second], Py_LT)
 
 
-cdef int sort_run(list walks, Py_ssize_t* rows, Py_ssize_t count) except -1:
-    """Sort a walk's `rows` (in row order) by their places in `walks`, as sorting (place, row)
-    tuples does: by insertion for a few, else as tuples (no quadratic insertion)."""
+cdef int sort_run(list times, list keys, Py_ssize_t* rows, Py_ssize_t count) except -1:
+    """Sort a walk's `rows` (in row order) by place, as sorting ((time, key), row) tuples
+    does: by insertion for a few, else as tuples (no quadratic insertion)."""
     cdef Py_ssize_t position, at, row
     if count > INSERTION_MAX:
-        pairs = sorted([((<tuple>walks[rows[at]])[1], rows[at]) for at in range(count)])
+        places = sorted([(times[rows[at]], keys[rows[at]], rows[at]) for at in range(count)])
         for at in range(count):
-            rows[at] = pairs[at][1]
+            rows[at] = places[at][2]
         return 0
     for position in range(1, count):
         row, at = rows[position], position
-        while at and PyObject_RichCompareBool(
-            (<tuple>walks[row])[1], (<tuple>walks[rows[at - 1]])[1], Py_LT
-        ):
+        while at and row_before(times, keys, row, rows[at - 1]):
             rows[at] = rows[at - 1]
             at -= 1
         rows[at] = row
     return 0
+
+
+cdef inline bint row_before(list times, list keys, Py_ssize_t row, Py_ssize_t other) except -1:
+    """Whether `row` comes before `other` in their walk: (time, key) compared as a tuple
+    compares them (keys only where times tie)."""
+    time, other_time = times[row], times[other]
+    if PyObject_RichCompareBool(time, other_time, Py_LT):
+        return True
+    if PyObject_RichCompareBool(other_time, time, Py_LT):
+        return False
+    return PyObject_RichCompareBool(keys[row], keys[other], Py_LT)
 
 
 cdef object replay_of(kind, after, list orders, list walk):

@@ -20,13 +20,13 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.object cimport Py_EQ, PyObject_RichCompareBool
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 from china_dates cimport (CHINA_OFFSET, DAY_SECONDS, DAYS_1992, SECOND, days_from_civil,
                          days_in_month, fixed_china_dates)
 from counters cimport add_count
-from matchcore._native.slots cimport DeadlineQueue, Slot, new_slot
+from matchcore._native.slots cimport DeadlineQueue, Slot, new_slot, set_time_place
 from msgpack_out cimport (
     grow, put_array_head, put_big, put_bin_head, put_float, put_int, put_str_head,
 )
@@ -1862,7 +1862,8 @@ cdef inline bint value_of(Rule* rule, Span* span, Value* value) noexcept:
 
 cdef class DirectPlan:
     """How `DirectJson` reads and keeps one message type: its tag, its `FieldTable` (and its
-    lines'), its `DocumentIntake` (key, link, row plans) and its rows' defaults packed."""
+    lines'), its `DocumentIntake` (key, link, row plans) and its rows' defaults packed;
+    `time_at`, an order's: where its row packs the app time its walk place is made of."""
 
     cdef bytes tag
     cdef object cls
@@ -1873,9 +1874,10 @@ cdef class DirectPlan:
     cdef Py_ssize_t row_room, line_room  # see `packed_room`
     cdef Py_ssize_t row_kept[MAX_VALUES]  # a row's packed place -> its value (`kept_values`)
     cdef Py_ssize_t line_kept[MAX_VALUES]  # a line's, likewise
+    cdef Py_ssize_t time_at  # (-1: not an order)
 
     def __init__(self, str tag, cls, DocumentIntake intake, MessageCheck check, fields,
-                 line_fields, encode):
+                 line_fields, encode, *, Py_ssize_t time_at=-1):
         self.tag, self.cls, self.intake = tag.encode(), cls, intake
         self.fields = FieldTable(fields, check, intake.rows)
         self.lines = None
@@ -1892,6 +1894,17 @@ cdef class DirectPlan:
         kept_values(intake.rows, self.row_kept)
         if intake.lines is not None:
             kept_values(intake.lines, self.line_kept)
+        if not -1 <= time_at < intake.rows.width:
+            raise ValueError(f"a row of {intake.rows.width} values has no value {time_at}")
+        self.time_at = time_at
+
+
+cdef inline bint app_year_of(Value* value, int64_t* time, int64_t* year) noexcept:
+    """An order's app time (`value`) in `time` and its China year in `year`, when the value is
+    one `fixed_china_dates` takes (else the flush reads them: src_ext/flush.pyx `place`)."""
+    cdef int64_t ymd
+    time[0] = value.number
+    return value.type == V_INT and fixed_china_dates(value.number, year, &ymd)
 
 
 cdef void kept_values(RowPlan plan, Py_ssize_t* kept) noexcept:
@@ -1954,6 +1967,8 @@ cdef class DirectJson:
     cdef Py_hash_t key_hash, link_hash  # (-1: not known)
     cdef object revision, link
     cdef bytes packed
+    cdef bint timed  # an order: its app time and year (see `keep`)
+    cdef int64_t app_time, app_year
 
     def __init__(self, plans, str tag_field):
         self.plans, self.tag_field = tuple(plans), tag_field.encode()
@@ -1998,14 +2013,22 @@ cdef class DirectJson:
     cdef object keep(self, NewUpserts upserts, object matcher, object now, dict dirty):
         """Store what `prepare` made, arrived at `now` (`dirty`: as `NewUpserts.take`'s), not
         counted (`NewUpserts.keep`)."""
+        cdef Slot slot
         route, key, revision, link, packed = (
             self.route, self.key, self.revision, self.link, self.packed
         )
         self.route = self.key = self.revision = self.link = self.packed = None
         self.taken += 1
-        return upserts.keep(
+        result = upserts.keep(
             matcher, route, key, self.key_hash, revision, link, self.link_hash, packed, now, dirty
         )
+        if self.timed:
+            # The order's walk place, from the values its row was packed from: not read back
+            # out of the packed row at the flush (src_ext/flush.pyx `place`, ~670
+            # instructions). `keep` made its slot, if none, under its key.
+            slot = mc_dict_get(upserts.slots, key, self.key_hash)
+            set_time_place(slot, <int32_t>self.app_year, self.app_time)
+        return result
 
     cdef bint prepare(self, NewUpserts upserts, object raw) except -1:
         """Read `raw`; True when it is the usual new upsert (see the class)."""
@@ -2049,6 +2072,9 @@ cdef class DirectJson:
         if plan.lines is not None:
             self.put_head(2)  # (row, lines)
         self.put_row(plan.intake.rows, plan.row_kept, values, plan.defaults, plan.row_room)
+        self.timed = plan.time_at >= 0 and app_year_of(
+            &values[plan.row_kept[plan.time_at]], &self.app_time, &self.app_year
+        )
         if plan.lines is not None:
             if fields.items >= 0 and found[fields.items] >= 0:
                 items = self.spans[found[fields.items]].digits

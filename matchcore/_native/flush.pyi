@@ -54,11 +54,11 @@ class FlushGlue:
     ]: ...
     def sorted_keys(self, keys: set[Any]) -> list[Any]: ...
     def ledger_columns(
-        self, walks: list[Any], starts: dict[Any, int], ledger: dict[Any, int]
+        self, walks: tuple[list[Any], list[Any]], starts: dict[Any, int], ledger: dict[Any, int]
     ) -> tuple[list[str], list[int], list[int]]: ...
     def walks(
         self, keys: list[Any], buyers: list[Any], years: list[Any], times: list[Any]
-    ) -> list[Any]: ...
+    ) -> tuple[list[Any], list[Any]]: ...
     def walk_years(self, buyer: str) -> dict[int, list[Any]]: ...
     def walked_again_all(
         self,
@@ -89,7 +89,7 @@ class FlushGlue:
     def remember_walks(
         self,
         keys: list[Any],
-        walks: list[Any],
+        walks: tuple[list[Any], list[Any]],
         spent_before: list[Any],
         masks: list[Any],
         values: list[Any],

@@ -177,6 +177,8 @@ class DirectPlan:
         fields: Sequence[tuple[str, str, int, bool, int, int]],
         line_fields: Sequence[tuple[str, str, int, bool, int, int]] | None,
         encode: Callable[[Any], bytes],
+        *,
+        time_at: int = -1,
     ) -> None: ...
 
 class DirectJson:

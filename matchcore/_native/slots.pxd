@@ -104,6 +104,13 @@ cdef inline bint set_place(Slot slot, object value) except -1:
     return known
 
 
+cdef inline void set_time_place(Slot slot, int32_t year, int64_t app_time) noexcept:
+    """`slot.place = _walk_place(year, app_time)` (matcher.py) of an app time and its year, in
+    C: no 96-bit int made and read back."""
+    slot.place_high, slot.place_low = year, <uint64_t>app_time ^ (<uint64_t>1 << 63)
+    slot.flags |= PLACE_KNOWN
+
+
 cdef inline object place_of(Slot slot):
     """`slot.place` (None: not known)."""
     cdef unsigned char data[PLACE_BYTES]

@@ -296,7 +296,9 @@ class _Batch:
     keys: list[OrderKey]  # the matcher's key of each canonical order row
     pay_transaction_ids: list[str]  # of each payment row
     logistics_nos: list[str]  # of each waybill row
-    walks: list[tuple[BuyerYear, WalkKey]]  # each order row's annual-limit walk and place in it
+    #: Each order row's annual-limit walk and place in it (`_walks`: in the compiled glue's own
+    #: form when there is one, which its `ledger_columns` and `remember_walks` read).
+    walks: Any
 
 
 #: A buyer and a year: the orders that share one annual-limit walk (SPEC §3.1).
@@ -1777,14 +1779,13 @@ def _place_of(rows: bytes) -> int:
     return _walk_place(year, app_time)
 
 
-def _walks(
-    keys: list[OrderKey], buyers: list[Any], orders: Any, glue: Any
-) -> list[tuple[BuyerYear, WalkKey]]:
+def _walks(keys: list[OrderKey], buyers: list[Any], orders: Any, glue: Any) -> Any:
     """Each canonical order row's annual-limit walk and its place in it, from the rows' order
     keys (the same text as their ebp_code and order_no), their links (the buyer_id_number
-    column's values) and the orders table just built (with the matcher's compiled `glue` when
-    there is one, whose place is the app time alone: within a walk, of one year, it sorts the
-    same)."""
+    column's values) and the orders table just built: a list of (walk, place), or with the
+    matcher's compiled `glue` when there is one its own form (src_ext/flush.pyx
+    `FlushGlue.walks`: the walks and the app times, which within a walk, of one year, sort
+    the same)."""
     if isinstance(orders, pa.Table):
         years = orders.column(schema.APP_YEAR).to_pylist()
         times = _microseconds(orders.column("app_time"))
@@ -2246,6 +2247,7 @@ def _direct_plans() -> list[Any]:
                 direct_fields(cls),
                 direct_fields(Item) if cls is Order else None,
                 msgspec.msgpack.encode,
+                time_at=_APP_TIME if cls is Order else -1,  # its walk place made at intake
             )
         )
     return plans
