@@ -57,7 +57,8 @@ cdef extern from *:
         return __atomic_add_fetch(refs, n, __ATOMIC_ACQ_REL);
     }
     /* `n` (1, 2, 4 or 8) bytes as an unsigned big-endian number: one load, not a loop. */
-    static inline uint64_t mc_big_endian(const uint8_t* at, int n) {
+    static inline __attribute__((always_inline)) uint64_t mc_big_endian(
+            const uint8_t* at, int n) {
         uint16_t two; uint32_t four; uint64_t eight;
         switch (n) {
             case 1: return at[0];
@@ -66,9 +67,24 @@ cdef extern from *:
             default: memcpy(&eight, at, 8); return __builtin_bswap64(eight);
         }
     }
+    /* The MessagePack uint or int (8 to 64 bits: `first` 0xCC to 0xD3) whose bytes start at
+       `at` into `value`, an int sign-extended from its width; 0 when a uint is beyond int64. */
+    static inline __attribute__((always_inline)) int mc_sized_integer(
+            uint8_t first, const uint8_t* at, int64_t* value) {
+        int size = 1 << (first & 3), shift = 64 - 8 * size;
+        uint64_t bits = mc_big_endian(at, size);
+        if (first <= 0xCF) {
+            if (bits > (uint64_t)INT64_MAX) return 0;
+            *value = (int64_t)bits;
+        } else {
+            *value = (int64_t)(bits << shift) >> shift;
+        }
+        return 1;
+    }
     """
     int64_t mc_refs_add(int64_t* refs, int64_t n) noexcept nogil
     uint64_t mc_big_endian(const uint8_t* at, int n) noexcept nogil
+    bint mc_sized_integer(uint8_t first, const uint8_t* at, int64_t* value) noexcept nogil
 
 
 cdef int ENOMEM = 12  # the C stream interface's error codes are errno values
@@ -77,7 +93,6 @@ cdef int64_t live_tables = 0, live_schemas = 0  # allocations not freed yet (see
 
 cdef int64_t INT32_MIN = -2147483648
 cdef int64_t INT32_MAX = 2147483647
-cdef uint64_t INT64_MAX = 9223372036854775807
 cdef Py_ssize_t TEXT_GUESS = 16  # bytes a text value, to reserve (see `new_columns`)
 
 
@@ -145,8 +160,7 @@ cdef inline Py_ssize_t text_length(uint8_t first, Reader* r) except -2:
 
 cdef inline bint integer(uint8_t first, Reader* r, int64_t* value) except -1:
     """Read the integer whose first byte is `first` into `value`; False when it is not one."""
-    cdef uint64_t unsigned
-    cdef int size, shift
+    cdef int size
     if first <= 0x7F or first >= 0xE0:  # positive and negative fixint
         value[0] = <int64_t>(<signed char>first)
         return True
@@ -154,33 +168,37 @@ cdef inline bint integer(uint8_t first, Reader* r, int64_t* value) except -1:
         return False
     size = 1 << (first & 3)  # uint and int 8, 16, 32, 64
     need(r, size)
-    unsigned = mc_big_endian(r.at, size)
+    if not mc_sized_integer(first, r.at, value):
+        beyond_int64()
     r.at += size
-    if first <= 0xCF:
-        if unsigned > INT64_MAX:
-            raise ValueError("packed row: an integer beyond int64")
-        value[0] = <int64_t>unsigned
-    else:  # an int: sign-extended from its width
-        shift = 64 - 8 * size
-        value[0] = (<int64_t>(unsigned << shift)) >> shift
     return True
 
 
-cdef int skip(Reader* r) except -1:
-    """Step over the value that starts here (only the kinds canonical rows hold)."""
-    cdef int64_t ignored
+cdef int beyond_int64() except -1:
+    """(Out of line: `integer` stays small enough for the compiler to inline it where a
+    value is read, not call it a value.)"""
+    raise ValueError("packed row: an integer beyond int64")
+
+
+cdef inline Py_ssize_t value_size(uint8_t first, Reader* r) except -1:
+    """The size of the value whose first byte is `first` (only the kinds canonical rows hold)
+    less that byte and the length it reads: an integer's bytes are counted, not decoded."""
     cdef Py_ssize_t length
-    cdef uint8_t first = next_byte(r)
     if first <= 0x7F or first >= 0xE0 or first == 0xC0:  # fixint or nil: the byte alone
         return 0
     if 0xA0 <= first <= 0xBF:
-        length = first & 0x1F
-    elif integer(first, r, &ignored):
-        return 0
-    else:
-        length = text_length(first, r)
-        if length < 0:
-            raise ValueError("packed row: a value that is not nil, an integer or text")
+        return first & 0x1F
+    if 0xCC <= first <= 0xD3:  # uint and int 8, 16, 32, 64
+        return 1 << (first & 3)
+    length = text_length(first, r)
+    if length < 0:
+        raise ValueError("packed row: a value that is not nil, an integer or text")
+    return length
+
+
+cdef inline int skip(Reader* r) except -1:
+    """Step over the value that starts here."""
+    cdef Py_ssize_t length = value_size(next_byte(r), r)
     need(r, length)
     r.at += length
     return 0

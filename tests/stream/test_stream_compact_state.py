@@ -453,6 +453,7 @@ def test_packed_orders_give_the_tables_built_by_columns(compiled, data):
         ([b"\x91\xa1a"], [pa.int64()]),  # text where an integer belongs
         ([b"\x91\xce\x80\x00\x00\x00"], [pa.int32()]),  # beyond int32
         ([b"\x92\x01\x02"], [pa.int64()]),  # more values than columns
+        ([b"\x91\xcf\x80\x00\x00\x00\x00\x00\x00\x00"], [pa.int64()]),  # beyond int64
     ],
 )
 def test_packed_rows_that_do_not_fit_their_table_are_refused(packed, types):
@@ -517,6 +518,29 @@ def test_order_dates_are_made_from_app_time(compiled, times):
     assert orders["_app_ymd"].to_pylist() == [ymd for _, ymd in expected]
     assert places == [(year, time) for (year, _), time in zip(expected, times, strict=True)]
     assert one_by_one == [matcher_module._walk_place(*place) for place in places]
+
+
+@pytest.mark.skipif(matcher_module._packed is None, reason="the extension is not built")
+@given(data=st.data())
+def test_walk_places_step_over_values_of_every_kind(data):
+    """The compiled walk place steps over the values before an order's app time (nil, text of
+    every length, integers of every width) to the same place as the decoded rows give."""
+    maker = matcher_module._ROWS["orders"]
+    kinds = dict(zip(maker.kept_names, maker.types, strict=True))
+    values = [
+        _APP_TIMES
+        if name == "app_time"
+        else st.none() | _LONG_TEXT
+        if pa.types.is_string(kinds[name])
+        else _VALUES[kinds[name]]
+        for name in maker.held_names
+    ]
+    rows = data.draw(st.lists(st.tuples(*values), min_size=1, max_size=4))
+    pack = matcher_module._Packer()
+    packed = [pack((row, [])) for row in rows]
+    with _reading(compiled=False):
+        wanted = [matcher_module._place_of(order) for order in packed]
+    assert [matcher_module._place_of(order) for order in packed] == wanted
 
 
 # --- the compiled tables handed to Arrow consumers (src_ext/packed.pyx `Table`) ---------------
