@@ -14,7 +14,6 @@ cimport cython
 from cpython.buffer cimport PyBUF_RECORDS_RO, PyBuffer_Release, PyObject_GetBuffer
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.long cimport PyLong_FromLongLong, PyLong_FromUnsignedLongLong
-from cpython.dict cimport PyDict_SetDefault
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport (
     Py_EQ, Py_LT, PyObject, PyObject_RichCompareBool, PyTypeObject, Py_TYPE,
@@ -62,6 +61,7 @@ cdef extern from "mc_dict.h":  # a presized dict; `dict.get`, `d[key] = value`, 
     # by a known hash
     dict mc_dict_presized(Py_ssize_t size)
     object mc_dict_get(dict d, object key, Py_hash_t hash)
+    object mc_dict_get_or(dict d, object key, Py_hash_t hash, object otherwise)
     int mc_dict_set(dict d, object key, object value, Py_hash_t hash) except -1
     int mc_dict_contains(dict d, object key, Py_hash_t hash) except -1
 
@@ -89,6 +89,13 @@ ctypedef struct Emitted:
     PyObject* verdicts[TALLIED_MAX]
     Py_ssize_t counts[TALLIED_MAX]
     Py_ssize_t size
+
+
+ctypedef struct WalkEntry:
+    # A walk in `Walks.number_rows`' table: the hash of its buyer-year, its number + 1 (0: the
+    # entry is free).
+    Py_hash_t pair_hash
+    Py_ssize_t number
 
 
 ctypedef struct Place:
@@ -145,6 +152,88 @@ cdef class Field:
         held[0] = <PyObject*>value
         Py_XDECREF(old)
         return 0
+
+
+@cython.final
+cdef class Walks:
+    """The annual-limit walks of an engine run's order rows (see `FlushGlue.walks`): each
+    row's walk, a buyer-year, by number (in order of their first rows), the walks' (buyer,
+    year) tuples (`groups`) and the spent each starts from (`starts`: its spent in the
+    `starts` given, else the quota `ledger`'s, else 0), and the rows' app `times`."""
+
+    cdef list groups, starts, times
+    cdef Py_ssize_t* numbers  # each row's walk
+    cdef Py_ssize_t count  # rows
+
+    def __cinit__(self, list buyers, list years, list times, dict starts, dict ledger):
+        if len(buyers) != len(times) or len(years) != len(times):
+            raise ValueError("the walks do not have a buyer, a year and a time a row")
+        self.count, self.times, self.groups, self.starts = len(times), times, [], []
+        self.numbers = <Py_ssize_t*>PyMem_Malloc(max(self.count, 1) * sizeof(Py_ssize_t))
+        if self.numbers == NULL:
+            raise MemoryError()
+        self.number_rows(buyers, years)
+        cdef Py_hash_t group_hash
+        for group in self.groups:
+            # Each walk's start looked up once, its tuple hashed once for both dicts (which
+            # hold equal tuples, not these)
+            group_hash = hash(group)
+            spent = mc_dict_get(starts, group, group_hash) if starts else None
+            if spent is None:  # (a start is never None)
+                spent = mc_dict_get_or(ledger, group, group_hash, 0) if ledger else 0
+            self.starts.append(spent)
+
+    def __dealloc__(self):
+        PyMem_Free(self.numbers)
+
+    @property
+    def groups(self):
+        """The walks' (buyer, year), in order of their first rows."""
+        return list(self.groups)
+
+    cdef int number_rows(self, list buyers, list years) except -1:
+        """Number each row's walk, in order of first rows, putting each walk's (buyer, year)
+        in `groups`: found in a table of its own by the hash of the two (open addressing),
+        compared as a tuple compares them. A tuple a row hashed and put in a dict costs some
+        500 instructions."""
+        cdef Py_ssize_t size = 8, at, row, number
+        while size < 2 * self.count:
+            size *= 2
+        cdef WalkEntry* table = <WalkEntry*>PyMem_Malloc(size * sizeof(WalkEntry))
+        if table == NULL:
+            raise MemoryError()
+        cdef uint64_t pair_hash
+        memset(table, 0, size * sizeof(WalkEntry))
+        try:
+            for row in range(self.count):
+                buyer, year = buyers[row], years[row]
+                # (the buyer's hash is kept in its text; a year's is its value)
+                pair_hash = <uint64_t>hash(buyer) * 0x9E3779B97F4A7C15ULL + <uint64_t>hash(year)
+                at = <Py_ssize_t>((pair_hash ^ (pair_hash >> 32)) & <uint64_t>(size - 1))
+                while True:
+                    number = table[at].number - 1
+                    if number < 0:  # a new walk
+                        number = len(self.groups)
+                        table[at].pair_hash, table[at].number = <Py_hash_t>pair_hash, number + 1
+                        self.groups.append((buyer, year))
+                        break
+                    if table[at].pair_hash == <Py_hash_t>pair_hash and same_walk(
+                        <tuple>self.groups[number], buyer, year
+                    ):
+                        break
+                    at = (at + 1) & (size - 1)
+                self.numbers[row] = number
+        finally:
+            PyMem_Free(table)
+        return 0
+
+
+cdef inline bint same_walk(tuple group, buyer, year) except -1:
+    """Whether `group` is (buyer, year), compared as tuples compare their items."""
+    return (
+        PyObject_RichCompareBool(group[0], buyer, Py_EQ)
+        and PyObject_RichCompareBool(group[1], year, Py_EQ)
+    )
 
 
 cdef class FlushGlue:
@@ -407,24 +496,13 @@ cdef class FlushGlue:
             (<list>held[2]).append(link)
         return 0
 
-    def ledger_columns(self, tuple walks, dict starts, dict ledger):
+    def ledger_columns(self, Walks walks not None):
         """matcher.py `_ledger_columns`: the quota ledger's columns (buyers, years, spents) of
         the buyer-years of `walks` (see `walks`) whose walks do not start from 0, in order of
         their first rows."""
         cdef list buyers = [], years = [], spents = []
-        cdef set seen = set()
-        cdef Py_ssize_t count
-        for group in <list>walks[0]:
-            # Most walks start from 0 (no ledger row): only the others are made unique. An
-            # empty dict is not asked (a lookup hashes the tuple first).
-            spent = starts.get(group) if starts else None  # (a start is never None)
-            if spent is None:
-                spent = ledger.get(group, 0) if ledger else 0
-            if not spent:
-                continue
-            count = len(seen)
-            seen.add(group)
-            if len(seen) > count:  # (one lookup, not two)
+        for group, spent in zip(walks.groups, walks.starts):
+            if spent:  # (most walks start from 0: no ledger row)
                 buyers.append((<tuple>group)[0])
                 years.append((<tuple>group)[1])
                 spents.append(spent)
@@ -452,23 +530,23 @@ cdef class FlushGlue:
         finally:
             PyMem_Free(held)
 
-    def walks(self, list keys, list buyers, list years, list times):
-        """matcher.py `_walks` of the orders table's columns, in the glue's own form: (each
-        row's walk, `times`). A row's place in its walk is its app time, then its key (within
-        a walk, of one year, that sorts as `_walk_place` does: see `remember_walks`): no big
-        integer and no tuple of a place a row, made and freed each micro-batch."""
+    def walks(
+        self, list keys, list buyers, list years, list times, dict starts, dict ledger
+    ):
+        """matcher.py `_walks` of the orders table's columns, in the glue's own form (a
+        `Walks`): each row's walk (its buyer-year) by number, each walk's spent to start from
+        (its `starts`, else the quota `ledger`'s `used`, else 0) and the rows' `times`. A row's
+        place in its walk is its app time, then its key (within a walk, of one year, that
+        sorts as `_walk_place` does: see `remember_walks`): no big integer and no tuple of a
+        place a row, made and freed each micro-batch."""
         cdef Py_ssize_t row, count = len(keys)
         if len(buyers) != count or len(years) != count or len(times) != count:
             raise ValueError("the orders table does not have a row per order key")
-        cdef list groups = PyList_New(count)
         for row in range(count):
             year, time = years[row], times[row]
             if not (isinstance(year, int) and isinstance(time, int)):
                 self.walk_place(year, time)  # (a null raises here, as in `_walk_place`)
-            group = (buyers[row], year)
-            Py_INCREF(group)
-            PyList_SET_ITEM(groups, row, group)
-        return groups, times
+        return Walks(buyers, years, times, starts, ledger)
 
     cdef bint place(self, key, Slot slot) except -1:
         """`StreamMatcher._place`: read the order's walk place from its packed row and keep it
@@ -783,44 +861,35 @@ cdef class FlushGlue:
         return True
 
     def remember_walks(
-        self, list keys, tuple walks, list spent_before, list masks, list values, dict starts,
-        dict ledger, limit, skip,
+        self, list keys, Walks walks not None, list spent_before, list masks, list values,
+        limit, skip,
     ):
         """`StreamMatcher._remember_walks` of an engine run that says the spent before each
-        walked order (`spent_before`): `walks` are the rows' walks and app times (`walks`),
-        `ledger` the quota ledger's `used` by buyer and year (`_ledger_by_group`).
+        walked order (`spent_before`): `walks` are the rows' walks (`walks`), which say the
+        spent each starts from.
 
-        The rows are put in walk order in C: numbered by walk (one dict lookup a row), counted
-        into each walk's run in row order, and only runs of more than one row sorted by place
-        (most walks of a micro-batch have one row): no list or tuple a row."""
-        cdef list groups_of = walks[0], times = walks[1]
-        cdef Py_ssize_t count = len(groups_of)
-        for column in (keys, times, spent_before, masks, values):
+        The rows are put in walk order in C: counted into each walk's run in row order (their
+        walks numbered already), and only runs of more than one row sorted by place (most
+        walks of a micro-batch have one row): no list or tuple a row."""
+        cdef Py_ssize_t count = walks.count, walk_count = len(walks.groups)
+        for column in (keys, walks.times, spent_before, masks, values):
             if len(column) != count:
                 raise ValueError("the engine's results do not have a row per order")
-        cdef dict numbers = {}  # walk -> its number, in order of its first row
-        cdef list groups = []
-        cdef Py_ssize_t* rows = <Py_ssize_t*>PyMem_Malloc(3 * max(count, 1) * sizeof(Py_ssize_t))
+        # `rows` (the rows in walk order), each walk's first place in `rows` (then its end)
+        cdef Py_ssize_t* rows = <Py_ssize_t*>PyMem_Malloc(
+            (count + walk_count + 1) * sizeof(Py_ssize_t)
+        )
         if rows == NULL:
             raise MemoryError()
-        # `rows` (the rows in walk order), each row's walk number, each walk's first place in
-        # `rows` (then its end)
-        cdef Py_ssize_t* number_of = rows + count
-        cdef Py_ssize_t* bounds = rows + 2 * count
+        cdef Py_ssize_t* bounds = rows + count
+        cdef const Py_ssize_t* number_of = walks.numbers
         cdef Py_ssize_t row, number, at
         try:
-            for row in range(count):
-                group = groups_of[row]
-                found = <object>PyDict_SetDefault(numbers, group, len(groups))
-                number = found
-                if number == len(groups):
-                    groups.append(group)
-                number_of[row] = number
-            memset(bounds, 0, len(groups) * sizeof(Py_ssize_t))
+            memset(bounds, 0, walk_count * sizeof(Py_ssize_t))
             for row in range(count):
                 bounds[number_of[row]] += 1
             at = 0
-            for number in range(len(groups)):
+            for number in range(walk_count):
                 at += bounds[number]
                 bounds[number] = at - bounds[number]  # the run's start
             for row in range(count):
@@ -828,26 +897,24 @@ cdef class FlushGlue:
                 rows[bounds[number]] = row
                 bounds[number] += 1  # (ends as the run's end)
             at = 0
-            for number in range(len(groups)):
-                sort_run(times, keys, rows + at, bounds[number] - at)
+            for number in range(walk_count):
+                sort_run(walks.times, keys, rows + at, bounds[number] - at)
                 self.remember_walk(
-                    rows + at, bounds[number] - at, groups[number], keys, spent_before, masks,
-                    values, starts, ledger, limit, skip,
+                    rows + at, bounds[number] - at, walks.starts[number], keys, spent_before,
+                    masks, values, limit, skip,
                 )
                 at = bounds[number]
         finally:
             PyMem_Free(rows)
 
     cdef int remember_walk(
-        self, const Py_ssize_t* rows, Py_ssize_t count, group, list keys, list spent_before,
-        list masks, list values, dict starts, dict ledger, limit, skip,
+        self, const Py_ssize_t* rows, Py_ssize_t count, spent, list keys, list spent_before,
+        list masks, list values, limit, skip,
     ) except -1:
-        """`remember_walks` of one walk's `rows`, in walk order."""
+        """`remember_walks` of one walk's `rows`, in walk order, from the `spent` it starts
+        from."""
         cdef Slot slot
         cdef Py_ssize_t position, row
-        spent = starts.get(group) if starts else None
-        if spent is None:  # (a start is never None)
-            spent = ledger.get(group, 0) if ledger else 0
         for position in range(count):
             row = rows[position]
             before, value = spent_before[row], values[row]

@@ -6,6 +6,18 @@ from typing import Any
 class Field:
     def __init__(self, kind: type | None, name: str) -> None: ...
 
+class Walks:
+    @property
+    def groups(self) -> list[tuple[Any, Any]]: ...
+    def __init__(
+        self,
+        buyers: list[Any],
+        years: list[Any],
+        times: list[Any],
+        starts: dict[Any, int],
+        ledger: dict[Any, int],
+    ) -> None: ...
+
 class FlushGlue:
     def __init__(
         self,
@@ -53,12 +65,16 @@ class FlushGlue:
         tuple[list[bytes], list[Any]],
     ]: ...
     def sorted_keys(self, keys: set[Any]) -> list[Any]: ...
-    def ledger_columns(
-        self, walks: tuple[list[Any], list[Any]], starts: dict[Any, int], ledger: dict[Any, int]
-    ) -> tuple[list[str], list[int], list[int]]: ...
+    def ledger_columns(self, walks: Walks) -> tuple[list[str], list[int], list[int]]: ...
     def walks(
-        self, keys: list[Any], buyers: list[Any], years: list[Any], times: list[Any]
-    ) -> tuple[list[Any], list[Any]]: ...
+        self,
+        keys: list[Any],
+        buyers: list[Any],
+        years: list[Any],
+        times: list[Any],
+        starts: dict[Any, int],
+        ledger: dict[Any, int],
+    ) -> Walks: ...
     def walk_years(self, buyer: str) -> dict[int, list[Any]]: ...
     def walked_again_all(
         self,
@@ -89,12 +105,10 @@ class FlushGlue:
     def remember_walks(
         self,
         keys: list[Any],
-        walks: tuple[list[Any], list[Any]],
+        walks: Walks,
         spent_before: list[Any],
         masks: list[Any],
         values: list[Any],
-        starts: dict[Any, int],
-        ledger: dict[Any, int],
         limit: int,
         skip: int,
     ) -> None: ...

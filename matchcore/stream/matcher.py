@@ -1027,15 +1027,7 @@ class StreamMatcher:
         masks, values = results["reason_mask"], results["limit_value"]
         if self._glue is not None:
             self._glue.remember_walks(
-                batch.keys,
-                batch.walks,
-                spent_before,
-                masks,
-                values,
-                starts,
-                self._ledger_by_group(),
-                limit,
-                skip,
+                batch.keys, batch.walks, spent_before, masks, values, limit, skip
             )
             return
         slots, keys = self._slots, batch.keys
@@ -1168,7 +1160,9 @@ class StreamMatcher:
         frames["waybills"] = _table("waybills", *waybills)
         if self.inventory_rules:
             frames["inventories"] = _table("inventories", *inventories)
-        walks = _walks(raw_keys, buyers, frames["orders"], self._glue)
+        walks = _walks(
+            raw_keys, buyers, frames["orders"], self._glue, starts, self._ledger_by_group()
+        )
         refs = self.references
         tables = CanonicalTables(
             products=refs.products,
@@ -1215,11 +1209,10 @@ class StreamMatcher:
         starts from 0)."""
         if self.references.quota_ledger is None and not starts:
             return None
-        ledger = self._ledger_by_group()
-        if self._glue is not None:
-            buyers, years, spents = self._glue.ledger_columns(walks, starts, ledger)
+        if self._glue is not None:  # (its walks hold the spent each starts from)
+            buyers, years, spents = self._glue.ledger_columns(walks)
         else:
-            buyers, years, spents = _ledger_columns(walks, starts, ledger)
+            buyers, years, spents = _ledger_columns(walks, starts, self._ledger_by_group())
         if not buyers:
             return None
         if _packed is not None:  # no Arrow object between (see `_table`)
@@ -1779,20 +1772,27 @@ def _place_of(rows: bytes) -> int:
     return _walk_place(year, app_time)
 
 
-def _walks(keys: list[OrderKey], buyers: list[Any], orders: Any, glue: Any) -> Any:
+def _walks(
+    keys: list[OrderKey],
+    buyers: list[Any],
+    orders: Any,
+    glue: Any,
+    starts: dict[BuyerYear, int],
+    ledger: dict[BuyerYear, int],
+) -> Any:
     """Each canonical order row's annual-limit walk and its place in it, from the rows' order
     keys (the same text as their ebp_code and order_no), their links (the buyer_id_number
     column's values) and the orders table just built: a list of (walk, place), or with the
-    matcher's compiled `glue` when there is one its own form (src_ext/flush.pyx
-    `FlushGlue.walks`: the walks and the app times, which within a walk, of one year, sort
-    the same)."""
+    matcher's compiled `glue` when there is one its own form (src_ext/flush.pyx `Walks`: the
+    walks numbered, with the spent each starts from, from `starts` or the quota `ledger`, and
+    the app times, which within a walk, of one year, sort the same)."""
     if isinstance(orders, pa.Table):
         years = orders.column(schema.APP_YEAR).to_pylist()
         times = _microseconds(orders.column("app_time"))
     else:  # src_ext/packed.pyx's: read from its buffers
         years, times = orders.integers(schema.APP_YEAR), orders.integers("app_time")
     if glue is not None:
-        return glue.walks(keys, buyers, years, times)  # type: ignore[no-any-return]
+        return glue.walks(keys, buyers, years, times, starts, ledger)
     return [
         ((buyer, year), (_walk_place(year, app_time), key))
         for key, buyer, year, app_time in zip(keys, buyers, years, times, strict=True)

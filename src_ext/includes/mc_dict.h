@@ -5,16 +5,20 @@
 #define MATCHCORE_DICT_H
 #include <Python.h>
 
-/* d.get(key): a new reference, None when missing, NULL on an error. */
-static inline PyObject* mc_dict_get(PyObject* d, PyObject* key, Py_hash_t hash) {
+/* d.get(key, otherwise): a new reference, NULL on an error. */
+static inline PyObject* mc_dict_get_or(
+    PyObject* d, PyObject* key, Py_hash_t hash, PyObject* otherwise) {
   PyObject* found = _PyDict_GetItem_KnownHash(d, key, hash);
   if (found == NULL) {
     if (PyErr_Occurred()) return NULL;
-    found = Py_None;
+    found = otherwise;
   }
   Py_INCREF(found);
   return found;
 }
+
+/* d.get(key): None when missing. */
+#define mc_dict_get(d, key, hash) mc_dict_get_or((d), (key), (hash), Py_None)
 
 #if PY_VERSION_HEX < 0x030D0000
 #define mc_dict_set(d, key, value, hash) _PyDict_SetItem_KnownHash((d), (key), (value), (hash))

@@ -396,15 +396,66 @@ def test_compiled_remember_walks_is_the_python_one(
                 for key, buyer, year, time in zip(keys, buyers, years, times, strict=True)
             ]
         else:
-            walks = steps.walks(keys, buyers, years, times)
+            walks = steps.walks(keys, buyers, years, times, starts, matcher._ledger)
         matcher._remember_walks(_Batch(None, keys, [], [], walks), results, starts)
         slots = matcher._slots
         remembered.append({key: (slots[key].spent_after, slots[key].walk_limit) for key in keys})
-        ledger = _ledger_columns if steps is None else steps.ledger_columns
-        remembered.append(ledger(walks, starts, matcher._ledger))
+        if steps is None:
+            remembered.append(_ledger_columns(walks, starts, matcher._ledger))
+        else:
+            remembered.append(steps.ledger_columns(walks))
     assert remembered[:2] == remembered[2:]
     with pytest.raises(TypeError):  # a null year or time, as `_walk_place` takes them
-        glue.walks([("E", "O")], ["B1"], [2024], [None])
+        glue.walks([("E", "O")], ["B1"], [2024], [None], {}, {})
+
+
+class _Colliding(str):
+    """A buyer text whose hash is every other's: its walks are told apart by equality."""
+
+    def __hash__(self) -> int:
+        return 1
+
+
+#: Buyers and years of made-up walks: equal ones that are other objects, hashes that collide.
+_walk_buyers = ["B1", "".join(("B", "1")), "B2", _Colliding("C1"), _Colliding("C2"), None]
+_walk_years = [2024, int("2024"), 2025, True, 1]
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_compiled_walks_group_rows_as_a_dict_does(data: Any, ledger_references: References) -> None:
+    """The glue's `walks` groups the rows by buyer-year as a dict of (buyer, year) tuples
+    does (the first row's objects kept), each walk starting from its spent in `starts`,
+    else in the ledger, else 0: seen in its `ledger_columns`, and in what `remember_walks`
+    leaves in the slots of rows out of their walks (the spent they start from)."""
+    matcher = StreamMatcher(ledger_references, SETTINGS, engine="kernel")
+    glue = matcher._glue
+    assert glue is not None
+    pairs = data.draw(
+        st.lists(st.tuples(st.sampled_from(_walk_buyers), st.sampled_from(_walk_years)))
+    )
+    groups = list(dict.fromkeys(pairs))
+    spents = st.integers(0, 3)
+    starts = data.draw(st.dictionaries(st.sampled_from(groups), spents) if groups else st.just({}))
+    ledger = data.draw(st.dictionaries(st.sampled_from(groups), spents) if groups else st.just({}))
+    keys = [("E", f"O{row}") for row in range(len(pairs))]
+    buyers, years = [buyer for buyer, _ in pairs], [year for _, year in pairs]
+    walks = glue.walks(keys, buyers, years, [0] * len(pairs), starts, ledger)
+    assert walks.groups == groups
+    assert [tuple(map(id, walk)) for walk in walks.groups] == [tuple(map(id, g)) for g in groups]
+    start = {group: starts[group] if group in starts else ledger.get(group, 0) for group in groups}
+    assert glue.ledger_columns(walks) == _ledger_columns(
+        [(group, None) for group in pairs], starts, ledger
+    )
+    for key in keys:
+        matcher._slots[key] = _Slot(0.0, key)
+    nothing = [None] * len(pairs)
+    glue.remember_walks(keys, walks, nothing, [0] * len(pairs), nothing, 100, 0)
+    assert [matcher._slots[key].spent_after for key in keys] == [start[pair] for pair in pairs]
 
 
 @settings(
