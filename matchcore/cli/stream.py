@@ -267,6 +267,20 @@ class _Reporter:
         sys.stderr.flush()
 
 
+def _close_outputs(*outputs: Any, quiet: bool) -> None:
+    """Close every output, also when one fails; the first failure is raised unless `quiet`
+    (an error already ends the run: it is the one to report, as a full disk that stopped the
+    state log fails the outputs' syncs too)."""
+    failure: OSError | None = None
+    for output in outputs:
+        try:
+            output.close()
+        except OSError as exc:
+            failure = failure or exc
+    if failure is not None and not quiet:
+        raise failure
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the stream until its input ends (or SIGTERM / Ctrl-C with --follow or --listen)."""
     if args.input is None and args.listen is None and not _inspecting(args):
@@ -295,17 +309,18 @@ def run(args: argparse.Namespace) -> int:
     if args.follow or args.listen is not None:  # Ctrl-C ends an endless run cleanly
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, request_stop)
     reporter = _Reporter(processor, args.stats_interval)
+    stopped_by_error = True
     try:
         if args.listen is not None:
             _serve_tcp(args, processor, stopping)  # closes the processor when it stops
         else:
             _consume_input(args, processor, report.position, stopping, reporter)
             processor.close()
+        stopped_by_error = False
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        sink.close()
-        dead.close()
+        _close_outputs(sink, dead, quiet=stopped_by_error)
     if args.stats_interval is not None:
         reporter.print_line()
     if args.stats:

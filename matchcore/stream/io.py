@@ -205,6 +205,9 @@ class VerdictSink:
         self.owns = owns
         self.written = 0
         self.cut = cut
+        #: Whether `sync` has something to make durable: a regular file (stdout may be one),
+        #: not a pipe, socket or terminal, which cannot be synced.
+        self.syncs = stat.S_ISREG(os.fstat(fd).st_mode)
 
     @classmethod
     def to_path(cls, path: str | Path, framing: Framing) -> VerdictSink:
@@ -225,11 +228,11 @@ class VerdictSink:
         self.written += len(events)
 
     def sync(self) -> None:
-        """Make what was written durable (files; a pipe or terminal needs nothing)."""
-        try:
+        """Make what was written durable (files; a pipe or terminal needs nothing). A file
+        that fails to sync raises: the verdicts a snapshot lets go of from the log must be
+        safe here first."""
+        if self.syncs:
             os.fsync(self.fd)
-        except OSError:
-            pass  # pipes and terminals cannot be synced
 
     def close(self) -> None:
         """Sync and close (stdout is left open)."""

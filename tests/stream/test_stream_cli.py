@@ -215,12 +215,13 @@ def test_a_state_directory_refuses_another_input(kit, workspace, capsys):
     assert "belongs to input" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("failing", [("log-",), ("log-", "out.")])
 def test_a_failed_state_log_ends_the_run_with_code_4_and_a_restart_recovers(
-    kit, workspace, capsys, monkeypatch
+    kit, workspace, capsys, monkeypatch, failing
 ):
     """An fsync of the log that fails (an I/O error, a disk full) ends the run at once with
-    one line saying to restart, exit code 4, no traceback; the restart delivers every
-    verdict."""
+    one line saying to restart, exit code 4, no traceback, also when the output file then
+    fails to sync as it is closed; the restart delivers every verdict."""
     source, out = workspace / "in.ndjson", workspace / "out.ndjson"
     messages = kit.complete_set("O1") + kit.complete_set("O2")
     source.write_bytes(b"".join(msgspec.json.encode(m) + b"\n" for m in messages))
@@ -229,7 +230,7 @@ def test_a_failed_state_log_ends_the_run_with_code_4_and_a_restart_recovers(
     real_fsync = os.fsync
 
     def fsync(fd):
-        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith("log-"):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(failing):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         real_fsync(fd)
 

@@ -93,6 +93,33 @@ def test_sink_writes_whole_frames(tmp_path):
     ]
 
 
+def test_a_sink_file_that_fails_to_sync_raises_and_a_pipe_is_not_synced(tmp_path, monkeypatch):
+    """A file's fsync error (EIO, a full disk) reaches the caller: the verdicts a snapshot
+    lets go of from the log must be on disk first. A pipe has nothing to sync and is not
+    asked (an fsync of it fails with EINVAL)."""
+    synced = []
+
+    def fsync(fd):
+        synced.append(fd)
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    sink = VerdictSink.to_path(tmp_path / "out.ndjson", "ndjson")
+    reader, writer = os.pipe()
+    piped = VerdictSink(writer, "ndjson", owns=True)
+    monkeypatch.setattr(os, "fsync", fsync)
+    try:
+        with pytest.raises(OSError, match="Input/output error"):
+            sink.sync()
+        piped.write([VerdictEvent("E/O/1", "E", "O", 1, "pass")])
+        piped.close()
+        assert synced == [sink.fd]
+        assert json.loads(os.read(reader, 1000))["verdict_id"] == "E/O/1"
+    finally:
+        monkeypatch.undo()
+        sink.close()
+        os.close(reader)
+
+
 @pytest.mark.parametrize("framing", ["ndjson", "msgpack"])
 @settings(max_examples=60, deadline=None)
 @given(sizes=st.lists(st.integers(0, 40), max_size=6), kept=st.integers(0, 2**31))
