@@ -363,6 +363,15 @@ cdef unsigned char* put_slot(
     return put_plain(at + 2, end, <PyObject*>slot.buyer)
 
 
+cdef int key_parts(Writer out, object key) except -1:
+    """A key's two parts, value by value (a tuple of another length raises: unchecked
+    indexing would read past its end)."""
+    first, second = <tuple?>key
+    out.value(first)
+    out.value(second)
+    return 0
+
+
 cdef inline bint all_set(object value, Plan plan) noexcept:
     """Whether every field of `value` (of `plan`'s type) is set (else msgspec says why not)."""
     cdef Py_ssize_t f
@@ -409,8 +418,7 @@ def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_i
             if out.wrote(put_doc(at, out.end(), key, entry, entries)):
                 continue  # else value by value:
             out.head(put_array_head, 5)
-            out.value((<tuple?>key)[0])
-            out.value((<tuple?>key)[1])
+            key_parts(out, key)
             if type(entry) is entry_type and all_set(entry, entries):
                 out.value(<object>field_at(entry, revision))
                 out.value(<object>field_at(entry, link))
@@ -427,8 +435,7 @@ def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_i
         if out.wrote(put_slot(at, out.end(), key, slot, events)):
             continue  # else value by value:
         out.head(put_array_head, 8)
-        out.value((<tuple?>key)[0])
-        out.value((<tuple?>key)[1])
+        key_parts(out, key)
         out.real(slot.first_seen)
         out.size += put_int(out.room(HEAD_MAX), slot.version)
         out.struct(events, slot.last)

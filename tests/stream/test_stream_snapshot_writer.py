@@ -153,6 +153,17 @@ def test_an_int_past_what_msgspec_packs_raises_as_msgspec_does():
         _encoded(docs, {}, rest)
 
 
+@pytest.mark.parametrize("short", [(), ("E",)])
+def test_a_key_that_is_not_a_pair_raises(short):
+    """A document's or slot's key of fewer than two parts raises, not read past its end
+    (`_saved()`, the Python path, raises too: an IndexError)."""
+    rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
+    slot = matcher._Slot(0.0, ("E", "N"), 1, None, False, False, None)
+    for docs, slots in (({"order": {short: matcher._Entry(1)}}, {}), ({}, {short: slot})):
+        with pytest.raises(ValueError, match="to unpack"):
+            _encoded(docs, slots, rest)
+
+
 def test_a_slot_of_another_type_is_left_to_msgspec(kit, make_matcher):
     """A state holding an order slot that is not the compiled one (a test's `_SlotStruct`) is
     packed by msgspec: the writer says None and `snapshot` packs `_saved()`."""
