@@ -373,6 +373,13 @@ class DurableMatcher:
         Verdicts produced by the replay are delivered again (at-least-once; their ids and
         contents are the ones first emitted, since replay repeats the same micro-batches).
         """
+        if self._stopped_log is not None:  # its matcher holds inputs the log lost
+            raise StateLogError(self._stopped_log.failure)
+        if self._log is not None:
+            raise StateError(
+                "DurableMatcher.recover() was called already: recover once, into a new "
+                "StreamMatcher and DurableMatcher"
+            )
         report = RecoveryReport()
         if self.directory is None:
             self._log = _NullLog()

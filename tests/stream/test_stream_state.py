@@ -577,3 +577,24 @@ def test_a_snapshot_written_in_parts_is_the_packed_snapshot_file(tmp_path, size,
     state._write_snapshot(path, *parts)
     assert path.read_bytes()[len(state._SNAPSHOT_MAGIC) + state._SNAPSHOT_HEADER.size :] == whole
     assert state._read_snapshot(path) == state._SnapshotFile(7, position, state_bytes)
+
+
+def test_recover_is_refused_once_recovered_and_after_the_log_stopped(
+    tmp_path, make_matcher, monkeypatch
+):
+    """A DurableMatcher recovers once: a second `recover` would replay the log into a matcher
+    that holds it already (and, after the log stopped, inputs the log lost)."""
+    durable = DurableMatcher(make_matcher(), tmp_path)
+    durable.recover()
+    with pytest.raises(StateError, match="called already"):
+        durable.recover()
+
+    def fsync(fd):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(StateLogError):
+        durable.commit()
+    monkeypatch.undo()
+    with pytest.raises(StateLogError, match="restart the process"):
+        durable.recover()
