@@ -1,9 +1,13 @@
 """Streaming test kit: reference tables, document factories, a hand-moved clock, a matcher
 factory. Tests reach the helpers through the `kit` fixture; `final_documents` and
-`batch_verdicts` (what batch says of a stream's final documents) are imported."""
+`batch_verdicts` (what batch says of a stream's final documents) and `failing_fsync` are
+imported."""
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Callable
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -241,6 +245,20 @@ def final_documents(feed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
         if message.get("op", "upsert") != "cancel":
             final[kind].append(message)
     return final
+
+
+def failing_fsync(
+    monkeypatch: pytest.MonkeyPatch, fails: Callable[[str], bool], code: int = errno.EIO
+) -> None:
+    """Make `os.fsync` raise OSError(`code`) for a file whose path `fails`; others sync."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if fails(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(code, os.strerror(code))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
 
 
 def _frame(rows: list[dict[str, Any]], table: schema.Table) -> pl.DataFrame:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
@@ -16,6 +15,8 @@ import pytest
 
 from matchcore.cli import main
 from matchcore.stream.io import frame
+
+from .conftest import failing_fsync
 
 
 @pytest.fixture()
@@ -227,14 +228,7 @@ def test_a_failed_state_log_ends_the_run_with_code_4_and_a_restart_recovers(
     source.write_bytes(b"".join(msgspec.json.encode(m) + b"\n" for m in messages))
     run = _args(workspace, "--input", str(source), "--output", str(out))
     run += ["--state-dir", str(workspace / "s"), "--batch-size", "1"]
-    real_fsync = os.fsync
-
-    def fsync(fd):
-        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(failing):
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    failing_fsync(monkeypatch, lambda path: os.path.basename(path).startswith(failing))
     assert main(run) == 4
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("matchcore: error: a write or fsync of the state log ")

@@ -34,6 +34,8 @@ from matchcore.stream.io import (
 from matchcore.stream.messages import VerdictEvent
 from matchcore.stream.state import DurableMatcher
 
+from .conftest import failing_fsync
+
 
 def test_ndjson_frames_carry_their_end_positions():
     data = b'{"a":1}\n\n{"b":2}\n{"c"'
@@ -227,14 +229,7 @@ def test_tcp_service_ends_when_its_state_log_fails(
     processor = DurableMatcher(matcher, tmp_path / "state", commit_interval=3600.0)
     processor.recover()
     service = TcpService(processor, "ndjson", port=0, tick_interval=0.002)
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith("log-"):
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    failing_fsync(monkeypatch, lambda path: os.path.basename(path).startswith("log-"))
 
     async def scenario() -> bytes:
         ports: dict[str, int] = {}

@@ -25,6 +25,8 @@ from matchcore.stream.state import (
     read_records,
 )
 
+from .conftest import failing_fsync
+
 
 def _durable(make_matcher, state_dir, delivered, settings=None, **options):
     options.setdefault("sync", True)
@@ -390,14 +392,7 @@ def test_a_snapshot_that_fails_to_be_written_keeps_the_log(
     position = _offer_orders(processor, kit, ["O1"], 1)
     processor.snapshot()
     position = _offer_orders(processor, kit, ["O2"], position)
-    real_fsync = os.fsync
-
-    def fsync(fd):
-        if _path_of(fd).endswith(".tmp"):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    failing_fsync(monkeypatch, lambda path: path.endswith(".tmp"), errno.ENOSPC)
     with pytest.raises(OSError, match="No space left") as raised:
         processor.snapshot()
     assert not isinstance(raised.value, StateLogError)
@@ -588,11 +583,7 @@ def test_recover_is_refused_once_recovered_and_after_the_log_stopped(
     durable.recover()
     with pytest.raises(StateError, match="called already"):
         durable.recover()
-
-    def fsync(fd):
-        raise OSError(errno.EIO, os.strerror(errno.EIO))
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    failing_fsync(monkeypatch, lambda path: True)
     with pytest.raises(StateLogError):
         durable.commit()
     monkeypatch.undo()
