@@ -236,11 +236,28 @@ cdef inline bint same_walk(tuple group, buyer, year) except -1:
     )
 
 
+cdef inline object live_order(object slot):
+    """matcher.py `_live_order`: the order's slot (a `Slot` or None) when it holds a live order
+    document."""
+    return slot if slot is not None and (<Slot>slot).order_rows is not None else None
+
+
+cdef int hold(key, packed, link, tuple held) except -1:
+    """Add a document (its `packed` rows, its `link`) to `held`, (packed rows, keys, links),
+    when it has rows."""
+    if packed:
+        (<list>held[0]).append(packed)
+        (<list>held[1]).append(key)
+        (<list>held[2]).append(link)
+    return 0
+
+
 cdef class FlushGlue:
     """The flush steps of one matcher, over its own state (made with it, as a restore makes a
     new matcher state).
 
-    `docs` are the matcher's documents by kind, `slots` its order slots, `buyer_members`,
+    `docs` are the matcher's documents by kind, `slots` its order slots (which keep the order
+    documents: `order_revision`, `order_link`, `order_rows`), `buyer_members`,
     `payment_members` and `waybill_members` its link indexes' members (see `_Index`); `linked`
     makes a `_Linked`, `settle(key, live)` does what a touched order that does not go to the
     engine gets (`StreamMatcher._settle`). `place_of(packed, *place_args)` reads the walk place
@@ -258,7 +275,7 @@ cdef class FlushGlue:
     """
 
     cdef dict slots, buyer_members, payment_members, waybill_members, verdicts
-    cdef dict orders, payments, waybills, inventories
+    cdef dict payments, waybills, inventories
     cdef object linked_type, settle, place_of, replayable, replay, verdict_of, event
     cdef object place_at, place_dates  # `place_args` (`place_dates` None: none)
     cdef Py_ssize_t time_at  # `place_at` (when `place_dates` is not None)
@@ -293,8 +310,8 @@ cdef class FlushGlue:
     ):
         if place_bits != 64:
             raise ValueError("a compiled slot keeps a walk place as its year above 64 bits")
-        self.orders, self.payments = docs["order"], docs["payment"]
-        self.waybills, self.inventories = docs["waybill"], docs["inventory"]
+        self.payments, self.waybills = docs["payment"], docs["waybill"]
+        self.inventories = docs["inventory"]
         self.slots, self.buyer_members = slots, buyer_members
         self.payment_members, self.waybill_members = payment_members, waybill_members
         self.linked_type, self.settle = linked_type, settle
@@ -370,8 +387,8 @@ cdef class FlushGlue:
         self, key, Py_hash_t key_hash, Slot slot, bint inventory_rules, dict settles
     ):
         """`StreamMatcher._decide_without_engine` of one touched order (its `slot`)."""
-        order = self.live(mc_dict_get(self.orders, key, key_hash))
-        slot.buyer = self.entry_link.get(order) if order is not None else None
+        order = live_order(slot)
+        slot.buyer = slot.order_link if order is not None else None
         cdef bint evaluated = slot.flags & EVALUATED
         if order is None:
             if evaluated or slot.flags & EXPIRED:
@@ -427,7 +444,7 @@ cdef class FlushGlue:
         return self.linked_of(
             key,
             key_hash,
-            self.live(mc_dict_get(self.orders, key, key_hash)),
+            live_order(mc_dict_get(self.slots, key, key_hash)),
             mc_dict_get(self.payment_members, key, key_hash),
             mc_dict_get(self.waybill_members, key, key_hash),
             inventory_rules,
@@ -436,7 +453,7 @@ cdef class FlushGlue:
     cdef object linked_of(
         self, key, Py_hash_t key_hash, order, paying, carrying, bint inventory_rules
     ):
-        """`linked` of an order whose live `order` entry and link indexes' members (`paying`,
+        """`linked` of an order whose live `order` (its slot) and link indexes' members (`paying`,
         `carrying`) were looked up already."""
         inventory = (
             self.live(mc_dict_get(self.inventories, key, key_hash)) if inventory_rules else None
@@ -462,17 +479,19 @@ cdef class FlushGlue:
         cdef tuple orders = ([], [], []), inventories = ([], [], [])
         cdef tuple payments = ([], [], []), waybills = ([], [], [])
         cdef dict paid = {}, carried = {}  # (see `hold_once`)
+        cdef Slot order
         for key, documents in linked.items():
             order = self.linked_order.get(documents)
             if order is not None:
-                self.hold(key, order, self.entry_link.get(order), orders)
+                hold(key, order.order_rows, order.order_link, orders)
             for pay_key in self.linked_payments.get(documents):
                 self.hold_once(key, pay_key, self.payments[pay_key], payments, paid)
             for waybill_key in self.linked_waybills.get(documents):
                 self.hold_once(key, waybill_key, self.waybills[waybill_key], waybills, carried)
             inventory = self.linked_inventory.get(documents)
             if inventory is not None:
-                self.hold(key, inventory, self.entry_link.get(inventory), inventories)
+                rows = self.entry_rows.get(inventory)
+                hold(key, rows, self.entry_link.get(inventory), inventories)
         return orders, payments, waybills, inventories
 
     cdef int hold_once(self, order_key, key, entry, tuple held, dict shared) except -1:
@@ -484,17 +503,7 @@ cdef class FlushGlue:
             if key in shared:
                 return 0
             shared[key] = None
-        return self.hold(key, entry, link, held)
-
-    cdef int hold(self, key, entry, link, tuple held) except -1:
-        """Add the document (its `link` given) to `held`, (packed rows, keys, links), when it
-        has rows."""
-        packed = self.entry_rows.get(entry)
-        if packed:
-            (<list>held[0]).append(packed)
-            (<list>held[1]).append(key)
-            (<list>held[2]).append(link)
-        return 0
+        return hold(key, self.entry_rows.get(entry), link, held)
 
     def ledger_columns(self, Walks walks not None):
         """matcher.py `_ledger_columns`: the quota ledger's columns (buyers, years, spents) of
@@ -551,10 +560,7 @@ cdef class FlushGlue:
     cdef bint place(self, key, Slot slot) except -1:
         """`StreamMatcher._place`: read the order's walk place from its packed row and keep it
         in its `slot`; False when the order is not live and convertible."""
-        entry = self.orders.get(key)
-        if entry is None:
-            return False
-        rows = self.entry_rows.get(entry)
+        rows = slot.order_rows
         if not rows:
             return False
         cdef int64_t time, year

@@ -950,7 +950,8 @@ cdef class MessageDecoder:
 # --- the usual message, kept by the stream matcher ----------------------------------------------
 
 cdef class _Route:
-    """Where `NewUpserts` keeps one message type: its intake, its documents, its link index."""
+    """Where `NewUpserts` keeps one message type: its intake, its documents (None: orders,
+    whose document its slot keeps), its link index."""
 
     cdef DocumentIntake intake
     cdef dict store, members
@@ -971,11 +972,13 @@ cdef class NewUpserts:
     nothing; the Python path then does it all.
 
     `routes` maps each message type to (its DocumentIntake, the matcher's documents of that
-    kind, the link index the kind goes in); `slots` are the matcher's order slots, `deadlines`
-    its `_Deadlines` (added to in C: src_ext/slots.pyx `DeadlineQueue`); `entry(revision, link,
-    rows)` makes what the matcher keeps of a document and `touch` an order's slot
-    (src_ext/slots.pyx; a document holds its order's key as the tuple of the order's slot, its
-    `key`, when there is one: `StreamMatcher._order_key`); `accepted` is what `apply` returns
+    kind, None for orders, the link index the kind goes in); `slots` are the matcher's order
+    slots (src_ext/slots.pyx; a document holds its order's key as the tuple of the order's
+    slot, its `key`, when there is one: `StreamMatcher._order_key`), which keep the order
+    documents, `order_keys` the orders with one in the order their first came (`_keep_order`),
+    `deadlines` its `_Deadlines` (added to in C: src_ext/slots.pyx `DeadlineQueue`);
+    `entry(revision, link, rows)` makes what the matcher keeps of another document;
+    `accepted` is what `apply` returns
     when it took the message. The matcher's dirty set and counters' dict are read from it on
     every Python call (a flush or a restore replaces them); C callers hand them in (`Offers`
     reads them again only after what may replace them). `keep` counts nothing: its callers
@@ -983,12 +986,15 @@ cdef class NewUpserts:
     """
 
     cdef dict routes, slots
+    cdef list order_keys
     cdef DeadlineQueue deadlines
     cdef object entry, accepted
 
-    def __init__(self, routes, dict slots, DeadlineQueue deadlines, entry, accepted):
+    def __init__(
+        self, routes, dict slots, list order_keys, DeadlineQueue deadlines, entry, accepted
+    ):
         self.routes = {cls: _Route(*route) for cls, route in routes.items()}
-        self.slots, self.deadlines = slots, deadlines
+        self.slots, self.order_keys, self.deadlines = slots, order_keys, deadlines
         self.entry, self.accepted = entry, accepted
 
     def apply(self, matcher, message, now):
@@ -1005,7 +1011,7 @@ cdef class NewUpserts:
         intake = route.intake
         key = intake.own_key(message)
         cdef Py_hash_t key_hash = hash(key)
-        if mc_dict_contains(route.store, key, key_hash) or message.op == "cancel":
+        if self.kept(route, key, key_hash) or message.op == "cancel":
             return None
         rows = intake.convert(message)
         if rows is None:
@@ -1013,22 +1019,31 @@ cdef class NewUpserts:
         link = intake.linked(message)
         if not keepable(intake, link):
             return None
-        result = self.keep(
+        self.keep(
             matcher, route, key, key_hash, message.revision, link, -1, intake.packed(rows), now,
             dirty,
         )
         count_accepted(counts, 1)
-        return result
+        return self.accepted
 
-    cdef object keep(
+    cdef bint kept(self, _Route route, object key, Py_hash_t key_hash) except -1:
+        """Whether a version of the document `key` (of hash `key_hash`) is kept (an order's
+        by its slot)."""
+        cdef Slot slot
+        if route.store is not None:
+            return mc_dict_contains(route.store, key, key_hash)
+        slot = mc_dict_get(self.slots, key, key_hash)
+        return slot is not None and slot.order_revision is not None
+
+    cdef Slot keep(
         self, object matcher, _Route route, tuple key, Py_hash_t key_hash, object revision,
         object link, Py_hash_t link_hash, bytes packed, object now, dict dirty
     ):
-        """Store a new document's version, index its link and touch its order: what `take`
-        and `DirectJson` have found keepable (`keepable`, its key, of hash `key_hash`, not in
-        the store; `link_hash`: its link's, -1 when not known). The order's key tuple is its
-        slot's, whichever document came first (one tuple per order). `dirty`: as `take`'s. Not
-        counted (see the class)."""
+        """Store a new document's version, index its link and touch its order, giving the
+        order's slot: what `take` and `DirectJson` have found keepable (`keepable`, its key,
+        of hash `key_hash`, not `kept`; `link_hash`: its link's, -1 when not known). The
+        order's key tuple is its slot's, whichever document came first (one tuple per order).
+        `dirty`: as `take`'s. Not counted (see the class)."""
         cdef bint by_link = route.intake.link == L_ORDER  # a payment or waybill: by its order
         touched = link if by_link else key  # else keyed by its order's key (order, inventory)
         # the order key's hash, once for its slot, dirty mark and (order, inventory) document
@@ -1036,32 +1051,35 @@ cdef class NewUpserts:
         if by_link:
             touched_hash = link_hash if link_hash != -1 else hash(touched)
         cdef Slot slot = mc_dict_get(self.slots, touched, touched_hash)
-        if slot is not None:
+        if slot is None:
+            slot = self.made_slot(touched, touched_hash, now)
+        else:
             touched = slot.key
             if by_link:
                 link = touched
             else:
                 key = touched
-        mc_dict_set(route.store, key, self.entry(revision, link, packed), key_hash)
+        if route.store is None:  # an order: its document in its slot (`_keep_order`)
+            if slot.order_revision is None:
+                self.order_keys.append(touched)
+            slot.order_revision, slot.order_link, slot.order_rows = revision, link, packed
+        else:
+            mc_dict_set(route.store, key, self.entry(revision, link, packed), key_hash)
         if link is not None:
             add_member(route, link, key)
-        self.touch(matcher, touched, touched_hash, slot is None, now, dirty)
-        return self.accepted
-
-    cdef int touch(
-        self, object matcher, object key, Py_hash_t key_hash, bint new, object now, dict dirty
-    ) except -1:
-        """The order `key` (of hash `key_hash`; `new`: without a slot yet) waits for a flush
-        in `dirty`, the matcher's dirty set (`StreamMatcher._touch`)."""
-        cdef double first_seen
-        if new:
-            first_seen = now
-            mc_dict_set(self.slots, key, new_slot(first_seen, key), key_hash)
-            self.deadlines.push(key, first_seen)
-        if not dirty:
+        if not dirty:  # the order waits for a flush (`StreamMatcher._touch`)
             matcher._dirty_since = now
-        mc_dict_set(dirty, key, None, key_hash)
-        return 0
+        mc_dict_set(dirty, touched, None, touched_hash)
+        return slot
+
+    cdef Slot made_slot(self, object key, Py_hash_t key_hash, object now):
+        """The slot of the order `key` (of hash `key_hash`), made at `now`, its deadline
+        queued (`StreamMatcher._slot`)."""
+        cdef double first_seen = now
+        cdef Slot slot = new_slot(first_seen, key)
+        mc_dict_set(self.slots, key, slot, key_hash)
+        self.deadlines.push(key, first_seen)
+        return slot
 
 
 cdef inline int count_accepted(dict counts, Py_ssize_t taken) except -1:
@@ -2013,22 +2031,20 @@ cdef class DirectJson:
     cdef object keep(self, NewUpserts upserts, object matcher, object now, dict dirty):
         """Store what `prepare` made, arrived at `now` (`dirty`: as `NewUpserts.take`'s), not
         counted (`NewUpserts.keep`)."""
-        cdef Slot slot
         route, key, revision, link, packed = (
             self.route, self.key, self.revision, self.link, self.packed
         )
         self.route = self.key = self.revision = self.link = self.packed = None
         self.taken += 1
-        result = upserts.keep(
+        cdef Slot slot = upserts.keep(
             matcher, route, key, self.key_hash, revision, link, self.link_hash, packed, now, dirty
         )
         if self.timed:
             # The order's walk place, from the values its row was packed from: not read back
             # out of the packed row at the flush (src_ext/flush.pyx `place`, ~670
-            # instructions). `keep` made its slot, if none, under its key.
-            slot = mc_dict_get(upserts.slots, key, self.key_hash)
+            # instructions).
             set_time_place(slot, <int32_t>self.app_year, self.app_time)
-        return result
+        return upserts.accepted
 
     cdef bint prepare(self, NewUpserts upserts, object raw) except -1:
         """Read `raw`; True when it is the usual new upsert (see the class)."""
@@ -2063,7 +2079,7 @@ cdef class DirectJson:
         key = self.pair_of(  # its hash for `keep` too
             &self.spans[found[plan.key_a]], &self.spans[found[plan.key_b]], &self.key_hash
         )
-        if mc_dict_contains(route.store, key, self.key_hash):
+        if upserts.kept(route, key, self.key_hash):
             return False  # a new version of a kept document: the Python path
         link = self.link_of(plan, found)
         if link is UNHANDLED or not keepable(plan.intake, link):

@@ -18,7 +18,7 @@ from heapq import heappush
 #: The fields in `_SlotStruct`'s order (the arguments of `Slot`).
 FIELDS = (
     "first_seen", "key", "version", "last", "evaluated", "expired", "buyer", "spent_after",
-    "walk_limit", "place",
+    "walk_limit", "place", "order_revision", "order_link", "order_rows",
 )
 
 
@@ -37,16 +37,20 @@ cdef class Slot:
     int64 sums (anything past int64 is left unknown already), a place is a year above 64 bits.
 
     Not tracked by the garbage collector (like `_SlotStruct`, gc=False): what a slot refers to
-    (its key, a tuple of texts; its last VerdictEvent, of texts and ints; its buyer, a text)
-    never refers to a slot, so no reference cycle goes through one.
+    (its key, a tuple of texts; its last VerdictEvent, of texts and ints; its buyer, a text;
+    its order document's revision, link and rows: an int, a text, bytes) never refers to a
+    slot, so no reference cycle goes through one.
     """
 
     def __init__(
         self, double first_seen, key, int64_t version=0, last=None, evaluated=False,
         expired=False, buyer=None, spent_after=None, walk_limit=None, place=None,
+        order_revision=None, order_link=None, bytes order_rows=None,
     ):
         self.first_seen, self.key, self.version, self.last = first_seen, key, version, last
         self.buyer = buyer
+        self.order_revision, self.order_link = order_revision, order_link
+        self.order_rows = order_rows
         set_flag(self, EVALUATED, evaluated)
         set_flag(self, EXPIRED, expired)
         set_spent_after(self, spent_after)

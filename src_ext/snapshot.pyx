@@ -346,6 +346,16 @@ cdef unsigned char* put_doc(
     return put_fields(at, end, entries, entry, False)
 
 
+cdef unsigned char* put_order(
+    unsigned char* at, const unsigned char* end, object key, Slot slot
+) noexcept:
+    """A `_SavedDoc`: the order document the order slot `slot` at `key` keeps."""
+    at = put_key(at + put_array_head(at, 5), end, key)
+    at = put_plain(at, end, <PyObject*>slot.order_revision)
+    at = put_plain(at, end, <PyObject*>slot.order_link)
+    return put_plain(at, end, <PyObject*>slot.order_rows)
+
+
 cdef unsigned char* put_slot(
     unsigned char* at, const unsigned char* end, object key, Slot slot, Plan events
 ) noexcept:
@@ -381,16 +391,18 @@ cdef inline bint all_set(object value, Plan plan) noexcept:
     return True
 
 
-def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_into,
-                 entry_type, event_type):
+def encode_state(tuple names, dict docs, list order_keys, dict slots, dict rest, encode,
+                 encode_into, entry_type, event_type):
     """`msgspec.msgpack.encode(_State(...))` of the state: `names` are `_State`'s fields in
     order (docs, slots, then those of `rest`, which holds them by name), `docs` the
-    matcher's documents by kind (each an `entry_type`, `_Entry`: a `_SavedDoc` of it is its
-    key's two parts, revision, link and rows), `slots` its order slots (compiled ones: a
-    `_SavedSlot` is its key's two parts, first_seen, version, last (an `event_type` or None),
-    evaluated, expired and buyer), `rest` as `_State` holds them; `encode` and `encode_into`
-    are msgspec's, for names and for values of other types. None when a slot is not a
-    compiled one (the caller packs it)."""
+    matcher's documents by kind but orders (each an `entry_type`, `_Entry`: a `_SavedDoc` of
+    it is its key's two parts, revision, link and rows), `order_keys` the keys of the orders
+    whose slots keep an order document, in their order (the first kind, "order": a
+    `_SavedDoc` of the slot's `order_revision`, `order_link`, `order_rows`), `slots` its
+    order slots (compiled ones: a `_SavedSlot` is its key's two parts, first_seen, version,
+    last (an `event_type` or None), evaluated, expired and buyer), `rest` as `_State` holds
+    them; `encode` and `encode_into` are msgspec's, for names and for values of other types.
+    None when a slot is not a compiled one (the caller packs it)."""
     if len(names) != 2 + len(rest):
         raise ValueError("a state's fields are its documents, its slots and the rest")
     for held in slots.values():
@@ -405,11 +417,23 @@ def encode_state(tuple names, dict docs, dict slots, dict rest, encode, encode_i
     cdef Py_ssize_t rows = entries.offsets[2]
     if entry_type.__struct_fields__ != ("revision", "link", "rows"):
         raise ValueError(f"{entry_type.__name__} is not a document entry")
-    documents = sum([len(<dict>store) for store in docs.values()])
+    documents = len(order_keys) + sum([len(<dict>store) for store in docs.values()])
     out.room(STATE_GUESS + DOC_GUESS * documents + SLOT_GUESS * len(slots))
     out.head(put_map_head, len(names))
     out.text(names[0])
-    out.head(put_map_head, len(docs))
+    out.head(put_map_head, 1 + len(docs))
+    out.text("order")
+    out.head(put_array_head, len(order_keys))
+    for key in order_keys:
+        slot = <Slot>slots[key]
+        at = out.room(ENTRY_ROOM)
+        if out.wrote(put_order(at, out.end(), key, slot)):
+            continue  # else value by value:
+        out.head(put_array_head, 5)
+        key_parts(out, key)
+        out.value(slot.order_revision)
+        out.value(slot.order_link)
+        out.value(slot.order_rows)
     for kind, store in docs.items():
         out.value(kind)
         out.head(put_array_head, len(<dict>store))

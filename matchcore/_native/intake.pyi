@@ -86,8 +86,9 @@ class MessageDecoder:
 class NewUpserts:
     def __init__(
         self,
-        routes: dict[type, tuple[DocumentIntake, dict[Any, Any], Any]],
+        routes: dict[type, tuple[DocumentIntake, dict[Any, Any] | None, Any]],
         slots: dict[Any, Any],
+        order_keys: list[Any],
         deadlines: DeadlineQueue,
         entry: Callable[[int, Any, bytes], Any],
         accepted: Any,

@@ -32,7 +32,7 @@ cdef enum:
 @cython.final
 @cython.no_gc
 cdef class Slot:
-    # In this order: 88 bytes, no padding (no GC header; no vtable: no cdef methods).
+    # In this order: 112 bytes, no padding (no GC header; no vtable: no cdef methods).
     cdef public double first_seen
     cdef public int64_t version
     cdef int64_t spent  # `spent_after` when SPENT_KNOWN
@@ -43,6 +43,11 @@ cdef class Slot:
     cdef public object key
     cdef public object last
     cdef public object buyer
+    # The order document's version (matcher.py `_SlotStruct`): its revision (None: no version),
+    # link and packed rows (None: cancelled).
+    cdef public object order_revision
+    cdef public object order_link
+    cdef public bytes order_rows
 
 
 cdef inline Slot new_slot(double first_seen, object key):

@@ -19,6 +19,9 @@ class Slot:
     spent_after: int | None
     walk_limit: int | None
     place: int | None
+    order_revision: int | None
+    order_link: str | None
+    order_rows: bytes | None
     def __init__(
         self,
         first_seen: float,
@@ -31,6 +34,9 @@ class Slot:
         spent_after: int | None = None,
         walk_limit: int | None = None,
         place: int | None = None,
+        order_revision: int | None = None,
+        order_link: str | None = None,
+        order_rows: bytes | None = None,
     ) -> None: ...
 
 class DeadlineQueue:

@@ -198,6 +198,13 @@ class _SlotStruct(msgspec.Struct, gc=False):
     #: unchanged: read once, not on every flush that walks its buyer; None when not read
     #: (again) yet (not kept in snapshots; `_relink_buyer` forgets it when the document changes).
     place: int | None = None
+    #: The newest version of the order document, kept here (an `_Entry`'s fields, without an
+    #: `_Entry` and a dict entry an order): its revision (None: no version yet), its link (the
+    #: buyer's ID number, see `_LINK`; `buyer` is the buyer at the last decision) and its rows
+    #: (see `_Entry.rows`: None after a cancel).
+    order_revision: int | None = None
+    order_link: str | None = None
+    order_rows: bytes | None = None
 
 
 #: The order slot type, `_SlotStruct` or when built its compiled twin: every slot is made through
@@ -323,7 +330,7 @@ class _Replay(NamedTuple):
 class _Linked(msgspec.Struct, gc=False):
     """An order's live documents, looked up once per flush (see `_linked`)."""
 
-    order: _Entry | None
+    order: _Slot | None  # the order's slot, when its order document is live
     payments: Sequence[tuple[str, str]]  # keys, sorted
     waybills: Sequence[tuple[str, str]]  # keys (see `_linked_waybill_keys`)
     inventory: _Entry | None  # None too when inventory rules are off
@@ -374,13 +381,16 @@ class StreamMatcher:
         self.flush_listener: Callable[[float], None] | None = None
         self._evaluate = evaluator if evaluator is not None else engine_evaluator(engine)
         self._pack = _Packer()
+        #: The documents but orders, by kind (an order's is in its slot, see `_SlotStruct`).
         self._docs: dict[str, dict[tuple[str, str], _Entry]] = {
-            "order": {},
             "payment": {},
             "waybill": {},
             "inventory": {},
         }
         self._slots: dict[OrderKey, _Slot] = {}
+        #: The orders with a version, in the order their first came: the order a snapshot holds
+        #: them in. Untracked (`_untracked` of an empty list: keys refer to nothing).
+        self._order_keys: list[OrderKey] = _untracked([])
         self._payments_of = _Index()  # order key -> payment keys
         self._waybills_of = _Index()  # order key -> waybill keys
         self._inventory_orders = _Index()  # (logistics_code, logistics_no) -> order keys
@@ -458,11 +468,10 @@ class StreamMatcher:
         the usual one in one compiled call, with the same outcome)."""
         intake = _INTAKES.get(message.__class__) or _intake_of(message.__class__)
         kind = intake.kind
-        store = self._docs[kind]
         key = intake.key(message)
         if kind in _KEYED_BY_ORDER:
             key = self._order_key(key)
-        entry = store.get(key)
+        entry = self._order_version(key) if kind == "order" else self._docs[kind].get(key)
         if entry is not None and message.revision <= entry.revision:
             same = message.revision == entry.revision
             self.counters.add("duplicates" if same else "stale")
@@ -478,7 +487,10 @@ class StreamMatcher:
             if kind in _LINKED_TO_ORDER and link is not None:
                 link = self._order_key(link)
             new = _entry(message.revision, link, rows)
-        store[key] = new
+        if kind == "order":
+            self._keep_order(self._slot(key, now), new)
+        else:
+            self._docs[kind][key] = new
         self.counters.add("accepted")
         for order_key in self._relink(kind, key, _alive(entry), _alive(new)):
             self._touch(order_key, now)
@@ -528,6 +540,29 @@ class StreamMatcher:
         if new is not None and new.link is not None:
             self._buyer_orders.add(new.link, key)
 
+    def _order_version(self, key: OrderKey) -> _Entry | None:
+        """The order document's version its slot keeps, as an `_Entry` (None: none)."""
+        slot = self._slots.get(key)
+        if slot is None or slot.order_revision is None:
+            return None
+        return _entry(slot.order_revision, slot.order_link, slot.order_rows)
+
+    def _order_versions(self) -> dict[OrderKey, _Entry]:
+        """`_order_version` of every order that has one, in the order their first came."""
+        slots = self._slots
+        return {
+            key: _entry(slots[key].order_revision, slots[key].order_link, slots[key].order_rows)
+            for key in self._order_keys
+        }
+
+    def _keep_order(self, slot: _Slot, entry: _Entry) -> None:
+        """Keep this version of the order document in its `slot` (src_ext/intake.pyx
+        `NewUpserts.keep` keeps a new one the same way)."""
+        if slot.order_revision is None:
+            self._order_keys.append(slot.key)
+        slot.order_revision = entry.revision
+        slot.order_link, slot.order_rows = entry.link, entry.rows
+
     def _order_key(self, key: OrderKey) -> OrderKey:
         """The tuple of this order key the matcher holds already (its slot's), else `key`: a
         document keyed by or linking to an order holds that one, not a copy of its own."""
@@ -535,12 +570,18 @@ class StreamMatcher:
         return slot.key if slot is not None else key
 
     def _touch(self, key: OrderKey, now: float) -> None:
-        if key not in self._slots:
-            self._slots[key] = _Slot(now, key)
-            self._deadlines.add(key, now)
+        self._slot(key, now)
         if not self._dirty:
             self._dirty_since = now
         self._dirty[key] = None
+
+    def _slot(self, key: OrderKey, now: float) -> _Slot:
+        """The order's slot, made at `now` (its deadline queued) when it has none."""
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot(now, key)
+            self._deadlines.add(key, now)
+        return slot
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -689,8 +730,8 @@ class StreamMatcher:
         """When the touched order goes to the engine, its documents (see `_linked`); else,
         when it needs settling, whether it is live is put in `settles` (see `_settle`)."""
         slot = self._slots[key]
-        order = self._live("order", key)
-        slot.buyer = order.link if order is not None else None
+        order = _live_order(slot)
+        slot.buyer = slot.order_link if order is not None else None
         if order is not None and (slot.evaluated or self._may_be_complete(key)):
             linked = self._linked(key)
             if self._eligible(key, linked):
@@ -836,10 +877,10 @@ class StreamMatcher:
     def _place(self, key: OrderKey) -> int | None:
         """The order's walk place (see `_walk_place`), read from its packed row and kept in its
         slot; None when the order is not live and convertible."""
-        entry = self._docs["order"].get(key)
-        if entry is None or not entry.rows:
+        slot = self._slots[key]
+        if not slot.order_rows:
             return None
-        place = self._slots[key].place = _place_of(entry.rows)
+        place = slot.place = _place_of(slot.order_rows)
         return place
 
     def _replayable(self, key: OrderKey) -> bool:
@@ -1125,7 +1166,7 @@ class StreamMatcher:
             return self._glue.linked(key, self.inventory_rules)  # type: ignore[no-any-return]
         inventory = self._live("inventory", key) if self.inventory_rules else None
         return _Linked(
-            self._live("order", key),
+            _live_order(self._slots.get(key)),
             _sorted(self._payments_of.members(key)),
             self._linked_waybill_keys(key, inventory),
             inventory,
@@ -1185,20 +1226,20 @@ class StreamMatcher:
         rows leave out): (the orders', their payments', their waybills', their inventories'),
         each document once."""
         payment_docs, waybill_docs = self._docs["payment"], self._docs["waybill"]
-        orders: dict[tuple[str, str], _Entry] = {}
+        orders: _Held = ([], [], [])
         payments: dict[tuple[str, str], _Entry] = {}
         waybills: dict[tuple[str, str], _Entry] = {}
         inventories: dict[tuple[str, str], _Entry] = {}
         for key, documents in linked.items():
             if documents.order is not None:
-                orders[key] = documents.order
+                _hold(orders, key, documents.order.order_rows, documents.order.order_link)
             for pay_key in documents.payments:
                 payments[pay_key] = payment_docs[pay_key]
             for waybill_key in documents.waybills:
                 waybills[waybill_key] = waybill_docs[waybill_key]
             if documents.inventory is not None:
                 inventories[key] = documents.inventory  # an inventory's key is its order's
-        return _held(orders), _held(payments), _held(waybills), _held(inventories)
+        return orders, _held(payments), _held(waybills), _held(inventories)
 
     def _batch_ledger(
         self, walks: list[tuple[BuyerYear, WalkKey]], starts: dict[BuyerYear, int]
@@ -1269,6 +1310,7 @@ class StreamMatcher:
             data = _snapshot.encode_state(
                 _State.__struct_fields__,
                 self._docs,
+                self._order_keys,
                 self._slots,
                 self._saved_rest(),
                 msgspec.msgpack.encode,
@@ -1282,10 +1324,11 @@ class StreamMatcher:
 
     def _saved(self) -> _State:
         """The whole state as a snapshot holds it."""
+        stores = {"order": self._order_versions(), **self._docs}
         return _State(
             docs={
                 kind: [_SavedDoc(k[0], k[1], e.revision, e.link, e.rows) for k, e in store.items()]
-                for kind, store in self._docs.items()
+                for kind, store in stores.items()
             },
             slots=[
                 _SavedSlot(
@@ -1329,23 +1372,8 @@ class StreamMatcher:
         # One tuple per order key, held by its slot and every document keyed by or linking to
         # the order (as `_order_key` makes them while documents come).
         order_keys = {key: key for key in (_shared_key((s.k1, s.k2)) for s in state.slots)}
-        for kind, saved in state.docs.items():
-            store = self._docs[kind]
-            for doc in saved:
-                key = _shared_key((doc.k1, doc.k2))
-                if kind in _KEYED_BY_ORDER:
-                    key = order_keys.get(key, key)
-                link: Any = doc.link
-                if isinstance(doc.link, list):
-                    link = _shared_key(doc.link)
-                    if kind in _LINKED_TO_ORDER:
-                        link = order_keys.get(link, link)
-                entry = store[key] = _entry(doc.revision, link, doc.rows)
-                if entry.rows is not None:
-                    self._relink(kind, key, None, entry)
-        self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
         waiting: list[tuple[float, OrderKey]] = []
-        for saved_slot in state.slots:
+        for saved_slot in state.slots:  # first: they keep the order documents
             key = order_keys[(saved_slot.k1, saved_slot.k2)]
             slot = self._slots[key] = _Slot(
                 saved_slot.first_seen,
@@ -1358,6 +1386,26 @@ class StreamMatcher:
             )
             if not slot.evaluated and not slot.expired:
                 waiting.append((slot.first_seen, key))
+        for kind, saved in state.docs.items():
+            for doc in saved:
+                key = _shared_key((doc.k1, doc.k2))
+                if kind in _KEYED_BY_ORDER:
+                    key = order_keys.get(key, key)
+                link: Any = doc.link
+                if isinstance(doc.link, list):
+                    link = _shared_key(doc.link)
+                    if kind in _LINKED_TO_ORDER:
+                        link = order_keys.get(link, link)
+                entry = _entry(doc.revision, link, doc.rows)
+                if kind != "order":
+                    self._docs[kind][key] = entry
+                elif key in self._slots:
+                    self._keep_order(self._slots[key], entry)
+                else:
+                    raise StateError("snapshot cannot be restored: an order without its slot")
+                if entry.rows is not None:
+                    self._relink(kind, key, None, entry)
+        self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
         for first_seen, key in sorted(waiting):
             self._deadlines.add(key, first_seen)
         self._dirty = dict.fromkeys(order_keys.get(k, k) for k in map(_shared_key, state.dirty))
@@ -1720,6 +1768,11 @@ def _alive(entry: _Entry | None) -> _Entry | None:
     return entry if entry is not None and entry.rows is not None else None
 
 
+def _live_order(slot: _Slot | None) -> _Slot | None:
+    """The order's slot when it holds a live order document (`_alive` of its version)."""
+    return slot if slot is not None and slot.order_rows is not None else None
+
+
 def _joined(packed: list[bytes]) -> bytes:
     """Packed values as the items of one MessagePack array, to decode them in one call."""
     return b"\xdd" + len(packed).to_bytes(4, "big") + b"".join(packed)  # array 32
@@ -1859,11 +1912,16 @@ def _held(documents: dict[tuple[str, str], _Entry]) -> _Held:
     """(packed rows, keys, links) of the documents that have rows."""
     held: _Held = ([], [], [])
     for key, entry in documents.items():
-        if entry.rows:
-            held[0].append(entry.rows)
-            held[1].append(key)
-            held[2].append(entry.link)
+        _hold(held, key, entry.rows, entry.link)
     return held
+
+
+def _hold(held: _Held, key: tuple[str, str], rows: bytes | None, link: Any) -> None:
+    """Add a document to `held` (see `_held`) when it has rows."""
+    if rows:
+        held[0].append(rows)
+        held[1].append(key)
+        held[2].append(link)
 
 
 def _ledger_columns(
@@ -2227,8 +2285,11 @@ def _new_upserts(matcher: StreamMatcher) -> Any:
     routes = {}
     for cls in (Order, Payment, Waybill, Inventory):
         intake = _INTAKES.get(cls) or _intake_of(cls)
-        routes[cls] = (intake, matcher._docs[intake.kind], indexes[intake.kind])
-    return _intake.NewUpserts(routes, matcher._slots, matcher._deadlines, _entry, ACCEPTED)
+        # (an order's documents: None, kept in its slot)
+        routes[cls] = (intake, matcher._docs.get(intake.kind), indexes[intake.kind])
+    return _intake.NewUpserts(
+        routes, matcher._slots, matcher._order_keys, matcher._deadlines, _entry, ACCEPTED
+    )
 
 
 def _direct_plans() -> list[Any]:

@@ -79,9 +79,10 @@ def _assert_one_tuple_per_order_key(matcher):
     """Every document keyed by or linking to an order with a slot holds the slot's tuple."""
     slots = {key: key for key in matcher._slots}
     assert all(slot.key is key for key, slot in matcher._slots.items())
+    assert all(key is slots[key] for key in matcher._order_keys)  # (an order's is its slot's)
     for kind, store in matcher._docs.items():
         for key, entry in store.items():
-            if kind in ("order", "inventory") and key in slots:
+            if kind == "inventory" and key in slots:
                 assert key is slots[key]
             if kind in ("payment", "waybill") and entry.link in slots:
                 assert entry.link is slots[entry.link]
@@ -110,7 +111,7 @@ def test_an_order_key_is_one_tuple_whatever_comes_first(kit, make_matcher, compi
     for number in ("O1", "O2"):
         key = ("EBP001", number)
         slot_key = _held_key(matcher._slots, key)
-        assert _held_key(matcher._docs["order"], key) is slot_key
+        assert _held_key(matcher._order_keys, key) is slot_key
         for kind in ("payment", "waybill"):
             [entry] = [e for e in matcher._docs[kind].values() if e.link == key]
             assert entry.link is slot_key
@@ -130,6 +131,7 @@ def test_pending_documents_are_held_packed(kit, make_matcher):
     for store in matcher._docs.values():
         for entry in store.values():
             assert isinstance(entry.rows, bytes)  # no decoded message is kept
+    assert isinstance(matcher._slots[("EBP001", "O1")].order_rows, bytes)
     assert matcher._payments_of.members(("EBP001", "O1")) == (("PAY001", "T-O1"),)
 
 
@@ -139,9 +141,10 @@ def test_pending_state_is_not_walked_by_the_garbage_collector(kit, make_matcher)
     matcher = make_matcher()
     kit.feed_all(matcher, [kit.order_msg("O1"), kit.payment_msg("O1"), kit.order_msg("O2")])
     entries = [entry for store in matcher._docs.values() for entry in store.values()]
-    assert len(entries) == 3
+    assert len(entries) == 1  # (the orders' are in their slots)
     assert not any(gc.is_tracked(entry) for entry in entries)
     assert matcher._slots and not any(gc.is_tracked(slot) for slot in matcher._slots.values())
+    assert all(slot.order_rows for slot in matcher._slots.values())
 
 
 def test_first_format_snapshot_is_upgraded(kit, make_matcher):

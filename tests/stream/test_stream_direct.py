@@ -185,15 +185,14 @@ def _matcher(references: References) -> matcher.StreamMatcher:
 
 
 def _kept(stream: matcher.StreamMatcher) -> tuple[Any, ...]:
-    """The state, with every document as kept (revision, link, packed rows) and whether the
-    texts of its key and link are interned where they repeat (`shared_as_kept`)."""
+    """The state, with every document as kept (revision, link, packed rows; an order's in its
+    slot) and whether the texts of its key and link are interned where they repeat
+    (`shared_as_kept`)."""
     docs = {kind: dict(store) for kind, store in stream._docs.items()}
-    shared = all(
-        shared_as_kept(key) and shared_as_kept(entry.link)
-        for store in stream._docs.values()
-        for key, entry in store.items()
-    )
-    return (_state(stream), docs, shared, dict(stream._slots))
+    links = [(key, entry.link) for store in stream._docs.values() for key, entry in store.items()]
+    links += [(key, stream._slots[key].order_link) for key in stream._order_keys]
+    shared = all(shared_as_kept(key) and shared_as_kept(link) for key, link in links)
+    return (_state(stream), docs, shared, dict(stream._slots), list(stream._order_keys))
 
 
 @settings(max_examples=1500, deadline=None)
@@ -235,7 +234,7 @@ def _place_as(decoded: matcher.StreamMatcher, direct: matcher.StreamMatcher) -> 
     the flush (`_place`): the places `direct` knows, read by the Python reference."""
     for key, slot in direct._slots.items():
         if slot.place is not None and decoded._slots[key].place is None:
-            rows = decoded._docs["order"][key].rows
+            rows = decoded._slots[key].order_rows
             decoded._slots[key].place = matcher._walk_place(*matcher._walk_places([rows])[0])
 
 
@@ -269,12 +268,13 @@ def test_texts_made_again_are_interned_where_they_repeat(references: References)
     for _ in range(3):
         stream = _matcher(references)
         assert matcher._DIRECT_JSON.take(stream._new_upserts, stream, raw, 0.0) is not None
-        [(key, entry)] = stream._docs["order"].items()
+        [key] = stream._order_keys
+        link = stream._slots[key].order_link
         assert key == ("E直接", "11010519491231002x")
-        assert entry.link == "11010519491231002X"
-        assert shared_as_kept(key) and shared_as_kept(entry.link)
+        assert link == "11010519491231002X"
+        assert shared_as_kept(key) and shared_as_kept(link)
         assert not is_interned(key[1])  # one per order: not worth a place in the table
-        del stream, key, entry
+        del stream, key, link
         gc.collect()
 
 
@@ -303,7 +303,7 @@ def test_a_pair_made_lately_is_given_again_only_for_the_same_two_texts(
     assert links == {
         "T1": ("E2", "PAIR1"), "T2": ("E1", "PAIR1"), "T3": ("E1", "PAIR2"), "T4": ("E2", "PAIR1")
     }  # fmt: skip
-    [order_key] = direct._docs["order"]
+    [order_key] = direct._order_keys
     assert links["T2"] is order_key and links["T4"] is links["T1"]
 
 
@@ -509,8 +509,9 @@ def test_the_usual_order_is_read_in_place(references: References) -> None:
     stream = _matcher(references)
     for raw in (json.dumps(order).encode(), json.dumps(payment).encode()):
         assert direct.take(stream._new_upserts, stream, raw, 0.0) is not None
-    ((key, entry),) = stream._docs["order"].items()  # its walk place made as it came
-    assert stream._slots[key].place == matcher._walk_place(*matcher._walk_places([entry.rows])[0])
+    (key,) = stream._order_keys  # its walk place made as it came
+    rows = stream._slots[key].order_rows
+    assert stream._slots[key].place == matcher._walk_place(*matcher._walk_places([rows])[0])
     mixed = {"order_no": payment["order_no"], **payment}  # begins as an order does
     again = _matcher(references)
     assert direct.take(again._new_upserts, again, json.dumps(mixed).encode(), 0.0) is not None

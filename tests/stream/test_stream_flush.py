@@ -107,11 +107,11 @@ def test_compiled_and_python_flushes_give_the_same_events_and_state(
 def _fresh_walks(matcher: StreamMatcher, buyer: str) -> dict[int, list[Any]]:
     """The buyer's walks made afresh from its orders' documents (`_walk_years` without the
     places the slots keep)."""
-    orders = matcher._docs["order"]
+    slots = matcher._slots
     placed = sorted(
-        (_walk_place(*_walk_places([orders[key].rows])[0]), key)
+        (_walk_place(*_walk_places([slots[key].order_rows])[0]), key)
         for key in matcher._buyer_orders.members(buyer)
-        if orders[key].rows
+        if slots[key].order_rows
     )
     years: dict[int, list[Any]] = {}
     for place, key in placed:
@@ -122,10 +122,9 @@ def _fresh_walks(matcher: StreamMatcher, buyer: str) -> dict[int, list[Any]]:
 def _check_walks(matcher: StreamMatcher) -> None:
     """Every place a slot keeps is its order's, and the glue gives every buyer's walks as a
     fresh sort makes them."""
-    orders = matcher._docs["order"]
-    for key, slot in matcher._slots.items():
+    for slot in matcher._slots.values():
         if slot.place is not None:
-            assert slot.place == _walk_place(*_walk_places([orders[key].rows])[0])
+            assert slot.place == _walk_place(*_walk_places([slot.order_rows])[0])
     assert matcher._glue is not None
     for buyer in matcher._buyer_orders._members:
         assert matcher._glue.walk_years(buyer) == _fresh_walks(matcher, buyer)
@@ -186,12 +185,12 @@ def test_the_glue_places_orders_as_their_rows_say(
     for number, time in enumerate(times):
         key = ("E", f"O{number}")
         head = tuple(time if name == "app_time" else None for name in held)
-        matcher._docs["order"][key] = _Entry(1, "B", pack((head, [])))
         matcher._slots[key] = _Slot(0.0, key, buyer="B")
+        matcher._keep_order(matcher._slots[key], _Entry(1, "B", pack((head, []))))
         matcher._buyer_orders.add("B", key)
     assert glue.walk_years("B") == _fresh_walks(matcher, "B")
-    for key, slot in matcher._slots.items():
-        assert slot.place == _walk_place(*_walk_places([matcher._docs["order"][key].rows])[0])
+    for slot in matcher._slots.values():
+        assert slot.place == _walk_place(*_walk_places([slot.order_rows])[0])
 
 
 #: A walked order made up for the walk steps below: (order_no, year, app time, what its slot
@@ -498,8 +497,9 @@ def test_compiled_gather_holds_what_python_holds(data: Any, ledger_references: R
             if carried[None]
             else []
         )
+        order = _Slot(0.0, key, order_revision=1, order_link="B1", order_rows=data.draw(rows))
         linked[key] = _Linked(
-            entry(("B", "1")) if data.draw(st.booleans()) else None,
+            order if data.draw(st.booleans()) else None,  # (its slot: a live order's)
             sorted(paid.get(key, [])),
             [*sorted(carried.get(key, [])), *loose],
             entry(("L", "L0")) if data.draw(st.booleans()) else None,

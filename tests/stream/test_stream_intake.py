@@ -675,7 +675,7 @@ def test_compiled_and_python_intake_find_a_listed_order_of_a_buyer_the_same(
     raw = msgspec.json.encode(order_msg("O9"))
     scratch = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
     scratch.feed(raw, now=1.0)
-    (key,) = scratch._docs["order"]
+    (key,) = scratch._order_keys
     (buyer,) = scratch._buyer_orders._members
     members = {
         "same": key,

@@ -63,6 +63,10 @@ _VALUES: dict[str, st.SearchStrategy[Any]] = {
         st.just("pass"),
     ),
     "key": st.tuples(st.text(max_size=3), st.text(max_size=3)),
+    # the order document's version: any revision (an object, not a C field), link and rows
+    "order_revision": st.none() | st.integers(0, 9) | st.integers(-(2**130), 2**130),
+    "order_link": st.none() | st.text(max_size=3),
+    "order_rows": st.none() | st.binary(max_size=4),
 }
 _SETS = st.lists(st.one_of([st.tuples(st.just(name), values) for name, values in _VALUES.items()]))
 
@@ -113,16 +117,18 @@ def test_compiled_slot_is_made_by_keyword_and_refuses_other_types() -> None:
     assert _fields(slot) == _fields(
         _SlotStruct(1.5, key, evaluated=True, buyer="B", place=(2025 << 64) + 7)
     )
-    for name in RANGES:
+    for name in (*RANGES, "order_rows"):
         with pytest.raises(TypeError):
             setattr(slot, name, 1.5)
 
 
 def test_compiled_slot_is_small_and_untracked() -> None:
-    """88 bytes and not tracked by the garbage collector (see src_ext/slots.pyx)."""
+    """112 bytes and not tracked by the garbage collector (see src_ext/slots.pyx), also when
+    it keeps an order document."""
     slot = slots.Slot(0.0, ("E", "O"), last=VerdictEvent("", "E", "O", 1, "pass"))
+    slot.order_revision, slot.order_link, slot.order_rows = 1, "B", b"rows"
     assert not gc.is_tracked(slot)
-    assert slot.__sizeof__() == 88
+    assert slot.__sizeof__() == 112
 
 
 def test_the_matcher_keeps_compiled_slots_when_built() -> None:

@@ -84,11 +84,15 @@ values = st.recursive(
 )
 
 
-def _encoded(docs: dict[str, Any], slots: dict[Any, Any], rest: dict[str, Any]) -> Any:
-    """`encode_state` of these docs and slots, and of the other fields of `_State` in `rest`."""
+def _encoded(
+    docs: dict[str, Any], slots: dict[Any, Any], rest: dict[str, Any], orders: Any = ()
+) -> Any:
+    """`encode_state` of these docs (but orders), slots, the keys of the `orders` whose slots
+    keep an order document, and of the other fields of `_State` in `rest`."""
     return matcher._snapshot.encode_state(  # type: ignore[union-attr]
         matcher._State.__struct_fields__,
         docs,
+        list(orders),
         slots,
         rest,
         msgspec.msgpack.encode,
@@ -125,32 +129,39 @@ def test_every_form_of_value_is_msgspecs(
 ):
     """Ints, texts, bytes, arrays and maps at the edges of their forms, floats, None, bools and
     Structs (a verdict event packed by the writer, others by msgspec), nested, wherever a
-    state holds a value; documents of another type than `_Entry` read by their attributes."""
+    state holds a value (an order's rows: bytes or None, as its slot keeps them); documents of
+    another type than `_Entry` read by their attributes."""
     key = ("E", "N1")
-    documents = {(f"E{n}", f"N{n}"): (revision, link, rows) for n in range(count)}
-    docs = {
-        "order": {k: entry(revision=r, link=li, rows=ro) for k, (r, li, ro) in documents.items()},
-        "payment": {key: entry(revision=revision, link=link, rows=rows)},
-    }
-    slot = matcher._Slot(first_seen, key, version, last, *flags, buyer)
+    order_rows = rows if rows is None or type(rows) is bytes else None
+    fields = (first_seen, version, last, *flags, buyer)
+    slots = {key: matcher._Slot(fields[0], key, *fields[1:])}
+    orders = [(f"E{n}", f"N{n}") for n in range(count)]
+    for order in orders:
+        slots[order] = matcher._Slot(
+            fields[0], order, *fields[1:], order_revision=revision, order_link=link
+        )
+        slots[order].order_rows = order_rows
+    docs = {"payment": {key: entry(revision=revision, link=link, rows=rows)}}
     expected = matcher._State(
         docs={
-            kind: [matcher._SavedDoc(k[0], k[1], e.revision, e.link, e.rows) for k, e in d.items()]
-            for kind, d in docs.items()
+            "order": [matcher._SavedDoc(*k, revision, link, order_rows) for k in orders],
+            "payment": [matcher._SavedDoc(*key, revision, link, rows)],
         },
-        slots=[matcher._SavedSlot(*key, first_seen, version, last, *flags, buyer)],
+        slots=[matcher._SavedSlot(*k, *fields) for k in slots],
         **rest,
     )
-    assert _encoded(docs, {key: slot}, rest) == msgspec.msgpack.encode(expected)
+    assert _encoded(docs, slots, rest, orders) == msgspec.msgpack.encode(expected)
 
 
 def test_an_int_past_what_msgspec_packs_raises_as_msgspec_does():
     rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
-    docs = {"order": {("E", "N"): matcher._Entry(2**64)}}
+    key = ("E", "N")
     with pytest.raises(OverflowError):
         msgspec.msgpack.encode(2**64)
     with pytest.raises(OverflowError):
-        _encoded(docs, {}, rest)
+        _encoded({"payment": {key: matcher._Entry(2**64)}}, {}, rest)
+    with pytest.raises(OverflowError):
+        _encoded({}, {key: matcher._Slot(0.0, key, order_revision=2**64)}, rest, [key])
 
 
 @pytest.mark.parametrize("short", [(), ("E",)])
@@ -159,9 +170,14 @@ def test_a_key_that_is_not_a_pair_raises(short):
     (`_saved()`, the Python path, raises too: an IndexError)."""
     rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
     slot = matcher._Slot(0.0, ("E", "N"), 1, None, False, False, None)
-    for docs, slots in (({"order": {short: matcher._Entry(1)}}, {}), ({}, {short: slot})):
+    ordered = matcher._Slot(0.0, ("E", "N"), order_revision=1)
+    for docs, slots, orders in (
+        ({"payment": {short: matcher._Entry(1)}}, {}, []),
+        ({}, {short: ordered}, [short]),
+        ({}, {short: slot}, []),
+    ):
         with pytest.raises(ValueError, match="to unpack"):
-            _encoded(docs, slots, rest)
+            _encoded(docs, slots, rest, orders)
 
 
 def test_a_slot_of_another_type_is_left_to_msgspec(kit, make_matcher):
@@ -174,10 +190,17 @@ def test_a_slot_of_another_type_is_left_to_msgspec(kit, make_matcher):
     key = next(iter(stream._slots))
     compiled = stream._slots[key]
     stream._slots[key] = matcher._SlotStruct(
-        compiled.first_seen, key, compiled.version, compiled.last, compiled.evaluated
+        compiled.first_seen,
+        key,
+        compiled.version,
+        compiled.last,
+        compiled.evaluated,
+        order_revision=compiled.order_revision,
+        order_link=compiled.order_link,
+        order_rows=compiled.order_rows,
     )
     rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
-    assert _encoded(stream._docs, stream._slots, rest) is None
+    assert _encoded(stream._docs, stream._slots, rest, stream._order_keys) is None
     assert stream.snapshot() == _packed_by_msgspec(stream)
 
 
@@ -233,11 +256,14 @@ _events = (
 _keys = st.tuples(_texts, _texts)
 #: Rows large enough that some documents meet the end of the writer's buffer.
 _rows = _plain | st.integers(0, 70_000).map(bytes)
+#: An order's rows as its slot keeps them (bytes, None after a cancel).
+_order_rows = st.none() | st.binary(max_size=40) | st.integers(0, 70_000).map(bytes)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     documents=st.lists(st.tuples(_keys, _plain | values, _plain | values, _rows), max_size=12),
+    orders=st.lists(st.tuples(_keys, _plain | values, _plain | values, _order_rows), max_size=12),
     slots=st.lists(
         st.tuples(
             _keys,
@@ -251,23 +277,39 @@ _rows = _plain | st.integers(0, 70_000).map(bytes)
         max_size=6,
     ),
 )
-def test_documents_and_slots_in_one_pass_or_value_by_value_are_msgspecs(documents, slots):
-    """Documents and order slots whose keys and values the writer packs in one pass, and
-    ones it does not (text that is not ASCII, ints past int64, other types), some at the end
-    of its buffer (written over, value by value): msgspec's bytes; and each slot's last event
-    packed by `StructPacker` (the same code) is msgspec's too."""
+def test_documents_and_slots_in_one_pass_or_value_by_value_are_msgspecs(documents, orders, slots):
+    """Documents, order documents in their slots and order slots whose keys and values the
+    writer packs in one pass, and ones it does not (text that is not ASCII, ints past int64,
+    other types), some at the end of its buffer (written over, value by value): msgspec's
+    bytes; and each slot's last event packed by `StructPacker` (the same code) is msgspec's
+    too."""
     rest = dict.fromkeys(("dirty", "dirty_buyers", "dirty_since", "counters", "columns"))
     store = {key: matcher._Entry(revision, link, rows) for key, revision, link, rows in documents}
     held = {slot[0]: slot for slot in slots}
+    compiled = {key: matcher._Slot(seen, key, *fields) for key, seen, *fields in held.values()}
+    ordered: dict[Any, None] = {}  # (as the matcher keeps their keys: each once, the first)
+    for key, revision, link, rows in orders:
+        slot = compiled.setdefault(key, matcher._Slot(0.0, key))
+        slot.order_revision, slot.order_link, slot.order_rows = revision, link, rows
+        ordered[key] = None
     expected = matcher._State(
         docs={
-            "order": [matcher._SavedDoc(*k, e.revision, e.link, e.rows) for k, e in store.items()]
+            "order": [
+                matcher._SavedDoc(*k, s.order_revision, s.order_link, s.order_rows)
+                for k, s in ((k, compiled[k]) for k in ordered)
+            ],
+            "payment": [
+                matcher._SavedDoc(*k, e.revision, e.link, e.rows) for k, e in store.items()
+            ],
         },
-        slots=[matcher._SavedSlot(*key, *fields) for key, *fields in held.values()],
+        slots=[
+            matcher._SavedSlot(*k, s.first_seen, s.version, s.last, s.evaluated, s.expired, s.buyer)
+            for k, s in compiled.items()
+        ],
         **rest,
     )
-    compiled = {key: matcher._Slot(seen, key, *fields) for key, seen, *fields in held.values()}
-    assert _encoded({"order": store}, compiled, rest) == msgspec.msgpack.encode(expected)
+    encoded = _encoded({"payment": store}, compiled, rest, ordered)
+    assert encoded == msgspec.msgpack.encode(expected)
     packer = matcher._snapshot.StructPacker(  # type: ignore[union-attr]
         VerdictEvent, msgspec.msgpack.encode, matcher._ENCODE_INTO
     )
