@@ -7,6 +7,7 @@ a second pass walks the annual limit. The GIL is released for both.
 import os
 
 import numpy as np
+import pyarrow as pa
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
@@ -144,15 +145,9 @@ cdef class ArrowColumn:
         self.arrays = NULL
         self.n_arrays = 0
         self.chunk_at = NULL
-        self.col.layout = LAYOUT_ABSENT
-        self.col.length = 0
-        self.col.nchunks = 0
         self.col.chunks = NULL
-        self.col.chunk_at = NULL
-        self.col.block_bits = 0
-        self.col.dense_offsets = NULL
-        self.col.dense_data = NULL
-        self.col.dense_i64 = NULL
+        self._clear()
+        self.col.layout = LAYOUT_ABSENT
         self.format = ""
         if source is None:
             return
@@ -272,13 +267,27 @@ cdef class ArrowColumn:
         c.chunk_at = self.chunk_at
         c.block_bits = bits
 
-    def __dealloc__(self):
+    cdef void _clear(self) noexcept:
+        """Release the arrays held and their index (the layout and format stay): no rows."""
         cdef int64_t i
         for i in range(self.n_arrays):
             mc_release_array(&self.arrays[i])
-        free(self.arrays)
+        self.n_arrays = 0  # (the room for their structs stays)
         free(self.col.chunks)
         free(self.chunk_at)
+        self.chunk_at = NULL
+        self.col.length = 0
+        self.col.nchunks = 0
+        self.col.chunks = NULL
+        self.col.chunk_at = NULL
+        self.col.block_bits = 0
+        self.col.dense_offsets = NULL
+        self.col.dense_data = NULL
+        self.col.dense_i64 = NULL
+
+    def __dealloc__(self):
+        self._clear()
+        free(self.arrays)
 
     def __len__(self):
         return self.col.length
@@ -309,41 +318,89 @@ def import_table(source, list names, huge_names=frozenset()):
     """The columns `names` of a table that exports an Arrow stream of record batches (a
     pyarrow Table), each an ArrowColumn, read in one pass over the stream: {name: column}.
     A name the table lacks gives an absent column; `huge_names` are advised as in ArrowColumn.
-
-    Each batch's column arrays are moved out of it (the C data interface lets a consumer take a
-    child array and release the parent): importing column by column costs a stream per column,
-    which is most of the import of a micro-batch's tables.
     """
-    cdef object capsule = source.__arrow_c_stream__()
-    cdef ArrowArrayStream* stream = <ArrowArrayStream*>PyCapsule_GetPointer(
-        capsule, "arrow_array_stream")
-    cdef ArrowSchema schema
-    cdef ArrowArray batch
-    cdef ArrowColumn column
-    # (__new__: straight to the type's constructor, without a Python call per column)
-    cdef dict columns = {name: ArrowColumn.__new__(ArrowColumn) for name in names}
-    cdef list placed  # per child of a batch: its column, or None
-    if mc_stream_schema(stream, &schema) != 0:
-        mc_release_stream(stream)
-        raise ArrowLayoutError("the Arrow stream gave no schema")
-    try:
-        placed = _placed_columns(&schema, columns)
-        while True:
-            if mc_stream_next(stream, &batch) != 0:
-                raise ArrowLayoutError("the Arrow stream failed while reading a chunk")
-            if batch.release == NULL:
-                break
-            try:
-                _move_children(&batch, placed)
-            finally:
-                mc_release_array(&batch)
-    finally:
-        mc_release_schema(&schema)
-        mc_release_stream(stream)
-    for name, column in columns.items():
-        if column.col.layout != LAYOUT_ABSENT:
-            column._index_chunks(name in huge_names)
-    return columns
+    return dict(zip(names, TableImport(names, huge_names).read(source)))
+
+
+cdef class TableImport:
+    """Reads the columns `names` of tables that export an Arrow stream of record batches into
+    ArrowColumns, in one pass over the stream: each batch's column arrays are moved out of it
+    (the C data interface lets a consumer take a child array and release the parent), as
+    importing column by column costs a stream per column.
+
+    Each read fills the same ArrowColumns again (releasing what the last read gave), and a
+    table with the schema object of the last read (a pyarrow Schema: immutable) has its
+    columns where they were: a stream's micro-batch tables of one kind share theirs, and
+    making the columns and finding them among the children cost more than the rest of the
+    import of a micro-batch's small tables.
+    """
+
+    cdef list columns  # of each name, in its order (a name given twice: one column)
+    cdef dict by_name
+    cdef list huge  # of each unique name, in by_name's order: advised as in ArrowColumn
+    cdef object schema  # the schema object the columns were placed for; None: none yet
+    cdef list placed  # per child of a batch of that schema: its column, or None
+
+    def __cinit__(self, list names, huge_names=frozenset()):
+        # (__new__: straight to the type's constructor, without a Python call per column)
+        self.by_name = {name: ArrowColumn.__new__(ArrowColumn) for name in names}
+        self.columns = [self.by_name[name] for name in names]
+        self.huge = [name in huge_names for name in self.by_name]
+
+    def read(self, source):
+        """The columns of `source`, in the order of `names` (a name it lacks: an absent
+        column): a list, refilled by the next read."""
+        cdef object capsule = source.__arrow_c_stream__()
+        cdef ArrowArrayStream* stream = <ArrowArrayStream*>PyCapsule_GetPointer(
+            capsule, "arrow_array_stream")
+        cdef ArrowArray batch
+        cdef ArrowColumn column
+        cdef Py_ssize_t i = 0
+        self.release()
+        try:
+            shape = getattr(source, "schema", None)
+            if shape is None or shape is not self.schema or not isinstance(shape, pa.Schema):
+                self._place(stream, shape)
+            while True:
+                if mc_stream_next(stream, &batch) != 0:
+                    raise ArrowLayoutError("the Arrow stream failed while reading a chunk")
+                if batch.release == NULL:
+                    break
+                try:
+                    _move_children(&batch, self.placed)
+                finally:
+                    mc_release_array(&batch)
+        finally:
+            mc_release_stream(stream)
+        for column in self.by_name.values():
+            if column.col.layout != LAYOUT_ABSENT:
+                column._index_chunks(self.huge[i])
+            i += 1
+        return self.columns
+
+    cdef int _place(self, ArrowArrayStream* stream, object shape) except -1:
+        """Find the columns among the children of the stream's batches (`shape`: its schema
+        object, kept when it is a pyarrow Schema)."""
+        cdef ArrowSchema schema
+        cdef ArrowColumn column
+        self.schema = None
+        for column in self.by_name.values():  # (absent unless the schema holds it)
+            column.col.layout = LAYOUT_ABSENT
+            column.format = ""
+        if mc_stream_schema(stream, &schema) != 0:
+            raise ArrowLayoutError("the Arrow stream gave no schema")
+        try:
+            self.placed = _placed_columns(&schema, self.by_name)
+        finally:
+            mc_release_schema(&schema)
+        self.schema = shape if isinstance(shape, pa.Schema) else None
+        return 0
+
+    def release(self):
+        """Let go of the arrays of the last read (its columns read as empty)."""
+        cdef ArrowColumn column
+        for column in self.by_name.values():
+            column._clear()
 
 
 cdef list _placed_columns(ArrowSchema* schema, dict columns):

@@ -81,6 +81,8 @@ def _column_source(table: Any, name: str) -> Any:
 
 #: The filed records: a stream evaluates many micro-batches against the same ones.
 REFERENCE_TABLES = ("products", "enterprises", "hs_lists", "quota_ledger")
+#: The reference tables `PreparedReferences` builds its lookup tables from.
+_PREPARED_FROM = ("products", "enterprises", "hs_lists")
 #: Imported columns of reference (or absent) tables, per table name: the table they came from
 #: and its columns in kernel order (an ArrowColumn is read-only to the kernel, so one import
 #: serves every run).
@@ -118,13 +120,18 @@ def _kernel_tables() -> list[_KernelTable]:
 _KERNEL_TABLES = _kernel_tables()
 
 
-def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -> list[Any]:
+def _import_columns(
+    tables: CanonicalTables,
+    cache: ImportCache | None = None,
+    readers: dict[str, Any] | None = None,
+) -> list[Any]:
     """One kernel ArrowColumn per (table, column) the kernel reads, in its fixed order.
 
     Huge pages only for the columns read in random row order: moving the others costs a copy.
     With `cache`, reference tables seen in an earlier call (the same objects), and absent
     tables, are not imported again: for a micro-batch of a few orders that import costs more
-    than the run.
+    than the run. With `readers` (kernel TableImports by table name), the tables they are for
+    are read into the same columns every call (see `TableImport`): the caller releases them.
     """
     columns: list[Any] = []
     for kernel_table in _KERNEL_TABLES:
@@ -132,6 +139,10 @@ def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -
         cached = cache.get(kernel_table.name) if cache is not None else None
         if cached is not None and cached[0] is table:
             columns += cached[1]
+            continue
+        reader = readers.get(kernel_table.name) if readers is not None else None
+        if reader is not None and table is not None:
+            columns += _import_table(table, kernel_table, reader)
             continue
         imported = _import_table(table, kernel_table)
         # An absent table (None) is absent columns, the same in every call.
@@ -141,14 +152,16 @@ def _import_columns(tables: CanonicalTables, cache: ImportCache | None = None) -
     return columns
 
 
-def _import_table(table: Any, kernel_table: _KernelTable) -> list[Any]:
-    """The kernel ArrowColumns of one table (absent table or column: an absent column)."""
+def _import_table(table: Any, kernel_table: _KernelTable, reader: Any = None) -> list[Any]:
+    """The kernel ArrowColumns of one table (absent table or column: an absent column), read
+    by `reader` when given (a kernel TableImport of the table's columns)."""
     if isinstance(table, _STREAMED):  # a stream's micro-batch: its columns in one read
+        if reader is None:
+            reader = _kernel.TableImport(kernel_table.columns, kernel_table.huge)
         try:
-            imported = _kernel.import_table(table, kernel_table.columns, kernel_table.huge)
+            return list(reader.read(table))
         except _kernel.ArrowLayoutError as exc:
             raise SchemaError(f"table {kernel_table.name}, {exc}") from None
-        return [imported[name] for name in kernel_table.columns]
     by_name = _columns_of(table)
     return [_import_column(by_name, key) for key in kernel_table.keys]
 
@@ -265,6 +278,13 @@ class KernelEngine:
         #: micro-batches against the same ones); off for batch runs, which run once.
         self.reuse_references = False
         self._imports: ImportCache = {}
+        #: Readers of the tables that change from run to run, when reused (see `TableImport`):
+        #: not of those the lookup tables are built from (`_prepared` compares their columns).
+        self._readers = {
+            kernel_table.name: _kernel.TableImport(kernel_table.columns, kernel_table.huge)
+            for kernel_table in _KERNEL_TABLES
+            if kernel_table.name not in _PREPARED_FROM
+        }
         self._prepared = _kernel.PreparedReferences()  # their lookup tables, when reused
         self._last_parameters: tuple[Any, ...] | None = None
 
@@ -273,13 +293,20 @@ class KernelEngine:
         ORDER_RESULT_SCHEMA, nulls as NULL_INT64), subjects, orphans and the walked ledger."""
         sizes = {name: _height(getattr(tables, name)) for name in TABLE_NAMES}
         reuse = self.reuse_references
-        raw: dict[str, Any] = _kernel.run(
-            _import_columns(tables, self._imports if reuse else None),
-            sizes,
-            self._parameters(tables, settings) if reuse else _parameters(tables, settings),
-            self.threads,
-            self._prepared if reuse else None,
-        )
+        try:
+            raw: dict[str, Any] = _kernel.run(
+                _import_columns(
+                    tables, self._imports if reuse else None, self._readers if reuse else None
+                ),
+                sizes,
+                self._parameters(tables, settings) if reuse else _parameters(tables, settings),
+                self.threads,
+                self._prepared if reuse else None,
+            )
+        finally:
+            if reuse:  # the tables' arrays: not kept until the next run
+                for reader in self._readers.values():
+                    reader.release()
         self.last_timings = dict(raw["timings"])
         return raw
 

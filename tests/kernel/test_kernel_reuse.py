@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matchcore._native.kernel import ArrowColumn, ArrowLayoutError, import_table
+from matchcore._native.kernel import ArrowColumn, ArrowLayoutError, TableImport, import_table
+from matchcore._native.packed import TableSchema, from_columns
 from matchcore.engine.kernel import KernelEngine
 from matchcore.rules import RuleSettings
 
@@ -94,3 +95,31 @@ def test_import_table_finds_names_that_share_a_start_or_are_not_ascii():
     names = ["a", "abc", "é", "ab", "missing", "a\x00b"]
     imported = import_table(table, names)
     assert [imported[name].to_pylist() for name in names] == [["2"], ["3"], ["4"], ["1"], [], []]
+
+
+def test_a_table_import_reads_table_after_table_as_import_table_does():
+    """One reader over tables of one schema object (the stream's micro-batch tables, whose
+    columns it finds once), then of another, whose columns are elsewhere, then of a pyarrow
+    table: every read gives what a fresh import gives."""
+    first = pa.schema([("text", pa.string()), ("number", pa.int64()), ("small", pa.int32())])
+    second = pa.schema([("small", pa.int32()), ("other", pa.string()), ("text", pa.string())])
+    shapes = {schema: TableSchema(schema) for schema in (first, second)}
+    tables = [
+        from_columns(shapes[first], [["a", None], [1, 2], [None, 3]]),
+        from_columns(shapes[first], [["b"], [None], [4]]),
+        from_columns(shapes[second], [[5, None, 6], ["x", "y", None], ["c", None, "d"]]),
+        _chunked_table(),
+        from_columns(shapes[first], [[], [], []]),
+    ]
+    names = ["number", "missing", "text", "small"]
+    reader = TableImport(names, frozenset({"text"}))
+    for table in tables:
+        read = reader.read(table)
+        arrow = pa.table(table)
+        assert [column.to_pylist() for column in read] == [
+            arrow.column(name).to_pylist() if name in arrow.column_names else [] for name in names
+        ]
+        fresh = import_table(table, names)
+        assert [column.format for column in read] == [fresh[name].format for name in names]
+    reader.release()
+    assert [len(column) for column in read] == [0, 0, 0, 0]
