@@ -239,7 +239,7 @@ cdef inline bint decimal_of(const uint8_t* p, Py_ssize_t n, Decimal* out) noexce
     cdef Py_ssize_t i = 0, last, start, zeros
     cdef uint64_t number = 0  # leading zeros add nothing; past 19 digits it wraps, unused
     cdef int64_t significant
-    if 6 <= n <= 5 + MAX_MONEY_DIGITS and p[n - 5] == 0x2E and four_places(p, n, out):
+    if four_places(p, n, out):
         return True  # the usual amount
     while i < n and p[i] == 0x30:
         i += 1
@@ -280,22 +280,38 @@ cdef inline bint decimal_of(const uint8_t* p, Py_ssize_t n, Decimal* out) noexce
 cdef inline bint four_places(const uint8_t* p, Py_ssize_t n, Decimal* out) noexcept:
     """`decimal_of` of at most MAX_MONEY_DIGITS digits, a point and four digits (a sender's
     usual amount), or False having read another form."""
-    cdef Py_ssize_t i, whole_size = n - 5, zeros = 0
-    cdef uint64_t whole = 0
-    cdef uint32_t fraction
+    cdef Py_ssize_t whole_size = n - 5, zeros = 0
+    cdef uint64_t units
     cdef int places_zeros
-    for i in range(whole_size):
-        if <uint8_t>(p[i] - 0x30) >= 10:
-            return False
-        whole = whole * 10 + (p[i] - 0x30)
-    if not mc_four_digits(p + n - 4, &fraction, &places_zeros):
+    if not usual_units(p, n, &units, &places_zeros):
         return False
     while zeros < whole_size and p[zeros] == 0x30:
         zeros += 1
     out.whole_digits, out.places = whole_size - zeros, 4 - places_zeros
     # less the trailing zeros, an exact division by 10**k: 2**k shifted out, then times the
     # inverse of 5**k modulo 2**64 (at most 18 digits: no overflow)
-    out.number = <int64_t>(((whole * 10000 + fraction) >> places_zeros) * FIFTHS[places_zeros])
+    out.number = <int64_t>((units >> places_zeros) * FIFTHS[places_zeros])
+    return True
+
+
+cdef inline bint usual_units(
+    const uint8_t* p, Py_ssize_t n, uint64_t* units, int* places_zeros
+) noexcept:
+    """Whether the `n` bytes at `p` are a sender's usual amount (`four_places`: 1 to
+    MAX_MONEY_DIGITS digits, a point, four digits): then `units` is its ten-thousandths (what
+    `units_of` gives; at most 18 digits, no overflow) and `places_zeros` the zeros ending it."""
+    cdef Py_ssize_t i
+    cdef uint64_t whole = 0
+    cdef uint32_t fraction
+    if not (6 <= n <= 5 + MAX_MONEY_DIGITS and p[n - 5] == 0x2E):
+        return False
+    for i in range(n - 5):
+        if <uint8_t>(p[i] - 0x30) >= 10:
+            return False
+        whole = whole * 10 + (p[i] - 0x30)
+    if not mc_four_digits(p + n - 4, &fraction, places_zeros):
+        return False
+    units[0] = whole * 10000 + fraction
     return True
 
 
@@ -1417,7 +1433,7 @@ cdef struct Span:  # one field of a JSON object: its name and value, as bytes of
     Py_ssize_t chars  # text: its characters
     bint ascii  # text: ASCII only
     bint spaced  # text: it has a space (else `trim` and `all_spaces` need not look)
-    int64_t number  # an integer; for J_ITEMS the first item's index
+    int64_t number  # an integer; J_ITEMS: the first item's index; P_UNITS: ten-thousandths
     Py_ssize_t digits  # an integer's digits; for J_ITEMS the number of items
     int parsed  # text: what `FieldTable.match` read of it for its checks (Parsed): `value_of`
     Decimal decimal  # P_DECIMAL: the amount
@@ -1426,6 +1442,7 @@ cdef struct Span:  # one field of a JSON object: its name and value, as bytes of
 
 cdef enum Parsed:  # a text's value `FieldTable.match` has read already (see `Span`)
     P_NONE, P_DECIMAL, P_MICROS, P_TIME  # P_TIME: a time, but not one `utc_micros_of` gives
+    P_UNITS  # the usual amount (`usual_units`): its check passed, its value read
 
 
 cdef enum TextChecks:  # what `takes_text` looks at in a field's text, decided once per table
@@ -1640,6 +1657,7 @@ cdef inline bint takes(Rule* rule, Span* span) noexcept:
 cdef inline bint takes_text(Rule* rule, Span* span) noexcept:
     """`takes` of text."""
     cdef Time t
+    cdef int zeros
     if rule.text_checks == TC_NONE:  # most fields: decided once, not test by test
         return True
     if rule.text_checks == TC_GIVEN:  # most others
@@ -1655,6 +1673,10 @@ cdef inline bint takes_text(Rule* rule, Span* span) noexcept:
             return False
         span.parsed = P_MICROS if utc_micros_of(&t, &span.micros) else P_TIME
     if rule.amount:
+        # the usual amount passes `money_text_of` and is its value: read once, not three times
+        if usual_units(span.p, span.size, <uint64_t*>&span.number, &zeros):
+            span.parsed = P_UNITS
+            return True
         if not decimal_of(span.p, span.size, &span.decimal) or money_text_of(&span.decimal) != 1:
             return False
         span.parsed = P_DECIMAL
@@ -1856,6 +1878,9 @@ cdef inline bint value_of(Rule* rule, Span* span, Value* value) noexcept:
         else:
             value.type = V_TEXT if kind == K_TEXT else V_UPPER
     elif kind == K_AMOUNT:
+        if span.parsed == P_UNITS:
+            value.type, value.number = V_INT, span.number
+            return True
         if span.parsed == P_DECIMAL:
             d = span.decimal
         elif not decimal_of(span.p, span.size, &d):

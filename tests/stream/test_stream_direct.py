@@ -212,6 +212,13 @@ def test_a_message_taken_directly_is_taken_as_decoded(
     """After the same earlier documents, a message the direct path takes leaves the state the
     decoded path leaves (documents, keys, links, packed rows, indexes, slots, deadlines,
     counters, dirty orders), and was accepted there; one it leaves changes nothing."""
+    _taken_as_decoded(references, earlier, raw, now)
+
+
+def _taken_as_decoded(
+    references: References, earlier: list[dict[str, Any]], raw: bytes, now: float
+) -> bool:
+    """`test_a_message_taken_directly_is_taken_as_decoded`'s check; whether it was taken."""
     direct, decoded = _matcher(references), _matcher(references)
     for message in earlier:
         for stream in (direct, decoded):
@@ -220,13 +227,58 @@ def test_a_message_taken_directly_is_taken_as_decoded(
     result = matcher._DIRECT_JSON.take(direct._new_upserts, direct, raw, now)
     if result is None:
         assert _kept(direct) == before
-        return
+        return False
     assert result is matcher.ACCEPTED
     message = matcher.decode_bytes(raw)  # not a dead letter: it decodes, and is accepted
     assert decoded.take(message, now) == matcher.ACCEPTED
     _place_as(decoded, direct)
     assert _kept(direct) == _kept(decoded)
     assert _kept(direct)[2]  # keys and links interned
+    return True
+
+
+#: Where an amount is: (message type, line or None, field).
+_AMOUNT_FIELDS = [
+    ("payment", None, "amount_paid"),
+    ("order", None, "goods_value"),
+    ("order", None, "freight"),
+    ("order", 0, "price"),
+    ("order", 1, "qty"),
+    ("waybill", None, "weight"),
+]
+
+
+@st.composite
+def usual_amounts(draw: Any) -> str:
+    """Amounts at and around a sender's usual form (digits, a point, four digits: read once
+    by the compiled path): any number of whole digits and places, leading and trailing zeros,
+    now and then a byte that is no digit."""
+    digits = st.text("0123456789", max_size=16)
+    whole = draw(st.one_of(digits, st.sampled_from(["", "0", "00", "9" * 14, "9" * 15])))
+    places = draw(st.one_of(st.text("0123456789", min_size=3, max_size=5), st.just("0000")))
+    amount = f"{whole}{draw(st.sampled_from(['.', '.', '.', ',', '']))}{places}"
+    if amount and draw(st.integers(0, 5)) == 0:
+        at = draw(st.integers(0, len(amount) - 1))
+        amount = amount[:at] + draw(st.sampled_from(["/", ":", " ", "-", "x"])) + amount[at + 1 :]
+    return amount
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_AMOUNT_FIELDS), usual_amounts())
+@example(("payment", None, "amount_paid"), "99999999999999.9999")
+@example(("payment", None, "amount_paid"), "100000000000000.0000")
+@example(("order", 0, "price"), "00000000000000.0100")
+def test_an_amount_in_the_usual_form_is_taken_as_decoded(
+    references: References, where: tuple[str, int | None, str], amount: str
+) -> None:
+    """An amount the direct path reads in one go (the usual form) is checked and valued as
+    the decoded path does it, at and past the bounds of that form."""
+    kind, line, name = where
+    message = copy.deepcopy(_BASE[kind])
+    holder = message if line is None else message["items"][line]
+    holder[name] = amount
+    taken = _taken_as_decoded(references, [], json.dumps(message).encode(), 1000.0)
+    event(f"taken: {taken}")
 
 
 def _place_as(decoded: matcher.StreamMatcher, direct: matcher.StreamMatcher) -> None:
