@@ -38,6 +38,7 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 most)
     void* PyUnicode_DATA(object text)
+    bint PyUnicode_IS_ASCII(object text)
     bint PyType_IS_GC(PyTypeObject* kind)
     bint PyType_HasFeature(PyTypeObject* kind, unsigned long feature)
     object PyType_GenericAlloc(PyTypeObject* kind, Py_ssize_t items)
@@ -67,6 +68,11 @@ cdef extern from "mc_dict.h":  # a presized dict; `dict.get`, `d[key] = value`, 
 
 
 cdef extern from *:
+    """
+    /* Whether a type's objects are allocated as PyType_GenericAlloc allocates them. */
+    #define mc_generic_alloc(kind) ((kind)->tp_alloc == PyType_GenericAlloc)
+    """
+    bint mc_generic_alloc(PyTypeObject* kind) noexcept
     bint add_overflows "__builtin_add_overflow"(int64_t a, int64_t b, int64_t* sum) noexcept
 
 
@@ -81,6 +87,8 @@ cdef enum:
     CHANGED_SCAN_MAX = 8
     # The verdicts an `Emitted` tallies before it adds them to their counters.
     TALLIED_MAX = 8
+    # A verdict event's fields (`EVENT_FIELDS`).
+    EVENT_FIELD_COUNT = 12
 
 
 ctypedef struct Emitted:
@@ -284,6 +292,7 @@ cdef class FlushGlue:
     cdef object fraction_text
     cdef list fractions
     cdef int64_t scale
+    cdef int decimal_places  # of a scale of a power of ten (else -1: see `put_places`)
     cdef int place_bits
     # A spent this large would overflow the engine's int64 (matcher.py `_INT64_END`, given),
     # and the least it holds (made once: Cython would negate the other on every use).
@@ -291,6 +300,9 @@ cdef class FlushGlue:
     cdef Field entry_rows, entry_link
     cdef Field linked_order, linked_payments, linked_waybills, linked_inventory
     cdef Field event_id, event_version, event_verdict, event_mask
+    # Where `new_event` puts each field of an event it makes in place (`events_in_place`).
+    cdef Py_ssize_t event_offsets[EVENT_FIELD_COUNT]
+    cdef bint events_in_place
     # Scratch arrays of one walk (see `reserve`): its orders' keys and slots (2 references an
     # order, `walked` orders: see `sorted_walk`), their positions in walk order, which of them
     # changed, and their places.
@@ -323,7 +335,9 @@ cdef class FlushGlue:
         self.verdicts, self.verdict_of, self.event = verdicts, verdict_of, event
         self.replayed_event, self.emitted = replayed_event, emitted
         self.fraction_text, self.scale = fraction_text, scale
-        self.fractions = [None] * scale  # the decimals of each fraction, made on first use
+        self.decimal_places = len(str(scale)) - 1 if str(scale).rstrip("0") == "1" else -1
+        # the decimals of each fraction, made on first use (where not written in C)
+        self.fractions = [None] * scale if self.decimal_places < 0 else None
         self.entry_rows, self.entry_link = Field(entry_type, "rows"), Field(entry_type, "link")
         # (A test makes the glue with functions, not types: their fields go through getattr.)
         linked_kind = linked_type if isinstance(linked_type, type) else None
@@ -336,6 +350,7 @@ cdef class FlushGlue:
         self.event_version = Field(event_kind, "version")
         self.event_verdict = Field(event_kind, "verdict")
         self.event_mask = Field(event_kind, "reason_mask")
+        self.events_in_place = event_layout(event, self.event_offsets)
 
     def __dealloc__(self):
         self.release()
@@ -987,7 +1002,7 @@ cdef class FlushGlue:
         slot.version += 1
         version = slot.version
         self.event_version.set(event, version)
-        self.event_id.set(event, f"{key[0]}/{key[1]}/{version}")  # messages.verdict_id
+        self.event_id.set(event, verdict_id(key, version))
         slot.last = event
         out.append(event)
         self.tally(counted, self.event_verdict.get(event), counters)
@@ -1045,21 +1060,43 @@ cdef class FlushGlue:
                 if verdict is None:
                     verdict = self.verdict_of(mask)
                 last_mask = mask
-            events[key] = self.event(
-                "",
-                key[0],
-                key[1],
-                0,
-                verdict[0],
-                verdict[1],  # the mask's one tuple of codes, shared (see VerdictEvent)
+            events[key] = self.new_event(
+                key,
+                verdict,  # the mask's one tuple of codes, shared (see VerdictEvent)
                 mask,
-                (),
                 item_at(pay_ids, payments[row]),
                 item_at(logistics_nos, waybills[row]),
                 self.money(taxes[row]),
                 self.money(limits[row]),
             )
         return events
+
+    cdef object new_event(
+        self, tuple key, tuple verdict, mask, pay_id, logistics_no, tax, limit
+    ):
+        """`event(...)` of an evaluated order (`events_of`), with its `verdict` and reason
+        codes; made in place where it can be (`event_layout`): a call checks and counts its
+        twelve arguments, some 200 instructions more."""
+        if not self.events_in_place:
+            return self.event(
+                "", key[0], key[1], 0, verdict[0], verdict[1], mask, (), pay_id,
+                logistics_no, tax, limit,
+            )
+        cdef const Py_ssize_t* at = self.event_offsets  # (in `EVENT_FIELDS` order)
+        made = PyType_GenericAlloc(<PyTypeObject*>self.event, 0)
+        put_slot(made, at[0], "")
+        put_slot(made, at[1], key[0])
+        put_slot(made, at[2], key[1])
+        put_slot(made, at[3], 0)
+        put_slot(made, at[4], verdict[0])
+        put_slot(made, at[5], verdict[1])
+        put_slot(made, at[6], mask)
+        put_slot(made, at[7], ())
+        put_slot(made, at[8], pay_id)
+        put_slot(made, at[9], logistics_no)
+        put_slot(made, at[10], tax)
+        put_slot(made, at[11], limit)
+        return made
 
     cdef object money(self, units):
         """matchcore.money.format_money of an engine value (an int64, or None)."""
@@ -1069,28 +1106,17 @@ cdef class FlushGlue:
         cdef uint64_t magnitude = <uint64_t>0 - <uint64_t>value if value < 0 else <uint64_t>value
         cdef uint64_t whole = magnitude // <uint64_t>self.scale
         cdef Py_ssize_t fraction = magnitude % <uint64_t>self.scale
-        text = self.fractions[fraction]
-        if text is None:
-            text = self.fraction_text(fraction, self.scale)
-            if not (<str?>text).isascii():  # (the text is made as ASCII below)
-                raise ValueError(f"money: decimals {text!r} are not digits")
-            self.fractions[fraction] = text
-        cdef Py_ssize_t size
-        cdef const char* decimals = PyUnicode_AsUTF8AndSize(text, &size)
-        if size > MAX_DECIMALS:
-            raise ValueError("money: more decimals than an int64 scale has")
         # The text in C, digits written backwards from the point: a Python f-string of an int
         # costs three times as much.
         cdef char out[POINT + 1 + MAX_DECIMALS]
         cdef Py_ssize_t start = POINT
         out[POINT] = c'.'
-        memcpy(out + POINT + 1, decimals, size)
-        while True:
-            start -= 1
-            out[start] = <char>(c'0' + whole % 10)
-            whole //= 10
-            if whole == 0:
-                break
+        cdef Py_ssize_t size
+        if self.decimal_places >= 0:  # (the usual scale)
+            size = put_places(out + POINT + 1, fraction, self.decimal_places)
+        else:
+            size = self.put_decimals(out + POINT + 1, fraction)
+        start -= put_digits_before(out + start, whole)
         if value < 0:
             start -= 1
             out[start] = c'-'
@@ -1098,6 +1124,109 @@ cdef class FlushGlue:
         made = PyUnicode_New(POINT + 1 + size - start, 127)
         memcpy(PyUnicode_DATA(made), out + start, POINT + 1 + size - start)
         return made
+
+    cdef Py_ssize_t put_decimals(self, char* out, Py_ssize_t fraction) except -1:
+        """Write `fraction_text(fraction, scale)` at `out` (a scale not of a power of ten, see
+        `put_places`): the texts of `fraction_text`, each made once; returns its size."""
+        cdef Py_ssize_t size
+        text = self.fractions[fraction]
+        if text is None:
+            text = self.fraction_text(fraction, self.scale)
+            if not (<str?>text).isascii():  # (the text is made as ASCII below)
+                raise ValueError(f"money: decimals {text!r} are not digits")
+            self.fractions[fraction] = text
+        cdef const char* decimals = PyUnicode_AsUTF8AndSize(text, &size)
+        if size > MAX_DECIMALS:
+            raise ValueError("money: more decimals than an int64 scale has")
+        memcpy(out, decimals, size)
+        return size
+
+
+cdef inline Py_ssize_t put_places(char* out, uint64_t fraction, Py_ssize_t places) noexcept:
+    """Write `fraction_text(fraction, 10 ** places)` at `out`, in C: the `places` digits of
+    `fraction`, trailing zeros dropped but two decimals kept; returns its size. (The usual
+    scale's: no text looked up and copied a value, and no list of a text per fraction.)"""
+    cdef Py_ssize_t size = places, at
+    for at in range(places - 1, -1, -1):
+        out[at] = <char>(c'0' + fraction % 10)
+        fraction //= 10
+    while size > 2 and out[size - 1] == c'0':
+        size -= 1
+    while size < 2:
+        out[size] = c'0'
+        size += 1
+    return size
+
+
+cdef inline Py_ssize_t put_digits_before(char* end, uint64_t number) noexcept nogil:
+    """Write the decimal digits of `number` backwards from `end` (they end there); returns
+    how many."""
+    cdef Py_ssize_t count = 0
+    while True:
+        count += 1
+        end[-count] = <char>(c'0' + number % 10)
+        number //= 10
+        if number == 0:
+            return count
+
+
+#: A verdict event's fields, in order (VerdictEvent, matchcore/stream/messages.py).
+EVENT_FIELDS = (
+    "verdict_id", "ebp_code", "order_no", "version", "verdict", "reasons", "reason_mask",
+    "missing", "pay_transaction_id", "logistics_no", "computed_tax", "limit_value",
+)
+
+
+cdef inline void put_slot(object made, Py_ssize_t offset, object value) noexcept:
+    """Put `value` in the slot at `offset` of `made`, a new object (its slots are empty)."""
+    Py_INCREF(value)
+    (<PyObject**>(<char*><PyObject*>made + offset))[0] = <PyObject*>value
+
+
+cdef bint event_layout(kind, Py_ssize_t* offsets) except -1:
+    """Whether `FlushGlue.new_event` makes events of `kind` in place: a msgspec Struct type of
+    `EVENT_FIELDS`, in order, each in a slot it may write (their offsets put in `offsets`),
+    whose objects the collector does not track, allocated as PyType_GenericAlloc allocates
+    them (as msgspec does), and with no __post_init__."""
+    if not (
+        isinstance(kind, type)
+        and not PyType_IS_GC(<PyTypeObject*>kind)
+        and mc_generic_alloc(<PyTypeObject*>kind)
+        and getattr(kind, "__struct_fields__", None) == EVENT_FIELDS
+        and not hasattr(kind, "__post_init__")
+    ):
+        return False
+    for at, name in enumerate(EVENT_FIELDS):
+        field = Field(kind, name)
+        if not field.writable:
+            return False
+        offsets[at] = field.offset
+    return True
+
+
+@cython.boundscheck(True)  # (a key of another length is read as Python reads it)
+cpdef str verdict_id(key, int64_t version):
+    """messages.verdict_id: the key's two texts and the version, joined by "/"; made in C for
+    ASCII texts (the f-string's join and the version's text cost some 400 instructions)."""
+    if not (type(key) is tuple and len(<tuple>key) == 2 and version >= 0):
+        return f"{key[0]}/{key[1]}/{version}"
+    ebp_code, order_no = (<tuple>key)[0], (<tuple>key)[1]
+    if not (
+        type(ebp_code) is str and PyUnicode_IS_ASCII(ebp_code)
+        and type(order_no) is str and PyUnicode_IS_ASCII(order_no)
+    ):
+        return f"{ebp_code}/{order_no}/{version}"
+    cdef char digits[20]  # the version's, written backwards from the end
+    cdef Py_ssize_t first = len(<str>ebp_code), second = len(<str>order_no)
+    cdef Py_ssize_t start = 20 - put_digits_before(digits + 20, <uint64_t>version)
+    made = PyUnicode_New(first + second + 2 + 20 - start, 127)
+    cdef char* out = <char*>PyUnicode_DATA(made)
+    memcpy(out, PyUnicode_DATA(ebp_code), first)
+    out[first] = c'/'
+    memcpy(out + first + 1, PyUnicode_DATA(order_no), second)
+    out[first + 1 + second] = c'/'
+    memcpy(out + first + second + 2, digits + start, 20 - start)
+    return made
 
 
 def kernel_values(values, int64_t null):

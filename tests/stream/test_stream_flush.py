@@ -38,7 +38,7 @@ from matchcore.stream.matcher import (
     _walk_place,
     _walk_places,
 )
-from matchcore.stream.messages import VerdictEvent
+from matchcore.stream.messages import VerdictEvent, verdict_id
 
 from . import test_stream_parity as parity
 from .test_stream_parity import LENIENT, NEW_YEAR_TIMES, SETTINGS, scenario
@@ -302,8 +302,8 @@ def test_compiled_key_order_is_pythons(keys: set[Any]) -> None:
     assert _bare_glue().sorted_keys(keys) == sorted(keys)
 
 
-def _bare_glue() -> Any:
-    """A glue on empty state, for its steps that read none."""
+def _bare_glue(scale: int = 10_000) -> Any:
+    """A glue on empty state, for its steps that read none (`scale`: the money scale)."""
     return flush.FlushGlue(
         {"order": {}, "payment": {}, "waybill": {}, "inventory": {}},
         *({}, {}, {}, {}),
@@ -315,19 +315,25 @@ def _bare_glue() -> Any:
         None,
         {},
         fraction_text,
-        10_000,
+        scale,
         int64_end=_INT64_END,
     )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(-(2**63), 2**63 - 1) | st.integers(-30_000, 30_000))
-def test_money_is_formatted_as_format_money_formats_it(units: int) -> None:
-    """The glue's money text is `format_money`'s, on every int64 (signs, fractions, extremes)."""
-    ((*_, tax, limit),) = (
-        _bare_glue().events_of([("E", "O")], [0], [None], [None], [units], [None], [], []).values()
-    )
-    assert (tax, limit) == (format_money(units), None)
+@given(
+    units=st.integers(-(2**63), 2**63 - 1) | st.integers(-30_000, 30_000),
+    scale=st.sampled_from([10_000, 10_000, 1, 10, 100, 10**18, 7, 250]),
+)
+def test_money_is_formatted_as_format_money_formats_it(units: int, scale: int) -> None:
+    """The glue's money text is `format_money`'s, on every int64 (signs, fractions, extremes),
+    at the usual scale and others (of a power of ten, whose decimals the glue writes, or
+    not)."""
+    glue = _bare_glue(scale)
+    ((*_, tax, limit),) = glue.events_of(
+        [("E", "O")], [0], [None], [None], [units], [None], [], []
+    ).values()
+    assert (tax, limit) == (format_money(units, scale), None)
 
 
 #: A row of a made-up engine run: (order_no, app time, the spent before it (None: out of the
@@ -588,6 +594,25 @@ def test_compiled_events_of_is_the_python_one(
             fast._glue.events_of(keys, *columns, pay_ids, logistics_nos)
         return
     assert fast._glue.events_of(keys, *columns, pay_ids, logistics_nos) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.tuples(st.text(max_size=12), st.text(max_size=24))
+    | st.tuples(st.text("E0/", max_size=12), st.text("O9", max_size=24))
+    | st.lists(st.text("ab", max_size=3), max_size=3).map(tuple),
+    version=st.integers(0, 2**63 - 1) | st.integers(0, 12),
+)
+def test_compiled_verdict_ids_are_messages_ones(key: tuple[Any, ...], version: int) -> None:
+    """The glue's verdict ids are `verdict_id`'s: ASCII texts joined in C, others (and keys
+    of another length, which Python reads as far as it needs) by an f-string."""
+    try:
+        expected = verdict_id(key, version)
+    except IndexError:
+        with pytest.raises(IndexError):
+            flush.verdict_id(key, version)
+        return
+    assert flush.verdict_id(key, version) == expected
 
 
 def test_compiled_emit_all_counts_as_python_does(
