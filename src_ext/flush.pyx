@@ -265,8 +265,8 @@ cdef class FlushGlue:
     new matcher state).
 
     `docs` are the matcher's documents by kind, `slots` its order slots (which keep the order
-    documents: `order_revision`, `order_link`, `order_rows`), `buyer_members`,
-    `payment_members` and `waybill_members` its link indexes' members (see `_Index`); `linked`
+    documents, `order_revision`, `order_link`, `order_rows`, and the links of payments and
+    waybills, `payments`, `waybills`), `buyer_members` its buyer index's members; `linked`
     makes a `_Linked`, `settle(key, live)` does what a touched order that does not go to the
     engine gets (`StreamMatcher._settle`). `place_of(packed, *place_args)` reads the walk place
     of a packed order (matcher.py `_place_of`; `place_args`: the two arguments after the rows
@@ -282,7 +282,7 @@ cdef class FlushGlue:
     (`_Entry`), whose fields the glue reads in place (see `Field`; None: through getattr).
     """
 
-    cdef dict slots, buyer_members, payment_members, waybill_members, verdicts
+    cdef dict slots, buyer_members, verdicts
     cdef dict payments, waybills, inventories
     cdef object linked_type, settle, place_of, replayable, replay, verdict_of, event
     cdef object place_at, place_dates  # `place_args` (`place_dates` None: none)
@@ -314,9 +314,8 @@ cdef class FlushGlue:
     cdef Py_ssize_t capacity
 
     def __init__(
-        self, dict docs, dict slots, dict buyer_members, dict payment_members,
-        dict waybill_members, linked_type, settle, place_of, replayable, replay,
-        int place_bits,
+        self, dict docs, dict slots, dict buyer_members, linked_type, settle, place_of,
+        replayable, replay, int place_bits,
         dict verdicts, verdict_of, event, replayed_event, dict emitted, fraction_text,
         int64_t scale, *, int64_end, entry_type=None, tuple place_args=(None, None),
     ):
@@ -325,7 +324,6 @@ cdef class FlushGlue:
         self.payments, self.waybills = docs["payment"], docs["waybill"]
         self.inventories = docs["inventory"]
         self.slots, self.buyer_members = slots, buyer_members
-        self.payment_members, self.waybill_members = payment_members, waybill_members
         self.linked_type, self.settle = linked_type, settle
         self.place_of, self.replayable, self.replay = place_of, replayable, replay
         self.place_at, self.place_dates = place_args
@@ -373,7 +371,7 @@ cdef class FlushGlue:
         cdef Slot slot
         cdef Py_hash_t key_hash
         for key in keys:
-            # An order key is looked up in up to six dicts here: hashed once (a tuple keeps no
+            # An order key is looked up in up to four dicts here: hashed once (a tuple keeps no
             # hash, ~100 instructions a time).
             key_hash = hash(key)
             slot = self.slot_of(key, key_hash)
@@ -409,11 +407,10 @@ cdef class FlushGlue:
             if evaluated or slot.flags & EXPIRED:
                 settles[key] = False
             return None
-        # Each index looked up once: what tells whether the order may be complete is what
-        # its documents are made of.
-        paying = mc_dict_get(self.payment_members, key, key_hash)
+        # What tells whether the order may be complete is what its documents are made of.
+        paying = slot.payments
         if evaluated or paying is not None:
-            carrying = mc_dict_get(self.waybill_members, key, key_hash)
+            carrying = slot.waybills
             if evaluated or inventory_rules or carrying is not None:
                 documents = self.linked_of(
                     key, key_hash, order, paying, carrying, inventory_rules
@@ -456,19 +453,20 @@ cdef class FlushGlue:
 
     cdef object look_up(self, key, Py_hash_t key_hash, bint inventory_rules):
         """`linked` (`key_hash`: the key's hash)."""
+        cdef Slot slot = self.slot_of(key, key_hash)
         return self.linked_of(
             key,
             key_hash,
-            live_order(mc_dict_get(self.slots, key, key_hash)),
-            mc_dict_get(self.payment_members, key, key_hash),
-            mc_dict_get(self.waybill_members, key, key_hash),
+            live_order(slot),
+            slot.payments,
+            slot.waybills,
             inventory_rules,
         )
 
     cdef object linked_of(
         self, key, Py_hash_t key_hash, order, paying, carrying, bint inventory_rules
     ):
-        """`linked` of an order whose live `order` (its slot) and link indexes' members (`paying`,
+        """`linked` of an order whose live `order` (its slot) and slot's links (`paying`,
         `carrying`) were looked up already."""
         inventory = (
             self.live(mc_dict_get(self.inventories, key, key_hash)) if inventory_rules else None
@@ -488,7 +486,7 @@ cdef class FlushGlue:
         and links."""
         # Each document is held once, in the order of its first holder, with no dict between
         # but for the few that several orders can hold: a payment or waybill that names an
-        # order is held by that one alone (the link indexes hold it under its link), a
+        # order is held by that one alone (its slot holds the document's key), a
         # waybill that names none (linked through inventories) by any. An inventory's key is
         # its order's.
         cdef tuple orders = ([], [], []), inventories = ([], [], [])

@@ -965,19 +965,27 @@ cdef class MessageDecoder:
 
 # --- the usual message, kept by the stream matcher ----------------------------------------------
 
+cdef enum LinksIn:  # where `NewUpserts` puts a document's link
+    IN_INDEX, IN_PAYMENTS, IN_WAYBILLS
+
+
 cdef class _Route:
     """Where `NewUpserts` keeps one message type: its intake, its documents (None: orders,
-    whose document its slot keeps), its link index."""
+    whose document its slot keeps), where its links go (`links`: a link index, or the name of
+    its order slot's field, "payments" or "waybills"), and the members a link holds in a tuple
+    (`list_max`: `_Index.LIST_MAX`)."""
 
     cdef DocumentIntake intake
     cdef dict store, members
-    cdef object index
-    cdef Py_ssize_t list_max  # members a link holds in a tuple (`_Index.LIST_MAX`)
+    cdef LinksIn links_in
+    cdef Py_ssize_t list_max
 
-    def __init__(self, DocumentIntake intake, dict store, index):
-        self.intake, self.store, self.index = intake, store, index
-        self.members = index._members
-        self.list_max = index.LIST_MAX
+    def __init__(self, DocumentIntake intake, dict store, links, Py_ssize_t list_max):
+        self.intake, self.store, self.list_max = intake, store, list_max
+        if isinstance(links, str):
+            self.links_in = IN_PAYMENTS if links == "payments" else IN_WAYBILLS
+        else:
+            self.links_in, self.members = IN_INDEX, links._members
 
 
 cdef class NewUpserts:
@@ -988,13 +996,13 @@ cdef class NewUpserts:
     nothing; the Python path then does it all.
 
     `routes` maps each message type to (its DocumentIntake, the matcher's documents of that
-    kind, None for orders, the link index the kind goes in); `slots` are the matcher's order
-    slots (src_ext/slots.pyx; a document holds its order's key as the tuple of the order's
-    slot, its `key`, when there is one: `StreamMatcher._order_key`), which keep the order
-    documents, `order_keys` the orders with one in the order their first came (`_keep_order`),
-    `deadlines` its `_Deadlines` (added to in C: src_ext/slots.pyx `DeadlineQueue`);
-    `entry(revision, link, rows)` makes what the matcher keeps of another document;
-    `accepted` is what `apply` returns
+    kind, None for orders, where its links go, `_Index.LIST_MAX`: see `_Route`); `slots` are
+    the matcher's order slots (src_ext/slots.pyx; a document holds its order's key as the tuple
+    of the order's slot, its `key`, when there is one: `StreamMatcher._order_key`), which keep
+    the order documents and the links of payments and waybills, `order_keys` the orders with
+    a document in the order their first came (`_keep_order`), `deadlines` its `_Deadlines`
+    (added to in C: src_ext/slots.pyx `DeadlineQueue`); `entry(revision, link, rows)` makes
+    what the matcher keeps of another document; `accepted` is what `apply` returns
     when it took the message. The matcher's dirty set and counters' dict are read from it on
     every Python call (a flush or a restore replaces them); C callers hand them in (`Offers`
     reads them again only after what may replace them). `keep` counts nothing: its callers
@@ -1067,7 +1075,7 @@ cdef class NewUpserts:
         if by_link:
             touched_hash = link_hash if link_hash != -1 else hash(touched)
         cdef Slot slot = mc_dict_get(self.slots, touched, touched_hash)
-        if slot is None:
+        if slot is None:  # (made first: it holds the links of payments and waybills)
             slot = self.made_slot(touched, touched_hash, now)
         else:
             touched = slot.key
@@ -1081,7 +1089,11 @@ cdef class NewUpserts:
             slot.order_revision, slot.order_link, slot.order_rows = revision, link, packed
         else:
             mc_dict_set(route.store, key, self.entry(revision, link, packed), key_hash)
-        if link is not None:
+        if route.links_in == IN_PAYMENTS:
+            slot.payments = with_member(slot.payments, key, route.list_max)
+        elif route.links_in == IN_WAYBILLS:
+            slot.waybills = with_member(slot.waybills, key, route.list_max)
+        elif link is not None:
             add_member(route, link, key)
         if not dirty:  # the order waits for a flush (`StreamMatcher._touch`)
             matcher._dirty_since = now
@@ -1107,24 +1119,33 @@ cdef inline int count_accepted(dict counts, Py_ssize_t taken) except -1:
 
 
 cdef inline int add_member(_Route route, object link, tuple key) except -1:
-    """`route.index.add(link, key)`, its usual cases in C (the link's first member, its second
-    where the first is held as it is, a further one in a tuple with room: `_Index.add`); the
-    index does the others (a set, or a full tuple that becomes one)."""
+    """`_Index.add(link, key)` on the index's members `route.members`."""
     found = route.members.setdefault(link, key)  # one lookup for the usual new link
-    if found is key:
-        return 0
+    if found is not key:
+        members = with_member(found, key, route.list_max)
+        if members is not found:
+            route.members[link] = members
+    return 0
+
+
+cdef object with_member(object found, tuple key, Py_ssize_t list_max):
+    """matcher.py `_with_member(found, key)`: what holds the members `found` holds (None:
+    none) and `key`, in a tuple while they are at most `list_max` (a buyer's orders while
+    they are few), else in a set."""
+    if found is None:
+        return key
     if type(found) is tuple:
         if type((<tuple>found)[0]) is not tuple:  # a single member, held as it is
-            if found != key:
-                route.members[link] = untracked((found, key))
-            return 0
+            return found if found == key else untracked((found, key))
         if has_member(<tuple>found, key):
-            return 0
-        if len(<tuple>found) < route.list_max:  # a buyer's orders: a tuple while they are few
-            route.members[link] = untracked(<tuple>found + (key,))
-            return 0
-    route.index.add(link, key)
-    return 0
+            return found
+        if len(<tuple>found) < list_max:
+            return untracked(<tuple>found + (key,))
+        members = set(<tuple>found)
+    else:
+        members = <set?>found
+    members.add(key)
+    return members
 
 
 cdef inline bint has_member(tuple members, tuple key) except -1:

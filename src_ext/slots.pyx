@@ -18,7 +18,7 @@ from heapq import heappush
 #: The fields in `_SlotStruct`'s order (the arguments of `Slot`).
 FIELDS = (
     "first_seen", "key", "version", "last", "evaluated", "expired", "buyer", "spent_after",
-    "walk_limit", "place", "order_revision", "order_link", "order_rows",
+    "walk_limit", "place", "order_revision", "order_link", "order_rows", "payments", "waybills",
 )
 
 
@@ -38,19 +38,20 @@ cdef class Slot:
 
     Not tracked by the garbage collector (like `_SlotStruct`, gc=False): what a slot refers to
     (its key, a tuple of texts; its last VerdictEvent, of texts and ints; its buyer, a text;
-    its order document's revision, link and rows: an int, a text, bytes) never refers to a
+    its order document's revision, link and rows: an int, a text, bytes; its payments' and
+    waybills' keys, tuples of texts in a tuple or set) never refers to a
     slot, so no reference cycle goes through one.
     """
 
     def __init__(
         self, double first_seen, key, int64_t version=0, last=None, evaluated=False,
         expired=False, buyer=None, spent_after=None, walk_limit=None, place=None,
-        order_revision=None, order_link=None, bytes order_rows=None,
+        order_revision=None, order_link=None, bytes order_rows=None, payments=None, waybills=None,
     ):
         self.first_seen, self.key, self.version, self.last = first_seen, key, version, last
         self.buyer = buyer
         self.order_revision, self.order_link = order_revision, order_link
-        self.order_rows = order_rows
+        self.order_rows, self.payments, self.waybills = order_rows, payments, waybills
         set_flag(self, EVALUATED, evaluated)
         set_flag(self, EXPIRED, expired)
         set_spent_after(self, spent_after)

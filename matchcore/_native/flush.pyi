@@ -24,8 +24,6 @@ class FlushGlue:
         docs: dict[str, dict[Any, Any]],
         slots: dict[Any, Any],
         buyer_members: dict[Any, Any],
-        payment_members: dict[Any, Any],
-        waybill_members: dict[Any, Any],
         linked_type: Callable[..., Any],
         settle: Callable[[Any, bool], None],
         place_of: Callable[..., int],

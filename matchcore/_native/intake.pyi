@@ -86,7 +86,7 @@ class MessageDecoder:
 class NewUpserts:
     def __init__(
         self,
-        routes: dict[type, tuple[DocumentIntake, dict[Any, Any] | None, Any]],
+        routes: dict[type, tuple[DocumentIntake, dict[Any, Any] | None, Any, int]],
         slots: dict[Any, Any],
         order_keys: list[Any],
         deadlines: DeadlineQueue,

@@ -32,7 +32,7 @@ cdef enum:
 @cython.final
 @cython.no_gc
 cdef class Slot:
-    # In this order: 112 bytes, no padding (no GC header; no vtable: no cdef methods).
+    # In this order: 128 bytes, no padding (no GC header; no vtable: no cdef methods).
     cdef public double first_seen
     cdef public int64_t version
     cdef int64_t spent  # `spent_after` when SPENT_KNOWN
@@ -48,6 +48,8 @@ cdef class Slot:
     cdef public object order_revision
     cdef public object order_link
     cdef public bytes order_rows
+    cdef public object payments  # the links to the order (see `_SlotStruct.payments`)
+    cdef public object waybills
 
 
 cdef inline Slot new_slot(double first_seen, object key):

@@ -22,6 +22,8 @@ class Slot:
     order_revision: int | None
     order_link: str | None
     order_rows: bytes | None
+    payments: Any
+    waybills: Any
     def __init__(
         self,
         first_seen: float,
@@ -37,6 +39,8 @@ class Slot:
         order_revision: int | None = None,
         order_link: str | None = None,
         order_rows: bytes | None = None,
+        payments: Any = None,
+        waybills: Any = None,
     ) -> None: ...
 
 class DeadlineQueue:

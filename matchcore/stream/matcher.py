@@ -205,6 +205,12 @@ class _SlotStruct(msgspec.Struct, gc=False):
     order_revision: int | None = None
     order_link: str | None = None
     order_rows: bytes | None = None
+    #: The keys of the live payments and of the live waybills that name this order, held as an
+    #: `_Index` holds a key's members (see `_with_member`; None: none): found with the slot,
+    #: not in link indexes of their own, a dict entry each (not kept in snapshots: rebuilt
+    #: from the documents, as the indexes are).
+    payments: Any = None
+    waybills: Any = None
 
 
 #: The order slot type, `_SlotStruct` or when built its compiled twin: every slot is made through
@@ -387,12 +393,10 @@ class StreamMatcher:
             "waybill": {},
             "inventory": {},
         }
-        self._slots: dict[OrderKey, _Slot] = {}
+        self._slots: dict[OrderKey, _Slot] = {}  # (with the payments and waybills linked)
         #: The orders with a version, in the order their first came: the order a snapshot holds
         #: them in. Untracked (`_untracked` of an empty list: keys refer to nothing).
         self._order_keys: list[OrderKey] = _untracked([])
-        self._payments_of = _Index()  # order key -> payment keys
-        self._waybills_of = _Index()  # order key -> waybill keys
         self._inventory_orders = _Index()  # (logistics_code, logistics_no) -> order keys
         self._buyer_orders = _Index()  # canonical buyer ID number -> order keys
         self._deadlines = _Deadlines(self._slots, completion_window)
@@ -492,15 +496,21 @@ class StreamMatcher:
         else:
             self._docs[kind][key] = new
         self.counters.add("accepted")
-        for order_key in self._relink(kind, key, _alive(entry), _alive(new)):
+        for order_key in self._relink(kind, key, _alive(entry), _alive(new), now):
             self._touch(order_key, now)
         return ACCEPTED
 
     def _relink(
-        self, kind: str, key: tuple[str, str], old: _Entry | None, new: _Entry | None
+        self,
+        kind: str,
+        key: tuple[str, str],
+        old: _Entry | None,
+        new: _Entry | None,
+        now: float | None,
     ) -> Collection[OrderKey]:
-        """Update the link indexes for one document change (`old`, `new`: the live versions
-        before and after); returns the orders it affects (an order may come twice)."""
+        """Update the links for one document change (`old`, `new`: the live versions before
+        and after; `now`: when a slot it needs is made, see `_slot`); returns the orders it
+        affects (an order may come twice)."""
         if kind == "order":
             self._relink_buyer(key, old, new)
             return (key,)
@@ -510,22 +520,34 @@ class StreamMatcher:
             if new is not None:
                 self._inventory_orders.add(new.link, key)
             return (key,)
-        index = self._payments_of if kind == "payment" else self._waybills_of
         if old is None:  # the usual change: a new document
-            return self._link_change(key, new, index.add) if new is not None else ()
-        unlinked = self._link_change(key, old, index.discard)
-        return [*unlinked, *self._link_change(key, new, index.add)] if new is not None else unlinked
+            return self._link_change(kind, key, new, _with_member, now) if new is not None else ()
+        unlinked = self._link_change(kind, key, old, _without_member, now)
+        if new is None:
+            return unlinked
+        return [*unlinked, *self._link_change(kind, key, new, _with_member, now)]
 
     def _link_change(
-        self, key: tuple[str, str], entry: _Entry, change: Callable[[Any, Any], None]
+        self,
+        kind: str,
+        key: tuple[str, str],
+        entry: _Entry,
+        change: Callable[[Any, Any], Any],
+        now: float | None,
     ) -> Collection[OrderKey]:
-        """The orders a payment or waybill `entry` links to, after `change` of its index."""
+        """The orders a payment or waybill `entry` links to, after `change` (`_with_member`
+        or `_without_member`) of the members of its kind its order's slot holds (the slot
+        made first if none)."""
         link = entry.link
         if link is None:  # a waybill without an order key: linked through inventories
             return self._inventory_orders.members(key)
         if link == ("", ""):  # half an order key links to nothing
             return ()
-        change(link, key)
+        slot = self._slot(link, now)
+        if kind == "payment":
+            slot.payments = change(slot.payments, key)
+        else:
+            slot.waybills = change(slot.waybills, key)
         return (link,)
 
     def _relink_buyer(self, key: OrderKey, old: _Entry | None, new: _Entry | None) -> None:
@@ -575,12 +597,14 @@ class StreamMatcher:
             self._dirty_since = now
         self._dirty[key] = None
 
-    def _slot(self, key: OrderKey, now: float) -> _Slot:
-        """The order's slot, made at `now` (its deadline queued) when it has none."""
+    def _slot(self, key: OrderKey, now: float | None) -> _Slot:
+        """The order's slot, made at `now` (None: the clock's time, for a restore of a snapshot
+        that lacks it; its deadline queued) when it has none."""
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._slots[key] = _Slot(now, key)
-            self._deadlines.add(key, now)
+            first_seen = self.clock() if now is None else now
+            slot = self._slots[key] = _Slot(first_seen, key)
+            self._deadlines.add(key, first_seen)
         return slot
 
     # --- time ---------------------------------------------------------------------------------
@@ -732,7 +756,7 @@ class StreamMatcher:
         slot = self._slots[key]
         order = _live_order(slot)
         slot.buyer = slot.order_link if order is not None else None
-        if order is not None and (slot.evaluated or self._may_be_complete(key)):
+        if order is not None and (slot.evaluated or self._may_be_complete(slot)):
             linked = self._linked(key)
             if self._eligible(key, linked):
                 return linked
@@ -751,11 +775,11 @@ class StreamMatcher:
         elif slot.expired:
             self._emit(key, self._incomplete(key, self._missing(key)), always=False)
 
-    def _may_be_complete(self, key: OrderKey) -> bool:
-        """False when the order surely lacks a document (no payment names it, or no waybill
-        does where no inventory can link one): most touched orders, told without looking up
-        their documents (`_linked`)."""
-        return self._payments_of.has(key) and (self.inventory_rules or self._waybills_of.has(key))
+    def _may_be_complete(self, slot: _Slot) -> bool:
+        """False when the order (of `slot`) surely lacks a document (no payment names it, or no
+        waybill does where no inventory can link one): most touched orders, told without
+        looking up their documents (`_linked`)."""
+        return slot.payments is not None and (self.inventory_rules or slot.waybills is not None)
 
     def _eligible(self, key: OrderKey, linked: _Linked) -> bool:
         """True when the order gets a verdict from the engine: it is live, and complete or
@@ -890,7 +914,7 @@ class StreamMatcher:
         slot = self._slots[key]
         if slot.evaluated:
             return slot.walk_limit is not None and slot.last is not None
-        return not self._may_be_complete(key) or bool(self._missing(key))
+        return not self._may_be_complete(slot) or bool(self._missing(key))
 
     def _replay(self, keys: list[OrderKey], spent: int, changes: dict[OrderKey, int]) -> int | None:
         """Walk these orders (in walk order; none changed since its last evaluation) from
@@ -1161,23 +1185,25 @@ class StreamMatcher:
         return _alive(self._docs[kind].get(key))
 
     def _linked(self, key: OrderKey) -> _Linked:
-        """The order's live documents (the link indexes hold live documents only)."""
+        """The order's live documents (its slot holds the links of live documents only)."""
         if self._glue is not None:
             return self._glue.linked(key, self.inventory_rules)  # type: ignore[no-any-return]
+        slot = self._slots[key]
         inventory = self._live("inventory", key) if self.inventory_rules else None
         return _Linked(
-            _live_order(self._slots.get(key)),
-            _sorted(self._payments_of.members(key)),
-            self._linked_waybill_keys(key, inventory),
+            _live_order(slot),
+            _sorted(_members(slot.payments)),
+            self._linked_waybill_keys(slot.waybills, inventory),
             inventory,
         )
 
     def _linked_waybill_keys(
-        self, key: OrderKey, inventory: _Entry | None
+        self, carrying: Any, inventory: _Entry | None
     ) -> Sequence[tuple[str, str]]:
-        """Waybills naming this order, plus the one its live `inventory` (given when inventory
-        rules are on) names when that waybill names no order itself."""
-        found: Sequence[tuple[str, str]] = _sorted(self._waybills_of.members(key))
+        """Waybills naming the order (`carrying`: its slot's `waybills`), plus the one its live
+        `inventory` (given when inventory rules are on) names when that waybill names no order
+        itself."""
+        found: Sequence[tuple[str, str]] = _sorted(_members(carrying))
         if inventory is not None:
             loose_key = inventory.link
             loose = self._live("waybill", loose_key)
@@ -1373,7 +1399,7 @@ class StreamMatcher:
         # the order (as `_order_key` makes them while documents come).
         order_keys = {key: key for key in (_shared_key((s.k1, s.k2)) for s in state.slots)}
         waiting: list[tuple[float, OrderKey]] = []
-        for saved_slot in state.slots:  # first: they keep the order documents
+        for saved_slot in state.slots:  # first: they keep the order documents and the links
             key = order_keys[(saved_slot.k1, saved_slot.k2)]
             slot = self._slots[key] = _Slot(
                 saved_slot.first_seen,
@@ -1386,6 +1412,8 @@ class StreamMatcher:
             )
             if not slot.evaluated and not slot.expired:
                 waiting.append((slot.first_seen, key))
+        for first_seen, key in sorted(waiting):  # before `_relink` makes a slot a snapshot lacks
+            self._deadlines.add(key, first_seen)
         for kind, saved in state.docs.items():
             for doc in saved:
                 key = _shared_key((doc.k1, doc.k2))
@@ -1404,10 +1432,8 @@ class StreamMatcher:
                 else:
                     raise StateError("snapshot cannot be restored: an order without its slot")
                 if entry.rows is not None:
-                    self._relink(kind, key, None, entry)
+                    self._relink(kind, key, None, entry, None)
         self._dirty_buyers = set(state.dirty_buyers)  # _relink marked none that were not saved
-        for first_seen, key in sorted(waiting):
-            self._deadlines.add(key, first_seen)
         self._dirty = dict.fromkeys(order_keys.get(k, k) for k in map(_shared_key, state.dirty))
         self._dirty_since = state.dirty_since
         self.counters = Counters.from_dict(state.counters)
@@ -1592,53 +1618,76 @@ class _Index:
     LIST_MAX = 16
 
     def __init__(self) -> None:
-        self._members: dict[Any, tuple[Any, ...] | set[Any]] = {}
+        self._members: dict[Any, _Members] = {}
 
     def members(self, key: Any) -> tuple[Any, ...] | set[Any]:
         """The members of `key` (empty when none)."""
-        found = self._members.get(key)
-        if found is None:
-            return ()
-        return (found,) if _single(found) else found
+        return _members(self._members.get(key))
 
     def has(self, key: Any) -> bool:
         """True when `key` has a member (a key whose last member goes is removed)."""
         return key in self._members
 
     def add(self, key: Any, member: tuple[Any, ...]) -> None:
-        """Link `member` to `key` (src_ext/intake.pyx: `add_member` does all but the set cases,
-        a set and a full tuple that becomes one, in C: keep them the same)."""
+        """Link `member` to `key`."""
         found = self._members.setdefault(key, member)  # one lookup for the usual new key
-        if found is member:
-            return
-        if _single(found):
-            if found != member:
-                self._members[key] = _untracked((found, member))
-        elif member not in found:
-            if type(found) is set:
-                found.add(member)
-            elif len(found) < self.LIST_MAX:
-                self._members[key] = _untracked((*found, member))
-            else:
-                self._members[key] = {*found, member}
+        if found is not member:
+            self._members[key] = _with_member(found, member)
 
     def discard(self, key: Any, member: tuple[Any, ...]) -> None:
         """Unlink `member` from `key` (nothing when it is not linked)."""
         found = self._members.get(key)
-        if found is None:
-            return
-        if _single(found):
-            if found == member:
+        if found is not None:
+            rest = _without_member(found, member)
+            if rest is None:
                 del self._members[key]
-        elif member in found:
-            if type(found) is set:
-                found.remove(member)
-                rest: Collection[Any] = found
             else:
-                rest = tuple(other for other in found if other != member)
-                self._members[key] = _untracked(rest)
-            if len(rest) == 1:
-                (self._members[key],) = rest  # back to a single member held as it is
+                self._members[key] = rest
+
+
+#: What an `_Index` holds for a key, as a slot holds its payments and waybills: a single member
+#: as it is, a few in a tuple, more in a set; None for none.
+_Members = tuple[Any, ...] | set[Any] | None
+
+
+def _members(found: _Members) -> tuple[Any, ...] | set[Any]:
+    """The members `found` holds (empty when none)."""
+    if found is None:
+        return ()
+    return (found,) if _single(found) else found
+
+
+def _with_member(found: _Members, member: tuple[Any, ...]) -> _Members:
+    """What holds `found`'s members and `member` (src_ext/intake.pyx: `with_member`, the same
+    in C, which the compiled intake adds with)."""
+    if found is None:
+        return member
+    if _single(found):
+        return found if found == member else _untracked((found, member))
+    if member in found:
+        return found
+    if type(found) is set:
+        found.add(member)
+        return found
+    if len(found) < _Index.LIST_MAX:
+        return _untracked((*found, member))
+    return {*found, member}
+
+
+def _without_member(found: _Members, member: tuple[Any, ...]) -> _Members:
+    """What holds `found`'s members but `member` (None when none is left)."""
+    if found is None or _single(found):
+        return None if found == member else found
+    if member not in found:
+        return found
+    if type(found) is set:
+        found.remove(member)
+        rest: Collection[Any] = found
+    else:
+        rest = _untracked(tuple(other for other in found if other != member))
+    if len(rest) == 1:
+        (rest,) = rest  # back to a single member held as it is
+    return rest  # type: ignore[return-value]
 
 
 def _single(found: tuple[Any, ...] | set[Any]) -> bool:
@@ -2235,8 +2284,6 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         matcher._docs,
         matcher._slots,
         matcher._buyer_orders._members,
-        matcher._payments_of._members,
-        matcher._waybills_of._members,
         _Linked,
         weakly_bound(matcher._settle),
         _packed.walk_place,
@@ -2276,17 +2323,18 @@ def _new_upserts(matcher: StreamMatcher) -> Any:
     """`matcher._apply` of a new upsert in one compiled call, working on the matcher's own
     documents, indexes and slots (src_ext/intake.pyx: `NewUpserts`)."""
     assert _intake is not None
-    indexes = {
+    indexes = {  # where each kind's links go: an index, or a field of their order's slot
         "order": matcher._buyer_orders,
-        "payment": matcher._payments_of,
-        "waybill": matcher._waybills_of,
+        "payment": "payments",
+        "waybill": "waybills",
         "inventory": matcher._inventory_orders,
     }
     routes = {}
     for cls in (Order, Payment, Waybill, Inventory):
         intake = _INTAKES.get(cls) or _intake_of(cls)
         # (an order's documents: None, kept in its slot)
-        routes[cls] = (intake, matcher._docs.get(intake.kind), indexes[intake.kind])
+        links = indexes[intake.kind]
+        routes[cls] = (intake, matcher._docs.get(intake.kind), links, _Index.LIST_MAX)
     return _intake.NewUpserts(
         routes, matcher._slots, matcher._order_keys, matcher._deadlines, _entry, ACCEPTED
     )

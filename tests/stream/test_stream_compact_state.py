@@ -86,10 +86,6 @@ def _assert_one_tuple_per_order_key(matcher):
                 assert key is slots[key]
             if kind in ("payment", "waybill") and entry.link in slots:
                 assert entry.link is slots[entry.link]
-    for index in (matcher._payments_of, matcher._waybills_of):
-        for key in index._members:
-            if key in slots:
-                assert key is slots[key]
     for members in matcher._buyer_orders._members.values():
         for key in (members,) if matcher_module._single(members) else members:
             assert key is slots[key]
@@ -132,7 +128,7 @@ def test_pending_documents_are_held_packed(kit, make_matcher):
         for entry in store.values():
             assert isinstance(entry.rows, bytes)  # no decoded message is kept
     assert isinstance(matcher._slots[("EBP001", "O1")].order_rows, bytes)
-    assert matcher._payments_of.members(("EBP001", "O1")) == (("PAY001", "T-O1"),)
+    assert matcher._slots[("EBP001", "O1")].payments == ("PAY001", "T-O1")
 
 
 def test_pending_state_is_not_walked_by_the_garbage_collector(kit, make_matcher):

@@ -306,7 +306,7 @@ def _bare_glue(scale: int = 10_000) -> Any:
     """A glue on empty state, for its steps that read none (`scale`: the money scale)."""
     return flush.FlushGlue(
         {"order": {}, "payment": {}, "waybill": {}, "inventory": {}},
-        *({}, {}, {}, {}),
+        *({}, {}),
         *(None, None, None, None, None),
         64,
         {0: ("pass", [])},

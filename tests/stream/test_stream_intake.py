@@ -599,21 +599,47 @@ class _Counted:
 
 def _state(stream: Any) -> tuple[Any, ...]:
     """Everything the matcher keeps between flushes, in a comparable form."""
-    indexes = (
-        stream._payments_of,
-        stream._waybills_of,
-        stream._inventory_orders,
-        stream._buyer_orders,
-    )
+    indexes = (stream._inventory_orders, stream._buyer_orders)
     deadlines = stream._deadlines
     return (
         stream.snapshot(),  # documents, slots, dirty orders and buyers, counters
         [index._members for index in indexes],
+        [(key, slot.payments, slot.waybills) for key, slot in stream._slots.items()],
         (list(deadlines._chunks), deadlines._tail, deadlines._head),
         (deadlines._late, deadlines._newest),
         list(stream._dirty),
         stream._dirty_since,
     )
+
+
+@compiled
+def test_compiled_intake_holds_many_links_as_python_does(references: References) -> None:
+    """Past `_Index.LIST_MAX` links of one order (payments, waybills) or buyer (orders), the
+    compiled intake holds them as Python does, a tuple then a set, and Python takes them away
+    (cancels, a payment moved to another order) the same from either."""
+    python = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    python._new_upserts = None
+    fast = matcher.StreamMatcher(references, engine="reference", clock=lambda: 0.0)
+    many = range(matcher._Index.LIST_MAX + 2)
+    waybills = [waybill_msg("O1") for _ in many]
+    for n, waybill in enumerate(waybills):
+        waybill["logistics_no"] = f"L{n}"
+    documents = [
+        *(order_msg(f"O{n}") for n in many),  # one buyer's
+        *(payment_msg("O1", tx=f"T{n}") for n in many),
+        *waybills,
+        *(payment_msg("O1", tx=f"T{n}", revision=1, op="cancel") for n in many[2:]),
+        payment_msg("O2", tx="T1", revision=1),  # moved: O1 keeps one
+    ]
+    for message in documents:
+        raw = msgspec.json.encode(message)
+        assert fast.feed(raw, now=1.0) == python.feed(raw, now=1.0)
+        assert _state(fast) == _state(python)
+    slot = fast._slots[("EBP001", "O1")]
+    assert type(slot.waybills) is set and slot.payments == ("PAY001", "T0")
+    fast.flush(2.0)
+    python.flush(2.0)
+    assert fast.drain() == python.drain()
 
 
 @compiled

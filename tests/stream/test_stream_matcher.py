@@ -283,11 +283,11 @@ def test_the_state_stays_out_of_the_collectors_sight(kit, make_matcher, monkeypa
     gc.collect()
     for n in range(60):
         documents = kit.complete_set(f"O{n}", buyer=kit.resident_id(n // 4))
-        if n % 5 == 0:  # two payments: a tuple of members in the payment index
+        if n % 5 == 0:  # two payments: a tuple of members in the order's slot
             documents.append(kit.payment_msg(f"O{n}", tx=f"T{n}-2"))
         kit.feed_all(matcher, documents[:2] if n % 3 == 0 else documents)
     matcher.flush()
-    indexes = (matcher._payments_of, matcher._waybills_of, matcher._buyer_orders)
+    indexes = (matcher._inventory_orders, matcher._buyer_orders)
     state = [
         matcher._slots,
         matcher._order_keys,
@@ -298,7 +298,9 @@ def test_the_state_stays_out_of_the_collectors_sight(kit, make_matcher, monkeypa
     assert [gc.is_tracked(held) for held in state + list(matcher._deadlines._chunks)] == [False] * (
         len(state) + len(matcher._deadlines._chunks)
     )
-    assert max(len(matcher._payments_of.members(key)) for key in matcher._slots) == 2
+    links = [slot.payments for slot in matcher._slots.values() if slot.payments is not None]
+    assert max(len(matcher_module._members(held)) for held in links) == 2
+    assert not any(gc.is_tracked(held) for held in links)  # (held by untracked slots)
 
 
 def test_a_cancelled_order_does_not_time_out(kit, make_matcher, clock):

@@ -68,6 +68,11 @@ _VALUES: dict[str, st.SearchStrategy[Any]] = {
     "order_link": st.none() | st.text(max_size=3),
     "order_rows": st.none() | st.binary(max_size=4),
 }
+_KEYS = st.tuples(st.text(max_size=2), st.text(max_size=2))
+#: A slot's links as an `_Index` holds a key's members: none, one key, a tuple or set of keys.
+_VALUES["payments"] = _VALUES["waybills"] = (
+    st.none() | _KEYS | st.lists(_KEYS, min_size=2, max_size=3).map(tuple) | st.sets(_KEYS)
+)
 _SETS = st.lists(st.one_of([st.tuples(st.just(name), values) for name, values in _VALUES.items()]))
 
 
@@ -123,12 +128,13 @@ def test_compiled_slot_is_made_by_keyword_and_refuses_other_types() -> None:
 
 
 def test_compiled_slot_is_small_and_untracked() -> None:
-    """112 bytes and not tracked by the garbage collector (see src_ext/slots.pyx), also when
-    it keeps an order document."""
+    """128 bytes and not tracked by the garbage collector (see src_ext/slots.pyx), also when
+    it keeps an order document and links."""
     slot = slots.Slot(0.0, ("E", "O"), last=VerdictEvent("", "E", "O", 1, "pass"))
     slot.order_revision, slot.order_link, slot.order_rows = 1, "B", b"rows"
+    slot.payments, slot.waybills = ("P", "T"), {("W", "1"), ("W", "2")}
     assert not gc.is_tracked(slot)
-    assert slot.__sizeof__() == 112
+    assert slot.__sizeof__() == 128
 
 
 def test_the_matcher_keeps_compiled_slots_when_built() -> None:
