@@ -21,8 +21,7 @@ from cpython.object cimport (
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.tuple cimport PyTuple_SET_ITEM
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint64_t
-from libc.stdlib cimport qsort
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 from counters cimport add_count
 from matchcore._native.packed cimport app_time_of
 from matchcore._native.slots cimport (
@@ -74,6 +73,7 @@ cdef extern from *:
     """
     bint mc_generic_alloc(PyTypeObject* kind) noexcept
     bint add_overflows "__builtin_add_overflow"(int64_t a, int64_t b, int64_t* sum) noexcept
+    uint64_t bswap64 "__builtin_bswap64"(uint64_t word) noexcept nogil
 
 
 cdef enum:
@@ -87,6 +87,10 @@ cdef enum:
     CHANGED_SCAN_MAX = 8
     # The verdicts an `Emitted` tallies before it adds them to their counters.
     TALLIED_MAX = 8
+    # The words of a key's first bytes in a `SortedKey`, and the runs `merge_sort` sorts by
+    # insertion.
+    PREFIX_WORDS = 3
+    SORTED_RUN = 8
     # A verdict event's fields (`EVENT_FIELDS`).
     EVENT_FIELD_COUNT = 12
 
@@ -104,6 +108,14 @@ ctypedef struct WalkEntry:
     # entry is free).
     Py_hash_t pair_hash
     Py_ssize_t number
+
+
+ctypedef struct SortedKey:
+    # A `byte_texts` key and its first bytes (see `key_prefix`) as integers, compared before
+    # the key: most keys are told apart by them, each compare a few instructions, where
+    # comparing the texts (`key_order`) costs some 80.
+    uint64_t prefix[PREFIX_WORDS]
+    PyObject* key
 
 
 ctypedef struct Place:
@@ -271,9 +283,7 @@ cdef class FlushGlue:
     engine gets (`StreamMatcher._settle`). `place_of(packed, *place_args)` reads the walk place
     of a packed order (matcher.py `_place_of`; `place_args`: the two arguments after the rows
     that `packed.walk_place` takes, called straight, not through a Python frame; given, the
-    usual places are read in C, see `place`), `replayable(key)` tells whether an order's walk
-    is known without the engine (called for the orders not evaluated yet: for the others the
-    slot tells), `replay` is the `_Replay` type. `verdicts` is the matcher's reason mask ->
+    usual places are read in C, see `place`), `replay` is the `_Replay` type. `verdicts` is the matcher's reason mask ->
     (verdict, reasons) cache, `verdict_of(mask)` fills it; `event` makes a VerdictEvent,
     `replayed_event(key, mask)` the order's last one with another reason mask; `emitted` names
     the counter of each verdict; `fraction_text(frac, scale)` gives the decimals of a money
@@ -284,7 +294,7 @@ cdef class FlushGlue:
 
     cdef dict slots, buyer_members, verdicts
     cdef dict payments, waybills, inventories
-    cdef object linked_type, settle, place_of, replayable, replay, verdict_of, event
+    cdef object linked_type, settle, place_of, replay, verdict_of, event
     cdef object place_at, place_dates  # `place_args` (`place_dates` None: none)
     cdef Py_ssize_t time_at  # `place_at` (when `place_dates` is not None)
     cdef object replayed_event
@@ -314,8 +324,8 @@ cdef class FlushGlue:
     cdef Py_ssize_t capacity
 
     def __init__(
-        self, dict docs, dict slots, dict buyer_members, linked_type, settle, place_of,
-        replayable, replay, int place_bits,
+        self, dict docs, dict slots, dict buyer_members, linked_type, settle, place_of, replay,
+        int place_bits,
         dict verdicts, verdict_of, event, replayed_event, dict emitted, fraction_text,
         int64_t scale, *, int64_end, entry_type=None, tuple place_args=(None, None),
     ):
@@ -325,7 +335,7 @@ cdef class FlushGlue:
         self.inventories = docs["inventory"]
         self.slots, self.buyer_members = slots, buyer_members
         self.linked_type, self.settle = linked_type, settle
-        self.place_of, self.replayable, self.replay = place_of, replayable, replay
+        self.place_of, self.replay = place_of, replay
         self.place_at, self.place_dates = place_args
         self.time_at = place_args[0] if self.place_dates is not None else -1
         self.place_bits = place_bits
@@ -532,25 +542,25 @@ cdef class FlushGlue:
 
     def sorted_keys(self, set keys):
         """`sorted(keys)` of a flush's order keys: tuples of one-byte texts (the usual keys)
-        sorted in C (see `key_order`), others by `sorted`."""
+        sorted in C by their first bytes (see `SortedKey`), others by `sorted`."""
         cdef Py_ssize_t count = len(keys), at = 0
-        cdef PyObject** held = <PyObject**>PyMem_Malloc(max(count, 1) * sizeof(PyObject*))
-        if held == NULL:
+        cdef SortedKey* done
+        cdef SortedKey* items = <SortedKey*>PyMem_Malloc(2 * max(count, 1) * sizeof(SortedKey))
+        if items == NULL:
             raise MemoryError()
         try:
             for key in keys:  # (borrowed: nothing below runs Python code)
-                if not byte_texts(<PyObject*>key):
+                if not (byte_texts(<PyObject*>key) and key_prefix(<PyObject*>key, &items[at])):
                     return sorted(keys)
-                held[at] = <PyObject*>key
                 at += 1
-            qsort(held, count, sizeof(PyObject*), &key_order)  # (unique keys: not stable)
+            done = merge_sort(items, items + count, count)  # (unique keys: not stable)
             ordered = PyList_New(count)
             for at in range(count):
-                Py_INCREF(<object>held[at])
-                PyList_SET_ITEM(ordered, at, <object>held[at])
+                Py_INCREF(<object>done[at].key)
+                PyList_SET_ITEM(ordered, at, <object>done[at].key)
             return ordered
         finally:
-            PyMem_Free(held)
+            PyMem_Free(items)
 
     def walks(
         self, list keys, list buyers, list years, list times, dict starts, dict ledger
@@ -708,32 +718,39 @@ cdef class FlushGlue:
         return years
 
     def walked_again_all(
-        self, dict changed, set walked_whole, dict starts, list replays, set again
+        self, dict changed, set walked_whole, dict starts, list replays, set again,
+        bint inventory_rules,
     ):
         """`walked_again` of each buyer's `changed` orders (buyer -> keys), but for the buyers
         in `walked_whole`, in one call."""
         for buyer, keys in changed.items():
             if buyer not in walked_whole:
-                self.walk_again(buyer, keys, starts, replays, again)
+                self.walk_again(buyer, keys, starts, replays, again, inventory_rules)
 
-    def walked_again(self, buyer, list changed, dict starts, list replays, set again):
+    def walked_again(
+        self, buyer, list changed, dict starts, list replays, set again, bint inventory_rules
+    ):
         """`StreamMatcher._walked_again`: put in `again` the buyer's orders that go to the
         engine when the `changed` ones are evaluated (the spent walks start from put in
-        `starts`, the walks replayed after the engine in `replays`)."""
-        self.walk_again(buyer, changed, starts, replays, again)
+        `starts`, the walks replayed after the engine in `replays`). The `changed` keys must
+        be in `again` already (`_flush` put them there, as `linked`): they are not added."""
+        self.walk_again(buyer, changed, starts, replays, again, inventory_rules)
 
     cdef int walk_again(
-        self, buyer, list changed, dict starts, list replays, set again
+        self, buyer, list changed, dict starts, list replays, set again, bint inventory_rules
     ) except -1:
         """`walked_again`."""
+        cdef Py_ssize_t count
         try:
-            self.plan_again(buyer, self.sorted_walk(buyer), changed, starts, replays, again)
+            count = self.sorted_walk(buyer)
+            self.plan_again(buyer, count, changed, starts, replays, again, inventory_rules)
         finally:
             self.release()
         return 0
 
     cdef int plan_again(
-        self, buyer, Py_ssize_t count, list changed, dict starts, list replays, set again
+        self, buyer, Py_ssize_t count, list changed, dict starts, list replays, set again,
+        bint inventory_rules,
     ) except -1:
         """`walked_again` of the buyer's walk held (`count` orders, see `sorted_walk`)."""
         cdef Py_ssize_t start = 0, end, at, last, position
@@ -760,7 +777,7 @@ cdef class FlushGlue:
                     start = end
                     continue
                 starts[(buyer, year)] = spent
-            if last + 1 < end and self.all_replayable(last + 1, end):
+            if last + 1 < end and self.all_replayable(last + 1, end, inventory_rules):
                 self.add_keys(at, last + 1, again)
                 replays.append(replay_of(
                     self.replay,
@@ -803,13 +820,19 @@ cdef class FlushGlue:
         return 0
 
     cdef int add_keys(self, Py_ssize_t start, Py_ssize_t end, set again) except -1:
-        """Put the keys of the orders from `start` to `end` in walk order in `again`."""
-        cdef Py_ssize_t position
+        """Put the keys of the orders from `start` to `end` in walk order in `again`, but the
+        changed ones (in it already, see `walked_again`: a tuple's hash is not kept, and
+        hashing one costs some 100 instructions)."""
+        cdef Py_ssize_t position, member
         for position in range(start, end):
-            again.add(self.key_at(self.order[position]))
+            member = self.order[position]
+            if not self.fresh[member]:
+                again.add(self.key_at(member))
         return 0
 
-    cdef bint all_replayable(self, Py_ssize_t start, Py_ssize_t end) except -1:
+    cdef bint all_replayable(
+        self, Py_ssize_t start, Py_ssize_t end, bint inventory_rules
+    ) except -1:
         """`StreamMatcher._replayable` of every order from `start` to `end` in walk order."""
         cdef Py_ssize_t position, member
         cdef Slot slot
@@ -819,7 +842,20 @@ cdef class FlushGlue:
             if slot.flags & EVALUATED:
                 if not slot.flags & WALK_LIMIT_KNOWN or slot.last is None:
                     return False
-            elif not self.replayable(self.key_at(member)):
+                continue
+            # A waiting order: out of the walk unless it may be complete and lacks nothing
+            # (`_may_be_complete`, then `_missing`).
+            paying = slot.payments
+            if paying is None:
+                continue
+            carrying = slot.waybills
+            if carrying is None and not inventory_rules:
+                continue
+            key = self.key_at(member)
+            documents = self.linked_of(
+                key, hash(key), live_order(slot), paying, carrying, inventory_rules
+            )
+            if not self.lacks(documents, inventory_rules):
                 return False
         return True
 
@@ -950,8 +986,8 @@ cdef class FlushGlue:
     # --- events -------------------------------------------------------------------------------
 
     def emit_all(
-        self, matcher, keys, dict linked, dict events, dict replayed, dict known, dict direct,
-        bint inventory_rules,
+        self, matcher, keys, dict linked, list evaluated, list events, dict replayed,
+        dict known, dict direct, bint inventory_rules,
     ):
         """`StreamMatcher._emit_all`: emit the events of an evaluation, in `keys` order."""
         cdef dict counters = matcher.counters._values  # both replaced by a restore or a drain
@@ -959,22 +995,28 @@ cdef class FlushGlue:
         cdef Slot slot
         cdef Py_hash_t key_hash
         cdef Emitted counted
+        cdef Py_ssize_t at = 0  # the next of `evaluated`
         counted.size = 0
+        if len(events) != len(evaluated):
+            raise ValueError("the engine's events are not one an evaluated order")
         try:
             for key in keys:
-                key_hash = hash(key)  # (looked up in up to five dicts)
+                key_hash = hash(key)  # (looked up in up to four dicts)
                 documents = mc_dict_get(linked, key, key_hash)
                 slot = self.slot_of(key, key_hash)
                 if documents is None:
                     event = self.replayed_event(key, replayed[key])
                     self.emit(key, slot, event, False, &counted, counters, out)
                     continue
+                event = None
+                if at < len(evaluated) and (evaluated[at] is key or evaluated[at] == key):
+                    event = events[at]
+                    at += 1
                 if not mc_dict_contains(known, key, key_hash) and (
                     self.linked_order.get(documents) is None
                     or not (slot.flags & EVALUATED or not self.lacks(documents, inventory_rules))
                 ):
                     continue  # (the touched orders in `known` were found eligible this flush)
-                event = mc_dict_get(events, key, key_hash)
                 if event is None:  # the order itself is invalid (batch would reject its row)
                     event = self.event("", key[0], key[1], 0, "invalid")
                 slot.flags |= EVALUATED
@@ -984,6 +1026,8 @@ cdef class FlushGlue:
                 )
         finally:
             self.count_emitted(&counted, counters)
+        if at != len(evaluated):
+            raise ValueError("the engine's events are not in key order")
 
     cdef emit(
         self, key, Slot slot, event, bint always, Emitted* counted, dict counters, list out
@@ -1048,7 +1092,7 @@ cdef class FlushGlue:
         for column in (masks, payments, waybills, taxes, limits):
             if len(column) != count:
                 raise ValueError("the engine's results do not have a row per order")
-        cdef dict events = mc_dict_presized(count)
+        cdef list events = PyList_New(count)
         cdef tuple key, verdict = None
         last_mask = None
         for row in range(count):
@@ -1058,7 +1102,7 @@ cdef class FlushGlue:
                 if verdict is None:
                     verdict = self.verdict_of(mask)
                 last_mask = mask
-            events[key] = self.new_event(
+            event = self.new_event(
                 key,
                 verdict,  # the mask's one tuple of codes, shared (see VerdictEvent)
                 mask,
@@ -1067,6 +1111,8 @@ cdef class FlushGlue:
                 self.money(taxes[row]),
                 self.money(limits[row]),
             )
+            Py_INCREF(event)
+            PyList_SET_ITEM(events, row, event)
         return events
 
     cdef object new_event(
@@ -1346,7 +1392,7 @@ cdef bint byte_texts(PyObject* key) noexcept:
 
 
 cdef int key_order(const void* first, const void* second) noexcept nogil:
-    """qsort's order of two `byte_texts` keys, as Python compares them: item by item, a
+    """The order of two `byte_texts` keys, as Python compares them: item by item, a
     text's characters (Latin-1: a byte each) as unsigned bytes, a prefix first. A tuple
     comparison through Python, equality then order of each item, costs some 300
     instructions."""
@@ -1367,6 +1413,84 @@ cdef int key_order(const void* first, const void* second) noexcept nogil:
         if length != other_length:
             return -1 if length < other_length else 1
     return (tuple_size(one) > tuple_size(other)) - (tuple_size(one) < tuple_size(other))
+
+
+cdef bint key_prefix(PyObject* key, SortedKey* item) noexcept:
+    """Put the `byte_texts` key and its first bytes in `item`: its texts one after another,
+    each ended by a 0 byte, cut (or padded with 0) to the prefix's size, read big-endian.
+    They order as the key orders, where they differ (a 0 byte ends a text, and sorts before
+    any character); False when a text has a 0 byte within them (the key is then not
+    told apart by them)."""
+    cdef unsigned char first[PREFIX_WORDS * 8]
+    cdef Py_ssize_t at, size = PREFIX_WORDS * 8, filled = 0, length
+    cdef PyObject* text
+    memset(first, 0, size)
+    for at in range(tuple_size(key)):
+        if filled >= size:
+            break
+        text = tuple_item(key, at)
+        length = min(str_length(text), size - filled)
+        if memchr(str_data(text), 0, length) != NULL:
+            return False
+        memcpy(first + filled, str_data(text), length)
+        filled += length + 1  # (and the 0 that ends it)
+    for at in range(PREFIX_WORDS):
+        item.prefix[at] = big_endian_word(first + 8 * at)
+    item.key = key
+    return True
+
+
+cdef inline uint64_t big_endian_word(const unsigned char* at) noexcept nogil:
+    """The 8 bytes at `at` as a big-endian integer."""
+    cdef uint64_t word
+    memcpy(&word, at, 8)
+    return bswap64(word)
+
+
+cdef inline bint key_before(const SortedKey* one, const SortedKey* other) noexcept nogil:
+    """Whether key `one` sorts before `other` (see `SortedKey`)."""
+    cdef Py_ssize_t at
+    for at in range(PREFIX_WORDS):
+        if one.prefix[at] != other.prefix[at]:
+            return one.prefix[at] < other.prefix[at]
+    return key_order(&one.key, &other.key) < 0
+
+
+cdef SortedKey* merge_sort(SortedKey* items, SortedKey* spare, Py_ssize_t count) noexcept nogil:
+    """Sort `count` keys (`spare`: room for as many): runs sorted by insertion in place, then
+    merged pairwise from one array to the other (the order `key_before` tells, inlined: no
+    call a compare). Returns the array that holds them sorted."""
+    cdef Py_ssize_t start, at, width, middle, end, left, right, out
+    cdef SortedKey moving
+    for at in range(1, count):
+        start = at - at % SORTED_RUN  # (the run's first)
+        moving = items[at]
+        middle = at
+        while middle > start and key_before(&moving, &items[middle - 1]):
+            items[middle] = items[middle - 1]
+            middle -= 1
+        items[middle] = moving
+    width = SORTED_RUN
+    while width < count:
+        start = 0
+        while start < count:
+            middle, end = min(start + width, count), min(start + 2 * width, count)
+            left, right, out = start, middle, start
+            while left < middle and right < end:
+                if key_before(&items[right], &items[left]):
+                    spare[out] = items[right]
+                    right += 1
+                else:
+                    spare[out] = items[left]
+                    left += 1
+                out += 1
+            memcpy(&spare[out], &items[left], (middle - left) * sizeof(SortedKey))
+            out += middle - left
+            memcpy(&spare[out], &items[right], (end - right) * sizeof(SortedKey))
+            start = end
+        items, spare = spare, items
+        width *= 2
+    return items
 
 
 cdef inline object members(found):

@@ -27,7 +27,6 @@ class FlushGlue:
         linked_type: Callable[..., Any],
         settle: Callable[[Any, bool], None],
         place_of: Callable[..., int],
-        replayable: Callable[[Any], bool],
         replay: Callable[..., Any],
         place_bits: int,
         verdicts: dict[int, tuple[str, list[str]]],
@@ -81,6 +80,7 @@ class FlushGlue:
         starts: dict[Any, int],
         replays: list[Any],
         again: set[Any],
+        inventory_rules: bool,
     ) -> None: ...
     def walked_again(
         self,
@@ -89,6 +89,7 @@ class FlushGlue:
         starts: dict[Any, int],
         replays: list[Any],
         again: set[Any],
+        inventory_rules: bool,
     ) -> None: ...
     def replay_all(
         self,
@@ -115,7 +116,8 @@ class FlushGlue:
         matcher: Any,
         keys: list[Any],
         linked: dict[Any, Any],
-        events: dict[Any, Any],
+        evaluated: list[Any],
+        events: list[Any],
         replayed: dict[Any, int],
         known: dict[Any, Any],
         direct: dict[Any, None],
@@ -131,7 +133,7 @@ class FlushGlue:
         limits: list[Any],
         pay_ids: list[Any],
         logistics_nos: list[Any],
-    ) -> dict[Any, Any]: ...
+    ) -> list[Any]: ...
 
 def kernel_values(values: Any, null: int) -> list[Any]: ...
 def verdict_id(key: Any, version: int) -> str: ...

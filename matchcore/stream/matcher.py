@@ -673,7 +673,9 @@ class StreamMatcher:
                 to_evaluate.update(self._buyer_orders.members(buyer))
         # The other buyers' walks resume from their first changed orders.
         if self._glue is not None:
-            self._glue.walked_again_all(changed, buyers, starts, replays, to_evaluate)
+            self._glue.walked_again_all(
+                changed, buyers, starts, replays, to_evaluate, self.inventory_rules
+            )
         else:
             for buyer, keys in changed.items():
                 if buyer not in buyers:
@@ -984,7 +986,7 @@ class StreamMatcher:
         orders, already looked up in this flush; `replayed` the new reason masks of orders
         replayed before (see `_walked_whole`). Events go out in order key order.
         """
-        linked, events = self._run_engine(keys, starts, known) if keys else ({}, {})
+        linked, evaluated, events = self._run_engine(keys, starts, known) if keys else ({}, [], [])
         whole: list[OrderKey] = []
         if self._glue is not None:
             limit = self.settings.parameters.annual_limit
@@ -995,51 +997,64 @@ class StreamMatcher:
             done = self._replay_all(replays, replayed, whole)
         if done:
             self.counters.add("replayed_orders", done)
+        runs = [(evaluated, events)]
         if whole:  # from the quota ledger, as after a restore
-            more_linked, more_events = self._run_engine(whole, {}, linked)
+            more_linked, more_evaluated, more_events = self._run_engine(whole, {}, linked)
             linked.update(more_linked)
-            events.update(more_events)
+            runs.append((more_evaluated, more_events))
             for key in whole:
                 replayed.pop(key, None)
         keys = list(linked)  # in key order, but for the orders of `whole`
         if replayed or whole:
             keys = _merged(keys, (key for key in replayed if key not in linked))
+        if whole:
+            evaluated, events = _events_in_order(keys, runs)
+        emitting = (keys, linked, evaluated, events, replayed, known, direct)
         if self._glue is not None:
-            self._glue.emit_all(
-                self, keys, linked, events, replayed, known, direct, self.inventory_rules
-            )
+            self._glue.emit_all(self, *emitting, self.inventory_rules)
         else:
-            self._emit_all(keys, linked, events, replayed, known, direct)
+            self._emit_all(*emitting)
 
     def _emit_all(
         self,
         keys: list[OrderKey],
         linked: dict[OrderKey, _Linked],
-        events: dict[OrderKey, VerdictEvent],
+        evaluated: list[OrderKey],
+        events: list[VerdictEvent],
         replayed: dict[OrderKey, int],
         known: dict[OrderKey, _Linked],
         direct: dict[OrderKey, None],
     ) -> None:
-        """Emit the events of an evaluation in `keys` order: the engine's (in `events`) for
-        the orders with their documents in `linked` that are eligible, replayed ones for the
-        others (see `_evaluate_orders`)."""
+        """Emit the events of an evaluation in `keys` order: the engine's (`events`, of the
+        orders `evaluated`, in `keys` order: read along, not looked up by key) for the orders
+        with their documents in `linked` that are eligible, replayed ones for the others (see
+        `_evaluate_orders`)."""
+        if len(events) != len(evaluated):
+            raise ValueError("the engine's events are not one an evaluated order")
+        at = 0  # the next of `evaluated`
         for key in keys:
             documents = linked.get(key)
             if documents is None:
                 self._emit(key, self._replayed_event(key, replayed[key]), always=False)
                 continue
+            event = None
+            if at < len(evaluated) and evaluated[at] == key:
+                event = events[at]
+                at += 1
             if key not in known and not self._eligible(key, documents):
                 continue  # (the touched orders in `known` were found eligible this flush)
-            event = events.get(key)
             if event is None:  # the order itself is invalid (batch would reject its row)
                 event = self._bare_event(key, "invalid")
             self._slots[key].evaluated = True
             self._emit(key, event, always=key in direct)
+        if at != len(evaluated):
+            raise ValueError("the engine's events are not in key order")
 
     def _run_engine(
         self, keys: list[OrderKey], starts: dict[BuyerYear, int], known: dict[OrderKey, _Linked]
-    ) -> tuple[dict[OrderKey, _Linked], dict[OrderKey, VerdictEvent]]:
-        """The engine's events for these orders (and their documents), its walks remembered."""
+    ) -> tuple[dict[OrderKey, _Linked], list[OrderKey], list[VerdictEvent]]:
+        """These orders' documents, the orders the engine evaluated (those with a live order
+        document, in `keys` order) and its events of them; its walks remembered."""
         if self._glue is not None:
             linked = self._glue.linked_all(keys, known, self.inventory_rules)
         else:
@@ -1048,7 +1063,7 @@ class StreamMatcher:
         self.counters.add("evaluated_orders", len(keys))
         results = self._evaluate(batch.tables, self.settings)
         self._remember_walks(batch, results, starts)
-        return linked, self._events_of(batch, results)
+        return linked, batch.keys, self._events_of(batch, results)
 
     def _replayed_event(self, key: OrderKey, mask: int) -> VerdictEvent:
         """The order's last event with another reason mask (see `_replay`)."""
@@ -1127,20 +1142,21 @@ class StreamMatcher:
                 self._ledger.setdefault((buyer, year), used)  # the first row counts
         return self._ledger
 
-    def _events_of(self, batch: _Batch, results: OrderResults) -> dict[OrderKey, VerdictEvent]:
-        """One verdict event per evaluated order, as the batch renderer would state it."""
+    def _events_of(self, batch: _Batch, results: OrderResults) -> list[VerdictEvent]:
+        """One verdict event per evaluated order (`batch.keys`), as the batch renderer would
+        state it."""
         if self._glue is not None:
             columns = [results[name] for name in RESULT_COLUMNS]
             return self._glue.events_of(  # type: ignore[no-any-return]
                 batch.keys, *columns, batch.pay_transaction_ids, batch.logistics_nos
             )
-        events: dict[OrderKey, VerdictEvent] = {}
+        events: list[VerdictEvent] = []
         rows = zip(batch.keys, *(results[name] for name in RESULT_COLUMNS), strict=True)
         pay_ids, logistics_nos = batch.pay_transaction_ids, batch.logistics_nos
         verdict_of = self._verdict_of
         for key, mask, payment, waybill, tax, limit in rows:
             verdict, reasons = verdict_of(mask)
-            events[key] = VerdictEvent(  # every field, in order (see `VerdictEvent`)
+            event = VerdictEvent(  # every field, in order (see `VerdictEvent`)
                 "",
                 key[0],
                 key[1],
@@ -1154,6 +1170,7 @@ class StreamMatcher:
                 format_money(tax),
                 format_money(limit),
             )
+            events.append(event)
         return events
 
     def _emit(self, key: OrderKey, event: VerdictEvent, *, always: bool) -> None:
@@ -1993,6 +2010,18 @@ def _ledger_columns(
     return buyers, years, spents
 
 
+def _events_in_order(
+    keys: list[OrderKey], runs: list[tuple[list[OrderKey], list[VerdictEvent]]]
+) -> tuple[list[OrderKey], list[VerdictEvent]]:
+    """The engine's events of several `runs` (evaluated orders, their events; a later run's
+    event of an order replaces an earlier one's) with their orders, in `keys` order."""
+    found: dict[OrderKey, VerdictEvent] = {}
+    for evaluated, events in runs:
+        found.update(zip(evaluated, events, strict=True))
+    ordered = [key for key in keys if key in found]
+    return ordered, [found[key] for key in ordered]
+
+
 def _merged(ordered: Iterable[OrderKey], more: Iterable[OrderKey]) -> list[OrderKey]:
     """Keys `ordered` (in key order, mostly) and `more` (none of them in `ordered`) in key
     order: `more` sorted on its own, then the two runs merged, which takes a fraction of the
@@ -2287,7 +2316,6 @@ def _glue_of(matcher: StreamMatcher) -> Any:
         _Linked,
         weakly_bound(matcher._settle),
         _packed.walk_place,
-        weakly_bound(matcher._replayable),
         _Replay,
         _PLACE_BITS,
         matcher._verdicts,

@@ -218,14 +218,17 @@ _orders = st.lists(_order, max_size=8, unique_by=lambda order: order[0]) | st.li
 
 def _made_up_walks(matcher: StreamMatcher, orders: list[Any], data: Any) -> list[Any]:
     """Put `orders` (see `_orders`) in the matcher's state as one buyer's; some without a place
-    and an order document (out of the walk). Returns the changed keys: some of the orders
-    (some as equal copies of their keys, not the tuple the index holds) and one not walked."""
+    and an order document (out of the walk), some waiting ones with some of their documents
+    (complete ones are not replayable). Returns the changed keys: some of the orders (some as
+    equal copies of their keys, not the tuple the index holds) and one not walked."""
     keys = []
     for order_no, year, app_time, evaluated, spent, limit, mask in orders:
         key = ("E", order_no)
         slot = matcher._slots[key] = _Slot(0.0, key, evaluated=evaluated, buyer="B")
         if data.draw(st.integers(0, 9)):
             slot.place = _walk_place(year, app_time)
+        if not evaluated and data.draw(st.booleans()):
+            _some_documents(matcher, key, data)
         slot.spent_after, slot.walk_limit = spent, limit
         if mask is not None:
             slot.last = VerdictEvent("", *key, 1, "pass", reason_mask=mask)
@@ -233,6 +236,22 @@ def _made_up_walks(matcher: StreamMatcher, orders: list[Any], data: Any) -> list
         keys.append(key)
     changed = data.draw(st.lists(st.sampled_from(keys), unique=True) if keys else st.just([]))
     return [(key[0], key[1]) if data.draw(st.booleans()) else key for key in changed]
+
+
+def _some_documents(matcher: StreamMatcher, key: Any, data: Any) -> None:
+    """Give a waiting order some of its documents: a live order document (with rows that do
+    not convert: out of walks unless its place is known), payments, waybills, an inventory
+    (whose waybill is not live)."""
+    order_no = key[1]
+    slot = matcher._slots[key]
+    if data.draw(st.integers(0, 3)):
+        slot.order_rows = b""
+    if data.draw(st.integers(0, 3)):
+        slot.payments = ("P", order_no)  # (a single link is held as it is)
+    if data.draw(st.integers(0, 3)):
+        slot.waybills = ("W", order_no)
+    if data.draw(st.booleans()):
+        matcher._docs["inventory"][key] = _Entry(1, ("W", "gone"), b"")
 
 
 @settings(
@@ -246,8 +265,10 @@ def test_compiled_walk_steps_are_the_python_ones(
 ) -> None:
     """The glue's `walked_again` and `replay_all` do what `_walked_again` and `_replay_all` do
     on made-up walks: places that tie, several years, more orders than its insertion sort
-    takes, changed keys that are copies, unknown spents and limits, sums past int64."""
+    takes, changed keys that are copies, unknown spents and limits, sums past int64, waiting
+    orders that may be complete or not (with inventory rules or not)."""
     matcher = StreamMatcher(ledger_references, SETTINGS, engine="kernel")
+    matcher.inventory_rules = data.draw(st.booleans())
     glue = matcher._glue
     assert glue is not None
     changed = _made_up_walks(matcher, orders, data)
@@ -264,9 +285,11 @@ def test_compiled_walk_steps_are_the_python_ones(
             matcher._slots[key] = _Slot(*fields)
         starts: dict[Any, int] = {}
         replays: list[Any] = []
-        again: set[Any] = set()
-        walked_again = matcher._walked_again if steps is None else steps.walked_again
-        walked_again("B", changed, starts, replays, again)
+        again = set(changed)  # (as `_flush` has them: in `linked`)
+        if steps is None:
+            matcher._walked_again("B", changed, starts, replays, again)
+        else:
+            steps.walked_again("B", changed, starts, replays, again, matcher.inventory_rules)
         replayed: dict[Any, int] = {}
         whole: list[Any] = []
         if steps is None:
@@ -285,8 +308,13 @@ def test_compiled_walk_steps_are_the_python_ones(
 #: Order keys: mostly tuples of texts of a byte a character (the glue sorts those in C), some
 #: with wider characters or of another length (sorted by Python).
 _texts = st.text(st.sampled_from("ab0\x00\x7f\x80\xe9\xff"), max_size=4)
+#: Long texts of a few characters: keys that share their first bytes (the glue compares those
+#: first, as integers), with 0 bytes within them and past them.
+_long_texts = st.text(st.sampled_from("a0\x00\xff"), min_size=6, max_size=26)
 _keys = st.sets(
     st.tuples(_texts, _texts)
+    | st.tuples(_long_texts, _long_texts)
+    | st.tuples(st.just("4403W3DRQ4"), _long_texts)
     | st.tuples(st.just("E"), _texts)
     | st.tuples(st.just("E"), st.text(st.sampled_from("a\u0100\U0001f600"), max_size=2))
     | st.lists(_texts, max_size=3).map(tuple),
@@ -298,7 +326,26 @@ _keys = st.sets(
 @given(keys=_keys)
 def test_compiled_key_order_is_pythons(keys: set[Any]) -> None:
     """The glue sorts a flush's keys as `sorted` does: bytes past 127, prefixes, empty texts,
-    texts of wider characters, tuples of other lengths."""
+    long texts that share their first bytes, texts of wider characters, tuples of other
+    lengths."""
+    assert _bare_glue().sorted_keys(keys) == sorted(keys)
+
+
+#: Keys the glue sorts in C (one-byte texts without a 0 byte in their first bytes), many
+#: sharing those first bytes.
+_byte_texts = st.text(st.sampled_from("a0\x7f\xff"), max_size=26)
+_byte_keys = st.sets(
+    st.tuples(_byte_texts, _byte_texts)
+    | st.tuples(st.sampled_from(["4403W3DRQ4", "4403W3DRQ", "3101962QCG"]), _byte_texts)
+    | st.lists(_byte_texts, max_size=3).map(tuple),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=_byte_keys)
+def test_keys_sorted_in_c_sort_as_pythons(keys: set[Any]) -> None:
+    """Keys told apart by their first bytes, or only past them, sort as `sorted` sorts them."""
     assert _bare_glue().sorted_keys(keys) == sorted(keys)
 
 
@@ -307,7 +354,7 @@ def _bare_glue(scale: int = 10_000) -> Any:
     return flush.FlushGlue(
         {"order": {}, "payment": {}, "waybill": {}, "inventory": {}},
         *({}, {}),
-        *(None, None, None, None, None),
+        *(None, None, None, None),
         64,
         {0: ("pass", [])},
         None,
@@ -330,9 +377,7 @@ def test_money_is_formatted_as_format_money_formats_it(units: int, scale: int) -
     at the usual scale and others (of a power of ten, whose decimals the glue writes, or
     not)."""
     glue = _bare_glue(scale)
-    ((*_, tax, limit),) = glue.events_of(
-        [("E", "O")], [0], [None], [None], [units], [None], [], []
-    ).values()
+    ((*_, tax, limit),) = glue.events_of([("E", "O")], [0], [None], [None], [units], [None], [], [])
     assert (tax, limit) == (format_money(units, scale), None)
 
 
@@ -620,7 +665,9 @@ def test_compiled_emit_all_counts_as_python_does(
 ) -> None:
     """The glue tallies a call's events by verdict and adds them to the counters at its end:
     the counters `_emit_all` leaves, in the order it adds them, also with more verdicts than
-    the glue tallies at once, equal texts that are not one object and unchanged events."""
+    the glue tallies at once, equal texts that are not one object and unchanged events; the
+    engine's events read along the keys, some orders without one (invalid), their keys equal
+    copies or not; events of orders not in the keys refused."""
     fast, python = _pair(ledger_references, SETTINGS, clock)
     keys = [("E", f"O{n}") for n in range(24)]
     for key in keys:
@@ -637,11 +684,20 @@ def test_compiled_emit_all_counts_as_python_does(
                 for n, (key, verdict) in enumerate(zip(keys, verdicts, strict=True))
             }
             direct = dict.fromkeys(keys[::5])
+            evaluated = [key for n, key in enumerate(keys) if n % 7 != 3 - round_]
+            found = [events[key] for key in evaluated]
+            if round_:
+                evaluated = [(key[0], key[1]) for key in evaluated]
+            emitting = (keys, linked, evaluated, found, {}, linked, direct)
             if matcher is fast:
                 assert matcher._glue is not None
-                matcher._glue.emit_all(matcher, keys, linked, events, {}, linked, direct, False)
+                matcher._glue.emit_all(matcher, *emitting, False)
+                with pytest.raises(ValueError):
+                    matcher._glue.emit_all(matcher, [], *emitting[1:], False)
             else:
-                matcher._emit_all(keys, linked, events, {}, linked, direct)
+                matcher._emit_all(*emitting)
+                with pytest.raises(ValueError):
+                    matcher._emit_all([], *emitting[1:])
             emitted[matcher is fast] = matcher.drain()
         assert emitted[True] == emitted[False]
         assert list(fast.counters._values.items()) == list(python.counters._values.items())
