@@ -39,8 +39,8 @@ cdef class Slot:
     Not tracked by the garbage collector (like `_SlotStruct`, gc=False): what a slot refers to
     (its key, a tuple of texts; its last VerdictEvent, of texts and ints; its buyer, a text;
     its order document's revision, link and rows: an int, a text, bytes; its payments' and
-    waybills' keys, tuples of texts in a tuple or set) never refers to a
-    slot, so no reference cycle goes through one.
+    waybills' keys, tuples of texts in a tuple or set) never refers to a slot, so no
+    reference cycle goes through one.
     """
 
     def __init__(
