@@ -57,9 +57,7 @@ cdef extern from "Python.h":
     enum: PyUnicode_1BYTE_KIND
 
 
-cdef extern from "mc_dict.h":  # a presized dict; `dict.get`, `d[key] = value`, `key in d`
-    # by a known hash
-    dict mc_dict_presized(Py_ssize_t size)
+cdef extern from "mc_dict.h":  # `dict.get`, `d[key] = value`, `key in d` by a known hash
     object mc_dict_get(dict d, object key, Py_hash_t hash)
     object mc_dict_get_or(dict d, object key, Py_hash_t hash, object otherwise)
     int mc_dict_set(dict d, object key, object value, Py_hash_t hash) except -1
@@ -283,8 +281,9 @@ cdef class FlushGlue:
     engine gets (`StreamMatcher._settle`). `place_of(packed, *place_args)` reads the walk place
     of a packed order (matcher.py `_place_of`; `place_args`: the two arguments after the rows
     that `packed.walk_place` takes, called straight, not through a Python frame; given, the
-    usual places are read in C, see `place`), `replay` is the `_Replay` type. `verdicts` is the matcher's reason mask ->
-    (verdict, reasons) cache, `verdict_of(mask)` fills it; `event` makes a VerdictEvent,
+    usual places are read in C, see `place`), `replay` is the `_Replay` type. `verdicts` is
+    the matcher's reason mask -> (verdict, reasons) cache, `verdict_of(mask)` fills it;
+    `event` makes a VerdictEvent,
     `replayed_event(key, mask)` the order's last one with another reason mask; `emitted` names
     the counter of each verdict; `fraction_text(frac, scale)` gives the decimals of a money
     amount (see matchcore/money.py) and `scale` is the money scale. The slots are compiled
@@ -998,7 +997,7 @@ cdef class FlushGlue:
         cdef Py_ssize_t at = 0  # the next of `evaluated`
         counted.size = 0
         if len(events) != len(evaluated):
-            raise ValueError("the engine's events are not one an evaluated order")
+            raise ValueError("the engine's events are not one per evaluated order")
         try:
             for key in keys:
                 key_hash = hash(key)  # (looked up in up to four dicts)

@@ -565,17 +565,11 @@ class StreamMatcher:
     def _order_version(self, key: OrderKey) -> _Entry | None:
         """The order document's version its slot keeps, as an `_Entry` (None: none)."""
         slot = self._slots.get(key)
-        if slot is None or slot.order_revision is None:
-            return None
-        return _entry(slot.order_revision, slot.order_link, slot.order_rows)
+        return _order_entry(slot) if slot is not None and slot.order_revision is not None else None
 
     def _order_versions(self) -> dict[OrderKey, _Entry]:
         """`_order_version` of every order that has one, in the order their first came."""
-        slots = self._slots
-        return {
-            key: _entry(slots[key].order_revision, slots[key].order_link, slots[key].order_rows)
-            for key in self._order_keys
-        }
+        return {key: _order_entry(self._slots[key]) for key in self._order_keys}
 
     def _keep_order(self, slot: _Slot, entry: _Entry) -> None:
         """Keep this version of the order document in its `slot` (src_ext/intake.pyx
@@ -1030,7 +1024,7 @@ class StreamMatcher:
         with their documents in `linked` that are eligible, replayed ones for the others (see
         `_evaluate_orders`)."""
         if len(events) != len(evaluated):
-            raise ValueError("the engine's events are not one an evaluated order")
+            raise ValueError("the engine's events are not one per evaluated order")
         at = 0  # the next of `evaluated`
         for key in keys:
             documents = linked.get(key)
@@ -1641,10 +1635,6 @@ class _Index:
         """The members of `key` (empty when none)."""
         return _members(self._members.get(key))
 
-    def has(self, key: Any) -> bool:
-        """True when `key` has a member (a key whose last member goes is removed)."""
-        return key in self._members
-
     def add(self, key: Any, member: tuple[Any, ...]) -> None:
         """Link `member` to `key`."""
         found = self._members.setdefault(key, member)  # one lookup for the usual new key
@@ -1652,7 +1642,8 @@ class _Index:
             self._members[key] = _with_member(found, member)
 
     def discard(self, key: Any, member: tuple[Any, ...]) -> None:
-        """Unlink `member` from `key` (nothing when it is not linked)."""
+        """Unlink `member` from `key` (nothing when it is not linked; a key whose last member
+        goes is removed)."""
         found = self._members.get(key)
         if found is not None:
             rest = _without_member(found, member)
@@ -1832,6 +1823,11 @@ def _collection_paused() -> Iterator[None]:
 def _alive(entry: _Entry | None) -> _Entry | None:
     """The entry when it holds a live document (not absent, not cancelled)."""
     return entry if entry is not None and entry.rows is not None else None
+
+
+def _order_entry(slot: _Slot) -> _Entry:
+    """The order document's version `slot` keeps, as an `_Entry`."""
+    return _entry(slot.order_revision, slot.order_link, slot.order_rows)
 
 
 def _live_order(slot: _Slot | None) -> _Slot | None:

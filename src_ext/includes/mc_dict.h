@@ -28,9 +28,4 @@ static inline PyObject* mc_dict_get_or(
 #define mc_dict_contains(d, key, hash) PyDict_Contains((d), (key))
 #endif
 
-/* A dict with room for `size` items: filling it resizes it never, where growing one item at a
-   time resizes it at each doubling, inserting every item again (~300 instructions an item).
-   Private, but what Cython's own dict literals are made by on every CPython. */
-#define mc_dict_presized(size) _PyDict_NewPresized(size)
-
 #endif
